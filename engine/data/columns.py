@@ -1,0 +1,326 @@
+"""Column builders: turn parsed sources into aligned float64 columns plus flags.
+
+One small class per column group. Each says which files it reads (for the cache key), which spans
+limit the window, and how to build its columns on a given grid. Fill limits are module constants so
+the rules are visible in one place (and in data/README.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engine.data import catalog
+from engine.data.errors import DataRangeError
+from engine.data.grid import (
+    HOUR_S,
+    AsOf,
+    Span,
+    asof,
+    describe_runs,
+    fmt_ts,
+    geometric_interpolation,
+    union_span,
+)
+from engine.data.raw_store import RawStore
+from engine.data.readers import DAY_S, TimeSeries
+
+# Hourly prices (CEX closes, gas, oracle): a value may be carried forward at most this many hours.
+# Binance's 24-hour holes leave 23 missing hours, so 24 h fills them; anything longer is an error.
+PRICE_FILL_LIMIT_H = 24
+# The LST market peg (peg_analysis) may be carried forward this long before the oracle takes over.
+PEG_FILL_LIMIT_H = 24
+# Execution-cost lookups are daily: an hour uses its own UTC date's value, never an older one.
+COST_FILL_LIMIT_H = 23
+# Daily AAVE snapshots further apart than this are interpolated but reported in the notes.
+AAVE_SNAPSHOT_GAP_NOTE_S = 2 * DAY_S
+
+
+@dataclass
+class Built:
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
+    fallbacks: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def series_name(series: TimeSeries) -> str:
+    return f"{series.label} ({series.source})"
+
+
+def series_span(series: TimeSeries) -> Span:
+    return Span(series_name(series), series.first, series.last)
+
+
+def checked_asof(series: TimeSeries, grid_s: np.ndarray, limit_h: int) -> AsOf:
+    """As-of join with a forward-fill limit; hours with no value within the limit raise DataRangeError."""
+    joined = asof(series.times, series.values, grid_s, limit_h)
+    if joined.missing.any():
+        raise DataRangeError(
+            f"{series_name(series)} has no value within {limit_h} h for {int(joined.missing.sum())} "
+            f"hours of the requested window {fmt_ts(grid_s[0])}..{fmt_ts(grid_s[-1])} UTC: "
+            f"{describe_runs(grid_s, joined.missing)}; "
+            f"the file covers {fmt_ts(series.first)}..{fmt_ts(series.last)} UTC"
+        )
+    return joined
+
+
+def aligned_with_ffill(series: TimeSeries, grid_s: np.ndarray, limit_h: int, built: Built) -> np.ndarray:
+    """checked_asof, recording forward-filled hours in built.fallbacks and file notes in built.notes."""
+    joined = checked_asof(series, grid_s, limit_h)
+    filled = joined.filled
+    if filled.any():
+        built.fallbacks.append(
+            f"{series.label}: {int(filled.sum())} of {grid_s.size} hours forward-filled from the last "
+            "earlier value "
+            f"(oldest {int(joined.age_h.max())} h; fill limit {limit_h} h) at {describe_runs(grid_s, filled)}"
+        )
+    built.notes.extend(series.notes)
+    return joined.values
+
+
+class SpotColumn:
+    def __init__(self, asset: str) -> None:
+        self.asset = asset
+
+    def files(self) -> list[str]:
+        return [catalog.SPOT_FILES[self.asset]]
+
+    def spans(self, raw: RawStore) -> list[Span]:
+        return [series_span(raw.spot(self.asset))]
+
+    def build(self, raw: RawStore, grid_s: np.ndarray) -> Built:
+        built = Built()
+        built.columns[f"spot.{self.asset}"] = aligned_with_ffill(
+            raw.spot(self.asset), grid_s, PRICE_FILL_LIMIT_H, built
+        )
+        return built
+
+
+class PerpColumn:
+    """perp.{venue}.{asset}: the venue's hourly close; missing venue hours use the fallback venue.
+
+    Venues without a fallback (Binance, Bybit) forward-fill short holes; a venue with a fallback (OKX)
+    takes the fallback venue's close for every hour it lacks, because a real price from another
+    venue is closer to the truth than an OKX price that is days or weeks stale.
+    """
+
+    def __init__(self, venue: str, asset: str) -> None:
+        self.venue, self.asset = venue, asset
+        self.fallback_venues = catalog.PERP_FALLBACK[venue]
+
+    def files(self) -> list[str]:
+        own = catalog.PERP_FILES.get((self.venue, self.asset))
+        fallback = [catalog.PERP_FILES[(v, self.asset)] for v in self.fallback_venues]
+        return ([own] if own else []) + fallback
+
+    def spans(self, raw: RawStore) -> list[Span]:
+        own = raw.perp(self.venue, self.asset)
+        if not self.fallback_venues:
+            if own is None:
+                raise FileNotFoundError(f"no perp price file for {self.venue} {self.asset} in the catalog")
+            return [series_span(own)]
+        spans = [series_span(raw.perp(v, self.asset)) for v in self.fallback_venues]
+        if own is not None:
+            spans.append(series_span(own))
+        label = f"{self.venue} {self.asset} perp (with {'/'.join(self.fallback_venues)} fallback)"
+        return [union_span(label, spans)]
+
+    def build(self, raw: RawStore, grid_s: np.ndarray) -> Built:
+        built = Built()
+        name = f"perp.{self.venue}.{self.asset}"
+        own = raw.perp(self.venue, self.asset)
+        if not self.fallback_venues:
+            built.columns[name] = aligned_with_ffill(own, grid_s, PRICE_FILL_LIMIT_H, built)
+            return built
+        n = grid_s.size
+        if own is not None:
+            values = asof(own.times, own.values, grid_s, 0).values
+            built.notes.extend(own.notes)
+        else:
+            values = np.full(n, np.nan)
+        for venue in self.fallback_venues:
+            missing = np.isnan(values)
+            if not missing.any():
+                break
+            substitute = checked_asof(raw.perp(venue, self.asset), grid_s, PRICE_FILL_LIMIT_H)
+            values = np.where(missing, substitute.values, values)
+            if own is None:
+                why = f"the data pack has no {self.venue} {self.asset} perp prices"
+            else:
+                why = f"no {self.venue} price at {describe_runs(grid_s, missing)}"
+            stale = int((missing & substitute.filled).sum())
+            stale_text = f"; {stale} of them are forward-filled {venue} closes" if stale else ""
+            built.fallbacks.append(
+                f"{self.venue} {self.asset} perp: {int(missing.sum())} of {n} hours use the "
+                f"{venue} {self.asset} perp close ({why}{stale_text})"
+            )
+        built.columns[name] = values
+        return built
+
+
+class AaveColumns:
+    """aave.{reserve}.liquidity_index / .borrow_index, geometric between daily snapshots."""
+
+    def __init__(self, reserve: str) -> None:
+        self.reserve = reserve
+
+    def files(self) -> list[str]:
+        return [catalog.AAVE_RATE_FILES[self.reserve]]
+
+    def spans(self, raw: RawStore) -> list[Span]:
+        snap = raw.aave(self.reserve)
+        return [Span(f"{snap.label} ({snap.source})", int(snap.times[0]), int(snap.times[-1]))]
+
+    def build(self, raw: RawStore, grid_s: np.ndarray) -> Built:
+        snap = raw.aave(self.reserve)
+        built = Built(notes=list(snap.notes))
+        built.columns[f"aave.{self.reserve}.liquidity_index"] = geometric_interpolation(
+            snap.times, snap.liquidity_index, grid_s
+        )
+        built.columns[f"aave.{self.reserve}.borrow_index"] = geometric_interpolation(
+            snap.times, snap.borrow_index, grid_s
+        )
+        lo = max(int(np.searchsorted(snap.times, grid_s[0], side="right")) - 1, 0)
+        hi = int(np.searchsorted(snap.times, grid_s[-1], side="left"))
+        gaps = np.diff(snap.times[lo : hi + 1])
+        wide = gaps > AAVE_SNAPSHOT_GAP_NOTE_S
+        if wide.any():
+            built.notes.append(
+                f"{snap.label}: {int(wide.sum())} snapshot gaps longer than 2 days inside the window "
+                f"(longest {int(gaps.max() // 3600)} h) were interpolated geometrically"
+            )
+        return built
+
+
+class LstColumns:
+    """lst.{lst}.oracle (AAVE oracle ETH per LST) and lst.{lst}.market (DEX peg, oracle where absent)."""
+
+    def __init__(self, lst: str) -> None:
+        self.lst = lst
+
+    def files(self) -> list[str]:
+        return [catalog.LST_ORACLE_FILES[self.lst], catalog.LST_PEG_FILES[self.lst]]
+
+    def spans(self, raw: RawStore) -> list[Span]:
+        oracle = series_span(raw.lst_oracle(self.lst))
+        peg = series_span(raw.lst_peg(self.lst))
+        return [oracle, union_span(f"{self.lst} market peg (with AAVE oracle fallback)", [peg, oracle])]
+
+    def build(self, raw: RawStore, grid_s: np.ndarray) -> Built:
+        built = Built()
+        oracle = aligned_with_ffill(raw.lst_oracle(self.lst), grid_s, PRICE_FILL_LIMIT_H, built)
+        peg = raw.lst_peg(self.lst)
+        built.notes.extend(peg.notes)
+        joined = asof(peg.times, peg.values, grid_s, PEG_FILL_LIMIT_H)
+        missing = joined.missing
+        market = np.where(missing, oracle, joined.values)
+        if missing.any():
+            built.fallbacks.append(
+                f"{self.lst} market peg: {int(missing.sum())} of {grid_s.size} hours use the AAVE "
+                f"oracle rate (no peg_analysis market_rate within {PEG_FILL_LIMIT_H} h at "
+                f"{describe_runs(grid_s, missing)}; "
+                f"the peg file starts {fmt_ts(peg.first)} UTC)"
+            )
+        filled = joined.filled
+        if filled.any():
+            built.fallbacks.append(
+                f"{self.lst} market peg: {int(filled.sum())} of {grid_s.size} hours forward-filled "
+                f"(fill limit {PEG_FILL_LIMIT_H} h) at {describe_runs(grid_s, filled)}"
+            )
+        built.columns[f"lst.{self.lst}.oracle"] = oracle
+        built.columns[f"lst.{self.lst}.market"] = market
+        return built
+
+
+class GasColumn:
+    def files(self) -> list[str]:
+        return [catalog.GAS_PRICES_FILE, catalog.GAS_UNITS_FILE]
+
+    def spans(self, raw: RawStore) -> list[Span]:
+        return [series_span(raw.gas())]
+
+    def build(self, raw: RawStore, grid_s: np.ndarray) -> Built:
+        built = Built()
+        built.columns["gas.gwei"] = aligned_with_ffill(raw.gas(), grid_s, PRICE_FILL_LIMIT_H, built)
+        return built
+
+
+class CostColumns:
+    """cost_bps.{pair}.{bucket}: the day's bps for every hour of that UTC date."""
+
+    def files(self) -> list[str]:
+        return [catalog.EXECUTION_COSTS_FILE]
+
+    def spans(self, raw: RawStore) -> list[Span]:
+        table = raw.execution_costs()
+        spans = []
+        for (pair, bucket), bps in table.bps.items():
+            present = np.flatnonzero(~np.isnan(bps))
+            spans.append(
+                Span(
+                    f"execution cost {pair} {bucket} ({table.source})",
+                    int(table.days[present[0]]),
+                    int(table.days[present[-1]]) + DAY_S - HOUR_S,
+                )
+            )
+        return list(dict.fromkeys([max(spans, key=lambda s: s.start_s), min(spans, key=lambda s: s.end_s)]))
+
+    def build(self, raw: RawStore, grid_s: np.ndarray) -> Built:
+        table = raw.execution_costs()
+        built = Built()
+        for (pair, bucket), bps in table.bps.items():
+            ok = ~np.isnan(bps)
+            joined = asof(table.days[ok], bps[ok], grid_s, COST_FILL_LIMIT_H)
+            if joined.missing.any():
+                raise DataRangeError(
+                    f"execution cost {pair} {bucket} ({table.source}) has no value for the UTC dates of "
+                    f"{describe_runs(grid_s, joined.missing)} in the requested window "
+                    f"{fmt_ts(grid_s[0])}..{fmt_ts(grid_s[-1])} UTC"
+                )
+            built.columns[f"cost_bps.{pair}.{bucket}"] = joined.values
+        return built
+
+
+class EtherfiRewardsColumn:
+    """rewards.etherfi.daily_yield: ETH per ETH of weETH per day from exact KING distributions.
+
+    Every hour of a UTC date carries that date's daily yield (a per-day fraction, not per hour).
+    Dates covered by several exact rows (EIGEN weeks overlapping ETHFI top-ups) get the sum; dates
+    with no exact row get 0 and are flagged, because the estimated rows are guesses we do not book.
+    """
+
+    def files(self) -> list[str]:
+        return [catalog.ETHERFI_REWARDS_FILE]
+
+    def spans(self, raw: RawStore) -> list[Span]:
+        raw.etherfi_periods()  # parse now so a broken file fails in available_window too
+        return []
+
+    def build(self, raw: RawStore, grid_s: np.ndarray) -> Built:
+        periods = raw.etherfi_periods()
+        built = Built()
+        day = grid_s - grid_s % DAY_S
+        starts = np.array([p.start_day for p in periods], dtype=np.int64)
+        ends = np.array([p.end_day for p in periods], dtype=np.int64)
+        yields = np.array([p.daily_yield for p in periods], dtype=np.float64)
+        covered = (day[:, None] >= starts[None, :]) & (day[:, None] <= ends[None, :])
+        values = covered.astype(np.float64) @ yields
+        n_rows = covered.sum(axis=1)
+        days_in_window = np.unique(day)
+        zero_days = np.unique(day[n_rows == 0])
+        if zero_days.size:
+            built.fallbacks.append(
+                f"etherfi rewards: daily_yield is 0 on {zero_days.size} of {days_in_window.size} days "
+                "with no exact KING distribution row (exact data covers "
+                f"{fmt_ts(starts.min())[:10]}..{fmt_ts(ends.max())[:10]}; "
+                f"zero at {describe_runs(grid_s, n_rows == 0)})"
+            )
+        multi_days = np.unique(day[n_rows > 1])
+        if multi_days.size:
+            built.notes.append(
+                f"etherfi rewards: {multi_days.size} days are covered by more than one exact row "
+                "(EIGEN week + ETHFI top-up); their daily yields are summed"
+            )
+        built.columns["rewards.etherfi.daily_yield"] = values
+        return built

@@ -1,0 +1,130 @@
+"""`main.py backtest`: run one mode headless, print a summary table, write the results directory.
+
+Bad input (unknown mode, dates outside the data, malformed or contradictory YAML, unwritable output)
+exits non-zero with one clear message and no traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from engine.config import MODES, ConfigError, parse_cli_overrides
+from engine.data import DataRangeError
+from engine.domain.pnl import COMPONENTS
+from engine.services.backtest import BacktestRequest, BacktestResult, BacktestService
+from engine.services.results_io import ResultsWriteError, write_results
+
+
+class UsageError(ValueError):
+    """Bad command-line input."""
+
+
+def add_backtest_parser(subparsers: argparse._SubParsersAction,
+                        service_factory: Callable[[], BacktestService]) -> None:
+    p = subparsers.add_parser("backtest", help="run a backtest headless on the shipped historical data")
+    p.add_argument("--mode", required=True, help=f"one of: {', '.join(MODES)}")
+    p.add_argument("--start", help="first day, YYYY-MM-DD (UTC); default: the mode's data start")
+    p.add_argument("--end", help="last day, YYYY-MM-DD (UTC, inclusive); default: the mode's data end")
+    p.add_argument("--capital", type=float, help="initial capital in the share-class currency")
+    p.add_argument("--config", type=Path, help="override YAML deep-merged over the mode file")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one config key, e.g. --set hedge.margin_ratio_target=0.3 (wins over --config)")
+    p.add_argument("--out", type=Path, default=Path("results"), help="output directory (default: ./results/<mode>)")
+    p.set_defaults(func=lambda args: run_backtest_command(args, service_factory))
+
+
+def _parse_day(text: str | None, flag: str, end: bool) -> pd.Timestamp | None:
+    if text is None:
+        return None
+    try:
+        day = pd.Timestamp(text)
+    except (ValueError, TypeError):
+        raise UsageError(f"{flag} {text!r} is not a date (expected YYYY-MM-DD)") from None
+    if day.tzinfo is None:
+        day = day.tz_localize("UTC")
+    if end and len(text) <= 10:
+        day = day + pd.Timedelta(hours=23)     # an end day includes its last hour
+    return day
+
+
+def run_backtest_command(args: argparse.Namespace, service_factory: Callable[[], BacktestService]) -> int:
+    try:
+        if args.mode not in MODES:
+            raise UsageError(f"unknown mode {args.mode!r} (allowed: {', '.join(MODES)})")
+        if args.capital is not None and not args.capital > 0:
+            raise UsageError(f"--capital must be positive, got {args.capital}")
+        if args.config is not None and not args.config.is_file():
+            raise UsageError(f"--config {args.config}: no such file")
+        request = BacktestRequest(
+            mode=args.mode, start=_parse_day(args.start, "--start", False),
+            end=_parse_day(args.end, "--end", True), capital=args.capital,
+            override_file=args.config, cli_overrides=parse_cli_overrides(args.set),
+        )
+        if request.start is not None and request.end is not None and request.end < request.start:
+            raise UsageError(f"--end {args.end} is before --start {args.start}")
+        out_dir = args.out if args.out != Path("results") else Path("results") / args.mode
+        _check_writable(out_dir)
+        result = service_factory().run(request)
+        write_results(result, out_dir)
+    except ConfigError as exc:
+        print(f"error: invalid configuration:\n{exc}", file=sys.stderr)
+        return 2
+    except (UsageError, DataRangeError, ResultsWriteError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for warning in result.config_warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(format_summary(result))
+    print(f"results written to {out_dir}/ (summary.json, timeseries.csv, events.csv)")
+    return 0
+
+
+def _check_writable(out_dir: Path) -> None:
+    """Fail before the run, not after it, when the results cannot be written."""
+    probe = out_dir
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise UsageError(f"--out {out_dir}: {probe} is a file, not a directory")
+    import os
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {out_dir}: {probe} is not writable")
+
+
+def format_summary(result: BacktestResult) -> str:
+    s = result.summary
+    cur = s["currency"]
+    dp = 2 if cur == "USDT" else 6
+
+    def pct(x: float | None) -> str:
+        return "n/a" if x is None else f"{x * 100:.2f}%"
+
+    def num(x: float | None) -> str:
+        return "n/a" if x is None else f"{x:,.{dp}f} {cur}"
+
+    def opt(x: float | None, fmt: str = "{:.4f}") -> str:
+        return "n/a" if x is None else fmt.format(x)
+
+    rows = [
+        ("mode", f"{s['mode']} ({s['share_class']}, {cur})"),
+        ("window", f"{s['start']} .. {s['end']} ({s['hours']} h)"),
+        ("initial value", num(s["initial_value"])),
+        ("final value", num(s["final_value"])),
+        ("P&L", num(s["pnl"])),
+        ("APR / APY", f"{pct(s['apr'])} / {pct(s['apy'])}"),
+        ("volatility / Sharpe", f"{pct(s['volatility'])} / {opt(s['sharpe'], '{:.2f}')}"),
+        ("max drawdown", pct(s["max_drawdown"])),
+        ("min health factor", opt(s["min_health_factor"])),
+        ("min margin ratio", opt(s["min_margin_ratio"])),
+        ("liquidations / rebalances", f"{s['liquidations']} / {s['rebalances']}"),
+        ("reconciliation error", f"{s['reconciliation_error']:.3g} {cur}"),
+        ("engine time", f"{s['engine_seconds']:.3f} s ({s['hours_per_second']:,.0f} h/s)"),
+    ]
+    rows += [(f"  pnl.{k}", num(s["pnl_components"][k])) for k in COMPONENTS if s["pnl_components"][k]]
+    rows += [("data fallback", f) for f in s["data_fallbacks"]]
+    width = max(len(r[0]) for r in rows)
+    return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)

@@ -1,0 +1,79 @@
+"""Engine-side parameters: the numbers the simulation needs, extracted once from the validated config.
+
+Keeping these as small frozen dataclasses decouples the hot loop from the pydantic models (attribute
+access on plain slots is faster, and the engine does not care how the YAML is laid out).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class CexParams:
+    spot_taker_bps: float
+    perp_taker_bps: float
+    initial_margin_ratio: float
+    maintenance_margin_ratio: float
+    margin_warning_ratio: float
+    liquidation_fee_rate: float
+    withdrawal_fee_usdt: float
+
+
+@dataclass(frozen=True, slots=True)
+class CollateralParams:
+    ltv: float
+    liquidation_threshold: float
+    liquidation_bonus: float
+
+
+@dataclass(frozen=True, slots=True)
+class AaveParams:
+    standard: dict[str, CollateralParams]
+    emode: CollateralParams            # ETH-correlated category (LST / WETH)
+    emode_assets: tuple[str, ...]
+    close_factor: float
+    full_liquidation_hf: float
+
+    def collateral(self, asset: str, emode: bool) -> CollateralParams:
+        if emode and asset in self.emode_assets:
+            return self.emode
+        return self.standard[asset]
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyParams:
+    """Mode-level choices the strategies act on."""
+
+    mode: str
+    currency: str                          # share-class currency: USDT | ETH
+    capital: float
+    lending_asset: str | None              # pure_lending
+    lst: str | None                        # weETH | wstETH when staking
+    rewards: bool
+    leverage: bool
+    emode: bool
+    target_ltv: float
+    loop_method: str                       # atomic | sequential
+    max_iterations: int | None
+    min_borrow_eth: float
+    flash_venue: str | None
+    hedge: bool
+    underlying: str | None                 # BTC | ETH
+    spot_venue: str | None
+    allocation: dict[str, float]
+    margin_ratio_target: float
+    rebalancing: bool
+    margin_ratio_trigger: float
+    delta_drift_trigger: float
+    hf_floor: float
+    hf_target: float
+
+
+@dataclass(frozen=True, slots=True)
+class RunParams:
+    strategy: StrategyParams
+    cex: dict[str, CexParams]
+    aave: AaveParams | None
+    flash_fee_rate: dict[str, float]
+    swap_fee_bps: float                    # DEX pool fee on top of the slippage table
+    gas_units: dict[str, int]              # per on-chain operation (alchemy venue config)

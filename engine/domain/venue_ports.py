@@ -1,0 +1,317 @@
+"""Venue ports: what the engine needs from a live exchange account or chain, as `typing.Protocol`s.
+
+The engine never imports venues/ or any SDK (DESIGN §2); live adapters (venues.cex, venues.onchain)
+implement these protocols and the bootstrap wires them in. Conventions at this boundary:
+
+- Symbols are ccxt unified symbols: spot ``"ETH/USDT"``, USDT-margined linear perp ``"ETH/USDT:USDT"``.
+- Order amounts and prices are ``Decimal`` (no float rounding on what is sent to an exchange).
+  Amounts are always in **base-asset units** (ETH, BTC), also for perps: an adapter converts to
+  contracts where a venue counts in contracts (OKX swaps), so the engine never sees contract sizes.
+- Every order carries a client order id made by the caller (``new_client_order_id``): a retry after
+  a timeout can then look the order up instead of submitting it twice (DESIGN §7).
+- Reads are safe to retry; writes are not retried by the adapter.
+- On-chain amounts are returned both raw (integer base units) and as ``Decimal`` token units.
+"""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import Enum
+from typing import Protocol, Sequence, runtime_checkable
+
+# OKX accepts 1-32 alphanumerics only; Binance and Bybit allow 36 with some punctuation. The common
+# subset is what every venue accepts, so ids are made to fit it.
+CLIENT_ORDER_ID_MAX_LEN = 32
+
+
+def new_client_order_id(prefix: str = "bw") -> str:
+    """A fresh client order id valid on every supported venue (alphanumeric, 32 characters)."""
+    if not prefix.isalnum() or len(prefix) > 8:
+        raise ValueError(f"client order id prefix must be 1-8 alphanumerics, got {prefix!r}")
+    return prefix + secrets.token_hex(16)[: CLIENT_ORDER_ID_MAX_LEN - len(prefix)]
+
+
+def validate_client_order_id(client_order_id: str) -> str:
+    """Return the id if every venue accepts it, else raise ValueError naming the rule."""
+    if not (1 <= len(client_order_id) <= CLIENT_ORDER_ID_MAX_LEN) or not client_order_id.isalnum() \
+            or not client_order_id.isascii():
+        raise ValueError(
+            f"client order id {client_order_id!r} must be 1-{CLIENT_ORDER_ID_MAX_LEN} ASCII alphanumerics "
+            "(the subset Binance, Bybit and OKX all accept)")
+    return client_order_id
+
+
+class VenueErrorKind(str, Enum):
+    """Why a venue call failed, in terms the engine and the checks act on."""
+
+    AUTH = "auth"                  # key missing, wrong, expired, bad signature or passphrase
+    PERMISSION = "permission"      # key valid but not allowed (IP whitelist, missing trade right)
+    CLOCK = "clock"                # request timestamp outside the venue's window (local clock skew)
+    TIMEOUT = "timeout"            # no answer in time (outcome of a write is UNKNOWN)
+    NETWORK = "network"            # connection refused / DNS / reset
+    UNAVAILABLE = "unavailable"    # venue answered 5xx or maintenance
+    RATE_LIMIT = "rate_limit"
+    REJECTED = "rejected"          # order refused (funds, filters, precision)
+    NOT_FOUND = "not_found"        # order/symbol unknown
+    CONFIG = "config"              # our configuration is wrong (unknown symbol, wrong chain, no contract)
+    UNKNOWN = "unknown"
+
+
+RETRYABLE_KINDS = frozenset({VenueErrorKind.TIMEOUT, VenueErrorKind.NETWORK, VenueErrorKind.UNAVAILABLE,
+                             VenueErrorKind.RATE_LIMIT})
+
+
+class VenueError(Exception):
+    """A failed venue call. The message is already redacted (no key, secret or RPC key in it)."""
+
+    def __init__(self, venue: str, kind: VenueErrorKind, message: str, *, operation: str = "") -> None:
+        super().__init__(f"{venue}: {operation + ': ' if operation else ''}{message}")
+        self.venue = venue
+        self.kind = kind
+        self.detail = message
+        self.operation = operation
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind in RETRYABLE_KINDS
+
+
+class MarketKind(str, Enum):
+    SPOT = "spot"
+    PERP = "perp"
+
+
+class Side(str, Enum):
+    BUY = "buy"
+    SELL = "sell"
+
+
+class OrderType(str, Enum):
+    LIMIT = "limit"
+    MARKET = "market"
+
+
+class OrderStatus(str, Enum):
+    OPEN = "open"
+    CLOSED = "closed"        # fully filled
+    CANCELED = "canceled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class MarketQuote:
+    """One instrument's live prices. Perp-only fields are None on spot."""
+
+    venue: str
+    symbol: str
+    kind: MarketKind
+    bid: Decimal | None
+    ask: Decimal | None
+    last: Decimal | None
+    timestamp_ms: int | None
+    mark: Decimal | None = None
+    index: Decimal | None = None
+    funding_rate: Decimal | None = None          # current period's rate (fraction, not percent)
+    next_funding_time_ms: int | None = None
+    funding_interval_hours: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MarketSnapshot:
+    """Quotes for several instruments on one venue, fetched together."""
+
+    venue: str
+    quotes: dict[str, MarketQuote]
+    fetched_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class VenueBalance:
+    """One asset in one account of a venue (Binance spot and USD-M are separate accounts)."""
+
+    venue: str
+    account: str
+    asset: str
+    free: Decimal
+    used: Decimal
+    total: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class VenuePosition:
+    """A perp position. size > 0 long, < 0 short, in base-asset units (DESIGN §5 convention)."""
+
+    venue: str
+    symbol: str
+    size: Decimal
+    entry_price: Decimal | None
+    mark_price: Decimal | None
+    unrealized_pnl: Decimal | None
+    leverage: Decimal | None
+    margin_mode: str | None       # "cross" | "isolated" | None when the venue does not say
+    liquidation_price: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """An order as the engine asks for it. ``amount`` in base units; ``price`` required for LIMIT."""
+
+    symbol: str
+    side: Side
+    type: OrderType
+    amount: Decimal
+    client_order_id: str
+    price: Decimal | None = None
+    reduce_only: bool = False
+    post_only: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.amount, Decimal) or self.amount <= 0:
+            raise ValueError(f"order amount must be a positive Decimal, got {self.amount!r}")
+        if self.type is OrderType.LIMIT and (not isinstance(self.price, Decimal) or self.price <= 0):
+            raise ValueError(f"a limit order needs a positive Decimal price, got {self.price!r}")
+        if self.type is OrderType.MARKET and self.post_only:
+            raise ValueError("a market order cannot be post-only")
+        validate_client_order_id(self.client_order_id)
+
+
+@dataclass(frozen=True, slots=True)
+class VenueOrder:
+    """An order as the venue reports it. Amounts in base units."""
+
+    venue: str
+    symbol: str
+    order_id: str | None
+    client_order_id: str | None
+    side: Side | None
+    type: str | None
+    amount: Decimal | None
+    filled: Decimal | None
+    price: Decimal | None
+    average: Decimal | None
+    status: OrderStatus
+    timestamp_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelAllResult:
+    """What a cancel-all did on one venue: ids canceled and per-symbol errors (never raised mid-way)."""
+
+    venue: str
+    canceled: list[VenueOrder] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+@runtime_checkable
+class CexVenuePort(Protocol):
+    """One exchange (all its accounts the workstation uses). Implemented by venues.cex."""
+
+    @property
+    def venue(self) -> str: ...
+
+    def symbols(self, kind: MarketKind | None = None) -> list[str]:
+        """Unified symbols this adapter is configured to trade (after markets are loaded)."""
+        ...
+
+    async def load_markets(self) -> None: ...
+
+    async def fetch_market_snapshot(self, symbols: Sequence[str]) -> MarketSnapshot: ...
+
+    async def fetch_balances(self) -> list[VenueBalance]: ...
+
+    async def fetch_positions(self, symbols: Sequence[str] | None = None) -> list[VenuePosition]: ...
+
+    async def fetch_open_orders(self, symbol: str | None = None) -> list[VenueOrder]: ...
+
+    async def fetch_order_by_client_id(self, symbol: str, client_order_id: str) -> VenueOrder | None:
+        """Find an order after an uncertain submit (timeout); None when the venue never saw it."""
+        ...
+
+    async def create_order(self, request: OrderRequest) -> VenueOrder: ...
+
+    async def cancel_order(self, symbol: str, *, order_id: str | None = None,
+                           client_order_id: str | None = None) -> VenueOrder: ...
+
+    async def cancel_all_orders(self, symbol: str | None = None) -> CancelAllResult: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TokenBalance:
+    """An ERC-20 (or native ETH, token address None) balance of the wallet."""
+
+    symbol: str
+    token: str | None
+    raw: int
+    decimals: int
+
+    @property
+    def amount(self) -> Decimal:
+        return Decimal(self.raw).scaleb(-self.decimals)
+
+
+@dataclass(frozen=True, slots=True)
+class AaveAccountData:
+    """AAVE v3 Pool.getUserAccountData, in the units the pool reports (base currency, 8 decimals)."""
+
+    total_collateral_base: int
+    total_debt_base: int
+    available_borrows_base: int
+    current_liquidation_threshold_bps: int
+    ltv_bps: int
+    health_factor_wad: int
+    emode_category: int
+    base_decimals: int = 8
+
+    @property
+    def health_factor(self) -> Decimal | None:
+        """None when there is no debt (the pool reports uint256 max)."""
+        if self.total_debt_base == 0:
+            return None
+        return Decimal(self.health_factor_wad).scaleb(-18)
+
+    @property
+    def total_collateral(self) -> Decimal:
+        return Decimal(self.total_collateral_base).scaleb(-self.base_decimals)
+
+    @property
+    def total_debt(self) -> Decimal:
+        return Decimal(self.total_debt_base).scaleb(-self.base_decimals)
+
+
+@dataclass(frozen=True, slots=True)
+class ChainHead:
+    chain_id: int
+    block_number: int
+    block_timestamp: int
+
+
+@runtime_checkable
+class OnchainReadPort(Protocol):
+    """Read-only view of the chain the wallet lives on. Implemented by venues.onchain."""
+
+    async def chain_head(self) -> ChainHead: ...
+
+    async def native_balance(self, address: str) -> TokenBalance: ...
+
+    async def token_balances(self, address: str, tokens: Sequence[str]) -> list[TokenBalance]:
+        """Balances of the named tokens (names from the venue config, e.g. "USDT", "aWETH")."""
+        ...
+
+    async def allowance(self, token: str, owner: str, spender: str) -> TokenBalance: ...
+
+    async def aave_account(self, address: str) -> AaveAccountData: ...
+
+    async def lst_rate(self, lst: str) -> Decimal:
+        """ETH per LST token (wstETH.stEthPerToken, weETH.getRate)."""
+        ...
+
+    async def close(self) -> None: ...

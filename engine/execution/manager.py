@@ -1,0 +1,72 @@
+"""Execution manager: drives a strategy program, routes each Instruction to the venue port, logs the
+events and books execution costs and gas into the P&L ledger (DESIGN §2, §6)."""
+from __future__ import annotations
+
+from typing import Protocol
+
+from engine.components.event_log import EventLog
+from engine.components.pnl_ledger import PnlLedger
+from engine.domain.instructions import Fill, Instruction
+from engine.domain.market import MarketView
+from engine.strategies.base import Program
+
+
+class ExecutionPort(Protocol):
+    """What the manager needs from a venue layer (simulated in backtests and paper trading)."""
+
+    def execute(self, ins: Instruction, t: int, charge_gas: bool = True) -> Fill: ...
+
+
+class ExecutionManager:
+    def __init__(self, port: ExecutionPort, market: MarketView, ledger: PnlLedger, log: EventLog,
+                 currency: str, rejected_exc: type[Exception]) -> None:
+        self.port = port
+        self.mv = market
+        self.ledger = ledger
+        self.log = log
+        self.currency = currency
+        self.rejected_exc = rejected_exc
+        self.instructions_executed = 0
+
+    def run(self, program: Program, t: int) -> int:
+        """Execute a program to completion at hour t; returns the number of fills. A rejection stops
+        the program (logged as an event) and leaves the portfolio as the executed part made it."""
+        fills = 0
+        try:
+            ins = next(program)
+            while True:
+                try:
+                    fill = self.port.execute(ins, t)
+                except self.rejected_exc as exc:
+                    self.log.add(self.mv.timestamps[t], t, ins.venue, "rejected", asset=ins.asset,
+                                 amount=ins.amount, reason=f"{ins.op.value}: {exc}")
+                    program.close()
+                    return fills
+                self._record(fill, t)
+                fills += 1
+                ins = program.send(fill)
+        except StopIteration:
+            pass
+        self.instructions_executed += fills
+        return fills
+
+    def _record(self, fill: Fill, t: int) -> None:
+        eth = self.mv.eth[t]
+        if fill.execution_cost:
+            self.ledger.book("execution_costs",
+                             -fill.execution_cost if self.currency == "USDT" else -fill.execution_cost / eth)
+        if fill.gas_eth:
+            self.ledger.book("gas", -fill.gas_eth * eth if self.currency == "USDT" else -fill.gas_eth)
+        parent = self._log_fill(fill, t, parent=None)
+        for child in fill.children:
+            self._log_fill(child, t, parent=parent)
+
+    def _log_fill(self, fill: Fill, t: int, parent: int | None) -> int:
+        ins = fill.instruction
+        ev = self.log.add(
+            self.mv.timestamps[t], t, ins.venue, ins.op.value, asset=ins.asset, amount=fill.amount_in,
+            to_asset=ins.to_asset or ins.to_venue, amount_out=fill.amount_out, price=fill.price,
+            execution_cost_usd=fill.execution_cost,   # a bundle parent carries its children's total
+            gas_eth=fill.gas_eth, parent=parent, iteration=ins.iteration, reason=ins.reason,
+        )
+        return ev.order

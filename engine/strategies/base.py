@@ -1,0 +1,89 @@
+"""The strategy base: every mode emits Instructions and never calls a venue (DESIGN §2).
+
+A strategy program is a generator: it yields an Instruction and receives the resulting Fill back, so
+later steps can size themselves on what actually executed (a swap's proceeds, a withdrawal capped by
+the balance). The backtest drives the generator synchronously; a live driver can await each fill.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar, Generator
+
+from engine.components.risk import RiskSnapshot, onchain_eth_units
+from engine.components.valuation import value_usd
+from engine.domain.instructions import Fill, Instruction
+from engine.domain.market import MarketView
+from engine.domain.params import RunParams, StrategyParams
+from engine.domain.portfolio import Portfolio
+
+Program = Generator[Instruction, Fill, None]
+
+
+@dataclass(slots=True)
+class StrategyContext:
+    """What a strategy may look at: holdings (read-only by convention), market at hour t, risk."""
+
+    portfolio: Portfolio
+    market: MarketView
+    t: int
+    risk: RiskSnapshot
+    params: RunParams
+
+    @property
+    def value_usd(self) -> float:
+        return value_usd(self.portfolio, self.market, self.t)
+
+    @property
+    def eth(self) -> float:
+        return self.market.eth[self.t]
+
+
+class Strategy:
+    """Base for all seven modes. Subclasses implement `seed`, `entry` and optionally `check`/`rebalance`."""
+
+    mode: ClassVar[str] = ""
+
+    def __init__(self, params: RunParams) -> None:
+        self.params = params
+        self.sp: StrategyParams = params.strategy
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def seed(self, portfolio: Portfolio, market: MarketView) -> None:
+        """Put the initial capital where this mode starts from (wallet or a CEX account)."""
+        raise NotImplementedError
+
+    def entry(self, ctx: StrategyContext) -> Program:
+        """Build the initial positions at the first hour."""
+        raise NotImplementedError
+        yield  # pragma: no cover
+
+    def check(self, ctx: StrategyContext) -> str | None:
+        """Cheap per-hour test: a reason to rebalance, or None. Called every hour."""
+        return None
+
+    def rebalance(self, ctx: StrategyContext, reason: str) -> Program:
+        return
+        yield  # pragma: no cover
+
+    # -- shared checks -------------------------------------------------------------------------
+    def hedged_check(self, ctx: StrategyContext, onchain_units: float) -> str | None:
+        """Margin first (a liquidation is the bigger danger), then delta drift. Net delta is the
+        on-chain exposure plus every CEX holding of the underlying (spot and perps)."""
+        sp = self.sp
+        for venue, ratio in ctx.risk.margin_ratio.items():
+            if ratio < sp.margin_ratio_trigger:
+                return f"margin:{venue}"
+        net = onchain_units + ctx.risk.delta_cex.get(sp.underlying or "", 0.0)
+        price = ctx.market.spot[sp.underlying][ctx.t] if sp.underlying != "ETH" else ctx.eth
+        equity = ctx.value_usd
+        if equity > 0 and abs(net) * price / equity > sp.delta_drift_trigger:
+            return "delta"
+        return None
+
+    def hf_below_floor(self, ctx: StrategyContext) -> bool:
+        hf = ctx.risk.health_factor
+        return not math.isinf(hf) and hf < self.sp.hf_floor
+
+    def onchain_exposure(self, ctx: StrategyContext) -> float:
+        return onchain_eth_units(ctx.portfolio, ctx.market, ctx.t)

@@ -1,0 +1,50 @@
+"""Perp hedge sizing and margin funding shared by the hedged modes."""
+from __future__ import annotations
+
+from engine.components.risk import cex_equity
+from engine.domain.instructions import Instruction, Op
+from engine.strategies.base import Program, StrategyContext
+
+MIN_ORDER_USD = 10.0   # below this a resize is noise: exchanges reject it and fees dominate
+
+
+def hedge_to(ctx: StrategyContext, exposure_units: float, reason: str) -> Program:
+    """Set each venue's perp to -allocation x exposure (short what is held long)."""
+    sp = ctx.params.strategy
+    asset = sp.underlying or "ETH"
+    for venue, weight in sp.allocation.items():
+        if weight <= 0.0:
+            continue
+        acct = ctx.portfolio.account(venue)
+        current = acct.perps[asset].size if asset in acct.perps else 0.0
+        delta = -weight * exposure_units - current
+        if abs(delta) * ctx.market.perp[(venue, asset)][ctx.t] >= MIN_ORDER_USD:
+            yield Instruction(Op.PERP_TRADE, venue, asset, delta, reason=reason)
+
+
+def margin_targets(ctx: StrategyContext, long_notional_usd: float) -> dict[str, float]:
+    """Equity each perp venue should hold for a hedge of `long_notional_usd`."""
+    sp = ctx.params.strategy
+    return {v: sp.margin_ratio_target * w * long_notional_usd for v, w in sp.allocation.items() if w > 0}
+
+
+def venue_equity(ctx: StrategyContext, venue: str) -> float:
+    acct = ctx.portfolio.account(venue)
+    return cex_equity(acct, venue, ctx.market, ctx.t)[0]
+
+
+def fund_margins(ctx: StrategyContext, targets: dict[str, float], source: str, available: float,
+                 reason: str) -> Program:
+    """Move up to `available` USDT from `source` to the venues below their target equity,
+    in proportion to their shortfall. Venues above target keep their surplus (moving it costs fees
+    and a later price move will need it back)."""
+    deficits = {v: tgt - venue_equity(ctx, v) for v, tgt in targets.items() if v != source}
+    deficits = {v: d for v, d in deficits.items() if d > MIN_ORDER_USD}
+    total = sum(deficits.values())
+    if total <= 0.0 or available <= MIN_ORDER_USD:
+        return
+    scale = min(1.0, available / total)
+    for venue, d in deficits.items():
+        amount = d * scale
+        if amount > MIN_ORDER_USD:
+            yield Instruction(Op.TRANSFER, source, "USDT", amount, to_venue=venue, reason=reason)

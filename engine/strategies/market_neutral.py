@@ -1,0 +1,72 @@
+"""USDT market-neutral modes: an on-chain LST long (plain or looped on AAVE) hedged with ETH perp
+shorts sized to its net ETH, so the USDT value earns staking (+ leverage spread) + funding."""
+from __future__ import annotations
+
+from engine.domain.instructions import WALLET, Instruction, Op
+from engine.domain.market import MarketView
+from engine.domain.portfolio import Portfolio
+from engine.strategies.base import Program, Strategy, StrategyContext
+from engine.strategies.hedge import MIN_ORDER_USD, fund_margins, hedge_to, margin_targets
+from engine.strategies.onchain_legs import deleverage_to_target, lever_up, stake, unwind_fraction
+
+
+class MarketNeutralStrategy(Strategy):
+    """Capital starts as USDT in the wallet: X = V/(1+m) buys ETH for the long leg, the rest is margin."""
+
+    leveraged = False
+
+    def seed(self, portfolio: Portfolio, market: MarketView) -> None:
+        portfolio.wallet.add("USDT", self.sp.capital)
+
+    def entry(self, ctx: StrategyContext) -> Program:
+        long_usd = ctx.value_usd / (1.0 + self.sp.margin_ratio_target)
+        fill = yield Instruction(Op.SWAP, "uniswap", "USDT", long_usd, to_asset="ETH", reason="entry")
+        if self.leveraged:
+            yield from lever_up(ctx, fill.amount_out, "entry")
+        else:
+            yield from stake(ctx, fill.amount_out, "entry")
+        targets = margin_targets(ctx, long_usd)
+        yield from fund_margins(ctx, targets, WALLET, ctx.portfolio.wallet.tokens.get("USDT", 0.0), "entry")
+        yield from hedge_to(ctx, self.onchain_exposure(ctx), "entry")
+
+    def check(self, ctx: StrategyContext) -> str | None:
+        if not self.sp.rebalancing:
+            return None
+        if self.leveraged and self.hf_below_floor(ctx):
+            return "hf_floor"
+        return self.hedged_check(ctx, self.onchain_exposure(ctx))
+
+    def rebalance(self, ctx: StrategyContext, reason: str) -> Program:
+        if reason == "hf_floor":
+            yield from deleverage_to_target(ctx, reason)
+        elif reason.startswith("margin"):
+            yield from self._move_value_to_margin(ctx, reason)
+        yield from hedge_to(ctx, self.onchain_exposure(ctx), reason)
+
+    def _move_value_to_margin(self, ctx: StrategyContext, reason: str) -> Program:
+        """Shrink the long leg to V/(1+m), sell the freed ETH for USDT and send it to the short venues."""
+        long_usd = self.onchain_exposure(ctx) * ctx.eth
+        target_long = ctx.value_usd / (1.0 + self.sp.margin_ratio_target)
+        excess = long_usd - target_long
+        if excess <= MIN_ORDER_USD or long_usd <= 0.0:
+            return
+        if self.leveraged:
+            yield from unwind_fraction(ctx, excess / long_usd, reason)
+        else:
+            lst = self.sp.lst
+            units = excess / (ctx.market.lst_oracle[lst][ctx.t] * ctx.eth)
+            yield Instruction(Op.SWAP, "uniswap", lst, units, to_asset="ETH", reason=reason)
+        eth = ctx.portfolio.wallet.tokens.get("ETH", 0.0)
+        if eth * ctx.eth > MIN_ORDER_USD:
+            yield Instruction(Op.SWAP, "uniswap", "ETH", eth, to_asset="USDT", reason=reason)
+        targets = margin_targets(ctx, self.onchain_exposure(ctx) * ctx.eth)
+        yield from fund_margins(ctx, targets, WALLET, ctx.portfolio.wallet.tokens.get("USDT", 0.0), reason)
+
+
+class UsdtMarketNeutralNoLeverageStrategy(MarketNeutralStrategy):
+    mode = "usdt_market_neutral_no_leverage"
+
+
+class UsdtMarketNeutralStrategy(MarketNeutralStrategy):
+    mode = "usdt_market_neutral"
+    leveraged = True

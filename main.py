@@ -1,0 +1,48 @@
+"""Basis Workstation entry point.
+
+    python main.py                      open the desktop workstation
+    python main.py backtest --mode M    run a backtest headless (see --help of each subcommand)
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from bootstrap import backtest_service
+    from engine.cli import add_backtest_parser
+
+    parser = argparse.ArgumentParser(prog="main.py", description="Basis Workstation")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    add_backtest_parser(sub, backtest_service)
+    try:
+        from venues.cli import register as register_venue_commands
+    except ImportError:          # venue connectivity commands not installed in this build
+        register_venue_commands = None
+    if register_venue_commands is not None:
+        register_venue_commands(sub)
+    try:
+        from app.cli import register as register_app_commands
+    except ImportError:
+        register_app_commands = None
+    if register_app_commands is not None:
+        register_app_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv:
+        from app.main_window import run_app
+        return run_app()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

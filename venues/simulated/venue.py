@@ -1,0 +1,338 @@
+"""Simulated venues for the backtest: execute instructions against the portfolio with the cost model,
+and play the venues' own actions each hour (funding settlement, rewards, liquidations).
+
+This is the backtest implementation of the engine's execution port; paper trading reuses it with live
+prices. Every cost is computed explicitly here (fees, slippage, peg difference, flash fee, gas) so that
+the P&L calculator can attribute it and the valuation check can confirm it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.components.risk import aave_state, cex_equity
+from engine.domain.instructions import WALLET, Fill, Instruction, Op
+from engine.domain.market import ETH_LIKE, LSTS, MarketView
+from engine.domain.params import RunParams
+from engine.domain.portfolio import Portfolio
+from engine.math import aave as aave_math
+from engine.math.costs import gas_cost_eth, slippage_bps
+from engine.math.perp import funding_payment, is_liquidatable
+
+GAS_OP = {
+    Op.APPROVE: "APPROVAL_ONCE",
+    Op.SET_EMODE: "SET_EMODE_ONCE",
+    Op.SUPPLY: "COLLATERAL_SUPPLIED",
+    Op.WITHDRAW: "COLLATERAL_WITHDRAWN",
+    Op.BORROW: "LOAN_CREATED",
+    Op.REPAY: "LOAN_REPAID",
+    Op.STAKE: "STAKE_DEPOSIT",
+    Op.SWAP: "TOKEN_SWAP",
+}
+
+
+class ExecutionRejected(RuntimeError):
+    """The venue refuses the instruction (insufficient balance, unknown market...)."""
+
+
+@dataclass(slots=True)
+class LiquidationResult:
+    venue: str
+    asset: str
+    repaid_or_closed: float     # debt repaid (ETH) on AAVE / contracts closed on a CEX
+    seized: float               # collateral units seized (AAVE) / 0
+    loss_usd: float             # value lost to the liquidator / fee (positive = loss)
+
+
+def _wallet_token(reserve: str) -> str:
+    """AAVE's WETH reserve is funded from (and repays with) the wallet's ETH; wrapping is in the op gas."""
+    return "ETH" if reserve in ETH_LIKE else reserve
+
+
+class SimulatedVenues:
+    def __init__(self, portfolio: Portfolio, market: MarketView, params: RunParams) -> None:
+        """USDT share classes hold no ETH: all their gas accrues as GAS_DEBT (a negative ETH balance,
+        DESIGN §5). ETH share classes pay gas from free ETH, any shortfall becoming GAS_DEBT."""
+        self.p = portfolio
+        self.gas_to_debt = params.strategy.currency == "USDT"
+        self.mv = market
+        self.params = params
+        self._flash_outstanding: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ execution
+    def execute(self, ins: Instruction, t: int, charge_gas: bool = True) -> Fill:
+        handler = getattr(self, "_exec_" + ins.op.value)
+        fill: Fill = handler(ins, t)
+        if charge_gas:
+            op_name = ins.gas_op or GAS_OP.get(ins.op)
+            if ins.op is Op.TRANSFER and ins.venue == WALLET:
+                op_name = "VENUE_TRANSFER"
+            if op_name:
+                fill.gas_eth = gas_cost_eth(self.params.gas_units[op_name], self.mv.gas_gwei[t])
+                self._charge_gas(fill.gas_eth)
+        return fill
+
+    def _charge_gas(self, eth: float) -> None:
+        w = self.p.wallet
+        paid = 0.0 if self.gas_to_debt else min(eth, max(w.tokens.get("ETH", 0.0), 0.0))
+        if paid:
+            w.add("ETH", -paid)
+        if eth - paid:
+            w.add("GAS_DEBT", -(eth - paid))
+
+    def _gas_only(self, ins: Instruction, t: int) -> Fill:
+        return Fill(ins, 0.0, 0.0, 0.0, 0.0, 0.0)
+
+    _exec_approve = _gas_only
+
+    def _exec_set_emode(self, ins: Instruction, t: int) -> Fill:
+        self.p.wallet.emode = True
+        return Fill(ins, 0.0, 0.0, 0.0, 0.0, 0.0)
+
+    def _take(self, token: str, amount: float) -> None:
+        w = self.p.wallet
+        have = w.tokens.get(token, 0.0)
+        # ETH may go negative only through gas (gas debt); every other spend needs the balance.
+        if amount > have * (1 + 1e-12) + 1e-12:
+            raise ExecutionRejected(f"wallet has {have:.6f} {token}, needs {amount:.6f}")
+        w.tokens[token] = have - amount
+
+    def _exec_supply(self, ins: Instruction, t: int) -> Fill:
+        self._take(_wallet_token(ins.asset), ins.amount)
+        w = self.p.wallet
+        w.supply_scaled[ins.asset] = w.supply_scaled.get(ins.asset, 0.0) + aave_math.to_scaled(
+            ins.amount, self.mv.supply_index[ins.asset][t])
+        return Fill(ins, ins.amount, ins.amount, 0.0, 0.0, 0.0)
+
+    def _exec_withdraw(self, ins: Instruction, t: int) -> Fill:
+        w = self.p.wallet
+        idx = self.mv.supply_index[ins.asset][t]
+        have = w.supply_scaled.get(ins.asset, 0.0) * idx
+        amount = min(ins.amount, have)
+        w.supply_scaled[ins.asset] = max(w.supply_scaled.get(ins.asset, 0.0) - amount / idx, 0.0)
+        w.add(_wallet_token(ins.asset), amount)
+        return Fill(ins, amount, amount, 0.0, 0.0, 0.0)
+
+    def _exec_borrow(self, ins: Instruction, t: int) -> Fill:
+        w = self.p.wallet
+        w.debt_scaled[ins.asset] = w.debt_scaled.get(ins.asset, 0.0) + aave_math.to_scaled(
+            ins.amount, self.mv.borrow_index[ins.asset][t])
+        w.add(_wallet_token(ins.asset), ins.amount)
+        return Fill(ins, ins.amount, ins.amount, 0.0, 0.0, 0.0)
+
+    def _exec_repay(self, ins: Instruction, t: int) -> Fill:
+        w = self.p.wallet
+        idx = self.mv.borrow_index[ins.asset][t]
+        owed = w.debt_scaled.get(ins.asset, 0.0) * idx
+        amount = min(ins.amount, owed)
+        self._take(_wallet_token(ins.asset), amount)
+        w.debt_scaled[ins.asset] = max(w.debt_scaled.get(ins.asset, 0.0) - amount / idx, 0.0)
+        return Fill(ins, amount, amount, 0.0, 0.0, 0.0)
+
+    def _exec_stake(self, ins: Instruction, t: int) -> Fill:
+        """Mint the LST at the protocol rate (direct staking: no slippage, gas only)."""
+        self._take("ETH", ins.amount)
+        rate = self.mv.lst_oracle[ins.to_asset][t]
+        units = ins.amount / rate
+        self.p.wallet.add(ins.to_asset, units)
+        return Fill(ins, ins.amount, units, rate, 0.0, 0.0)
+
+    def _market_price_usd(self, token: str, t: int) -> float:
+        """Price a DEX pays/charges: LSTs at their market peg, not the oracle."""
+        if token in LSTS:
+            return self.mv.lst_market[token][t] * self.mv.eth[t]
+        return self.mv.price_usd(token, t)
+
+    def _exec_swap(self, ins: Instruction, t: int) -> Fill:
+        """DEX swap: market price, slippage table by size, pool fee. The cost is the value given minus
+        the value received, both at valuation (oracle) prices, so it includes the peg difference."""
+        sold, bought = ins.asset, ins.to_asset
+        self._take(sold, ins.amount)
+        notional = ins.amount * self._market_price_usd(sold, t)
+        pair = _swap_pair(sold, bought)
+        bps = slippage_bps(notional, *(c[t] for c in self.mv.cost_bps[pair])) + self.params.swap_fee_bps
+        out = notional * (1.0 - bps * 1e-4) / self._market_price_usd(bought, t)
+        self.p.wallet.add(bought, out)
+        cost = ins.amount * self.mv.price_usd(sold, t) - out * self.mv.price_usd(bought, t)
+        return Fill(ins, ins.amount, out, out / ins.amount if ins.amount else 0.0, cost, 0.0)
+
+    def _cex_cost_bps(self, asset: str, perp: bool, notional: float, t: int) -> float:
+        pair = f"{asset}USDT-PERP" if perp else f"{asset}_USDT"
+        if pair not in self.mv.cost_bps:    # no spot model for BTC: its perp book is the closest proxy
+            pair = f"{asset}USDT-PERP"
+        return slippage_bps(notional, *(c[t] for c in self.mv.cost_bps[pair]))
+
+    def _exec_spot_trade(self, ins: Instruction, t: int) -> Fill:
+        acct = self.p.account(ins.venue)
+        price = self.mv.spot[ins.asset][t] if ins.asset not in ETH_LIKE else self.mv.eth[t]
+        notional = abs(ins.amount) * price
+        fee = notional * (self.params.cex[ins.venue].spot_taker_bps
+                          + self._cex_cost_bps(ins.asset, False, notional, t)) * 1e-4
+        if ins.amount > 0 and ins.amount * price + fee > acct.usdt + 1e-6:
+            raise ExecutionRejected(f"{ins.venue}: {acct.usdt:.2f} USDT cannot buy {notional:.2f} + fee")
+        held = acct.spot.get(ins.asset, 0.0)
+        if ins.amount < 0 and -ins.amount > held * (1 + 1e-12) + 1e-12:
+            raise ExecutionRejected(f"{ins.venue}: holds {held} {ins.asset}, cannot sell {-ins.amount}")
+        acct.usdt -= ins.amount * price + fee
+        acct.spot[ins.asset] = held + ins.amount
+        return Fill(ins, ins.amount, ins.amount, price, fee, 0.0)
+
+    def _exec_perp_trade(self, ins: Instruction, t: int) -> Fill:
+        acct = self.p.account(ins.venue)
+        mark = self.mv.perp[(ins.venue, ins.asset)][t]
+        notional = abs(ins.amount) * mark
+        fee = notional * (self.params.cex[ins.venue].perp_taker_bps
+                          + self._cex_cost_bps(ins.asset, True, notional, t)) * 1e-4
+        realized = acct.perp(ins.asset).trade(ins.amount, mark)
+        acct.usdt += realized - fee
+        return Fill(ins, ins.amount, ins.amount, mark, fee, 0.0)
+
+    def _exec_transfer(self, ins: Instruction, t: int) -> Fill:
+        """USDT moves: wallet -> CEX costs gas (ERC-20 transfer); CEX -> anywhere costs the source's
+        withdrawal fee."""
+        fee = 0.0
+        if ins.venue == WALLET:
+            self._take("USDT", ins.amount)
+        else:
+            src = self.p.account(ins.venue)
+            if ins.amount > src.usdt + 1e-6:
+                raise ExecutionRejected(f"{ins.venue}: {src.usdt:.2f} USDT cannot send {ins.amount:.2f}")
+            src.usdt -= ins.amount
+            fee = min(self.params.cex[ins.venue].withdrawal_fee_usdt, ins.amount)
+        received = ins.amount - fee
+        if ins.to_venue == WALLET:
+            self.p.wallet.add("USDT", received)
+        else:
+            self.p.account(ins.to_venue).usdt += received
+        return Fill(ins, ins.amount, received, 1.0, fee, 0.0)
+
+    def _exec_flash_borrow(self, ins: Instruction, t: int) -> Fill:
+        self._flash_outstanding[ins.venue] = self._flash_outstanding.get(ins.venue, 0.0) + ins.amount
+        self.p.wallet.add(_wallet_token(ins.asset), ins.amount)
+        return Fill(ins, ins.amount, ins.amount, 0.0, 0.0, 0.0)
+
+    def _exec_flash_repay(self, ins: Instruction, t: int) -> Fill:
+        fee_rate = self.params.flash_fee_rate[ins.venue]
+        fee_units = ins.amount * fee_rate
+        self._take(_wallet_token(ins.asset), ins.amount + fee_units)
+        self._flash_outstanding[ins.venue] = self._flash_outstanding.get(ins.venue, 0.0) - ins.amount
+        return Fill(ins, ins.amount, ins.amount, 0.0, fee_units * self.mv.price_usd(ins.asset, t), 0.0)
+
+    def _exec_bundle(self, ins: Instruction, t: int) -> Fill:
+        """Atomic: children run without their own gas; a failure rolls the whole bundle back."""
+        snapshot = _clone(self.p)
+        try:
+            children = [self.execute(child, t, charge_gas=False) for child in ins.children]
+            if any(abs(v) > 1e-9 for v in self._flash_outstanding.values()):
+                raise ExecutionRejected("flash loan not repaid inside the bundle")
+        except ExecutionRejected:
+            _restore(self.p, snapshot)
+            self._flash_outstanding.clear()
+            raise
+        cost = sum(c.execution_cost for c in children)
+        return Fill(ins, 0.0, 0.0, 0.0, cost, 0.0, children=children)
+
+    # ------------------------------------------------------------------ venue-driven flows
+    def settle_funding(self, t: int) -> float:
+        """Pay/receive funding on every open perp at a settlement hour; returns total USD."""
+        total = 0.0
+        for venue, acct in self.p.cex.items():
+            for asset, pos in acct.perps.items():
+                if pos.size:
+                    rate = self.mv.funding[(venue, asset)][t]
+                    if rate:
+                        pay = funding_payment(pos.size, self.mv.perp[(venue, asset)][t], rate)
+                        acct.usdt += pay
+                        total += pay
+        return total
+
+    def accrue_rewards(self, t: int, lst: str) -> float:
+        """EtherFi rewards: daily yield on the weETH's ETH value, credited hourly as ETH; returns ETH."""
+        daily = self.mv.rewards_daily[t] if self.mv.rewards_daily is not None else 0.0
+        if not daily:
+            return 0.0
+        w = self.p.wallet
+        units = w.tokens.get(lst, 0.0)
+        if w.supply_scaled.get(lst):
+            units += w.supply_scaled[lst] * self.mv.supply_index[lst][t]
+        eth = units * self.mv.lst_oracle[lst][t] * daily / 24.0
+        w.add("ETH", eth)
+        return eth
+
+    def liquidate(self, t: int) -> list[LiquidationResult]:
+        out: list[LiquidationResult] = []
+        aave_params = self.params.aave
+        if aave_params is not None and self.p.wallet.debt_scaled:
+            out.extend(self._liquidate_aave(t))
+        for venue, acct in self.p.cex.items():
+            cp = self.params.cex.get(venue)
+            if cp is None or not acct.perps:
+                continue
+            equity, notional = cex_equity(acct, venue, self.mv, t)
+            if is_liquidatable(equity, notional, cp.maintenance_margin_ratio):
+                out.append(self._liquidate_cex(venue, equity, notional, t))
+        return out
+
+    def _liquidate_aave(self, t: int) -> list[LiquidationResult]:
+        params = self.params.aave
+        assert params is not None
+        w = self.p.wallet
+        state = aave_state(self.p, self.mv, t, params)
+        hf = state.health_factor
+        if hf >= 1.0:
+            return []
+        results = []
+        repay_usd = aave_math.liquidation_repay(state.debt_usd, hf, params.close_factor,
+                                                params.full_liquidation_hf)
+        # Single-collateral / single-debt positions (the loop): seize the collateral asset.
+        debt_reserve = next(r for r, s in w.debt_scaled.items() if s)
+        coll_reserve = max(w.supply_scaled, key=lambda r: w.supply_scaled[r] * self.mv.supply_index[r][t]
+                           * self.mv.price_usd(r, t))
+        coll_price = self.mv.price_usd(coll_reserve, t)
+        coll_usd = w.supply_scaled[coll_reserve] * self.mv.supply_index[coll_reserve][t] * coll_price
+        bonus = params.collateral(coll_reserve, w.emode).liquidation_bonus
+        seized_usd = aave_math.liquidation_seized(repay_usd, bonus, coll_usd)
+        debt_price = self.mv.price_usd(debt_reserve, t)
+        w.debt_scaled[debt_reserve] -= repay_usd / debt_price / self.mv.borrow_index[debt_reserve][t]
+        seized_units = seized_usd / coll_price
+        w.supply_scaled[coll_reserve] -= seized_units / self.mv.supply_index[coll_reserve][t]
+        results.append(LiquidationResult("aave_v3", coll_reserve, repay_usd / debt_price, seized_units,
+                                         seized_usd - repay_usd))
+        return results
+
+    def _liquidate_cex(self, venue: str, equity: float, notional: float, t: int) -> LiquidationResult:
+        """Close every perp on the venue at the mark; the exchange keeps a liquidation fee out of the
+        remaining equity, and absorbs a negative balance (insurance fund)."""
+        acct = self.p.cex[venue]
+        closed = 0.0
+        asset = ""
+        for asset, pos in acct.perps.items():
+            if pos.size:
+                closed += abs(pos.size)
+                acct.usdt += pos.trade(-pos.size, self.mv.perp[(venue, asset)][t])
+        fee = min(notional * self.params.cex[venue].liquidation_fee_rate, max(acct.usdt, 0.0))
+        acct.usdt -= fee
+        loss = fee
+        if acct.usdt < 0.0:      # bankrupt beyond the fee: written off by the exchange
+            loss += acct.usdt
+            acct.usdt = 0.0
+        return LiquidationResult(venue, asset, closed, 0.0, loss)
+
+
+def _swap_pair(sold: str, bought: str) -> str:
+    tokens = {sold, bought}
+    if tokens == {"ETH", "USDT"}:
+        return "ETH_USDT"
+    lst = (tokens - {"ETH"}).pop() if "ETH" in tokens and len(tokens) == 2 else None
+    if lst in LSTS:
+        return f"ETH_{lst}"
+    raise ExecutionRejected(f"no swap route modelled for {sold} -> {bought}")
+
+
+def _clone(p: Portfolio) -> Portfolio:
+    import copy
+    return copy.deepcopy(p)
+
+
+def _restore(p: Portfolio, snap: Portfolio) -> None:
+    p.wallet = snap.wallet
+    p.cex = snap.cex

@@ -32,7 +32,7 @@ class VenueWorld(Protocol):
     """The simulated venue layer: executes instructions and plays the venues' own hourly actions."""
 
     def execute(self, ins: Instruction, t: int, charge_gas: bool = True) -> Fill: ...
-    def settle_funding(self, t: int) -> float: ...
+    def settle_funding(self, t: int) -> list: ...
     def accrue_rewards(self, t: int, lst: str) -> float: ...
     def liquidate(self, t: int) -> list: ...
 
@@ -118,9 +118,10 @@ def simulate(strategy: Strategy, params: RunParams, mv: MarketView,
         eth = mv.eth[t]
 
         if portfolio.cex:
-            funding = world.settle_funding(t)
-            if funding:
-                ledger.book("funding", funding if cur == "USDT" else funding / eth)
+            for f in world.settle_funding(t):
+                ledger.book("funding", f.payment_usd if cur == "USDT" else f.payment_usd / eth)
+                log.add(mv.timestamps[t], t, f.venue, "funding", asset=f.asset, amount=f.size,
+                        amount_out=f.payment_usd, price=f.mark, reason=f"rate {f.rate:.8g}")
         if rewards_lst is not None:
             reward_eth = world.accrue_rewards(t, rewards_lst)
             if reward_eth:
@@ -130,7 +131,7 @@ def simulate(strategy: Strategy, params: RunParams, mv: MarketView,
             ledger.book("liquidation", -liq.loss_usd if cur == "USDT" else -liq.loss_usd / eth)
             log.add(mv.timestamps[t], t, liq.venue, "liquidation", asset=liq.asset,
                     amount=liq.repaid_or_closed, amount_out=liq.seized, execution_cost_usd=liq.loss_usd,
-                    reason="health factor < 1" if liq.venue == "aave_v3" else "equity < maintenance margin")
+                    reason=liq.trigger)
 
         risk = snapshot(portfolio, mv, t, aave)
         ctx = StrategyContext(portfolio, mv, t, risk, params)

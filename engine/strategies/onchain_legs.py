@@ -48,12 +48,17 @@ def lever_up(ctx: StrategyContext, equity_eth: float, reason: str) -> Program:
             Instruction(Op.FLASH_REPAY, flash_venue, DEBT, f),
         ])
         return
+    wallet = ctx.portfolio.wallet
     for step in sequential_loop(equity_eth, sp.target_ltv, sp.max_iterations, sp.min_borrow_eth):
-        fill = yield Instruction(Op.STAKE, stake_venue(lst), "ETH", step.stake_eth, to_asset=lst,
+        # Gas paid between rounds comes out of the borrowed ETH: stake what is really there, and
+        # borrow against what was really supplied, so every round sits at the target LTV.
+        amount = min(step.stake_eth, max(wallet.tokens.get("ETH", 0.0), 0.0))
+        fill = yield Instruction(Op.STAKE, stake_venue(lst), "ETH", amount, to_asset=lst,
                                  reason=reason, iteration=step.iteration)
         yield Instruction(Op.SUPPLY, AAVE, lst, fill.amount_out, reason=reason, iteration=step.iteration)
         if step.borrow_eth > 0.0:
-            yield Instruction(Op.BORROW, AAVE, DEBT, step.borrow_eth, reason=reason, iteration=step.iteration)
+            yield Instruction(Op.BORROW, AAVE, DEBT, amount * sp.target_ltv, reason=reason,
+                              iteration=step.iteration)
 
 
 def _position(ctx: StrategyContext) -> tuple[float, float]:

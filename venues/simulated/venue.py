@@ -35,12 +35,23 @@ class ExecutionRejected(RuntimeError):
 
 
 @dataclass(slots=True)
+class FundingSettlement:
+    venue: str
+    asset: str
+    size: float
+    mark: float
+    rate: float
+    payment_usd: float          # received (+) / paid (-)
+
+
+@dataclass(slots=True)
 class LiquidationResult:
     venue: str
     asset: str
     repaid_or_closed: float     # debt repaid (ETH) on AAVE / contracts closed on a CEX
     seized: float               # collateral units seized (AAVE) / 0
     loss_usd: float             # value lost to the liquidator / fee (positive = loss)
+    trigger: str = ""           # the reading that triggered it (HF or margin ratio)
 
 
 def _wallet_token(reserve: str) -> str:
@@ -232,18 +243,19 @@ class SimulatedVenues:
         return Fill(ins, 0.0, 0.0, 0.0, cost, 0.0, children=children)
 
     # ------------------------------------------------------------------ venue-driven flows
-    def settle_funding(self, t: int) -> float:
-        """Pay/receive funding on every open perp at a settlement hour; returns total USD."""
-        total = 0.0
+    def settle_funding(self, t: int) -> list[FundingSettlement]:
+        """Pay/receive funding on every open perp at a settlement hour (rate is 0 between them)."""
+        out: list[FundingSettlement] = []
         for venue, acct in self.p.cex.items():
             for asset, pos in acct.perps.items():
                 if pos.size:
                     rate = self.mv.funding[(venue, asset)][t]
                     if rate:
-                        pay = funding_payment(pos.size, self.mv.perp[(venue, asset)][t], rate)
+                        mark = self.mv.perp[(venue, asset)][t]
+                        pay = funding_payment(pos.size, mark, rate)
                         acct.usdt += pay
-                        total += pay
-        return total
+                        out.append(FundingSettlement(venue, asset, pos.size, mark, rate, pay))
+        return out
 
     def accrue_rewards(self, t: int, lst: str) -> float:
         """EtherFi rewards: daily yield on the weETH's ETH value, credited hourly as ETH; returns ETH."""
@@ -269,7 +281,10 @@ class SimulatedVenues:
                 continue
             equity, notional = cex_equity(acct, venue, self.mv, t)
             if is_liquidatable(equity, notional, cp.maintenance_margin_ratio):
-                out.append(self._liquidate_cex(venue, equity, notional, t))
+                liq = self._liquidate_cex(venue, equity, notional, t)
+                liq.trigger = (f"margin ratio {equity / notional:.4f} < maintenance "
+                               f"{cp.maintenance_margin_ratio}")
+                out.append(liq)
         return out
 
     def _liquidate_aave(self, t: int) -> list[LiquidationResult]:
@@ -296,7 +311,7 @@ class SimulatedVenues:
         seized_units = seized_usd / coll_price
         w.supply_scaled[coll_reserve] -= seized_units / self.mv.supply_index[coll_reserve][t]
         results.append(LiquidationResult("aave_v3", coll_reserve, repay_usd / debt_price, seized_units,
-                                         seized_usd - repay_usd))
+                                         seized_usd - repay_usd, f"health factor {hf:.4f} < 1"))
         return results
 
     def _liquidate_cex(self, venue: str, equity: float, notional: float, t: int) -> LiquidationResult:

@@ -1,0 +1,105 @@
+"""The headless CLI: a good run writes the three files; bad input exits non-zero with one clear
+message and no traceback."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from engine.domain.pnl import COMPONENTS
+from tests.conftest import REPO_ROOT
+
+SUMMARY_KEYS = {
+    "mode", "share_class", "currency", "start", "end", "hours", "initial_value", "final_value", "pnl",
+    "pnl_components", "reconciliation_error", "apr", "apy", "volatility", "sharpe", "max_drawdown",
+    "min_health_factor", "min_margin_ratio", "liquidations", "rebalances", "hedge_notional_avg",
+    "data_fallbacks", "engine_seconds",
+}
+
+
+def run_cli(*args: str, cache_dir) -> subprocess.CompletedProcess:
+    env = dict(os.environ, XDG_CACHE_HOME=str(cache_dir))
+    return subprocess.run([sys.executable, "main.py", *args], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_backtest_writes_summary_timeseries_and_events(tmp_path, cache_dir):
+    out = tmp_path / "run"
+    proc = run_cli("backtest", "--mode", "eth_basis", "--start", "2024-06-01", "--end", "2024-06-30",
+                   "--capital", "250000", "--out", str(out), cache_dir=cache_dir)
+    assert proc.returncode == 0, proc.stderr
+    assert "reconciliation error" in proc.stdout and "APR / APY" in proc.stdout
+    summary = json.loads((out / "summary.json").read_text())
+    assert SUMMARY_KEYS <= set(summary)
+    assert set(summary["pnl_components"]) == set(COMPONENTS)
+    assert summary["start"] == "2024-06-01T00:00:00Z" and summary["end"] == "2024-06-30T23:00:00Z"
+    assert summary["hours"] == 30 * 24 and summary["initial_value"] == 250000
+    assert summary["min_health_factor"] is None and summary["min_margin_ratio"] > 0.05
+    ts = pd.read_csv(out / "timeseries.csv")
+    assert len(ts) == 720
+    for col in ["value", "net_delta", "health_factor", "margin_ratio.binance", "margin_ratio.okx"] + [
+            f"pnl.{c}" for c in COMPONENTS]:
+        assert col in ts.columns
+    # the file's components sum to the file's value change, hour by hour
+    change = ts["value"].diff().iloc[1:]
+    parts = ts[[f"pnl.{c}" for c in COMPONENTS]].sum(axis=1).iloc[1:]
+    assert (change - parts).abs().max() < 0.01
+    with (out / "events.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert [int(r["order"]) for r in rows] == list(range(len(rows)))
+    assert {"spot_trade", "perp_trade", "transfer", "funding"} <= {r["type"] for r in rows}
+
+
+def test_config_override_file_and_set_flag(tmp_path, cache_dir):
+    override = tmp_path / "o.yaml"
+    override.write_text("hedge:\n  margin_ratio_target: 0.4\n")
+    out = tmp_path / "run"
+    proc = run_cli("backtest", "--mode", "eth_basis", "--start", "2024-06-01", "--end", "2024-06-02",
+                   "--config", str(override), "--set", "hedge.allocation.binance=1.0",
+                   "--set", "hedge.allocation.bybit=0", "--set", "hedge.allocation.okx=0",
+                   "--out", str(out), cache_dir=cache_dir)
+    assert proc.returncode == 0, proc.stderr
+    ts = pd.read_csv(out / "timeseries.csv")
+    assert "margin_ratio.okx" not in ts.columns               # all the hedge went to binance
+    assert ts["margin_ratio.binance"].iloc[0] == pytest.approx(0.4, abs=0.01)
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--mode", "no_such_mode"], "unknown mode 'no_such_mode'"),
+    (["--mode", "eth_basis", "--start", "2019-01-01"], "2019-01-01"),
+    (["--mode", "eth_basis", "--end", "2031-01-01"], "2031-01-01"),
+    (["--mode", "eth_basis", "--start", "not-a-date"], "is not a date"),
+    (["--mode", "eth_basis", "--start", "2024-06-02", "--end", "2024-06-01"], "is before --start"),
+    (["--mode", "eth_basis", "--capital", "-5"], "--capital must be positive"),
+    (["--mode", "eth_basis", "--set", "hedge.allocation.binance=0.9"], "hedge.allocation"),
+    (["--mode", "eth_basis", "--set", "hedge.bogus_key=1"], "bogus_key"),
+])
+def test_bad_input_is_one_clear_message(args, needle, tmp_path, cache_dir):
+    proc = run_cli("backtest", *args, "--out", str(tmp_path / "o"), cache_dir=cache_dir)
+    assert proc.returncode != 0
+    assert needle in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert not (tmp_path / "o" / "summary.json").exists()
+
+
+def test_malformed_and_contradictory_yaml(tmp_path, cache_dir):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("hedge: [unclosed\n")
+    proc = run_cli("backtest", "--mode", "eth_basis", "--config", str(bad), cache_dir=cache_dir)
+    assert proc.returncode != 0 and "bad.yaml" in proc.stderr and "Traceback" not in proc.stderr
+    contra = tmp_path / "contra.yaml"
+    contra.write_text("hedge:\n  enabled: false\n")       # USDT class + staking needs the hedge
+    proc = run_cli("backtest", "--mode", "usdt_market_neutral", "--config", str(contra), cache_dir=cache_dir)
+    assert proc.returncode != 0 and "hedge.enabled" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_unwritable_output_directory(tmp_path, cache_dir):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    proc = run_cli("backtest", "--mode", "pure_lending", "--out", str(blocker / "sub"), cache_dir=cache_dir)
+    assert proc.returncode != 0 and "is a file" in proc.stderr and "Traceback" not in proc.stderr

@@ -4,6 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export QT_QPA_PLATFORM=offscreen
+# Local chain and compiler for the on-chain integration tests (npm registry; no-op when present).
+peers=tests/integration/peers
+if [ -f "$peers/package.json" ] && [ ! -d "$peers/node_modules" ] && command -v npm >/dev/null; then
+    npm ci --prefix "$peers" --no-audit --no-fund --loglevel=error >/dev/null 2>&1 \
+        || echo "warning: npm could not install $peers (anvil/solc tests will skip)" >&2
+fi
 export PYTHONHASHSEED=0
 if command -v dbus-run-session >/dev/null && command -v gnome-keyring-daemon >/dev/null \
    && [ -z "${BASIS_IN_KEYRING_SESSION:-}" ]; then

@@ -9,6 +9,7 @@ Typical use::
 Every problem is reported as `<file>: <dotted.key>: <problem> (allowed: ...)`; all problems of a
 document come together in one `ConfigError` (its `.errors` are `ConfigIssue`s).
 """
+
 from .common import BASIS_MODES, CEX_VENUES, LST_VENUE, MODES, VENUES
 from .documents import load_venue_config
 from .errors import ConfigError, ConfigIssue

@@ -3,6 +3,7 @@
 The names here are the exact strings the YAML files and the engine use; keeping them in one place
 means a typo in a config file is reported with the full list of allowed values.
 """
+
 from __future__ import annotations
 
 import re
@@ -38,7 +39,16 @@ BreachAction = Literal["halt", "reduce"]
 
 #: Every venue that has a file in configs/venues, in the canonical order used for listings.
 VENUES: tuple[str, ...] = (
-    "binance", "bybit", "okx", "etherfi", "lido", "aave_v3", "morpho", "instadapp", "uniswap", "alchemy",
+    "binance",
+    "bybit",
+    "okx",
+    "etherfi",
+    "lido",
+    "aave_v3",
+    "morpho",
+    "instadapp",
+    "uniswap",
+    "alchemy",
 )
 
 #: Which staking venue issues each liquid staking token.

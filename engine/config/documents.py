@@ -3,6 +3,7 @@
 Each function returns the model (or None) and the issues found instead of raising, so the mode
 loader can report the problems of every file involved in one ConfigError.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,11 +24,18 @@ from .yaml_io import read_yaml_file
 Layer = tuple[dict[str, Any], Source]
 
 
-def load_venue(name: str, root: Path, layers: list[Layer] = ()) -> tuple[VenueConfig | None, list[ConfigIssue]]:
+def load_venue(
+    name: str, root: Path, layers: list[Layer] = ()
+) -> tuple[VenueConfig | None, list[ConfigIssue]]:
     """Read configs/venues/<name>.yaml, merge `layers` into it and validate."""
     if name not in VENUES:
-        return None, [ConfigIssue(str(venue_path(root, name)), DOCUMENT_KEY,
-                                  f"unknown venue {name!r} (allowed: {', '.join(VENUES)})")]
+        return None, [
+            ConfigIssue(
+                str(venue_path(root, name)),
+                DOCUMENT_KEY,
+                f"unknown venue {name!r} (allowed: {', '.join(VENUES)})",
+            )
+        ]
     path = venue_path(root, name)
     try:
         document = read_yaml_file(path, what=f"venue file for {name!r}")
@@ -40,7 +48,9 @@ def load_venue(name: str, root: Path, layers: list[Layer] = ()) -> tuple[VenueCo
     return validate_venue_document(name, data, sources)
 
 
-def validate_venue_document(name: str, data: Any, sources: SourceMap) -> tuple[VenueConfig | None, list[ConfigIssue]]:
+def validate_venue_document(
+    name: str, data: Any, sources: SourceMap
+) -> tuple[VenueConfig | None, list[ConfigIssue]]:
     if not isinstance(data, dict):
         return None, [sources.issue((), f"expected a mapping of venue keys, got {yaml_type_name(data)}")]
     model_type = VENUE_MODELS[name]
@@ -61,7 +71,9 @@ def load_venue_config(name: str, config_root: Path | None = None) -> VenueConfig
     return venue
 
 
-def load_share_class(name: str, root: Path, layers: list[Layer] = ()) -> tuple[ShareClassConfig | None, list[ConfigIssue]]:
+def load_share_class(
+    name: str, root: Path, layers: list[Layer] = ()
+) -> tuple[ShareClassConfig | None, list[ConfigIssue]]:
     """Read configs/share_classes/<name>.yaml, merge `layers` into it and validate."""
     path = share_class_path(root, name)
     try:
@@ -73,7 +85,9 @@ def load_share_class(name: str, root: Path, layers: list[Layer] = ()) -> tuple[S
     for values, source in layers:
         data = deep_merge(data, values, source, sources)
     if not isinstance(data, dict):
-        return None, [sources.issue((), f"expected a mapping of share-class keys, got {yaml_type_name(data)}")]
+        return None, [
+            sources.issue((), f"expected a mapping of share-class keys, got {yaml_type_name(data)}")
+        ]
     try:
         share_class = ShareClassConfig.model_validate(data)
     except ValidationError as exc:
@@ -82,6 +96,9 @@ def load_share_class(name: str, root: Path, layers: list[Layer] = ()) -> tuple[S
     if share_class.name != name:
         issues.append(sources.issue(("name",), f"must equal the file name {name!r} (allowed: {name})"))
     if share_class.market_neutral and not share_class.allows_hedging:
-        issues.append(sources.issue(("allows_hedging",),
-                                    "a market-neutral share class must be able to hedge (allowed: true)"))
+        issues.append(
+            sources.issue(
+                ("allows_hedging",), "a market-neutral share class must be able to hedge (allowed: true)"
+            )
+        )
     return (None if issues else share_class), issues

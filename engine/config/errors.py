@@ -4,6 +4,7 @@ Every problem found in a configuration is one `ConfigIssue` naming the file, the
 is wrong (with the allowed values). Problems are collected rather than raised one at a time so the
 operator (CLI or live editor) sees all of them in one pass; `ConfigError` carries the whole list.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -54,7 +55,8 @@ class ConfigError(ValueError):
         super().__init__("\n".join([header, *(f"  {issue}" for issue in self.errors)]))
 
     @classmethod
-    def single(cls, file: str, key: str, message: str, *, line: int | None = None,
-               column: int | None = None) -> ConfigError:
+    def single(
+        cls, file: str, key: str, message: str, *, line: int | None = None, column: int | None = None
+    ) -> ConfigError:
         """Convenience for the many places that fail on one problem (missing file, unknown mode)."""
         return cls([ConfigIssue(file, key, message, "error", line, column)])

@@ -4,6 +4,7 @@ Order of precedence (later wins): the mode YAML, the override YAML (deep-merged;
 `share_class_overrides:` and `venue_overrides:`), then `cli_overrides` (dotted keys). Validation runs
 once on the merged result and reports every problem of every file involved in one ConfigError.
 """
+
 from __future__ import annotations
 
 import functools
@@ -40,12 +41,19 @@ class ResolvedConfig:
     source_files: list[Path] = field(default_factory=list)
 
     def required_venues(self) -> list[str]:
-        """Venues this mode trades on or reads from, e.g. eth_leveraged -> [etherfi, aave_v3, morpho, alchemy]."""
-        return required_venues({name: getattr(self.mode, name) for name in ("lending", "staking", "leverage", "hedge")})
+        """Venues the mode trades on or reads from (eth_leveraged: etherfi, aave_v3, morpho, alchemy)."""
+        return required_venues(
+            {name: getattr(self.mode, name) for name in ("lending", "staking", "leverage", "hedge")}
+        )
 
 
-def load_config(mode: str, *, config_root: Path | None = None, override_file: Path | None = None,
-                cli_overrides: Mapping[str, object] | None = None) -> ResolvedConfig:
+def load_config(
+    mode: str,
+    *,
+    config_root: Path | None = None,
+    override_file: Path | None = None,
+    cli_overrides: Mapping[str, object] | None = None,
+) -> ResolvedConfig:
     """Load configs/modes/<mode>.yaml with overrides applied and validate it (raises ConfigError)."""
     root = resolve_root(config_root)
     _check_mode_name(mode, mode_path(root, mode) if isinstance(mode, str) else root / "modes")
@@ -58,13 +66,17 @@ def load_config(mode: str, *, config_root: Path | None = None, override_file: Pa
     return _resolve(mode, document, root, layers)
 
 
-def validate_document(mode_name: str, doc: Any, *, file: str, config_root: Path | None = None) -> ResolvedConfig:
+def validate_document(
+    mode_name: str, doc: Any, *, file: str, config_root: Path | None = None
+) -> ResolvedConfig:
     """Validate an already-parsed mode document (the live editor's buffer) as if it were `file`."""
     _check_mode_name(mode_name, Path(file))
     return _resolve(mode_name, YamlDocument(file=file, data=doc), resolve_root(config_root), [])
 
 
-def validate_yaml_text(mode_name: str, text: str, *, file: str, config_root: Path | None = None) -> ResolvedConfig:
+def validate_yaml_text(
+    mode_name: str, text: str, *, file: str, config_root: Path | None = None
+) -> ResolvedConfig:
     """Parse and validate YAML text; issues carry line numbers (for an editor)."""
     _check_mode_name(mode_name, Path(file))
     return _resolve(mode_name, parse_yaml_text(text, file), resolve_root(config_root), [])
@@ -93,10 +105,15 @@ def _resolve(mode: str, document: YamlDocument, root: Path, layers: list[Overrid
 
     parts, issues = _validate_parts(data, sources)
     ctx = ModeContext(expected_mode=mode, parts=parts, sources=sources)
-    source_files = [Path(document.file)] + [Path(l.mode_source.file) for l in layers if l.mode_source.file != CLI_SOURCE]
+    source_files = [Path(document.file)] + [
+        Path(layer.mode_source.file) for layer in layers if layer.mode_source.file != CLI_SOURCE
+    ]
 
-    share_layers: list[Layer] = [(l.share_class, l.share_class_source) for l in layers
-                                 if l.share_class and l.share_class_source is not None]
+    share_layers: list[Layer] = [
+        (layer.share_class, layer.share_class_source)
+        for layer in layers
+        if layer.share_class and layer.share_class_source is not None
+    ]
     if "share_class" in parts:
         ctx.share_class, share_issues = _load_share_class(parts["share_class"], root, share_layers, sources)
         issues += share_issues
@@ -111,13 +128,18 @@ def _resolve(mode: str, document: YamlDocument, root: Path, layers: list[Overrid
     overridden = {name for layer in layers for name in layer.venues}
     venue_names = [name for name in VENUES if name in set(required_venues(ctx.parts)) | overridden]
     for name in venue_names:
-        venue_layers: list[Layer] = [(l.venues[name], l.venue_sources[name]) for l in layers if name in l.venues]
+        venue_layers: list[Layer] = [
+            (layer.venues[name], layer.venue_sources[name]) for layer in layers if name in layer.venues
+        ]
         venue, venue_issues = load_venue(name, root, venue_layers)
         issues += venue_issues
         source_files.append(venue_path(root, name))
         if venue is not None:
             ctx.venues[name] = venue
-    ctx.cex_catalog = {**_cex_catalog(root), **{n: v for n, v in ctx.venues.items() if isinstance(v, CexVenueConfig)}}
+    ctx.cex_catalog = {
+        **_cex_catalog(root),
+        **{n: v for n, v in ctx.venues.items() if isinstance(v, CexVenueConfig)},
+    }
 
     for rule in VENUE_RULES:
         rule(ctx)
@@ -125,8 +147,9 @@ def _resolve(mode: str, document: YamlDocument, root: Path, layers: list[Overrid
     issues += ctx.issues
     errors = [i for i in issues if i.severity == "error"]
     warnings = [i for i in issues if i.severity == "warning"]
-    if errors or ctx.share_class is None:
+    if errors:
         raise ConfigError(errors, warnings)
+    assert ctx.share_class is not None  # a missing or invalid share class is always an error above
     try:
         mode_config = ModeConfig.model_validate({**ctx.parts})
     except ValidationError as exc:  # the parts were validated one by one; this is a safety net
@@ -179,12 +202,17 @@ def _describe_field(name: str) -> str:
     return describe_type(ModeConfig.model_fields[name].annotation)
 
 
-def _load_share_class(name: str, root: Path, layers: list[Layer],
-                      sources: SourceMap) -> tuple[ShareClassConfig | None, list[ConfigIssue]]:
+def _load_share_class(
+    name: str, root: Path, layers: list[Layer], sources: SourceMap
+) -> tuple[ShareClassConfig | None, list[ConfigIssue]]:
     available = available_share_classes(root)
     if name not in available:
-        return None, [sources.issue(("share_class",), f"unknown share class {name!r} "
-                                                      f"(allowed: {', '.join(available) or 'none found'})")]
+        return None, [
+            sources.issue(
+                ("share_class",),
+                f"unknown share class {name!r} (allowed: {', '.join(available) or 'none found'})",
+            )
+        ]
     return load_share_class(name, root, layers)
 
 

@@ -4,6 +4,7 @@ Every key is required (no defaults): the engine reads exactly these names, and a
 file must be an error naming the key and the file, never a silently assumed value. The models check
 types and single-value ranges; rules that relate several keys or other files live in `mode_rules`.
 """
+
 from __future__ import annotations
 
 from typing import Annotated

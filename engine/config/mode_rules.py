@@ -5,6 +5,7 @@ Rules run on the sections that passed type validation, so one pass reports every
 Structure rules need only the mode and its share class; venue rules also need the venue files the
 mode uses (AAVE risk parameters, CEX margin thresholds, which LST earns rewards).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -88,7 +89,9 @@ class ModeContext:
 # ------------------------------------------------------------------------------- structure rules
 def _mode_name(ctx: ModeContext) -> None:
     if ctx.has("mode") and ctx.parts["mode"] != ctx.expected_mode:
-        ctx.error("mode", f"{ctx.parts['mode']!r} does not match the file name (allowed: {ctx.expected_mode})")
+        ctx.error(
+            "mode", f"{ctx.parts['mode']!r} does not match the file name (allowed: {ctx.expected_mode})"
+        )
 
 
 def _share_class_fits_mode(ctx: ModeContext) -> None:
@@ -97,8 +100,11 @@ def _share_class_fits_mode(ctx: ModeContext) -> None:
     if share is None or needed is None or share.currency == needed:
         return
     allowed = [name for name, currency in sorted(ctx.share_class_currencies.items()) if currency == needed]
-    ctx.error("share_class", f"{ctx.expected_mode} reports in {needed} but share class {share.name!r} is "
-                             f"{share.currency} (allowed: {', '.join(allowed) or f'a {needed} share class'})")
+    ctx.error(
+        "share_class",
+        f"{ctx.expected_mode} reports in {needed} but share class {share.name!r} is "
+        f"{share.currency} (allowed: {', '.join(allowed) or f'a {needed} share class'})",
+    )
 
 
 def _share_class_hedging(ctx: ModeContext) -> None:
@@ -108,13 +114,18 @@ def _share_class_hedging(ctx: ModeContext) -> None:
     hedge = ctx.parts["hedge"]
     # Basis modes are the hedge; a wrong share class there is already an error, not a correction.
     if hedge.enabled and not share.allows_hedging and ctx.expected_mode not in BASIS_MODES:
-        ctx.warn("hedge.enabled", f"share class {share.name!r} ({share.currency}) never hedges: "
-                                  f"hedge.enabled switched off")
+        ctx.warn(
+            "hedge.enabled",
+            f"share class {share.name!r} ({share.currency}) never hedges: hedge.enabled switched off",
+        )
         ctx.update("hedge", enabled=False)
     if share.market_neutral and ctx.enabled("staking") and not ctx.parts["hedge"].enabled:
         lst = ctx.parts["staking"].lst_type
-        ctx.error("hedge.enabled", f"share class {share.name!r} is market neutral in {share.currency}: holding "
-                                   f"{lst} needs its ETH exposure hedged with perps (allowed: true)")
+        ctx.error(
+            "hedge.enabled",
+            f"share class {share.name!r} is market neutral in {share.currency}: holding "
+            f"{lst} needs its ETH exposure hedged with perps (allowed: true)",
+        )
 
 
 def _mode_shape(ctx: ModeContext) -> None:
@@ -122,8 +133,10 @@ def _mode_shape(ctx: ModeContext) -> None:
         if not ctx.has(section) or ctx.parts[section].enabled == required:
             continue
         verb = "is built on" if required else "does not use"
-        ctx.error(f"{section}.enabled", f"mode {ctx.expected_mode} {verb} {_SECTION_WHAT[section]} "
-                                        f"(allowed: {str(required).lower()})")
+        ctx.error(
+            f"{section}.enabled",
+            f"mode {ctx.expected_mode} {verb} {_SECTION_WHAT[section]} (allowed: {str(required).lower()})",
+        )
 
 
 def _lending(ctx: ModeContext) -> None:
@@ -132,9 +145,12 @@ def _lending(ctx: ModeContext) -> None:
     expected = _LENDING_ASSET[ctx.share_class.currency]
     asset = ctx.parts["lending"].asset
     if asset != expected:
-        ctx.error("lending.asset", f"{asset} is not the currency of share class {ctx.share_class.name!r} "
-                                   f"({ctx.share_class.currency}); lending it would add price exposure "
-                                   f"(allowed: {expected})")
+        ctx.error(
+            "lending.asset",
+            f"{asset} is not the currency of share class {ctx.share_class.name!r} "
+            f"({ctx.share_class.currency}); lending it would add price exposure "
+            f"(allowed: {expected})",
+        )
 
 
 def _hedge_structure(ctx: ModeContext) -> None:
@@ -143,22 +159,32 @@ def _hedge_structure(ctx: ModeContext) -> None:
     hedge = ctx.parts["hedge"]
     mode = ctx.expected_mode
     if mode in BASIS_MODES and hedge.spot_venue is None:
-        ctx.error("hedge.spot_venue", f"{mode} holds its spot leg on a CEX: name the venue "
-                                      f"(allowed: {', '.join(CEX_VENUES)})")
+        ctx.error(
+            "hedge.spot_venue",
+            f"{mode} holds its spot leg on a CEX: name the venue (allowed: {', '.join(CEX_VENUES)})",
+        )
     if mode not in BASIS_MODES and hedge.spot_venue is not None:
-        ctx.error("hedge.spot_venue", f"{mode} has no CEX spot leg (only {' and '.join(BASIS_MODES)} do); "
-                                      f"its long leg is on-chain (allowed: null)")
+        ctx.error(
+            "hedge.spot_venue",
+            f"{mode} has no CEX spot leg (only {' and '.join(BASIS_MODES)} do); "
+            f"its long leg is on-chain (allowed: null)",
+        )
     if not hedge.enabled:
         return
     total = sum(hedge.allocation.values())
     if abs(total - 1.0) > ALLOCATION_TOLERANCE:
-        ctx.error("hedge.allocation", f"weights sum to {total:.12g}; they must sum to 1 within "
-                                      f"{ALLOCATION_TOLERANCE:g} (allowed: non-negative weights for "
-                                      f"{', '.join(CEX_VENUES)} summing to 1)")
+        ctx.error(
+            "hedge.allocation",
+            f"weights sum to {total:.12g}; they must sum to 1 within "
+            f"{ALLOCATION_TOLERANCE:g} (allowed: non-negative weights for "
+            f"{', '.join(CEX_VENUES)} summing to 1)",
+        )
     expected = "BTC" if mode == "btc_basis" else "ETH"
     if hedge.underlying != expected:
-        ctx.error("hedge.underlying", f"{mode} holds {expected}, so its perps must be {expected} perps "
-                                      f"(allowed: {expected})")
+        ctx.error(
+            "hedge.underlying",
+            f"{mode} holds {expected}, so its perps must be {expected} perps (allowed: {expected})",
+        )
 
 
 def _leverage_structure(ctx: ModeContext) -> None:
@@ -166,15 +192,23 @@ def _leverage_structure(ctx: ModeContext) -> None:
         return
     leverage = ctx.parts["leverage"]
     if ctx.has("staking") and not ctx.parts["staking"].enabled:
-        ctx.error("leverage.enabled", "the loop supplies the staking token as AAVE collateral, so it needs "
-                                      "staking.enabled: true (allowed: false while staking is disabled)")
+        ctx.error(
+            "leverage.enabled",
+            "the loop supplies the staking token as AAVE collateral, so it needs "
+            "staking.enabled: true (allowed: false while staking is disabled)",
+        )
     if leverage.loop_method == "atomic":
         if leverage.flash_venue is None:
-            ctx.error("leverage.flash_venue", "loop_method atomic borrows the whole loop with a flash loan "
-                                              "(allowed: morpho, instadapp)")
+            ctx.error(
+                "leverage.flash_venue",
+                "loop_method atomic borrows the whole loop with a flash loan (allowed: morpho, instadapp)",
+            )
         if leverage.max_iterations is not None:
-            ctx.error("leverage.max_iterations", "loop_method atomic reaches target_ltv in one bundle; "
-                                                 "iterations apply to sequential loops only (allowed: null)")
+            ctx.error(
+                "leverage.max_iterations",
+                "loop_method atomic reaches target_ltv in one bundle; "
+                "iterations apply to sequential loops only (allowed: null)",
+            )
     elif leverage.flash_venue is not None:
         ctx.error("leverage.flash_venue", "only loop_method atomic uses a flash loan (allowed: null)")
 
@@ -184,14 +218,20 @@ def _health_factors(ctx: ModeContext) -> None:
         return
     rebalancing = ctx.parts["rebalancing"]
     if rebalancing.hf_target <= rebalancing.hf_floor:
-        ctx.error("rebalancing.hf_target", f"{rebalancing.hf_target} must be above hf_floor "
-                                           f"{rebalancing.hf_floor} (allowed: > {rebalancing.hf_floor})")
+        ctx.error(
+            "rebalancing.hf_target",
+            f"{rebalancing.hf_target} must be above hf_floor "
+            f"{rebalancing.hf_floor} (allowed: > {rebalancing.hf_floor})",
+        )
     if ctx.enabled("leverage") and ctx.has("risk"):
         risk_floor = ctx.parts["risk"].hf_floor
         if risk_floor >= rebalancing.hf_floor:
-            ctx.error("risk.hf_floor", f"{risk_floor} must be below rebalancing.hf_floor {rebalancing.hf_floor} "
-                                       f"so the strategy deleverages before the risk limit trips "
-                                       f"(allowed: 1 < hf_floor < {rebalancing.hf_floor})")
+            ctx.error(
+                "risk.hf_floor",
+                f"{risk_floor} must be below rebalancing.hf_floor {rebalancing.hf_floor} "
+                f"so the strategy deleverages before the risk limit trips "
+                f"(allowed: 1 < hf_floor < {rebalancing.hf_floor})",
+            )
 
 
 STRUCTURE_RULES: tuple[Callable[[ModeContext], None], ...] = (
@@ -214,8 +254,11 @@ def _staking_rewards(ctx: ModeContext) -> None:
     venue = ctx.venues.get(LST_VENUE[staking.lst_type])
     if staking.rewards and isinstance(venue, StakingVenueConfig) and not venue.supports_rewards:
         earners = [lst for lst, name in LST_VENUE.items() if name != venue.name]
-        ctx.warn("staking.rewards", f"{staking.lst_type} ({venue.display_name}) earns no reward tokens: "
-                                    f"staking.rewards switched off (rewards exist for {', '.join(earners)})")
+        ctx.warn(
+            "staking.rewards",
+            f"{staking.lst_type} ({venue.display_name}) earns no reward tokens: "
+            f"staking.rewards switched off (rewards exist for {', '.join(earners)})",
+        )
         ctx.update("staking", rewards=False)
 
 
@@ -227,56 +270,78 @@ def _target_ltv(ctx: ModeContext) -> None:
         return
     leverage, lst = ctx.parts["leverage"], ctx.parts["staking"].lst_type
     if leverage.emode and lst not in aave.emode.collateral_assets:
-        ctx.error("leverage.emode", f"{lst} is not collateral in AAVE e-mode category {aave.emode.label!r} "
-                                    f"(allowed: false, or lst_type one of {', '.join(aave.emode.collateral_assets)})")
+        ctx.error(
+            "leverage.emode",
+            f"{lst} is not collateral in AAVE e-mode category {aave.emode.label!r} "
+            f"(allowed: false, or lst_type one of {', '.join(aave.emode.collateral_assets)})",
+        )
         return
     risk = aave.collateral_risk(lst, leverage.emode)
     kind = f"e-mode ({aave.emode.label})" if leverage.emode else "standard (non-e-mode)"
     if leverage.target_ltv >= risk.ltv:
-        ctx.error("leverage.target_ltv", f"{leverage.target_ltv} is not below the {kind} max LTV {risk.ltv} of "
-                                         f"{lst} collateral on AAVE v3 (allowed: 0 <= target_ltv < {risk.ltv})")
+        ctx.error(
+            "leverage.target_ltv",
+            f"{leverage.target_ltv} is not below the {kind} max LTV {risk.ltv} of "
+            f"{lst} collateral on AAVE v3 (allowed: 0 <= target_ltv < {risk.ltv})",
+        )
         return
     if leverage.target_ltv > 0 and ctx.has("rebalancing"):
         entry_hf = risk.liquidation_threshold / leverage.target_ltv
         hf_target = ctx.parts["rebalancing"].hf_target
         if entry_hf < hf_target:
-            ctx.warn("leverage.target_ltv", f"entry health factor {risk.liquidation_threshold} / "
-                                            f"{leverage.target_ltv} = {entry_hf:.4f} is below rebalancing.hf_target "
-                                            f"{hf_target}: the strategy would deleverage right after entering "
-                                            f"(target_ltv <= {risk.liquidation_threshold / hf_target:.4f} avoids it)")
+            ctx.warn(
+                "leverage.target_ltv",
+                f"entry health factor {risk.liquidation_threshold} / "
+                f"{leverage.target_ltv} = {entry_hf:.4f} is below rebalancing.hf_target "
+                f"{hf_target}: the strategy would deleverage right after entering "
+                f"(target_ltv <= {risk.liquidation_threshold / hf_target:.4f} avoids it)",
+            )
 
 
 def _hedge_margins(ctx: ModeContext) -> None:
     if not ctx.enabled("hedge"):
         return
     hedge = ctx.parts["hedge"]
-    used = {name: ctx.venues[name] for name, weight in hedge.allocation.items()
-            if weight > 0 and isinstance(ctx.venues.get(name), CexVenueConfig)}
+    used = {
+        name: ctx.venues[name]
+        for name, weight in hedge.allocation.items()
+        if weight > 0 and isinstance(ctx.venues.get(name), CexVenueConfig)
+    }
     for name, venue in used.items():
         if hedge.underlying not in venue.markets.perp:
-            ctx.error(f"hedge.allocation.{name}", f"{name} has no {hedge.underlying} perp market in its venue file "
-                                                  f"(allowed: 0)")
+            ctx.error(
+                f"hedge.allocation.{name}",
+                f"{name} has no {hedge.underlying} perp market in its venue file (allowed: 0)",
+            )
     if used:
         warning = max(v.margin_warning_ratio for v in used.values())
         if hedge.margin_ratio_target <= warning:
-            ctx.error("hedge.margin_ratio_target", f"{hedge.margin_ratio_target} must be above the venues' "
-                                                   f"margin_warning_ratio {warning}, or the hedge starts in the "
-                                                   f"warning zone (allowed: {warning} < margin_ratio_target <= 1)")
+            ctx.error(
+                "hedge.margin_ratio_target",
+                f"{hedge.margin_ratio_target} must be above the venues' "
+                f"margin_warning_ratio {warning}, or the hedge starts in the "
+                f"warning zone (allowed: {warning} < margin_ratio_target <= 1)",
+            )
     maintenance = max((v.maintenance_margin_ratio for v in used.values()), default=0.0)
     target = hedge.margin_ratio_target
     if ctx.has("rebalancing"):
         trigger = ctx.parts["rebalancing"].margin_ratio_trigger
         if not maintenance < trigger < target:
-            ctx.error("rebalancing.margin_ratio_trigger",
-                      f"{trigger} must lie between the maintenance margin ratio {maintenance} and "
-                      f"hedge.margin_ratio_target {target} (allowed: {maintenance} < margin_ratio_trigger < {target})")
+            ctx.error(
+                "rebalancing.margin_ratio_trigger",
+                f"{trigger} must lie between the maintenance margin ratio {maintenance} and "
+                f"hedge.margin_ratio_target {target} "
+                f"(allowed: {maintenance} < margin_ratio_trigger < {target})",
+            )
         if ctx.has("risk"):
             floor = ctx.parts["risk"].margin_ratio_floor
             if not maintenance < floor < trigger:
-                ctx.error("risk.margin_ratio_floor",
-                          f"{floor} must lie between the maintenance margin ratio {maintenance} (liquidation) and "
-                          f"rebalancing.margin_ratio_trigger {trigger} (allowed: {maintenance} < margin_ratio_floor "
-                          f"< {trigger})")
+                ctx.error(
+                    "risk.margin_ratio_floor",
+                    f"{floor} must lie between the maintenance margin ratio {maintenance} "
+                    f"(liquidation) and rebalancing.margin_ratio_trigger {trigger} "
+                    f"(allowed: {maintenance} < margin_ratio_floor < {trigger})",
+                )
 
 
 def _spot_venue(ctx: ModeContext) -> None:
@@ -287,18 +352,27 @@ def _spot_venue(ctx: ModeContext) -> None:
     if not isinstance(venue, CexVenueConfig):
         return
     if hedge.underlying not in venue.markets.spot:
-        ctx.error("hedge.spot_venue", f"{venue.name} has no {hedge.underlying} spot market in its venue file "
-                                      f"(allowed: {', '.join(_venues_with(ctx, 'markets', hedge.underlying))})")
+        ctx.error(
+            "hedge.spot_venue",
+            f"{venue.name} has no {hedge.underlying} spot market in its venue file "
+            f"(allowed: {', '.join(_venues_with(ctx, 'markets', hedge.underlying))})",
+        )
     elif hedge.underlying not in venue.historical_data.spot:
         with_data = _venues_with(ctx, "historical_data", hedge.underlying)
-        ctx.warn("hedge.spot_venue", f"the data pack has no {hedge.underlying} spot series for {venue.name}: "
-                                     f"backtests of this mode cannot run, live trading is unaffected "
-                                     f"(venues with data: {', '.join(with_data) or 'none'})")
+        ctx.warn(
+            "hedge.spot_venue",
+            f"the data pack has no {hedge.underlying} spot series for {venue.name}: "
+            f"backtests of this mode cannot run, live trading is unaffected "
+            f"(venues with data: {', '.join(with_data) or 'none'})",
+        )
 
 
 def _venues_with(ctx: ModeContext, table: str, underlying: str) -> list[str]:
-    return [name for name in VENUES if name in ctx.cex_catalog
-            and underlying in getattr(ctx.cex_catalog[name], table).spot]
+    return [
+        name
+        for name in VENUES
+        if name in ctx.cex_catalog and underlying in getattr(ctx.cex_catalog[name], table).spot
+    ]
 
 
 VENUE_RULES: tuple[Callable[[ModeContext], None], ...] = (

@@ -5,6 +5,7 @@ namespaces, `share_class_overrides:` and `venue_overrides: {<venue>: {...}}`, me
 class and venue files. Command-line keys are dotted paths into that same shape, e.g.
 `hedge.allocation.binance=0.5` or `venue_overrides.binance.fees.perp_taker_bps=4`.
 """
+
 from __future__ import annotations
 
 import re
@@ -67,8 +68,11 @@ def parse_cli_overrides(pairs: list[str]) -> dict[str, object]:
         try:
             value = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            issues.append(ConfigIssue(CLI_SOURCE, key, f"value {text!r} is not valid YAML "
-                                                         f"({getattr(exc, 'problem', exc)})"))
+            issues.append(
+                ConfigIssue(
+                    CLI_SOURCE, key, f"value {text!r} is not valid YAML ({getattr(exc, 'problem', exc)})"
+                )
+            )
             continue
         if isinstance(value, str) and _EXPONENT_NUMBER.match(value.strip()):
             value = float(value)
@@ -92,7 +96,7 @@ def expand_dotted(overrides: Mapping[str, object]) -> dict[str, Any]:
             issues.append(ConfigIssue(CLI_SOURCE, str(dotted), problem))
             continue
         path = tuple(dotted.split("."))
-        clash = next((set_paths[p] for p in set_paths if p == path[:len(p)] or path == p[:len(path)]), None)
+        clash = next((set_paths[p] for p in set_paths if p == path[: len(p)] or path == p[: len(path)]), None)
         if clash is not None:
             issues.append(ConfigIssue(CLI_SOURCE, dotted, f"conflicts with {clash!r} (set one or the other)"))
             continue
@@ -117,8 +121,9 @@ def split_layer(document: YamlDocument) -> OverrideLayer:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError.single(file, DOCUMENT_KEY,
-                                 f"expected a mapping of keys at the top level, got {yaml_type_name(data)}")
+        raise ConfigError.single(
+            file, DOCUMENT_KEY, f"expected a mapping of keys at the top level, got {yaml_type_name(data)}"
+        )
     issues: list[ConfigIssue] = []
     mode = {k: v for k, v in data.items() if k not in (SHARE_CLASS_NAMESPACE, VENUE_NAMESPACE)}
     layer = OverrideLayer(mode=mode, mode_source=Source(file, document.positions))
@@ -129,22 +134,37 @@ def split_layer(document: YamlDocument) -> OverrideLayer:
             layer.share_class = share
             layer.share_class_source = Source(file, document.positions, (SHARE_CLASS_NAMESPACE,))
         else:
-            issues.append(_issue(document, (SHARE_CLASS_NAMESPACE,),
-                                 f"expected a mapping of share-class keys, got {yaml_type_name(share)}"))
+            issues.append(
+                _issue(
+                    document,
+                    (SHARE_CLASS_NAMESPACE,),
+                    f"expected a mapping of share-class keys, got {yaml_type_name(share)}",
+                )
+            )
 
     venues = data.get(VENUE_NAMESPACE)
     if venues is not None:
         if not isinstance(venues, dict):
-            issues.append(_issue(document, (VENUE_NAMESPACE,),
-                                 f"expected a mapping of venue name -> overrides, got {yaml_type_name(venues)}"))
+            issues.append(
+                _issue(
+                    document,
+                    (VENUE_NAMESPACE,),
+                    f"expected a mapping of venue name -> overrides, got {yaml_type_name(venues)}",
+                )
+            )
         else:
             for name, values in venues.items():
                 path = (VENUE_NAMESPACE, str(name))
                 if name not in VENUES:
-                    issues.append(_issue(document, path, f"unknown venue {name!r} (allowed: {', '.join(VENUES)})"))
+                    issues.append(
+                        _issue(document, path, f"unknown venue {name!r} (allowed: {', '.join(VENUES)})")
+                    )
                 elif not isinstance(values, dict):
-                    issues.append(_issue(document, path,
-                                         f"expected a mapping of venue keys, got {yaml_type_name(values)}"))
+                    issues.append(
+                        _issue(
+                            document, path, f"expected a mapping of venue keys, got {yaml_type_name(values)}"
+                        )
+                    )
                 else:
                     layer.venues[name] = values
                     layer.venue_sources[name] = Source(file, document.positions, path)

@@ -3,6 +3,7 @@
 The default root is the repository's `configs/` folder, found relative to this package so that the
 engine works from any working directory (tests, the app, `main.py` subcommands).
 """
+
 from __future__ import annotations
 
 from pathlib import Path

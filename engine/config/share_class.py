@@ -3,6 +3,7 @@
 The share class fixes the currency results are reported in and whether the strategy may hold price
 exposure; the mode rules use `market_neutral` and `allows_hedging` rather than hard-coding names.
 """
+
 from __future__ import annotations
 
 from typing import Annotated

@@ -5,6 +5,7 @@ a value is wrong the message must name the place the operator has to edit, so ev
 the merged document remembers which source set it (and the source remembers line numbers and how
 the key is spelled there, e.g. `venue_overrides.binance.fees.perp_taker_bps`).
 """
+
 from __future__ import annotations
 
 import copy
@@ -45,7 +46,7 @@ class SourceMap:
 
     def assign(self, path: KeyPath, source: Source) -> None:
         """Record that `source` set the value (and whole subtree) at `path`."""
-        for owned in [p for p in self._owners if p[:len(path)] == path]:
+        for owned in [p for p in self._owners if p[: len(path)] == path]:
             del self._owners[owned]
         self._owners[path] = source
 

@@ -5,6 +5,7 @@ expected type in YAML terms. This module walks the model types along each error'
 what the key expects, which keys are allowed where an unknown key appears, and which values a
 choice accepts.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -23,8 +24,9 @@ from .yaml_io import KeyPath
 _UNRESOLVED = object()
 
 
-def issues_from_validation_error(exc: ValidationError, root: Any, sources: SourceMap,
-                                 prefix: KeyPath = ()) -> list[ConfigIssue]:
+def issues_from_validation_error(
+    exc: ValidationError, root: Any, sources: SourceMap, prefix: KeyPath = ()
+) -> list[ConfigIssue]:
     """One issue per pydantic error; `root` is the type validated at `prefix` in the document."""
     issues: list[ConfigIssue] = []
     for error in exc.errors(include_url=False):
@@ -113,7 +115,9 @@ def _message(error: dict[str, Any], root: Any, loc: tuple) -> str:
         return f"invalid value {show(value)} (allowed: {choices})"
     if kind in _BOUNDS:
         symbol, ctx_key = _BOUNDS[kind]
-        allowed = _range_text(annotation, str(loc[-1]) if loc else "value") if annotation is not _UNRESOLVED else ""
+        allowed = (
+            _range_text(annotation, str(loc[-1]) if loc else "value") if annotation is not _UNRESOLVED else ""
+        )
         return f"{show(value)} is out of range (allowed: {allowed or f'{symbol} {ctx[ctx_key]}'})"
     if kind == "value_error":
         return str(ctx.get("error", error["msg"]))
@@ -123,7 +127,11 @@ def _message(error: dict[str, Any], root: Any, loc: tuple) -> str:
         return "must not be empty"
     if kind.endswith("_type") or kind in ("model_type", "int_from_float", "dict_type", "list_type"):
         hint = _type_hint(value, annotation)
-        got = show(value) if value is None or isinstance(value, bool) else f"{yaml_type_name(value)} {show(value)}"
+        got = (
+            show(value)
+            if value is None or isinstance(value, bool)
+            else f"{yaml_type_name(value)} {show(value)}"
+        )
         return f"expected {expected or kind}, got {got}{hint}"
     return f"{error['msg']} (got {show(value)})"
 
@@ -196,7 +204,9 @@ def _resolve(root: Any, loc: Iterable[Any]) -> Any:
             if field is None:
                 return _UNRESOLVED
             # pydantic moves Annotated[...] constraints into field.metadata; put them back.
-            current = typing.Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+            current = (
+                typing.Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+            )
         elif origin is dict:
             current = typing.get_args(current)[1]
         elif origin is list:

@@ -4,6 +4,7 @@ Venue files hold static parameters only: fees, margin thresholds, risk parameter
 endpoints flags and contract addresses. Secrets (API keys, RPC URLs with keys, private keys) live in
 the OS keyring and must never appear here; the models have no field that could hold one.
 """
+
 from __future__ import annotations
 
 from typing import Annotated, Literal
@@ -150,8 +151,11 @@ class AaveConfig(OnchainVenueConfig):
     def collateral_risk(self, asset: str, emode: bool) -> CollateralRisk:
         """Risk parameters that apply to `asset` as collateral with or without e-mode."""
         if emode and asset in self.emode.collateral_assets:
-            return CollateralRisk(ltv=self.emode.ltv, liquidation_threshold=self.emode.liquidation_threshold,
-                                  liquidation_bonus=self.emode.liquidation_bonus)
+            return CollateralRisk(
+                ltv=self.emode.ltv,
+                liquidation_threshold=self.emode.liquidation_threshold,
+                liquidation_bonus=self.emode.liquidation_bonus,
+            )
         return getattr(self.standard, asset)
 
     def max_ltv(self, asset: str, emode: bool) -> float:

@@ -5,6 +5,7 @@ The editor needs line numbers for every error, and a duplicated key is almost al
 would otherwise change a risk parameter without anyone noticing, so this module composes the node
 tree itself: it records the line/column of every key path and reports duplicates as errors.
 """
+
 from __future__ import annotations
 
 import copy
@@ -91,8 +92,9 @@ def dump_yaml(data: Any) -> str:
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True, width=4096)
 
 
-def _walk(node: yaml.Node, path: KeyPath, file: str, positions: dict[KeyPath, Position],
-          issues: list[ConfigIssue]) -> None:
+def _walk(
+    node: yaml.Node, path: KeyPath, file: str, positions: dict[KeyPath, Position], issues: list[ConfigIssue]
+) -> None:
     if isinstance(node, yaml.MappingNode):
         seen: dict[str, int] = {}
         for key_node, value_node in node.value:
@@ -102,10 +104,17 @@ def _walk(node: yaml.Node, path: KeyPath, file: str, positions: dict[KeyPath, Po
             line, column = key_node.start_mark.line + 1, key_node.start_mark.column + 1
             child = (*path, key)
             if key in seen:
-                issues.append(ConfigIssue(
-                    file, ".".join(child),
-                    f"duplicate key (first defined at line {seen[key]}; YAML would silently keep the last one)",
-                    "error", line, column))
+                issues.append(
+                    ConfigIssue(
+                        file,
+                        ".".join(child),
+                        f"duplicate key (first defined at line {seen[key]}; "
+                        "YAML would silently keep the last one)",
+                        "error",
+                        line,
+                        column,
+                    )
+                )
                 continue
             seen[key] = line
             positions[child] = (line, column)
@@ -125,6 +134,10 @@ def _malformed(file: str, exc: yaml.YAMLError) -> ConfigError:
     if mark is None:
         return ConfigError.single(file, DOCUMENT_KEY, f"malformed YAML: {detail}")
     line, column = mark.line + 1, mark.column + 1
-    return ConfigError.single(file, DOCUMENT_KEY,
-                              f"malformed YAML at line {line}, column {column}: {detail}",
-                              line=line, column=column)
+    return ConfigError.single(
+        file,
+        DOCUMENT_KEY,
+        f"malformed YAML at line {line}, column {column}: {detail}",
+        line=line,
+        column=column,
+    )

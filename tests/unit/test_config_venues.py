@@ -1,0 +1,168 @@
+"""Venue and share-class file validation, on a temporary copy of the shipped configs."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from engine.config import CONFIG_ROOT, ConfigError, load_config, load_venue_config
+
+
+@pytest.fixture()
+def root(tmp_path: Path) -> Path:
+    target = tmp_path / "configs"
+    shutil.copytree(CONFIG_ROOT, target)
+    return target
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def venue_errors(name: str, root: Path) -> list:
+    with pytest.raises(ConfigError) as info:
+        load_venue_config(name, root)
+    return info.value.errors
+
+
+def test_inverted_margin_file_from_the_data_pack_is_rejected(root):
+    # The data pack's margin file: initial 0.05, maintenance 0.10.
+    path = root / "venues" / "binance.yaml"
+    edit(path, "initial_margin_ratio: 0.10", "initial_margin_ratio: 0.05")
+    edit(path, "maintenance_margin_ratio: 0.05", "maintenance_margin_ratio: 0.10")
+    errors = venue_errors("binance", root)
+    issue = next(e for e in errors if e.key == "maintenance_margin_ratio")
+    assert issue.file == str(path)
+    assert (
+        issue.message
+        == "0.1 must be below initial_margin_ratio 0.05 (allowed: 0 < maintenance_margin_ratio < 0.05)"
+    )
+    assert issue.line is not None and path.read_text().splitlines()[issue.line - 1].startswith(
+        "maintenance_margin_ratio"
+    )
+
+
+def test_margin_warning_levels_must_be_ordered(root):
+    path = root / "venues" / "okx.yaml"
+    edit(path, "margin_urgent_ratio: 0.15", "margin_urgent_ratio: 0.25")
+    (issue,) = venue_errors("okx", root)
+    assert issue.key == "margin_warning_ratio"
+    assert (
+        issue.message == "0.2 must be above margin_urgent_ratio 0.25 (allowed: margin_warning_ratio > 0.25)"
+    )
+
+
+def test_venue_error_surfaces_through_the_mode_that_needs_it(root):
+    edit(root / "venues" / "bybit.yaml", "perp_taker_bps: 5.5", "perp_taker_bps: lots")
+    with pytest.raises(ConfigError) as info:
+        load_config("eth_basis", config_root=root)
+    (issue,) = info.value.errors
+    assert (issue.file, issue.key) == (str(root / "venues" / "bybit.yaml"), "fees.perp_taker_bps")
+    assert issue.message == "expected a number, got text 'lots'"
+    # A mode that does not use bybit is unaffected.
+    assert load_config("eth_leveraged", config_root=root).required_venues()[0] == "etherfi"
+
+
+def test_production_addresses_cannot_be_null(root):
+    edit(
+        root / "venues" / "morpho.yaml",
+        'morpho_blue: "0xBBBBBbbBBb9cC5e90e3b3Af64bdAF62C37EEFFCb"',
+        "morpho_blue: null",
+    )
+    (issue,) = venue_errors("morpho", root)
+    assert issue.key == "environments.production.contracts.morpho_blue"
+    assert (
+        issue.message
+        == "production address is required; null is only allowed on testnet (allowed: a 0x address)"
+    )
+
+
+def test_testnet_must_list_every_production_role(root):
+    edit(root / "venues" / "instadapp.yaml", "      flash_aggregator: null", "      other: null")
+    keys = {e.key for e in venue_errors("instadapp", root)}
+    assert keys == {"environments.testnet.contracts", "environments.testnet.contracts.other"}
+
+
+def test_unquoted_and_malformed_addresses(root):
+    path = root / "venues" / "lido.yaml"
+    edit(
+        path,
+        'steth: "0xae7ab96520DE3A18E5e111B5EaAb095312D7fE84"',
+        "steth: 0xae7ab96520DE3A18E5e111B5EaAb095312D7fE84",
+    )
+    edit(path, 'wsteth: "0x7f39C581F595B53c5cb19bD0b3f8dA6c935E2Ca0"', 'wsteth: "0x7f39"')
+    errors = {e.key: e.message for e in venue_errors("lido", root)}
+    assert "put the address in quotes" in errors["environments.production.contracts.steth"]
+    assert "not an Ethereum address: '0x7f39'" in errors["environments.production.contracts.wsteth"]
+
+
+def test_aave_risk_parameters_are_consistent(root):
+    path = root / "venues" / "aave_v3.yaml"
+    edit(
+        path,
+        "WETH: {ltv: 0.805, liquidation_threshold: 0.83",
+        "WETH: {ltv: 0.85, liquidation_threshold: 0.83",
+    )
+    edit(path, "  liquidation_bonus: 0.01", "  liquidation_bonus: 0.08")
+    errors = {e.key: e.message for e in venue_errors("aave_v3", root)}
+    assert (
+        errors["standard.WETH.ltv"]
+        == "0.85 must be below liquidation_threshold 0.83 (allowed: 0 <= ltv < 0.83)"
+    )
+    assert errors["emode.liquidation_bonus"].startswith(
+        "liquidation_threshold x (1 + liquidation_bonus) = 1.0260 exceeds 1"
+    )
+
+
+def test_wrong_chain_id(root):
+    edit(root / "venues" / "uniswap.yaml", "chain_id: 11155111", "chain_id: 5")
+    (issue,) = venue_errors("uniswap", root)
+    assert (issue.key, issue.message) == (
+        "environments.testnet.chain_id",
+        "5 is not the testnet chain (allowed: 11155111)",
+    )
+
+
+def test_venue_name_must_match_its_file(root):
+    edit(root / "venues" / "uniswap.yaml", "name: uniswap", "name: uniswap_v3")
+    (issue,) = venue_errors("uniswap", root)
+    assert (issue.key, issue.message) == ("name", "invalid value 'uniswap_v3' (allowed: uniswap)")
+
+
+def test_staking_venue_issues_its_own_lst(root):
+    edit(root / "venues" / "etherfi.yaml", "lst_symbol: weETH", "lst_symbol: wstETH")
+    (issue,) = venue_errors("etherfi", root)
+    assert (issue.key, issue.message) == ("lst_symbol", "etherfi issues weETH, not wstETH (allowed: weETH)")
+
+
+def test_gas_units_must_list_every_operation(root):
+    edit(root / "venues" / "alchemy.yaml", "  SET_EMODE_ONCE: 55000\n", "  SET_EMODE: 55000\n")
+    errors = {e.key: e.message for e in venue_errors("alchemy", root)}
+    assert errors["gas_units.SET_EMODE_ONCE"] == "required key is missing (expected: an integer)"
+    assert errors["gas_units.SET_EMODE"].startswith("unknown key 'SET_EMODE' (allowed: STAKE_DEPOSIT,")
+
+
+def test_unknown_and_missing_venue_files(root):
+    with pytest.raises(ConfigError) as unknown:
+        load_venue_config("kraken", root)
+    assert "unknown venue 'kraken' (allowed: binance, bybit, okx" in unknown.value.errors[0].message
+    (root / "venues" / "okx.yaml").unlink()
+    (issue,) = venue_errors("okx", root)
+    assert (issue.file, issue.message) == (
+        str(root / "venues" / "okx.yaml"),
+        "venue file for 'okx' not found",
+    )
+
+
+def test_share_class_file_checks(root):
+    path = root / "share_classes" / "usdt_stable.yaml"
+    edit(path, "allows_hedging: true", "allows_hedging: false")
+    edit(path, "currency: USDT", "currency: EUR")
+    with pytest.raises(ConfigError) as info:
+        load_config("btc_basis", config_root=root)
+    issue = next(e for e in info.value.errors if e.key == "currency")
+    assert (issue.file, issue.message) == (str(path), "invalid value 'EUR' (allowed: USDT, ETH)")

@@ -400,4 +400,9 @@ def required_venues(parts: dict[str, Any]) -> list[str]:
         if hedge.spot_venue:
             names.add(hedge.spot_venue)
         names |= {name for name, weight in hedge.allocation.items() if weight > 0}
+    # On-chain swaps: USDT modes buy ETH for the LST leg and sell LST to fund margin; any loop sells
+    # LST to deleverage. Both route through the DEX venue.
+    staked = staking is not None and staking.enabled
+    if staked and ((hedge is not None and hedge.enabled) or (leverage is not None and leverage.enabled)):
+        names.add("uniswap")
     return [name for name in VENUES if name in names]

@@ -1,6 +1,7 @@
 """Build the engine's RunParams and data requirements from a validated configuration."""
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from engine.data import DataRequirements
@@ -66,7 +67,8 @@ def build_run_params(resolved: Any, capital: float | None = None) -> RunParams:
             full_liquidation_hf=a.full_liquidation_hf,
         )
     flash = {name: venues[name].flash_loan_fee_rate for name in FLASH_VENUES if name in venues}
-    swap_fee = venues["uniswap"].swap_fee_bps if "uniswap" in venues else 0.0
+    # Modes that never swap on-chain (basis, pure lending, plain staking) do not load the DEX venue.
+    swap_fee = venues["uniswap"].swap_fee_bps if "uniswap" in venues else math.nan
     # CEX-only modes send no transactions: without the RPC venue there is nothing to price in gas.
     gas_units = venues["alchemy"].gas_units.as_dict() if "alchemy" in venues else {}
     return RunParams(strategy=strategy, cex=cex, aave=aave, flash_fee_rate=flash, swap_fee_bps=swap_fee,

@@ -29,9 +29,9 @@ EXPECTED_VENUES = {
     "btc_basis": ["binance", "bybit", "okx"],
     "eth_basis": ["binance", "bybit", "okx"],
     "eth_staking_only": ["etherfi", "alchemy"],
-    "eth_leveraged": ["etherfi", "aave_v3", "morpho", "alchemy"],
-    "usdt_market_neutral_no_leverage": ["binance", "bybit", "okx", "etherfi", "alchemy"],
-    "usdt_market_neutral": ["binance", "bybit", "okx", "etherfi", "aave_v3", "morpho", "alchemy"],
+    "eth_leveraged": ["etherfi", "aave_v3", "morpho", "uniswap", "alchemy"],
+    "usdt_market_neutral_no_leverage": ["binance", "bybit", "okx", "etherfi", "uniswap", "alchemy"],
+    "usdt_market_neutral": ["binance", "bybit", "okx", "etherfi", "aave_v3", "morpho", "uniswap", "alchemy"],
 }
 
 

@@ -2,7 +2,7 @@
 events and books execution costs and gas into the P&L ledger (DESIGN §2, §6)."""
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Awaitable, Callable, Protocol
 
 from engine.components.event_log import EventLog
 from engine.components.pnl_ledger import PnlLedger
@@ -19,7 +19,7 @@ class ExecutionPort(Protocol):
 
 class ExecutionManager:
     def __init__(self, port: ExecutionPort, market: MarketView, ledger: PnlLedger, log: EventLog,
-                 currency: str, rejected_exc: type[Exception]) -> None:
+                 currency: str, rejected_exc: type[Exception] | tuple[type[Exception], ...]) -> None:
         self.port = port
         self.mv = market
         self.ledger = ledger
@@ -37,6 +37,28 @@ class ExecutionManager:
             while True:
                 try:
                     fill = self.port.execute(ins, t)
+                except self.rejected_exc as exc:
+                    self.log.add(self.mv.timestamps[t], t, ins.venue, "rejected", asset=ins.asset,
+                                 amount=ins.amount, reason=f"{ins.op.value}: {exc}")
+                    program.close()
+                    return fills
+                self._record(fill, t)
+                fills += 1
+                ins = program.send(fill)
+        except StopIteration:
+            pass
+        self.instructions_executed += fills
+        return fills
+
+    async def run_async(self, program: Program, t: int,
+                        execute: Callable[[Instruction, int], Awaitable[Fill]]) -> int:
+        """The live variant: each instruction is awaited (an order round-trip) before the next."""
+        fills = 0
+        try:
+            ins = next(program)
+            while True:
+                try:
+                    fill = await execute(ins, t)
                 except self.rejected_exc as exc:
                     self.log.add(self.mv.timestamps[t], t, ins.venue, "rejected", asset=ins.asset,
                                  amount=ins.amount, reason=f"{ins.op.value}: {exc}")

@@ -1,0 +1,67 @@
+"""Live risk limits checked every tick (DESIGN §7): a breach moves to REDUCING or HALTED."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class RiskLimits:
+    max_drawdown: float          # fraction of the peak value
+    max_daily_loss: float        # fraction of the value at the start of the UTC day
+    max_position_usdt: float     # largest single perp/spot notional
+    hf_floor: float              # AAVE health factor
+    margin_ratio_floor: float    # CEX equity / notional, any venue
+    max_data_age_seconds: float  # market data older than this is not traded on
+    breach_action: str           # "halt" | "reduce"
+
+    @classmethod
+    def from_config(cls, risk) -> "RiskLimits":
+        """From engine.config's RiskConfig (mode file `risk:` section)."""
+        return cls(risk.max_drawdown, risk.max_daily_loss, risk.max_position_usdt, risk.hf_floor,
+                   risk.margin_ratio_floor, risk.max_data_age_seconds, risk.breach_action)
+
+
+@dataclass(slots=True)
+class RiskReading:
+    """The numbers a tick measured."""
+
+    value: float
+    peak_value: float
+    day_start_value: float
+    largest_position_usdt: float
+    health_factor: float = math.inf
+    margin_ratios: dict[str, float] = field(default_factory=dict)
+    data_age_seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Breach:
+    limit: str
+    reading: float
+    threshold: float
+
+    def __str__(self) -> str:
+        return f"{self.limit} {self.reading:.6g} breaches {self.threshold:.6g}"
+
+
+def evaluate(limits: RiskLimits, r: RiskReading) -> list[Breach]:
+    out: list[Breach] = []
+    if r.peak_value > 0:
+        dd = 1.0 - r.value / r.peak_value
+        if dd > limits.max_drawdown:
+            out.append(Breach("max_drawdown", dd, limits.max_drawdown))
+    if r.day_start_value > 0:
+        loss = 1.0 - r.value / r.day_start_value
+        if loss > limits.max_daily_loss:
+            out.append(Breach("max_daily_loss", loss, limits.max_daily_loss))
+    if r.largest_position_usdt > limits.max_position_usdt:
+        out.append(Breach("max_position_usdt", r.largest_position_usdt, limits.max_position_usdt))
+    if r.health_factor < limits.hf_floor:
+        out.append(Breach("hf_floor", r.health_factor, limits.hf_floor))
+    for venue, ratio in r.margin_ratios.items():
+        if ratio < limits.margin_ratio_floor:
+            out.append(Breach(f"margin_ratio_floor[{venue}]", ratio, limits.margin_ratio_floor))
+    if r.data_age_seconds > limits.max_data_age_seconds:
+        out.append(Breach("max_data_age_seconds", r.data_age_seconds, limits.max_data_age_seconds))
+    return out

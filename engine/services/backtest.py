@@ -80,7 +80,7 @@ class BacktestService:
         resolved, params, data, load_seconds = self.prepare(request)
         if len(data) < 2:
             raise ValueError("the window must hold at least two hours")
-        timestamps = [ts.strftime("%Y-%m-%dT%H:%M:%SZ") for ts in data.index]
+        timestamps = data.index.strftime("%Y-%m-%dT%H:%M:%SZ").tolist()
         mv = MarketView.from_columns(data, timestamps)
         strategy = STRATEGIES[params.strategy.mode](params)
         out = simulate(strategy, params, mv, self.world_factory, self.rejected_exc, progress, should_cancel)

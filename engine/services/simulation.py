@@ -134,15 +134,16 @@ def simulate(strategy: Strategy, params: RunParams, mv: MarketView,
                     reason=liq.trigger)
 
         risk = snapshot(portfolio, mv, t, aave)
-        ctx = StrategyContext(portfolio, mv, t, risk, params)
+        usd = value_usd(portfolio, mv, t)
+        ctx = StrategyContext(portfolio, mv, t, risk, params, usd)
         reason = strategy.check(ctx)
         if reason is not None:
             log.add(mv.timestamps[t], t, "strategy", "rebalance", reason=reason)
             if manager.run(strategy.rebalance(ctx, reason), t):
                 rebalance_hours.append(t)
-            risk = snapshot(portfolio, mv, t, aave)
+                risk = snapshot(portfolio, mv, t, aave)
+                usd = value_usd(portfolio, mv, t)
 
-        usd = value_usd(portfolio, mv, t)
         value = to_numeraire(usd, cur, mv, t)
         recon[t] = abs(value - prev_value - ledger.hour_total())
         values[t] = value

@@ -29,10 +29,17 @@ class StrategyContext:
     t: int
     risk: RiskSnapshot
     params: RunParams
+    value_before_usd: float | None = None     # the hour's value before any action, when known
 
     @property
     def value_usd(self) -> float:
+        """Current value (recomputed: programs read it again after their own fills)."""
         return value_usd(self.portfolio, self.market, self.t)
+
+    @property
+    def value_at_check_usd(self) -> float:
+        """The value the hourly check sees; reuses the simulation's figure instead of recomputing."""
+        return self.value_before_usd if self.value_before_usd is not None else self.value_usd
 
     @property
     def eth(self) -> float:
@@ -76,7 +83,7 @@ class Strategy:
                 return f"margin:{venue}"
         net = onchain_units + ctx.risk.delta_cex.get(sp.underlying or "", 0.0)
         price = ctx.market.spot[sp.underlying][ctx.t] if sp.underlying != "ETH" else ctx.eth
-        equity = ctx.value_usd
+        equity = ctx.value_at_check_usd
         if equity > 0 and abs(net) * price / equity > sp.delta_drift_trigger:
             return "delta"
         return None

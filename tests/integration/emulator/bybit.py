@@ -1,0 +1,201 @@
+"""Bybit v5 dialect (unified trading account): spot and linear categories under /v5.
+
+Signed requests: headers X-BAPI-API-KEY, X-BAPI-TIMESTAMP, X-BAPI-RECV-WINDOW and X-BAPI-SIGN =
+HMAC-SHA256 hex of timestamp + key + recv_window + (query string | JSON body); the timestamp must be
+within recv_window behind and 1 s ahead of the server clock. Error codes as Bybit: 10003 invalid key,
+10004 bad signature, 10002 timestamp outside the window.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from decimal import Decimal
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+from tests.integration.emulator.core import D, Instrument, Order, RejectOrder, TestKeys, VenueState, fmt, \
+    json_response
+
+_STATUS = {"open": "New", "filled": "Filled", "canceled": "Cancelled"}
+_REJECT = {"funds": (170131, "Insufficient balance."), "min_qty": (170136, "Order quantity is too low."),
+           "unknown_symbol": (10001, "params error: symbol invalid"),
+           "duplicate_id": (110072, "OrderLinkedID is duplicate"),
+           "not_open": (110001, "Order does not exist.")}
+_CATEGORY_KIND = {"spot": "spot", "linear": "perp"}
+
+
+def default_state(keys: TestKeys) -> VenueState:
+    instruments = {}
+    for category, kind in _CATEGORY_KIND.items():
+        for base, price in (("ETH", D("2501")), ("BTC", D("60010"))):
+            inst = Instrument(f"{base}USDT", base, "USDT", kind, price, D("0.01"), D("0.001"), D("0.001"),
+                              key=f"{category}:{base}USDT")
+            instruments[inst.key] = inst
+    return VenueState("bybit", keys, instruments, {"unified": {"USDT": D("100000"), "ETH": D("10"), "BTC": D("1")}})
+
+
+class BybitDialect:
+    def __init__(self, state: VenueState) -> None:
+        self.s = state
+
+    def ok(self, result: dict | list) -> web.Response:
+        return json_response({"retCode": 0, "retMsg": "OK", "result": result, "retExtInfo": {},
+                              "time": self.s.now_ms()})
+
+    def error(self, code: int, msg: str, status: int = 200) -> web.Response:
+        return json_response({"retCode": code, "retMsg": msg, "result": {}, "retExtInfo": {},
+                              "time": self.s.now_ms()}, status)
+
+    def auth(self, request: web.Request, payload: str) -> web.Response | None:
+        h = request.headers
+        if h.get("X-BAPI-API-KEY") != self.s.keys.api_key or self.s.faults.bad_auth:
+            return self.error(10003, "API key is invalid.", 401)
+        ts, window = h.get("X-BAPI-TIMESTAMP", "0"), h.get("X-BAPI-RECV-WINDOW", "5000")
+        expected = hmac.new(self.s.keys.secret.encode(), (ts + self.s.keys.api_key + window + payload).encode(),
+                            hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, h.get("X-BAPI-SIGN", "")):
+            return self.error(10004, "error sign! origin_string[...]", 401)
+        now = self.s.now_ms()
+        if not (now - int(window) <= int(ts) < now + 1000):
+            return self.error(10002, f"invalid request, please check your server timestamp or recv_window param. "
+                                     f"req_timestamp[{ts}],server_timestamp[{now}],recv_window[{window}]")
+        return None
+
+    def inst(self, category: str, symbol: str) -> Instrument:
+        return self.s.instrument(f"{category}:{symbol}")
+
+    def order_json(self, o: Order) -> dict:
+        category = "spot" if o.instrument.kind == "spot" else "linear"
+        return {"orderId": o.order_id, "orderLinkId": o.client_id, "symbol": o.instrument.venue_id,
+                "category": category, "price": fmt(o.price or D(0)), "qty": fmt(o.qty),
+                "side": o.side.capitalize(), "orderStatus": _STATUS[o.status], "avgPrice": fmt(o.avg_price),
+                "cumExecQty": fmt(o.filled), "cumExecValue": fmt(o.filled * o.avg_price),
+                "leavesQty": fmt(o.qty - o.filled if o.status == "open" else D(0)), "timeInForce": "GTC",
+                "orderType": o.type.capitalize(), "reduceOnly": o.reduce_only, "createdTime": str(o.created_ms),
+                "updatedTime": str(o.updated_ms), "positionIdx": 0, "triggerPrice": "", "stopLoss": "",
+                "takeProfit": "", "cumFeeDetail": {}}
+
+    def market_json(self, inst: Instrument) -> dict:
+        if inst.kind == "spot":
+            return {"symbol": inst.venue_id, "baseCoin": inst.base, "quoteCoin": inst.quote, "status": "Trading",
+                    "innovation": "0", "marginTrading": "none",
+                    "lotSizeFilter": {"basePrecision": fmt(inst.lot), "quotePrecision": "0.0000001",
+                                      "minOrderQty": fmt(inst.min_qty), "maxOrderQty": "10000",
+                                      "minOrderAmt": "5", "maxOrderAmt": "10000000"},
+                    "priceFilter": {"tickSize": fmt(inst.tick)}}
+        return {"symbol": inst.venue_id, "contractType": "LinearPerpetual", "status": "Trading",
+                "baseCoin": inst.base, "quoteCoin": inst.quote, "settleCoin": inst.quote,
+                "launchTime": "1585526400000", "deliveryTime": "0", "deliveryFeeRate": "", "priceScale": "2",
+                "leverageFilter": {"minLeverage": "1", "maxLeverage": "100.00", "leverageStep": "0.01"},
+                "priceFilter": {"minPrice": "0.01", "maxPrice": "1000000", "tickSize": fmt(inst.tick)},
+                "lotSizeFilter": {"maxOrderQty": "10000", "minOrderQty": fmt(inst.min_qty), "qtyStep": fmt(inst.lot),
+                                  "postOnlyMaxOrderQty": "10000", "minNotionalValue": "5"},
+                "unifiedMarginTrade": True, "fundingInterval": self.s.funding_interval_h * 60, "copyTrading": "both"}
+
+    def ticker_json(self, inst: Instrument) -> dict:
+        out = {"symbol": inst.venue_id, "bid1Price": fmt(inst.bid), "bid1Size": "1", "ask1Price": fmt(inst.ask),
+               "ask1Size": "1", "lastPrice": fmt(inst.price), "prevPrice24h": fmt(inst.price), "price24hPcnt": "0",
+               "highPrice24h": fmt(inst.price), "lowPrice24h": fmt(inst.price), "turnover24h": "1000000",
+               "volume24h": "1000"}
+        if inst.kind == "perp":
+            out.update({"indexPrice": fmt(inst.price - inst.tick), "markPrice": fmt(inst.price),
+                        "fundingRate": fmt(self.s.funding_rate), "nextFundingTime": str(self.s.next_funding_ms()),
+                        "openInterest": "100", "openInterestValue": fmt(inst.price * 100)})
+        return out
+
+    async def handle(self, request: web.Request, path: str, body: bytes) -> web.Response:
+        raw_query = request.raw_path.partition("?")[2]
+        private = not path.startswith("v5/market/")
+        if private:
+            denied = self.auth(request, body.decode() if request.method == "POST" else raw_query)
+            if denied is not None:
+                return denied
+        p = json.loads(body) if request.method == "POST" and body else dict(parse_qsl(raw_query))
+        try:
+            return self.route(request.method, path, p)
+        except RejectOrder as exc:
+            code, msg = _REJECT.get(exc.reason, (10001, str(exc)))
+            return self.error(code, msg)
+
+    def route(self, method: str, path: str, p: dict) -> web.Response:
+        s = self.s
+        category = p.get("category", "")
+        kind = _CATEGORY_KIND.get(category)
+        if path == "v5/market/time":
+            now = s.now_ms()
+            return self.ok({"timeSecond": str(now // 1000), "timeNano": str(now * 1_000_000)})
+        if path == "v5/market/instruments-info":
+            if p.get("status") == "PreLaunch":
+                return self.ok({"category": category, "list": [], "nextPageCursor": ""})
+            items = [self.market_json(i) for i in s.instruments.values() if i.kind == kind]
+            return self.ok({"category": category, "list": items, "nextPageCursor": ""})
+        if path == "v5/market/tickers":
+            items = [self.ticker_json(i) for i in s.instruments.values()
+                     if i.kind == kind and p.get("symbol") in (None, i.venue_id)]
+            return self.ok({"category": category, "list": items})
+        if path == "v5/user/query-api":
+            perms = {"ContractTrade": ["Order", "Position"] if s.can_trade else [],
+                     "Spot": ["SpotTrade"] if s.can_trade else [],
+                     "Wallet": ["AccountTransfer", "SubMemberTransfer"] + (["Withdraw"] if s.can_withdraw else []),
+                     "Options": [], "Derivatives": [], "CopyTrading": [], "BlockTrade": [], "Exchange": [],
+                     "NFT": []}
+            return self.ok({"id": "1", "note": "emulator", "apiKey": s.keys.api_key, "readOnly": int(s.read_only),
+                            "secret": "", "permissions": perms, "ips": ["*"], "type": 1, "deadlineDay": 80,
+                            "expiredAt": "2030-01-01T00:00:00Z", "createdAt": "2024-01-01T00:00:00Z",
+                            "unified": 0, "uta": 1, "userID": 1, "isMaster": True})
+        if path == "v5/account/info":
+            return self.ok({"marginMode": "REGULAR_MARGIN", "updatedTime": str(s.now_ms()), "unifiedMarginStatus": 6,
+                            "dcpStatus": "OFF", "timeWindow": 10, "smpGroup": 0, "isMasterTrader": False,
+                            "spotHedgingStatus": "OFF"})
+        if path == "v5/account/wallet-balance":
+            bal = s.balances["unified"]
+            upnl = sum((s.unrealized(k) for k in s.positions), D(0))
+            coins = []
+            for asset, amount in sorted(bal.items()):
+                equity = amount + (upnl if asset == "USDT" else 0)
+                coins.append({"coin": asset, "equity": fmt(equity), "walletBalance": fmt(amount),
+                              "locked": fmt(s.locked("unified", asset)), "totalPositionIM": "0", "totalOrderIM": "0",
+                              "unrealisedPnl": fmt(upnl if asset == "USDT" else D(0)), "borrowAmount": "0",
+                              "accruedInterest": "0", "usdValue": fmt(equity)})
+            return self.ok({"list": [{"accountType": "UNIFIED", "totalEquity": "0", "coin": coins}]})
+        if path == "v5/position/list":
+            items = []
+            for key, pos in s.positions.items():
+                inst = s.instruments[key]
+                if pos.qty == 0 or (p.get("symbol") not in (None, inst.venue_id)):
+                    continue
+                items.append({"symbol": inst.venue_id, "side": "Buy" if pos.qty > 0 else "Sell", "size": fmt(abs(pos.qty)),
+                              "avgPrice": fmt(pos.entry), "positionValue": fmt(abs(pos.qty) * pos.entry),
+                              "leverage": "10", "markPrice": fmt(inst.price), "liqPrice": "", "positionIdx": 0,
+                              "tradeMode": 0, "positionStatus": "Normal", "unrealisedPnl": fmt(s.unrealized(key)),
+                              "cumRealisedPnl": "0", "createdTime": str(s.now_ms()), "updatedTime": str(s.now_ms()),
+                              "positionIM": "0", "positionMM": "0"})
+            return self.ok({"category": "linear", "list": items, "nextPageCursor": ""})
+        if path in ("v5/order/realtime", "v5/order/history"):
+            want_open = path == "v5/order/realtime"
+            orders = [o for o in s.orders.values()
+                      if o.instrument.kind == kind and (o.status == "open") == want_open
+                      and p.get("symbol") in (None, o.instrument.venue_id)
+                      and p.get("orderLinkId") in (None, o.client_id) and p.get("orderId") in (None, o.order_id)]
+            return self.ok({"category": category, "list": [self.order_json(o) for o in orders],
+                            "nextPageCursor": ""})
+        if path == "v5/order/create" and method == "POST":
+            o = s.place(f"{category}:{p['symbol']}", p["side"].lower(), p["orderType"].lower(), Decimal(str(p["qty"])),
+                        Decimal(str(p["price"])) if p.get("price") else None, p.get("orderLinkId"),
+                        reduce_only=bool(p.get("reduceOnly")))
+            return self.ok({"orderId": o.order_id, "orderLinkId": o.client_id})
+        if path == "v5/order/cancel" and method == "POST":
+            order = s.find_order(p.get("orderId"), p.get("orderLinkId"))
+            if order is None or order.instrument.key != f"{category}:{p.get('symbol')}":
+                raise RejectOrder("not_open", "order not found")
+            s.cancel(order)
+            return self.ok({"orderId": order.order_id, "orderLinkId": order.client_id})
+        if path == "v5/order/cancel-all" and method == "POST":
+            orders = [o for o in s.open_orders(kind=kind) if p.get("symbol") in (None, o.instrument.venue_id)]
+            for o in orders:
+                s.cancel(o)
+            return self.ok({"list": [{"orderId": o.order_id, "orderLinkId": o.client_id} for o in orders],
+                            "success": "1"})
+        return self.error(10001, f"emulator: no route {method} {path}", 404)

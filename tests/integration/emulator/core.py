@@ -1,0 +1,351 @@
+"""Loopback exchange emulator: shared state, faults and the aiohttp server.
+
+One aiohttp server on 127.0.0.1 (random port) serves every venue under its own path prefix
+(``/binance/...``, ``/bybit/...``, ``/okx/...``); the adapters' ``url_override`` replaces the scheme and
+host of each ccxt URL with ``http://127.0.0.1:PORT/<venue>``, so the emulator sees the exact paths ccxt
+calls. Each venue keeps balances, orders and positions in memory, checks request signatures with its
+test keys like the real venue does, and injects faults set per venue at run time.
+
+Built for reuse by the live-trading tests (issue 5): ``ExchangeEmulator`` has start()/stop(), per-venue
+``VenueState`` (place resting orders, read what is open), fault setters, and a request log.
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+
+D = Decimal
+
+
+def fmt(value: Decimal | int | float | None) -> str:
+    """A venue-style number string: plain notation, no trailing zeros."""
+    if value is None:
+        return ""
+    d = value if isinstance(value, Decimal) else Decimal(str(value))
+    if d == 0:
+        return "0"
+    s = format(d.normalize(), "f")
+    return s
+
+
+@dataclass(frozen=True)
+class TestKeys:
+    """The credentials a venue accepts. ``passphrase`` only matters for OKX."""
+
+    api_key: str
+    secret: str
+    passphrase: str = ""
+
+
+TEST_KEYS: dict[str, TestKeys] = {
+    "binance": TestKeys("binance-test-api-key-7f3a", "binance-test-secret-c91d44e0"),
+    "bybit": TestKeys("bybit-test-api-key-5b2e", "bybit-test-secret-08af713c"),
+    "okx": TestKeys("okx-test-api-key-9d4c", "okx-test-secret-6e1b2f90", "okx-test-passphrase-31"),
+}
+
+
+@dataclass
+class Faults:
+    """Fault injection for one venue; every request to the venue is affected.
+
+    latency_s: added before answering. http_status: answer every request with this status (e.g. 503).
+    hang: never answer (until the emulator stops or the fault is cleared). bad_auth: reject every signed
+    request as an invalid key. clock_skew_ms: the venue's clock runs this far ahead of ours (negative =
+    behind); server time and signed-request timestamp windows use it.
+    """
+
+    latency_s: float = 0.0
+    http_status: int | None = None
+    hang: bool = False
+    bad_auth: bool = False
+    clock_skew_ms: int = 0
+
+
+@dataclass
+class Instrument:
+    """A market at the venue. Quantities at the venue are in ``contract_size`` base units."""
+
+    venue_id: str
+    base: str
+    quote: str
+    kind: str                      # "spot" | "perp"
+    price: Decimal
+    tick: Decimal
+    lot: Decimal                   # quantity step, venue units
+    min_qty: Decimal
+    contract_size: Decimal = D(1)
+    key: str = ""                  # state key; venues with one id per category prefix it ("spot:ETHUSDT")
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            self.key = self.venue_id
+
+    @property
+    def bid(self) -> Decimal:
+        return self.price - self.tick
+
+    @property
+    def ask(self) -> Decimal:
+        return self.price + self.tick
+
+
+@dataclass
+class Order:
+    order_id: str
+    client_id: str
+    instrument: Instrument
+    side: str                      # "buy" | "sell"
+    type: str                      # "limit" | "market"
+    qty: Decimal                   # venue units
+    price: Decimal | None
+    filled: Decimal = D(0)
+    avg_price: Decimal = D(0)
+    status: str = "open"           # open | filled | canceled
+    reduce_only: bool = False
+    created_ms: int = 0
+    updated_ms: int = 0
+    locked: tuple[str, Decimal] | None = None   # spot: (asset, amount) held for a resting order
+
+
+@dataclass
+class Position:
+    qty: Decimal = D(0)            # venue units, signed (short < 0)
+    entry: Decimal = D(0)
+
+
+class RejectOrder(Exception):
+    """The venue refuses an order; ``reason`` is one of: funds, min_qty, unknown_symbol, duplicate_id."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass
+class VenueState:
+    """Everything one emulated venue knows. Accounts: e.g. binance "spot" and "usdm"; others one."""
+
+    name: str
+    keys: TestKeys
+    instruments: dict[str, Instrument]
+    balances: dict[str, dict[str, Decimal]]
+    faults: Faults = field(default_factory=Faults)
+    funding_rate: Decimal = D("0.0001")
+    funding_interval_h: int = 8
+    can_trade: bool = True
+    can_withdraw: bool = False
+    read_only: bool = False
+    hedge_mode: bool = False
+    account_level: int = 2          # OKX acctLv: 1 simple (spot only), 2 single-currency margin
+    orders: dict[str, Order] = field(default_factory=dict)
+    positions: dict[str, Position] = field(default_factory=dict)
+    requests: list[tuple[str, str]] = field(default_factory=list)
+    _ids: Any = field(default_factory=lambda: itertools.count(1_000_001))
+
+    # -- clocks ------------------------------------------------------------------------------------
+    def now_ms(self) -> int:
+        return int(time.time() * 1000) + self.faults.clock_skew_ms
+
+    def next_funding_ms(self) -> int:
+        interval = self.funding_interval_h * 3_600_000
+        return (self.now_ms() // interval + 1) * interval
+
+    # -- lookups -----------------------------------------------------------------------------------
+    def instrument(self, key: str) -> Instrument:
+        try:
+            return self.instruments[key]
+        except KeyError:
+            raise RejectOrder("unknown_symbol", f"unknown symbol {key}") from None
+
+    def account_of(self, inst: Instrument) -> str:
+        accounts = list(self.balances)
+        if len(accounts) == 1:
+            return accounts[0]
+        return "spot" if inst.kind == "spot" else "usdm"
+
+    def open_orders(self, key: str | None = None, kind: str | None = None) -> list[Order]:
+        return [o for o in self.orders.values() if o.status == "open"
+                and (key is None or o.instrument.key == key)
+                and (kind is None or o.instrument.kind == kind)]
+
+    def find_order(self, order_id: str | None = None, client_id: str | None = None) -> Order | None:
+        if order_id:
+            return self.orders.get(str(order_id))
+        if client_id:
+            for o in self.orders.values():
+                if o.client_id == client_id:
+                    return o
+        return None
+
+    def balance(self, account: str, asset: str) -> Decimal:
+        return self.balances[account].get(asset, D(0))
+
+    def locked(self, account: str, asset: str) -> Decimal:
+        return sum((o.locked[1] for o in self.orders.values()
+                    if o.status == "open" and o.locked and o.locked[0] == asset
+                    and self.account_of(o.instrument) == account), D(0))
+
+    def unrealized(self, key: str) -> Decimal:
+        pos = self.positions.get(key)
+        if not pos or pos.qty == 0:
+            return D(0)
+        inst = self.instruments[key]
+        return pos.qty * inst.contract_size * (inst.price - pos.entry)
+
+    # -- trading -----------------------------------------------------------------------------------
+    def place(self, key: str, side: str, type_: str, qty: Decimal, price: Decimal | None,
+              client_id: str | None, reduce_only: bool = False) -> Order:
+        """Market orders fill at once at the touch; limit orders rest (tests need open orders)."""
+        inst = self.instrument(key)
+        if client_id and self.find_order(client_id=client_id) is not None:
+            raise RejectOrder("duplicate_id", f"duplicate client order id {client_id}")
+        if qty < inst.min_qty or qty % inst.lot != 0:
+            raise RejectOrder("min_qty", f"quantity {qty} invalid for {key} (min {inst.min_qty}, step {inst.lot})")
+        now = self.now_ms()
+        order = Order(str(next(self._ids)), client_id or f"emu{next(self._ids)}", inst, side, type_, qty,
+                      price, reduce_only=reduce_only, created_ms=now, updated_ms=now)
+        account = self.account_of(inst)
+        if inst.kind == "spot":
+            fill_price = inst.ask if side == "buy" else inst.bid
+            need_asset, need = (inst.quote, qty * (price or fill_price)) if side == "buy" else (inst.base, qty)
+            if self.balance(account, need_asset) - self.locked(account, need_asset) < need:
+                raise RejectOrder("funds", "insufficient balance")
+            if type_ == "limit":
+                order.locked = (need_asset, need)
+        if type_ == "market":
+            self._fill(order, inst.ask if side == "buy" else inst.bid)
+        self.orders[order.order_id] = order
+        return order
+
+    def _fill(self, order: Order, price: Decimal) -> None:
+        inst = order.instrument
+        account = self.account_of(inst)
+        bal = self.balances[account]
+        signed = order.qty if order.side == "buy" else -order.qty
+        if inst.kind == "spot":
+            bal[inst.base] = bal.get(inst.base, D(0)) + signed
+            bal[inst.quote] = bal.get(inst.quote, D(0)) - signed * price
+        else:
+            pos = self.positions.setdefault(inst.key, Position())
+            old, new = pos.qty, pos.qty + signed
+            if old == 0 or (old > 0) == (signed > 0):
+                pos.entry = (old * pos.entry + signed * price) / new
+            else:
+                closed = min(abs(signed), abs(old))
+                realized = closed * inst.contract_size * (price - pos.entry) * (1 if old > 0 else -1)
+                bal[inst.quote] = bal.get(inst.quote, D(0)) + realized
+                if abs(signed) > abs(old):
+                    pos.entry = price
+                elif new == 0:
+                    pos.entry = D(0)
+            pos.qty = new
+        order.filled, order.avg_price, order.status = order.qty, price, "filled"
+        order.locked = None
+        order.updated_ms = self.now_ms()
+
+    def cancel(self, order: Order) -> Order:
+        if order.status != "open":
+            raise RejectOrder("not_open", f"order {order.order_id} is {order.status}")
+        order.status, order.locked, order.updated_ms = "canceled", None, self.now_ms()
+        return order
+
+
+Handler = Callable[[web.Request, str, bytes], Awaitable[web.Response]]
+
+
+def json_response(payload: Any, status: int = 200) -> web.Response:
+    return web.Response(text=json.dumps(payload), status=status, content_type="application/json")
+
+
+class ExchangeEmulator:
+    """The aiohttp server with one VenueState + dialect per venue.
+
+    >>> emu = ExchangeEmulator(); await emu.start(); emu.base_url("okx")  # doctest: +SKIP
+    """
+
+    def __init__(self, keys: dict[str, TestKeys] | None = None) -> None:
+        from tests.integration.emulator import binance, bybit, okx  # dialects register their defaults
+
+        keys = keys or TEST_KEYS
+        self.venues: dict[str, VenueState] = {
+            "binance": binance.default_state(keys["binance"]),
+            "bybit": bybit.default_state(keys["bybit"]),
+            "okx": okx.default_state(keys["okx"]),
+        }
+        self._dialects = {
+            "binance": binance.BinanceDialect(self.venues["binance"]),
+            "bybit": bybit.BybitDialect(self.venues["bybit"]),
+            "okx": okx.OkxDialect(self.venues["okx"]),
+        }
+        self._release = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self.port: int | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_route("*", "/{venue}/{tail:.*}", self._dispatch)
+        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=0.2)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._release = asyncio.Event()
+
+    async def stop(self) -> None:
+        self._release.set()              # hung handlers answer and finish
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> "ExchangeEmulator":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def base_url(self, venue: str) -> str:
+        if self.port is None:
+            raise RuntimeError("emulator not started")
+        return f"http://127.0.0.1:{self.port}/{venue}"
+
+    # -- faults ------------------------------------------------------------------------------------
+    def set_faults(self, venue: str, **faults: Any) -> None:
+        """E.g. ``set_faults("okx", hang=True)``; unknown names raise."""
+        current = self.venues[venue].faults
+        for name, value in faults.items():
+            if not hasattr(current, name):
+                raise AttributeError(f"unknown fault {name!r}")
+            setattr(current, name, value)
+
+    def clear_faults(self, venue: str | None = None) -> None:
+        for name in ([venue] if venue else list(self.venues)):
+            self.venues[name].faults = Faults()
+
+    # -- requests ----------------------------------------------------------------------------------
+    async def _dispatch(self, request: web.Request) -> web.Response:
+        venue = request.match_info["venue"]
+        state = self.venues.get(venue)
+        if state is None:
+            return json_response({"error": f"no emulated venue {venue!r}"}, 404)
+        tail = request.match_info["tail"]
+        state.requests.append((request.method, tail))
+        faults = state.faults
+        if faults.latency_s:
+            await asyncio.sleep(faults.latency_s)
+        if faults.hang:
+            await self._release.wait()
+            return web.Response(status=503, text="emulator stopped")
+        if faults.http_status is not None:
+            return web.Response(status=faults.http_status, text=f"<html>{faults.http_status} injected</html>",
+                                content_type="text/html")
+        body = await request.read()
+        return await self._dialects[venue].handle(request, tail, body)

@@ -1,0 +1,121 @@
+"""One ccxt client = one account at a venue, with the call discipline every adapter needs.
+
+- reads (`read`) retry with exponential backoff on transient failures only (timeout, network, 5xx,
+  rate limit): 3 attempts by default (DESIGN §7);
+- writes (`write`) are never retried here: an order that timed out may exist, so the caller looks it
+  up by client order id instead of submitting again;
+- every failure leaves as a redacted `VenueError` (``raise ... from None`` drops the raw chain, whose
+  text could carry a key or an RPC URL).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Iterable
+
+from engine.domain.venue_ports import MarketKind, VenueError
+from venues.cex.errors import translate
+from venues.credentials import Secret
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Attempts include the first call; delays double from ``base_delay_s`` up to ``max_delay_s``."""
+
+    attempts: int = 3
+    base_delay_s: float = 0.2
+    max_delay_s: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError("RetryPolicy.attempts must be >= 1")
+
+    def delay(self, attempt: int) -> float:
+        """Pause after failed attempt number ``attempt`` (0-based)."""
+        return min(self.base_delay_s * (2 ** attempt), self.max_delay_s)
+
+
+class CcxtAccount:
+    """A ccxt ``async_support`` exchange plus the market kinds it serves for this venue."""
+
+    def __init__(self, venue: str, account: str, exchange: Any, kinds: Iterable[MarketKind], *,
+                 secrets: Iterable[str | Secret | None] = (), retry: RetryPolicy = RetryPolicy()) -> None:
+        self.venue = venue
+        self.account = account
+        self.exchange = exchange
+        self.kinds = frozenset(kinds)
+        self.retry = retry
+        self._secrets = [s for s in secrets if s]
+
+    @property
+    def ccxt_id(self) -> str:
+        return str(self.exchange.id)
+
+    @property
+    def has_credentials(self) -> bool:
+        return bool(self.exchange.apiKey)
+
+    def serves(self, kind: MarketKind) -> bool:
+        return kind in self.kinds
+
+    def error(self, exc: BaseException, operation: str) -> VenueError:
+        return translate(exc, self.venue, f"{self.ccxt_id}.{operation}", self._secrets)
+
+    async def read(self, operation: str, fn: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
+        """Call an idempotent ccxt method with retries on transient errors."""
+        last: VenueError | None = None
+        for attempt in range(self.retry.attempts):
+            try:
+                return await fn(*args, **kwargs)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - translated below, nothing escapes raw
+                last = self.error(exc, operation)
+            if not last.retryable or attempt == self.retry.attempts - 1:
+                break
+            delay = self.retry.delay(attempt)
+            log.info("%s: %s failed (%s), retry %d/%d in %.2fs", self.venue, operation, last.kind.value,
+                     attempt + 1, self.retry.attempts - 1, delay)
+            await asyncio.sleep(delay)
+        assert last is not None
+        raise last from None
+
+    async def write(self, operation: str, fn: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
+        """Call a state-changing ccxt method once."""
+        try:
+            return await fn(*args, **kwargs)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise self.error(exc, operation) from None
+
+    async def load_markets(self) -> None:
+        await self.read("load_markets", self.exchange.load_markets)
+
+    async def server_time_ms(self, samples: int = 2) -> tuple[int, float, float]:
+        """(server time ms, local ms at the request midpoint, round trip ms) of the fastest sample.
+
+        The first request of a session also pays for connection setup, which skews both the latency
+        and the clock estimate (the server stamps its time late in a long round trip); the fastest of
+        a few samples bounds the clock error by half its round trip.
+        """
+        best: tuple[int, float, float] | None = None
+        for _ in range(samples):
+            t0 = time.time()
+            server = await self.read("fetch_time", self.exchange.fetch_time)
+            t1 = time.time()
+            sample = (int(server), (t0 + t1) / 2 * 1000.0, (t1 - t0) * 1000.0)
+            if best is None or sample[2] < best[2]:
+                best = sample
+        assert best is not None
+        return best
+
+    async def close(self) -> None:
+        try:
+            await self.exchange.close()
+        except Exception as exc:  # noqa: BLE001 - closing must never raise into an e-stop path
+            log.debug("%s: closing %s failed: %s", self.venue, self.ccxt_id, type(exc).__name__)

@@ -1,0 +1,394 @@
+"""CexVenueAdapter: the engine's CexVenuePort for one exchange, over one or two ccxt accounts.
+
+Binance keeps spot and USD-M futures in separate wallets behind separate ccxt classes (binance,
+binanceusdm), so its adapter holds two accounts; Bybit (unified account) and OKX (trading account)
+serve spot and perps from one. Orders route by the symbol's market kind.
+
+Units: the port speaks base-asset units; OKX swaps trade in contracts (0.1 ETH / 0.01 BTC), so
+amounts are divided by the market's contractSize on the way out and multiplied on the way back.
+Amounts are truncated to the venue's step (never more than asked) and prices rounded to the tick
+in the direction that never pays more (buys down, sells up).
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import Any, Mapping, Sequence
+
+import ccxt
+
+from engine.domain.venue_ports import (
+    CancelAllResult,
+    MarketKind,
+    MarketQuote,
+    MarketSnapshot,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Side,
+    VenueBalance,
+    VenueError,
+    VenueErrorKind,
+    VenueOrder,
+    VenuePosition,
+)
+from venues.cex.account import CcxtAccount
+
+_STATUS = {
+    "open": OrderStatus.OPEN,
+    "closed": OrderStatus.CLOSED,
+    "canceled": OrderStatus.CANCELED,
+    "cancelled": OrderStatus.CANCELED,
+    "rejected": OrderStatus.REJECTED,
+    "expired": OrderStatus.EXPIRED,
+}
+_OKX_BATCH = 20   # OKX cancel-batch-orders accepts at most 20 orders per request
+# ccxt maps the unified `clientOrderId` param for cancel/fetch on Binance and OKX; Bybit passes params
+# through verbatim, so its own name is needed.
+_CLIENT_ID_PARAM = {"bybit": "orderLinkId"}
+
+
+def client_id_param(account: CcxtAccount, client_order_id: str) -> dict[str, str]:
+    return {_CLIENT_ID_PARAM.get(account.ccxt_id, "clientOrderId"): client_order_id}
+
+
+def dec(value: Any) -> Decimal | None:
+    """Decimal from a ccxt number/string; None for missing values. Floats go through repr (shortest)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, Decimal):
+        return value
+    return Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value))
+
+
+def kind_of(symbol: str) -> MarketKind:
+    """Unified symbols with a settle currency (``BASE/QUOTE:SETTLE``) are perps here."""
+    return MarketKind.PERP if ":" in symbol else MarketKind.SPOT
+
+
+def _step(exchange: Any, precision: Any) -> Decimal | None:
+    if precision is None:
+        return None
+    if exchange.precisionMode == ccxt.TICK_SIZE:
+        return dec(precision)
+    return Decimal(1).scaleb(-int(precision))  # DECIMAL_PLACES: precision is a digit count
+
+
+def _as_float(venue: str, value: Decimal, what: str) -> float:
+    """ccxt takes floats; only pass values that survive the round trip exactly."""
+    f = float(value)
+    if Decimal(repr(f)) != value:
+        raise VenueError(venue, VenueErrorKind.REJECTED, f"{what} {value} cannot be sent exactly",
+                         operation="create_order")
+    return f
+
+
+class CexVenueAdapter:
+    """Implements engine.domain.venue_ports.CexVenuePort for binance, bybit or okx."""
+
+    def __init__(self, venue: str, accounts: Sequence[CcxtAccount], *,
+                 markets: Mapping[MarketKind, Mapping[str, str]]) -> None:
+        """``markets``: per kind, underlying -> ccxt unified symbol (configs/venues ``markets``)."""
+        if not accounts:
+            raise ValueError(f"{venue}: an adapter needs at least one ccxt account")
+        self._venue = venue
+        self.accounts = list(accounts)
+        self.markets = {kind: dict(symbols) for kind, symbols in markets.items()}
+        self._markets_loaded = False
+
+    # -- structure ---------------------------------------------------------------------------------
+    @property
+    def venue(self) -> str:
+        return self._venue
+
+    @property
+    def has_credentials(self) -> bool:
+        return all(a.has_credentials for a in self.accounts)
+
+    def wanted_symbols(self, kind: MarketKind | None = None) -> list[str]:
+        """The symbols this adapter is meant to trade, whether or not the venue lists them."""
+        out: list[str] = []
+        for k in (MarketKind.SPOT, MarketKind.PERP):
+            if (kind is None or k is kind) and any(a.serves(k) for a in self.accounts):
+                out.extend(self.markets.get(k, {}).values())
+        return out
+
+    def symbols(self, kind: MarketKind | None = None) -> list[str]:
+        """Wanted symbols the venue actually lists (markets must be loaded)."""
+        return [s for s in self.wanted_symbols(kind) if self._listed(s)]
+
+    def _listed(self, symbol: str) -> bool:
+        markets = self.account_for(symbol).exchange.markets or {}
+        return symbol in markets
+
+    def account_for(self, symbol: str) -> CcxtAccount:
+        kind = kind_of(symbol)
+        for account in self.accounts:
+            if account.serves(kind):
+                return account
+        raise VenueError(self._venue, VenueErrorKind.CONFIG, f"no {kind.value} account configured for {symbol}")
+
+    def perp_accounts(self) -> list[CcxtAccount]:
+        return [a for a in self.accounts if a.serves(MarketKind.PERP)]
+
+    def _market(self, symbol: str) -> tuple[CcxtAccount, dict]:
+        account = self.account_for(symbol)
+        markets = account.exchange.markets or {}
+        if symbol not in markets:
+            raise VenueError(self._venue, VenueErrorKind.CONFIG,
+                             f"{symbol} is not listed on {account.ccxt_id} (markets loaded: {bool(markets)})")
+        return account, markets[symbol]
+
+    # -- reads -------------------------------------------------------------------------------------
+    async def load_markets(self) -> None:
+        await asyncio.gather(*(a.load_markets() for a in self.accounts))
+        self._markets_loaded = True
+
+    async def _ensure_markets(self) -> None:
+        if not self._markets_loaded:
+            await self.load_markets()
+
+    async def _quote(self, symbol: str) -> MarketQuote:
+        account, market = self._market(symbol)
+        ex = account.exchange
+        if kind_of(symbol) is MarketKind.SPOT:
+            t = await account.read("fetch_ticker", ex.fetch_ticker, symbol)
+            return MarketQuote(self._venue, symbol, MarketKind.SPOT, dec(t.get("bid")), dec(t.get("ask")),
+                               dec(t.get("last")), t.get("timestamp"))
+        ticker_task = account.read("fetch_ticker", ex.fetch_ticker, symbol)
+        funding_task = account.read("fetch_funding_rate", ex.fetch_funding_rate, symbol)
+        t, f = await asyncio.gather(ticker_task, funding_task)
+        mark = dec(f.get("markPrice")) or dec(t.get("markPrice"))
+        index = dec(f.get("indexPrice")) or dec(t.get("indexPrice"))
+        if mark is None and ex.has.get("fetchMarkPrice"):
+            m = await account.read("fetch_mark_price", ex.fetch_mark_price, symbol)
+            mark = dec(m.get("markPrice")) or dec(m.get("last"))
+        interval = f.get("interval")
+        hours = dec(interval[:-1]) if isinstance(interval, str) and interval.endswith("h") else None
+        return MarketQuote(self._venue, symbol, MarketKind.PERP, dec(t.get("bid")), dec(t.get("ask")),
+                           dec(t.get("last")), t.get("timestamp"), mark=mark, index=index,
+                           funding_rate=dec(f.get("fundingRate")),
+                           next_funding_time_ms=f.get("fundingTimestamp"), funding_interval_hours=hours)
+
+    async def fetch_market_snapshot(self, symbols: Sequence[str]) -> MarketSnapshot:
+        await self._ensure_markets()
+        quotes = await asyncio.gather(*(self._quote(s) for s in symbols))
+        return MarketSnapshot(self._venue, {q.symbol: q for q in quotes}, int(time.time() * 1000))
+
+    async def fetch_balances(self) -> list[VenueBalance]:
+        await self._ensure_markets()
+        results = await asyncio.gather(*(a.read("fetch_balance", a.exchange.fetch_balance) for a in self.accounts))
+        out: list[VenueBalance] = []
+        for account, bal in zip(self.accounts, results):
+            totals = bal.get("total") or {}
+            for asset, total in sorted(totals.items()):
+                t = dec(total)
+                if t is None or t == 0:
+                    continue
+                free = dec((bal.get("free") or {}).get(asset)) or Decimal(0)
+                used = dec((bal.get("used") or {}).get(asset)) or (t - free)
+                out.append(VenueBalance(self._venue, account.account, asset, free, used, t))
+        return out
+
+    def _contract_size(self, account: CcxtAccount, symbol: str) -> Decimal:
+        market = (account.exchange.markets or {}).get(symbol) or {}
+        size = dec(market.get("contractSize"))
+        return size if market.get("contract") and size else Decimal(1)
+
+    async def fetch_positions(self, symbols: Sequence[str] | None = None) -> list[VenuePosition]:
+        await self._ensure_markets()
+        wanted = list(symbols) if symbols is not None else self.symbols(MarketKind.PERP)
+        out: list[VenuePosition] = []
+        for account in self.perp_accounts():
+            mine = [s for s in wanted if self.account_for(s) is account]
+            if not mine:
+                continue
+            # Bybit accepts at most one symbol: ask for all (one request everywhere) and filter here.
+            arg = mine if len(mine) == 1 else None
+            raw = await account.read("fetch_positions", account.exchange.fetch_positions, arg)
+            for p in raw:
+                symbol = p.get("symbol")
+                if symbol not in mine:
+                    continue
+                contracts = dec(p.get("contracts")) or Decimal(0)
+                if contracts == 0:
+                    continue
+                size = contracts * (dec(p.get("contractSize")) or self._contract_size(account, symbol))
+                if p.get("side") == "short":
+                    size = -abs(size)
+                out.append(VenuePosition(
+                    self._venue, symbol, size, dec(p.get("entryPrice")), dec(p.get("markPrice")),
+                    dec(p.get("unrealizedPnl")), dec(p.get("leverage")), p.get("marginMode"),
+                    dec(p.get("liquidationPrice"))))
+        return out
+
+    def _order(self, account: CcxtAccount, o: dict, fallback_symbol: str | None = None,
+               fallback_client_id: str | None = None) -> VenueOrder:
+        symbol = o.get("symbol") or fallback_symbol or ""
+        size = self._contract_size(account, symbol) if symbol else Decimal(1)
+        amount, filled = dec(o.get("amount")), dec(o.get("filled"))
+        side = o.get("side")
+        return VenueOrder(
+            venue=self._venue, symbol=symbol, order_id=o.get("id"),
+            client_order_id=o.get("clientOrderId") or fallback_client_id,
+            side=Side(side) if side in ("buy", "sell") else None, type=o.get("type"),
+            amount=amount * size if amount is not None else None,
+            filled=filled * size if filled is not None else None,
+            price=dec(o.get("price")), average=dec(o.get("average")),
+            status=_STATUS.get(str(o.get("status")).lower(), OrderStatus.UNKNOWN),
+            timestamp_ms=o.get("timestamp"))
+
+    async def fetch_open_orders(self, symbol: str | None = None) -> list[VenueOrder]:
+        await self._ensure_markets()
+        targets = [symbol] if symbol is not None else self.symbols()
+
+        async def one(s: str) -> list[VenueOrder]:
+            account = self.account_for(s)
+            raw = await account.read("fetch_open_orders", account.exchange.fetch_open_orders, s)
+            return [self._order(account, o, s) for o in raw]
+
+        per_symbol = await asyncio.gather(*(one(s) for s in targets))
+        return [o for orders in per_symbol for o in orders]
+
+    async def fetch_order_by_client_id(self, symbol: str, client_order_id: str) -> VenueOrder | None:
+        await self._ensure_markets()
+        for order in await self.fetch_open_orders(symbol):
+            if order.client_order_id == client_order_id:
+                return order
+        account = self.account_for(symbol)
+        ex = account.exchange
+        try:
+            if account.ccxt_id == "bybit":
+                # Bybit's unified fetchOrder only sees the last 500 orders by id; the history endpoint
+                # filters by orderLinkId directly.
+                raw_list = await account.read("fetch_canceled_and_closed_orders", ex.fetch_canceled_and_closed_orders,
+                                              symbol, None, None, client_id_param(account, client_order_id))
+                matches = [o for o in raw_list if o.get("clientOrderId") == client_order_id]
+                return self._order(account, matches[0], symbol, client_order_id) if matches else None
+            raw = await account.read("fetch_order", ex.fetch_order, None, symbol,
+                                     client_id_param(account, client_order_id))
+        except VenueError as exc:
+            if exc.kind is VenueErrorKind.NOT_FOUND:
+                return None
+            raise
+        return self._order(account, raw, symbol, client_order_id)
+
+    # -- writes ------------------------------------------------------------------------------------
+    def _venue_amount(self, account: CcxtAccount, market: dict, amount: Decimal) -> Decimal:
+        size = self._contract_size(account, market["symbol"])
+        qty = amount / size
+        step = _step(account.exchange, market.get("precision", {}).get("amount"))
+        if step:
+            qty = (qty / step).to_integral_value(rounding=ROUND_FLOOR) * step
+        minimum = dec(((market.get("limits") or {}).get("amount") or {}).get("min"))
+        if qty <= 0 or (minimum is not None and qty < minimum):
+            raise VenueError(self._venue, VenueErrorKind.REJECTED,
+                             f"amount {amount} {market['base']} is below the minimum order size of {market['symbol']} "
+                             f"({minimum or step} {'contracts' if size != 1 else market['base']})",
+                             operation="create_order")
+        return qty.normalize() if qty == qty.to_integral_value() else qty
+
+    def _venue_price(self, account: CcxtAccount, market: dict, price: Decimal, side: Side) -> Decimal:
+        tick = _step(account.exchange, market.get("precision", {}).get("price"))
+        if not tick:
+            return price
+        rounding = ROUND_FLOOR if side is Side.BUY else ROUND_CEILING
+        return (price / tick).to_integral_value(rounding=rounding) * tick
+
+    async def create_order(self, request: OrderRequest) -> VenueOrder:
+        await self._ensure_markets()
+        account, market = self._market(request.symbol)
+        qty = self._venue_amount(account, market, request.amount)
+        price = self._venue_price(account, market, request.price, request.side) \
+            if request.type is OrderType.LIMIT and request.price is not None else None
+        params: dict[str, Any] = {"clientOrderId": request.client_order_id}
+        if request.reduce_only:
+            if not market.get("contract"):
+                raise VenueError(self._venue, VenueErrorKind.REJECTED, "reduce-only applies to perps only",
+                                 operation="create_order")
+            params["reduceOnly"] = True
+        if request.post_only:
+            params["postOnly"] = True
+        raw = await account.write(
+            "create_order", account.exchange.create_order, request.symbol, request.type.value, request.side.value,
+            _as_float(self._venue, qty, "amount"),
+            _as_float(self._venue, price, "price") if price is not None else None, params)
+        order = self._order(account, raw, request.symbol, request.client_order_id)
+        # Bybit and OKX acknowledge with ids only (status UNKNOWN = accepted, state not reported yet):
+        # complete what the venue left out from the request itself.
+        known = {"amount": request.amount, "side": request.side, "type": request.type.value, "price": price}
+        missing = {k: v for k, v in known.items() if getattr(order, k) is None}
+        return VenueOrder(**{**_fields(order), **missing}) if missing else order
+
+    async def cancel_order(self, symbol: str, *, order_id: str | None = None,
+                           client_order_id: str | None = None) -> VenueOrder:
+        if order_id is None and client_order_id is None:
+            raise ValueError("cancel_order needs an order_id or a client_order_id")
+        await self._ensure_markets()
+        account, _ = self._market(symbol)
+        params = client_id_param(account, client_order_id) if client_order_id is not None and order_id is None else {}
+        raw = await account.write("cancel_order", account.exchange.cancel_order, order_id, symbol, params)
+        order = self._order(account, raw, symbol, client_order_id)
+        if order.status in (OrderStatus.UNKNOWN, OrderStatus.OPEN):
+            order = VenueOrder(**{**_fields(order), "status": OrderStatus.CANCELED,
+                                  "order_id": order.order_id or order_id})
+        return order
+
+    async def _cancel_symbol(self, symbol: str) -> list[VenueOrder]:
+        account, _ = self._market(symbol)
+        ex = account.exchange
+        if ex.has.get("cancelAllOrders"):
+            try:
+                raw = await account.write("cancel_all_orders", ex.cancel_all_orders, symbol)
+            except VenueError as exc:
+                if exc.kind is VenueErrorKind.NOT_FOUND:     # Binance spot: "Unknown order" when none open
+                    return []
+                raise
+            return [self._order(account, o, symbol) for o in raw if o.get("id") or o.get("clientOrderId")]
+        # OKX: no cancel-all endpoint for regular orders; cancel what is open in batches.
+        raw_open = await account.read("fetch_open_orders", ex.fetch_open_orders, symbol)
+        ids = [o["id"] for o in raw_open if o.get("id")]
+        done: list[VenueOrder] = []
+        for i in range(0, len(ids), _OKX_BATCH):
+            raw = await account.write("cancel_orders", ex.cancel_orders, ids[i:i + _OKX_BATCH], symbol)
+            done.extend(self._order(account, o, symbol) for o in raw)
+        return done
+
+    async def cancel_all_orders(self, symbol: str | None = None, *, verify: bool = True) -> CancelAllResult:
+        """Cancel every open order on the managed symbols, concurrently; errors are collected per symbol.
+
+        With ``verify`` the open orders are read back afterwards: any survivor is reported as an error,
+        so an e-stop can tell "acknowledged" from "sent".
+        """
+        result = CancelAllResult(self._venue)
+        try:
+            await self._ensure_markets()
+        except VenueError as exc:
+            result.errors["*"] = str(exc)
+            return result
+        targets = [symbol] if symbol is not None else self.symbols()
+        outcomes = await asyncio.gather(*(self._cancel_symbol(s) for s in targets), return_exceptions=True)
+        for s, outcome in zip(targets, outcomes):
+            if isinstance(outcome, BaseException):
+                if isinstance(outcome, asyncio.CancelledError):
+                    raise outcome
+                result.errors[s] = str(outcome) if isinstance(outcome, VenueError) else type(outcome).__name__
+            else:
+                result.canceled.extend(outcome)
+        if verify:
+            checks = await asyncio.gather(*(self.fetch_open_orders(s) for s in targets if s not in result.errors),
+                                          return_exceptions=True)
+            for s, left in zip([s for s in targets if s not in result.errors], checks):
+                if isinstance(left, BaseException):
+                    result.errors[s] = f"could not verify: {left}"
+                elif left:
+                    result.errors[s] = f"{len(left)} order(s) still open after cancel-all"
+        return result
+
+    async def close(self) -> None:
+        await asyncio.gather(*(a.close() for a in self.accounts))
+
+
+def _fields(order: VenueOrder) -> dict[str, Any]:
+    return {name: getattr(order, name) for name in VenueOrder.__slots__}

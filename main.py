@@ -16,12 +16,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="main.py", description="Basis Workstation")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_backtest_parser(sub, backtest_service)
-    try:
-        from venues.cli import register as register_venue_commands
-    except ImportError:          # venue connectivity commands not installed in this build
-        register_venue_commands = None
-    if register_venue_commands is not None:
-        register_venue_commands(sub)
+    from venues.cli import register as register_venue_commands
+    register_venue_commands(sub)
     try:
         from app.cli import register as register_app_commands
     except ImportError:

@@ -31,46 +31,30 @@ class ExecutionManager:
     def run(self, program: Program, t: int) -> int:
         """Execute a program to completion at hour t; returns the number of fills. A rejection stops
         the program (logged as an event) and leaves the portfolio as the executed part made it."""
-        fills = 0
-        try:
-            ins = next(program)
-            while True:
-                try:
-                    fill = self.port.execute(ins, t)
-                except self.rejected_exc as exc:
-                    self.log.add(self.mv.timestamps[t], t, ins.venue, "rejected", asset=ins.asset,
-                                 amount=ins.amount, reason=f"{ins.op.value}: {exc}")
-                    program.close()
-                    return fills
-                self._record(fill, t)
-                fills += 1
-                ins = program.send(fill)
-        except StopIteration:
-            pass
-        self.instructions_executed += fills
-        return fills
+        run = _ProgramRun(self, program, t)
+        ins = run.start()
+        while ins is not None:
+            try:
+                fill = self.port.execute(ins, t)
+            except self.rejected_exc as exc:
+                run.rejected(ins, exc)
+                break
+            ins = run.filled(fill)
+        return run.fills
 
     async def run_async(self, program: Program, t: int,
                         execute: Callable[[Instruction, int], Awaitable[Fill]]) -> int:
         """The live variant: each instruction is awaited (an order round-trip) before the next."""
-        fills = 0
-        try:
-            ins = next(program)
-            while True:
-                try:
-                    fill = await execute(ins, t)
-                except self.rejected_exc as exc:
-                    self.log.add(self.mv.timestamps[t], t, ins.venue, "rejected", asset=ins.asset,
-                                 amount=ins.amount, reason=f"{ins.op.value}: {exc}")
-                    program.close()
-                    return fills
-                self._record(fill, t)
-                fills += 1
-                ins = program.send(fill)
-        except StopIteration:
-            pass
-        self.instructions_executed += fills
-        return fills
+        run = _ProgramRun(self, program, t)
+        ins = run.start()
+        while ins is not None:
+            try:
+                fill = await execute(ins, t)
+            except self.rejected_exc as exc:
+                run.rejected(ins, exc)
+                break
+            ins = run.filled(fill)
+        return run.fills
 
     def _record(self, fill: Fill, t: int) -> None:
         eth = self.mv.eth[t]
@@ -92,3 +76,29 @@ class ExecutionManager:
             gas_eth=fill.gas_eth, parent=parent, iteration=ins.iteration, reason=ins.reason,
         )
         return ev.order
+
+
+class _ProgramRun:
+    """Bookkeeping of one program run shared by the sync (backtest/paper) and async (live) drivers."""
+
+    def __init__(self, manager: ExecutionManager, program: Program, t: int) -> None:
+        self.manager, self.program, self.t = manager, program, t
+        self.fills = 0
+
+    def start(self) -> Instruction | None:
+        return next(self.program, None)
+
+    def filled(self, fill: Fill) -> Instruction | None:
+        self.manager._record(fill, self.t)
+        self.fills += 1
+        self.manager.instructions_executed += 1
+        try:
+            return self.program.send(fill)
+        except StopIteration:
+            return None
+
+    def rejected(self, ins: Instruction, exc: Exception) -> None:
+        m = self.manager
+        m.log.add(m.mv.timestamps[self.t], self.t, ins.venue, "rejected", asset=ins.asset, amount=ins.amount,
+                  reason=f"{ins.op.value}: {exc}")
+        self.program.close()

@@ -1,0 +1,195 @@
+"""Everything the replay charts draw, computed once per backtest result (numpy only, no Qt).
+
+The charts redraw up to 30 times a second while the playhead moves; each redraw only hands views
+(`array[:k + 1]`) of these preallocated float64 arrays to pyqtgraph, so a frame costs no allocation
+proportional to the window and no pandas.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engine.domain.params import RunParams
+from engine.domain.pnl import COMPONENTS
+from engine.services.backtest import BacktestResult
+
+#: Names shown in legends and the readout.
+COMPONENT_LABELS = {
+    "lending": "lending",
+    "borrow": "borrow cost",
+    "staking": "staking",
+    "rewards": "rewards",
+    "funding": "funding",
+    "perp_mtm": "perp mark-to-market",
+    "spot_price": "spot price",
+    "price_net": "price (spot + perp, net)",
+    "execution_costs": "execution costs",
+    "gas": "gas",
+    "liquidation": "liquidations",
+}
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A horizontal reference line on a chart."""
+
+    value: float
+    label: str
+    kind: str          # "danger" | "warning" | "trigger"
+
+
+@dataclass
+class Band:
+    """One P&L component's cumulative contribution, as the boundary of a stacked area."""
+
+    name: str
+    label: str
+    cumulative: np.ndarray   # the component's own cumulative P&L (for the readout)
+    upper: np.ndarray        # boundary of the positive stack up to and including this band
+    lower: np.ndarray        # boundary of the negative stack down to and including this band
+    ever_positive: bool      # False: the band adds nothing above 0 (its upper boundary is not drawn)
+    ever_negative: bool
+
+
+@dataclass
+class ChartData:
+    """All series of one run, aligned to the hourly grid `x` (epoch seconds, UTC)."""
+
+    mode: str
+    currency: str
+    underlying: str
+    x: np.ndarray
+    value: np.ndarray
+    pnl: np.ndarray
+    initial_value: float
+    bands: list[Band]
+    combined_price: bool
+    delta_onchain: np.ndarray | None
+    delta_cex: np.ndarray | None
+    delta_net: np.ndarray
+    delta_unit: str
+    onchain_label: str
+    health_factor: np.ndarray | None
+    hf_thresholds: list[Threshold]
+    margin: dict[str, np.ndarray]
+    margin_thresholds: list[Threshold]
+    lst: str | None
+    lst_peg: np.ndarray | None
+    eth_price: np.ndarray
+    underlying_price: np.ndarray
+    rebalance_hours: np.ndarray
+    liquidation_hours: np.ndarray
+    hours: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.hours = int(self.x.size)
+
+
+def _f64(values) -> np.ndarray:
+    """A contiguous float64 copy owned by the chart (the result's arrays stay untouched)."""
+    return np.array(values, dtype=np.float64, copy=True, order="C")
+
+
+def build_chart_data(result: BacktestResult, combine_price_legs: bool | None = None) -> ChartData:
+    """Series for every chart. `combine_price_legs` merges spot and perp price moves into one band
+    (default: when the mode hedges, where the two legs are large and cancel)."""
+    out = result.output
+    params = result.params
+    sp = params.strategy
+    x = _f64(result.timestamps.asi8 // 1_000_000_000)
+    value = _f64(out.values)
+    pnl = value - out.initial_value
+
+    components = {name: np.cumsum(out.components[:, i]) for i, name in enumerate(COMPONENTS)}
+    hedged = bool(sp.hedge)
+    combine = hedged if combine_price_legs is None else combine_price_legs
+    if combine:
+        components["price_net"] = components.pop("spot_price") + components.pop("perp_mtm")
+    order = [name for name in ("lending", "staking", "rewards", "funding", "price_net", "spot_price", "perp_mtm",
+                               "borrow", "execution_costs", "gas", "liquidation") if name in components]
+    # Components that never move stay out of the chart and its legend (gas in a CEX-only mode...).
+    tolerance = 1e-9 * max(1.0, abs(out.initial_value))
+    active = [name for name in order if np.max(np.abs(components[name])) > tolerance]
+    bands: list[Band] = []
+    pos = np.zeros_like(value)
+    neg = np.zeros_like(value)
+    for name in active:
+        cum = _f64(components[name])
+        pos = pos + np.maximum(cum, 0.0)
+        neg = neg + np.minimum(cum, 0.0)
+        bands.append(Band(name, COMPONENT_LABELS[name], cum, pos.copy(), neg.copy(),
+                          bool(np.any(cum > 0)), bool(np.any(cum < 0))))
+
+    underlying = sp.underlying or "ETH"
+    underlying_price = _f64(result.underlying_price)
+    eth_price = _f64(result.eth_price)
+    onchain_eth = _f64(out.delta_onchain)
+    if underlying == "ETH":
+        onchain = onchain_eth
+        onchain_label = "on-chain (ETH)"
+    else:   # on-chain holdings are ETH (gas); show them in the hedged asset's units so the sum means something
+        onchain = onchain_eth * eth_price / underlying_price
+        onchain_label = f"on-chain (ETH, in {underlying} equivalent)"
+    cex = _f64(out.delta_cex)
+    has_onchain = bool(np.any(np.abs(onchain) > 1e-12))
+    has_cex = hedged or bool(np.any(np.abs(cex) > 1e-12))
+
+    hf = _f64(out.health_factor)
+    has_hf = bool(np.any(np.isfinite(hf)))
+    hf_thresholds = []
+    if has_hf:
+        hf_thresholds = [Threshold(1.0, "liquidation (HF 1.0)", "danger"),
+                         Threshold(sp.hf_floor, f"deleverage floor (HF {sp.hf_floor:g})", "warning")]
+
+    margin = {venue: _f64(arr) for venue, arr in out.margin_ratio.items()}
+    margin_thresholds: list[Threshold] = []
+    if margin:
+        margin_thresholds = _margin_thresholds(list(margin), params)
+        if sp.rebalancing:
+            margin_thresholds.append(Threshold(sp.margin_ratio_trigger,
+                                               f"rebalance trigger ({sp.margin_ratio_trigger:.0%})", "trigger"))
+
+    events = result.events
+    liquidations = np.array(sorted({e.hour for e in events if e.type == "liquidation"}), dtype=np.int64)
+    return ChartData(
+        mode=sp.mode, currency=sp.currency, underlying=underlying, x=x, value=value, pnl=pnl,
+        initial_value=float(out.initial_value), bands=bands, combined_price=combine,
+        delta_onchain=onchain if has_onchain else None, delta_cex=cex if has_cex else None,
+        delta_net=onchain + cex, delta_unit=underlying, onchain_label=onchain_label,
+        health_factor=hf if has_hf else None, hf_thresholds=hf_thresholds,
+        margin=margin, margin_thresholds=margin_thresholds,
+        lst=sp.lst, lst_peg=_f64(result.lst_peg) if result.lst_peg is not None else None,
+        eth_price=eth_price, underlying_price=underlying_price,
+        rebalance_hours=np.array(sorted(set(out.rebalance_hours)), dtype=np.int64),
+        liquidation_hours=liquidations,
+    )
+
+
+def _margin_thresholds(venues: list[str], params: RunParams) -> list[Threshold]:
+    """Maintenance (liquidation) and warning ratios from the venue files the run used (its RunParams):
+    one line each when the venues agree, else one per venue."""
+    cex = params.cex
+    maintenance = {v: cex[v].maintenance_margin_ratio for v in venues}
+    warning = {v: cex[v].margin_warning_ratio for v in venues}
+    lines: list[Threshold] = []
+    for values, kind, text in ((maintenance, "danger", "liquidation: maintenance {:.0%}"),
+                               (warning, "warning", "warning {:.0%}")):
+        distinct = sorted(set(values.values()))
+        if len(distinct) == 1:
+            lines.append(Threshold(distinct[0], text.format(distinct[0]), kind))
+        else:
+            lines += [Threshold(v, f"{text.format(v)} ({venue})", kind) for venue, v in values.items()]
+    return lines
+
+
+def hour_at(x: np.ndarray, seconds: float) -> int:
+    """Index of the hour nearest to `seconds` (clamped to the grid)."""
+    if x.size == 0:
+        return 0
+    i = int(np.searchsorted(x, seconds))
+    if i <= 0:
+        return 0
+    if i >= x.size:
+        return int(x.size - 1)
+    return i if (x[i] - seconds) < (seconds - x[i - 1]) else i - 1

@@ -1,0 +1,147 @@
+"""`main.py screenshot`: render the real main window offscreen and save it as a PNG (docs, checks).
+
+    python main.py screenshot --mode eth_basis --out docs/eth_basis.png [--panel backtest|config]
+
+It runs the mode's backtest through the backtest panel (the same worker/bridge path as a click on
+Run), replays it to the end at maximum speed, then grabs the whole window. It never needs a display:
+QT_QPA_PLATFORM defaults to "offscreen" for this command (set it to "xcb" to use a real X server).
+The window state is kept in a temporary folder, so a user's saved layout is neither used nor changed.
+Only this module is imported by main.py for the subcommand list; Qt is imported when the command runs.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+PANELS = ("backtest", "config")
+MIN_SIZE = (1280, 800)
+TIMEOUT_S = 180
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from engine.config import MODES
+
+    p = subparsers.add_parser("screenshot", help="save a PNG of the workstation window after running and "
+                                                 "replaying a mode's backtest (works without a display)")
+    p.add_argument("--mode", required=True, choices=MODES, metavar="MODE", help=f"one of: {', '.join(MODES)}")
+    p.add_argument("--out", required=True, type=Path, help="PNG file to write")
+    p.add_argument("--panel", choices=PANELS, default="backtest", help="panel in front (default: backtest)")
+    p.add_argument("--size", default="1600x1000", help="window size WIDTHxHEIGHT, at least 1280x800 (default 1600x1000)")
+    p.add_argument("--start", help="first day of the backtest window, YYYY-MM-DD (default: the mode's data start)")
+    p.add_argument("--end", help="last day, YYYY-MM-DD (default: the mode's data end)")
+    p.set_defaults(func=run_screenshot_command)
+
+
+def _parse_size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"--size {text!r}: expected WIDTHxHEIGHT, e.g. 1600x1000") from None
+    if width < MIN_SIZE[0] or height < MIN_SIZE[1]:
+        raise ValueError(f"--size {text}: must be at least {MIN_SIZE[0]}x{MIN_SIZE[1]}")
+    return width, height
+
+
+def run_screenshot_command(args: argparse.Namespace) -> int:
+    try:
+        size = _parse_size(args.size)
+        start, end = _parse_window(args.start, args.end)
+        out = Path(args.out)
+        if out.suffix.lower() != ".png":
+            raise ValueError(f"--out {out}: the file name must end in .png")
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except (ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    with tempfile.TemporaryDirectory(prefix="basis-screenshot-") as state:
+        os.environ["BASIS_WORKSTATION_STATE_DIR"] = state     # never touch the user's layout/settings
+        try:
+            return take_screenshot(args.mode, out, args.panel, size, start, end)
+        except ScreenshotError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+
+
+def _parse_window(start: str | None, end: str | None):
+    import pandas as pd
+
+    def day(text: str | None, flag: str):
+        if text is None:
+            return None
+        try:
+            return pd.Timestamp(text).tz_localize("UTC") if pd.Timestamp(text).tzinfo is None else pd.Timestamp(text)
+        except (ValueError, TypeError):
+            raise ValueError(f"{flag} {text!r} is not a date (expected YYYY-MM-DD)") from None
+
+    first = day(start, "--start")
+    last = day(end, "--end")
+    if last is not None and end is not None and len(end) <= 10:
+        last = last + pd.Timedelta(hours=23)
+    if first is not None and last is not None and last <= first:
+        raise ValueError(f"--end {end} must be after --start {start}")
+    return first, last
+
+
+class ScreenshotError(RuntimeError):
+    """The run failed, timed out, or the image could not be written."""
+
+
+def take_screenshot(mode: str, out: Path, panel: str, size: tuple[int, int], start=None, end=None) -> int:
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    from app.bridge import BacktestSpec
+    from app.main_window import MainWindow, create_application
+    from app.replay import SPEEDS
+    from app.style import has_fonts
+
+    create_application([sys.argv[0]])
+    if not has_fonts():
+        raise ScreenshotError("no fonts are installed, so the screenshot would have no text; install one "
+                              "(Debian: apt-get install fonts-dejavu-core)")
+    window = MainWindow(persist_layout=False, initial_mode=mode)
+    window.resize(*size)
+    window.show()
+    panel_widget = window.backtest_panel
+    panel_widget.autoplay_box.setChecked(False)
+    panel_widget.set_mode(mode)
+    outcome: dict[str, str] = {}
+    loop = QEventLoop()
+
+    def failed(message: str) -> None:
+        outcome["error"] = message
+        loop.quit()
+
+    def loaded() -> None:
+        max_speed = next(i for i, (_label, speed) in enumerate(SPEEDS) if speed is None)
+        panel_widget.controls.speed_combo.setCurrentIndex(max_speed)
+        panel_widget.replay.play()
+
+    panel_widget.run_failed.connect(failed)
+    panel_widget.run_loaded.connect(loaded)
+    panel_widget.replay.finished.connect(loop.quit)
+    QTimer.singleShot(TIMEOUT_S * 1000, lambda: failed(f"timed out after {TIMEOUT_S} s"))
+    QTimer.singleShot(0, lambda: panel_widget.run(BacktestSpec(mode=mode, start=start, end=end)) or
+                      (panel_widget.run_id == 0 and failed(panel_widget.error_banner.text() or "the run did not start")))
+    loop.exec()
+    try:
+        if "error" in outcome:
+            raise ScreenshotError(f"{mode}: {outcome['error']}")
+        window.show_panel(panel)
+        panel_widget.frames.flush()
+        settle = QEventLoop()
+        QTimer.singleShot(300, settle.quit)       # let layouts and the last frame paint
+        settle.exec()
+        image = window.grab()
+        if image.width() < MIN_SIZE[0] or image.height() < MIN_SIZE[1]:
+            raise ScreenshotError(f"the window rendered at {image.width()}x{image.height()}, "
+                                  f"smaller than {MIN_SIZE[0]}x{MIN_SIZE[1]}")
+        if not image.save(str(out), "PNG"):
+            raise ScreenshotError(f"cannot write {out}")
+    finally:
+        window.close()
+    print(f"saved {out} ({image.width()}x{image.height()}, {mode}, {panel} panel)")
+    return 0

@@ -1,0 +1,259 @@
+"""The workstation window: dockable Config, Backtest replay, Venue checks and Live trading panels.
+
+Panels are docks registered by name; `set_panel(name, widget)` replaces a dock's content (how the
+venue-checks and live-trading modules plug in their widgets) or adds a new dock. The layout is saved
+in QSettings on close and restored on start; View > Restore default layout puts it back.
+
+`run_app()` is what `python main.py` (no arguments) calls: QApplication on a qasync event loop.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Callable
+
+from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import QApplication, QDockWidget, QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
+
+from app import APP_NAME, APP_TITLE, ORGANIZATION
+from app.bridge import EngineBridge
+from app.panels.backtest_panel import SOURCE_EDITOR, BacktestPanel
+from app.panels.config_panel import ConfigPanel
+from app.panels.placeholder import LIVE_TEXT, VENUES_TEXT, PlaceholderPanel
+from app.settings import app_settings
+from app.style import apply_theme
+from engine.config import MODES
+
+#: Dock names in their default tab order, with titles.
+PANELS: tuple[tuple[str, str], ...] = (
+    ("backtest", "Backtest replay"),
+    ("config", "Config"),
+    ("venues", "Venue checks"),
+    ("live", "Live trading"),
+)
+DEFAULT_MODE = "usdt_market_neutral"
+LAYOUT_VERSION = 1
+DEFAULT_SIZE = (1600, 1000)
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, bridge: EngineBridge | None = None, persist_layout: bool = True,
+                 initial_mode: str = DEFAULT_MODE) -> None:
+        super().__init__()
+        self.setWindowTitle(APP_TITLE)
+        self.setObjectName("MainWindow")
+        self.setDockOptions(QMainWindow.DockOption.AllowTabbedDocks | QMainWindow.DockOption.AnimatedDocks |
+                            QMainWindow.DockOption.AllowNestedDocks)
+        self.setTabPosition(Qt.DockWidgetArea.AllDockWidgetAreas, QTabWidget.TabPosition.North)
+        self.bridge = bridge if bridge is not None else EngineBridge(parent=self)
+        self.persist_layout = persist_layout
+        self.docks: dict[str, QDockWidget] = {}
+
+        # No central widget: every panel is a dock, so any of them can take the whole window.
+        central = QWidget(self)
+        central.setMaximumSize(0, 0)
+        self.setCentralWidget(central)
+
+        self.config_panel = ConfigPanel(initial_mode if initial_mode in MODES else MODES[0])
+        self.backtest_panel = BacktestPanel(self.bridge, draft_provider=self.config_panel.draft_for)
+        self.backtest_panel.set_mode(self.config_panel.mode)
+        for name, title in PANELS:
+            widget = {"config": self.config_panel, "backtest": self.backtest_panel,
+                      "venues": PlaceholderPanel("Venue checks", VENUES_TEXT),
+                      "live": PlaceholderPanel("Live trading", LIVE_TEXT)}[name]
+            self._add_dock(name, title, widget)
+        self._arrange_default()
+        self._default_state = self.saveState(LAYOUT_VERSION)
+
+        self.config_panel.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.backtest_panel.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.config_panel.draft_changed.connect(self._config_draft_changed)
+        self.bridge.live_session_changed.connect(self._live_session_changed)
+        self._build_menus()
+        self.statusBar().addPermanentWidget(QLabel("engine: backtest (simulated venues)"))
+        self.resize(*DEFAULT_SIZE)
+        if persist_layout:
+            self._restore_layout()
+        self.show_panel("backtest")
+
+    # ---- docks --------------------------------------------------------------------------------
+    def _add_dock(self, name: str, title: str, widget: QWidget) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock_{name}")
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable |
+                         QDockWidget.DockWidgetFeature.DockWidgetFloatable |
+                         QDockWidget.DockWidgetFeature.DockWidgetClosable)
+        self.addDockWidget(Qt.DockWidgetArea.TopDockWidgetArea, dock)
+        self.docks[name] = dock
+        return dock
+
+    def _arrange_default(self) -> None:
+        """All panels as tabs of one area filling the window (the backtest replay in front)."""
+        docks = [self.docks[name] for name, _ in PANELS if name in self.docks]
+        docks += [d for n, d in self.docks.items() if d not in docks]
+        for dock in docks:
+            dock.setFloating(False)
+            dock.show()
+            self.addDockWidget(Qt.DockWidgetArea.TopDockWidgetArea, dock)
+        for dock in docks[1:]:
+            self.tabifyDockWidget(docks[0], dock)
+        docks[0].raise_()
+
+    def set_panel(self, name: str, widget: QWidget, title: str | None = None) -> QDockWidget:
+        """Put `widget` in the dock `name` (replacing a placeholder), or add a new tabbed dock."""
+        dock = self.docks.get(name)
+        if dock is None:
+            dock = self._add_dock(name, title or name.replace("_", " ").title(), widget)
+            self.tabifyDockWidget(self.docks["backtest"], dock)
+            self._panels_menu.addAction(dock.toggleViewAction())
+            return dock
+        old = dock.widget()
+        dock.setWidget(widget)
+        if title:
+            dock.setWindowTitle(title)
+        if old is not None and old is not widget:
+            old.deleteLater()
+        return dock
+
+    def panel(self, name: str) -> QWidget:
+        return self.docks[name].widget()
+
+    def show_panel(self, name: str) -> None:
+        dock = self.docks[name]
+        dock.show()
+        dock.raise_()
+
+    # ---- menus --------------------------------------------------------------------------------
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        export = QAction("&Export backtest run…", self)
+        export.triggered.connect(self.backtest_panel.open_export_dialog)
+        file_menu.addAction(export)
+        file_menu.addSeparator()
+        quit_action = QAction("&Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        file_menu.addAction(quit_action)
+
+        view = self.menuBar().addMenu("&View")
+        self._panels_menu = view.addMenu("Panels")
+        for dock in self.docks.values():
+            self._panels_menu.addAction(dock.toggleViewAction())
+        view.addSeparator()
+        restore = QAction("&Restore default layout", self)
+        restore.triggered.connect(self.restore_default_layout)
+        view.addAction(restore)
+        self.restore_layout_action = restore
+
+        run_menu = self.menuBar().addMenu("&Backtest")
+        run_edited = QAction("Run the Config panel's version", self)
+        run_edited.triggered.connect(self.run_edited_config)
+        run_menu.addAction(run_edited)
+
+        help_menu = self.menuBar().addMenu("&Help")
+        about = QAction("&About", self)
+        about.triggered.connect(self._about)
+        help_menu.addAction(about)
+
+    def _about(self) -> None:
+        box = QMessageBox(QMessageBox.Icon.Information, f"About {APP_TITLE}",
+                          "Desktop workstation for crypto basis and yield strategies: edit a mode, replay "
+                          "its backtest over real history hour by hour, and (soon) check venues and trade live.",
+                          QMessageBox.StandardButton.Ok, self)
+        box.open()    # non-blocking (DESIGN §10)
+
+    def run_edited_config(self) -> None:
+        """Run the Config panel's current mode and draft in the backtest panel."""
+        self.backtest_panel.set_mode(self.config_panel.mode, SOURCE_EDITOR)
+        self.show_panel("backtest")
+        self.backtest_panel.run()
+
+    # ---- cross-panel wiring -------------------------------------------------------------------
+    def _config_draft_changed(self, mode: str) -> None:
+        panel = self.backtest_panel
+        if panel.mode == mode and panel.source_combo.currentData() == SOURCE_EDITOR:
+            panel._request_window()
+
+    def _live_session_changed(self, active: bool) -> None:
+        self.config_panel.set_locked(active)
+
+    # ---- layout persistence -------------------------------------------------------------------
+    def restore_default_layout(self) -> None:
+        for dock in self.docks.values():
+            dock.setFloating(False)
+        self.restoreState(self._default_state, LAYOUT_VERSION)
+        self._arrange_default()
+        self.statusBar().showMessage("Default layout restored", 4000)
+
+    def _restore_layout(self) -> None:
+        settings = app_settings()
+        geometry = settings.value("main_window/geometry")
+        state = settings.value("main_window/state")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        if isinstance(state, QByteArray) and not self.restoreState(state, LAYOUT_VERSION):
+            self._arrange_default()
+
+    def save_layout(self) -> None:
+        settings = app_settings()
+        settings.setValue("main_window/geometry", self.saveGeometry())
+        settings.setValue("main_window/state", self.saveState(LAYOUT_VERSION))
+        settings.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.persist_layout:
+            self.save_layout()
+        self.backtest_panel.shutdown()
+        self.bridge.shutdown()
+        super().closeEvent(event)
+
+
+def _check_display() -> str | None:
+    """A clear message instead of Qt's abort when there is no display to open a window on."""
+    if sys.platform.startswith("linux") and not os.environ.get("QT_QPA_PLATFORM") \
+            and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        return ("error: no display found (DISPLAY / WAYLAND_DISPLAY are not set). Run the workstation in a "
+                "desktop session, or use the headless commands: python main.py --help")
+    return None
+
+
+def create_application(argv: list[str] | None = None) -> QApplication:
+    """The QApplication (reused if one exists) with the app's names and theme."""
+    app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv)
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APP_NAME)
+    app.setApplicationDisplayName(APP_TITLE)
+    apply_theme(app)
+    return app
+
+
+def run_app(argv: list[str] | None = None, on_ready: Callable[[MainWindow], None] | None = None) -> int:
+    """Open the workstation on a qasync loop; returns the exit code."""
+    problem = _check_display()
+    if problem:
+        print(problem, file=sys.stderr)
+        return 1
+    import qasync
+
+    from app.crash import CrashReporter
+
+    app = create_application(argv)
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    window = MainWindow()
+    reporter = CrashReporter(window)
+    reporter.install(loop)
+    closed = asyncio.Event()
+    app.aboutToQuit.connect(closed.set)
+    window.show()
+    if on_ready is not None:
+        QTimer.singleShot(0, lambda: on_ready(window))
+    try:
+        with loop:
+            loop.run_until_complete(closed.wait())
+    finally:
+        reporter.uninstall()
+    return 0

@@ -1,0 +1,469 @@
+"""Replay charts: a stack of pyqtgraph plots sharing one UTC time axis, with a playhead and crosshair.
+
+Plots: portfolio value (left axis) with cumulative P&L on the right axis; P&L by component (stacked);
+net delta (on-chain vs CEX); AAVE health factor with its liquidation line; margin ratio per venue
+with warning/liquidation lines; LST peg. Plots that do not apply to a mode (no debt, no hedge, no
+LST) are left out. Each plot's title carries its legend, so no legend box hides the data.
+
+`render(k)` draws hours 0..k. The caller limits how often (<= 30 Hz, app.frame_scheduler). Each
+frame hands pyqtgraph about two points per pixel column from app.decimate (clip to the visible hours
+plus min/max downsampling precomputed per zoom level), and antialiasing is off
+(app.style.configure_pyqtgraph), so a frame's cost does not grow with the window length.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, Qt, QTimer, Signal
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from app import style
+from app.chart_data import ChartData, Threshold, hour_at
+from app.decimate import PeakDecimator
+from app.widgets.stacked_area import StackedAreaItem, blend
+from app.widgets.view_grid import ViewGrid
+
+AXIS_WIDTH = 74
+LINE_STYLES = {"danger": Qt.PenStyle.DashLine, "warning": Qt.PenStyle.DashLine, "trigger": Qt.PenStyle.DotLine}
+LINE_COLORS = {"danger": style.DANGER_LINE, "warning": style.WARNING_LINE, "trigger": style.TRIGGER_LINE}
+
+
+def format_number(value: float | None, decimals: int = 2) -> str:
+    if value is None or not math.isfinite(value):
+        return "–"
+    return f"{value:,.{decimals}f}"
+
+
+def currency_decimals(currency: str) -> int:
+    return 2 if currency == "USDT" else 4
+
+
+class NumberAxis(pg.AxisItem):
+    """Plain numbers with thousands separators (no SI prefixes: '101,500' reads better than '101.5 k').
+
+    `offset` shifts the labels (value - offset) and puts the ticks on round numbers of the shifted
+    scale: the value chart's right axis reads the same curve as cumulative P&L.
+    """
+
+    def __init__(self, orientation: str, offset: float = 0.0, **kwargs) -> None:
+        super().__init__(orientation, **kwargs)
+        self.offset = offset
+        self.enableAutoSIPrefix(False)
+
+    def tickValues(self, minVal: float, maxVal: float, size: float):
+        levels = super().tickValues(minVal - self.offset, maxVal - self.offset, size)
+        return [(spacing, [v + self.offset for v in values]) for spacing, values in levels]
+
+    def tickStrings(self, values, scale, spacing):
+        decimals = max(0, min(6, -int(math.floor(math.log10(spacing))) if spacing > 0 else 0))
+        return [f"{(v - self.offset) * scale:,.{decimals}f}" for v in values]
+
+
+@dataclass
+class _Plot:
+    """One plot, its curves (drawn from a shared decimator) and its title legend."""
+
+    item: pg.PlotItem
+    title: str
+    curves: list[tuple[pg.PlotCurveItem, int]] = field(default_factory=list)   # (curve, index into ys)
+    ys: list[np.ndarray] = field(default_factory=list)
+    #: stacked areas and the indices (into ys) of their boundaries
+    areas: list[tuple[StackedAreaItem, list[int]]] = field(default_factory=list)
+    legend: list[str] = field(default_factory=list)
+    #: values the y range always includes (reference lines)
+    anchors: list[float] = field(default_factory=list)
+    decimator: PeakDecimator | None = None
+    #: put the legend on its own line under the title (long legends)
+    wrap_legend: bool = False
+    #: smallest y span shown, so float noise (a hedged delta of 1e-16) is not blown up to full height
+    min_span: float = 0.0
+    y_range: tuple[float, float] | None = None
+
+    def fit_y(self) -> None:
+        """Fit the y range to everything the run will draw in the visible hours (not only the part
+        played so far): the axes stay still during a replay (no rescaling jumps, and no axis repaint
+        per frame), and the chart fills in towards its final shape."""
+        ys = self.decimator.visible_series()
+        finite = [y[np.isfinite(y)] for y in ys]
+        finite = [y for y in finite if y.size]
+        if not finite:
+            return
+        lo = min([float(y.min()) for y in finite] + self.anchors)
+        hi = max([float(y.max()) for y in finite] + self.anchors)
+        span = hi - lo
+        minimum = max(self.min_span, abs(hi) * 1e-6, 1e-12)
+        if span < minimum:
+            centre = (hi + lo) / 2
+            lo, hi, span = centre - minimum / 2, centre + minimum / 2, minimum
+        pad = 0.06 * span
+        self.y_range = (lo - pad, hi + pad)
+        self.item.setYRange(*self.y_range, padding=0)
+
+
+def _set_title(item: pg.PlotItem, html: str) -> None:
+    """A left-aligned title that never widens the plot: pyqtgraph makes a title's text width the
+    plot's minimum width, and a long legend would push every plot past the window's right edge."""
+    item.setTitle(html, size="8pt", justify="left")
+    label = item.titleLabel
+    height = label.minimumHeight()
+    label.updateMin = lambda: None
+    label.setMinimumWidth(0)
+    label.setMinimumHeight(height)
+    label.setMaximumHeight(height)
+
+
+def _swatch(color: str, text: str, kind: str = "line") -> str:
+    mark = {"line": "━", "fill": "■", "dash": "╌", "marker": "▲", "cross": "✕"}[kind]
+    return f"<span style='color:{color}'>{mark}</span>&nbsp;<span style='color:{style.TEXT}'>{text}</span>"
+
+
+class ChartStack(QWidget):
+    """All replay charts of one result."""
+
+    #: hour clicked on a chart
+    seek_requested = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        top = QHBoxLayout()
+        top.setContentsMargins(0, 0, 4, 0)
+        self.readout = QLabel("Run a backtest to see its charts. Hover a chart to read the values at that hour; "
+                              "click to move the playhead there.", self)
+        self.readout.setObjectName("readout")
+        self.readout.setTextFormat(Qt.TextFormat.RichText)
+        self.readout.setWordWrap(True)
+        self.readout.setMinimumHeight(40)
+        top.addWidget(self.readout, 1)
+        self.combine_box = QCheckBox("Net spot + perp price moves", self)
+        self.combine_box.setToolTip("In hedged modes the spot and perp legs move by large, opposite amounts;\n"
+                                    "showing their sum as one band keeps the yield components readable.")
+        self.combine_box.hide()
+        top.addWidget(self.combine_box)
+        layout.addLayout(top)
+        self.graphics = pg.GraphicsLayoutWidget(self)
+        self.graphics.ci.setSpacing(0)
+        self.graphics.ci.setContentsMargins(2, 2, 6, 2)
+        layout.addWidget(self.graphics, 1)
+
+        self.data: ChartData | None = None
+        self.plots: dict[str, _Plot] = {}
+        self._playheads: list[pg.InfiniteLine] = []
+        self._crosshairs: list[pg.InfiniteLine] = []
+        self._markers: list[tuple[pg.ScatterPlotItem, np.ndarray, np.ndarray, np.ndarray]] = []
+        self._marker_counts: list[int] = []
+        self.rendered_hour = -1
+        self.hover_hour: int | None = None
+        self._mouse_proxy = pg.SignalProxy(self.graphics.scene().sigMouseMoved, rateLimit=30, slot=self._on_mouse_moved)
+        self.graphics.scene().sigMouseClicked.connect(self._on_mouse_clicked)
+        # Zooming/panning/resizing changes which hours are visible and how many pixels they get.
+        self._view_timer = QTimer(self)
+        self._view_timer.setSingleShot(True)
+        self._view_timer.setInterval(30)
+        self._view_timer.timeout.connect(self._view_changed)
+
+    # ---- building -----------------------------------------------------------------------------
+    def set_data(self, data: ChartData) -> None:
+        """Rebuild the plots for a new result; nothing is drawn until render()."""
+        self.data = data
+        self.graphics.clear()
+        self.plots.clear()
+        self._playheads.clear()
+        self._crosshairs.clear()
+        self._markers.clear()
+        self._marker_counts.clear()
+        self.rendered_hour = -1
+        self.combine_box.setVisible(data.delta_cex is not None)
+        self.combine_box.blockSignals(True)
+        self.combine_box.setChecked(data.combined_price)
+        self.combine_box.blockSignals(False)
+
+        self._value_plot(data)
+        self._pnl_plot(data)
+        self._delta_plot(data)
+        if data.health_factor is not None:
+            plot = self._new_plot("hf", "AAVE health factor", "health factor", 2)
+            plot.min_span = 0.05
+            self._curve(plot, data.health_factor, style.SERIES["hf"], "collateral × liq. threshold / debt")
+            self._thresholds(plot, data.hf_thresholds)
+        if data.margin:
+            plot = self._new_plot("margin", "Perp margin ratio (equity / notional)", "margin ratio", 2)
+            for venue, arr in data.margin.items():
+                self._curve(plot, arr, style.venue_color(venue), venue)
+            self._thresholds(plot, data.margin_thresholds)
+        if data.lst_peg is not None:
+            plot = self._new_plot("peg", f"{data.lst} peg", "market / oracle", 2)
+            plot.min_span = 0.002
+            self._curve(plot, data.lst_peg, style.SERIES["peg"], f"{data.lst} market price / oracle rate (1 = at peg)")
+            self._thresholds(plot, [Threshold(1.0, "at peg", "trigger")])
+        self._finish()
+
+    def _new_plot(self, name: str, title: str, y_label: str, stretch: int,
+                  right_axis: pg.AxisItem | None = None) -> _Plot:
+        row = len(self.plots)
+        axes = {"bottom": pg.DateAxisItem(orientation="bottom", utcOffset=0), "left": NumberAxis("left")}
+        if right_axis is not None:
+            axes["right"] = right_axis
+        item = self.graphics.addPlot(row=row, col=0, axisItems=axes)
+        self.graphics.ci.layout.setRowStretchFactor(row, stretch)
+        item.setLabel("left", y_label)
+        ViewGrid(item, pg.mkPen(style.GRID))
+        item.getAxis("left").setWidth(AXIS_WIDTH)
+        if right_axis is not None:
+            item.showAxis("right")
+            right_axis.setWidth(AXIS_WIDTH)
+        else:
+            # No right axis (fewer axes to paint), but the same width reserved so all x axes line up.
+            item.hideAxis("right")
+            item.layout.setColumnFixedWidth(2, AXIS_WIDTH)
+        item.vb.setMouseEnabled(x=True, y=False)
+        # y follows the drawn data through _Plot.fit_y (one range change instead of pyqtgraph's
+        # per-frame auto range, which also costs a second repaint per frame)
+        item.vb.disableAutoRange()
+        if self.plots:
+            item.setXLink(next(iter(self.plots.values())).item)
+        playhead = pg.InfiniteLine(angle=90, pen=pg.mkPen(style.SERIES["playhead"], width=1))
+        playhead.setZValue(40)
+        item.addItem(playhead, ignoreBounds=True)
+        self._playheads.append(playhead)
+        cross = pg.InfiniteLine(angle=90, pen=pg.mkPen(style.SERIES["crosshair"], width=1, style=Qt.PenStyle.DashLine))
+        cross.setZValue(39)
+        cross.hide()
+        item.addItem(cross, ignoreBounds=True)
+        self._crosshairs.append(cross)
+        plot = _Plot(item, title)
+        self.plots[name] = plot
+        return plot
+
+    def _curve(self, plot: _Plot, y: np.ndarray, color: str, label: str | None, *, width: float = 1.0,
+               z: float = 0.0) -> pg.PlotCurveItem:
+        finite = bool(np.all(np.isfinite(y)))
+        kwargs = {"pen": pg.mkPen(color, width=width), "connect": "all" if finite else "finite",
+                  "skipFiniteCheck": finite}
+        curve = pg.PlotCurveItem(**kwargs)
+        curve.setZValue(z)
+        plot.item.addItem(curve)
+        plot.curves.append((curve, len(plot.ys)))
+        plot.ys.append(y)
+        if label:
+            plot.legend.append(_swatch(color, label))
+        return curve
+
+    def _thresholds(self, plot: _Plot, lines: list[Threshold]) -> None:
+        for i, line in enumerate(lines):
+            color = LINE_COLORS[line.kind]
+            item = pg.InfiniteLine(pos=line.value, angle=0, pen=pg.mkPen(color, width=1, style=LINE_STYLES[line.kind]),
+                                   label=line.label,
+                                   labelOpts={"position": 0.99 - 0.27 * i, "color": color, "anchors": [(1, 1), (1, 1)],
+                                              "fill": pg.mkBrush(21, 23, 28, 200)})
+            item.setZValue(20)
+            plot.item.addItem(item)
+        plot.anchors += [line.value for line in lines]
+
+    def _value_plot(self, data: ChartData) -> None:
+        cur = data.currency
+        right = NumberAxis("right", offset=data.initial_value)
+        plot = self._new_plot("value", f"Portfolio value ({cur})", f"value ({cur})", 3, right_axis=right)
+        plot.item.setLabel("right", f"cumulative P&L ({cur})")
+        plot.item.addItem(pg.InfiniteLine(pos=data.initial_value, angle=0,
+                                          pen=pg.mkPen(style.TRIGGER_LINE, width=1, style=Qt.PenStyle.DotLine)))
+        plot.anchors.append(data.initial_value)
+        self._curve(plot, data.value, style.SERIES["value"], "value (left) = initial capital + P&L (right axis)",
+                    width=2)
+        plot.legend.append(_swatch(style.TRIGGER_LINE, "initial capital (P&L 0)", "dash"))
+        for hours, symbol, color, label, kind in (
+                (data.rebalance_hours, "t1", style.SERIES["rebalance"], "rebalance", "marker"),
+                (data.liquidation_hours, "x", style.SERIES["liquidation"], "liquidation", "cross")):
+            if hours.size == 0:
+                continue
+            scatter = pg.ScatterPlotItem(symbol=symbol, size=10, pen=pg.mkPen(color), brush=pg.mkBrush(color))
+            scatter.setZValue(30)
+            plot.item.addItem(scatter)
+            self._markers.append((scatter, hours, data.x[hours].copy(), data.value[hours].copy()))
+            self._marker_counts.append(-1)
+            plot.legend.append(_swatch(color, label, kind))
+
+    def _pnl_plot(self, data: ChartData) -> None:
+        cur = data.currency
+        plot = self._new_plot("pnl", f"Cumulative P&L by component ({cur}; stacked, gains above 0, costs below)",
+                              f"P&L ({cur})", 3)
+        plot.wrap_legend = True
+        for side, attr, flag in (("above", "upper", "ever_positive"), ("below", "lower", "ever_negative")):
+            bands = [band for band in data.bands if getattr(band, flag)]
+            if not bands:
+                continue
+            area = StackedAreaItem([blend(style.COMPONENT_COLORS.get(b.name, "#9aa1ad"), style.CHART_BACKGROUND, 0.75)
+                                    for b in bands])
+            area.setZValue(-10)
+            plot.item.addItem(area)
+            indices = []
+            for band in bands:
+                indices.append(len(plot.ys))
+                plot.ys.append(getattr(band, attr))
+            plot.areas.append((area, indices))
+        for band in data.bands:
+            plot.legend.append(_swatch(style.COMPONENT_COLORS.get(band.name, "#9aa1ad"), band.label, "fill"))
+        self._curve(plot, data.pnl, style.SERIES["pnl_total"], "net P&L (sum of all)", width=2, z=10)
+        plot.item.addItem(pg.InfiniteLine(pos=0.0, angle=0, pen=pg.mkPen(style.TRIGGER_LINE, width=1)))
+        plot.anchors.append(0.0)
+
+    def _delta_plot(self, data: ChartData) -> None:
+        unit = data.delta_unit
+        plot = self._new_plot("delta", f"Net delta: price exposure in {unit} (0 = market neutral)", unit, 2)
+        plot.min_span = 0.02
+        legs = [(data.delta_onchain, style.SERIES["onchain"], data.onchain_label),
+                (data.delta_cex, style.SERIES["cex"], f"CEX spot + perps ({unit})")]
+        legs = [leg for leg in legs if leg[0] is not None]
+        for values, color, label in legs:
+            self._curve(plot, values, color, label)
+        if len(legs) != 1:   # with a single leg, that leg is the net delta
+            self._curve(plot, data.delta_net, style.SERIES["net"], f"net ({unit})", width=2)
+        plot.item.addItem(pg.InfiniteLine(pos=0.0, angle=0, pen=pg.mkPen(style.TRIGGER_LINE, width=1)))
+        plot.anchors.append(0.0)
+
+    def _finish(self) -> None:
+        plots = [p.item for p in self.plots.values()]
+        for plot in self.plots.values():
+            legend = " &nbsp; ".join(plot.legend)
+            _set_title(plot.item, f"<span style='color:{style.TEXT}; font-weight:600'>{plot.title}</span>"
+                                  f"{'<br>' if plot.wrap_legend else '&nbsp;&nbsp;&nbsp;'}{legend}")
+            plot.decimator = PeakDecimator(self.data.x, plot.ys)
+        for item in plots[:-1]:
+            item.hideAxis("bottom")       # one time axis, under the last plot
+        if plots:
+            plots[-1].setLabel("bottom", "time (UTC)")
+            first = plots[0]
+            first.vb.enableAutoRange(axis="x", enable=False)
+            first.setXRange(float(self.data.x[0]), float(self.data.x[-1]), padding=0.01)
+            first.vb.sigXRangeChanged.connect(lambda *_: self._view_timer.start())
+            first.vb.sigResized.connect(lambda *_: self._view_timer.start())
+        self._configure_decimators()
+
+    def _configure_decimators(self) -> None:
+        data = self.data
+        if data is None or not self.plots:
+            return
+        first = next(iter(self.plots.values())).item
+        (x0, x1), _ = first.vb.viewRange()
+        start = max(0, int(np.searchsorted(data.x, x0, side="left")) - 1)
+        stop = min(data.hours, int(np.searchsorted(data.x, x1, side="right")) + 1)
+        columns = max(200, int(first.vb.width()) or 1000)
+        for plot in self.plots.values():
+            plot.decimator.configure(start, stop, columns)
+            plot.fit_y()
+
+    def _view_changed(self) -> None:
+        self._configure_decimators()
+        if self.rendered_hour >= 0:
+            self.render(self.rendered_hour)
+
+    # ---- drawing ------------------------------------------------------------------------------
+    def render(self, hour: int) -> None:
+        """Draw hours 0..hour of every series and move the playhead there."""
+        data = self.data
+        if data is None:
+            return
+        hour = max(0, min(int(hour), data.hours - 1))
+        for plot in self.plots.values():
+            x, ys = plot.decimator.upto(hour)
+            for curve, i in plot.curves:
+                curve.setData(x=x, y=ys[i])
+            for area, indices in plot.areas:
+                area.set_data(x, [ys[i] for i in indices])
+        at = float(data.x[hour])
+        for line in self._playheads:
+            line.setValue(at)
+        for i, (scatter, hours, mx, my) in enumerate(self._markers):
+            count = int(np.searchsorted(hours, hour, side="right"))
+            if count != self._marker_counts[i]:
+                scatter.setData(mx[:count], my[:count])
+                self._marker_counts[i] = count
+        self.rendered_hour = hour
+        if self.hover_hour is None:
+            self.readout.setText(self.describe_hour(hour))
+
+    def drawn_until(self) -> dict[str, float]:
+        """Per plot, the last time (epoch s) its curves reach (tests: drawn up to the playhead)."""
+        out = {}
+        for name, plot in self.plots.items():
+            ends = [float(c.xData[-1]) for c, _ in plot.curves if c.xData is not None and c.xData.size]
+            out[name] = min(ends) if len(ends) == len(plot.curves) and ends else float("nan")
+        return out
+
+    def save_png(self, path: Path) -> Path:
+        """The charts (with the readout line) as a PNG."""
+        if not self.grab().save(str(path), "PNG"):
+            raise OSError(f"cannot write {path}")
+        return Path(path)
+
+    # ---- readout, crosshair, click-to-seek ----------------------------------------------------
+    def describe_hour(self, hour: int) -> str:
+        data = self.data
+        if data is None:
+            return ""
+        hour = max(0, min(hour, data.hours - 1))
+        cur = data.currency
+        dp = currency_decimals(cur)
+        when = datetime.fromtimestamp(float(data.x[hour]), tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+        future = hour > self.rendered_hour >= 0
+
+        def item(color: str, name: str, text: str) -> str:
+            return f"<span style='color:{color}'>{name}</span> <b>{text}</b>"
+
+        parts = [f"<b>{when}</b> <span style='color:{style.TEXT_DIM}'>hour {hour:,}/{data.hours - 1:,}"
+                 f"{' (not played yet)' if future else ''}</span>"]
+        parts.append(item(style.SERIES["value"], "value", f"{format_number(data.value[hour], dp)} {cur}"))
+        parts.append(item(style.SERIES["pnl_total"], "P&L", f"{data.pnl[hour]:+,.{dp}f}"))
+        top = sorted(data.bands, key=lambda b: -abs(b.cumulative[hour]))[:4]
+        if top:
+            parts.append(", ".join(
+                f"<span style='color:{style.COMPONENT_COLORS.get(b.name, '#9aa1ad')}'>{b.label}</span> "
+                f"{b.cumulative[hour]:+,.{dp}f}" for b in top))
+        parts.append(item(style.SERIES["net"], "net delta", f"{data.delta_net[hour]:+,.4f} {data.delta_unit}"))
+        if data.health_factor is not None:
+            parts.append(item(style.SERIES["hf"], "HF", format_number(data.health_factor[hour], 4)))
+        for venue, arr in data.margin.items():
+            value = arr[hour]
+            parts.append(item(style.venue_color(venue), venue, "flat" if not math.isfinite(value) else f"{value:.1%}"))
+        if data.lst_peg is not None:
+            parts.append(item(style.SERIES["peg"], f"{data.lst} peg", format_number(data.lst_peg[hour], 5)))
+        parts.append(item(style.TEXT_DIM, data.underlying, f"${format_number(data.underlying_price[hour], 2)}"))
+        return " &nbsp;·&nbsp; ".join(parts)
+
+    def _plot_at(self, scene_pos: QPointF) -> pg.PlotItem | None:
+        for plot in self.plots.values():
+            if plot.item.vb.sceneBoundingRect().contains(scene_pos):
+                return plot.item
+        return None
+
+    def _on_mouse_moved(self, event) -> None:
+        if self.data is None:
+            return
+        pos = event[0]
+        plot = self._plot_at(pos)
+        if plot is None:
+            self.hover_hour = None
+            for line in self._crosshairs:
+                line.hide()
+            self.readout.setText(self.describe_hour(max(self.rendered_hour, 0)))
+            return
+        hour = hour_at(self.data.x, plot.vb.mapSceneToView(pos).x())
+        self.hover_hour = hour
+        for line in self._crosshairs:
+            line.setValue(float(self.data.x[hour]))
+            line.show()
+        self.readout.setText(self.describe_hour(hour))
+
+    def _on_mouse_clicked(self, event) -> None:
+        if self.data is None or event.button() != Qt.MouseButton.LeftButton or event.double():
+            return
+        plot = self._plot_at(event.scenePos())
+        if plot is not None:
+            self.seek_requested.emit(hour_at(self.data.x, plot.vb.mapSceneToView(event.scenePos()).x()))

@@ -1,0 +1,56 @@
+"""GUI test fixtures (pytest-qt, offscreen; DESIGN §11).
+
+The qasync loop is created once with already_running=True so qtbot.waitUntil/waitSignal (which spin
+Qt's event loop) also drive asyncio callbacks; it is never stopped (stopping it quits the
+QApplication and breaks later waits). Every test gets its own state folder, so QSettings and saved
+modes never touch the developer's real ones.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture(scope="session")
+def qasync_loop(qapp):
+    import qasync
+
+    from app.style import apply_theme
+
+    apply_theme(qapp)
+    loop = qasync.QEventLoop(qapp, already_running=True)
+    asyncio.set_event_loop(loop)
+    yield loop
+
+
+@pytest.fixture(autouse=True)
+def state_dir(tmp_path, monkeypatch):
+    folder = tmp_path / "state"
+    monkeypatch.setenv("BASIS_WORKSTATION_STATE_DIR", str(folder))
+    return folder
+
+
+@pytest.fixture
+def bridge(qasync_loop, backtest_service):
+    from app.bridge import EngineBridge
+
+    engine_bridge = EngineBridge(lambda: backtest_service)
+    yield engine_bridge
+    engine_bridge.shutdown()
+
+
+@pytest.fixture
+def window(qtbot, bridge):
+    from app.main_window import MainWindow
+
+    main = MainWindow(bridge=bridge, persist_layout=False, initial_mode="eth_basis")
+    qtbot.addWidget(main)
+    main.resize(1400, 900)
+    main.show()
+    qtbot.waitExposed(main)
+    main.backtest_panel.autoplay_box.setChecked(False)
+    return main

@@ -1,8 +1,8 @@
 """On-disk cache of aligned frames (npz) keyed by what produced them.
 
 The key hashes the normalized requirements, the requested window, every input file's content
-(BLAKE2b of its bytes) and CACHE_VERSION, so editing a data file or changing the alignment code
-(bump CACHE_VERSION) can never serve stale data. One uncompressed .npz holds the grid, a 2-D float64
+(BLAKE2b of its bytes), the data code's source digest and CACHE_VERSION, so editing a data file or
+the alignment code can never serve stale data. One uncompressed .npz holds the grid, a 2-D float64
 block of all columns and a JSON metadata string; loading it is a few milliseconds.
 """
 
@@ -22,8 +22,12 @@ import pandas as pd
 from engine.data.aligned import AlignedMarketData
 from engine.data.requirements import DataRequirements
 
-# Bump whenever the alignment/cleaning rules or the cache layout change.
-CACHE_VERSION = "1"
+# Bump when the cache layout changes. Code changes need no bump: the key also hashes the source of
+# the modules that clean and align the data (CODE_DIGEST), so editing a rule can never serve stale data.
+CACHE_VERSION = "2"
+CODE_DIGEST = hashlib.blake2b(
+    b"".join(p.read_bytes() for p in sorted(Path(__file__).parent.glob("*.py"))), digest_size=16
+).hexdigest()
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +56,7 @@ def cache_key(
     """Stable hex key for (kind, requirements, window, file digests, CACHE_VERSION)."""
     payload = {
         "version": CACHE_VERSION,
+        "code": CODE_DIGEST,
         "kind": kind,
         "req": {
             "spot": list(req.spot),

@@ -22,6 +22,12 @@ SPOT_FILES: dict[str, str] = {
     "ETH": f"{_SPOT}/eth_usd/bybit_ETHUSDT_spot_1h_2024-01-01_2025-09-26.csv",
 }
 SPOT_SOURCES: dict[str, str] = {"BTC": "binance BTCUSDT spot", "ETH": "bybit ETHUSDT spot"}
+# Another venue's spot close for the same hour, used where the primary file has a hole (Binance has
+# 15 one-day holes): a real price from another venue beats a day-old one.
+SPOT_FALLBACK_FILES: dict[str, tuple[tuple[str, str], ...]] = {
+    "BTC": (("bybit BTCUSDT spot", f"{_SPOT}/btc_usd/bybit_BTCUSDT_spot_1h_2024-01-01_2025-09-30.csv"),),
+    "ETH": (),
+}
 
 # There is no OKX BTC perp price file at all; OKX BTC perp prices come from the Binance perp.
 PERP_FILES: dict[tuple[str, str], str] = {
@@ -42,7 +48,9 @@ FUNDING_FILES: dict[tuple[str, str], str] = {
 }
 
 # Which venue fills in when a venue has no price / no settlement for an hour, in priority order.
-PERP_FALLBACK: dict[str, tuple[str, ...]] = {"okx": ("binance",), "binance": (), "bybit": ()}
+# A hole in a venue's perp closes takes the same hour's close of the next venue; only when no venue
+# has that hour is the last close carried forward (up to PRICE_FILL_LIMIT_H).
+PERP_FALLBACK: dict[str, tuple[str, ...]] = {"okx": ("binance", "bybit"), "binance": ("bybit",), "bybit": ("binance",)}
 FUNDING_FALLBACK: dict[str, tuple[str, ...]] = {
     "okx": ("binance", "bybit"),
     "binance": ("bybit",),

@@ -80,20 +80,25 @@ def aligned_with_ffill(series: TimeSeries, grid_s: np.ndarray, limit_h: int, bui
 
 
 class SpotColumn:
+    """spot.{asset}: the primary venue's hourly close; its holes take another venue's close for the
+    same hour, and only hours no venue has are carried forward (up to PRICE_FILL_LIMIT_H)."""
+
     def __init__(self, asset: str) -> None:
         self.asset = asset
 
     def files(self) -> list[str]:
-        return [catalog.SPOT_FILES[self.asset]]
+        return [catalog.SPOT_FILES[self.asset]] + [rel for _, rel in catalog.SPOT_FALLBACK_FILES[self.asset]]
 
     def spans(self, raw: RawStore) -> list[Span]:
         return [series_span(raw.spot(self.asset))]
 
     def build(self, raw: RawStore, grid_s: np.ndarray) -> Built:
         built = Built()
-        built.columns[f"spot.{self.asset}"] = aligned_with_ffill(
-            raw.spot(self.asset), grid_s, PRICE_FILL_LIMIT_H, built
-        )
+        own = raw.spot(self.asset)
+        labels = [label for label, _ in catalog.SPOT_FALLBACK_FILES[self.asset]]
+        others = list(zip(labels, raw.spot_fallbacks(self.asset)))
+        built.columns[f"spot.{self.asset}"] = fill_from_venues(
+            own, f"{catalog.SPOT_SOURCES[self.asset]}", others, grid_s, built)
         return built
 
 
@@ -128,35 +133,42 @@ class PerpColumn:
 
     def build(self, raw: RawStore, grid_s: np.ndarray) -> Built:
         built = Built()
-        name = f"perp.{self.venue}.{self.asset}"
         own = raw.perp(self.venue, self.asset)
-        if not self.fallback_venues:
-            built.columns[name] = aligned_with_ffill(own, grid_s, PRICE_FILL_LIMIT_H, built)
-            return built
-        n = grid_s.size
-        if own is not None:
-            values = asof(own.times, own.values, grid_s, 0).values
-            built.notes.extend(own.notes)
-        else:
-            values = np.full(n, np.nan)
-        for venue in self.fallback_venues:
-            missing = np.isnan(values)
-            if not missing.any():
-                break
-            substitute = checked_asof(raw.perp(venue, self.asset), grid_s, PRICE_FILL_LIMIT_H)
-            values = np.where(missing, substitute.values, values)
-            if own is None:
-                why = f"the data pack has no {self.venue} {self.asset} perp prices"
-            else:
-                why = f"no {self.venue} price at {describe_runs(grid_s, missing)}"
-            stale = int((missing & substitute.filled).sum())
-            stale_text = f"; {stale} of them are forward-filled {venue} closes" if stale else ""
-            built.fallbacks.append(
-                f"{self.venue} {self.asset} perp: {int(missing.sum())} of {n} hours use the "
-                f"{venue} {self.asset} perp close ({why}{stale_text})"
-            )
-        built.columns[name] = values
+        others = [(f"{v} {self.asset} perp", raw.perp(v, self.asset)) for v in self.fallback_venues]
+        built.columns[f"perp.{self.venue}.{self.asset}"] = fill_from_venues(
+            own, f"{self.venue} {self.asset} perp", others, grid_s, built)
         return built
+
+
+def fill_from_venues(own: TimeSeries | None, own_label: str, others: list[tuple[str, TimeSeries | None]],
+                     grid_s: np.ndarray, built: Built) -> np.ndarray:
+    """Own closes where they exist; each remaining hour takes the first other venue's close for that
+    same hour; hours no venue has are carried forward from the last close (own, else the first other
+    venue), up to PRICE_FILL_LIMIT_H. Every substitution is counted in `built.fallbacks`."""
+    n = grid_s.size
+    values = asof(own.times, own.values, grid_s, 0).values if own is not None else np.full(n, np.nan)
+    if own is not None:
+        built.notes.extend(own.notes)
+    for label, series in others:
+        missing = np.isnan(values)
+        if not missing.any() or series is None:
+            continue
+        same_hour = asof(series.times, series.values, grid_s, 0).values
+        use = missing & ~np.isnan(same_hour)
+        if use.any():
+            values = np.where(use, same_hour, values)
+            why = (f"the data pack has no {own_label} prices" if own is None
+                   else f"no {own_label} close at {describe_runs(grid_s, missing)}")
+            built.fallbacks.append(f"{own_label}: {int(use.sum())} of {n} hours use the {label} close ({why})")
+    missing = np.isnan(values)
+    if missing.any():
+        base = own if own is not None else next(s for _, s in others if s is not None)
+        carried = checked_asof(base, grid_s, PRICE_FILL_LIMIT_H)
+        values = np.where(missing, carried.values, values)
+        built.fallbacks.append(
+            f"{own_label}: {int(missing.sum())} of {n} hours carry the last {series_name(base)} forward "
+            f"(no venue has a close at {describe_runs(grid_s, missing)}; fill limit {PRICE_FILL_LIMIT_H} h)")
+    return values
 
 
 class AaveColumns:

@@ -42,6 +42,11 @@ class RawStore:
             "close", rel, lambda p: readers.read_close(p, rel, f"{catalog.SPOT_SOURCES[asset]} close")
         )
 
+    def spot_fallbacks(self, asset: str) -> list[readers.TimeSeries]:
+        """Other venues' spot closes for `asset`, in priority order."""
+        return [self._get("close", rel, lambda p, rel=rel, label=label: readers.read_close(p, rel, f"{label} close"))
+                for label, rel in catalog.SPOT_FALLBACK_FILES[asset]]
+
     def perp(self, venue: str, asset: str) -> readers.TimeSeries | None:
         """The venue's own perp closes, or None when the pack has no file (OKX BTC)."""
         rel = catalog.PERP_FILES.get((venue, asset))

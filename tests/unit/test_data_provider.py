@@ -116,23 +116,31 @@ def test_spot_and_gas_values_match_the_raw_files(heavy: AlignedMarketData) -> No
     assert at(heavy, "gas.gwei", "2025-02-03 14:00") == pytest.approx(9.49 + 1.31, abs=1e-12)
 
 
-def test_binance_24h_hole_is_forward_filled_and_flagged(heavy: AlignedMarketData) -> None:
-    # from the raw file: binance BTCUSDT spot has 2024-06-11 23:00 (close 67314.24) then 2024-06-12 23:00
-    for hour in ("2024-06-12 00:00", "2024-06-12 11:00", "2024-06-12 22:00"):
-        assert at(heavy, "spot.BTC", hour) == 67314.24
-    assert at(heavy, "spot.BTC", "2024-06-12 23:00") == 68263.99
-    flag = fallback(heavy, "binance BTCUSDT spot close:")
-    assert "276 of 11879 hours forward-filled" in flag and "fill limit 24 h" in flag
+def test_binance_24h_hole_takes_the_bybit_close_of_the_same_hour(heavy: AlignedMarketData) -> None:
+    # from the raw files: binance BTCUSDT spot jumps from 2024-06-11 23:00 to 2024-06-12 23:00; the
+    # bybit BTCUSDT spot closes in that hole are 67188.38 (00:00), 67782.3 (11:00), 68344.04 (22:00)
+    for hour, bybit_close in (("2024-06-12 00:00", 67188.38), ("2024-06-12 11:00", 67782.3),
+                              ("2024-06-12 22:00", 68344.04)):
+        assert at(heavy, "spot.BTC", hour) == bybit_close
+    assert at(heavy, "spot.BTC", "2024-06-12 23:00") == 68263.99       # binance again
+    flag = fallback(heavy, "binance BTCUSDT spot:")
+    assert "276 of 11879 hours use the bybit BTCUSDT spot close" in flag
+    # the perps' holes are filled the same way, from the bybit perp
+    assert "276 of 11879 hours use the bybit BTC perp close" in fallback(heavy, "binance BTC perp:")
 
 
 def test_bybit_identical_duplicate_rows_are_dropped_and_noted(heavy: AlignedMarketData) -> None:
     assert any("bybit BTC perp" in n and "dropped 15 duplicate rows" in n for n in heavy.notes)
 
 
+def fallbacks_of(data: AlignedMarketData, prefix: str) -> list[str]:
+    return [f for f in data.fallbacks if f.startswith(prefix)]
+
+
 def test_okx_btc_perp_comes_entirely_from_binance_and_is_flagged(heavy: AlignedMarketData) -> None:
     np.testing.assert_array_equal(heavy["perp.okx.BTC"], heavy["perp.binance.BTC"])
     flag = fallback(heavy, "okx BTC perp:")
-    assert f"{len(heavy)} of {len(heavy)} hours use the binance BTC perp close" in flag
+    assert f"{len(heavy) - 276} of {len(heavy)} hours use the binance BTC perp close" in flag
     assert "no okx BTC perp prices" in flag
 
 
@@ -145,7 +153,9 @@ def test_okx_eth_perp_uses_own_prices_and_binance_in_its_gaps(heavy: AlignedMark
     flag = fallback(heavy, "okx ETH perp:")
     assert "2024-08-31 16:00..2024-09-30 15:00 (720 h)" in flag
     assert "2025-03-31 16:00..2025-04-30 15:00 (720 h)" in flag
-    assert "3815 of 11879 hours use the binance ETH perp close" in flag
+    assert "3723 of 11879 hours use the binance ETH perp close" in flag
+    # 92 of the okx gap hours fall in binance holes too: those take the bybit close of the hour
+    assert "92 of 11879 hours use the bybit ETH perp close" in fallbacks_of(heavy, "okx ETH perp:")[1]
 
 
 def test_funding_is_zero_outside_settlement_hours(heavy: AlignedMarketData) -> None:

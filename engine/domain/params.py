@@ -17,6 +17,7 @@ class CexParams:
     margin_warning_ratio: float
     liquidation_fee_rate: float
     withdrawal_fee_usdt: float
+    min_order_usdt: float                  # strategy floor: smaller resizes/transfers are not worth sending
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,6 +54,7 @@ def build_run_params(resolved: Any, capital: float | None = None) -> RunParams:
                 maintenance_margin_ratio=v.maintenance_margin_ratio,
                 margin_warning_ratio=v.margin_warning_ratio,
                 liquidation_fee_rate=v.liquidation_fee_rate, withdrawal_fee_usdt=v.withdrawal_fee_usdt,
+                min_order_usdt=v.min_order_usdt,
             )
     aave = None
     if "aave_v3" in venues:

@@ -5,7 +5,7 @@ from engine.domain.instructions import Instruction, Op
 from engine.domain.market import MarketView
 from engine.domain.portfolio import Portfolio
 from engine.strategies.base import Program, Strategy, StrategyContext
-from engine.strategies.hedge import MIN_ORDER_USD, fund_margins, hedge_to, margin_targets
+from engine.strategies.hedge import fund_margins, hedge_to, margin_targets
 
 
 class BasisStrategy(Strategy):
@@ -46,7 +46,7 @@ class BasisStrategy(Strategy):
             price = self._spot_price(ctx)
             long_usd = ctx.value_usd / (1.0 + sp.margin_ratio_target)
             sell = self._spot_qty(ctx) - long_usd / price
-            if sell * price > MIN_ORDER_USD:
+            if sell * price > ctx.params.cex[sp.spot_venue].min_order_usdt:
                 yield Instruction(Op.SPOT_TRADE, sp.spot_venue, sp.underlying, -sell, reason=reason)
             targets = margin_targets(ctx, self._spot_qty(ctx) * price)
             yield from fund_margins(ctx, targets, sp.spot_venue, self._free_cash(ctx, targets), reason)

@@ -5,7 +5,7 @@ from engine.components.risk import cex_equity
 from engine.domain.instructions import Instruction, Op
 from engine.strategies.base import Program, StrategyContext
 
-MIN_ORDER_USD = 10.0   # below this a resize is noise: exchanges reject it and fees dominate
+DUST_USD = 10.0   # on-chain amounts below this are not worth a transaction's gas
 
 
 def hedge_to(ctx: StrategyContext, exposure_units: float, reason: str) -> Program:
@@ -18,7 +18,7 @@ def hedge_to(ctx: StrategyContext, exposure_units: float, reason: str) -> Progra
         acct = ctx.portfolio.account(venue)
         current = acct.perps[asset].size if asset in acct.perps else 0.0
         delta = -weight * exposure_units - current
-        if abs(delta) * ctx.market.perp[(venue, asset)][ctx.t] >= MIN_ORDER_USD:
+        if abs(delta) * ctx.market.perp[(venue, asset)][ctx.t] >= ctx.params.cex[venue].min_order_usdt:
             yield Instruction(Op.PERP_TRADE, venue, asset, delta, reason=reason)
 
 
@@ -39,12 +39,12 @@ def fund_margins(ctx: StrategyContext, targets: dict[str, float], source: str, a
     in proportion to their shortfall. Venues above target keep their surplus (moving it costs fees
     and a later price move will need it back)."""
     deficits = {v: tgt - venue_equity(ctx, v) for v, tgt in targets.items() if v != source}
-    deficits = {v: d for v, d in deficits.items() if d > MIN_ORDER_USD}
+    deficits = {v: d for v, d in deficits.items() if d > ctx.params.cex[v].min_order_usdt}
     total = sum(deficits.values())
-    if total <= 0.0 or available <= MIN_ORDER_USD:
+    if total <= 0.0 or available <= DUST_USD:
         return
     scale = min(1.0, available / total)
     for venue, d in deficits.items():
         amount = d * scale
-        if amount > MIN_ORDER_USD:
+        if amount > ctx.params.cex[venue].min_order_usdt:
             yield Instruction(Op.TRANSFER, source, "USDT", amount, to_venue=venue, reason=reason)

@@ -6,7 +6,7 @@ from engine.domain.instructions import WALLET, Instruction, Op
 from engine.domain.market import MarketView
 from engine.domain.portfolio import Portfolio
 from engine.strategies.base import Program, Strategy, StrategyContext
-from engine.strategies.hedge import MIN_ORDER_USD, fund_margins, hedge_to, margin_targets
+from engine.strategies.hedge import DUST_USD, fund_margins, hedge_to, margin_targets
 from engine.strategies.onchain_legs import deleverage_to_target, lever_up, stake, unwind_fraction
 
 
@@ -48,7 +48,7 @@ class MarketNeutralStrategy(Strategy):
         long_usd = self.onchain_exposure(ctx) * ctx.eth
         target_long = ctx.value_usd / (1.0 + self.sp.margin_ratio_target)
         excess = long_usd - target_long
-        if excess <= MIN_ORDER_USD or long_usd <= 0.0:
+        if excess <= DUST_USD or long_usd <= 0.0:
             return
         if self.leveraged:
             yield from unwind_fraction(ctx, excess / long_usd, reason)
@@ -57,7 +57,7 @@ class MarketNeutralStrategy(Strategy):
             units = excess / (ctx.market.lst_oracle[lst][ctx.t] * ctx.eth)
             yield Instruction(Op.SWAP, "uniswap", lst, units, to_asset="ETH", reason=reason)
         eth = ctx.portfolio.wallet.tokens.get("ETH", 0.0)
-        if eth * ctx.eth > MIN_ORDER_USD:
+        if eth * ctx.eth > DUST_USD:
             yield Instruction(Op.SWAP, "uniswap", "ETH", eth, to_asset="USDT", reason=reason)
         targets = margin_targets(ctx, self.onchain_exposure(ctx) * ctx.eth)
         yield from fund_margins(ctx, targets, WALLET, ctx.portfolio.wallet.tokens.get("USDT", 0.0), reason)

@@ -39,6 +39,7 @@ FIELD_HELP = {
     "hedge.margin_ratio_target": "Equity / notional placed at each perp venue at entry.",
     "rebalancing.enabled": "Act on the triggers below during the run.",
     "rebalancing.margin_ratio_trigger": "Move value to a perp venue when its margin ratio falls below this.",
+    "rebalancing.margin_ratio_ceiling": "Move a venue's surplus margin back to the long leg when its margin ratio rises above this.",
     "rebalancing.delta_drift_trigger": "Resize the hedge when |net delta| drifts above this fraction of the position.",
     "rebalancing.hf_floor": "Deleverage when the AAVE health factor falls below this.",
     "rebalancing.hf_target": "Health factor to restore when deleveraging.",

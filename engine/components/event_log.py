@@ -15,5 +15,13 @@ class EventLog:
         self.events.append(ev)
         return ev
 
+    def retract(self, event: Event) -> None:
+        """Take back the newest event (a rebalance that turned out to need no instruction), so the
+        log holds only what happened and the global order stays gap-free."""
+        if not self.events or self.events[-1] is not event:
+            raise ValueError("only the newest event can be retracted")
+        self.events.pop()
+        self._next -= 1
+
     def __len__(self) -> int:
         return len(self.events)

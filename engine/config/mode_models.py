@@ -77,6 +77,8 @@ class RebalancingConfig(StrictModel):
 
     enabled: bool
     margin_ratio_trigger: OpenFraction
+    #: Above this margin ratio the surplus equity goes back to the long leg (idle margin earns nothing).
+    margin_ratio_ceiling: Annotated[float, Field(gt=0)]
     delta_drift_trigger: OpenFraction
     hf_floor: HealthFactor
     hf_target: HealthFactor

@@ -333,6 +333,13 @@ def _hedge_margins(ctx: ModeContext) -> None:
                 f"hedge.margin_ratio_target {target} "
                 f"(allowed: {maintenance} < margin_ratio_trigger < {target})",
             )
+        ceiling = ctx.parts["rebalancing"].margin_ratio_ceiling
+        if not ceiling > target:
+            ctx.error(
+                "rebalancing.margin_ratio_ceiling",
+                f"{ceiling} must be above hedge.margin_ratio_target {target}, or every rebalance "
+                f"would immediately trigger the next (allowed: margin_ratio_ceiling > {target})",
+            )
         if ctx.has("risk"):
             floor = ctx.parts["risk"].margin_ratio_floor
             if not maintenance < floor < trigger:

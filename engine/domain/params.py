@@ -65,6 +65,7 @@ class StrategyParams:
     margin_ratio_target: float
     rebalancing: bool
     margin_ratio_trigger: float
+    margin_ratio_ceiling: float
     delta_drift_trigger: float
     hf_floor: float
     hf_target: float

@@ -40,6 +40,7 @@ def build_run_params(resolved: Any, capital: float | None = None) -> RunParams:
         margin_ratio_target=hedge.margin_ratio_target,
         rebalancing=m.rebalancing.enabled,
         margin_ratio_trigger=m.rebalancing.margin_ratio_trigger,
+        margin_ratio_ceiling=m.rebalancing.margin_ratio_ceiling,
         delta_drift_trigger=m.rebalancing.delta_drift_trigger,
         hf_floor=m.rebalancing.hf_floor,
         hf_target=m.rebalancing.hf_target,

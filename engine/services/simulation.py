@@ -138,11 +138,13 @@ def simulate(strategy: Strategy, params: RunParams, mv: MarketView,
         ctx = StrategyContext(portfolio, mv, t, risk, params, usd)
         reason = strategy.check(ctx)
         if reason is not None:
-            log.add(mv.timestamps[t], t, "strategy", "rebalance", reason=reason)
+            marker = log.add(mv.timestamps[t], t, "strategy", "rebalance", reason=reason)
             if manager.run(strategy.rebalance(ctx, reason), t):
                 rebalance_hours.append(t)
                 risk = snapshot(portfolio, mv, t, aave)
                 usd = value_usd(portfolio, mv, t)
+            elif log.events[-1] is marker:
+                log.retract(marker)
 
         value = to_numeraire(usd, cur, mv, t)
         recon[t] = abs(value - prev_value - ledger.hour_total())

@@ -75,8 +75,8 @@ class Strategy:
 
     # -- shared checks -------------------------------------------------------------------------
     def hedged_check(self, ctx: StrategyContext, onchain_units: float) -> str | None:
-        """Margin first (a liquidation is the bigger danger), then delta drift. Net delta is the
-        on-chain exposure plus every CEX holding of the underlying (spot and perps)."""
+        """Margin first (a liquidation is the bigger danger), then delta drift, then idle surplus
+        margin. Net delta is the on-chain exposure plus every CEX holding of the underlying."""
         sp = self.sp
         for venue, ratio in ctx.risk.margin_ratio.items():
             if ratio < sp.margin_ratio_trigger:
@@ -86,6 +86,9 @@ class Strategy:
         equity = ctx.value_at_check_usd
         if equity > 0 and abs(net) * price / equity > sp.delta_drift_trigger:
             return "delta"
+        for venue, ratio in ctx.risk.margin_ratio.items():
+            if ratio > sp.margin_ratio_ceiling:
+                return f"margin_excess:{venue}"
         return None
 
     def hf_below_floor(self, ctx: StrategyContext) -> bool:

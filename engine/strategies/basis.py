@@ -5,7 +5,8 @@ from engine.domain.instructions import Instruction, Op
 from engine.domain.market import MarketView
 from engine.domain.portfolio import Portfolio
 from engine.strategies.base import Program, Strategy, StrategyContext
-from engine.strategies.hedge import fund_margins, hedge_to, margin_targets
+from engine.math.costs import slippage_bps
+from engine.strategies.hedge import collect_surplus, fund_margins, hedge_to, margin_targets
 
 
 class BasisStrategy(Strategy):
@@ -42,7 +43,9 @@ class BasisStrategy(Strategy):
 
     def rebalance(self, ctx: StrategyContext, reason: str) -> Program:
         sp = self.sp
-        if reason.startswith("margin"):
+        if reason.startswith("margin_excess"):
+            yield from self._redeploy_surplus(ctx, reason)
+        elif reason.startswith("margin"):
             price = self._spot_price(ctx)
             long_usd = ctx.value_usd / (1.0 + sp.margin_ratio_target)
             sell = self._spot_qty(ctx) - long_usd / price
@@ -51,6 +54,28 @@ class BasisStrategy(Strategy):
             targets = margin_targets(ctx, self._spot_qty(ctx) * price)
             yield from fund_margins(ctx, targets, sp.spot_venue, self._free_cash(ctx, targets), reason)
         yield from hedge_to(ctx, self._spot_qty(ctx), reason)
+
+    def _redeploy_surplus(self, ctx: StrategyContext, reason: str) -> Program:
+        """Bring surplus margin home to the spot venue and buy spot with it (the hedge follows)."""
+        sp = self.sp
+        price = self._spot_price(ctx)
+        long_usd = ctx.value_usd / (1.0 + sp.margin_ratio_target)
+        targets = margin_targets(ctx, long_usd)
+        yield from collect_surplus(ctx, targets, sp.spot_venue, reason)
+        cash = min(self._free_cash(ctx, targets), long_usd - self._spot_qty(ctx) * price)
+        if cash <= ctx.params.cex[sp.spot_venue].min_order_usdt:
+            return
+        cost = sp_cost_rate(ctx, sp.spot_venue, sp.underlying, cash)
+        yield Instruction(Op.SPOT_TRADE, sp.spot_venue, sp.underlying, cash / (price * (1.0 + cost)),
+                          reason=reason)
+
+
+def sp_cost_rate(ctx: StrategyContext, venue: str, asset: str, notional: float) -> float:
+    """Fee + slippage as a fraction of `notional` for a spot buy (so the buy fits the cash)."""
+    mv = ctx.market
+    pair = f"{asset}_USDT" if f"{asset}_USDT" in mv.cost_bps else f"{asset}USDT-PERP"
+    bps = ctx.params.cex[venue].spot_taker_bps + slippage_bps(notional, *(c[ctx.t] for c in mv.cost_bps[pair]))
+    return bps * 1e-4 * 1.0001
 
 
 class BtcBasisStrategy(BasisStrategy):

@@ -35,9 +35,9 @@ def venue_equity(ctx: StrategyContext, venue: str) -> float:
 
 def fund_margins(ctx: StrategyContext, targets: dict[str, float], source: str, available: float,
                  reason: str) -> Program:
-    """Move up to `available` USDT from `source` to the venues below their target equity,
-    in proportion to their shortfall. Venues above target keep their surplus (moving it costs fees
-    and a later price move will need it back)."""
+    """Move up to `available` USDT from `source` to the venues below their target equity, in
+    proportion to their shortfall. Surplus elsewhere stays until a venue passes the margin ceiling
+    (see collect_surplus): moving it on every small move would cost fees both ways."""
     deficits = {v: tgt - venue_equity(ctx, v) for v, tgt in targets.items() if v != source}
     deficits = {v: d for v, d in deficits.items() if d > ctx.params.cex[v].min_order_usdt}
     total = sum(deficits.values())
@@ -48,3 +48,28 @@ def fund_margins(ctx: StrategyContext, targets: dict[str, float], source: str, a
         amount = d * scale
         if amount > ctx.params.cex[venue].min_order_usdt:
             yield Instruction(Op.TRANSFER, source, "USDT", amount, to_venue=venue, reason=reason)
+
+
+def collect_surplus(ctx: StrategyContext, targets: dict[str, float], dest: str, reason: str) -> Program:
+    """Send each venue's equity above its target to `dest` (the spot venue or the wallet); the
+    destination venue itself only realises its surplus into cash.
+
+    Unrealised perp profit counts as equity but cannot be withdrawn, so when the cash alone does not
+    cover the surplus the position is closed and reopened at the mark first: that realises the
+    profit into cash for the price of two taker fees on the notional."""
+    sp = ctx.params.strategy
+    asset = sp.underlying or "ETH"
+    for venue, target in targets.items():
+        surplus = venue_equity(ctx, venue) - target
+        floor = ctx.params.cex[venue].min_order_usdt
+        if surplus <= floor:
+            continue
+        acct = ctx.portfolio.account(venue)
+        pos = acct.perps.get(asset)
+        if acct.usdt < surplus and pos is not None and pos.size:
+            size = pos.size
+            yield Instruction(Op.PERP_TRADE, venue, asset, -size, reason=reason + " (realise P&L)")
+            yield Instruction(Op.PERP_TRADE, venue, asset, size, reason=reason + " (reopen)")
+        amount = min(surplus, ctx.portfolio.account(venue).usdt)
+        if venue != dest and amount > floor:
+            yield Instruction(Op.TRANSFER, venue, "USDT", amount, to_venue=dest, reason=reason)

@@ -6,7 +6,7 @@ from engine.domain.instructions import WALLET, Instruction, Op
 from engine.domain.market import MarketView
 from engine.domain.portfolio import Portfolio
 from engine.strategies.base import Program, Strategy, StrategyContext
-from engine.strategies.hedge import DUST_USD, fund_margins, hedge_to, margin_targets
+from engine.strategies.hedge import DUST_USD, collect_surplus, fund_margins, hedge_to, margin_targets
 from engine.strategies.onchain_legs import deleverage_to_target, lever_up, stake, unwind_fraction
 
 
@@ -39,9 +39,24 @@ class MarketNeutralStrategy(Strategy):
     def rebalance(self, ctx: StrategyContext, reason: str) -> Program:
         if reason == "hf_floor":
             yield from deleverage_to_target(ctx, reason)
+        elif reason.startswith("margin_excess"):
+            yield from self._redeploy_surplus(ctx, reason)
         elif reason.startswith("margin"):
             yield from self._move_value_to_margin(ctx, reason)
         yield from hedge_to(ctx, self.onchain_exposure(ctx), reason)
+
+    def _redeploy_surplus(self, ctx: StrategyContext, reason: str) -> Program:
+        """Bring surplus margin back to the wallet and grow the long leg with it (the hedge follows)."""
+        target_long = ctx.value_usd / (1.0 + self.sp.margin_ratio_target)
+        yield from collect_surplus(ctx, margin_targets(ctx, target_long), WALLET, reason)
+        usdt = ctx.portfolio.wallet.tokens.get("USDT", 0.0)
+        if usdt <= DUST_USD:
+            return
+        fill = yield Instruction(Op.SWAP, "uniswap", "USDT", usdt, to_asset="ETH", reason=reason)
+        if self.leveraged:
+            yield from lever_up(ctx, fill.amount_out, reason, first_time=False)
+        else:
+            yield from stake(ctx, fill.amount_out, reason)
 
     def _move_value_to_margin(self, ctx: StrategyContext, reason: str) -> Program:
         """Shrink the long leg to V/(1+m), sell the freed ETH for USDT and send it to the short venues."""

@@ -27,13 +27,15 @@ def estimated_gas_eth(ctx: StrategyContext, *ops: str) -> float:
     return gas_cost_eth(units, ctx.market.gas_gwei[ctx.t])
 
 
-def lever_up(ctx: StrategyContext, equity_eth: float, reason: str) -> Program:
-    """Enter the LST/WETH loop on AAVE with `equity_eth` of ETH already in the wallet."""
+def lever_up(ctx: StrategyContext, equity_eth: float, reason: str, first_time: bool = True) -> Program:
+    """Enter (or grow) the LST/WETH loop on AAVE with `equity_eth` of ETH already in the wallet.
+    The e-mode switch and the approvals are one-off: `first_time=False` skips them."""
     sp = ctx.params.strategy
     lst = sp.lst
-    yield Instruction(Op.SET_EMODE, AAVE, reason=reason) if sp.emode else Instruction(
-        Op.APPROVE, AAVE, DEBT, reason=reason)
-    yield Instruction(Op.APPROVE, AAVE, lst, reason=reason)
+    if first_time:
+        yield Instruction(Op.SET_EMODE, AAVE, reason=reason) if sp.emode else Instruction(
+            Op.APPROVE, AAVE, DEBT, reason=reason)
+        yield Instruction(Op.APPROVE, AAVE, lst, reason=reason)
     if sp.loop_method == "atomic":
         flash_venue = sp.flash_venue
         fee = ctx.params.flash_fee_rate[flash_venue]

@@ -109,3 +109,25 @@ def test_loop_methods_reach_their_leverage(backtest_service, method):
         assert len(iterations) > 5                      # many stake/supply/borrow rounds
         assert target * 0.9 < ltv0 < target             # a finite loop stays just under the target
     assert r.summary["reconciliation_error"] < 0.01
+
+
+def test_surplus_margin_goes_back_to_the_spot_leg(backtest_service):
+    """ETH fell ~$4,000 -> ~$2,200 in Jun-Aug 2024: the shorts' profit pushes the margin ratio past the
+    ceiling, the surplus is realised, sent to the spot venue and buys spot; the hedge follows."""
+    req = BacktestRequest(mode="eth_basis", start=pd.Timestamp("2024-06-01", tz="UTC"),
+                          end=pd.Timestamp("2024-08-31 23:00", tz="UTC"),
+                          cli_overrides={"rebalancing.margin_ratio_ceiling": 0.6})
+    r = backtest_service.run(req)
+    s = r.summary
+    hours = [e.hour for e in r.events if e.type == "rebalance" and e.reason.startswith("margin_excess")]
+    assert hours, "a margin ratio above the ceiling triggers a redeploy"
+    redeploy = [e for e in r.events if e.hour == hours[0] and e.type != "rebalance"]
+    assert any(e.type == "transfer" and e.to_asset == "bybit" for e in redeploy)     # home to the spot venue
+    assert any(e.type == "spot_trade" and e.amount > 0 for e in redeploy)            # buys spot
+    # when cash alone does not cover the surplus, the unrealised profit is realised first
+    assert any("realise" in e.reason for e in r.events if e.hour in hours)
+    ratios = np.column_stack([a for a in r.output.margin_ratio.values()])
+    assert np.nanmax(ratios[hours[0] + 1]) < 0.6
+    net_usd = r.output.delta_cex * r.underlying_price
+    assert np.max(np.abs(net_usd) / r.output.values) < r.params.strategy.delta_drift_trigger
+    assert s["reconciliation_error"] < 0.01

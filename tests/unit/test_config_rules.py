@@ -336,3 +336,12 @@ def test_config_error_message_lists_every_issue_one_per_line():
     assert (
         text.splitlines()[1].strip().startswith("configs/modes/btc_basis.yaml: hedge.allocation: weights sum")
     )
+
+
+@pytest.mark.parametrize("ceiling", [0.1, 0.25])
+def test_margin_ratio_ceiling_must_be_above_the_target(ceiling):
+    issue = only(
+        errors_of("btc_basis", lambda d: d["rebalancing"].update(margin_ratio_ceiling=ceiling)),
+        "rebalancing.margin_ratio_ceiling",
+    )
+    assert issue.message.endswith("(allowed: margin_ratio_ceiling > 0.25)")

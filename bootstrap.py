@@ -18,3 +18,73 @@ DATA_DIR = REPO_ROOT / "data"
 def backtest_service(data_dir: Path = DATA_DIR, cache_dir: Path | None = None) -> BacktestService:
     provider = HistoricalDataProvider(data_dir, cache_dir)
     return BacktestService(provider, SimulatedVenues, ExecutionRejected)
+
+
+def live_trading_service(*, store=None, url_overrides: dict[str, str] | None = None,
+                         journal_dir: Path | None = None, data_dir: Path = DATA_DIR, cache_dir: Path | None = None,
+                         timeout_s: float = 10.0, rate_limit_ms: int | None = None, retry=None,
+                         check_timeout_s: float = 5.0):
+    """The live/paper trading service wired to the real venues (DESIGN §7).
+
+    - CEX adapters from configs/venues + the environment's endpoints; keys from the OS keyring
+      (``store``: a venues.credentials.CredentialStore; the OS keyring by default). Paper sessions
+      build public-only adapters and never touch the keyring.
+    - The journal in the platformdirs user data dir (``journal_dir`` overrides: tests).
+    - Production live runs check-venues (venues.checks) first and refuses on any FAIL.
+    ``url_overrides`` (venue -> base URL) and ``rate_limit_ms`` point the adapters at the loopback
+    emulator in tests and benchmarks.
+    """
+    import asyncio
+
+    from engine.config import load_venue_config
+    from engine.services.live import LiveStartError, LiveTradingService
+    from engine.services.live.journal import Journal, default_journal_path
+    from venues.cex.account import RetryPolicy
+    from venues.cex.factory import build_cex_adapter, required_credential_fields
+    from venues.checks import CheckSettings, Status, load_plan, run_checks
+    from venues.credentials import CredentialError, CredentialStore
+
+    overrides = dict(url_overrides or {})
+    policy = retry if retry is not None else RetryPolicy()
+
+    def get_store() -> CredentialStore:
+        nonlocal store
+        if store is None:
+            store = CredentialStore()
+        return store
+
+    async def venue_factory(venue: str, environment: str, *, private: bool, underlyings: list[str]):
+        config = load_venue_config(venue)
+        credentials = None
+        if private:
+            ids = [config.ccxt_id] + ([config.ccxt_perp_id] if config.ccxt_perp_id else [])
+            required = sorted({f for i in ids for f in required_credential_fields(i)},
+                              key=["api_key", "secret", "passphrase"].index)
+            try:
+                credentials = await asyncio.to_thread(get_store().load, environment, venue)
+            except CredentialError as exc:
+                raise LiveStartError(f"{venue}: cannot read the keyring: {exc.message}"
+                                     + (f" ({exc.hint})" if exc.hint else "")) from None
+            missing = credentials.missing(required)
+            if missing:
+                raise LiveStartError(
+                    f"{venue}: no {', '.join(missing)} stored for {environment}: "
+                    f"python main.py credentials set --env {environment} --venue {venue} --field {missing[0]}")
+        return await asyncio.to_thread(
+            build_cex_adapter, venue, config, environment, credentials, url_override=overrides.get(venue),
+            timeout_s=timeout_s, retry=policy, underlyings=underlyings, rate_limit_ms=rate_limit_ms)
+
+    async def checks_runner(mode: str, environment: str) -> list[str]:
+        plan = await load_plan(mode, environment)
+        results = await run_checks(plan, store=get_store(),
+                                   settings=CheckSettings(timeout_s=check_timeout_s, rate_limit_ms=rate_limit_ms),
+                                   url_overrides=overrides)
+        return [f"{r.venue} {r.check}: {r.message}" for r in results if r.status is Status.FAIL]
+
+    def journal_factory(environment: str) -> Journal:
+        path = (journal_dir / f"journal-{environment}.sqlite3") if journal_dir is not None \
+            else default_journal_path(environment)
+        return Journal(path)
+
+    return LiveTradingService(HistoricalDataProvider(data_dir, cache_dir), venue_factory, SimulatedVenues,
+                              ExecutionRejected, journal_factory, checks_runner)

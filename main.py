@@ -2,6 +2,7 @@
 
     python main.py                      open the desktop workstation
     python main.py backtest --mode M    run a backtest headless (see --help of each subcommand)
+    python main.py live --mode M        run a mode on paper or live headless (Ctrl-C = emergency stop)
 """
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from bootstrap import backtest_service
+    from bootstrap import backtest_service, live_trading_service
     from engine.cli import add_backtest_parser
+    from engine.services.live.cli import add_live_parser
 
     parser = argparse.ArgumentParser(prog="main.py", description="Basis Workstation")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_backtest_parser(sub, backtest_service)
+    add_live_parser(sub, live_trading_service)
     from venues.cli import register as register_venue_commands
     register_venue_commands(sub)
     try:

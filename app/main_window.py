@@ -15,15 +15,28 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QApplication, QDockWidget, QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QTabWidget,
+    QToolBar,
+    QWidget,
+)
 
 from app import APP_NAME, APP_TITLE, ORGANIZATION
 from app.bridge import EngineBridge
 from app.panels.backtest_panel import SOURCE_EDITOR, BacktestPanel
 from app.panels.config_panel import ConfigPanel
-from app.panels.placeholder import LIVE_TEXT, VENUES_TEXT, PlaceholderPanel
+from app.panels.live_controller import LiveController
+from app.panels.live_panel import LivePanel
+from app.panels.venue_checks_panel import VenueChecksPanel
+from app.panels.venue_wiring import VenueWiring
 from app.settings import app_settings
 from app.style import apply_theme
+from app.widgets.estop import SafetyBar, make_estop_action
 from engine.config import MODES
 
 #: Dock names in their default tab order, with titles.
@@ -40,7 +53,7 @@ DEFAULT_SIZE = (1600, 1000)
 
 class MainWindow(QMainWindow):
     def __init__(self, bridge: EngineBridge | None = None, persist_layout: bool = True,
-                 initial_mode: str = DEFAULT_MODE) -> None:
+                 initial_mode: str = DEFAULT_MODE, venue_wiring: VenueWiring | None = None) -> None:
         super().__init__()
         self.setWindowTitle(APP_TITLE)
         self.setObjectName("MainWindow")
@@ -59,11 +72,16 @@ class MainWindow(QMainWindow):
         self.config_panel = ConfigPanel(initial_mode if initial_mode in MODES else MODES[0])
         self.backtest_panel = BacktestPanel(self.bridge, draft_provider=self.config_panel.draft_for)
         self.backtest_panel.set_mode(self.config_panel.mode)
+        # Venues and live trading share one wiring (keyring store, endpoints) and one live controller.
+        self.venue_wiring = venue_wiring if venue_wiring is not None else VenueWiring()
+        self.live_controller = LiveController(self.venue_wiring, self)
+        self.venue_checks_panel = VenueChecksPanel(self.venue_wiring, self.config_panel.mode)
+        self.live_panel = LivePanel(self.live_controller, self.config_panel.mode)
         for name, title in PANELS:
             widget = {"config": self.config_panel, "backtest": self.backtest_panel,
-                      "venues": PlaceholderPanel("Venue checks", VENUES_TEXT),
-                      "live": PlaceholderPanel("Live trading", LIVE_TEXT)}[name]
+                      "venues": self.venue_checks_panel, "live": self.live_panel}[name]
             self._add_dock(name, title, widget)
+        self._build_safety_bar()
         self._arrange_default()
         self._default_state = self.saveState(LAYOUT_VERSION)
 
@@ -71,6 +89,11 @@ class MainWindow(QMainWindow):
         self.backtest_panel.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.config_panel.draft_changed.connect(self._config_draft_changed)
         self.bridge.live_session_changed.connect(self._live_session_changed)
+        self.live_controller.active_changed.connect(self.bridge.live_session_changed)
+        self.live_controller.estop_pressed.connect(lambda _press: self.show_panel("live"))
+        self.venue_checks_panel.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.live_panel.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self._closing_live = False
         self._build_menus()
         self.statusBar().addPermanentWidget(QLabel("engine: backtest (simulated venues)"))
         self.resize(*DEFAULT_SIZE)
@@ -126,6 +149,24 @@ class MainWindow(QMainWindow):
         dock.show()
         dock.raise_()
 
+    # ---- safety -------------------------------------------------------------------------------
+    def _build_safety_bar(self) -> None:
+        """The EMERGENCY STOP lives in a fixed toolbar, outside every dock: it cannot be closed, floated
+        or tabbed away, and its shortcut works from any window of the app."""
+        bar = QToolBar("Safety", self)
+        bar.setObjectName("safety_toolbar")
+        bar.setMovable(False)
+        bar.setFloatable(False)
+        bar.toggleViewAction().setEnabled(False)
+        bar.toggleViewAction().setVisible(False)
+        self.safety_bar = SafetyBar(self.live_controller, bar)
+        bar.addWidget(self.safety_bar)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
+        self.safety_toolbar = bar
+        self.estop_button = self.safety_bar.button
+        self.estop_action = make_estop_action(self.live_controller, self)
+        self.addAction(self.estop_action)
+
     # ---- menus --------------------------------------------------------------------------------
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -153,6 +194,15 @@ class MainWindow(QMainWindow):
         run_edited.triggered.connect(self.run_edited_config)
         run_menu.addAction(run_edited)
 
+        trading = self.menuBar().addMenu("&Trading")
+        trading.addAction(self.estop_action)
+        credentials = QAction("Venue &credentials…", self)
+        credentials.triggered.connect(lambda: self.venue_checks_panel.open_credentials())
+        trading.addAction(credentials)
+        checks = QAction("Run venue &checks", self)
+        checks.triggered.connect(lambda: (self.show_panel("venues"), self.venue_checks_panel.run()))
+        trading.addAction(checks)
+
         help_menu = self.menuBar().addMenu("&Help")
         about = QAction("&About", self)
         about.triggered.connect(self._about)
@@ -161,7 +211,8 @@ class MainWindow(QMainWindow):
     def _about(self) -> None:
         box = QMessageBox(QMessageBox.Icon.Information, f"About {APP_TITLE}",
                           "Desktop workstation for crypto basis and yield strategies: edit a mode, replay "
-                          "its backtest over real history hour by hour, and (soon) check venues and trade live.",
+                          "its backtest over real history hour by hour, check venues and trade live or on paper. "
+                          "EMERGENCY STOP: the red toolbar button or Ctrl+Shift+X / F12.",
                           QMessageBox.StandardButton.Ok, self)
         box.open()    # non-blocking (DESIGN §10)
 
@@ -180,6 +231,10 @@ class MainWindow(QMainWindow):
     def _live_session_changed(self, active: bool) -> None:
         self.config_panel.set_locked(active)
 
+    def _live_stopped_close(self) -> None:
+        self._closing_live = True
+        self.close()
+
     # ---- layout persistence -------------------------------------------------------------------
     def restore_default_layout(self) -> None:
         for dock in self.docks.values():
@@ -196,6 +251,7 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         if isinstance(state, QByteArray) and not self.restoreState(state, LAYOUT_VERSION):
             self._arrange_default()
+        self.safety_toolbar.show()          # a saved layout never hides the emergency stop
 
     def save_layout(self) -> None:
         settings = app_settings()
@@ -204,8 +260,12 @@ class MainWindow(QMainWindow):
         settings.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if not self._closing_live and not self.live_panel.shutdown(self._live_stopped_close):
+            event.ignore()                 # live sessions stop first (async), then the window closes
+            return
         if self.persist_layout:
             self.save_layout()
+        self.venue_checks_panel.shutdown()
         self.backtest_panel.shutdown()
         self.bridge.shutdown()
         super().closeEvent(event)

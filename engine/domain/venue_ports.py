@@ -245,6 +245,37 @@ class CexVenuePort(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class DeadManSwitchStatus:
+    """What an exchange-side cancel-after (dead-man switch) protects on one venue after an arm/disarm.
+
+    ``covered`` names what the venue will cancel by itself if the workstation stops heart-beating
+    (e.g. ``"all orders of the trading account"``, ``"usdm ETH/USDT:USDT"``); ``uncovered`` names what
+    it cannot protect and why (Binance spot has no cancel-after). ``timeout_s`` is what the venue was
+    actually given: venues clamp the range (OKX accepts 10-120 s), so it can differ from the request.
+    """
+
+    venue: str
+    armed: bool
+    timeout_s: float
+    covered: tuple[str, ...] = ()
+    uncovered: tuple[str, ...] = ()
+    armed_at_ms: int | None = None
+
+
+@runtime_checkable
+class DeadManSwitchPort(Protocol):
+    """Optional capability of a CEX adapter: keep an exchange-side cancel-after armed (DESIGN §7).
+
+    The caller re-arms on every heartbeat; if the heartbeats stop (the workstation crashed or lost
+    its network), the venue cancels the covered orders when ``timeout_s`` runs out.
+    """
+
+    async def arm_dead_man_switch(self, timeout_s: float) -> DeadManSwitchStatus: ...
+
+    async def disarm_dead_man_switch(self) -> DeadManSwitchStatus: ...
+
+
+@dataclass(frozen=True, slots=True)
 class TokenBalance:
     """An ERC-20 (or native ETH, token address None) balance of the wallet."""
 

@@ -4,12 +4,16 @@
   rate limit): 3 attempts by default (DESIGN §7);
 - writes (`write`) are never retried here: an order that timed out may exist, so the caller looks it
   up by client order id instead of submitting again;
+- cancels on the emergency path skip ccxt's *local* request pacing (`priority=True`): ccxt spaces
+  Bybit cancel-alls 1 s apart and queues every call behind the previous ones' cost, which alone
+  would blow the e-stop's 500 ms budget; the venue's own limits still apply and a refusal is reported;
 - every failure leaves as a redacted `VenueError` (``raise ... from None`` drops the raw chain, whose
   text could carry a key or an RPC URL).
 """
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -50,6 +54,8 @@ class CcxtAccount:
         self.kinds = frozenset(kinds)
         self.retry = retry
         self._secrets = [s for s in secrets if s]
+        self._rate_limited = bool(getattr(exchange, "enableRateLimit", False))
+        self._unthrottled = 0
 
     @property
     def ccxt_id(self) -> str:
@@ -65,27 +71,56 @@ class CcxtAccount:
     def error(self, exc: BaseException, operation: str) -> VenueError:
         return translate(exc, self.venue, f"{self.ccxt_id}.{operation}", self._secrets)
 
-    async def read(self, operation: str, fn: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
-        """Call an idempotent ccxt method with retries on transient errors."""
+    @contextlib.contextmanager
+    def unthrottled(self):
+        """Bypass ccxt's local rate limiter while the block runs (counted: overlapping uses nest).
+
+        ccxt reads ``enableRateLimit`` when a request starts, so calls that begin inside the block
+        skip the queue; calls already waiting in it keep waiting (they are not the emergency).
+        """
+        self._unthrottled += 1
+        self.exchange.enableRateLimit = False
+        try:
+            yield
+        finally:
+            self._unthrottled -= 1
+            if self._unthrottled == 0:
+                self.exchange.enableRateLimit = self._rate_limited
+
+    async def read(self, operation: str, fn: Callable[..., Awaitable[Any]], *args: Any,
+                   attempts: int | None = None, priority: bool = False, **kwargs: Any) -> Any:
+        """Call an idempotent ccxt method with retries on transient errors.
+
+        ``attempts`` overrides the policy (1 on the emergency path: a verification read must not
+        spend the e-stop's time budget retrying); ``priority`` skips the local rate limiter.
+        """
+        if priority:
+            with self.unthrottled():
+                return await self.read(operation, fn, *args, attempts=attempts, **kwargs)
         last: VenueError | None = None
-        for attempt in range(self.retry.attempts):
+        tries = self.retry.attempts if attempts is None else max(1, attempts)
+        for attempt in range(tries):
             try:
                 return await fn(*args, **kwargs)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - translated below, nothing escapes raw
                 last = self.error(exc, operation)
-            if not last.retryable or attempt == self.retry.attempts - 1:
+            if not last.retryable or attempt == tries - 1:
                 break
             delay = self.retry.delay(attempt)
             log.info("%s: %s failed (%s), retry %d/%d in %.2fs", self.venue, operation, last.kind.value,
-                     attempt + 1, self.retry.attempts - 1, delay)
+                     attempt + 1, tries - 1, delay)
             await asyncio.sleep(delay)
         assert last is not None
         raise last from None
 
-    async def write(self, operation: str, fn: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
-        """Call a state-changing ccxt method once."""
+    async def write(self, operation: str, fn: Callable[..., Awaitable[Any]], *args: Any, priority: bool = False,
+                    **kwargs: Any) -> Any:
+        """Call a state-changing ccxt method once (``priority``: skip the local rate limiter)."""
+        if priority:
+            with self.unthrottled():
+                return await self.write(operation, fn, *args, **kwargs)
         try:
             return await fn(*args, **kwargs)
         except asyncio.CancelledError:

@@ -20,6 +20,7 @@ import ccxt
 
 from engine.domain.venue_ports import (
     CancelAllResult,
+    DeadManSwitchStatus,
     MarketKind,
     MarketQuote,
     MarketSnapshot,
@@ -44,6 +45,7 @@ _STATUS = {
     "expired": OrderStatus.EXPIRED,
 }
 _OKX_BATCH = 20   # OKX cancel-batch-orders accepts at most 20 orders per request
+_OKX_DEAD_MAN_MIN_S, _OKX_DEAD_MAN_MAX_S = 10, 120   # cancel-all-after accepts 0 (off) or 10..120 s
 # ccxt maps the unified `clientOrderId` param for cancel/fetch on Binance and OKX; Bybit passes params
 # through verbatim, so its own name is needed.
 _CLIENT_ID_PARAM = {"bybit": "orderLinkId"}
@@ -335,31 +337,87 @@ class CexVenueAdapter:
                                   "order_id": order.order_id or order_id})
         return order
 
+    # -- cancel-all (the emergency path) -----------------------------------------------------------
     async def _cancel_symbol(self, symbol: str) -> list[VenueOrder]:
+        """Cancel the open orders of one symbol (Binance: one DELETE per symbol and account)."""
         account, _ = self._market(symbol)
         ex = account.exchange
-        if ex.has.get("cancelAllOrders"):
+        if ex.has.get("cancelAllOrders") and account.ccxt_id != "okx":
+            listed: list[dict] = []
+            if account.ccxt_id == "binanceusdm":
+                # USD-M's cancel-all answers "done" without listing the orders: read them first so the
+                # e-stop can say how many it cancelled (one extra round trip, on this account only).
+                listed = await account.read("fetch_open_orders", ex.fetch_open_orders, symbol, attempts=1,
+                                            priority=True)
+                if not listed:
+                    return []
             try:
-                raw = await account.write("cancel_all_orders", ex.cancel_all_orders, symbol)
+                raw = await account.write("cancel_all_orders", ex.cancel_all_orders, symbol, priority=True)
             except VenueError as exc:
                 if exc.kind is VenueErrorKind.NOT_FOUND:     # Binance spot: "Unknown order" when none open
                     return []
                 raise
-            return [self._order(account, o, symbol) for o in raw if o.get("id") or o.get("clientOrderId")]
-        # OKX: no cancel-all endpoint for regular orders; cancel what is open in batches.
-        raw_open = await account.read("fetch_open_orders", ex.fetch_open_orders, symbol)
-        ids = [o["id"] for o in raw_open if o.get("id")]
-        done: list[VenueOrder] = []
-        for i in range(0, len(ids), _OKX_BATCH):
-            raw = await account.write("cancel_orders", ex.cancel_orders, ids[i:i + _OKX_BATCH], symbol)
-            done.extend(self._order(account, o, symbol) for o in raw)
-        return done
+            ids = [o for o in raw if o.get("id") or o.get("clientOrderId")]
+            if not ids and listed:
+                return [VenueOrder(**{**_fields(self._order(account, o, symbol)), "status": OrderStatus.CANCELED})
+                        for o in listed]
+            return [self._order(account, o, symbol) for o in ids]
+        raw_open = await account.read("fetch_open_orders", ex.fetch_open_orders, symbol, attempts=1, priority=True)
+        return await self._cancel_listed(account, raw_open)
+
+    async def _cancel_listed(self, account: CcxtAccount, raw_open: list[dict]) -> list[VenueOrder]:
+        """OKX has no cancel-all endpoint for regular orders: cancel what is open, batches of 20 per
+        symbol, all batches concurrently."""
+        by_symbol: dict[str, list[str]] = {}
+        for o in raw_open:
+            if o.get("id") and o.get("symbol"):
+                by_symbol.setdefault(o["symbol"], []).append(o["id"])
+        batches = [(sym, ids[i:i + _OKX_BATCH]) for sym, ids in by_symbol.items()
+                   for i in range(0, len(ids), _OKX_BATCH)]
+        results = await asyncio.gather(*(account.write("cancel_orders", account.exchange.cancel_orders, ids, sym,
+                                                       priority=True) for sym, ids in batches))
+        return [self._order(account, o, sym) for (sym, _), raw in zip(batches, results) for o in raw]
+
+    async def _cancel_account_wide(self, account: CcxtAccount) -> list[VenueOrder]:
+        """Every open order of one account in as few requests as the venue allows.
+
+        Bybit: one cancel-all per category (spot; linear USDT-settled) instead of one per symbol —
+        ccxt paces Bybit cancel-alls at 1/s, so per-symbol calls took ~1 s each.
+        OKX: one read of every pending order (100 per page), then the batches concurrently.
+        Binance has no account-wide cancel: one DELETE per managed symbol (see `_cancel_symbol`).
+        """
+        ex = account.exchange
+        if account.ccxt_id == "bybit":
+            scopes = []
+            if account.serves(MarketKind.SPOT) and self.markets.get(MarketKind.SPOT):
+                scopes.append({"type": "spot"})
+            if account.serves(MarketKind.PERP) and self.markets.get(MarketKind.PERP):
+                scopes.append({"type": "swap", "subType": "linear", "settleCoin": "USDT"})
+            raws = await asyncio.gather(*(account.write("cancel_all_orders", ex.cancel_all_orders, None, scope,
+                                                        priority=True) for scope in scopes))
+            return [self._order(account, o) for raw in raws for o in raw if o.get("id") or o.get("clientOrderId")]
+        if account.ccxt_id == "okx":
+            done: list[VenueOrder] = []
+            for _ in range(20):                 # pages of 100; the e-stop's own timeout bounds the loop
+                raw_open = await account.read("fetch_open_orders", ex.fetch_open_orders, None, None, 100,
+                                              attempts=1, priority=True)
+                done.extend(await self._cancel_listed(account, raw_open))
+                if len(raw_open) < 100:
+                    break
+            return done
+        mine = [s for s in self.symbols() if self.account_for(s) is account]
+        per_symbol = await asyncio.gather(*(self._cancel_symbol(s) for s in mine))
+        return [o for orders in per_symbol for o in orders]
 
     async def cancel_all_orders(self, symbol: str | None = None, *, verify: bool = True) -> CancelAllResult:
-        """Cancel every open order on the managed symbols, concurrently; errors are collected per symbol.
+        """Cancel every open order: of one symbol, or (symbol None) of the whole venue — account-wide
+        where the venue can do that in one request (Bybit per category, OKX), every managed symbol on
+        Binance. Accounts and symbols run concurrently; cancels skip ccxt's local pacing; errors are
+        collected per account/symbol, never raised mid-way.
 
-        With ``verify`` the open orders are read back afterwards: any survivor is reported as an error,
-        so an e-stop can tell "acknowledged" from "sent".
+        With ``verify`` the managed symbols' open orders are read back once (no retries: the e-stop's
+        budget is not spent retrying): any survivor is reported as an error, so an e-stop can tell
+        "acknowledged" from "sent".
         """
         result = CancelAllResult(self._venue)
         try:
@@ -367,24 +425,102 @@ class CexVenueAdapter:
         except VenueError as exc:
             result.errors["*"] = str(exc)
             return result
-        targets = [symbol] if symbol is not None else self.symbols()
-        outcomes = await asyncio.gather(*(self._cancel_symbol(s) for s in targets), return_exceptions=True)
-        for s, outcome in zip(targets, outcomes):
+        if symbol is not None:
+            keys: list[str] = [symbol]
+            jobs = [self._cancel_symbol(symbol)]
+        else:
+            keys = [a.account for a in self.accounts]
+            jobs = [self._cancel_account_wide(a) for a in self.accounts]
+        outcomes = await asyncio.gather(*jobs, return_exceptions=True)
+        failed_accounts: set[str] = set()
+        for key, outcome in zip(keys, outcomes):
             if isinstance(outcome, BaseException):
                 if isinstance(outcome, asyncio.CancelledError):
                     raise outcome
-                result.errors[s] = str(outcome) if isinstance(outcome, VenueError) else type(outcome).__name__
+                result.errors[key] = str(outcome) if isinstance(outcome, VenueError) else type(outcome).__name__
+                failed_accounts.add(key)
             else:
                 result.canceled.extend(outcome)
         if verify:
-            checks = await asyncio.gather(*(self.fetch_open_orders(s) for s in targets if s not in result.errors),
-                                          return_exceptions=True)
-            for s, left in zip([s for s in targets if s not in result.errors], checks):
+            targets = [symbol] if symbol is not None else [
+                s for s in self.symbols() if self.account_for(s).account not in failed_accounts]
+            targets = [s for s in targets if s not in result.errors]
+            checks = await asyncio.gather(*(self._open_once(s) for s in targets), return_exceptions=True)
+            for s, left in zip(targets, checks):
+                if isinstance(left, asyncio.CancelledError):
+                    raise left
                 if isinstance(left, BaseException):
                     result.errors[s] = f"could not verify: {left}"
                 elif left:
                     result.errors[s] = f"{len(left)} order(s) still open after cancel-all"
         return result
+
+    async def _open_once(self, symbol: str) -> list[dict]:
+        account = self.account_for(symbol)
+        return await account.read("fetch_open_orders", account.exchange.fetch_open_orders, symbol,
+                                  attempts=1, priority=True)
+
+    # -- dead-man switch (exchange-side cancel-after) ------------------------------------------------
+    def dead_man_switch_coverage(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(covered, uncovered) scopes, without calling the venue."""
+        covered: list[str] = []
+        uncovered: list[str] = []
+        for account in self.accounts:
+            if account.ccxt_id == "okx":
+                covered.append("all orders of the OKX trading account")
+            elif account.ccxt_id == "binanceusdm":
+                covered.extend(f"usdm {s}" for s in self.symbols(MarketKind.PERP) if self.account_for(s) is account)
+            elif account.ccxt_id == "binance":
+                uncovered.append("Binance spot: the venue offers no REST cancel-after")
+            elif account.ccxt_id == "bybit":
+                uncovered.append("Bybit: its disconnect-cancel (DCP) fires only when a private websocket "
+                                 "subscribed to 'dcp' drops; this REST adapter holds none")
+        return tuple(covered), tuple(uncovered)
+
+    async def _set_dead_man(self, timeout_ms: int) -> None:
+        jobs = []
+        for account in self.accounts:
+            ex = account.exchange
+            if account.ccxt_id == "okx":
+                jobs.append(account.write("cancel_all_orders_after", ex.cancel_all_orders_after, timeout_ms,
+                                          priority=True))
+            elif account.ccxt_id == "binanceusdm":
+                for s in self.symbols(MarketKind.PERP):
+                    if self.account_for(s) is account:
+                        market_id = ex.markets[s]["id"]
+                        jobs.append(account.write("countdown_cancel_all", ex.fapiPrivatePostCountdownCancelAll,
+                                                  {"symbol": market_id, "countdownTime": timeout_ms},
+                                                  priority=True))
+        await asyncio.gather(*jobs)
+
+    async def arm_dead_man_switch(self, timeout_s: float) -> DeadManSwitchStatus:
+        """Arm (or re-arm: each call restarts the countdown) the venue's cancel-after.
+
+        OKX takes whole seconds in 10..120 (cancel-all-after, the whole trading account); Binance USD-M
+        takes milliseconds per symbol (countdownCancelAll). A request outside a venue's range is
+        clamped to it and the status reports what was set. The heartbeat skips ccxt's local pacing
+        (ccxt books OKX's 1/s limit as 1.1 s of queue for every later call, market data included):
+        the caller keeps re-arms at most about once a second.
+        """
+        if not timeout_s > 0:
+            raise ValueError(f"dead-man switch timeout must be positive, got {timeout_s!r}")
+        await self._ensure_markets()
+        covered, uncovered = self.dead_man_switch_coverage()
+        if any(a.ccxt_id == "okx" for a in self.accounts):
+            seconds = float(min(max(round(timeout_s), _OKX_DEAD_MAN_MIN_S), _OKX_DEAD_MAN_MAX_S))
+        else:
+            seconds = float(timeout_s)
+        if covered:
+            await self._set_dead_man(int(seconds * 1000))
+        return DeadManSwitchStatus(self._venue, bool(covered), seconds, covered, uncovered,
+                                   int(time.time() * 1000) if covered else None)
+
+    async def disarm_dead_man_switch(self) -> DeadManSwitchStatus:
+        await self._ensure_markets()
+        covered, uncovered = self.dead_man_switch_coverage()
+        if covered:
+            await self._set_dead_man(0)
+        return DeadManSwitchStatus(self._venue, False, 0.0, (), uncovered)
 
     async def close(self) -> None:
         await asyncio.gather(*(a.close() for a in self.accounts))

@@ -1,11 +1,15 @@
-"""Live and paper trading: sessions, trading state, risk limits, emergency stop, journal, recovery."""
+"""Live and paper trading: sessions, trading state, risk limits, emergency stop, dead-man switch,
+journal and restart recovery (DESIGN §7)."""
 from engine.services.live.emergency_stop import CancelStatus, EmergencyStopReport, VenueCancelProgress
+from engine.services.live.recovery import Difference, RecoveryReport
 from engine.services.live.risk_limits import Breach, RiskLimits
 from engine.services.live.service import FlattenReport, LiveStartError, LiveStartRequest, LiveTradingService
+from engine.services.live.session import LiveSession, OrderRecord, SessionPhase, SessionStatus, TickRecord
 from engine.services.live.state import TradingHalted, TradingState, TradingStateMachine
 
 __all__ = [
-    "Breach", "CancelStatus", "EmergencyStopReport", "FlattenReport", "LiveStartError", "LiveStartRequest",
-    "LiveTradingService", "RiskLimits", "TradingHalted", "TradingState", "TradingStateMachine",
+    "Breach", "CancelStatus", "Difference", "EmergencyStopReport", "FlattenReport", "LiveSession",
+    "LiveStartError", "LiveStartRequest", "LiveTradingService", "OrderRecord", "RecoveryReport", "RiskLimits",
+    "SessionPhase", "SessionStatus", "TickRecord", "TradingHalted", "TradingState", "TradingStateMachine",
     "VenueCancelProgress",
 ]

@@ -2,26 +2,41 @@
 
 Paper: the simulated venue layer fills at live prices with the backtest cost model.
 Live: CEX trades become market orders (Decimal amounts, client order ids) sent through the OrderGate;
-on-chain operations and inter-venue transfers are refused in live mode until on-chain execution and
-withdrawals exist (the session refuses modes with on-chain legs before it starts).
-Both check the trading state before every instruction: REDUCING lets only risk-reducing ones through.
+the fill (quantity and average price) is read back from the venue — Bybit and OKX acknowledge an
+order with ids only — and applied to the strategy's book. On-chain operations are refused in live
+mode until on-chain execution exists (the service refuses modes with on-chain legs before starting).
+
+Transfers between CEX accounts are *allocations of the book*: no withdrawal is sent (withdrawal keys
+are not asked for, on purpose). The operator pre-funds each venue's perp account; a venue that turns
+out short of margin refuses the order itself, which stops the program and is shown.
+
+Both executors check the trading state before every instruction: REDUCING lets only risk-reducing
+ones through, HALTED nothing.
 """
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
+from typing import Callable
 
 from engine.domain.instructions import Fill, Instruction, Op
 from engine.domain.market import MarketView
 from engine.domain.params import RunParams
 from engine.domain.portfolio import Portfolio
-from engine.domain.venue_ports import OrderRequest, OrderType, Side, new_client_order_id
+from engine.domain.venue_ports import OrderRequest, OrderStatus, OrderType, Side, VenueOrder, new_client_order_id
 from engine.services.live.market_feed import perp_symbol, spot_symbol, to_decimal
 from engine.services.live.order_gate import OrderGate
 from engine.services.live.state import TradingStateMachine
 
+TERMINAL = (OrderStatus.CLOSED, OrderStatus.CANCELED, OrderStatus.EXPIRED, OrderStatus.REJECTED)
+
 
 class LiveUnsupported(RuntimeError):
     """The instruction cannot be executed live yet (said plainly instead of pretending)."""
+
+
+class FillNotConfirmed(RuntimeError):
+    """An order was accepted but its fill could not be read back in time (reconciliation follows)."""
 
 
 def is_risk_reducing(ins: Instruction, portfolio: Portfolio) -> bool:
@@ -54,40 +69,93 @@ class PaperExecutor:
         return self.world.execute(ins, t, charge_gas)
 
 
-class LiveExecutor:
-    """Real orders through the OrderGate; the Fill reports the venue's average price."""
+SettledHook = Callable[[str, OrderRequest, VenueOrder], None]
 
-    def __init__(self, gate: OrderGate, params: RunParams, market: MarketView, portfolio: Portfolio) -> None:
+
+class LiveExecutor:
+    """Real orders through the OrderGate; the Fill reports the venue's quantity and average price."""
+
+    def __init__(self, gate: OrderGate, params: RunParams, market: MarketView, portfolio: Portfolio,
+                 state: TradingStateMachine, *, settle_timeout_s: float = 3.0,
+                 on_settled: SettledHook | None = None, on_allocation: Callable[[Instruction], None] | None = None
+                 ) -> None:
         self.gate = gate
         self.params = params
         self.mv = market
         self.portfolio = portfolio
+        self.state = state
+        self.settle_timeout_s = settle_timeout_s
+        self.on_settled = on_settled
+        self.on_allocation = on_allocation
 
     async def execute(self, ins: Instruction, t: int) -> Fill:
+        if ins.op is Op.TRANSFER and ins.to_venue in self.params.cex and ins.venue in self.params.cex:
+            return self._allocate(ins)
         if ins.op not in (Op.PERP_TRADE, Op.SPOT_TRADE):
             raise LiveUnsupported(
                 f"{ins.op.value} on {ins.venue} is not executed live yet"
-                + (" (move USDT between venues by hand)" if ins.op is Op.TRANSFER else " (on-chain legs run in paper mode)"))
+                + (" (move USDT to/from the wallet by hand)" if ins.op is Op.TRANSFER
+                   else " (on-chain legs run in paper mode)"))
         perp = ins.op is Op.PERP_TRADE
         symbol = perp_symbol(ins.asset) if perp else spot_symbol(ins.asset)
+        reducing = is_risk_reducing(ins, self.portfolio)
         request = OrderRequest(
             symbol=symbol, side=Side.BUY if ins.amount > 0 else Side.SELL, type=OrderType.MARKET,
             amount=to_decimal(abs(ins.amount)), client_order_id=new_client_order_id(),
-            reduce_only=perp and is_risk_reducing(ins, self.portfolio))
-        order = await self.gate.submit(ins.venue, request)
+            reduce_only=perp and reducing)
+        order = await self.gate.submit(ins.venue, request, risk_reducing=reducing)
+        if order.status not in TERMINAL or order.filled is None:
+            order = await self._settle(ins.venue, request, order)
+            if self.on_settled is not None:
+                self.on_settled(ins.venue, request, order)
         filled = float(order.filled or Decimal(0))
         price = float(order.average or order.price or Decimal(0))
+        if filled and not price:
+            raise FillNotConfirmed(f"{ins.venue} {symbol}: filled {filled} without a price")
         signed = filled if ins.amount > 0 else -filled
-        self._apply(ins, signed, price, perp)
+        ref = self.mv.perp[(ins.venue, ins.asset)][t] if perp else self.mv.price_usd(ins.asset, t)
         cex = self.params.cex[ins.venue]
         fee = abs(filled) * price * (cex.perp_taker_bps if perp else cex.spot_taker_bps) * 1e-4
-        return Fill(ins, signed, signed, price, fee, 0.0)
+        self._apply(ins, signed, price, fee, perp)
+        # Execution cost against the price the book values at (mark / spot): fee + slippage, so the
+        # change in the book's value equals the booked components (as in the backtest).
+        cost = fee + signed * (price - ref)
+        return Fill(ins, signed, signed, price, cost, 0.0)
 
-    def _apply(self, ins: Instruction, qty: float, price: float, perp: bool) -> None:
-        """Mirror the fill locally until the next tick re-reads the venue's balances and positions."""
+    async def _settle(self, venue: str, request: OrderRequest, order: VenueOrder) -> VenueOrder:
+        """Read the order back until the venue reports it finished (market orders: milliseconds)."""
+        port = self.gate.venues[venue]
+        deadline = asyncio.get_running_loop().time() + self.settle_timeout_s
+        delay = 0.02
+        while True:
+            found = await port.fetch_order_by_client_id(request.symbol, request.client_order_id)
+            if found is not None and found.status in TERMINAL and found.filled is not None:
+                return found
+            if asyncio.get_running_loop().time() + delay > deadline:
+                raise FillNotConfirmed(
+                    f"{venue} {request.symbol} order {request.client_order_id} accepted but not reported "
+                    f"filled within {self.settle_timeout_s:g} s (last status: "
+                    f"{found.status.value if found else 'not found'}); the next tick reconciles positions")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.25)
+
+    def _allocate(self, ins: Instruction) -> Fill:
+        """Book-only move of USDT between CEX accounts (see module docstring)."""
+        self.state.check(True, f"{ins.venue} -> {ins.to_venue} allocation")
+        src, dst = self.portfolio.account(ins.venue), self.portfolio.account(ins.to_venue)
+        if ins.amount > src.usdt + 1e-6:
+            raise LiveUnsupported(f"{ins.venue}: the book holds {src.usdt:.2f} USDT, cannot allocate {ins.amount:.2f}")
+        src.usdt -= ins.amount
+        dst.usdt += ins.amount
+        if self.on_allocation is not None:
+            self.on_allocation(ins)
+        return Fill(ins, ins.amount, ins.amount, 1.0, 0.0, 0.0)
+
+    def _apply(self, ins: Instruction, qty: float, price: float, fee: float, perp: bool) -> None:
+        """Apply the venue's fill to the strategy's book."""
         acct = self.portfolio.account(ins.venue)
         if perp:
-            acct.usdt += acct.perp(ins.asset).trade(qty, price)
+            acct.usdt += acct.perp(ins.asset).trade(qty, price) - fee
         else:
             acct.spot[ins.asset] = acct.spot.get(ins.asset, 0.0) + qty
-            acct.usdt -= qty * price
+            acct.usdt -= qty * price + fee

@@ -32,8 +32,13 @@ CREATE TABLE IF NOT EXISTS fills (
     client_order_id TEXT NOT NULL, venue TEXT NOT NULL, symbol TEXT NOT NULL, side TEXT NOT NULL,
     amount TEXT NOT NULL, price TEXT NOT NULL, at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS books (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL, session TEXT NOT NULL, mode TEXT NOT NULL, execution TEXT NOT NULL, book TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS books_by_mode ON books(mode, execution, id);
 """
-OPEN_STATUSES = ("submitted", "open")
+OPEN_STATUSES = ("submitted", "open", "unknown")   # "unknown": accepted, final state not yet read
 
 
 def default_journal_path(environment: str) -> Path:
@@ -106,6 +111,22 @@ class Journal:
             signed = Decimal(amount) if side == "buy" else -Decimal(amount)
             out[(venue, symbol)] = out.get((venue, symbol), Decimal(0)) + signed
         return {k: v for k, v in out.items() if v != 0}
+
+    # ---------------------------------------------------------------- strategy books
+    def save_book(self, session: str, mode: str, execution: str, book: dict) -> None:
+        """The strategy's holdings as the session sees them (JSON), written when they change.
+
+        A restarted live session resumes from the latest book of its mode instead of entering
+        again on top of positions it already holds (recovery then checks it against the venues).
+        """
+        self.db.execute("INSERT INTO books(at, session, mode, execution, book) VALUES (?,?,?,?,?)",
+                        (time.time(), session, mode, execution, json.dumps(book, sort_keys=True)))
+
+    def latest_book(self, mode: str, execution: str) -> tuple[str, float, dict] | None:
+        """(session, time.time() written, book) of the newest book for the mode, or None."""
+        row = self.db.execute("SELECT session, at, book FROM books WHERE mode=? AND execution=? ORDER BY id DESC"
+                              " LIMIT 1", (mode, execution)).fetchone()
+        return None if row is None else (row[0], row[1], json.loads(row[2]))
 
     def events(self, limit: int = 1000) -> list[tuple]:
         return list(self.db.execute(

@@ -34,7 +34,7 @@ def spot_symbol(asset: str) -> str:
 class TickInfo:
     t: int
     at: float                                   # time.time() of the tick
-    data_age_seconds: float                     # oldest quote used this tick
+    data_age_seconds: float                     # age of the oldest quote used this tick, after the fetch
     errors: dict[str, str] = field(default_factory=dict)
     funding_settled: bool = False
 
@@ -66,6 +66,7 @@ class LiveMarketFeed:
         )
         self._frozen = last
         self._last_quotes: dict[tuple[str, str], MarketQuote] = {}
+        self._quote_ms: dict[tuple[str, str], int] = {}
         self._last_funding_period: int | None = None
         self.warnings: list[str] = []
         if any(k.startswith(("aave.", "lst.")) for k in cols):
@@ -102,6 +103,8 @@ class LiveMarketFeed:
                 q = res.quotes.get(symbol)
                 if q is not None:
                     self._last_quotes[(venue, symbol)] = q
+                    # a quote without the venue's own timestamp is as old as the snapshot that carried it
+                    self._quote_ms[(venue, symbol)] = q.timestamp_ms or res.fetched_at_ms
         period = int(now // FUNDING_PERIOD_S)
         info.funding_settled = self._last_funding_period is not None and period != self._last_funding_period
         self._last_funding_period = period
@@ -127,14 +130,12 @@ class LiveMarketFeed:
             v.perp[key].append(self._price(q, True))
             rate = float(q.funding_rate) if (info.funding_settled and q.funding_rate is not None) else 0.0
             v.funding[key].append(rate)
-            if q.timestamp_ms:
-                oldest = min(oldest, q.timestamp_ms / 1000.0)
+            oldest = min(oldest, self._quote_ms[(venue, perp_symbol(asset))] / 1000.0)
         spot_q = self._last_quotes.get((sp.spot_venue, spot_symbol(self.underlying))) if sp.spot_venue else None
         marks = [v.perp[k][-1] for k in self.perp_keys]
         if spot_q is not None:
             underlying_price = self._price(spot_q, False)
-            if spot_q.timestamp_ms:
-                oldest = min(oldest, spot_q.timestamp_ms / 1000.0)
+            oldest = min(oldest, self._quote_ms[(sp.spot_venue, spot_symbol(self.underlying))] / 1000.0)
         elif marks:
             underlying_price = sum(marks) / len(marks)      # LST modes: no spot leg; the perp marks agree
         else:
@@ -159,7 +160,8 @@ class LiveMarketFeed:
             c.append(self._frozen[f"cost_bps.{pair}.1m"])
         v.timestamps.append(datetime.fromtimestamp(now, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
         v.eth = v.spot["ETH"]
-        info.data_age_seconds = max(0.0, now - oldest)
+        # measured now, after the fetch: the age the strategy is about to act on
+        info.data_age_seconds = max(0.0, time.time() - oldest)
 
 
 class LiveDataUnavailable(RuntimeError):

@@ -33,6 +33,9 @@ class RiskReading:
     health_factor: float = math.inf
     margin_ratios: dict[str, float] = field(default_factory=dict)
     data_age_seconds: float = 0.0
+    # live: "venue symbol" -> venue position minus the strategy book's (base units). Any difference
+    # means the book is wrong (a manual trade, a liquidation, a lost fill): trading on it is unsafe.
+    position_mismatches: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,4 +67,6 @@ def evaluate(limits: RiskLimits, r: RiskReading) -> list[Breach]:
             out.append(Breach(f"margin_ratio_floor[{venue}]", ratio, limits.margin_ratio_floor))
     if r.data_age_seconds > limits.max_data_age_seconds:
         out.append(Breach("max_data_age_seconds", r.data_age_seconds, limits.max_data_age_seconds))
+    for where, diff in r.position_mismatches.items():
+        out.append(Breach(f"position_mismatch[{where}]", diff, 0.0))
     return out

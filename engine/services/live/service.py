@@ -1,11 +1,26 @@
 """LiveTradingService (DESIGN §7): start/stop sessions, status, performance, risk, emergency stop,
-reset and flatten. One running strategy per request id, all on the asyncio (qasync) loop.
+reset, flatten and restart recovery. One running strategy per request id, all on the asyncio (qasync)
+loop; the same strategy classes as the backtest.
 
 Venue wiring is injected (`venue_factory`), like the backtest: the engine imports no venue SDK.
+
+Start sequence (each step fails with one clear `LiveStartError`):
+1. validate the request and the mode config; live refuses modes with on-chain legs; production live
+   needs ``confirm_production`` and a passing check-venues run;
+2. build the adapters and load their markets (no network: fails here, promptly, naming the venue);
+3. live only — restart recovery: read positions, open orders and balances from every venue and
+   compare them with the journal. If anything is open or differs, the session waits in phase
+   ``awaiting_acknowledgement`` and does not trade until ``acknowledge_recovery(request_id)``
+   (or the request said ``acknowledge_recovery=True``). Acknowledging resumes the journaled
+   strategy book (perp sizes from the venues) or, without one, starts fresh next to the foreign
+   positions;
+4. live only — arm the dead-man switch on venues that offer one, then the tick loop starts.
 """
 from __future__ import annotations
 
 import asyncio
+import inspect
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Mapping
@@ -13,17 +28,23 @@ from typing import Any, Awaitable, Callable, Mapping
 from engine.config import load_config
 from engine.data import HistoricalDataProvider
 from engine.domain.instructions import Instruction, Op
-from engine.domain.venue_ports import CexVenuePort
+from engine.domain.venue_ports import CexVenuePort, MarketKind
+from engine.services.live.dead_man import check_timeout
 from engine.services.live.emergency_stop import EmergencyStopReport, VenueCancelProgress
 from engine.services.live.journal import Journal
-from engine.services.live.market_feed import LiveMarketFeed
+from engine.services.live.market_feed import LiveMarketFeed, perp_symbol, spot_symbol
+from engine.services.live.recovery import RecoveryReport, recover
 from engine.services.live.risk_limits import Breach, RiskLimits
-from engine.services.live.session import LiveSession, SessionStatus
+from engine.services.live.session import LiveSession, SessionPhase, SessionStatus
 from engine.services.run_params import CEX_VENUES, build_run_params, data_requirements
 from engine.strategies import STRATEGIES
 
 EXECUTIONS = ("paper", "live")
 ENVIRONMENTS = ("testnet", "production")
+
+# (venue, environment, *, private, underlyings) -> adapter. ``private``: the session needs account
+# access (live); paper needs public market data only and works without keys.
+VenueFactory = Callable[..., CexVenuePort]
 
 
 class LiveStartError(ValueError):
@@ -40,24 +61,36 @@ class LiveStartRequest:
     risk_overrides: dict[str, Any] = field(default_factory=dict)      # e.g. {"max_drawdown": 0.05}
     config_overrides: dict[str, Any] = field(default_factory=dict)    # dotted keys, like the CLI
     confirm_production: bool = False
+    acknowledge_recovery: bool = False           # take over what restart recovery finds without pausing
     tick_seconds: float = 5.0
-    cancel_timeout_seconds: float = 3.0
-    data_timeout_seconds: float = 5.0
+    cancel_timeout_seconds: float = 3.0          # per venue, emergency stop
+    data_timeout_seconds: float = 5.0            # per venue, market data / connect / recovery reads
+    dead_man_seconds: float | None = 60.0        # live: exchange-side cancel-after; None switches it off
 
 
 @dataclass
 class FlattenReport:
-    closed: list[str] = field(default_factory=list)          # "binance ETH/USDT:USDT buy 1.2 (reduce-only)"
+    closed: list[str] = field(default_factory=list)          # "binance ETH sell 1.2 (reduce-only)"
     failed: list[str] = field(default_factory=list)
     cannot_unwind: list[str] = field(default_factory=list)   # on-chain legs, said plainly
 
+    def lines(self) -> list[str]:
+        return ([f"closed {c}" for c in self.closed] + [f"FAILED {f}" for f in self.failed]
+                + [f"cannot unwind: {c}" for c in self.cannot_unwind]) or ["nothing to close"]
+
+
+def _positive(name: str, value: float) -> None:
+    if not (isinstance(value, (int, float)) and value > 0 and math.isfinite(value)):
+        raise LiveStartError(f"{name} must be a positive number of seconds, got {value!r}")
+
 
 class LiveTradingService:
-    def __init__(self, provider: HistoricalDataProvider,
-                 venue_factory: Callable[[str, str], CexVenuePort],
+    def __init__(self, provider: HistoricalDataProvider, venue_factory: VenueFactory,
                  world_factory: Callable[..., Any], rejected_exc: type[Exception],
                  journal_factory: Callable[[str], Journal],
-                 checks_runner: Callable[[str, str], Awaitable[bool]] | None = None) -> None:
+                 checks_runner: Callable[[str, str], Awaitable[list[str]]] | None = None) -> None:
+        """``checks_runner(mode, environment)`` runs check-venues and returns the failures (one line
+        each; empty = pass): production live refuses to start on any."""
         self.provider = provider
         self.venue_factory = venue_factory
         self.world_factory = world_factory
@@ -65,15 +98,29 @@ class LiveTradingService:
         self.journal_factory = journal_factory
         self.checks_runner = checks_runner
         self.sessions: dict[str, LiveSession] = {}
+        self._journals: dict[str, Journal] = {}
+        # Hooks for a view (the Qt dashboard connects its bridge here; the CLI prints). Both are
+        # called on the event loop; an exception in a hook is logged and never stops trading.
         self.on_update: Callable[[LiveSession], None] | None = None
         self.on_cancel_progress: Callable[[str, VenueCancelProgress], None] | None = None
 
     # ------------------------------------------------------------------ start / stop
     async def start(self, req: LiveStartRequest) -> str:
+        """Start a session; returns its request id. See the module docstring for the sequence."""
         if req.execution not in EXECUTIONS:
             raise LiveStartError(f"execution {req.execution!r} (allowed: {', '.join(EXECUTIONS)})")
         if req.environment not in ENVIRONMENTS:
             raise LiveStartError(f"environment {req.environment!r} (allowed: {', '.join(ENVIRONMENTS)})")
+        for name in ("tick_seconds", "cancel_timeout_seconds", "data_timeout_seconds"):
+            _positive(name, getattr(req, name))
+        if req.capital is not None and not req.capital > 0:
+            raise LiveStartError(f"capital must be positive, got {req.capital!r}")
+        live = req.execution == "live"
+        if live and req.dead_man_seconds is not None:
+            try:
+                check_timeout(req.dead_man_seconds, req.tick_seconds)
+            except ValueError as exc:
+                raise LiveStartError(str(exc)) from None
         overrides = dict(req.config_overrides)
         overrides.update({f"risk.{k}": v for k, v in req.risk_overrides.items()})
         if req.share_class is not None:
@@ -81,121 +128,235 @@ class LiveTradingService:
         resolved = load_config(req.mode, cli_overrides=overrides)
         params = build_run_params(resolved, req.capital)
         sp = params.strategy
-        onchain = [leg for leg, on in (("AAVE lending", bool(sp.lending_asset)), (f"{sp.lst} staking", bool(sp.lst)),
-                                       ("AAVE leverage loop", sp.leverage)) if on]
-        if req.execution == "live" and onchain:
-            raise LiveStartError(
-                f"{req.mode} has on-chain legs ({', '.join(onchain)}); live mode only sends CEX orders until "
-                "on-chain execution exists — run it in paper mode")
-        if req.execution == "live" and req.environment == "production":
-            if not req.confirm_production:
-                raise LiveStartError("production live trading needs an explicit confirmation (confirm_production)")
-            if self.checks_runner is None or not await self.checks_runner(req.mode, req.environment):
-                raise LiveStartError("production live trading needs a passing check-venues run first "
-                                     f"(python main.py check-venues --mode {req.mode} --env production)")
+        if live:
+            onchain = [leg for leg, on in (("AAVE lending", bool(sp.lending_asset)), (f"{sp.lst} staking", bool(sp.lst)),
+                                           ("AAVE leverage loop", sp.leverage)) if on]
+            if onchain:
+                raise LiveStartError(
+                    f"{req.mode} has on-chain legs ({', '.join(onchain)}); live mode only sends CEX orders until "
+                    "on-chain execution exists — run it with execution paper")
+            if req.environment == "production":
+                if not req.confirm_production:
+                    raise LiveStartError("production live trading needs an explicit confirmation "
+                                         "(--yes-production / confirm_production=True)")
+                if self.checks_runner is None:
+                    raise LiveStartError("production live trading needs a passing check-venues run, and this "
+                                         "service has no checks runner configured")
+                failures = await self.checks_runner(req.mode, req.environment)
+                if failures:
+                    raise LiveStartError("production live trading needs a passing check-venues run "
+                                         f"(python main.py check-venues --mode {req.mode} --env production); failed: "
+                                         + "; ".join(failures))
         cex_names = [v for v in resolved.required_venues() if v in CEX_VENUES]
-        venues: Mapping[str, CexVenuePort] = {v: self.venue_factory(v, req.environment) for v in cex_names}
-        seed = self.provider.load(data_requirements(params))
-        feed = LiveMarketFeed(params, venues, seed, req.data_timeout_seconds)
-        strategy = STRATEGIES[sp.mode](params)
-        session = LiveSession(
-            mode=req.mode, execution=req.execution, environment=req.environment, params=params,
-            strategy=strategy, feed=feed, venues=venues, limits=RiskLimits.from_config(resolved.mode.risk),
-            journal=self.journal_factory(req.environment), world_factory=self.world_factory,
-            rejected_exc=self.rejected_exc, tick_seconds=req.tick_seconds,
-            cancel_timeout_seconds=req.cancel_timeout_seconds, on_update=self._updated,
-            on_cancel_progress=lambda p: self._cancel_progress(session, p))
+        underlyings = [sp.underlying] if sp.underlying else ["ETH"]
+        venues = await self._build_venues(cex_names, req.environment, live, underlyings)
+        try:
+            await self._connect(venues, params, req.data_timeout_seconds)
+            seed = self.provider.load(data_requirements(params))
+            feed = LiveMarketFeed(params, venues, seed, req.data_timeout_seconds)
+            journal = self._journal(req.environment)
+            session = LiveSession(
+                mode=req.mode, execution=req.execution, environment=req.environment, params=params,
+                strategy=STRATEGIES[sp.mode](params), feed=feed, venues=venues,
+                limits=RiskLimits.from_config(resolved.mode.risk), journal=journal,
+                world_factory=self.world_factory, rejected_exc=self.rejected_exc, tick_seconds=req.tick_seconds,
+                cancel_timeout_seconds=req.cancel_timeout_seconds,
+                dead_man_seconds=req.dead_man_seconds if live else None,
+                data_timeout_seconds=req.data_timeout_seconds, on_update=self._updated)
+            session.estop.on_progress = lambda p: self._cancel_progress(session, p)
+            report = None
+            if live:
+                report = await recover(venues, journal, mode=req.mode, execution=req.execution,
+                                       perp_symbol_of={underlyings[0]: perp_symbol(underlyings[0])},
+                                       timeout=req.data_timeout_seconds)
+                unreachable = [d for d in report.differences if d.kind == "venue_unreachable"]
+                if unreachable:
+                    raise LiveStartError("cannot read the venue accounts before trading: "
+                                         + "; ".join(f"{d.venue}: {d.detail}" for d in unreachable))
+        except BaseException:
+            await asyncio.gather(*(p.close() for p in venues.values()), return_exceptions=True)
+            raise
         self.sessions[session.request_id] = session
+        if report is not None:
+            session.adopt(report)
+            if report.needs_acknowledgement and not req.acknowledge_recovery:
+                session.await_acknowledgement(report)
+                return session.request_id
         session.start()
         return session.request_id
 
+    async def _build_venues(self, names: list[str], environment: str, live: bool,
+                            underlyings: list[str]) -> dict[str, CexVenuePort]:
+        venues: dict[str, CexVenuePort] = {}
+        name = ""
+        try:
+            for name in names:
+                port = self.venue_factory(name, environment, private=live, underlyings=underlyings)
+                venues[name] = await port if inspect.isawaitable(port) else port
+        except Exception as exc:            # missing keys, no keyring, bad venue config: say which venue
+            await asyncio.gather(*(p.close() for p in venues.values()), return_exceptions=True)
+            if isinstance(exc, LiveStartError):
+                raise
+            raise LiveStartError(f"{name}: {exc}") from None
+        return venues
+
+    async def _connect(self, venues: Mapping[str, CexVenuePort], params, timeout: float) -> None:
+        """Load every venue's markets (fails fast without network) and check the mode's symbols."""
+        names = list(venues)
+        results = await asyncio.gather(*(asyncio.wait_for(venues[v].load_markets(), timeout) for v in names),
+                                       return_exceptions=True)
+        problems = []
+        for venue, res in zip(names, results):
+            if isinstance(res, asyncio.TimeoutError):
+                problems.append(f"{venue}: no answer within {timeout:g} s")
+            elif isinstance(res, BaseException):
+                text = str(res) or type(res).__name__
+                problems.append(text if text.startswith(f"{venue}:") else f"{venue}: {text}")
+        if problems:
+            raise LiveStartError("cannot connect to the venues: " + "; ".join(problems))
+        sp = params.strategy
+        asset = sp.underlying or "ETH"
+        need: dict[str, list[str]] = {}
+        for venue, weight in sp.allocation.items():
+            if weight > 0 and sp.hedge:
+                need.setdefault(venue, []).append(perp_symbol(asset))
+        if sp.spot_venue:
+            need.setdefault(sp.spot_venue, []).append(spot_symbol(asset))
+        missing = [f"{v} {s}" for v, symbols in need.items() if v in venues
+                   for s in symbols if s not in venues[v].symbols(MarketKind.PERP if ":" in s else MarketKind.SPOT)]
+        if missing:
+            raise LiveStartError("the venues do not list the mode's markets: " + ", ".join(missing))
+
+    def _journal(self, environment: str) -> Journal:
+        if environment not in self._journals:
+            self._journals[environment] = self.journal_factory(environment)
+        return self._journals[environment]
+
+    def acknowledge_recovery(self, request_id: str) -> None:
+        """The operator has seen the recovery report: start trading."""
+        s = self._session(request_id)
+        if s.phase is not SessionPhase.AWAITING_ACK:
+            raise LiveStartError(f"session {request_id} is {s.phase.value}, not awaiting acknowledgement")
+        s.start()
+
+    def recovery(self, request_id: str) -> RecoveryReport | None:
+        return self._session(request_id).recovery
+
     async def stop(self, request_id: str) -> None:
+        """Stop the loop, disarm the dead-man switch, close the adapters. Positions stay as they are."""
         session = self._session(request_id)
+        if session.phase is SessionPhase.STOPPED:
+            return
         await session.stop()
         await asyncio.gather(*(p.close() for p in session.venues.values()), return_exceptions=True)
 
     async def stop_all(self) -> None:
         await asyncio.gather(*(self.stop(rid) for rid in list(self.sessions)), return_exceptions=True)
 
+    async def close(self) -> None:
+        """Stop everything and close the journals (app/CLI shutdown)."""
+        await self.stop_all()
+        for journal in self._journals.values():
+            journal.close()
+        self._journals.clear()
+
     # ------------------------------------------------------------------ reporting
+    def session(self, request_id: str) -> LiveSession:
+        return self._session(request_id)
+
     def status(self, request_id: str) -> SessionStatus:
         return self._session(request_id).status()
 
     def performance(self, request_id: str) -> dict[str, Any]:
         s = self._session(request_id)
         st = s.status()
-        capital = s.params.strategy.capital
         return {
-            "value": st.value, "pnl": st.pnl, "return": None if st.value is None else st.value / capital - 1.0,
-            "trades": st.trades, "drawdown": st.drawdown, "uptime_seconds": time.time() - s.started_at,
-            "last_heartbeat": st.last_heartbeat, "data_age_seconds": st.data_age_seconds,
-            "currency": st.currency, "state": st.state,
+            "value": st.value, "pnl": st.pnl, "return": None if st.value is None else st.value / st.capital - 1.0,
+            "capital": st.capital, "trades": st.trades, "drawdown": st.drawdown,
+            "uptime_seconds": time.time() - s.started_at, "last_heartbeat": st.last_heartbeat,
+            "heartbeat_age_seconds": st.heartbeat_age_seconds, "data_age_seconds": st.data_age_seconds,
+            "currency": st.currency, "state": st.state, "phase": st.phase, "ticks": st.ticks,
+            "pnl_components": st.pnl_components,
         }
 
     def risk_check(self, request_id: str) -> list[Breach]:
+        """The limits breached at the last tick (empty: all within limits)."""
         return list(self._session(request_id).breaches)
 
     # ------------------------------------------------------------------ safety
-    def halt_all_now(self, reason: str) -> None:
-        """The synchronous half of an emergency stop: every session HALTED before anything awaits."""
+    def halt_all_now(self, reason: str = "operator emergency stop") -> None:
+        """The synchronous half of an emergency stop: every session HALTED before anything awaits.
+        Call it first from a button or a signal handler, then await ``emergency_stop``."""
         for s in self.sessions.values():
             s.estop.halt_now(reason)
 
     async def emergency_stop(self, request_id: str | None = None,
                              reason: str = "operator emergency stop") -> dict[str, EmergencyStopReport]:
         """HALT now, then cancel-all on every venue of every (or one) session concurrently."""
-        targets = [self._session(request_id)] if request_id else list(self.sessions.values())
+        targets = [self._session(request_id)] if request_id else \
+            [s for s in self.sessions.values() if s.phase is not SessionPhase.STOPPED]
         for s in targets:
             s.estop.halt_now(reason)
         reports = await asyncio.gather(*(s.emergency_stop(reason) for s in targets))
         return {s.request_id: r for s, r in zip(targets, reports)}
 
     def reset(self, request_id: str, reason: str = "operator reset") -> None:
+        """The explicit action that leaves HALTED/REDUCING and returns to ACTIVE."""
         self._session(request_id).reset(reason)
 
     async def flatten(self, request_id: str, confirmed: bool) -> FlattenReport:
         """Close the CEX legs (reduce-only perps, spot sold) — a separate, confirmed action. On-chain
-        legs cannot be unwound yet: the report names them instead of pretending."""
+        legs cannot be unwound yet: the report names them instead of pretending. Ends HALTED."""
         if not confirmed:
             raise LiveStartError("flatten needs an explicit confirmation")
         s = self._session(request_id)
         report = FlattenReport()
-        t = len(s.feed.view.timestamps) - 1
-        if t < 0:
-            return report
-        s.state.reduce_for_flatten("confirmed flatten")
-        try:
-            for venue, acct in list(s.portfolio.cex.items()):
-                for asset, pos in list(acct.perps.items()):
-                    if pos.size:
-                        await self._flatten_one(s, Instruction(Op.PERP_TRADE, venue, asset, -pos.size, reason="flatten"),
-                                                t, report)
-                for asset, qty in list(acct.spot.items()):
-                    if qty > 0:
-                        await self._flatten_one(s, Instruction(Op.SPOT_TRADE, venue, asset, -qty, reason="flatten"),
-                                                t, report)
-        finally:
-            s.state.halt("flatten finished")
-        w = s.portfolio.wallet
-        sp = s.params.strategy
-        if any(w.debt_scaled.values()):
-            report.cannot_unwind.append("AAVE leverage loop (collateral and WETH debt): deleverage on-chain by hand")
-        elif any(w.supply_scaled.values()):
-            report.cannot_unwind.append("AAVE supply: withdraw on-chain by hand")
-        if sp.lst and w.tokens.get(sp.lst, 0.0) > 0:
-            report.cannot_unwind.append(f"{sp.lst} holding: exit the LST on-chain by hand")
+        async with s.lock:
+            t = await s.ensure_prices()
+            s.state.reduce_for_flatten("confirmed flatten")
+            try:
+                # Perps first (reduce-only), then spot: the hedge never outlives what it hedges by more
+                # than one order, and a short is never opened by a flatten.
+                for venue, acct in list(s.portfolio.cex.items()):
+                    for asset, pos in list(acct.perps.items()):
+                        if pos.size:
+                            await self._flatten_one(s, Instruction(Op.PERP_TRADE, venue, asset, -pos.size,
+                                                                   reason="flatten"), t, report)
+                for venue, acct in list(s.portfolio.cex.items()):
+                    for asset, qty in list(acct.spot.items()):
+                        if qty > 0:
+                            await self._flatten_one(s, Instruction(Op.SPOT_TRADE, venue, asset, -qty,
+                                                                   reason="flatten"), t, report)
+            finally:
+                s.state.halt("flatten finished")
+            w = s.portfolio.wallet
+            sp = s.params.strategy
+            if any(w.debt_scaled.values()):
+                report.cannot_unwind.append("AAVE leverage loop (LST collateral and WETH debt): deleverage "
+                                            "on-chain by hand — on-chain execution does not exist yet")
+            elif any(w.supply_scaled.values()):
+                report.cannot_unwind.append("AAVE supply: withdraw on-chain by hand — on-chain execution does "
+                                            "not exist yet")
+            if sp.lst and w.tokens.get(sp.lst, 0.0) > 0:
+                report.cannot_unwind.append(f"{sp.lst} holding ({w.tokens[sp.lst]:.6g}): exit the LST on-chain by "
+                                            "hand — on-chain execution does not exist yet")
+            s.after_manual_trades(t)
+            if not report.failed:
+                s.mark_flat()
+            s.journal.event(s.request_id, "session", "flatten", closed=report.closed, failed=report.failed,
+                            cannot_unwind=report.cannot_unwind)
+        s._notify()
         return report
 
     async def _flatten_one(self, s: LiveSession, ins: Instruction, t: int, report: FlattenReport) -> None:
-        desc = f"{ins.venue} {ins.asset} {'buy' if ins.amount > 0 else 'sell'} {abs(ins.amount):.8g}"
-        try:
-            if s.execution == "paper":
-                s.paper.execute(ins, t)
-            else:
-                await s.live_exec.execute(ins, t)
+        """One closing order through the session's execution manager (events, costs, journal)."""
+        desc = f"{ins.venue} {ins.asset} {'perp' if ins.op is Op.PERP_TRADE else 'spot'} " \
+               f"{'buy' if ins.amount > 0 else 'sell'} {abs(ins.amount):.8g}"
+        fills, rejection = await s.run_instruction(ins, t)
+        if fills:
             report.closed.append(desc + (" (reduce-only)" if ins.op is Op.PERP_TRADE else ""))
-        except Exception as exc:
-            report.failed.append(f"{desc}: {exc}")
+        else:
+            report.failed.append(f"{desc}: {rejection or 'not filled'}")
 
     # ------------------------------------------------------------------ helpers
     def _session(self, request_id: str) -> LiveSession:
@@ -210,4 +371,8 @@ class LiveTradingService:
 
     def _cancel_progress(self, session: LiveSession, progress: VenueCancelProgress) -> None:
         if self.on_cancel_progress is not None:
-            self.on_cancel_progress(session.request_id, progress)
+            try:
+                self.on_cancel_progress(session.request_id, progress)
+            except Exception:                     # a view's bug must not break the e-stop
+                import logging
+                logging.getLogger(__name__).exception("on_cancel_progress hook failed")

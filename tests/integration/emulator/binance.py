@@ -21,6 +21,7 @@ _SIGNED = {
     "api/v3/account", "api/v3/order", "api/v3/openOrders", "sapi/v1/account/apiRestrictions",
     "fapi/v3/account", "fapi/v2/account", "fapi/v1/leverageBracket", "fapi/v3/positionRisk",
     "fapi/v1/openOrders", "fapi/v1/order", "fapi/v1/allOpenOrders", "fapi/v1/positionSide/dual",
+    "fapi/v1/countdownCancelAll",
 }
 _STATUS = {"open": "NEW", "filled": "FILLED", "canceled": "CANCELED"}
 _REJECT = {"funds": (-2010, "Account has insufficient balance for requested action."),
@@ -215,6 +216,14 @@ class BinanceDialect:
             return json_response([self.order_json(o, futures) for o in orders])
         if path == "order":
             return self.order_endpoint(method, p, kind, futures)
+        if futures and method == "POST" and path == "countdownCancelAll":
+            # Auto-cancel all open orders of one symbol when no heartbeat renews the countdown (ms).
+            inst = self.inst("perp", p["symbol"])
+            countdown = int(p["countdownTime"])
+            if countdown < 0:
+                return self.error(-1102, "Mandatory parameter 'countdownTime' was not sent, was empty/null, or malformed.")
+            s.arm_dead_man(inst.key, countdown)
+            return json_response({"symbol": inst.venue_id, "countdownTime": str(countdown)})
         return self.error(-1000, f"emulator: no route {method} {path}", 404)
 
     def futures_account(self) -> web.Response:

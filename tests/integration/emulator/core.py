@@ -147,6 +147,11 @@ class VenueState:
     orders: dict[str, Order] = field(default_factory=dict)
     positions: dict[str, Position] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)
+    # Dead-man switches (exchange-side cancel-after): scope -> deadline on the venue clock (ms). A scope
+    # is "*" (every order of the venue, OKX) or an instrument key (Binance USD-M is per symbol).
+    dead_man: dict[str, int] = field(default_factory=dict)
+    dead_man_arms: list[tuple[str, int]] = field(default_factory=list)      # (scope, timeout ms), 0 = off
+    dead_man_fired: list[tuple[str, list[str]]] = field(default_factory=list)  # (scope, cancelled ids)
     _ids: Any = field(default_factory=lambda: itertools.count(1_000_001))
 
     # -- clocks ------------------------------------------------------------------------------------
@@ -256,6 +261,35 @@ class VenueState:
         order.status, order.locked, order.updated_ms = "canceled", None, self.now_ms()
         return order
 
+    # -- dead-man switch ---------------------------------------------------------------------------
+    def arm_dead_man(self, scope: str, timeout_ms: int) -> int | None:
+        """(Re)start the countdown of ``scope``; 0 switches it off. Returns the deadline (ms) or None."""
+        self.dead_man_arms.append((scope, timeout_ms))
+        if timeout_ms <= 0:
+            self.dead_man.pop(scope, None)
+            return None
+        self.dead_man[scope] = self.now_ms() + timeout_ms
+        return self.dead_man[scope]
+
+    def expire_dead_man(self, now_ms: int | None = None) -> list[Order]:
+        """Cancel the orders of every scope whose countdown ran out by ``now_ms`` (default: now).
+
+        The emulator calls this every few ms; a test may pass a future time to play a long countdown
+        (OKX's minimum is 10 s) without waiting for it.
+        """
+        now = self.now_ms() if now_ms is None else now_ms
+        cancelled: list[Order] = []
+        for scope, deadline in list(self.dead_man.items()):
+            if now < deadline:
+                continue
+            del self.dead_man[scope]
+            hit = [o for o in self.open_orders() if scope == "*" or o.instrument.key == scope]
+            for o in hit:
+                self.cancel(o)
+            self.dead_man_fired.append((scope, [o.order_id for o in hit]))
+            cancelled.extend(hit)
+        return cancelled
+
 
 Handler = Callable[[web.Request, str, bytes], Awaitable[web.Response]]
 
@@ -286,6 +320,7 @@ class ExchangeEmulator:
         }
         self._release = asyncio.Event()
         self._runner: web.AppRunner | None = None
+        self._dead_man_task: asyncio.Task | None = None
         self.port: int | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -298,8 +333,20 @@ class ExchangeEmulator:
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self._release = asyncio.Event()
+        self._dead_man_task = asyncio.ensure_future(self._dead_man_loop())
+
+    async def _dead_man_loop(self) -> None:
+        """The venues' countdown checker (Binance checks about every 10 ms)."""
+        while True:
+            for state in self.venues.values():
+                if state.dead_man:
+                    state.expire_dead_man()
+            await asyncio.sleep(0.01)
 
     async def stop(self) -> None:
+        if self._dead_man_task is not None:
+            self._dead_man_task.cancel()
+            self._dead_man_task = None
         self._release.set()              # hung handlers answer and finish
         if self._runner is not None:
             await self._runner.cleanup()

@@ -181,6 +181,13 @@ class OkxDialect:
             return self._cancel_batch([p])
         if path == "trade/cancel-batch-orders" and method == "POST":
             return self._cancel_batch(p)
+        if path == "trade/cancel-all-after" and method == "POST":
+            # Dead-man switch for every order of the account: timeOut 0 (off) or 10..120 seconds.
+            seconds = int(str(p.get("timeOut", "")) or -1)
+            if seconds != 0 and not 10 <= seconds <= 120:
+                return self.error("51000", "Parameter timeOut error")
+            deadline = s.arm_dead_man("*", seconds * 1000)
+            return self.ok([{"triggerTime": str(deadline or 0), "tag": "", "ts": str(s.now_ms())}])
         return self.error("50000", f"emulator: no route {method} {path}", 404)
 
     def _place_batch(self, items: list[dict]) -> web.Response:

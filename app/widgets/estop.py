@@ -1,0 +1,212 @@
+"""The emergency stop (DESIGN §7): a red button that is always visible in the main window's safety
+toolbar (outside every dock, so closing or floating a panel never hides it), a keyboard shortcut that
+works from any window of the app, the trading-state badge, and the per-venue cancel progress.
+
+One press, no confirmation: the click handler calls ``LiveController.emergency_stop`` whose first
+statement is the service's synchronous ``halt_all_now`` — every session is HALTED before the handler
+returns — then the concurrent cancel-all runs on the loop and reports per venue (pending, cancelling,
+done, failed, timeout; orders cancelled; ms since the press).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QAction, QBrush, QColor, QKeySequence
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWidget
+
+from app import style
+from app.panels.live_controller import CancelRow, EStopPress, LiveController
+
+#: The shortcuts (shown on the button). Ctrl+Shift+X is hard to hit by accident; F12 is one key.
+ESTOP_SHORTCUTS = ("Ctrl+Shift+X", "F12")
+ESTOP_TEXT = "EMERGENCY STOP"
+
+STATE_COLORS = {
+    "ACTIVE": ("#1f3a2a", style.OK),
+    "REDUCING": ("#4a3a1c", style.WARNING),
+    "HALTED": ("#5a2326", "#ffd7d7"),
+    None: (style.SURFACE_ALT, style.TEXT_DIM),
+}
+CANCEL_COLORS = {"pending": style.TEXT_DIM, "cancelling": style.ACCENT, "done": style.OK,
+                 "failed": style.ERROR, "timeout": style.WARNING}
+
+
+def shortcut_label() -> str:
+    return " / ".join(ESTOP_SHORTCUTS)
+
+
+class StateBadge(QLabel):
+    """ACTIVE (green) / REDUCING (amber) / HALTED (red) / no session (grey)."""
+
+    def __init__(self, parent: QWidget | None = None, large: bool = False) -> None:
+        super().__init__(parent)
+        self.large = large
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setMinimumWidth(120 if large else 96)
+        self.state: str | None = None
+        self.set_state(None)
+
+    def set_state(self, state: str | None, text: str | None = None) -> None:
+        self.state = state
+        background, foreground = STATE_COLORS.get(state, STATE_COLORS[None])
+        size = "18px" if self.large else "13px"
+        self.setStyleSheet(f"QLabel {{ background: {background}; color: {foreground}; border: 1px solid {foreground};"
+                           f" border-radius: 4px; padding: 3px 10px; font-weight: 700; font-size: {size}; }}")
+        self.setText(text if text is not None else (state or "NO SESSION"))
+
+
+class EmergencyStopButton(QPushButton):
+    """Big, red, labelled with its shortcuts. Pressing it halts without any confirmation."""
+
+    def __init__(self, controller: LiveController, parent: QWidget | None = None) -> None:
+        super().__init__(f"■  {ESTOP_TEXT}   ({shortcut_label()})", parent)
+        self.controller = controller
+        self.setObjectName("estop")
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)        # a stray Space/Enter never presses it
+        self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+        self.setMinimumHeight(34)
+        self.setToolTip("HALT every live/paper session at once (no new order can reach a venue), then cancel "
+                        "every open order on every venue concurrently. No confirmation. Shortcut: "
+                        f"{shortcut_label()}. Leaving HALTED needs an explicit Reset in the Live trading panel.")
+        self.setStyleSheet("QPushButton#estop { background: #c62828; color: #ffffff; font-weight: 800; font-size: 14px;"
+                           " border: 2px solid #ff8a80; border-radius: 5px; padding: 4px 16px; }"
+                           "QPushButton#estop:hover { background: #e53935; }"
+                           "QPushButton#estop:pressed { background: #8e0000; }")
+        self.clicked.connect(self.press)
+
+    def press(self) -> EStopPress:
+        # the controller's first statement is the service's synchronous halt_all_now()
+        return self.controller.emergency_stop("button")
+
+
+def make_estop_action(controller: LiveController, parent: QWidget) -> QAction:
+    """The keyboard emergency stop: application-wide, so it works from a floating panel or a dialog."""
+    action = QAction(f"{ESTOP_TEXT}", parent)
+    action.setShortcuts([QKeySequence(s) for s in ESTOP_SHORTCUTS])
+    action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
+    action.setToolTip("HALT every session and cancel every open order (no confirmation)")
+    action.triggered.connect(lambda: controller.emergency_stop("keyboard"))
+    return action
+
+
+class SafetyBar(QWidget):
+    """Toolbar content: state of the live sessions, the e-stop summary, and the e-stop button."""
+
+    def __init__(self, controller: LiveController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(6, 2, 6, 2)
+        layout.setSpacing(10)
+        title = QLabel("Live", self)
+        title.setObjectName("dim")
+        layout.addWidget(title)
+        self.badge = StateBadge(self)
+        layout.addWidget(self.badge)
+        self.sessions_label = QLabel("no session", self)
+        self.sessions_label.setObjectName("dim")
+        layout.addWidget(self.sessions_label)
+        layout.addStretch(1)
+        self.progress_label = QLabel(self)
+        self.progress_label.setTextFormat(Qt.TextFormat.RichText)
+        layout.addWidget(self.progress_label)
+        self.button = EmergencyStopButton(controller, self)
+        layout.addWidget(self.button)
+        controller.session_updated.connect(lambda _rid: self.refresh())
+        controller.sessions_changed.connect(self.refresh)
+        controller.estop_pressed.connect(self._pressed)
+        controller.cancel_progress.connect(lambda _row: self._show_progress())
+        controller.estop_finished.connect(lambda _press: self._show_progress())
+        self.refresh()
+
+    def refresh(self) -> None:
+        sessions = self.controller.active_sessions()
+        if not sessions:
+            self.badge.set_state(None)
+            self.sessions_label.setText("no session running")
+            return
+        states = [s.state.state.value for s in sessions]
+        worst = "HALTED" if "HALTED" in states else "REDUCING" if "REDUCING" in states else "ACTIVE"
+        self.badge.set_state(worst)
+        self.sessions_label.setText(", ".join(f"{s.mode} {s.execution}/{s.environment} {s.state.state.value}"
+                                              for s in sessions))
+
+    def _pressed(self, press: EStopPress) -> None:
+        self.refresh()
+        self._show_progress()
+
+    def _show_progress(self) -> None:
+        press = self.controller.last_press
+        if press is None:
+            return
+        parts = [f"<b style='color:{style.ERROR}'>E-STOP</b> HALTED in {press.halted_ms:.1f} ms"]
+        for row in self.controller.cancel_rows.values():
+            color = CANCEL_COLORS.get(row.status, style.TEXT)
+            text = f"{row.venue} <span style='color:{color}'>{row.status}</span>"
+            if row.status in ("done", "failed", "timeout"):
+                text += f" {row.canceled} in {row.elapsed_ms:.0f} ms"
+            parts.append(text)
+        if press.error:
+            parts.append(f"<span style='color:{style.ERROR}'>error: {press.error}</span>")
+        elif press.note and not self.controller.cancel_rows:
+            parts.append(f"<span style='color:{style.TEXT_DIM}'>{press.note}</span>")
+        self.progress_label.setText(" · ".join(parts))
+
+
+class CancelProgressModel(QAbstractTableModel):
+    """Per-venue cancel-all progress of the last emergency stop."""
+
+    COLUMNS = ("Session", "Venue", "Status", "Cancelled", "Elapsed (ms)", "Detail")
+
+    def __init__(self, controller: LiveController, parent=None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.rows: list[CancelRow] = []
+        controller.estop_pressed.connect(self._reset)
+        controller.cancel_progress.connect(self._progress)
+
+    def _reset(self, _press: EStopPress) -> None:
+        self.beginResetModel()
+        self.rows = list(self.controller.cancel_rows.values())
+        self.endResetModel()
+
+    def _progress(self, row: CancelRow) -> None:
+        for i, existing in enumerate(self.rows):
+            if (existing.request_id, existing.venue) == (row.request_id, row.venue):
+                self.rows[i] = row
+                self.dataChanged.emit(self.index(i, 0), self.index(i, len(self.COLUMNS) - 1))
+                return
+        self.beginInsertRows(QModelIndex(), len(self.rows), len(self.rows))
+        self.rows.append(row)
+        self.endInsertRows()
+
+    def status_of(self, venue: str) -> str | None:
+        return next((r.status for r in self.rows if r.venue == venue), None)
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.COLUMNS[section]
+        return None
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        row = self.rows[index.row()]
+        column = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            finished = row.status in ("done", "failed", "timeout")
+            return (row.request_id, row.venue, row.status.upper(), str(row.canceled) if finished else "",
+                    f"{row.elapsed_ms:.0f}" if finished else "", row.error)[column]
+        if role == Qt.ItemDataRole.ForegroundRole and column == 2:
+            return QBrush(QColor(CANCEL_COLORS.get(row.status, style.TEXT)))
+        if role == Qt.ItemDataRole.ToolTipRole and row.error:
+            return row.error
+        return None

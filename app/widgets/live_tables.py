@@ -1,0 +1,258 @@
+"""Table models of the live dashboard: positions per venue, risk and exposure, the order blotter and
+the event log. Each is refreshed from a LiveSession at the dashboard's frame rate (never per signal)
+and holds a capped number of rows (DESIGN §10).
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from decimal import Decimal
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QBrush, QColor
+
+from app import style
+from app.widgets.event_model import cost_text, describe
+from engine.domain.events import Event
+
+_DISPLAY = Qt.ItemDataRole.DisplayRole
+_FOREGROUND = Qt.ItemDataRole.ForegroundRole
+_TOOLTIP = Qt.ItemDataRole.ToolTipRole
+_ALIGN = Qt.ItemDataRole.TextAlignmentRole
+_RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+_BRUSH = {k: QBrush(QColor(v)) for k, v in (("ok", style.OK), ("warn", style.WARNING), ("bad", style.ERROR),
+                                            ("dim", style.TEXT_DIM))}
+EVENT_CAP = 1000
+
+
+def num(value: float | None, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "∞" if value == math.inf else "–"
+    magnitude = abs(value)
+    if magnitude >= 1000:
+        return f"{value:,.2f}"
+    if magnitude >= 1 or value == 0:
+        return f"{value:,.{digits}f}".rstrip("0").rstrip(".")
+    return f"{value:.{digits}g}"
+
+
+def pct(value: float | None, digits: int = 2) -> str:
+    return "–" if value is None or not math.isfinite(value) else f"{value * 100:.{digits}f}%"
+
+
+class _RowsModel(QAbstractTableModel):
+    """Rows of display strings (plus an optional colour per row), replaced wholesale on refresh."""
+
+    COLUMNS: tuple[str, ...] = ()
+    NUMERIC: frozenset[int] = frozenset()
+    #: Columns that take the row's colour (None: every column).
+    COLORED: frozenset[int] | None = None
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.rows: list[tuple[str, ...]] = []
+        self.colors: list[str | None] = []
+        self.tips: list[str] = []
+
+    def set_rows(self, rows: Sequence[tuple[str, ...]], colors: Sequence[str | None] | None = None,
+                 tips: Sequence[str] | None = None) -> None:
+        rows = list(rows)
+        colors = list(colors) if colors is not None else [None] * len(rows)
+        tips = list(tips) if tips is not None else [""] * len(rows)
+        if len(rows) == len(self.rows):
+            changed = rows != self.rows or colors != self.colors or tips != self.tips
+            self.rows, self.colors, self.tips = rows, colors, tips
+            if changed and rows:
+                self.dataChanged.emit(self.index(0, 0), self.index(len(rows) - 1, len(self.COLUMNS) - 1))
+            return
+        self.beginResetModel()
+        self.rows, self.colors, self.tips = rows, colors, tips
+        self.endResetModel()
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = _DISPLAY) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == _DISPLAY:
+            return self.COLUMNS[section]
+        return None
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = _DISPLAY) -> Any:
+        if not index.isValid():
+            return None
+        if role == _DISPLAY:
+            return self.rows[index.row()][index.column()]
+        if role == _FOREGROUND:
+            color = self.colors[index.row()]
+            if not color or (self.COLORED is not None and index.column() not in self.COLORED):
+                return None
+            return _BRUSH[color]
+        if role == _ALIGN and index.column() in self.NUMERIC:
+            return _RIGHT
+        if role == _TOOLTIP:
+            return self.tips[index.row()] or None
+        return None
+
+    def column(self, name: str) -> list[str]:
+        i = self.COLUMNS.index(name)
+        return [r[i] for r in self.rows]
+
+
+class PositionsModel(_RowsModel):
+    COLUMNS = ("Venue", "Kind", "Asset", "Size", "Entry", "Mark", "Unrealized")
+    NUMERIC = frozenset({3, 4, 5, 6})
+    COLORED = frozenset({6})
+
+    def refresh(self, positions: list[dict[str, Any]]) -> None:
+        rows, colors = [], []
+        for p in positions:
+            unrealized = p.get("unrealized")
+            rows.append((p["venue"], p["kind"], p["asset"], num(p["size"], 6), num(p.get("entry")),
+                         num(p.get("price")), "" if unrealized is None else f"{unrealized:+,.2f}"))
+            colors.append(None if unrealized is None or abs(unrealized) < 0.005 else
+                          ("ok" if unrealized > 0 else "bad"))
+        self.set_rows(rows, colors)
+
+
+@dataclass(frozen=True)
+class RiskLine:
+    metric: str
+    value: str
+    limit: str = ""
+    color: str | None = None
+    tip: str = ""
+
+
+def perp_liquidation_move(margin: float, maintenance: float, short: bool) -> float | None:
+    """Price move (fraction) that takes a perp account from margin ratio `margin` (equity/notional) to
+    the maintenance ratio: a short loses as the mark rises, a long as it falls.
+
+    Short of q at mark P, equity E = m·qP: at P' equity E - q(P'-P) = mm·qP'  =>  P'/P = (1+m)/(1+mm).
+    Long: E + q(P'-P) = mm·qP'  =>  P'/P = (1-m)/(1-mm)."""
+    if not math.isfinite(margin):
+        return None
+    if short:
+        return (1 + margin) / (1 + maintenance) - 1
+    return 1 - (1 - margin) / (1 - maintenance) if maintenance < 1 else None
+
+
+class RiskModel(_RowsModel):
+    """Health factor, LTV, per-venue margin ratio with the distance to liquidation, net delta (on-chain
+    vs CEX), drawdown and data age against the session's limits."""
+
+    COLUMNS = ("Metric", "Value", "Limit / distance")
+    NUMERIC = frozenset({1})
+    COLORED = frozenset({0, 1})
+
+    def refresh(self, lines: list[RiskLine]) -> None:
+        self.set_rows([(x.metric, x.value, x.limit) for x in lines], [x.color for x in lines], [x.tip for x in lines])
+
+    def value_of(self, metric: str) -> str:
+        for row in self.rows:
+            if row[0] == metric:
+                return row[1]
+        raise KeyError(f"no risk row {metric!r} (rows: {[r[0] for r in self.rows]})")
+
+
+def _decimal(text: str | None) -> str:
+    """A venue amount string without trailing zeros ('3.199200000000' -> '3.1992')."""
+    if not text:
+        return ""
+    try:
+        value = Decimal(text)
+    except ArithmeticError:
+        return text
+    if not value:
+        return "0"
+    # amounts sized from floats carry binary noise (3.1992000000000003): 12 significant digits
+    return format(Decimal(f"{value:.12g}").normalize(), "f")
+
+
+class OrdersModel(_RowsModel):
+    """The order blotter: live orders, newest first (paper fills are simulated and show as events)."""
+
+    COLUMNS = ("Time", "Venue", "Symbol", "Side", "Amount", "Reduce-only", "Status", "Filled", "Avg price",
+               "Client id", "Error")
+    NUMERIC = frozenset({4, 7, 8})
+
+    def refresh(self, orders: Sequence[Any]) -> None:
+        rows, colors = [], []
+        for o in reversed(list(orders)):
+            rows.append((time.strftime("%H:%M:%S", time.localtime(o.submitted_at)), o.venue, o.symbol, o.side,
+                         _decimal(o.amount), "yes" if o.reduce_only else "", o.status, _decimal(o.filled),
+                         _decimal(o.average), o.client_order_id, o.error))
+            colors.append("bad" if o.status in ("failed", "rejected") else "dim" if o.status == "canceled" else None)
+        self.set_rows(rows, colors)
+
+
+class LiveEventsModel(QAbstractTableModel):
+    """The session's engine events, newest first, at most `cap` rows; appends are incremental."""
+
+    COLUMNS = ("Time (UTC)", "Venue", "Type", "Details", "Cost")
+
+    def __init__(self, cap: int = EVENT_CAP, parent=None) -> None:
+        super().__init__(parent)
+        self.cap = cap
+        self.events: list[Event] = []        # newest first
+        self.seen = 0
+        self.source: object | None = None
+
+    def refresh(self, source: object, events: Sequence[Event]) -> None:
+        """Show the events of `source` (a session); only the new ones are inserted."""
+        if source is not self.source or len(events) < self.seen:
+            self.beginResetModel()
+            self.source = source
+            self.events = list(reversed(events[-self.cap:]))
+            self.seen = len(events)
+            self.endResetModel()
+            return
+        new = events[self.seen:]
+        if not new:
+            return
+        self.seen = len(events)
+        new = list(reversed(new[-self.cap:]))
+        self.beginInsertRows(QModelIndex(), 0, len(new) - 1)
+        self.events[:0] = new
+        self.endInsertRows()
+        if len(self.events) > self.cap:
+            self.beginRemoveRows(QModelIndex(), self.cap, len(self.events) - 1)
+            del self.events[self.cap:]
+            self.endRemoveRows()
+
+    def types(self) -> list[str]:
+        return [e.type for e in self.events]
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.events)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = _DISPLAY) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == _DISPLAY:
+            return self.COLUMNS[section]
+        return None
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = _DISPLAY) -> Any:
+        if not index.isValid():
+            return None
+        e = self.events[index.row()]
+        if role == _DISPLAY:
+            return (e.timestamp.replace("T", " ").rstrip("Z"), e.venue, e.type, describe(e), cost_text(e))[index.column()]
+        if role == _FOREGROUND:
+            if e.type in ("breach", "rejected", "liquidation"):
+                return _BRUSH["bad"]
+            if e.type == "state":
+                return _BRUSH["warn"]
+            if e.type == "funding":
+                return _BRUSH["dim"]
+        if role == _TOOLTIP:
+            return "\n".join(f"{f.name}: {getattr(e, f.name)}" for f in fields(e)
+                             if getattr(e, f.name) not in ("", None, 0, 0.0))
+        return None

@@ -1,0 +1,258 @@
+"""Live trading dashboard and the EMERGENCY STOP, in the real main window, against the loopback
+exchange emulator: a paper session updates state, heartbeat, positions, risk, chart and events; the
+toolbar button and the keyboard shortcut HALT synchronously (no await between the press and HALTED),
+then every venue's cancel-all reports its progress until done; Reset and Flatten ask first; the
+config editor is locked while a session runs."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
+
+from app.main_window import MainWindow
+from app.panels.venue_wiring import VenueWiring
+from app.widgets.estop import ESTOP_SHORTCUTS, ESTOP_TEXT
+from bootstrap import DATA_DIR, live_trading_service
+from tests.gui.emulator_support import CEX, fast_checks, run_on_loop
+from venues.cex.account import RetryPolicy
+
+TICK = 0.2
+# Resting orders the emulator books per venue: (instrument key, quantity in venue units).
+RESTING = {"binance": [("spot:ETHUSDT", Decimal("0.01")), ("perp:ETHUSDT", Decimal("0.01"))],
+           "bybit": [("spot:ETHUSDT", Decimal("0.01")), ("linear:ETHUSDT", Decimal("0.01"))],
+           "okx": [("ETH-USDT", Decimal("0.01")), ("ETH-USDT-SWAP", Decimal(1))]}
+
+# the emulator and keyring-store fixtures (run on the qasync loop)
+pytest_plugins = ["tests.gui.emulator_support"]
+
+
+@pytest.fixture
+def live_window(qtbot, bridge, emulator, cex_store, tmp_path, cache_dir):
+    urls = {v: emulator.base_url(v) for v in CEX}
+
+    def factory():
+        return live_trading_service(store=cex_store, url_overrides=urls, journal_dir=tmp_path / "journal",
+                                    data_dir=DATA_DIR, cache_dir=cache_dir, timeout_s=2.0, rate_limit_ms=1,
+                                    retry=RetryPolicy(attempts=2, base_delay_s=0.01), check_timeout_s=2.0)
+
+    wiring = VenueWiring(store=cex_store, url_overrides=urls, check_settings=fast_checks(),
+                         live_service_factory=factory)
+    window = MainWindow(bridge=bridge, persist_layout=False, initial_mode="eth_basis", venue_wiring=wiring)
+    qtbot.addWidget(window)
+    window.resize(1500, 950)
+    window.show()
+    qtbot.waitExposed(window)
+    window.backtest_panel.autoplay_box.setChecked(False)
+    panel = window.live_panel
+    panel.request_defaults = {"cancel_timeout_seconds": 1.0, "data_timeout_seconds": 1.0, "dead_man_seconds": None}
+    panel.set_form(mode="eth_basis", execution="paper", environment="testnet", capital=10_000, tick_seconds=TICK)
+    window.show_panel("live")
+    yield window
+    service = wiring.existing_live_service()      # pytest-qt may have deleted the window already
+    if service is not None:
+        run_on_loop(qtbot, service.close())
+
+
+def start(qtbot, window, **form) -> str:
+    panel = window.live_panel
+    if form:
+        panel.set_form(**form)
+    with qtbot.waitSignal(panel.session_started, timeout=20000) as started:
+        qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+    return started.args[0]
+
+
+def answer(qtbot, panel, button=QMessageBox.StandardButton.Yes) -> str:
+    box = panel.confirm_box
+    assert box is not None and box.isVisible(), "the action must ask first"
+    text = box.text()
+    box.button(button).click()
+    qtbot.waitUntil(lambda: panel.confirm_box is None, timeout=2000)
+    return text
+
+
+def place_resting(emulator, per_slot: int) -> int:
+    count = 0
+    for venue, rows in RESTING.items():
+        st = emulator.venues[venue]
+        for key, qty in rows:
+            inst = st.instruments[key]
+            for _ in range(per_slot):
+                st.place(key, "buy", "limit", qty, (inst.price * Decimal("0.8")).quantize(inst.tick), None)
+                count += 1
+    return count
+
+
+def test_paper_session_updates_the_dashboard_and_the_button_halts_synchronously(qtbot, live_window):
+    window, panel = live_window, live_window.live_panel
+    assert window.estop_button.isVisible() and ESTOP_TEXT in window.estop_button.text()
+    assert all(s in window.estop_button.text() for s in ESTOP_SHORTCUTS)
+    assert not window.config_panel.locked
+
+    rid = start(qtbot, window)
+    service = window.live_controller.service
+    session = service.session(rid)
+    assert window.config_panel.locked, "editing the config is locked while a session runs"
+    qtbot.waitUntil(lambda: session.ticks >= 3, timeout=10000)
+    panel.frames.flush()
+    assert panel.badge.text() == "ACTIVE" and window.safety_bar.badge.text() == "ACTIVE"
+    assert panel.readouts["heartbeat"].text().endswith("s ago") and panel.readouts["data_age"].text().endswith(" s")
+    assert int(panel.readouts["ticks"].text()) >= 3
+    rows = {(v, k, a) for v, k, a in zip(panel.positions.column("Venue"), panel.positions.column("Kind"),
+                                         panel.positions.column("Asset"))}
+    assert ("bybit", "spot", "ETH") in rows
+    assert {("binance", "perp", "ETH"), ("bybit", "perp", "ETH"), ("okx", "perp", "ETH")} <= rows
+    assert panel.risk.value_of("Health factor") == "∞ (no debt)"
+    assert float(panel.risk.value_of("Margin ratio okx")) > 0.2
+    assert abs(float(panel.risk.value_of("Net delta (ETH)"))) < 1e-6, "spot long and perp shorts offset"
+    assert "perp_trade" in panel.events.types() and "spot_trade" in panel.events.types()
+    assert panel.chart.drawn_points() >= 3
+    assert panel.orders.rowCount() == 0, "paper fills are simulated: no venue order"
+    trades = service.status(rid).trades
+
+    # the toolbar button: HALTED before mouseClick returns (nothing awaited in between)
+    qtbot.mouseClick(window.estop_button, Qt.MouseButton.LeftButton)
+    assert service.status(rid).state == "HALTED"
+    assert panel.badge.text() == "HALTED" and window.safety_bar.badge.text() == "HALTED"
+    press = window.live_controller.last_press
+    assert press.source == "button" and press.request_ids == [rid] and press.halted_ms < 50
+    qtbot.waitUntil(lambda: press.finished_ms is not None, timeout=5000)
+    assert "paper" in panel.estop_summary.text() and panel.tabs.currentIndex() == panel.estop_index
+    ticks = session.ticks
+    qtbot.waitUntil(lambda: session.ticks >= ticks + 3, timeout=10000)
+    assert service.status(rid).state == "HALTED" and service.status(rid).trades == trades, "nothing traded"
+    assert int(panel.readouts["ticks"].text()) >= ticks, "the heartbeat goes on while HALTED"
+
+    # leaving HALTED is an explicit, confirmed reset
+    panel.frames.flush()
+    assert panel.reset_button.isEnabled()
+    qtbot.mouseClick(panel.reset_button, Qt.MouseButton.LeftButton)
+    assert "operator emergency stop (button)" in answer(qtbot, panel, QMessageBox.StandardButton.Cancel)
+    assert service.status(rid).state == "HALTED"
+    qtbot.mouseClick(panel.reset_button, Qt.MouseButton.LeftButton)
+    answer(qtbot, panel)
+    assert service.status(rid).state == "ACTIVE" and panel.badge.text() == "ACTIVE"
+
+    qtbot.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not window.config_panel.locked, timeout=5000)
+    assert service.status(rid).phase == "stopped"
+
+
+def test_live_session_estop_button_cancels_every_venue_and_the_shortcut_works(qtbot, live_window, emulator):
+    window, panel = live_window, live_window.live_panel
+    rid = start(qtbot, window, execution="live")
+    service = window.live_controller.service
+    session = service.session(rid)
+    qtbot.waitUntil(lambda: session.ticks >= 2 and len(session.orders) == 4, timeout=10000)
+    panel.frames.flush()
+    assert panel.orders.rowCount() == 4 and set(panel.orders.column("Status")) == {"closed"}
+    assert set(panel.orders.column("Venue")) == set(CEX)
+    posts_before = sum(len(st.orders) for st in emulator.venues.values())
+    resting = place_resting(emulator, per_slot=3)
+    assert sum(len(st.open_orders()) for st in emulator.venues.values()) == resting
+
+    qtbot.mouseClick(window.estop_button, Qt.MouseButton.LeftButton)
+    assert service.status(rid).state == "HALTED", "HALTED synchronously, before any cancel was sent"
+    model = panel.cancels
+    qtbot.waitUntil(lambda: [model.status_of(v) for v in CEX] == ["done"] * 3, timeout=5000)
+    assert sum(r.canceled for r in model.rows) == resting
+    assert all(r.elapsed_ms > 0 for r in model.rows)
+    assert all(len(st.open_orders()) == 0 for st in emulator.venues.values())
+    qtbot.waitUntil(lambda: window.live_controller.last_press.finished_ms is not None, timeout=5000)
+    assert "3/3 venue(s) confirmed their cancels" in panel.estop_summary.text()
+    assert "done" in window.safety_bar.progress_label.text()
+    shown = [model.index(i, 2).data() for i in range(model.rowCount())]
+    assert shown == ["DONE"] * 3
+
+    # the keyboard shortcut does the same from anywhere in the window (after an explicit reset)
+    window.live_controller.reset(rid)
+    assert service.status(rid).state == "ACTIVE"
+    more = place_resting(emulator, per_slot=1)
+    window.activateWindow()
+    qtbot.waitUntil(lambda: window.isActiveWindow(), timeout=2000)
+    qtbot.keyClick(window.backtest_panel, Qt.Key.Key_F12)
+    assert service.status(rid).state == "HALTED"
+    assert window.live_controller.last_press.source == "keyboard"
+    qtbot.waitUntil(lambda: [model.status_of(v) for v in CEX] == ["done"] * 3, timeout=5000)
+    assert sum(r.canceled for r in model.rows) == more
+    assert sum(len(st.orders) for st in emulator.venues.values()) == posts_before + resting + more, \
+        "no order was sent after either press"
+
+
+def test_flatten_asks_first_then_closes_the_cex_legs(qtbot, live_window, emulator):
+    window, panel = live_window, live_window.live_panel
+    rid = start(qtbot, window, execution="live")
+    service = window.live_controller.service
+    session = service.session(rid)
+    qtbot.waitUntil(lambda: session.ticks >= 2 and len(session.orders) == 4, timeout=10000)
+    panel.frames.flush()
+    qtbot.mouseClick(panel.flatten_button, Qt.MouseButton.LeftButton)
+    text = answer(qtbot, panel, QMessageBox.StandardButton.Cancel)
+    assert "okx ETH perp buy" in text and "(reduce-only)" in text and "bybit ETH spot sell" in text
+    assert "cannot unwind" not in text
+    assert service.status(rid).state == "ACTIVE", "cancelled: nothing happened"
+
+    qtbot.mouseClick(panel.flatten_button, Qt.MouseButton.LeftButton)
+    with qtbot.waitSignal(panel.flattened, timeout=10000) as done:
+        answer(qtbot, panel)
+    report = done.args[0]
+    assert len(report.closed) == 4 and report.failed == [] and report.cannot_unwind == []
+    assert service.status(rid).state == "HALTED"
+    for venue in CEX:
+        st = emulator.venues[venue]
+        assert all(p.qty == 0 for p in st.positions.values())
+    assert panel.result_box is not None and "closed" in panel.result_box.text()
+
+
+def test_paper_flatten_names_the_onchain_legs_it_cannot_unwind(qtbot, live_window):
+    window, panel = live_window, live_window.live_panel
+    rid = start(qtbot, window, mode="usdt_market_neutral_no_leverage")
+    session = window.live_controller.service.session(rid)
+    qtbot.waitUntil(lambda: session.ticks >= 2, timeout=10000)
+    panel.frames.flush()
+    assert any("on-chain series" in w for w in window.live_controller.service.status(rid).warnings)
+    assert panel.alert.isVisible() and "on-chain series" in panel.alert.text()
+    qtbot.mouseClick(panel.flatten_button, Qt.MouseButton.LeftButton)
+    text = answer(qtbot, panel, QMessageBox.StandardButton.Cancel)
+    assert "cannot unwind these on-chain legs" in text
+    lst = session.params.strategy.lst
+    assert f"{lst} holding" in text
+
+
+def test_a_session_that_cannot_start_says_why(qtbot, live_window):
+    window, panel = live_window, live_window.live_panel
+    panel.set_form(mode="usdt_market_neutral", execution="live")
+    with qtbot.waitSignal(panel.start_failed, timeout=10000) as failed:
+        qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+    assert "on-chain legs" in failed.args[0]
+    assert panel.message.objectName() == "banner" and "Cannot start usdt_market_neutral" in panel.message.text()
+    assert not window.config_panel.locked and panel.start_button.isEnabled()
+    panel.capital_edit.setText("-5")
+    assert panel.start_session() is None and "capital must be a positive number" in panel.message.text()
+
+
+def test_the_emergency_stop_with_no_session_says_so(qtbot, live_window):
+    window = live_window
+    qtbot.mouseClick(window.estop_button, Qt.MouseButton.LeftButton)
+    press = window.live_controller.last_press
+    assert press.request_ids == [] and "nothing to halt" in press.note
+    assert "nothing to halt" in window.safety_bar.progress_label.text()
+    assert window.live_controller.service is None, "pressing it never builds a service"
+    window.activateWindow()
+    qtbot.waitUntil(lambda: window.isActiveWindow(), timeout=2000)
+    qtbot.keyClick(window.config_panel, Qt.Key.Key_X,
+                   Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert window.live_controller.last_press is not press and window.live_controller.last_press.source == "keyboard"
+
+
+def test_closing_the_window_stops_the_running_sessions_first(qtbot, live_window):
+    window = live_window
+    rid = start(qtbot, window)
+    service = window.live_controller.service
+    qtbot.waitUntil(lambda: service.session(rid).ticks >= 1, timeout=10000)
+    assert window.close() is False, "the close waits for the live sessions to stop"
+    assert window.isVisible()
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=10000)
+    assert service.status(rid).phase == "stopped"

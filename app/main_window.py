@@ -95,7 +95,6 @@ class MainWindow(QMainWindow):
         self.live_panel.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self._closing_live = False
         self._build_menus()
-        self.statusBar().addPermanentWidget(QLabel("engine: backtest (simulated venues)"))
         self.resize(*DEFAULT_SIZE)
         if persist_layout:
             self._restore_layout()

@@ -24,4 +24,13 @@ if [ -n "${BASIS_IN_KEYRING_SESSION:-}" ]; then
     eval "$(printf 'ci-keyring-pw' | gnome-keyring-daemon --unlock --components=secrets)"
     export GNOME_KEYRING_CONTROL
 fi
-python -m pytest -q -p no:cacheprovider "$@"
+# The GUI tests run on a qasync loop that stays "running" for the rest of their process (DESIGN
+# §11), which pytest-asyncio's own loops cannot share: they get a process of their own. Arguments
+# naming test paths run just those, in one process.
+for arg in "$@"; do
+    case "$arg" in tests*|*/tests/*) exec python -m pytest -q -p no:cacheprovider "$@" ;; esac
+done
+status=0
+python -m pytest -q -p no:cacheprovider --ignore=tests/gui "$@" tests || status=$?
+python -m pytest -q -p no:cacheprovider "$@" tests/gui || status=$?
+exit $status

@@ -593,7 +593,9 @@ async def iter_checks(plan: CheckPlan, *, store: CredentialStore | None = None,
              for v in cex]
     if chain:
         tasks.append(asyncio.create_task(guarded(RPC_VENUE, chain_task()), name="check:chain"))
-    done = asyncio.gather(*tasks)
+    # return_exceptions: when the consumer stops early the tasks are cancelled below, and a plain
+    # gather would then hold a CancelledError nobody retrieves (asyncio logs it at collection).
+    done = asyncio.gather(*tasks, return_exceptions=True)
     done.add_done_callback(lambda _: queue.put_nowait(None))
     try:
         while True:

@@ -125,7 +125,8 @@ class LiveTradingService:
         overrides.update({f"risk.{k}": v for k, v in req.risk_overrides.items()})
         if req.share_class is not None:
             overrides["share_class"] = req.share_class
-        resolved = load_config(req.mode, cli_overrides=overrides)
+        # Reading YAML and the historical seed is blocking file I/O: off the (UI) event loop.
+        resolved = await asyncio.to_thread(load_config, req.mode, cli_overrides=overrides)
         params = build_run_params(resolved, req.capital)
         sp = params.strategy
         if live:
@@ -152,7 +153,7 @@ class LiveTradingService:
         venues = await self._build_venues(cex_names, req.environment, live, underlyings)
         try:
             await self._connect(venues, params, req.data_timeout_seconds)
-            seed = self.provider.load(data_requirements(params))
+            seed = await asyncio.to_thread(self.provider.load, data_requirements(params))
             feed = LiveMarketFeed(params, venues, seed, req.data_timeout_seconds)
             journal = self._journal(req.environment)
             session = LiveSession(

@@ -15,6 +15,7 @@ from PySide6.QtGui import QBrush, QColor, QPen
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from app import style
+from app.widgets.table_model import ColumnTableModel
 from venues.checks import CheckResult, Status
 
 RESULT_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -221,7 +222,7 @@ class CheckGridModel(QAbstractTableModel):
         return None
 
 
-class CheckListModel(QAbstractTableModel):
+class CheckListModel(ColumnTableModel):
     """One row per result: Check, Status, Latency, Message (the hint in the tooltip)."""
 
     COLUMNS = ("Check", "Status", "Latency", "Message")
@@ -240,17 +241,6 @@ class CheckListModel(QAbstractTableModel):
         self.beginInsertRows(QModelIndex(), row, row)
         self.rows.append(result)
         self.endInsertRows()
-
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = _DISPLAY) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == _DISPLAY:
-            return self.COLUMNS[section]
-        return None
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = _DISPLAY) -> Any:
         if not index.isValid():

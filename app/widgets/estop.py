@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QAction, QBrush, QColor, QKeySequence
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWidget
 
 from app import style
+from app.widgets.table_model import ColumnTableModel
 from app.panels.live_controller import CancelRow, EStopPress, LiveController
 
 #: The shortcuts (shown on the button). Ctrl+Shift+X is hard to hit by accident; F12 is one key.
@@ -155,7 +156,7 @@ class SafetyBar(QWidget):
         self.progress_label.setText(" · ".join(parts))
 
 
-class CancelProgressModel(QAbstractTableModel):
+class CancelProgressModel(ColumnTableModel):
     """Per-venue cancel-all progress of the last emergency stop."""
 
     COLUMNS = ("Session", "Venue", "Status", "Cancelled", "Elapsed (ms)", "Detail")
@@ -184,17 +185,6 @@ class CancelProgressModel(QAbstractTableModel):
 
     def status_of(self, venue: str) -> str | None:
         return next((r.status for r in self.rows if r.venue == venue), None)
-
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.COLUMNS[section]
-        return None
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():

@@ -11,10 +11,11 @@ from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor
 
 from app import style
+from app.widgets.table_model import ColumnTableModel
 from app.widgets.event_model import cost_text, describe
 from engine.domain.events import Event
 
@@ -43,7 +44,7 @@ def pct(value: float | None, digits: int = 2) -> str:
     return "–" if value is None or not math.isfinite(value) else f"{value * 100:.{digits}f}%"
 
 
-class _RowsModel(QAbstractTableModel):
+class _RowsModel(ColumnTableModel):
     """Rows of display strings (plus an optional colour per row), replaced wholesale on refresh."""
 
     COLUMNS: tuple[str, ...] = ()
@@ -71,17 +72,6 @@ class _RowsModel(QAbstractTableModel):
         self.beginResetModel()
         self.rows, self.colors, self.tips = rows, colors, tips
         self.endResetModel()
-
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = _DISPLAY) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == _DISPLAY:
-            return self.COLUMNS[section]
-        return None
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = _DISPLAY) -> Any:
         if not index.isValid():
@@ -191,7 +181,7 @@ class OrdersModel(_RowsModel):
         self.set_rows(rows, colors)
 
 
-class LiveEventsModel(QAbstractTableModel):
+class LiveEventsModel(ColumnTableModel):
     """The session's engine events, newest first, at most `cap` rows; appends are incremental."""
 
     COLUMNS = ("Time (UTC)", "Venue", "Type", "Details", "Cost")
@@ -228,16 +218,7 @@ class LiveEventsModel(QAbstractTableModel):
     def types(self) -> list[str]:
         return [e.type for e in self.events]
 
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.events)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = _DISPLAY) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == _DISPLAY:
-            return self.COLUMNS[section]
-        return None
+    ROWS_ATTR = "events"
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = _DISPLAY) -> Any:
         if not index.isValid():

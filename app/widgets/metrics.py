@@ -9,9 +9,11 @@ import math
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QHeaderView, QTableView, QWidget
+
+from app.widgets.table_model import ColumnTableModel
 
 from engine.domain.pnl import COMPONENT_INDEX
 from engine.math import metrics
@@ -26,8 +28,8 @@ def _plain(x: float | None, digits: int = 2) -> str:
     return "–" if x is None or not math.isfinite(x) else f"{x:,.{digits}f}"
 
 
-class MetricsModel(QAbstractTableModel):
-    HEADERS = ("Metric", "To playhead", "Full run")
+class MetricsModel(ColumnTableModel):
+    COLUMNS = ("Metric", "To playhead", "Full run")
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -107,17 +109,6 @@ class MetricsModel(QAbstractTableModel):
             if row[0] == name:
                 return row[column]
         raise KeyError(f"no metric {name!r} (have: {[r[0] for r in self.rows]})")
-
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
-        return 3
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section]
-        return None
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():

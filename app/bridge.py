@@ -26,6 +26,7 @@ from typing import Any
 import pandas as pd
 from PySide6.QtCore import QObject, Signal
 
+from app.engine_warmup import CacheWarmer
 from engine.config import CONFIG_ROOT, ConfigError, load_config, validate_yaml_text
 from engine.data import DataRangeError
 from engine.services.backtest import BacktestRequest, BacktestResult, BacktestService
@@ -112,6 +113,7 @@ class EngineBridge(QObject):
         self._service_lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine-worker")
         self._drafts = DraftConfigRoot()
+        self._warmer = CacheWarmer()
         self._run_ids = itertools.count(1)
         self._current_run = 0
         self._cancel = threading.Event()
@@ -157,6 +159,7 @@ class EngineBridge(QObject):
                 root = self._drafts.materialize(spec.mode, spec.draft_text)
             request = BacktestRequest(mode=spec.mode, start=spec.start, end=spec.end, capital=spec.capital,
                                       config_root=root)
+            self._ensure_warm(request)
             result = self.service().run(
                 request,
                 progress=lambda done, total: self.backtest_progress.emit(run_id, done, total),
@@ -182,6 +185,14 @@ class EngineBridge(QObject):
             if root is not None:
                 self._drafts.discard(root)
 
+    def _ensure_warm(self, request: BacktestRequest) -> None:
+        """Cold data cache: build it in a child process (see app.engine_warmup) so the CSV parsing
+        cannot hold the GIL against the UI thread."""
+        service = self.service()
+        if service.data_cached(request):
+            return
+        self._warmer.warm(service.provider.data_dir, service.provider.cache_dir, request)
+
     def service(self) -> BacktestService:
         with self._service_lock:
             if self._service is None:
@@ -200,6 +211,9 @@ class EngineBridge(QObject):
             else:
                 resolved = load_config(mode)
             params = build_run_params(resolved)
+            request = BacktestRequest(mode=mode, config_root=None)
+            if draft_text is None and not self.service().data_cached(request):
+                self._warmer.warm(self.service().provider.data_dir, self.service().provider.cache_dir, request)
             start, end = self.service().provider.available_window(data_requirements(params))
         except (ConfigError, ValueError) as exc:
             self.window_failed.emit(key, str(exc))
@@ -217,4 +231,5 @@ class EngineBridge(QObject):
         """Cancel a running backtest and free the worker (called when the window closes)."""
         self._cancel.set()
         self._executor.shutdown(wait=True, cancel_futures=True)
+        self._warmer.shutdown()
         self._drafts.cleanup()

@@ -146,6 +146,21 @@ class HistoricalDataProvider:
         rels = _unique([rel for g in groups for rel in g.files()] + [catalog.AAVE_RISK_PARAMS_FILE])
         return {rel: self._digests.digest(self._raw.path(rel)) for rel in rels}
 
+    def _aligned_path(self, req: DataRequirements, groups: list[ColumnGroup], start_s: int | None,
+                      end_s: int | None) -> Path:
+        key = cache_key("aligned", req, None if start_s is None else str(start_s),
+                        None if end_s is None else str(end_s), self._file_digests(groups))
+        return self.cache_dir / f"{key}.npz"
+
+    def is_cached(self, req: DataRequirements, start: Any = None, end: Any = None) -> bool:
+        """Would `load` be served from the cache? (Cheap: hashes the inputs, parses nothing.) The app
+        asks before a run: a cold build parses CSVs in C code that holds the GIL for long stretches,
+        so it does that in a separate process and keeps its UI thread free."""
+        req = req.normalized()
+        path = self._aligned_path(req, plan(req), to_utc_hour_seconds(start, "start"),
+                                  to_utc_hour_seconds(end, "end"))
+        return path.is_file()
+
     def load(self, req: DataRequirements, start: Any = None, end: Any = None) -> AlignedMarketData:
         """Aligned hourly columns for `req` over [start, end] (inclusive hours; default: the
         available window). Raises DataRangeError if a required series does not cover the window."""
@@ -157,14 +172,7 @@ class HistoricalDataProvider:
                 f"requested start {fmt_ts(start_s)} UTC is after the end {fmt_ts(end_s)} UTC"
             )
         groups = plan(req)
-        key = cache_key(
-            "aligned",
-            req,
-            None if start_s is None else str(start_s),
-            None if end_s is None else str(end_s),
-            self._file_digests(groups),
-        )
-        path = self.cache_dir / f"{key}.npz"
+        path = self._aligned_path(req, groups, start_s, end_s)
         cached = load_aligned(path)
         if cached is not None:
             self.last_load_from_cache = True

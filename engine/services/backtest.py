@@ -75,6 +75,13 @@ class BacktestService:
         data = self.provider.load(data_requirements(params), request.start, request.end)
         return resolved, params, data, time.perf_counter() - started
 
+    def data_cached(self, request: BacktestRequest) -> bool:
+        """Is the aligned data of this request already in the cache? (Raises like `prepare`.)"""
+        resolved = load_config(request.mode, config_root=request.config_root,
+                               override_file=request.override_file, cli_overrides=request.cli_overrides)
+        params = build_run_params(resolved, request.capital)
+        return self.provider.is_cached(data_requirements(params), request.start, request.end)
+
     def run(self, request: BacktestRequest, progress: Callable[[int, int], None] | None = None,
             should_cancel: Callable[[], bool] | None = None) -> BacktestResult:
         resolved, params, data, load_seconds = self.prepare(request)

@@ -333,3 +333,13 @@ def test_corrupt_cache_file_is_rebuilt(tmp_path: Path) -> None:
     np.testing.assert_array_equal(again["spot.ETH"], first["spot.ETH"])
     assert provider.load(DataRequirements(), "2024-07-01", "2024-07-02") is not None
     assert provider.last_load_from_cache is True
+
+
+def test_is_cached_answers_without_building(tmp_path) -> None:
+    provider = HistoricalDataProvider(DATA_DIR, tmp_path)
+    req = DataRequirements(spot=("ETH",), perps=(("bybit", "ETH"),))
+    assert not provider.is_cached(req, "2024-06-01 00:00", "2024-06-02 23:00")
+    assert not any(tmp_path.iterdir())                       # asking wrote nothing
+    provider.load(req, "2024-06-01 00:00", "2024-06-02 23:00")
+    assert provider.is_cached(req, "2024-06-01 00:00", "2024-06-02 23:00")
+    assert not provider.is_cached(req, "2024-06-01 00:00", "2024-06-03 23:00")   # another window

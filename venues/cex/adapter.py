@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import time
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from typing import Any, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Mapping, Sequence
 
 import ccxt
 
@@ -34,6 +35,7 @@ from engine.domain.venue_ports import (
     VenueOrder,
     VenuePosition,
 )
+from venues.cex import raw_orders
 from venues.cex.account import CcxtAccount
 
 _STATUS = {
@@ -44,7 +46,8 @@ _STATUS = {
     "rejected": OrderStatus.REJECTED,
     "expired": OrderStatus.EXPIRED,
 }
-_OKX_BATCH = 20   # OKX cancel-batch-orders accepts at most 20 orders per request
+# Bybit linear perps settle in USDT or USDC (USDC perps: BTCPERP...); cancel-all needs one settle coin per call.
+_BYBIT_SETTLE = ("USDT", "USDC")
 _OKX_DEAD_MAN_MIN_S, _OKX_DEAD_MAN_MAX_S = 10, 120   # cancel-all-after accepts 0 (off) or 10..120 s
 # ccxt maps the unified `clientOrderId` param for cancel/fetch on Binance and OKX; Bybit passes params
 # through verbatim, so its own name is needed.
@@ -339,85 +342,164 @@ class CexVenueAdapter:
 
     # -- cancel-all (the emergency path) -----------------------------------------------------------
     async def _cancel_symbol(self, symbol: str) -> list[VenueOrder]:
-        """Cancel the open orders of one symbol (Binance: one DELETE per symbol and account)."""
-        account, _ = self._market(symbol)
+        """Cancel the open orders of one managed symbol (Binance: one DELETE per symbol and account)."""
+        account, market = self._market(symbol)
         ex = account.exchange
-        if ex.has.get("cancelAllOrders") and account.ccxt_id != "okx":
-            listed: list[dict] = []
-            if account.ccxt_id == "binanceusdm":
-                # USD-M's cancel-all answers "done" without listing the orders: read them first so the
-                # e-stop can say how many it cancelled (one extra round trip, on this account only).
-                listed = await account.read("fetch_open_orders", ex.fetch_open_orders, symbol, attempts=1,
-                                            priority=True)
-                if not listed:
-                    return []
+        if account.ccxt_id == "okx":
+            rows = await raw_orders.okx_pending(account, market["id"])
+            sweep = await self._okx_cancel_rows(account, rows)
+            if sweep.errors:
+                raise VenueError(self._venue, VenueErrorKind.UNKNOWN, "; ".join(sweep.errors.values()),
+                                 operation="cancel_orders")
+            return sweep.canceled
+        listed: list[dict] = []
+        if account.ccxt_id == "binanceusdm":
+            # USD-M's cancel-all answers "done" without listing the orders: read them first so the
+            # e-stop can say how many it cancelled (one extra round trip, on this account only).
+            listed = await account.read("fetch_open_orders", ex.fetch_open_orders, symbol, attempts=1,
+                                        priority=True)
+            if not listed:
+                return []
+        try:
+            raw = await account.write("cancel_all_orders", ex.cancel_all_orders, symbol, priority=True)
+        except VenueError as exc:
+            if exc.kind is VenueErrorKind.NOT_FOUND:     # Binance spot: "Unknown order" when none open
+                return []
+            raise
+        ids = [o for o in raw if o.get("id") or o.get("clientOrderId")]
+        if not ids and listed:
+            return [self._canceled(account, o, symbol) for o in listed]
+        return [self._order(account, o, symbol) for o in ids]
+
+    def _canceled(self, account: CcxtAccount, order: dict, symbol: str | None = None) -> VenueOrder:
+        return VenueOrder(**{**_fields(self._order(account, order, symbol)), "status": OrderStatus.CANCELED})
+
+    def _canceled_raw(self, account: CcxtAccount, rows: list[dict]) -> list[VenueOrder]:
+        """Raw venue rows of cancelled orders -> VenueOrders (a symbol not in the loaded markets keeps
+        the venue's id)."""
+        return [self._canceled(account, account.exchange.parse_order(row)) for row in rows]
+
+    async def _okx_cancel_rows(self, account: CcxtAccount, rows: list[dict]) -> _Sweep:
+        """Cancel listed OKX orders in batches of 20 (instruments mixed), all batches concurrently."""
+        rows = [r for r in rows if r.get("ordId") and r.get("instId")]
+        batches = [rows[i:i + raw_orders.OKX_BATCH] for i in range(0, len(rows), raw_orders.OKX_BATCH)]
+        outcomes = await asyncio.gather(*(raw_orders.okx_cancel_batch(account, b) for b in batches),
+                                        return_exceptions=True)
+        sweep = _Sweep()
+        for batch, outcome in zip(batches, outcomes):
+            if isinstance(outcome, BaseException):
+                if not isinstance(outcome, Exception):
+                    raise outcome
+                sweep.errors[f"{account.account} batch of {len(batch)}"] = _describe(outcome)
+                continue
+            done, errors = outcome
+            sweep.canceled.extend(self._canceled_raw(account, done))
+            sweep.errors.update(errors)
+        return sweep
+
+    async def _okx_sweep(self, account: CcxtAccount) -> _Sweep:
+        """Every pending order of the OKX account, on every instrument type (orders-pending without
+        instType), 100 per page, re-read until a page comes back short; the e-stop's timeout bounds it."""
+        managed = {self._market(s)[1]["id"] for s in self.symbols() if self.account_for(s) is account}
+        sweep = _Sweep()
+        foreign: set[str] = set()
+        for _ in range(20):
+            rows = await raw_orders.okx_pending(account)
+            foreign.update(r["instId"] for r in rows if r.get("instId") and r["instId"] not in managed)
+            page = await self._okx_cancel_rows(account, rows)
+            sweep.canceled.extend(page.canceled)
+            sweep.errors.update(page.errors)
+            if len(rows) < raw_orders.OKX_PAGE or page.errors or not page.canceled:
+                break
+        for inst_id in sorted(foreign):
+            sweep.recheck.append((f"{account.account} {inst_id}",
+                                  lambda i=inst_id: raw_orders.okx_pending(account, i)))
+        return sweep
+
+    async def _binance_sweep(self, account: CcxtAccount) -> _Sweep:
+        """Binance cancels per symbol only. The managed symbols' cancels start at once; concurrently one
+        read of the account's open orders on *every* symbol (no symbol: weight 80 spot / 40 USD-M, fine
+        for an emergency) finds the others — a symbol another tool or a person traded, or one listed
+        after our markets were loaded — and each gets its own cancel by the venue's symbol id."""
+        mine = [s for s in self.symbols() if self.account_for(s) is account]
+        managed_ids = {self._market(s)[1]["id"] for s in mine}
+        sweep = _Sweep()
+
+        async def managed() -> None:
+            outcomes = await asyncio.gather(*(self._cancel_symbol(s) for s in mine), return_exceptions=True)
+            for symbol, outcome in zip(mine, outcomes):
+                if isinstance(outcome, BaseException):
+                    if not isinstance(outcome, Exception):
+                        raise outcome
+                    sweep.errors[symbol] = _describe(outcome)
+                else:
+                    sweep.canceled.extend(outcome)
+
+        async def others() -> None:
+            key = f"{account.account} (symbols not traded by this mode)"
             try:
-                raw = await account.write("cancel_all_orders", ex.cancel_all_orders, symbol, priority=True)
+                rows = await raw_orders.binance_open_orders(account)
             except VenueError as exc:
-                if exc.kind is VenueErrorKind.NOT_FOUND:     # Binance spot: "Unknown order" when none open
-                    return []
-                raise
-            ids = [o for o in raw if o.get("id") or o.get("clientOrderId")]
-            if not ids and listed:
-                return [VenueOrder(**{**_fields(self._order(account, o, symbol)), "status": OrderStatus.CANCELED})
-                        for o in listed]
-            return [self._order(account, o, symbol) for o in ids]
-        raw_open = await account.read("fetch_open_orders", ex.fetch_open_orders, symbol, attempts=1, priority=True)
-        return await self._cancel_listed(account, raw_open)
+                sweep.errors[key] = f"could not list open orders: {exc}"
+                return
+            by_id: dict[str, list[dict]] = {}
+            for row in rows:
+                sid = row.get("symbol")
+                if sid and sid not in managed_ids:
+                    by_id.setdefault(str(sid), []).append(row)
+            ids = sorted(by_id)
+            outcomes = await asyncio.gather(*(raw_orders.binance_cancel_symbol(account, sid, by_id[sid])
+                                              for sid in ids), return_exceptions=True)
+            for sid, outcome in zip(ids, outcomes):
+                label = f"{account.account} {sid}"
+                if isinstance(outcome, BaseException):
+                    if not isinstance(outcome, Exception):
+                        raise outcome
+                    sweep.errors[label] = _describe(outcome)
+                    continue
+                sweep.canceled.extend(self._canceled_raw(account, outcome))
+                sweep.recheck.append((label, lambda s=sid: raw_orders.binance_open_orders(account, s)))
 
-    async def _cancel_listed(self, account: CcxtAccount, raw_open: list[dict]) -> list[VenueOrder]:
-        """OKX has no cancel-all endpoint for regular orders: cancel what is open, batches of 20 per
-        symbol, all batches concurrently."""
-        by_symbol: dict[str, list[str]] = {}
-        for o in raw_open:
-            if o.get("id") and o.get("symbol"):
-                by_symbol.setdefault(o["symbol"], []).append(o["id"])
-        batches = [(sym, ids[i:i + _OKX_BATCH]) for sym, ids in by_symbol.items()
-                   for i in range(0, len(ids), _OKX_BATCH)]
-        results = await asyncio.gather(*(account.write("cancel_orders", account.exchange.cancel_orders, ids, sym,
-                                                       priority=True) for sym, ids in batches))
-        return [self._order(account, o, sym) for (sym, _), raw in zip(batches, results) for o in raw]
+        await asyncio.gather(managed(), others())
+        return sweep
 
-    async def _cancel_account_wide(self, account: CcxtAccount) -> list[VenueOrder]:
-        """Every open order of one account in as few requests as the venue allows.
+    async def _cancel_account_wide(self, account: CcxtAccount) -> _Sweep:
+        """Every open order of one account — every symbol, not only the managed ones — in as few
+        requests as the venue allows.
 
-        Bybit: one cancel-all per category (spot; linear USDT-settled) instead of one per symbol —
-        ccxt paces Bybit cancel-alls at 1/s, so per-symbol calls took ~1 s each.
-        OKX: one read of every pending order (100 per page), then the batches concurrently.
-        Binance has no account-wide cancel: one DELETE per managed symbol (see `_cancel_symbol`).
+        Bybit: one cancel-all per category and settle coin (spot; linear USDT; linear USDC), which
+        covers every symbol of those; ccxt paces Bybit cancel-alls at 1/s, so per-symbol calls took
+        ~1 s each. OKX: one read of every pending order (100 per page), then batches of 20
+        concurrently. Binance: one cancel per symbol that has open orders (see `_binance_sweep`).
         """
         ex = account.exchange
         if account.ccxt_id == "bybit":
-            scopes = []
-            if account.serves(MarketKind.SPOT) and self.markets.get(MarketKind.SPOT):
+            scopes: list[dict[str, str]] = []
+            if account.serves(MarketKind.SPOT):
                 scopes.append({"type": "spot"})
-            if account.serves(MarketKind.PERP) and self.markets.get(MarketKind.PERP):
-                scopes.append({"type": "swap", "subType": "linear", "settleCoin": "USDT"})
+            if account.serves(MarketKind.PERP):
+                scopes.extend({"type": "swap", "subType": "linear", "settleCoin": coin} for coin in _BYBIT_SETTLE)
             raws = await asyncio.gather(*(account.write("cancel_all_orders", ex.cancel_all_orders, None, scope,
                                                         priority=True) for scope in scopes))
-            return [self._order(account, o) for raw in raws for o in raw if o.get("id") or o.get("clientOrderId")]
+            return _Sweep([self._order(account, o) for raw in raws for o in raw
+                           if o.get("id") or o.get("clientOrderId")])
         if account.ccxt_id == "okx":
-            done: list[VenueOrder] = []
-            for _ in range(20):                 # pages of 100; the e-stop's own timeout bounds the loop
-                raw_open = await account.read("fetch_open_orders", ex.fetch_open_orders, None, None, 100,
-                                              attempts=1, priority=True)
-                done.extend(await self._cancel_listed(account, raw_open))
-                if len(raw_open) < 100:
-                    break
-            return done
+            return await self._okx_sweep(account)
+        if raw_orders.supports_binance(account):
+            return await self._binance_sweep(account)
         mine = [s for s in self.symbols() if self.account_for(s) is account]
         per_symbol = await asyncio.gather(*(self._cancel_symbol(s) for s in mine))
-        return [o for orders in per_symbol for o in orders]
+        return _Sweep([o for orders in per_symbol for o in orders])
 
     async def cancel_all_orders(self, symbol: str | None = None, *, verify: bool = True) -> CancelAllResult:
-        """Cancel every open order: of one symbol, or (symbol None) of the whole venue — account-wide
-        where the venue can do that in one request (Bybit per category, OKX), every managed symbol on
-        Binance. Accounts and symbols run concurrently; cancels skip ccxt's local pacing; errors are
-        collected per account/symbol, never raised mid-way.
+        """Cancel every open order: of one symbol, or (symbol None) of the whole venue — every symbol
+        of every account, including symbols this mode does not trade. Accounts and symbols run
+        concurrently; cancels skip ccxt's local pacing; errors are collected per account/symbol,
+        never raised mid-way.
 
-        With ``verify`` the managed symbols' open orders are read back once (no retries: the e-stop's
-        budget is not spent retrying): any survivor is reported as an error, so an e-stop can tell
-        "acknowledged" from "sent".
+        With ``verify`` the managed symbols' open orders, and those of every other symbol the sweep
+        cancelled on, are read back once (no retries: the e-stop's budget is not spent retrying): any
+        survivor is reported as an error, so an e-stop can tell "acknowledged" from "sent".
         """
         result = CancelAllResult(self._venue)
         try:
@@ -427,33 +509,40 @@ class CexVenueAdapter:
             return result
         if symbol is not None:
             keys: list[str] = [symbol]
-            jobs = [self._cancel_symbol(symbol)]
+            jobs = [self._one_symbol(symbol)]
         else:
             keys = [a.account for a in self.accounts]
             jobs = [self._cancel_account_wide(a) for a in self.accounts]
         outcomes = await asyncio.gather(*jobs, return_exceptions=True)
         failed_accounts: set[str] = set()
+        recheck: list[tuple[str, Callable[[], Awaitable[list]]]] = []
         for key, outcome in zip(keys, outcomes):
             if isinstance(outcome, BaseException):
-                if isinstance(outcome, asyncio.CancelledError):
+                if not isinstance(outcome, Exception):
                     raise outcome
-                result.errors[key] = str(outcome) if isinstance(outcome, VenueError) else type(outcome).__name__
+                result.errors[key] = _describe(outcome)
                 failed_accounts.add(key)
             else:
-                result.canceled.extend(outcome)
+                result.canceled.extend(outcome.canceled)
+                result.errors.update(outcome.errors)
+                recheck.extend(outcome.recheck)
         if verify:
             targets = [symbol] if symbol is not None else [
                 s for s in self.symbols() if self.account_for(s).account not in failed_accounts]
-            targets = [s for s in targets if s not in result.errors]
-            checks = await asyncio.gather(*(self._open_once(s) for s in targets), return_exceptions=True)
-            for s, left in zip(targets, checks):
-                if isinstance(left, asyncio.CancelledError):
-                    raise left
+            reads = [(s, lambda s=s: self._open_once(s)) for s in targets if s not in result.errors]
+            reads += [(k, read) for k, read in recheck if k not in result.errors]
+            checks = await asyncio.gather(*(read() for _, read in reads), return_exceptions=True)
+            for (key, _), left in zip(reads, checks):
                 if isinstance(left, BaseException):
-                    result.errors[s] = f"could not verify: {left}"
+                    if not isinstance(left, Exception):
+                        raise left
+                    result.errors[key] = f"could not verify: {left}"
                 elif left:
-                    result.errors[s] = f"{len(left)} order(s) still open after cancel-all"
+                    result.errors[key] = f"{len(left)} order(s) still open after cancel-all"
         return result
+
+    async def _one_symbol(self, symbol: str) -> _Sweep:
+        return _Sweep(await self._cancel_symbol(symbol))
 
     async def _open_once(self, symbol: str) -> list[dict]:
         account = self.account_for(symbol)
@@ -528,3 +617,18 @@ class CexVenueAdapter:
 
 def _fields(order: VenueOrder) -> dict[str, Any]:
     return {name: getattr(order, name) for name in VenueOrder.__slots__}
+
+
+def _describe(exc: BaseException) -> str:
+    """A VenueError's own (redacted) text; only the type of anything else (it may not be redacted)."""
+    return str(exc) if isinstance(exc, VenueError) else type(exc).__name__
+
+
+@dataclass(slots=True)
+class _Sweep:
+    """One account's (or symbol's) cancel-all: what was cancelled, errors by account/symbol, and the
+    read-backs that verify symbols outside the managed set ((key, read) pairs)."""
+
+    canceled: list[VenueOrder] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+    recheck: list[tuple[str, Callable[[], Awaitable[list]]]] = field(default_factory=list)

@@ -31,12 +31,17 @@ _REJECT = {"funds": (-2010, "Account has insufficient balance for requested acti
            "not_open": (-2011, "Unknown order sent.")}
 
 
+def make_instrument(kind: str, base: str, price: Decimal) -> Instrument:
+    """A ``{base}USDT`` market of ``kind`` ("spot" | "perp"), keyed "spot:SOLUSDT" / "perp:SOLUSDT"."""
+    return Instrument(f"{base}USDT", base, "USDT", kind, price, D("0.01"), D("0.001"), D("0.001"),
+                      key=f"{kind}:{base}USDT")
+
+
 def default_state(keys: TestKeys) -> VenueState:
     instruments = {}
     for kind in ("spot", "perp"):
         for base, price in (("ETH", D("2500")), ("BTC", D("60000"))):
-            inst = Instrument(f"{base}USDT", base, "USDT", kind, price, D("0.01"), D("0.001"), D("0.001"),
-                              key=f"{kind}:{base}USDT")
+            inst = make_instrument(kind, base, price)
             instruments[inst.key] = inst
     return VenueState("binance", keys, instruments, {"spot": {"USDT": D("100000"), "ETH": D("10"), "BTC": D("1")},
                                                      "usdm": {"USDT": D("50000")}})
@@ -206,7 +211,10 @@ class BinanceDialect:
             orders = s.open_orders(f"{kind}:{p['symbol']}" if "symbol" in p else None, kind)
             return json_response([self.order_json(o, futures) for o in orders])
         if (path == "openOrders" and method == "DELETE") or (path == "allOpenOrders" and method == "DELETE"):
-            orders = s.open_orders(f"{kind}:{p['symbol']}", kind)
+            # Reading open orders works without a symbol (weight 80 spot / 40 USD-M); cancelling them does not.
+            if "symbol" not in p:
+                return self.error(-1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.")
+            orders = s.open_orders(f"{kind}:{self.inst(kind, p['symbol']).venue_id}", kind)
             for o in orders:
                 s.cancel(o)
             if futures:

@@ -26,12 +26,19 @@ _REJECT = {"funds": (170131, "Insufficient balance."), "min_qty": (170136, "Orde
 _CATEGORY_KIND = {"spot": "spot", "linear": "perp"}
 
 
+def make_instrument(category: str, base: str, price: Decimal, quote: str = "USDT") -> Instrument:
+    """A market of ``category`` ("spot" | "linear"), keyed "linear:SOLUSDT". Linear markets settle in
+    their quote coin (USDT, or USDC for Bybit's USDC perps, whose ids end in PERP)."""
+    venue_id = f"{base}PERP" if category == "linear" and quote == "USDC" else f"{base}{quote}"
+    return Instrument(venue_id, base, quote, _CATEGORY_KIND[category], price, D("0.01"), D("0.001"), D("0.001"),
+                      key=f"{category}:{venue_id}")
+
+
 def default_state(keys: TestKeys) -> VenueState:
     instruments = {}
-    for category, kind in _CATEGORY_KIND.items():
+    for category in _CATEGORY_KIND:
         for base, price in (("ETH", D("2501")), ("BTC", D("60010"))):
-            inst = Instrument(f"{base}USDT", base, "USDT", kind, price, D("0.01"), D("0.001"), D("0.001"),
-                              key=f"{category}:{base}USDT")
+            inst = make_instrument(category, base, price)
             instruments[inst.key] = inst
     return VenueState("bybit", keys, instruments, {"unified": {"USDT": D("100000"), "ETH": D("10"), "BTC": D("1")}})
 
@@ -193,7 +200,13 @@ class BybitDialect:
             s.cancel(order)
             return self.ok({"orderId": order.order_id, "orderLinkId": order.client_id})
         if path == "v5/order/cancel-all" and method == "POST":
-            orders = [o for o in s.open_orders(kind=kind) if p.get("symbol") in (None, o.instrument.venue_id)]
+            # Linear needs a scope (symbol, baseCoin or settleCoin); spot may cancel the whole category.
+            if category == "linear" and not any(p.get(k) for k in ("symbol", "baseCoin", "settleCoin")):
+                return self.error(10001, "Missing some parameters that must be filled in, symbol or settleCoin "
+                                         "or baseCoin")
+            orders = [o for o in s.open_orders(kind=kind) if p.get("symbol") in (None, o.instrument.venue_id)
+                      and p.get("baseCoin") in (None, o.instrument.base)
+                      and p.get("settleCoin") in (None, o.instrument.quote)]
             for o in orders:
                 s.cancel(o)
             return self.ok({"list": [{"orderId": o.order_id, "orderLinkId": o.client_id} for o in orders],

@@ -163,6 +163,14 @@ class VenueState:
         return (self.now_ms() // interval + 1) * interval
 
     # -- lookups -----------------------------------------------------------------------------------
+    def add_instrument(self, instrument: Instrument) -> Instrument:
+        """List a market at run time (e.g. a symbol no mode trades, or one listed after a client loaded
+        its markets): the venue's market list, order entry and order endpoints see it from now on."""
+        if instrument.key in self.instruments:
+            raise ValueError(f"{self.name}: instrument {instrument.key} is already listed")
+        self.instruments[instrument.key] = instrument
+        return instrument
+
     def instrument(self, key: str) -> Instrument:
         try:
             return self.instruments[key]

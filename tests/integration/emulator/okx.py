@@ -28,14 +28,19 @@ _REJECT = {"funds": ("51008", "Order failed. Insufficient balance"),
            "not_open": ("51400", "Order cancellation failed as the order has been filled, canceled or does not exist")}
 
 
+def make_instruments(base: str, price: Decimal, ct_val: Decimal) -> tuple[Instrument, Instrument]:
+    """The ``{base}-USDT`` spot market and its USDT swap (``ct_val`` base units per contract)."""
+    spot = Instrument(f"{base}-USDT", base, "USDT", "spot", price, D("0.01"), D("0.000001"), D("0.0001"))
+    swap = Instrument(f"{base}-USDT-SWAP", base, "USDT", "perp", price, D("0.01"), D("0.01"), D("0.01"),
+                      contract_size=ct_val)
+    return spot, swap
+
+
 def default_state(keys: TestKeys) -> VenueState:
     instruments = {}
     for base, price, ct_val in (("ETH", D("2499"), D("0.1")), ("BTC", D("59990"), D("0.01"))):
-        spot = Instrument(f"{base}-USDT", base, "USDT", "spot", price, D("0.01"), D("0.000001"), D("0.0001"))
-        swap = Instrument(f"{base}-USDT-SWAP", base, "USDT", "perp", price, D("0.01"), D("0.01"), D("0.01"),
-                          contract_size=ct_val)
-        instruments[spot.key] = spot
-        instruments[swap.key] = swap
+        for inst in make_instruments(base, price, ct_val):
+            instruments[inst.key] = inst
     return VenueState("okx", keys, instruments, {"trading": {"USDT": D("100000"), "ETH": D("10"), "BTC": D("1")}})
 
 
@@ -166,8 +171,12 @@ class OkxDialect:
                             "mmr": "0", "ccy": "USDT", "posId": key, "cTime": str(s.now_ms()), "uTime": str(s.now_ms())})
             return self.ok(out)
         if path == "trade/orders-pending":
-            orders = [o for o in s.open_orders() if p.get("instId") in (None, o.instrument.venue_id)]
-            return self.ok([self.order_json(o) for o in orders])
+            # Every instrument type unless instType/instId narrow it; newest first, `limit` (max 100) per page.
+            inst_kind = {"SPOT": "spot", "SWAP": "perp"}.get(p.get("instType", ""))
+            orders = [o for o in s.open_orders() if p.get("instId") in (None, o.instrument.venue_id)
+                      and (not p.get("instType") or o.instrument.kind == inst_kind)]
+            orders.sort(key=lambda o: int(o.order_id), reverse=True)
+            return self.ok([self.order_json(o) for o in orders[:min(int(p.get("limit") or 100), 100)]])
         if path == "trade/order" and method == "GET":
             order = s.find_order(p.get("ordId"), p.get("clOrdId"))
             if order is None or order.instrument.venue_id != p.get("instId"):

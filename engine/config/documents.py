@@ -24,6 +24,20 @@ from .yaml_io import read_yaml_file
 Layer = tuple[dict[str, Any], Source]
 
 
+def _read_merged(path: Path, what: str, layers: list[Layer]) -> tuple[Any, SourceMap] | list[ConfigIssue]:
+    """The file's data with the override layers merged in and a map of where each key came from,
+    or the read/parse issues."""
+    try:
+        document = read_yaml_file(path, what=what)
+    except ConfigError as exc:
+        return exc.errors
+    sources = SourceMap(Source(str(path), document.positions))
+    data = document.data
+    for values, source in layers:
+        data = deep_merge(data, values, source, sources)
+    return data, sources
+
+
 def load_venue(
     name: str, root: Path, layers: list[Layer] = ()
 ) -> tuple[VenueConfig | None, list[ConfigIssue]]:
@@ -36,15 +50,10 @@ def load_venue(
                 f"unknown venue {name!r} (allowed: {', '.join(VENUES)})",
             )
         ]
-    path = venue_path(root, name)
-    try:
-        document = read_yaml_file(path, what=f"venue file for {name!r}")
-    except ConfigError as exc:
-        return None, exc.errors
-    sources = SourceMap(Source(str(path), document.positions))
-    data = document.data
-    for values, source in layers:
-        data = deep_merge(data, values, source, sources)
+    merged = _read_merged(venue_path(root, name), f"venue file for {name!r}", layers)
+    if isinstance(merged, list):
+        return None, merged
+    data, sources = merged
     return validate_venue_document(name, data, sources)
 
 
@@ -75,15 +84,10 @@ def load_share_class(
     name: str, root: Path, layers: list[Layer] = ()
 ) -> tuple[ShareClassConfig | None, list[ConfigIssue]]:
     """Read configs/share_classes/<name>.yaml, merge `layers` into it and validate."""
-    path = share_class_path(root, name)
-    try:
-        document = read_yaml_file(path, what=f"share class file for {name!r}")
-    except ConfigError as exc:
-        return None, exc.errors
-    sources = SourceMap(Source(str(path), document.positions))
-    data = document.data
-    for values, source in layers:
-        data = deep_merge(data, values, source, sources)
+    merged = _read_merged(share_class_path(root, name), f"share class file for {name!r}", layers)
+    if isinstance(merged, list):
+        return None, merged
+    data, sources = merged
     if not isinstance(data, dict):
         return None, [
             sources.issue((), f"expected a mapping of share-class keys, got {yaml_type_name(data)}")

@@ -67,7 +67,7 @@ def cmd_credentials_set(args: argparse.Namespace, store: CredentialStore | None 
                          f"{', '.join(FIELDS_BY_KIND[kind]) or 'none'}")
     validate_field(args.field, kind)
     store = store or CredentialStore()
-    store.backend      # fail before prompting when there is no keyring
+    store.describe_backend()      # fail before prompting when there is no keyring
     value = read_secret(f"{args.field} for {args.venue} ({args.env}), input hidden: ", stdin)
     store.set(args.env, args.venue, args.field, value, venue_kind=kind)
     print(f"stored {args.field} for {args.venue} ({args.env}) in {store.describe_backend()}")

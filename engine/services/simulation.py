@@ -105,9 +105,8 @@ def simulate(strategy: Strategy, params: RunParams, mv: MarketView,
     _record_risk(0, risk, portfolio, mv, hf, ltv, margin, d_on, d_cex, hedge_notional, underlying)
 
     for t in range(1, n):
-        if should_cancel is not None and t % PROGRESS_EVERY == 0:
-            if should_cancel():
-                raise Cancelled(f"cancelled at hour {t} of {n}")
+        if should_cancel is not None and t % PROGRESS_EVERY == 0 and should_cancel():
+            raise Cancelled(f"cancelled at hour {t} of {n}")
         ledger.start_hour(t)
         move = attribute_market_move(portfolio, mv, t - 1, t, prev_usd, cur)
         ledger.book("lending", move.lending)

@@ -2,7 +2,6 @@
 match independent computations from the raw CSV files."""
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pandas as pd

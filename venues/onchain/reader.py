@@ -14,9 +14,7 @@ import logging
 from decimal import Decimal
 from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence
 
-import aiohttp
 from web3 import AsyncWeb3
-from web3.providers.rpc import AsyncHTTPProvider
 
 from engine.domain.venue_ports import (
     AaveAccountData,
@@ -29,6 +27,7 @@ from venues.cex.account import RetryPolicy
 from venues.credentials import Secret
 from venues.onchain import abi
 from venues.onchain.errors import translate
+from venues.onchain.http_provider import OwnSessionHTTPProvider
 
 log = logging.getLogger(__name__)
 RPC_VENUE = "alchemy"
@@ -44,8 +43,7 @@ class ChainReader:
         self.timeout_s = timeout_s
         self.retry = retry
         self._secrets = [rpc_url, *[s for s in secrets if s]]
-        provider = AsyncHTTPProvider(rpc_url, request_kwargs={"timeout": aiohttp.ClientTimeout(total=timeout_s)},
-                                     exception_retry_configuration=None)
+        provider = OwnSessionHTTPProvider(rpc_url, timeout_s=timeout_s)
         self.w3 = AsyncWeb3(provider)
         self.tokens = {k: v for k, v in tokens.items()}
         self.contracts = {k: v for k, v in contracts.items()}

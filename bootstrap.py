@@ -39,6 +39,7 @@ def live_trading_service(*, store=None, url_overrides: dict[str, str] | None = N
     from engine.config import load_venue_config
     from engine.services.live import LiveStartError, LiveTradingService
     from engine.services.live.journal import Journal, default_journal_path
+    from venues.blocking import run_abandonable
     from venues.cex.account import RetryPolicy
     from venues.cex.factory import build_cex_adapter, required_credential_fields
     from venues.checks import CheckSettings, Status, load_plan, run_checks
@@ -61,7 +62,7 @@ def live_trading_service(*, store=None, url_overrides: dict[str, str] | None = N
             required = sorted({f for i in ids for f in required_credential_fields(i)},
                               key=["api_key", "secret", "passphrase"].index)
             try:
-                credentials = await asyncio.to_thread(get_store().load, environment, venue)
+                credentials = await run_abandonable(get_store().load, environment, venue, name="keyring-load")
             except CredentialError as exc:
                 raise LiveStartError(f"{venue}: cannot read the keyring: {exc.message}"
                                      + (f" ({exc.hint})" if exc.hint else "")) from None

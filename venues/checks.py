@@ -22,6 +22,7 @@ from enum import Enum
 from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 
 from engine.domain.venue_ports import MarketKind, VenueError, VenueErrorKind
+from venues.blocking import run_abandonable
 from venues.cex import diagnostics
 from venues.cex.account import RetryPolicy
 from venues.cex.adapter import CexVenueAdapter
@@ -147,7 +148,8 @@ async def _load_credentials(store: CredentialStore | None, environment: str, ven
     if store is None:
         return None, _KeyringProblem("no credential store configured", "")
     try:
-        creds = await asyncio.wait_for(asyncio.to_thread(store.load, environment, venue), timeout_s)
+        creds = await asyncio.wait_for(run_abandonable(store.load, environment, venue, name="keyring-load"),
+                                       timeout_s)
         return creds, None
     except asyncio.TimeoutError:
         return None, _KeyringProblem(f"the OS keyring did not answer within {timeout_s:g}s",

@@ -42,6 +42,7 @@ from app.widgets.check_results import (
 )
 from app.widgets.credentials_dialog import CredentialsDialog, credential_venues
 from engine.config import MODES, ConfigError
+from venues.blocking import run_abandonable
 from venues.checks import CheckResult, Status, exit_code, iter_checks, load_plan
 from venues.credentials import ENVIRONMENTS, CredentialError
 
@@ -334,7 +335,7 @@ class VenueChecksPanel(QWidget):
             return
         self._keyring_checked = True
         try:
-            await asyncio.to_thread(self.wiring.store.describe_backend)
+            await run_abandonable(self.wiring.store.describe_backend, name="keyring-probe")
         except CredentialError as exc:
             self.keyring_banner.setText(f"No OS keyring: {exc.message}. {exc.hint}")
             self.keyring_banner.show()

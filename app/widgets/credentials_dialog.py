@@ -38,6 +38,7 @@ from app.panels.venue_wiring import VenueWiring, spawn
 from app.widgets.banner import show_banner
 from app.widgets.check_results import CheckListModel
 from engine.config import VENUES, ConfigError, load_venue_config
+from venues.blocking import run_abandonable
 from venues.checks import CheckResult, Status, iter_checks, load_plan
 from venues.credentials import ENVIRONMENTS, FIELDS_BY_KIND, SECRET_FIELDS, CredentialError, normalize_value
 
@@ -276,7 +277,7 @@ class CredentialsDialog(QDialog):
 
     async def _refresh(self, env: str, venue: str) -> None:
         try:
-            fields = await asyncio.to_thread(self.wiring.store.list_fields, env, venue)
+            fields = await run_abandonable(self.wiring.store.list_fields, env, venue, name="keyring-list")
         except CredentialError:
             for state in self.states.values():
                 state.setText("?")
@@ -315,7 +316,7 @@ class CredentialsDialog(QDialog):
                 store.set(env, venue, field, value, venue_kind=kind)
             return store.list_fields(env, venue)
 
-        fields = await asyncio.to_thread(write)
+        fields = await run_abandonable(write, name="keyring-write")
         for field in values:
             self.edits[field].clear()
         values.clear()
@@ -350,7 +351,7 @@ class CredentialsDialog(QDialog):
         def remove() -> tuple[list[str], list[str]]:
             return store.delete(env, venue), store.list_fields(env, venue)
 
-        removed, fields = await asyncio.to_thread(remove)
+        removed, fields = await run_abandonable(remove, name="keyring-delete")
         self._apply_stored(fields)
         self._show_message(f"Deleted {', '.join(removed) or 'nothing (no field was stored)'} for {venue} ({env}).",
                            "infoBanner")

@@ -27,10 +27,12 @@ fi
 # The GUI tests run on a qasync loop that stays "running" for the rest of their process (DESIGN
 # §11), which pytest-asyncio's own loops cannot share: they get a process of their own. Arguments
 # naming test paths run just those, in one process.
+# Each process is bounded from outside too (pytest-timeout bounds each test, tests/conftest.py the exit).
+pytest=(timeout --kill-after=30 1500 python -m pytest -q -p no:cacheprovider)
 for arg in "$@"; do
-    case "$arg" in tests*|*/tests/*) exec python -m pytest -q -p no:cacheprovider "$@" ;; esac
+    case "$arg" in tests*|*/tests/*) exec "${pytest[@]}" "$@" ;; esac
 done
 status=0
-python -m pytest -q -p no:cacheprovider --ignore=tests/gui "$@" tests || status=$?
-python -m pytest -q -p no:cacheprovider "$@" tests/gui || status=$?
+"${pytest[@]}" --ignore=tests/gui "$@" tests || status=$?
+"${pytest[@]}" "$@" tests/gui || status=$?
 exit $status

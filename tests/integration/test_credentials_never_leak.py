@@ -37,13 +37,15 @@ async def test_logs_exceptions_results_and_configs_stay_clean(emulator, cex_stor
 
     # 1. a full check run with keys (ccxt signed requests + web3 calls), printed as text and as JSON
     for as_json in (False, True):
-        args = argparse.Namespace(mode="usdt_market_neutral", env="production", json=as_json, timeout=3.0)
+        # generous: every venue's checks share one loop, and a loaded CI machine is slow to build ccxt clients
+        args = argparse.Namespace(mode="usdt_market_neutral", env="production", json=as_json, timeout=30.0)
         await cli.run_check_venues(args, store=cex_store, url_overrides={v: emulator.base_url(v) for v in CEX})
     printed = capsys.readouterr().out
     results = json.loads(printed[printed.index("[\n"):])
     assert {r["venue"] for r in results} >= {"binance", "okx", "alchemy"}
     assert any(r["venue"] == "alchemy" and r["check"] == "chain_id" and r["status"] == Status.FAIL.value
-               for r in results), "production expects chain 1: the RPC was really called"
+               for r in results), ("production expects chain 1: the RPC was really called",
+                                [r for r in results if r["venue"] == "alchemy"])
 
     # 2. a failing authenticated call: the exception, its chain and its traceback
     emulator.set_faults("okx", bad_auth=True)

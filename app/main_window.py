@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from app import APP_NAME, APP_TITLE, ORGANIZATION
 from app.bridge import EngineBridge
+from app.gui_gc import collect_on_ui_thread
 from app.panels.backtest_panel import SOURCE_EDITOR, BacktestPanel
 from app.panels.config_panel import ConfigPanel
 from app.panels.live_controller import LiveController
@@ -54,6 +55,7 @@ class MainWindow(QMainWindow):
     def __init__(self, bridge: EngineBridge | None = None, persist_layout: bool = True,
                  initial_mode: str = DEFAULT_MODE, venue_wiring: VenueWiring | None = None) -> None:
         super().__init__()
+        collect_on_ui_thread()
         self.setWindowTitle(APP_TITLE)
         self.setObjectName("MainWindow")
         self.setDockOptions(QMainWindow.DockOption.AllowTabbedDocks | QMainWindow.DockOption.AnimatedDocks |

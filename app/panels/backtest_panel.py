@@ -345,6 +345,7 @@ class BacktestPanel(QWidget):
             self._show_error("Cannot run", str(exc))
             return 0
         self._run_started = time.perf_counter()
+        self.charts.hold_prebuild(True)
         self.error_banner.hide()
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
@@ -364,6 +365,7 @@ class BacktestPanel(QWidget):
             self.progress.setValue(int(1000 * done / total))
 
     def _run_ended(self) -> None:
+        self.charts.hold_prebuild(False)
         self.run_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
 

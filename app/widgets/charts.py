@@ -122,6 +122,13 @@ def _swatch(color: str, text: str, kind: str = "line") -> str:
     return f"<span style='color:{color}'>{mark}</span>&nbsp;<span style='color:{style.TEXT}'>{text}</span>"
 
 
+#: every plot a result can have, in layout order; the value plot carries the cumulative P&L axis
+PLOT_NAMES = ("value", "pnl", "delta", "hf", "margin", "peg")
+RIGHT_AXIS_PLOTS = frozenset({"value"})
+#: let the window appear before building plots in the background
+PREBUILD_DELAY_MS = 400
+
+
 class ChartStack(QWidget):
     """All replay charts of one result."""
 
@@ -155,6 +162,11 @@ class ChartStack(QWidget):
 
         self.data: ChartData | None = None
         self.plots: dict[str, _Plot] = {}
+        #: every PlotItem built so far, by plot name, reused by later runs (see _new_plot)
+        self._items: dict[str, pg.PlotItem] = {}
+        #: plot names in layout order, and whether the current set_data rebuilds the layout
+        self._rows: list[str] = []
+        self._relayout = True
         self._playheads: list[pg.InfiniteLine] = []
         self._crosshairs: list[pg.InfiniteLine] = []
         self._markers: list[tuple[pg.ScatterPlotItem, np.ndarray, np.ndarray, np.ndarray]] = []
@@ -168,12 +180,28 @@ class ChartStack(QWidget):
         self._view_timer.setSingleShot(True)
         self._view_timer.setInterval(30)
         self._view_timer.timeout.connect(self._view_changed)
+        # Build the plots while the app is idle, one per event-loop turn, so that loading the
+        # first run does not pay for their construction in one block (see _new_plot).
+        self._prebuild_held = False
+        self._prebuild_timer = QTimer(self)
+        self._prebuild_timer.setSingleShot(True)
+        self._prebuild_timer.timeout.connect(self._prebuild_one)
+        self._prebuild_timer.start(PREBUILD_DELAY_MS)
 
     # ---- building -----------------------------------------------------------------------------
     def set_data(self, data: ChartData) -> None:
         """Rebuild the plots for a new result; nothing is drawn until render()."""
         self.data = data
-        self.graphics.clear()
+        present = {"hf": data.health_factor is not None, "margin": bool(data.margin), "peg": data.lst_peg is not None}
+        names = [name for name in PLOT_NAMES if present.get(name, True)]
+        # The same plots in the same rows (a rerun, or another mode of the same shape): the layout
+        # stays as it is and only the contents change.
+        self._relayout = names != self._rows
+        if self._relayout:
+            self.graphics.clear()
+            for item in self._items.values():
+                self._park(item)
+        self._rows = names
         self.plots.clear()
         self._playheads.clear()
         self._crosshairs.clear()
@@ -203,32 +231,38 @@ class ChartStack(QWidget):
             plot.min_span = 0.002
             self._curve(plot, data.lst_peg, style.SERIES["peg"], f"{data.lst} market price / oracle rate (1 = at peg)")
             self._thresholds(plot, [Threshold(1.0, "at peg", "trigger")])
+        if list(self.plots) != names:
+            raise RuntimeError(f"chart rows {list(self.plots)} differ from the layout plan {names}")
         self._finish()
 
     def _new_plot(self, name: str, title: str, y_label: str, stretch: int,
-                  right_axis: pg.AxisItem | None = None) -> _Plot:
+                  right_offset: float | None = None) -> _Plot:
+        """The next row: the PlotItem built for `name` by an earlier run, emptied, or a new one.
+
+        Building a pyqtgraph PlotItem (axes, view box, context menus) costs ~20 ms on the UI thread,
+        six of them over 100 ms; reusing them makes loading a run of the same mode, or of any mode
+        after the first few, a matter of swapping curves."""
         row = len(self.plots)
-        axes = {"bottom": pg.DateAxisItem(orientation="bottom", utcOffset=0), "left": NumberAxis("left")}
-        if right_axis is not None:
-            axes["right"] = right_axis
-        item = self.graphics.addPlot(row=row, col=0, axisItems=axes)
-        self.graphics.ci.layout.setRowStretchFactor(row, stretch)
-        item.setLabel("left", y_label)
-        ViewGrid(item, pg.mkPen(style.GRID))
-        item.getAxis("left").setWidth(AXIS_WIDTH)
-        if right_axis is not None:
-            item.showAxis("right")
-            right_axis.setWidth(AXIS_WIDTH)
+        item = self._items.get(name)
+        if item is None:
+            item = self._items[name] = self._build_plot_item(with_right_axis=name in RIGHT_AXIS_PLOTS)
         else:
-            # No right axis (fewer axes to paint), but the same width reserved so all x axes line up.
-            item.hideAxis("right")
-            item.layout.setColumnFixedWidth(2, AXIS_WIDTH)
-        item.vb.setMouseEnabled(x=True, y=False)
-        # y follows the drawn data through _Plot.fit_y (one range change instead of pyqtgraph's
-        # per-frame auto range, which also costs a second repaint per frame)
-        item.vb.disableAutoRange()
-        if self.plots:
-            item.setXLink(next(iter(self.plots.values())).item)
+            item.clear()                       # the previous run's curves, lines and markers
+        if (right_offset is not None) != (name in RIGHT_AXIS_PLOTS):
+            raise ValueError(f"plot {name!r}: a right-axis offset is given exactly for {sorted(RIGHT_AXIS_PLOTS)}")
+        if right_offset is not None:
+            right = item.getAxis("right")
+            right.offset = right_offset
+            right.picture = None               # the labels depend on the offset: redraw them
+            right.update()
+        if self._relayout:
+            item.show()
+            self.graphics.addItem(item, row=row, col=0)
+            self.graphics.ci.layout.setRowStretchFactor(row, stretch)
+        item.setLabel("left", y_label)
+        item.showAxis("bottom")
+        item.setLabel("bottom", None)
+        item.setXLink(next(iter(self.plots.values())).item if self.plots else None)
         playhead = pg.InfiniteLine(angle=90, pen=pg.mkPen(style.SERIES["playhead"], width=1))
         playhead.setZValue(40)
         item.addItem(playhead, ignoreBounds=True)
@@ -241,6 +275,58 @@ class ChartStack(QWidget):
         plot = _Plot(item, title)
         self.plots[name] = plot
         return plot
+
+    def hold_prebuild(self, hold: bool) -> None:
+        """Pause the background plot building while a backtest runs: the engine's worker thread holds
+        the GIL for 5 ms slices, and every one of the many Qt calls a plot build makes waits for one
+        (a 20 ms build took ~1 s). What is still missing is built after the run."""
+        self._prebuild_held = hold
+        if hold:
+            self._prebuild_timer.stop()
+        elif any(name not in self._items for name in PLOT_NAMES):
+            self._prebuild_timer.start(PREBUILD_DELAY_MS)
+
+    def _prebuild_one(self) -> None:
+        if self._prebuild_held:
+            return
+        missing = [name for name in PLOT_NAMES if name not in self._items]
+        if missing:
+            item = self._items[missing[0]] = self._build_plot_item(with_right_axis=missing[0] in RIGHT_AXIS_PLOTS)
+            self._park(item)
+        if len(missing) > 1:
+            self._prebuild_timer.start(0)
+
+    def _park(self, item: pg.PlotItem) -> None:
+        """Keep a plot that is out of the layout in the scene, hidden. Owned by the scene, it is
+        destroyed with it, on the UI thread. Left to Python instead, the garbage collector may free
+        it on whichever thread it happens to run, the engine worker included, and destroying its Qt
+        menus there deadlocked against the UI thread (Qt's connection lock vs. the GIL)."""
+        if item.scene() is None:
+            self.graphics.scene().addItem(item)
+        item.hide()
+
+    def _build_plot_item(self, *, with_right_axis: bool) -> pg.PlotItem:
+        axes = {"bottom": pg.DateAxisItem(orientation="bottom", utcOffset=0), "left": NumberAxis("left")}
+        if with_right_axis:
+            axes["right"] = NumberAxis("right")
+        item = pg.PlotItem(axisItems=axes)
+        ViewGrid(item, pg.mkPen(style.GRID))
+        item.getAxis("left").setWidth(AXIS_WIDTH)
+        if with_right_axis:
+            item.showAxis("right")
+            item.getAxis("right").setWidth(AXIS_WIDTH)
+        else:
+            # No right axis (fewer axes to paint), but the same width reserved so all x axes line up.
+            item.hideAxis("right")
+            item.layout.setColumnFixedWidth(2, AXIS_WIDTH)
+        item.vb.setMouseEnabled(x=True, y=False)
+        # y follows the drawn data through _Plot.fit_y (one range change instead of pyqtgraph's
+        # per-frame auto range, which also costs a second repaint per frame)
+        item.vb.disableAutoRange()
+        # Zooming/panning/resizing changes which hours are visible and how many pixels they get.
+        item.vb.sigXRangeChanged.connect(lambda *_: self._view_timer.start())
+        item.vb.sigResized.connect(lambda *_: self._view_timer.start())
+        return item
 
     def _curve(self, plot: _Plot, y: np.ndarray, color: str, label: str | None, *, width: float = 1.0,
                z: float = 0.0) -> pg.PlotCurveItem:
@@ -269,8 +355,8 @@ class ChartStack(QWidget):
 
     def _value_plot(self, data: ChartData) -> None:
         cur = data.currency
-        right = NumberAxis("right", offset=data.initial_value)
-        plot = self._new_plot("value", f"Portfolio value ({cur})", f"value ({cur})", 3, right_axis=right)
+        plot = self._new_plot("value", f"Portfolio value ({cur})", f"value ({cur})", 3,
+                              right_offset=data.initial_value)
         plot.item.setLabel("right", f"cumulative P&L ({cur})")
         plot.item.addItem(pg.InfiniteLine(pos=data.initial_value, angle=0,
                                           pen=pg.mkPen(style.TRIGGER_LINE, width=1, style=Qt.PenStyle.DotLine)))
@@ -342,8 +428,9 @@ class ChartStack(QWidget):
             first = plots[0]
             first.vb.enableAutoRange(axis="x", enable=False)
             first.setXRange(float(self.data.x[0]), float(self.data.x[-1]), padding=0.01)
-            first.vb.sigXRangeChanged.connect(lambda *_: self._view_timer.start())
-            first.vb.sigResized.connect(lambda *_: self._view_timer.start())
+        for name, item in self._items.items():
+            if name not in self.plots:
+                item.setXLink(None)            # out of the layout: stop following the shown plots
         self._configure_decimators()
 
     def _configure_decimators(self) -> None:

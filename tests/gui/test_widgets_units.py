@@ -71,3 +71,41 @@ def test_form_edits_keep_comments_and_shipped_files_are_refused(tmp_path):
     path = draft.save(tmp_path / "x.yaml")
     again = ModeDraft.from_file(path)
     assert again.mode == "eth_leveraged" and again.get(("leverage", "target_ltv")) == 0.8
+
+
+def test_charts_reuse_their_plots_across_runs_without_leftovers(qtbot, backtest_service):
+    """Loading a run reuses the PlotItems built before (their construction is the costly part of a
+    load); a run of another shape drops the plots it lacks, and nothing of the previous run stays."""
+    from app.chart_data import build_chart_data
+    from app.widgets.charts import PLOT_NAMES, ChartStack
+    from engine.services.backtest import BacktestRequest
+
+    charts = ChartStack()
+    qtbot.addWidget(charts)
+    charts.resize(1200, 900)
+    charts.show()
+    qtbot.waitUntil(lambda: all(name in charts._items for name in PLOT_NAMES), timeout=10_000)  # idle prebuild
+    built = dict(charts._items)
+
+    def load(mode: str):
+        data = build_chart_data(backtest_service.run(BacktestRequest(mode=mode, start="2025-03-01", end="2025-03-10")))
+        charts.set_data(data)
+        charts.render(data.hours - 1)
+        return data
+
+    def shown_items() -> set:
+        return {item for item in charts.graphics.ci.items}
+
+    lev = load("eth_leveraged")                       # AAVE + LST: health factor and peg plots
+    assert list(charts.plots) == ["value", "pnl", "delta", "hf", "peg"]
+    curves_before = {name: len(p.item.listDataItems()) for name, p in charts.plots.items()}
+    load("btc_basis")                                 # CEX basis: margin plot instead
+    assert list(charts.plots) == ["value", "pnl", "delta", "margin"]
+    assert shown_items() == {charts.plots[n].item for n in charts.plots}, "only this run's plots are laid out"
+    lev_again = load("eth_leveraged")
+    assert all(charts.plots[n].item is built[n] for n in charts.plots), "no plot was built again"
+    assert {name: len(p.item.listDataItems()) for name, p in charts.plots.items()} == curves_before, \
+        "each plot holds exactly this run's curves, nothing left from the runs before"
+    assert charts.plots["value"].item.getAxis("right").offset == lev_again.initial_value == lev.initial_value
+    drawn = charts.drawn_until()
+    assert drawn and all(x == lev_again.x[-1] for x in drawn.values()), drawn

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.emulator import TEST_KEYS, ExchangeEmulator
+from tests.integration.emulator import ExchangeEmulator, store_test_keys
 from tests.integration.memory_keyring import MemoryKeyring
 from venues.checks import CheckSettings
 from venues.credentials import CredentialStore, KeyringUnavailable
@@ -28,17 +28,6 @@ def run_on_loop(qtbot, coro: Coroutine[Any, Any, Any], timeout_ms: int = 15000) 
     task = asyncio.ensure_future(coro)
     qtbot.waitUntil(task.done, timeout=timeout_ms)
     return task.result()
-
-
-def store_cex_keys(store: CredentialStore, environments=("testnet", "production")) -> CredentialStore:
-    """The emulator's test keys for every exchange."""
-    for env in environments:
-        for venue, keys in TEST_KEYS.items():
-            store.set(env, venue, "api_key", keys.api_key)
-            store.set(env, venue, "secret", keys.secret)
-            if keys.passphrase:
-                store.set(env, venue, "passphrase", keys.passphrase)
-    return store
 
 
 def os_keyring_or_none() -> CredentialStore | None:
@@ -90,4 +79,4 @@ def memory_store(qasync_loop) -> CredentialStore:
 
 @pytest.fixture
 def cex_store(memory_store: CredentialStore) -> CredentialStore:
-    return store_cex_keys(memory_store)
+    return store_test_keys(memory_store)

@@ -64,6 +64,15 @@ def start(qtbot, window, **form) -> str:
     return started.args[0]
 
 
+def start_hedged_live_session(qtbot, window):
+    """A live session against the emulator, waited until its four entry orders are placed."""
+    rid = start(qtbot, window, execution="live")
+    service = window.live_controller.service
+    session = service.session(rid)
+    qtbot.waitUntil(lambda: session.ticks >= 2 and len(session.orders) == 4, timeout=10000)
+    return rid, service
+
+
 def answer(qtbot, panel, button=QMessageBox.StandardButton.Yes) -> str:
     box = panel.confirm_box
     assert box is not None and box.isVisible(), "the action must ask first"
@@ -142,10 +151,7 @@ def test_paper_session_updates_the_dashboard_and_the_button_halts_synchronously(
 
 def test_live_session_estop_button_cancels_every_venue_and_the_shortcut_works(qtbot, live_window, emulator):
     window, panel = live_window, live_window.live_panel
-    rid = start(qtbot, window, execution="live")
-    service = window.live_controller.service
-    session = service.session(rid)
-    qtbot.waitUntil(lambda: session.ticks >= 2 and len(session.orders) == 4, timeout=10000)
+    rid, service = start_hedged_live_session(qtbot, window)
     panel.frames.flush()
     assert panel.orders.rowCount() == 4 and set(panel.orders.column("Status")) == {"closed"}
     assert set(panel.orders.column("Venue")) == set(CEX)
@@ -183,10 +189,7 @@ def test_live_session_estop_button_cancels_every_venue_and_the_shortcut_works(qt
 
 def test_flatten_asks_first_then_closes_the_cex_legs(qtbot, live_window, emulator):
     window, panel = live_window, live_window.live_panel
-    rid = start(qtbot, window, execution="live")
-    service = window.live_controller.service
-    session = service.session(rid)
-    qtbot.waitUntil(lambda: session.ticks >= 2 and len(session.orders) == 4, timeout=10000)
+    rid, service = start_hedged_live_session(qtbot, window)
     panel.frames.flush()
     qtbot.mouseClick(panel.flatten_button, Qt.MouseButton.LeftButton)
     text = answer(qtbot, panel, QMessageBox.StandardButton.Cancel)

@@ -11,7 +11,7 @@ from tests.integration.chain.anvil import Anvil
 from tests.integration.chain.configs import local_venue_configs
 from tests.integration.chain.deploy import Deployment, deploy_all
 from tests.integration.chain.solidity import Artifact, PeerUnavailable, compile_contracts
-from tests.integration.emulator import TEST_KEYS, ExchangeEmulator
+from tests.integration.emulator import ExchangeEmulator, store_test_keys
 from tests.integration.memory_keyring import MemoryKeyring
 from venues.credentials import CredentialStore, KeyringUnavailable
 
@@ -73,13 +73,7 @@ def memory_store() -> CredentialStore:
 @pytest.fixture
 def cex_store(memory_store: CredentialStore) -> CredentialStore:
     """The emulator's test keys for every CEX in both environments."""
-    for env in ("testnet", "production"):
-        for venue, keys in TEST_KEYS.items():
-            memory_store.set(env, venue, "api_key", keys.api_key)
-            memory_store.set(env, venue, "secret", keys.secret)
-            if keys.passphrase:
-                memory_store.set(env, venue, "passphrase", keys.passphrase)
-    return memory_store
+    return store_test_keys(memory_store)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from tests.integration.emulator.core import (
     Order,
     TestKeys,
     VenueState,
+    store_test_keys,
 )
 
-__all__ = ["TEST_KEYS", "ExchangeEmulator", "Faults", "Order", "TestKeys", "VenueState"]
+__all__ = ["TEST_KEYS", "ExchangeEmulator", "Faults", "Order", "TestKeys", "VenueState", "store_test_keys"]

@@ -51,6 +51,17 @@ TEST_KEYS: dict[str, TestKeys] = {
 }
 
 
+def store_test_keys(store, environments=("testnet", "production")):
+    """Put every exchange's test keys into a venues.credentials.CredentialStore; returns the store."""
+    for env in environments:
+        for venue, keys in TEST_KEYS.items():
+            store.set(env, venue, "api_key", keys.api_key)
+            store.set(env, venue, "secret", keys.secret)
+            if keys.passphrase:
+                store.set(env, venue, "passphrase", keys.passphrase)
+    return store
+
+
 @dataclass
 class Faults:
     """Fault injection for one venue; every request to the venue is affected.

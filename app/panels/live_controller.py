@@ -6,10 +6,10 @@ The service runs on the qasync loop; its hooks (``on_update`` per tick and state
 are forwarded as plain Qt signals. Values that the service mutates later (cancel progress) are copied
 at the moment they are reported.
 
-The emergency stop is synchronous where it must be: ``emergency_stop()`` calls the service's
-``halt_all_now`` before anything else (every session HALTED before a single await), then schedules
-the concurrent cancel-all, whose per-venue progress arrives as ``cancel_progress`` signals. A press
-while a session is still starting halts that session the instant its start returns.
+The emergency stop is one call: ``emergency_stop()`` calls the service's ``emergency_stop``, which
+HALTS every session inside its own body (before a single await) and returns a handle; the concurrent
+cancel-all runs on the loop and its per-venue progress arrives as ``cancel_progress`` signals. A
+press while a session is still starting halts that session the moment it is up (the service does).
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from app.panels.venue_wiring import VenueWiring, spawn
 from engine.config import load_config
 from engine.services.live import (
     EmergencyStopReport,
+    EStopHandle,
     FlattenReport,
     LiveSession,
     LiveStartRequest,
@@ -99,7 +100,6 @@ class LiveController(QObject):
         self.wiring = wiring
         self._starting = 0
         self._active = False
-        self._press_count = 0
         self.last_press: EStopPress | None = None
         self.cancel_rows: dict[tuple[str, str], CancelRow] = {}
         self._estop_task: asyncio.Task | None = None
@@ -138,7 +138,6 @@ class LiveController(QObject):
     async def start(self, request: LiveStartRequest) -> str:
         """Start a session; raises LiveStartError (message says why) when it cannot."""
         service = self._ensure_service()
-        presses = self._press_count
         self._starting += 1
         self._refresh_active()
         try:
@@ -151,10 +150,6 @@ class LiveController(QObject):
             self._refresh_active()
             raise
         self._starting -= 1
-        if self._press_count != presses:
-            # the emergency stop was pressed while this session was connecting: HALT it now, before
-            # its first tick can run (no await between start() returning and this line)
-            service.session(request_id).estop.halt_now(f"{ESTOP_REASON} (pressed while the session was starting)")
         self.sessions_changed.emit()
         self._refresh_active()
         self.session_updated.emit(request_id)
@@ -201,20 +196,17 @@ class LiveController(QObject):
 
     # ---- emergency stop -----------------------------------------------------------------------
     def emergency_stop(self, source: str = "button") -> EStopPress:
-        """HALT every session now (synchronously), then cancel every open order on every venue.
+        """HALT every session now (inside the service's call), then cancel every open order on every
+        venue.
 
         Returns at once; ``estop_pressed`` is emitted before returning, per-venue progress follows
         as ``cancel_progress`` and the end as ``estop_finished``."""
-        t0 = time.perf_counter()
-        wall = time.time()
         service = self.service
         reason = f"{ESTOP_REASON} ({source})"
-        if service is not None:
-            service.halt_all_now(reason)                 # first: nothing can reach a venue after this line
-        halted_ms = (time.perf_counter() - t0) * 1000.0
-        self._press_count += 1
-        targets = [s.request_id for s in self.active_sessions()]
-        press = EStopPress(wall, halted_ms, targets, source)
+        handle = service.emergency_stop(reason) if service is not None else None
+        targets = list(handle.request_ids) if handle is not None else []
+        press = EStopPress(handle.pressed_at if handle else time.time(), handle.halted_ms if handle else 0.0,
+                           targets, source)
         if not targets:
             press.note = ("no session is starting or running: nothing to halt" if not self._starting else
                           "a session is starting: it will be HALTED the moment it is up")
@@ -223,19 +215,21 @@ class LiveController(QObject):
         self.estop_pressed.emit(press)
         for request_id in targets:
             self.session_updated.emit(request_id)
-        if service is not None and targets:
-            self._estop_task = spawn(self._cancel_all(service, reason, press, t0), name="emergency-stop")
+        if handle is not None and not handle.done.done():
+            self._estop_task = spawn(self._cancel_all(handle, press), name="emergency-stop")
         else:
-            press.finished_ms = 0.0
+            press.finished_ms = 0.0 if handle is None else handle.finished_ms
             self.estop_finished.emit(press)
         return press
 
-    async def _cancel_all(self, service: LiveTradingService, reason: str, press: EStopPress, t0: float) -> None:
+    async def _cancel_all(self, handle: EStopHandle, press: EStopPress) -> None:
         try:
-            press.reports = await service.emergency_stop(None, reason)
+            press.reports = await handle.done
         except Exception as exc:  # noqa: BLE001 - the e-stop must always report, whatever broke
             press.error = f"{type(exc).__name__}: {exc}"
-        press.finished_ms = (time.perf_counter() - t0) * 1000.0
+        press.error = press.error or "; ".join(f"{rid}: {e}" for rid, e in handle.errors.items())
+        press.request_ids = list(handle.request_ids)       # with sessions that were starting at the press
+        press.finished_ms = handle.finished_ms
         notes = [r.note for r in (press.reports or {}).values() if r.note]
         if notes and not press.note:
             press.note = "; ".join(sorted(set(notes)))

@@ -2,8 +2,8 @@
 toolbar (outside every dock, so closing or floating a panel never hides it), a keyboard shortcut that
 works from any window of the app, the trading-state badge, and the per-venue cancel progress.
 
-One press, no confirmation: the click handler calls ``LiveController.emergency_stop`` whose first
-statement is the service's synchronous ``halt_all_now`` — every session is HALTED before the handler
+One press, no confirmation: the click handler calls ``LiveController.emergency_stop``, which calls
+the service's ``emergency_stop`` — every session is HALTED inside that call, before the handler
 returns — then the concurrent cancel-all runs on the loop and reports per venue (pending, cancelling,
 done, failed, timeout; orders cancelled; ms since the press).
 """
@@ -78,7 +78,7 @@ class EmergencyStopButton(QPushButton):
         self.clicked.connect(self.press)
 
     def press(self) -> EStopPress:
-        # the controller's first statement is the service's synchronous halt_all_now()
+        # every session is HALTED inside this call (the service's emergency_stop awaits nothing)
         return self.controller.emergency_stop("button")
 
 

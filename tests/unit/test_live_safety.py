@@ -91,11 +91,14 @@ async def test_a_hung_venue_is_reported_at_its_timeout_even_if_its_cancellation_
               "bad": FakeVenue(fail=VenueError("bad", VenueErrorKind.UNAVAILABLE, "HTTP 503"))}
     sm = TradingStateMachine()
     seen = []
-    estop = EmergencyStop(sm, venues, None, 0.3, lambda p: seen.append((p.venue, p.status)))
+    estop = EmergencyStop(sm, venues, None, 0.3, [lambda p: seen.append((p.venue, p.status))])
     t0 = time.perf_counter()
-    report = await estop.press()
+    pressed = estop.press()
+    assert sm.state is TradingState.HALTED, "HALTED inside the press, before anything awaited"
+    assert [status for _, status in seen] == [CancelStatus.PENDING] * 3
+    report = await pressed
     elapsed = time.perf_counter() - t0
-    assert sm.state is TradingState.HALTED and report.halted_after_ms < 5
+    assert report.halted_after_ms < 5
     assert report.venues["ok"].status is CancelStatus.DONE and report.venues["ok"].elapsed_ms < 200
     assert report.venues["bad"].status is CancelStatus.FAILED and "503" in report.venues["bad"].error
     assert report.venues["hung"].status is CancelStatus.TIMEOUT
@@ -175,3 +178,38 @@ def test_journal_books_survive_a_restart(tmp_path):
     j.close()
     session, _, book = Journal(tmp_path / "j.sqlite3").latest_book("eth_basis", "live")
     assert session == "s1" and book == {"cex": {}, "flat": True}
+
+
+async def test_one_press_halts_every_session_inside_the_call_and_reports_through_its_handle():
+    from engine.services.live.emergency_stop import EStopHandle
+
+    class Session:
+        def __init__(self, rid: str, venue: FakeVenue) -> None:
+            self.request_id = rid
+            self.state = TradingStateMachine()
+            self.stop = EmergencyStop(self.state, {"v": venue}, None, 1.0)
+            self.presses = 0
+
+        def emergency_stop(self, reason, on_progress=()):
+            self.presses += 1
+            return self.stop.press(reason, on_progress)
+
+    heard = []
+    sessions = [Session("a", FakeVenue(0.02)), Session("b", FakeVenue(0.01))]
+    starting = object()
+    handle = EStopHandle("press", [lambda rid, p: heard.append((rid, p.status))], starts=[starting])
+    for s in sessions:
+        handle.stop(s)
+    handle.halted()
+    assert all(s.state.state is TradingState.HALTED and s.presses == 1 for s in sessions), "one halt each"
+    assert handle.request_ids == ["a", "b"] and handle.halted_ms < 50
+    await asyncio.sleep(0.05)
+    assert not handle.done.done(), "a session that was starting at the press is still to come"
+    late = Session("c", FakeVenue())
+    handle.stop(late)                      # the service does this the moment the start is up
+    assert late.state.state is TradingState.HALTED
+    handle.start_ended(starting)
+    reports = await asyncio.wait_for(handle.done, 1.0)
+    assert set(reports) == {"a", "b", "c"} and handle.all_cancelled and handle.finished_ms > 0
+    assert [st for rid, st in heard if rid == "a"] == [CancelStatus.PENDING, CancelStatus.CANCELLING,
+                                                         CancelStatus.DONE]

@@ -22,7 +22,7 @@ import time
 from typing import Callable, TextIO
 
 from engine.config import MODES, ConfigError, parse_cli_overrides
-from engine.services.live.emergency_stop import CancelStatus, VenueCancelProgress
+from engine.services.live.emergency_stop import CancelStatus, EStopHandle, VenueCancelProgress
 from engine.services.live.service import (
     ENVIRONMENTS,
     EXECUTIONS,
@@ -165,15 +165,15 @@ async def run_live(args: argparse.Namespace, service_factory: Callable[[], LiveT
     console = _Console(out, args.max_ticks, stop)
     service.on_update = console.update
     service.on_cancel_progress = console.cancel_progress
-    pressed: list[str] = []
+    pressed: list[EStopHandle] = []
 
     def press(reason: str) -> None:
-        """Signal/keyboard handler: synchronous HALT of every session, then wake the main task."""
+        """Signal/keyboard handler: the emergency stop (every session HALTED inside the call, a session
+        still starting HALTED the moment it is up), then wake the main task."""
         if pressed:
             console.print("emergency stop already in progress")
             return
-        pressed.append(reason)
-        service.halt_all_now(f"emergency stop ({reason})")
+        pressed.append(service.emergency_stop(f"emergency stop ({reason})"))
         console.print(f"EMERGENCY STOP ({reason}): trading HALTED; cancelling open orders on every venue ...")
         stop.set()
 
@@ -187,9 +187,10 @@ async def run_live(args: argparse.Namespace, service_factory: Callable[[], LiveT
             print(f"error: {' | '.join(str(exc).splitlines())}", file=err)
             return EXIT_USAGE
         session = service.session(request_id)
-        if pressed:                                  # pressed while starting: halt what just started
-            service.halt_all_now(f"emergency stop ({pressed[0]})")
-        elif session.phase is SessionPhase.AWAITING_ACK:
+        if pressed and request_id not in pressed[0].request_ids:
+            # pressed before the start began: this session was not there to halt yet
+            pressed[0] = service.emergency_stop(pressed[0].reason, request_id=request_id)
+        elif not pressed and session.phase is SessionPhase.AWAITING_ACK:
             code = await _acknowledge(service, session, args, stdin, lines, stop, console, err)
             if code != EXIT_OK:
                 return code
@@ -199,7 +200,7 @@ async def run_live(args: argparse.Namespace, service_factory: Callable[[], LiveT
                 console.print(f"  warning: {w}")
             await _wait(stop, lines, press)
         if pressed:
-            reports = await service.emergency_stop(reason=f"emergency stop ({pressed[0]})")
+            reports = await pressed[0].done
             report = reports.get(request_id)
             if report is not None:
                 console.print(f"HALTED {report.halted_after_ms:.2f} ms after the press; cancel-all finished in "
@@ -214,8 +215,7 @@ async def run_live(args: argparse.Namespace, service_factory: Callable[[], LiveT
     except Exception as exc:                         # never a traceback; a live session is e-stopped
         print(f"error: {type(exc).__name__}: {exc}", file=err)
         if service.sessions:
-            service.halt_all_now("headless command failed")
-            await service.emergency_stop(reason="headless command failed")
+            await service.emergency_stop("headless command failed").done
         return EXIT_USAGE
     finally:
         for undo in installed:

@@ -23,14 +23,15 @@ import inspect
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
 from engine.config import load_config
 from engine.data import HistoricalDataProvider
 from engine.domain.instructions import Instruction, Op
 from engine.domain.venue_ports import CexVenuePort, MarketKind
 from engine.services.live.dead_man import check_timeout
-from engine.services.live.emergency_stop import EmergencyStopReport, VenueCancelProgress
+from engine.services.live.emergency_stop import EStopHandle, SessionProgressListener, VenueCancelProgress
 from engine.services.live.journal import Journal
 from engine.services.live.market_feed import LiveMarketFeed, perp_symbol, spot_symbol
 from engine.services.live.recovery import RecoveryReport, recover
@@ -99,6 +100,8 @@ class LiveTradingService:
         self.checks_runner = checks_runner
         self.sessions: dict[str, LiveSession] = {}
         self._journals: dict[str, Journal] = {}
+        self._starts: set[object] = set()                 # session starts in flight (one token each)
+        self._open_stops: list[EStopHandle] = []          # presses still waiting for such a start
         # Hooks for a view (the Qt dashboard connects its bridge here; the CLI prints). Both are
         # called on the event loop; an exception in a hook is logged and never stops trading.
         self.on_update: Callable[[LiveSession], None] | None = None
@@ -106,7 +109,22 @@ class LiveTradingService:
 
     # ------------------------------------------------------------------ start / stop
     async def start(self, req: LiveStartRequest) -> str:
-        """Start a session; returns its request id. See the module docstring for the sequence."""
+        """Start a session; returns its request id. See the module docstring for the sequence.
+
+        An emergency stop pressed while this start is in flight HALTS the session the moment it is
+        up, before its first tick (the press's handle reports it)."""
+        token = object()
+        self._starts.add(token)
+        try:
+            return await self._start(req, token)
+        finally:
+            self._starts.discard(token)
+            for handle in list(self._open_stops):
+                handle.start_ended(token)
+                if not handle.waiting_for_starts:
+                    self._open_stops.remove(handle)
+
+    async def _start(self, req: LiveStartRequest, token: object) -> str:
         if req.execution not in EXECUTIONS:
             raise LiveStartError(f"execution {req.execution!r} (allowed: {', '.join(EXECUTIONS)})")
         if req.environment not in ENVIRONMENTS:
@@ -163,8 +181,8 @@ class LiveTradingService:
                 world_factory=self.world_factory, rejected_exc=self.rejected_exc, tick_seconds=req.tick_seconds,
                 cancel_timeout_seconds=req.cancel_timeout_seconds,
                 dead_man_seconds=req.dead_man_seconds if live else None,
-                data_timeout_seconds=req.data_timeout_seconds, on_update=self._updated)
-            session.estop.on_progress = lambda p: self._cancel_progress(session, p)
+                data_timeout_seconds=req.data_timeout_seconds, on_update=self._updated,
+                on_cancel_progress=self._cancel_progress)
             report = None
             if live:
                 report = await recover(venues, journal, mode=req.mode, execution=req.execution,
@@ -178,6 +196,9 @@ class LiveTradingService:
             await asyncio.gather(*(p.close() for p in venues.values()), return_exceptions=True)
             raise
         self.sessions[session.request_id] = session
+        for handle in self._open_stops:            # pressed while this session was starting
+            if handle.awaits_start(token):
+                handle.stop(session, f"{handle.reason} (pressed while the session was starting)")
         if report is not None:
             session.adopt(report)
             if report.needs_acknowledgement and not req.acknowledge_recovery:
@@ -285,21 +306,25 @@ class LiveTradingService:
         return list(self._session(request_id).breaches)
 
     # ------------------------------------------------------------------ safety
-    def halt_all_now(self, reason: str = "operator emergency stop") -> None:
-        """The synchronous half of an emergency stop: every session HALTED before anything awaits.
-        Call it first from a button or a signal handler, then await ``emergency_stop``."""
-        for s in self.sessions.values():
-            s.estop.halt_now(reason)
+    def emergency_stop(self, reason: str = "operator emergency stop", *, request_id: str | None = None,
+                       on_progress: Sequence[SessionProgressListener] = ()) -> EStopHandle:
+        """The emergency stop: every running session (or one) HALTED before this returns, then
+        cancel-all on every venue of every such session concurrently, in the background.
 
-    async def emergency_stop(self, request_id: str | None = None,
-                             reason: str = "operator emergency stop") -> dict[str, EmergencyStopReport]:
-        """HALT now, then cancel-all on every venue of every (or one) session concurrently."""
+        Call it straight from a button, a shortcut or a signal handler: nothing before it is needed
+        and nothing in it awaits. The handle gives the halt latency at once and ``await handle.done``
+        the reports; ``on_progress`` hears every venue's progress of this press. A session that is
+        still starting is HALTED the moment it is up and joins the handle.
+        """
         targets = [self._session(request_id)] if request_id else \
             [s for s in self.sessions.values() if s.phase is not SessionPhase.STOPPED]
+        handle = EStopHandle(reason, on_progress, starts=() if request_id else tuple(self._starts))
         for s in targets:
-            s.estop.halt_now(reason)
-        reports = await asyncio.gather(*(s.emergency_stop(reason) for s in targets))
-        return {s.request_id: r for s, r in zip(targets, reports)}
+            handle.stop(s)
+        handle.halted()
+        if handle.waiting_for_starts:
+            self._open_stops.append(handle)
+        return handle
 
     def reset(self, request_id: str, reason: str = "operator reset") -> None:
         """The explicit action that leaves HALTED/REDUCING and returns to ACTIVE."""
@@ -370,10 +395,6 @@ class LiveTradingService:
         if self.on_update is not None:
             self.on_update(session)
 
-    def _cancel_progress(self, session: LiveSession, progress: VenueCancelProgress) -> None:
+    def _cancel_progress(self, request_id: str, progress: VenueCancelProgress) -> None:
         if self.on_cancel_progress is not None:
-            try:
-                self.on_cancel_progress(session.request_id, progress)
-            except Exception:                     # a view's bug must not break the e-stop
-                import logging
-                logging.getLogger(__name__).exception("on_cancel_progress hook failed")
+            self.on_cancel_progress(request_id, progress)     # EmergencyStop logs a listener's failure

@@ -23,7 +23,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from engine.components.event_log import EventLog
 from engine.components.pnl_attribution import attribute_market_move
@@ -35,7 +36,12 @@ from engine.domain.portfolio import CexAccount, Portfolio
 from engine.domain.venue_ports import CexVenuePort, OrderRequest, OrderStatus, VenueOrder
 from engine.execution.manager import ExecutionManager
 from engine.services.live.dead_man import DeadManHeartbeat
-from engine.services.live.emergency_stop import EmergencyStop, EmergencyStopReport, VenueCancelProgress
+from engine.services.live.emergency_stop import (
+    EmergencyStop,
+    EmergencyStopReport,
+    ProgressListener,
+    SessionProgressListener,
+)
 from engine.services.live.execution import TERMINAL, LiveExecutor, PaperExecutor
 from engine.services.live.journal import Journal
 from engine.services.live.market_feed import LiveDataUnavailable, LiveMarketFeed, perp_symbol
@@ -143,7 +149,7 @@ class LiveSession:
                  tick_seconds: float, cancel_timeout_seconds: float, dead_man_seconds: float | None = None,
                  data_timeout_seconds: float = 5.0,
                  on_update: Callable[["LiveSession"], None] | None = None,
-                 on_cancel_progress: Callable[[VenueCancelProgress], None] | None = None) -> None:
+                 on_cancel_progress: SessionProgressListener | None = None) -> None:
         self.request_id = uuid.uuid4().hex[:12]
         self.mode, self.execution, self.environment = mode, execution, environment
         self.params = params
@@ -160,7 +166,8 @@ class LiveSession:
         live = execution == "live"
         order_venues = venues if live else {}
         self.gate = OrderGate(self.state, order_venues, self._journal_order)
-        self.estop = EmergencyStop(self.state, order_venues, self.gate, cancel_timeout_seconds, on_cancel_progress)
+        progress = [] if on_cancel_progress is None else [lambda p: on_cancel_progress(self.request_id, p)]
+        self.estop = EmergencyStop(self.state, order_venues, self.gate, cancel_timeout_seconds, progress)
         self.dead_man = DeadManHeartbeat(venues, dead_man_seconds, tick_seconds, min(cancel_timeout_seconds, 5.0)) \
             if live and dead_man_seconds else None
         self.portfolio = Portfolio()
@@ -185,7 +192,7 @@ class LiveSession:
         self.foreign_positions: dict[tuple[str, str], float] = {}   # venue positions the book does not own
         self.lock = asyncio.Lock()                                  # one of: a tick, a flatten
         self._task: asyncio.Task | None = None
-        self._estop_task: asyncio.Task | None = None
+        self._estop_task: asyncio.Future[EmergencyStopReport] | None = None
         self._entered = False
         self._flat = False
         self._prev_value_usd: float | None = None
@@ -277,14 +284,24 @@ class LiveSession:
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 
-    async def emergency_stop(self, reason: str = "operator emergency stop") -> EmergencyStopReport:
-        report = await self.estop.press(reason)
+    def emergency_stop(self, reason: str = "operator emergency stop",
+                       on_progress: Sequence[ProgressListener] = ()) -> asyncio.Future[EmergencyStopReport]:
+        """HALTED before this returns; every venue's open orders are cancelled in the background. The
+        future resolves to the report (also kept as ``last_estop`` and journaled)."""
+        future = self.estop.press(reason, on_progress)
+        self._estop_task = future
+        future.add_done_callback(self._estop_finished)
+        return future
+
+    def _estop_finished(self, future: asyncio.Future[EmergencyStopReport]) -> None:
+        if future.cancelled() or future.exception() is not None:
+            return                             # the handle that awaits it reports why
+        report = future.result()
         self.last_estop = report
         self.journal.event(self.request_id, "session", "emergency_stop",
                            halted_after_ms=report.halted_after_ms, finished_after_ms=report.finished_after_ms,
                            venues={v: (p.status.value, p.canceled, p.error) for v, p in report.venues.items()})
         self._notify()
-        return report
 
     def reset(self, reason: str = "operator reset") -> None:
         self.state.reset(reason)
@@ -484,8 +501,7 @@ class LiveSession:
 
     def _halt_and_cancel(self, reason: str) -> None:
         """HALTED now (synchronously), cancel-all in the background (the tick does not wait for it)."""
-        self.estop.halt_now(reason)
-        self._estop_task = asyncio.ensure_future(self.emergency_stop(reason))
+        self.emergency_stop(reason)
 
     # ---------------------------------------------------------------- flatten support
     async def ensure_prices(self) -> int:

@@ -14,14 +14,20 @@ import argparse
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.services import AppServices
 
 PANELS = ("backtest", "config")
 MIN_SIZE = (1280, 800)
 TIMEOUT_S = 180
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction, services: Callable[[], AppServices]) -> None:
+    """``services`` builds the window's services (bootstrap.app_services: main.py wires it)."""
     from engine.config import MODES
 
     p = subparsers.add_parser("screenshot", help="save a PNG of the workstation window after running and "
@@ -32,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--size", default="1600x1000", help="window size WIDTHxHEIGHT, at least 1280x800 (default 1600x1000)")
     p.add_argument("--start", help="first day of the backtest window, YYYY-MM-DD (default: the mode's data start)")
     p.add_argument("--end", help="last day, YYYY-MM-DD (default: the mode's data end)")
-    p.set_defaults(func=run_screenshot_command)
+    p.set_defaults(func=lambda args: run_screenshot_command(args, services))
 
 
 def _parse_size(text: str) -> tuple[int, int]:
@@ -45,7 +51,7 @@ def _parse_size(text: str) -> tuple[int, int]:
     return width, height
 
 
-def run_screenshot_command(args: argparse.Namespace) -> int:
+def run_screenshot_command(args: argparse.Namespace, services: Callable[[], AppServices]) -> int:
     try:
         size = _parse_size(args.size)
         start, end = _parse_window(args.start, args.end)
@@ -60,7 +66,7 @@ def run_screenshot_command(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="basis-screenshot-") as state:
         os.environ["BASIS_WORKSTATION_STATE_DIR"] = state     # never touch the user's layout/settings
         try:
-            return take_screenshot(args.mode, out, args.panel, size, start, end)
+            return take_screenshot(services(), args.mode, out, args.panel, size, start, end)
         except ScreenshotError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
@@ -90,7 +96,8 @@ class ScreenshotError(RuntimeError):
     """The run failed, timed out, or the image could not be written."""
 
 
-def take_screenshot(mode: str, out: Path, panel: str, size: tuple[int, int], start=None, end=None) -> int:
+def take_screenshot(services: AppServices, mode: str, out: Path, panel: str, size: tuple[int, int],
+                    start=None, end=None) -> int:
     from PySide6.QtCore import QEventLoop, QTimer
 
     from app.bridge import BacktestSpec
@@ -102,7 +109,7 @@ def take_screenshot(mode: str, out: Path, panel: str, size: tuple[int, int], sta
     if not has_fonts():
         raise ScreenshotError("no fonts are installed, so the screenshot would have no text; install one "
                               "(Debian: apt-get install fonts-dejavu-core)")
-    window = MainWindow(persist_layout=False, initial_mode=mode)
+    window = MainWindow(services, persist_layout=False, initial_mode=mode)
     window.resize(*size)
     window.show()
     panel_widget = window.backtest_panel

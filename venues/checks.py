@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from decimal import Decimal
-from enum import Enum
 from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 
+from engine.domain.readiness import CheckResult
+from engine.domain.readiness import CheckStatus as Status
 from engine.domain.venue_ports import MarketKind, VenueError, VenueErrorKind
 from venues.blocking import run_abandonable
 from venues.cex import diagnostics
@@ -30,29 +31,6 @@ from venues.cex.factory import CexConfigError, build_cex_adapter, required_crede
 from venues.credentials import CredentialError, CredentialStore, VenueCredentials, redact
 from venues.onchain.factory import OnchainConfigError, build_chain_reader, expected_chain_id
 from venues.onchain.reader import RPC_VENUE, ChainReader
-
-
-class Status(str, Enum):
-    OK = "OK"
-    WARN = "WARN"
-    FAIL = "FAIL"
-    SKIP = "SKIP"
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    venue: str
-    check: str
-    status: Status
-    message: str
-    hint: str = ""
-    latency_ms: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["status"] = self.status.value
-        d["latency_ms"] = None if self.latency_ms is None else round(self.latency_ms, 1)
-        return d
 
 
 @dataclass(frozen=True)

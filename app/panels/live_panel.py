@@ -44,8 +44,9 @@ from PySide6.QtWidgets import (
 )
 
 from app.frame_scheduler import FrameScheduler
-from app.panels.live_controller import EStopPress, LiveController
-from app.panels.venue_wiring import spawn
+from app.controllers.live import LiveController
+from app.tasks import spawn
+from app.view_models import EStopPress
 from app.widgets.banner import show_banner
 from app.widgets.estop import CancelProgressModel, StateBadge, shortcut_label
 from app.widgets.live_chart import LivePnlChart
@@ -108,12 +109,13 @@ class LivePanel(QWidget):
         self.risk = RiskModel(self)
         self.orders = OrdersModel(self)
         self.events = LiveEventsModel(parent=self)
-        self.cancels = CancelProgressModel(controller, self)
+        self.cancels = CancelProgressModel(self)
         self.frames = FrameScheduler(self._draw, interval_ms=FRAME_MS, parent=self)
         self._build(initial_mode if initial_mode in MODES else MODES[0])
         controller.session_updated.connect(self._session_updated)
         controller.sessions_changed.connect(self._sessions_changed)
         controller.estop_pressed.connect(self._estop_pressed)
+        controller.cancel_progress.connect(self.cancels.update_row)
         controller.estop_finished.connect(self._estop_finished)
         self.age_timer = QTimer(self)
         self.age_timer.setInterval(AGE_TIMER_MS)
@@ -527,6 +529,7 @@ class LivePanel(QWidget):
 
     # ---- emergency stop -----------------------------------------------------------------------
     def _estop_pressed(self, press: EStopPress) -> None:
+        self.cancels.reset(list(self.controller.cancel_rows.values()))
         self.tabs.setCurrentIndex(self.estop_index)
         session = self.session
         if session is not None:

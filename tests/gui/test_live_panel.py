@@ -12,9 +12,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
 from app.main_window import MainWindow
-from app.panels.venue_wiring import VenueWiring
 from app.widgets.estop import ESTOP_SHORTCUTS, ESTOP_TEXT
-from bootstrap import DATA_DIR, live_trading_service
+from bootstrap import DATA_DIR, app_services
 from tests.gui.emulator_support import CEX, fast_checks, run_on_loop
 from venues.cex.account import RetryPolicy
 
@@ -31,15 +30,11 @@ pytest_plugins = ["tests.gui.emulator_support"]
 @pytest.fixture
 def live_window(qtbot, bridge, emulator, cex_store, tmp_path, cache_dir):
     urls = {v: emulator.base_url(v) for v in CEX}
-
-    def factory():
-        return live_trading_service(store=cex_store, url_overrides=urls, journal_dir=tmp_path / "journal",
-                                    data_dir=DATA_DIR, cache_dir=cache_dir, timeout_s=2.0, rate_limit_ms=1,
-                                    retry=RetryPolicy(attempts=2, base_delay_s=0.01), check_timeout_s=2.0)
-
-    wiring = VenueWiring(store=cex_store, url_overrides=urls, check_settings=fast_checks(),
-                         live_service_factory=factory)
-    window = MainWindow(bridge=bridge, persist_layout=False, initial_mode="eth_basis", venue_wiring=wiring)
+    services = app_services(store=cex_store, url_overrides=urls, check_settings=fast_checks(),
+                            journal_dir=tmp_path / "journal", data_dir=DATA_DIR, cache_dir=cache_dir,
+                            timeout_s=2.0, rate_limit_ms=1, retry=RetryPolicy(attempts=2, base_delay_s=0.01),
+                            check_timeout_s=2.0)
+    window = MainWindow(services, bridge=bridge, persist_layout=False, initial_mode="eth_basis")
     qtbot.addWidget(window)
     window.resize(1500, 950)
     window.show()
@@ -50,9 +45,7 @@ def live_window(qtbot, bridge, emulator, cex_store, tmp_path, cache_dir):
     panel.set_form(mode="eth_basis", execution="paper", environment="testnet", capital=10_000, tick_seconds=TICK)
     window.show_panel("live")
     yield window
-    service = wiring.existing_live_service()      # pytest-qt may have deleted the window already
-    if service is not None:
-        run_on_loop(qtbot, service.close())
+    run_on_loop(qtbot, services.live.close())      # pytest-qt may have deleted the window already
 
 
 def start(qtbot, window, **form) -> str:
@@ -242,7 +235,8 @@ def test_the_emergency_stop_with_no_session_says_so(qtbot, live_window):
     press = window.live_controller.last_press
     assert press.request_ids == [] and "nothing to halt" in press.note
     assert "nothing to halt" in window.safety_bar.progress_label.text()
-    assert window.live_controller.service is None, "pressing it never builds a service"
+    service = window.live_controller.service
+    assert service.sessions == {} and service._journals == {}, "a press with no session touches nothing"
     window.activateWindow()
     qtbot.waitUntil(lambda: window.isActiveWindow(), timeout=2000)
     qtbot.keyClick(window.config_panel, Qt.Key.Key_X,

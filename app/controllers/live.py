@@ -1,5 +1,5 @@
 """The app's side of the LiveTradingService: one QObject the live dashboard and the always-visible
-emergency-stop button share (DESIGN §7, §10).
+emergency-stop button share.
 
 The service runs on the qasync loop; its hooks (``on_update`` per tick and state change,
 ``on_cancel_progress`` per venue during an emergency stop) are called on that same thread, so they
@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from dataclasses import dataclass, field
 
 import shiboken6
 from PySide6.QtCore import QObject, Signal
 
-from app.panels.venue_wiring import VenueWiring, spawn
+from app.tasks import spawn
+from app.view_models import CancelRow, EStopPress
 from engine.config import load_config
 from engine.services.live import (
-    EmergencyStopReport,
     EStopHandle,
     FlattenReport,
     LiveSession,
@@ -38,32 +36,6 @@ from engine.services.run_params import build_run_params, data_requirements
 log = logging.getLogger(__name__)
 
 ESTOP_REASON = "operator emergency stop"
-
-
-@dataclass(frozen=True)
-class CancelRow:
-    """One venue's cancel-all progress at one moment (a copy: the service keeps mutating its own)."""
-
-    request_id: str
-    venue: str
-    status: str               # pending | cancelling | done | failed | timeout
-    canceled: int
-    error: str
-    elapsed_ms: float
-
-
-@dataclass
-class EStopPress:
-    """What one press did, synchronously: which sessions are HALTED and how long that took."""
-
-    at: float                                   # time.time() of the press
-    halted_ms: float                            # press -> every session HALTED
-    request_ids: list[str] = field(default_factory=list)
-    source: str = "button"
-    note: str = ""
-    reports: dict[str, EmergencyStopReport] | None = None   # filled when the cancel-all finished
-    error: str = ""
-    finished_ms: float | None = None            # press -> every venue done, failed or timed out
 
 
 def _prewarm(service: LiveTradingService, request: LiveStartRequest) -> None:
@@ -95,9 +67,11 @@ class LiveController(QObject):
     #: (bool) at least one session is starting or not yet stopped (the config editor locks)
     active_changed = Signal(bool)
 
-    def __init__(self, wiring: VenueWiring, parent: QObject | None = None) -> None:
+    def __init__(self, service: LiveTradingService, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.wiring = wiring
+        self.service = service
+        service.on_update = self._on_update
+        service.on_cancel_progress = self._on_cancel_progress
         self._starting = 0
         self._active = False
         self.last_press: EStopPress | None = None
@@ -105,26 +79,10 @@ class LiveController(QObject):
         self._estop_task: asyncio.Task | None = None
 
     # ---- the service --------------------------------------------------------------------------
-    @property
-    def service(self) -> LiveTradingService | None:
-        """The service if it exists (never built just to look at it)."""
-        return self.wiring.existing_live_service()
-
-    def _ensure_service(self) -> LiveTradingService:
-        first = not self.wiring.has_live_service
-        service = self.wiring.live_service()
-        if first or service.on_update is None:
-            service.on_update = self._on_update
-            service.on_cancel_progress = self._on_cancel_progress
-        return service
-
     def sessions(self) -> list[LiveSession]:
-        service = self.service
-        return list(service.sessions.values()) if service is not None else []
+        return list(self.service.sessions.values())
 
     def session(self, request_id: str) -> LiveSession:
-        if self.service is None:
-            raise KeyError(f"no live session {request_id!r} (no session was started)")
         return self.service.session(request_id)
 
     def active_sessions(self) -> list[LiveSession]:
@@ -137,7 +95,7 @@ class LiveController(QObject):
     # ---- lifecycle ----------------------------------------------------------------------------
     async def start(self, request: LiveStartRequest) -> str:
         """Start a session; raises LiveStartError (message says why) when it cannot."""
-        service = self._ensure_service()
+        service = self.service
         self._starting += 1
         self._refresh_active()
         try:
@@ -157,42 +115,32 @@ class LiveController(QObject):
 
     async def stop(self, request_id: str) -> None:
         """Stop trading (positions stay as they are; the dead-man switch is disarmed)."""
-        service = self.service
-        if service is None:
-            return
-        await service.stop(request_id)
+        await self.service.stop(request_id)
         self.sessions_changed.emit()
         self._refresh_active()
 
     async def aclose(self) -> None:
         """Stop every session and close the journals (app shutdown)."""
-        service = self.service
-        if service is not None:
-            await service.close()
+        await self.service.close()
         if shiboken6.isValid(self):          # the window may be gone by now (app quitting)
             self.sessions_changed.emit()
             self._refresh_active()
 
     def acknowledge_recovery(self, request_id: str) -> None:
-        self._require().acknowledge_recovery(request_id)
+        self.service.acknowledge_recovery(request_id)
         self.session_updated.emit(request_id)
         self._refresh_active()
 
     def reset(self, request_id: str, reason: str = "operator reset (confirmed in the dashboard)") -> None:
         """Leave HALTED/REDUCING for ACTIVE: only ever after the operator confirmed it."""
-        self._require().reset(request_id, reason)
+        self.service.reset(request_id, reason)
         self.session_updated.emit(request_id)
 
     async def flatten(self, request_id: str) -> FlattenReport:
         """Close the CEX legs (reduce-only); the caller has asked the operator first."""
-        report = await self._require().flatten(request_id, confirmed=True)
+        report = await self.service.flatten(request_id, confirmed=True)
         self.session_updated.emit(request_id)
         return report
-
-    def _require(self) -> LiveTradingService:
-        if self.service is None:
-            raise KeyError("no live session was started")
-        return self.service
 
     # ---- emergency stop -----------------------------------------------------------------------
     def emergency_stop(self, source: str = "button") -> EStopPress:
@@ -201,12 +149,9 @@ class LiveController(QObject):
 
         Returns at once; ``estop_pressed`` is emitted before returning, per-venue progress follows
         as ``cancel_progress`` and the end as ``estop_finished``."""
-        service = self.service
-        reason = f"{ESTOP_REASON} ({source})"
-        handle = service.emergency_stop(reason) if service is not None else None
-        targets = list(handle.request_ids) if handle is not None else []
-        press = EStopPress(handle.pressed_at if handle else time.time(), handle.halted_ms if handle else 0.0,
-                           targets, source)
+        handle = self.service.emergency_stop(f"{ESTOP_REASON} ({source})")
+        targets = list(handle.request_ids)
+        press = EStopPress(handle.pressed_at, handle.halted_ms, targets, source)
         if not targets:
             press.note = ("no session is starting or running: nothing to halt" if not self._starting else
                           "a session is starting: it will be HALTED the moment it is up")
@@ -215,10 +160,10 @@ class LiveController(QObject):
         self.estop_pressed.emit(press)
         for request_id in targets:
             self.session_updated.emit(request_id)
-        if handle is not None and not handle.done.done():
+        if not handle.done.done():
             self._estop_task = spawn(self._cancel_all(handle, press), name="emergency-stop")
         else:
-            press.finished_ms = 0.0 if handle is None else handle.finished_ms
+            press.finished_ms = handle.finished_ms
             self.estop_finished.emit(press)
         return press
 

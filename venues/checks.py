@@ -1,4 +1,4 @@
-"""Pre-live connectivity and readiness checks (DESIGN §8).
+"""Pre-live connectivity and readiness checks (docs/ARCHITECTURE.md, Readiness checks and credentials).
 
 Every venue the selected mode needs is checked concurrently, one task per venue (the on-chain venues
 share the RPC, so they run after the RPC checks in one chain task). Inside a venue the checks run in

@@ -1,4 +1,4 @@
-"""Credentials dialog (DESIGN §9): set, test and delete a venue's keys in the OS keyring.
+"""Credentials dialog: set, test and delete a venue's keys in the OS keyring.
 
 Per environment and venue it shows the fields that venue uses (API key, secret and — OKX only — the
 passphrase for exchanges; RPC URL, wallet address and private key for the chain) as masked inputs,

@@ -1,4 +1,4 @@
-"""Live trading dashboard (DESIGN §7, issue 5 item 6): start a paper or live session, watch it, stop it.
+"""Live trading dashboard: start a paper or live session, watch it, stop it.
 
 Top: the session form (mode, paper/live, environment, capital, tick) with Start and Stop, the explicit
 Reset (leaves HALTED, confirmed) and Flatten (closes the CEX legs, confirmed, says plainly which
@@ -12,7 +12,7 @@ visible, and on Ctrl+Shift+X / F12 (app.widgets.estop). This panel shows its per
 
 Updates: every service notification only marks the view dirty (the state badge is set at once); a
 FrameScheduler redraws at most 10 times a second and a 0.5 s timer keeps the ages current between
-ticks. Confirmations use QMessageBox.open() + finished, never exec() (DESIGN §10).
+ticks. Confirmations use QMessageBox.open() + finished, never exec() (docs/ARCHITECTURE.md, The app).
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Points are appended to preallocated float64 arrays (capacity doubles when full, so an append is
 O(1) amortised); curves are drawn with clip-to-view and peak downsampling and no antialiasing, at the
-dashboard's bounded frame rate (DESIGN §10). A component appears in the legend once it moved.
+dashboard's bounded frame rate. A component appears in the legend once it moved.
 """
 from __future__ import annotations
 

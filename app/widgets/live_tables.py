@@ -1,6 +1,6 @@
 """Table models of the live dashboard: positions per venue, risk and exposure, the order blotter and
 the event log. Each is refreshed from a LiveSession at the dashboard's frame rate (never per signal)
-and holds a capped number of rows (DESIGN §10).
+and holds a capped number of rows (docs/ARCHITECTURE.md, The app).
 """
 from __future__ import annotations
 

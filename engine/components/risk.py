@@ -1,4 +1,4 @@
-"""Risk and exposure monitor: health factor, LTV, per-venue margin ratio, net delta (DESIGN §5, §7)."""
+"""Risk and exposure monitor: health factor, LTV, per-venue margin ratio, net delta."""
 from __future__ import annotations
 
 import math

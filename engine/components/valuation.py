@@ -1,4 +1,4 @@
-"""Valuation: what the portfolio is worth, in USD(T) and in the share-class currency (DESIGN §5).
+"""Valuation: what the portfolio is worth, in USD(T) and in the share-class currency.
 
 value = CEX cash + CEX spot + perp unrealised P&L + aToken underlying x price - debt underlying x price
         + free wallet tokens (ETH may be negative: gas debt)

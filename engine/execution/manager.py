@@ -1,5 +1,5 @@
 """Execution manager: drives a strategy program, routes each Instruction to the venue port, logs the
-events and books execution costs and gas into the P&L ledger (DESIGN §2, §6)."""
+events and books execution costs and gas into the P&L ledger (docs/ARCHITECTURE.md: Layers; Events)."""
 from __future__ import annotations
 
 from typing import Awaitable, Callable, Protocol

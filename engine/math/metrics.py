@@ -1,4 +1,4 @@
-"""Run metrics from the hourly value series (DESIGN §5)."""
+"""Run metrics from the hourly value series (docs/ARCHITECTURE.md, Accounting)."""
 from __future__ import annotations
 
 import math

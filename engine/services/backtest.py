@@ -1,4 +1,4 @@
-"""BacktestService: config -> data -> strategy -> simulation -> result (DESIGN §2).
+"""BacktestService: config -> data -> strategy -> simulation -> result (docs/ARCHITECTURE.md, Layers).
 
 The one entry point the CLI and the app use. Venue wiring is injected (`world_factory`), so the engine
 imports nothing from venues/ (dependency rule: engine -> nothing of ours outside engine).

@@ -1,4 +1,4 @@
-"""The backtest hot loop: one pass over the hourly grid with plain floats (DESIGN §4-§5).
+"""The backtest hot loop: one pass over the hourly grid with plain floats.
 
 Per hour: attribute the market move of the holdings, let the venues act (funding, rewards,
 liquidations), let the strategy rebalance, then value the portfolio independently and record how far

@@ -1,4 +1,4 @@
-"""The strategy base: every mode emits Instructions and never calls a venue (DESIGN §2).
+"""The strategy base: every mode emits Instructions and never calls a venue (docs/ARCHITECTURE.md, Layers).
 
 A strategy program is a generator: it yields an Instruction and receives the resulting Fill back, so
 later steps can size themselves on what actually executed (a swap's proceeds, a withdrawal capped by

@@ -1,4 +1,4 @@
-"""GUI test fixtures (pytest-qt, offscreen; DESIGN §11).
+"""GUI test fixtures (pytest-qt, offscreen; docs/ARCHITECTURE.md, Testing).
 
 The qasync loop is created once with already_running=True so qtbot.waitUntil/waitSignal (which spin
 Qt's event loop) also drive asyncio callbacks; it is never stopped (stopping it quits the

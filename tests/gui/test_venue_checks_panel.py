@@ -126,7 +126,7 @@ def test_a_hung_venue_can_be_cancelled_and_the_ui_never_stalls(qtbot, panel, emu
     assert panel.verdict.text().startswith("Cancelled")
     assert panel.run_button.isEnabled()
     assert panel.model.index(panel.model.venues.index("binance"), 1).data() in ("–", "OK")
-    # the event loop kept turning while the checks ran (DESIGN §10 budget: no stall over 50 ms is the
+    # the event loop kept turning while the checks ran (the app's budget: no stall over 50 ms is the
     # target; allow slack for a shared CI machine)
     assert gaps and max(gaps[1:]) < 250, max(gaps)
 

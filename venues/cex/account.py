@@ -1,7 +1,7 @@
 """One ccxt client = one account at a venue, with the call discipline every adapter needs.
 
 - reads (`read`) retry with exponential backoff on transient failures only (timeout, network, 5xx,
-  rate limit): 3 attempts by default (DESIGN §7);
+  rate limit): 3 attempts by default (docs/ARCHITECTURE.md, Live and paper trading);
 - writes (`write`) are never retried here: an order that timed out may exist, so the caller looks it
   up by client order id instead of submitting again;
 - cancels on the emergency path skip ccxt's *local* request pacing (`priority=True`): ccxt spaces

@@ -1,6 +1,6 @@
 """Keeps the venues' exchange-side cancel-after (dead-man switch) armed while a live session runs.
 
-Each heartbeat re-arms the countdown on every venue that offers one (DESIGN §7); if the workstation
+Each heartbeat re-arms the countdown on every venue that offers one; if the workstation
 crashes or loses its network, the heartbeats stop and the venue cancels the open orders by itself
 when the countdown runs out. Venues without one (Binance spot, Bybit over REST) are listed as
 uncovered so the operator knows what is protected and what is not.

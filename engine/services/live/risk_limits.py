@@ -1,4 +1,4 @@
-"""Live risk limits checked every tick (DESIGN §7): a breach moves to REDUCING or HALTED."""
+"""Live risk limits checked every tick: a breach moves to REDUCING or HALTED."""
 from __future__ import annotations
 
 import math

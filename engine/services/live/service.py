@@ -1,4 +1,4 @@
-"""LiveTradingService (DESIGN §7): start/stop sessions, status, performance, risk, emergency stop,
+"""LiveTradingService: start/stop sessions, status, performance, risk, emergency stop,
 reset, flatten and restart recovery. One running strategy per request id, all on the asyncio (qasync)
 loop; the same strategy classes as the backtest.
 

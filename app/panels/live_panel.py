@@ -61,6 +61,7 @@ from app.widgets.live_tables import (
     perp_liquidation_move,
 )
 from engine.config import MODES
+from engine.domain.modes import ExecutionMode
 from engine.services.live import FlattenReport, LiveSession, LiveStartError, LiveStartRequest, SessionPhase
 from engine.services.live.service import ENVIRONMENTS, EXECUTIONS
 
@@ -345,7 +346,7 @@ class LivePanel(QWidget):
         except ValueError as exc:
             self._show_message(str(exc), "banner")
             return None
-        if request.execution == "live" and request.environment == "production" and not request.confirm_production:
+        if ExecutionMode.parse(request.execution).sends_orders and request.environment == "production" and not request.confirm_production:
             self._ask("Live trading with real money",
                       f"Start {request.mode} LIVE on PRODUCTION with real money?\n\n"
                       "The venues' pre-live checks must pass first (they run now). The emergency stop "

@@ -29,6 +29,7 @@ from typing import Any
 from engine.config import load_config
 from engine.data import HistoricalDataProvider
 from engine.domain.instructions import Instruction, Op
+from engine.domain.modes import SESSION_MODES, ExecutionMode
 from engine.domain.venue_ports import CexVenuePort, MarketKind
 from engine.services.live.dead_man import check_timeout
 from engine.services.live.emergency_stop import EStopHandle, SessionProgressListener, VenueCancelProgress
@@ -40,7 +41,7 @@ from engine.services.live.session import LiveSession, SessionPhase, SessionStatu
 from engine.services.run_params import CEX_VENUES, build_run_params, data_requirements
 from engine.strategies import STRATEGIES
 
-EXECUTIONS = ("paper", "live")
+EXECUTIONS = tuple(m.value for m in SESSION_MODES)
 ENVIRONMENTS = ("testnet", "production")
 
 # (venue, environment, *, private, underlyings) -> adapter. ``private``: the session needs account
@@ -55,7 +56,7 @@ class LiveStartError(ValueError):
 @dataclass(frozen=True)
 class LiveStartRequest:
     mode: str
-    execution: str = "paper"                     # paper | live
+    execution: ExecutionMode | str = ExecutionMode.PAPER
     environment: str = "testnet"                 # testnet | production
     capital: float | None = None
     share_class: str | None = None
@@ -125,7 +126,8 @@ class LiveTradingService:
                     self._open_stops.remove(handle)
 
     async def _start(self, req: LiveStartRequest, token: object) -> str:
-        if req.execution not in EXECUTIONS:
+        execution = ExecutionMode(req.execution) if req.execution in EXECUTIONS else None
+        if execution is None:
             raise LiveStartError(f"execution {req.execution!r} (allowed: {', '.join(EXECUTIONS)})")
         if req.environment not in ENVIRONMENTS:
             raise LiveStartError(f"environment {req.environment!r} (allowed: {', '.join(ENVIRONMENTS)})")
@@ -133,7 +135,7 @@ class LiveTradingService:
             _positive(name, getattr(req, name))
         if req.capital is not None and not req.capital > 0:
             raise LiveStartError(f"capital must be positive, got {req.capital!r}")
-        live = req.execution == "live"
+        live = execution.sends_orders
         if live and req.dead_man_seconds is not None:
             try:
                 check_timeout(req.dead_man_seconds, req.tick_seconds)
@@ -175,7 +177,7 @@ class LiveTradingService:
             feed = LiveMarketFeed(params, venues, seed, req.data_timeout_seconds)
             journal = self._journal(req.environment)
             session = LiveSession(
-                mode=req.mode, execution=req.execution, environment=req.environment, params=params,
+                mode=req.mode, execution=execution, environment=req.environment, params=params,
                 strategy=STRATEGIES[sp.mode](params), feed=feed, venues=venues,
                 limits=RiskLimits.from_config(resolved.mode.risk), journal=journal,
                 world_factory=self.world_factory, rejected_exc=self.rejected_exc, tick_seconds=req.tick_seconds,
@@ -185,7 +187,7 @@ class LiveTradingService:
                 on_cancel_progress=self._cancel_progress)
             report = None
             if live:
-                report = await recover(venues, journal, mode=req.mode, execution=req.execution,
+                report = await recover(venues, journal, mode=req.mode, execution=execution.value,
                                        perp_symbol_of={underlyings[0]: perp_symbol(underlyings[0])},
                                        timeout=req.data_timeout_seconds)
                 unreachable = [d for d in report.differences if d.kind == "venue_unreachable"]

@@ -31,6 +31,7 @@ from engine.components.pnl_attribution import attribute_market_move
 from engine.components.risk import RiskSnapshot, snapshot
 from engine.components.valuation import to_numeraire, value_usd
 from engine.domain.instructions import Instruction
+from engine.domain.modes import ExecutionMode
 from engine.domain.pnl import COMPONENTS
 from engine.domain.portfolio import CexAccount, Portfolio
 from engine.domain.venue_ports import CexVenuePort, OrderRequest, OrderStatus, VenueOrder
@@ -143,7 +144,7 @@ class RunningLedger:
 
 
 class LiveSession:
-    def __init__(self, *, mode: str, execution: str, environment: str, params, strategy: Strategy,
+    def __init__(self, *, mode: str, execution: ExecutionMode, environment: str, params, strategy: Strategy,
                  feed: LiveMarketFeed, venues: Mapping[str, CexVenuePort], limits: RiskLimits,
                  journal: Journal, world_factory: Callable[..., Any], rejected_exc: type[Exception],
                  tick_seconds: float, cancel_timeout_seconds: float, dead_man_seconds: float | None = None,
@@ -163,7 +164,7 @@ class LiveSession:
         self.on_update = on_update
         self.phase = SessionPhase.STARTING
         self.state = TradingStateMachine(self._on_state_change)
-        live = execution == "live"
+        live = execution.sends_orders
         order_venues = venues if live else {}
         self.gate = OrderGate(self.state, order_venues, self._journal_order)
         progress = [] if on_cancel_progress is None else [lambda p: on_cancel_progress(self.request_id, p)]
@@ -329,7 +330,7 @@ class LiveSession:
     async def tick(self) -> None:
         if self.dead_man is not None:
             self.dead_man.beat()
-        if self.execution == "live":
+        if self.execution.sends_orders:
             info, (venue_positions, read_error) = await asyncio.gather(self.feed.tick(), self._read_positions())
         else:
             info, venue_positions, read_error = await self.feed.tick(), None, ""
@@ -352,7 +353,7 @@ class LiveSession:
                 self.events.add(mv.timestamps[t], t, f.venue, "funding", asset=f.asset, amount=f.size,
                                 amount_out=f.payment_usd, price=f.mark,
                                 reason=f"rate {f.rate:.8g}" + (" (estimated from the venue's rate)"
-                                                               if self.execution == "live" else ""))
+                                                               if self.execution.sends_orders else ""))
         mismatches = self._mismatches(venue_positions) if venue_positions is not None else {}
         self._check_risk(t, info.data_age_seconds, mismatches)
         await self._trade(t)
@@ -378,7 +379,7 @@ class LiveSession:
     async def _run_program(self, program, t: int, count_failures: bool = True) -> tuple[int, str | None]:
         """Run a strategy program: (fills, the rejection that stopped it or None)."""
         first = len(self.events)
-        if self.execution == "paper":
+        if not self.execution.sends_orders:
             fills = self.manager.run(program, t)
         else:
             fills = await self.manager.run_async(program, t, self._execute_live)
@@ -547,7 +548,7 @@ class LiveSession:
 
     def _save_book(self, force: bool = False) -> None:
         """Live only: paper sessions hold nothing at the venues, a restart simply starts afresh."""
-        if self.execution != "live":
+        if not self.execution.sends_orders:
             return
         book = self.book()
         if not book["entered"] and not force:
@@ -577,7 +578,7 @@ class LiveSession:
     def status(self) -> SessionStatus:
         now = time.time()
         warnings = list(self.feed.warnings)
-        if self.execution == "live" and self.dead_man is None:
+        if self.execution.sends_orders and self.dead_man is None:
             warnings.append("dead-man switch off (dead_man_seconds not set)")
         if self.phase is SessionPhase.AWAITING_ACK:
             warnings.append("recovery found open positions/orders or differences: acknowledge to start trading")

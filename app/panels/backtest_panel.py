@@ -149,7 +149,8 @@ class BacktestPanel(QWidget):
         run.addWidget(self.progress)
         self.export_button = QPushButton("Export…", self)
         self.export_button.setEnabled(False)
-        self.export_button.setToolTip("Write summary.json, timeseries.csv, events.csv and charts.png to a folder")
+        self.export_button.setToolTip("Write summary.json, timeseries.csv, events.csv, balance_sheet.csv and "
+                                      "charts.png to a new folder named after the run")
         run.addWidget(self.export_button)
         self.autoplay_box = QCheckBox("Play when done", self)
         self.autoplay_box.setChecked(True)
@@ -468,11 +469,12 @@ class BacktestPanel(QWidget):
         dialog.open()
 
     def _export_name(self) -> str:
-        s = self.result.summary
-        return f"{s['mode']}_{s['start'][:10]}_{s['end'][:10]}"
+        """One folder per run (its id), like the command line's results/<mode>/<run id>/."""
+        return f"{self.result.summary['mode']}_{self.result.run_id}"
 
     def export_to(self, folder: Path) -> list[Path]:
-        """summary.json, timeseries.csv, events.csv (engine) + charts.png of the whole run."""
+        """summary.json, timeseries.csv, events.csv, balance_sheet.csv (engine) + charts.png of the
+        whole run. A folder that already holds files is refused: an export never overwrites."""
         if self.result is None:
             raise RuntimeError("no backtest result to export; run one first")
         folder = Path(folder)

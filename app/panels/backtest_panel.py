@@ -41,6 +41,7 @@ from app.widgets.event_model import EventIndex, index_events
 from app.widgets.metrics import MetricsView
 from app.widgets.replay_controls import ReplayControls
 from engine.config import MODES, ConfigError
+from engine.data.rewards import NOTE_PREFIX as REWARD_NOTE_PREFIX
 from engine.services.backtest import BacktestResult
 from engine.services.results_io import write_results
 
@@ -396,7 +397,8 @@ class BacktestPanel(QWidget):
         s = result.summary
         wall = time.perf_counter() - self._run_started
         notes = [f"config warning: {w}" for w in result.config_warnings] + \
-                [f"data fallback: {f}" for f in s["data_fallbacks"]]
+                [f"data fallback: {f}" for f in s["data_fallbacks"]] + \
+                [n for n in s["data_notes"] if n.startswith(REWARD_NOTE_PREFIX)]
         extra = f" · {len(notes)} note(s) on the data and config (hover here)" if notes else ""
         self._status(f"{s['mode']} ({spec.source_label}) · {s['start'][:16]} → {s['end'][:16]} UTC · {s['hours']:,} hours · "
                      f"engine {s['engine_seconds']:.2f} s, total {wall:.2f} s · {s['events']:,} events{extra}")

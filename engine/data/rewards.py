@@ -38,6 +38,8 @@ from engine.domain.rewards import EIGEN_WEEKLY, ETHFI_SEASON, ETHFI_TOPUP, REWAR
 PAYOUT_HOUR_OF_DAY = 23
 
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
+#: Every statement about the rewards starts with this, so a reader (the app) can pick them out.
+NOTE_PREFIX = "etherfi rewards: "
 
 
 @dataclass(frozen=True)
@@ -138,7 +140,7 @@ def read_eigen_weeks(path: Path, payout_path: Path) -> tuple[list[RewardRecord],
         if weeks > 1:
             note = (f"published {w:g} EIGEN/eETH is a weekly average over {weeks} weeks "
                     f"(counts: {per_count:.4f} EIGEN/eETH in total)")
-            notes.append(f"EIGEN {_day(s)}..{_day(e)}: {note}")
+            notes.append(f"{NOTE_PREFIX}EIGEN {_day(s)}..{_day(e)}: {note}")
         records.append(RewardRecord(EIGEN_WEEKLY, "EIGEN", f"EIGEN week {_day(s)}..{_day(e)}", s, e, payout,
                                     w * weeks, via_king=True, note=note))
     return records, notes
@@ -218,11 +220,12 @@ def read_seasonal_drops(path: Path, topups: list[RewardRecord]) -> tuple[list[Re
         if e < s or p < e:
             raise DataFormatError(f"{path}: event {event!r} ends before it starts or is paid before it ends")
         if how:
-            notes.append(f"{event}: {how}")
+            notes.append(f"{NOTE_PREFIX}{event}: {how}")
         records.append(RewardRecord(ETHFI_SEASON, "ETHFI", f"ETHFI {event}", s, e, p, amount, via_king=False,
                                     note=how))
     if duplicates:
-        notes.append(f"seasonal drops: {duplicates} 'Top-Up' rows repeat the top-ups file and are paid once, from it")
+        notes.append(f"{NOTE_PREFIX}seasonal drops: {duplicates} 'Top-Up' rows repeat the top-ups file and are "
+                     "paid once, from it")
     return records, notes
 
 
@@ -319,6 +322,8 @@ class EtherfiRewardSchedule:
                 outside.append(f"{rec.label} (paid {_day(rec.payout_day)})")
                 continue
             price, source = self._price(raw, rec.token, rec.payout_day, payout_s)
+            if price is None:
+                schedule.notes.append(f"{NOTE_PREFIX}{rec.label} is not paid: {source}")
             schedule.payouts.append(RewardPayout(
                 kind=rec.kind, token=rec.token, label=rec.label,
                 period_start_hour=(rec.period_start_day - start) // HOUR_S,
@@ -329,7 +334,7 @@ class EtherfiRewardSchedule:
             ))
         if outside:
             schedule.notes.append(
-                f"etherfi rewards: {len(outside)} payouts fall outside the window "
+                f"{NOTE_PREFIX}{len(outside)} payouts fall outside the window "
                 f"{_day(start)}..{_day(end)} and are not part of this run: " + "; ".join(outside[:4])
                 + (f"; +{len(outside) - 4} more" if len(outside) > 4 else ""))
         names = {EIGEN_WEEKLY: "EIGEN weekly", ETHFI_TOPUP: "ETHFI top-up", ETHFI_SEASON: "ETHFI seasonal"}
@@ -337,7 +342,7 @@ class EtherfiRewardSchedule:
             ends = [r.period_end_day for r in records if r.kind == kind]
             if ends and end > max(ends) + DAY_S:
                 schedule.notes.append(
-                    f"etherfi rewards: the {names[kind]} records end with the staking period to "
+                    f"{NOTE_PREFIX}the {names[kind]} records end with the staking period to "
                     f"{_day(max(ends))}; the pack has no later ones, so staking after it earns none in this run")
         first_day, last_day = start - start % DAY_S, end - end % DAY_S
         benchmark = raw.derived(("defillama_eeth",), lambda: read_defillama_reward_apy(

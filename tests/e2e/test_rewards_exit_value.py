@@ -124,3 +124,30 @@ def test_seasonal_mode_adds_the_airdrops_on_top_of_the_king_distributions(backte
     labels = {p["label"] for p in seasonal["payments"]} - {p["label"] for p in base["payments"]}
     assert labels == {"ETHFI Season 2", "ETHFI Season 3", "ETHFI Season 4 (Base)", "ETHFI Season 5 (Base)"}
     assert seasonal["net_value"] > base["net_value"]
+
+
+def test_a_payout_without_a_pool_price_is_excluded_and_said_so(tmp_path):
+    """Remove the EIGEN pool's closes of 2024-10-12 from a copy of the data: that week is reported
+    and not paid, the weeks around it are paid at their own prices."""
+    import gzip
+    import shutil
+
+    from bootstrap import backtest_service as make
+
+    data = tmp_path / "data"
+    shutil.copytree(RAW, data)
+    pool_file = data / f"{catalog.REWARD_POOL_FILES['EIGEN']}.gz"
+    pool = pd.read_csv(pool_file)
+    day = pd.Timestamp("2024-10-12", tz="UTC").timestamp()
+    with gzip.open(pool_file, "wt") as fh:
+        pool[(pool["timestamp"] < day) | (pool["timestamp"] >= day + 86400)].to_csv(fh, index=False)
+    r = make(data, tmp_path / "cache").run(BacktestRequest(
+        mode="eth_staking_only", start=pd.Timestamp("2024-10-01", tz="UTC"),
+        end=pd.Timestamp("2024-10-25 23:00", tz="UTC")))
+    rewards = r.summary["rewards"]
+    assert rewards["excluded"] == 1
+    (reason,) = rewards["excluded_reasons"]
+    assert reason.startswith("EIGEN week 2024-10-06..2024-10-12") and "no EIGEN/WETH pool close on 2024-10-12" in reason
+    paid = {e.timestamp[:10] for e in r.events if e.type == "REWARD_PAYMENT"}
+    assert "2024-10-12" not in paid and {"2024-10-05", "2024-10-19"} <= paid
+    assert r.summary["reconciliation_error"] < 0.01

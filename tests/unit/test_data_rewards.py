@@ -115,7 +115,10 @@ def test_a_date_without_a_pool_price_is_reported_and_has_no_price(tmp_path):
     _rewrite(tmp_path / f"{catalog.REWARD_POOL_FILES['EIGEN']}.gz",
              lambda f: f[(f["timestamp"] < day) | (f["timestamp"] >= day + 86400)])
     grid = hourly_grid(int(START.timestamp()), int(END.timestamp()))
-    payouts = EtherfiRewardSchedule((EIGEN_WEEKLY,)).build(RawStore(tmp_path), grid).payouts
+    schedule = EtherfiRewardSchedule((EIGEN_WEEKLY,)).build(RawStore(tmp_path), grid)
+    payouts = schedule.payouts
+    assert any(n.startswith("etherfi rewards: EIGEN week 2024-10-06..2024-10-12 is not paid: no EIGEN/WETH pool "
+                            "close on 2024-10-12") for n in schedule.notes)
     missing = next(p for p in payouts if p.label == "EIGEN week 2024-10-06..2024-10-12")
     assert missing.price_eth is None
     assert "no EIGEN/WETH pool close on 2024-10-12" in missing.price_source

@@ -187,7 +187,7 @@ def simulate(strategy: Strategy, params: RunParams, mv: MarketView,
                 usd = _pay_rewards(t, rewards, world, portfolio, mv, ledger, log, cur)
                 risk = snapshot(portfolio, mv, t, aave)
 
-        peg = peg_value(t) if has_lst else 0.0
+        peg = peg_value(t)
         if has_lst:
             ledger.book("lst_peg", peg - move.peg_b)     # what this hour's trades did to the peg value
         value = to_numeraire(usd, cur, mv, t) + peg

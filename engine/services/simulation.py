@@ -187,8 +187,9 @@ def simulate(strategy: Strategy, params: RunParams, mv: MarketView,
                 usd = _pay_rewards(t, rewards, world, portfolio, mv, ledger, log, cur)
                 risk = snapshot(portfolio, mv, t, aave)
 
-        peg = peg_value(t)
-        if has_lst:
+        # Without an action the holdings are the ones the market move priced at t: same peg value.
+        peg = peg_value(t) if changed else move.peg_b
+        if changed and has_lst:
             ledger.book("lst_peg", peg - move.peg_b)     # what this hour's trades did to the peg value
         value = to_numeraire(usd, cur, mv, t) + peg
         recon[t] = abs(value - prev_value - ledger.hour_total())

@@ -263,7 +263,8 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if not self._closing_live and not self.live_panel.shutdown(self._live_stopped_close):
-            event.ignore()                 # live sessions stop first (async), then the window closes
+            event.ignore()                 # the operator chooses how the sessions stop; then the window closes
+            self.show_panel("live")
             return
         if self.persist_layout:
             self.save_layout()
@@ -303,6 +304,9 @@ def run_app(services: Callable[[], AppServices], argv: list[str] | None = None,
     import qasync
 
     from app.crash import CrashReporter
+    from app.logging_setup import install_log_file
+
+    install_log_file()
 
     app = create_application(argv)
     loop = qasync.QEventLoop(app)

@@ -1,10 +1,10 @@
 """The app's side of the LiveTradingService: one QObject the live dashboard and the always-visible
 emergency-stop button share.
 
-The service runs on the qasync loop; its hooks (``on_update`` per tick and state change,
-``on_cancel_progress`` per venue during an emergency stop) are called on that same thread, so they
-are forwarded as plain Qt signals. Values that the service mutates later (cancel progress) are copied
-at the moment they are reported.
+The service runs on the qasync loop; its hooks (``on_update`` per tick, state change and e-stop
+progress, ``on_cancel_progress`` per venue during an emergency stop) are called on that same thread,
+so they are forwarded as plain Qt signals. Every update carries the session's immutable
+`SessionSnapshot`: the dashboard and the safety bar render snapshots only, never a session.
 
 The emergency stop is one call: ``emergency_stop()`` calls the service's ``emergency_stop``, which
 HALTS every session inside its own body (before a single await) and returns a handle; the concurrent
@@ -29,6 +29,7 @@ from engine.services.live import (
     LiveStartRequest,
     LiveTradingService,
     SessionPhase,
+    SessionSnapshot,
     VenueCancelProgress,
 )
 from engine.services.run_params import build_run_params, data_requirements
@@ -54,8 +55,8 @@ def _prewarm(service: LiveTradingService, request: LiveStartRequest) -> None:
 
 
 class LiveController(QObject):
-    #: (request id) a session changed: a tick, a state change, a phase change
-    session_updated = Signal(str)
+    #: (SessionSnapshot) a session changed: a tick, a state change, a phase change, e-stop progress
+    session_updated = Signal(object)
     #: the list of sessions changed (started, stopped)
     sessions_changed = Signal()
     #: (CancelRow) one venue's cancel-all progress during an emergency stop
@@ -74,19 +75,25 @@ class LiveController(QObject):
         service.on_cancel_progress = self._on_cancel_progress
         self._starting = 0
         self._active = False
+        self._snapshots: dict[str, SessionSnapshot] = {}
         self.last_press: EStopPress | None = None
         self.cancel_rows: dict[tuple[str, str], CancelRow] = {}
         self._estop_task: asyncio.Task | None = None
 
     # ---- the service --------------------------------------------------------------------------
-    def sessions(self) -> list[LiveSession]:
-        return list(self.service.sessions.values())
+    def snapshots(self) -> list[SessionSnapshot]:
+        """The latest snapshot of every session, in start order."""
+        return [self.snapshot(rid) for rid in self.service.sessions]
 
-    def session(self, request_id: str) -> LiveSession:
-        return self.service.session(request_id)
+    def snapshot(self, request_id: str) -> SessionSnapshot:
+        """The latest snapshot of one session (KeyError names the sessions there are)."""
+        snap = self._snapshots.get(request_id)
+        if snap is None:
+            snap = self._snapshots[request_id] = self.service.session(request_id).snapshot()
+        return snap
 
-    def active_sessions(self) -> list[LiveSession]:
-        return [s for s in self.sessions() if s.phase is not SessionPhase.STOPPED]
+    def active_snapshots(self) -> list[SessionSnapshot]:
+        return [s for s in self.snapshots() if s.active]
 
     @property
     def active(self) -> bool:
@@ -110,7 +117,7 @@ class LiveController(QObject):
         self._starting -= 1
         self.sessions_changed.emit()
         self._refresh_active()
-        self.session_updated.emit(request_id)
+        self._publish(service.session(request_id))
         return request_id
 
     async def stop(self, request_id: str) -> None:
@@ -119,28 +126,25 @@ class LiveController(QObject):
         self.sessions_changed.emit()
         self._refresh_active()
 
-    async def aclose(self) -> None:
-        """Stop every session and close the journals (app shutdown)."""
-        await self.service.close()
+    async def aclose(self, *, cancel_open_orders: bool = False) -> None:
+        """Stop every session and close the journals (app shutdown); ``cancel_open_orders`` cancels
+        every session's open orders on its venues first (positions stay)."""
+        await self.service.close(cancel_open_orders=cancel_open_orders)
         if shiboken6.isValid(self):          # the window may be gone by now (app quitting)
             self.sessions_changed.emit()
             self._refresh_active()
 
     def acknowledge_recovery(self, request_id: str) -> None:
         self.service.acknowledge_recovery(request_id)
-        self.session_updated.emit(request_id)
         self._refresh_active()
 
     def reset(self, request_id: str, reason: str = "operator reset (confirmed in the dashboard)") -> None:
         """Leave HALTED/REDUCING for ACTIVE: only ever after the operator confirmed it."""
         self.service.reset(request_id, reason)
-        self.session_updated.emit(request_id)
 
     async def flatten(self, request_id: str) -> FlattenReport:
         """Close the CEX legs (reduce-only); the caller has asked the operator first."""
-        report = await self.service.flatten(request_id, confirmed=True)
-        self.session_updated.emit(request_id)
-        return report
+        return await self.service.flatten(request_id, confirmed=True)
 
     # ---- emergency stop -----------------------------------------------------------------------
     def emergency_stop(self, source: str = "button") -> EStopPress:
@@ -158,8 +162,6 @@ class LiveController(QObject):
         self.last_press = press
         self.cancel_rows = {}
         self.estop_pressed.emit(press)
-        for request_id in targets:
-            self.session_updated.emit(request_id)
         if not handle.done.done():
             self._estop_task = spawn(self._cancel_all(handle, press), name="emergency-stop")
         else:
@@ -179,13 +181,17 @@ class LiveController(QObject):
         if notes and not press.note:
             press.note = "; ".join(sorted(set(notes)))
         self.estop_finished.emit(press)
-        for request_id in press.request_ids:
-            self.session_updated.emit(request_id)
 
     # ---- service hooks (called on the loop thread) ----------------------------------------------
     def _on_update(self, session: LiveSession) -> None:
-        self.session_updated.emit(session.request_id)
+        self._publish(session)
         self._refresh_active()
+
+    def _publish(self, session: LiveSession) -> None:
+        if not shiboken6.isValid(self):       # the window is gone (app quitting)
+            return
+        snap = self._snapshots[session.request_id] = session.snapshot()
+        self.session_updated.emit(snap)
 
     def _on_cancel_progress(self, request_id: str, progress: VenueCancelProgress) -> None:
         row = CancelRow(request_id, progress.venue, progress.status.value, progress.canceled, progress.error,
@@ -194,7 +200,7 @@ class LiveController(QObject):
         self.cancel_progress.emit(row)
 
     def _refresh_active(self) -> None:
-        active = self._starting > 0 or bool(self.active_sessions())
+        active = self._starting > 0 or any(s.phase is not SessionPhase.STOPPED for s in self.service.sessions.values())
         if active != self._active:
             self._active = active
             self.active_changed.emit(active)

@@ -14,15 +14,15 @@ def bind_safety_bar(bar: SafetyBar, action: QAction, controller: LiveController)
     action.triggered.connect(lambda: controller.emergency_stop("keyboard"))
 
     def sessions() -> None:
-        bar.show_sessions([(s.state.state.value, f"{s.mode} {s.execution}/{s.environment} {s.state.state.value}")
-                           for s in controller.active_sessions()])
+        bar.show_sessions([(s.badge.text, f"{s.mode} {s.execution}/{s.environment} {s.badge.text}")
+                           for s in controller.active_snapshots()])
 
     def progress() -> None:
         press = controller.last_press
         if press is not None:
             bar.show_press(press.halted_ms, list(controller.cancel_rows.values()), press.error, press.note)
 
-    controller.session_updated.connect(lambda _rid: sessions())
+    controller.session_updated.connect(lambda _snapshot: sessions())
     controller.sessions_changed.connect(sessions)
     controller.estop_pressed.connect(lambda _press: (sessions(), progress()))
     controller.cancel_progress.connect(lambda _row: progress())

@@ -26,9 +26,12 @@ ESTOP_TEXT = "EMERGENCY STOP"
 STATE_COLORS = {
     "ACTIVE": ("#1f3a2a", style.OK),
     "REDUCING": ("#4a3a1c", style.WARNING),
+    "AWAITING ACK": ("#4a3a1c", style.WARNING),
     "HALTED": ("#5a2326", "#ffd7d7"),
     None: (style.SURFACE_ALT, style.TEXT_DIM),
 }
+#: Which badge the safety bar shows when several sessions run: the most urgent.
+BADGE_PRIORITY = ("HALTED", "AWAITING ACK", "REDUCING", "STARTING", "ACTIVE")
 CANCEL_COLORS = {"pending": style.TEXT_DIM, "cancelling": style.ACCENT, "done": style.OK,
                  "failed": style.ERROR, "timeout": style.WARNING}
 
@@ -38,7 +41,8 @@ def shortcut_label() -> str:
 
 
 class StateBadge(QLabel):
-    """ACTIVE (green) / REDUCING (amber) / HALTED (red) / no session (grey)."""
+    """A session's badge: ACTIVE (green), REDUCING or AWAITING ACK (amber), HALTED (red), STARTING,
+    STOPPED or no session (grey)."""
 
     def __init__(self, parent: QWidget | None = None, large: bool = False) -> None:
         super().__init__(parent)
@@ -110,14 +114,13 @@ class SafetyBar(QWidget):
         self.show_sessions([])
 
     def show_sessions(self, sessions: list[tuple[str, str]]) -> None:
-        """(state, one-line description) of every session that is not stopped."""
+        """(badge, one-line description) of every session that is not stopped."""
         if not sessions:
             self.badge.set_state(None)
             self.sessions_label.setText("no session running")
             return
-        states = [state for state, _ in sessions]
-        worst = "HALTED" if "HALTED" in states else "REDUCING" if "REDUCING" in states else "ACTIVE"
-        self.badge.set_state(worst)
+        badges = {badge for badge, _ in sessions}
+        self.badge.set_state(next((b for b in BADGE_PRIORITY if b in badges), sorted(badges)[0]))
         self.sessions_label.setText(", ".join(text for _, text in sessions))
 
     def show_press(self, halted_ms: float, rows: list[CancelRow], error: str = "", note: str = "") -> None:

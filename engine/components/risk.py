@@ -33,6 +33,7 @@ class RiskSnapshot:
     margin_ratio: dict[str, float] = field(default_factory=dict)   # venue -> equity/notional (+inf flat)
     delta_onchain_eth: float = 0.0             # ETH exposure held on-chain (LST x rate + ETH - debt)
     delta_cex: dict[str, float] = field(default_factory=dict)      # asset -> CEX spot + perp units
+    hedge_notional: float = 0.0                # sum over venues of |perp size| x mark, USD
 
 
 def aave_state(p: Portfolio, mv: MarketView, t: int, params: AaveParams | None) -> AaveState:
@@ -87,6 +88,7 @@ def snapshot(p: Portfolio, mv: MarketView, t: int, params: AaveParams | None) ->
     snap = RiskSnapshot(health_factor=a.health_factor, ltv=a.ltv)
     for venue, acct in p.cex.items():
         equity, notional = cex_equity(acct, venue, mv, t)
+        snap.hedge_notional += notional
         if acct.perps:
             snap.margin_ratio[venue] = margin_ratio(equity, notional)
         for asset, qty in acct.spot.items():

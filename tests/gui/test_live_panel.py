@@ -244,12 +244,75 @@ def test_the_emergency_stop_with_no_session_says_so(qtbot, live_window):
     assert window.live_controller.last_press is not press and window.live_controller.last_press.source == "keyboard"
 
 
-def test_closing_the_window_stops_the_running_sessions_first(qtbot, live_window):
-    window = live_window
+def test_closing_the_window_with_a_session_asks_first_and_never_closes_silently(qtbot, live_window):
+    window, panel = live_window, live_window.live_panel
     rid = start(qtbot, window)
     service = window.live_controller.service
     qtbot.waitUntil(lambda: service.session(rid).ticks >= 1, timeout=10000)
-    assert window.close() is False, "the close waits for the live sessions to stop"
-    assert window.isVisible()
-    qtbot.waitUntil(lambda: not window.isVisible(), timeout=10000)
+    assert window.close() is False, "a running session is never left behind silently"
+    box = panel.close_box
+    assert box is not None and box.isVisible() and rid in box.text() and "positions stay" in box.text()
+    box.button(QMessageBox.StandardButton.Cancel).click()
+    qtbot.waitUntil(lambda: panel.close_box is None, timeout=2000)
+    assert window.isVisible() and service.status(rid).phase == "running", "cancel keeps everything running"
+
+    assert window.close() is False
+    panel.close_choices["stop"].click()
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=15000)
     assert service.status(rid).phase == "stopped"
+
+
+def test_closing_with_a_live_session_cancels_its_open_orders_and_names_the_positions_kept(qtbot, live_window,
+                                                                                          emulator):
+    from tests.integration.live_support import open_orders, venue_positions
+
+    window, panel = live_window, live_window.live_panel
+    rid, service = start_hedged_live_session(qtbot, window)
+    place_resting(emulator, per_slot=2)
+    assert sum(open_orders(emulator).values()) == 12
+    panel.frames.flush()
+    assert window.close() is False
+    text = panel.close_box.text()
+    assert "okx ETH perp buy" in text and "bybit ETH spot sell" in text, "the positions that stay are named"
+    panel.close_choices["stop"].click()
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=15000)
+    assert open_orders(emulator) == {"binance": 0, "bybit": 0, "okx": 0}
+    assert all(size < 0 for size in venue_positions(emulator).values()), "positions are kept"
+    assert service.status(rid).phase == "stopped"
+
+
+def test_the_dashboard_renders_snapshots_only_and_badge_phase_and_estop_agree(qtbot, live_window):
+    """Whatever the session object says, the dashboard shows the snapshot it was handed: badge,
+    phase line and e-stop line from one snapshot, never a mix."""
+    import dataclasses
+
+    from engine.services.live import TradingState
+    from engine.services.live.snapshot import Badge, EStopLine
+
+    window, panel = live_window, live_window.live_panel
+    rid = start(qtbot, window)
+    session = window.live_controller.service.session(rid)
+    qtbot.waitUntil(lambda: session.ticks >= 1, timeout=10000)
+    real = window.live_controller.snapshot(rid)
+    assert real.badge.text == "ACTIVE" and real.estop is None
+    panel.frames.flush()
+    assert panel.estop_summary.text() == "The emergency stop has not been pressed for this session."
+
+    window.live_controller.service.on_update = None          # only the snapshots below reach the view
+    halted = dataclasses.replace(real, state=TradingState.HALTED, badge=Badge("HALTED", "bad"),
+                                 phase_line="running, HALTED: nothing but cancels (test)",
+                                 estop=EStopLine("test", real.taken_at, 0.01, (), True, 3.0, "", "E-STOP TEXT"))
+    window.live_controller._snapshots[rid] = halted
+    window.live_controller.session_updated.emit(halted)
+    panel.frames.flush()
+    assert session.state.state is TradingState.ACTIVE, "the session itself was not touched"
+    assert panel.badge.text() == "HALTED" and panel.readouts["phase"].text().startswith("running, HALTED")
+    assert panel.estop_summary.text() == "E-STOP TEXT"
+
+    waiting = dataclasses.replace(real, phase="awaiting_acknowledgement", badge=Badge("AWAITING ACK", "warn"),
+                                  phase_line="awaiting acknowledgement", awaiting_ack=True, estop=None)
+    window.live_controller._snapshots[rid] = waiting
+    window.live_controller.session_updated.emit(waiting)
+    panel.frames.flush()
+    assert panel.badge.text() == "AWAITING ACK" and panel.readouts["phase"].text() == "awaiting acknowledgement"
+    assert panel.ack_button.isVisible() and "not been pressed" in panel.estop_summary.text()

@@ -213,3 +213,16 @@ async def test_one_press_halts_every_session_inside_the_call_and_reports_through
     assert set(reports) == {"a", "b", "c"} and handle.all_cancelled and handle.finished_ms > 0
     assert [st for rid, st in heard if rid == "a"] == [CancelStatus.PENDING, CancelStatus.CANCELLING,
                                                          CancelStatus.DONE]
+
+
+def test_the_badge_and_the_phase_line_come_from_the_same_facts():
+    from engine.services.live.snapshot import _badge
+
+    badge, line = _badge("awaiting_acknowledgement", TradingState.ACTIVE, "")
+    assert badge.text == "AWAITING ACK" and "acknowledge" in line, "never ACTIVE while trading waits"
+    badge, line = _badge("running", TradingState.HALTED, "operator emergency stop (button)")
+    assert badge.text == "HALTED" and line.startswith("running, HALTED") and "operator emergency stop" in line
+    badge, line = _badge("running", TradingState.REDUCING, "risk limit")
+    assert badge.text == "REDUCING" and "REDUCING" in line
+    assert _badge("stopped", TradingState.HALTED, "")[0].text == "STOPPED"
+    assert _badge("running", TradingState.ACTIVE, "")[0].text == "ACTIVE"

@@ -94,16 +94,16 @@ def build_request(args: argparse.Namespace) -> LiveStartRequest:
 
 
 def format_status(session: LiveSession) -> str:
-    st = session.status()
+    st = session.snapshot()
     cur = st.currency
-    dp = 2 if cur == "USDT" else 6
+    dp = session.manager.numeraire.decimals()
 
     def age(x: float | None) -> str:
         return "-" if x is None else f"{x:.1f}s"
 
     value = "-" if st.value is None else f"{st.value:,.{dp}f} {cur}"
     pnl = "-" if st.pnl is None else f"{st.pnl:+,.{dp}f} ({st.pnl / st.capital * 100:+.2f}%)"
-    line = (f"[{time.strftime('%H:%M:%S')}] #{st.ticks} {st.state} hb {age(st.heartbeat_age_seconds)} "
+    line = (f"[{time.strftime('%H:%M:%S')}] #{st.ticks} {st.badge.text} hb {age(st.heartbeat_age_seconds)} "
             f"data {age(st.data_age_seconds)} value {value} pnl {pnl} dd {st.drawdown * 100:.2f}% "
             f"trades {st.trades}")
     if st.breaches:
@@ -196,7 +196,7 @@ async def run_live(args: argparse.Namespace, service_factory: Callable[[], LiveT
                 return code
         if not pressed:
             console.print(f"session {request_id} running: Ctrl-C or 's' + Enter = emergency stop")
-            for w in session.status().warnings:
+            for w in session.snapshot().warnings:
                 console.print(f"  warning: {w}")
             await _wait(stop, lines, press)
         if pressed:

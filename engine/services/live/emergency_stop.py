@@ -85,6 +85,7 @@ class EmergencyStop:
         self.gate = gate
         self.timeout = timeout_seconds
         self.listeners = tuple(listeners)
+        self.last_halted_ms = 0.0             # press -> HALTED of the last press
 
     def press(self, reason: str = "operator emergency stop",
               listeners: Sequence[ProgressListener] = ()) -> asyncio.Future[EmergencyStopReport]:
@@ -102,6 +103,7 @@ class EmergencyStop:
         # before the cancel-all returns, and must still be waited for and cancelled.
         inflight = {v: self.gate.inflight_tasks(v) for v in self.venues} if self.gate is not None else {}
         report = EmergencyStopReport(wall, max(0.0, (halted_at - t0) * 1000.0))
+        self.last_halted_ms = report.halted_after_ms
         report.venues = {v: VenueCancelProgress(v) for v in self.venues}
         if not self.venues:
             report.note = "no venue orders to cancel (paper session: fills are simulated)"

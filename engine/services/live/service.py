@@ -22,8 +22,8 @@ import asyncio
 import inspect
 import math
 import time
-from dataclasses import dataclass, field
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from engine.config import load_config
@@ -37,7 +37,8 @@ from engine.services.live.journal import Journal
 from engine.services.live.market_feed import LiveMarketFeed, perp_symbol, spot_symbol
 from engine.services.live.recovery import RecoveryReport, recover
 from engine.services.live.risk_limits import Breach, RiskLimits
-from engine.services.live.session import LiveSession, SessionPhase, SessionStatus
+from engine.services.live.session import LiveSession, SessionPhase
+from engine.services.live.snapshot import SessionSnapshot
 from engine.services.run_params import CEX_VENUES, build_run_params, data_requirements
 from engine.strategies import STRATEGIES
 
@@ -266,20 +267,22 @@ class LiveTradingService:
     def recovery(self, request_id: str) -> RecoveryReport | None:
         return self._session(request_id).recovery
 
-    async def stop(self, request_id: str) -> None:
-        """Stop the loop, disarm the dead-man switch, close the adapters. Positions stay as they are."""
+    async def stop(self, request_id: str, *, cancel_open_orders: bool = False) -> None:
+        """Stop the loop, disarm the dead-man switch, close the adapters. Positions stay as they are;
+        with ``cancel_open_orders`` every open order on the session's venues is cancelled first."""
         session = self._session(request_id)
         if session.phase is SessionPhase.STOPPED:
             return
-        await session.stop()
+        await session.stop(cancel_open_orders=cancel_open_orders)
         await asyncio.gather(*(p.close() for p in session.venues.values()), return_exceptions=True)
 
-    async def stop_all(self) -> None:
-        await asyncio.gather(*(self.stop(rid) for rid in list(self.sessions)), return_exceptions=True)
+    async def stop_all(self, *, cancel_open_orders: bool = False) -> None:
+        await asyncio.gather(*(self.stop(rid, cancel_open_orders=cancel_open_orders) for rid in list(self.sessions)),
+                             return_exceptions=True)
 
-    async def close(self) -> None:
+    async def close(self, *, cancel_open_orders: bool = False) -> None:
         """Stop everything and close the journals (app/CLI shutdown)."""
-        await self.stop_all()
+        await self.stop_all(cancel_open_orders=cancel_open_orders)
         for journal in self._journals.values():
             journal.close()
         self._journals.clear()
@@ -288,19 +291,20 @@ class LiveTradingService:
     def session(self, request_id: str) -> LiveSession:
         return self._session(request_id)
 
-    def status(self, request_id: str) -> SessionStatus:
-        return self._session(request_id).status()
+    def status(self, request_id: str) -> SessionSnapshot:
+        """The session as it is now (a fresh snapshot)."""
+        return self._session(request_id).snapshot()
 
     def performance(self, request_id: str) -> dict[str, Any]:
         s = self._session(request_id)
-        st = s.status()
+        st = s.snapshot()
         return {
             "value": st.value, "pnl": st.pnl, "return": None if st.value is None else st.value / st.capital - 1.0,
             "capital": st.capital, "trades": st.trades, "drawdown": st.drawdown,
             "uptime_seconds": time.time() - s.started_at, "last_heartbeat": st.last_heartbeat,
             "heartbeat_age_seconds": st.heartbeat_age_seconds, "data_age_seconds": st.data_age_seconds,
             "currency": st.currency, "state": st.state, "phase": st.phase, "ticks": st.ticks,
-            "pnl_components": st.pnl_components,
+            "pnl_components": dict(st.pnl_components),
         }
 
     def risk_check(self, request_id: str) -> list[Breach]:
@@ -373,18 +377,18 @@ class LiveTradingService:
                 s.mark_flat()
             s.journal.event(s.request_id, "session", "flatten", closed=report.closed, failed=report.failed,
                             cannot_unwind=report.cannot_unwind)
-        s._notify()
+        s.publish()
         return report
 
     async def _flatten_one(self, s: LiveSession, ins: Instruction, t: int, report: FlattenReport) -> None:
         """One closing order through the session's execution manager (events, costs, journal)."""
         desc = f"{ins.venue} {ins.asset} {'perp' if ins.op is Op.PERP_TRADE else 'spot'} " \
                f"{'buy' if ins.amount > 0 else 'sell'} {abs(ins.amount):.8g}"
-        fills, rejection = await s.run_instruction(ins, t)
-        if fills:
+        outcome = await s.run_instruction(ins, t)
+        if outcome.fills:
             report.closed.append(desc + (" (reduce-only)" if ins.op is Op.PERP_TRADE else ""))
         else:
-            report.failed.append(f"{desc}: {rejection or 'not filled'}")
+            report.failed.append(f"{desc}: {outcome.stop or 'not filled'}")
 
     # ------------------------------------------------------------------ helpers
     def _session(self, request_id: str) -> LiveSession:

@@ -37,6 +37,8 @@ class TxStage(str, Enum):
     STUCK = "stuck"                # not mined after every allowed replacement
     DROPPED = "dropped"            # vanished from the node and its nonce was used by something else
     CANCELLED = "cancelled"        # replaced by our own 0-value self-transfer at the same nonce
+    HALTED = "halted"              # trading is halted (emergency stop): nothing new is signed
+    RECOVERY = "recovery"          # a transaction from an earlier session is unresolved: resolve it first
 
 
 @dataclass(frozen=True)
@@ -55,8 +57,9 @@ class TransactionError(VenueError):
 
     def __init__(self, venue: str, stage: TxStage, message: str, *, operation: str = "",
                  revert: RevertInfo | None = None, tx_hash: str | None = None, nonce: int | None = None) -> None:
-        kind = VenueErrorKind.REJECTED if stage in (TxStage.SIMULATION, TxStage.EXECUTION, TxStage.SUBMISSION) \
-            else VenueErrorKind.CONFIG if stage in (TxStage.SIGNING, TxStage.FEES) else VenueErrorKind.UNKNOWN
+        kind = VenueErrorKind.REJECTED if stage in (TxStage.SIMULATION, TxStage.EXECUTION, TxStage.SUBMISSION,
+                                                    TxStage.FEES, TxStage.HALTED, TxStage.RECOVERY) \
+            else VenueErrorKind.CONFIG if stage is TxStage.SIGNING else VenueErrorKind.UNKNOWN
         super().__init__(venue, kind, message, operation=operation)
         self.stage = stage
         self.revert = revert

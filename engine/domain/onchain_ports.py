@@ -22,6 +22,7 @@ from typing import Literal, Protocol, Sequence, runtime_checkable
 from engine.domain.venue_ports import AaveAccountData, VenueError, VenueErrorKind
 
 MAX: Literal["max"] = "max"
+RAY = Decimal(10) ** 27
 AmountOrMax = Decimal | Literal["max"]
 WEI_PER_ETH = Decimal(10) ** 18
 
@@ -162,10 +163,12 @@ class NonceLedgerPort(Protocol):
 # ------------------------------------------------------------------------------------------- positions
 @dataclass(frozen=True)
 class AaveReserveState:
-    """One reserve's indices and rates (getReserveData), as plain numbers.
+    """One reserve's indices and rates, as plain numbers.
 
-    ``liquidity_index`` / ``variable_borrow_index`` are the ray values divided by 1e27 (about 1.0x):
-    underlying = scaled balance x index, as the engine values positions.
+    ``liquidity_index`` / ``variable_borrow_index`` are getReserveData's (as of the reserve's last
+    update); ``normalized_income`` / ``normalized_variable_debt`` are those indices accrued to the
+    block read (getReserveNormalizedIncome / ...VariableDebt), which is what balances use:
+    underlying = rayMul(scaled balance, normalized index). Ray values divided by 1e27 (about 1.0x).
     """
 
     asset: str
@@ -176,6 +179,16 @@ class AaveReserveState:
     last_update_timestamp: int
     liquidity_index_ray: int
     variable_borrow_index_ray: int
+    normalized_income_ray: int
+    normalized_variable_debt_ray: int
+
+    @property
+    def normalized_income(self) -> Decimal:
+        return Decimal(self.normalized_income_ray) / RAY
+
+    @property
+    def normalized_variable_debt(self) -> Decimal:
+        return Decimal(self.normalized_variable_debt_ray) / RAY
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Mapping, Sequence
 
 from engine.domain.onchain_ports import (
     MAX,
+    RAY,
     AaveAssetPosition,
     AavePosition,
     AaveReserveState,
@@ -27,8 +28,11 @@ from venues.onchain import abi
 from venues.onchain.wallet import MAX_UINT256, WalletContext, from_base_units, require_address
 
 VENUE = "aave_v3"
-RAY = Decimal(10) ** 27
 SECONDS_PER_YEAR = Decimal(365 * 24 * 3600)
+def D_BPS(value: int) -> Decimal:  # noqa: N802 - reads as a unit
+    return Decimal(int(value)) / Decimal(10_000)
+
+
 VARIABLE_RATE = 2                       # interestRateMode: variable (stable borrowing is disabled on v3 markets)
 REPAY_ALLOWANCE_HORIZON_S = 3600        # repay-max allowance covers this much interest beyond today's debt
 
@@ -118,8 +122,14 @@ class AaveV3Adapter:
     # -- reads -----------------------------------------------------------------------------------------
     async def reserve_state(self, asset: str, block: int | str = "latest") -> AaveReserveState:
         token = self.token(asset)
-        data = await self.ctx.read(f"Pool.getReserveData({asset})", lambda: self.pool.functions.getReserveData(
-            token).call(block_identifier=block))
+        data, income, debt = await asyncio.gather(
+            self.ctx.read(f"Pool.getReserveData({asset})", lambda: self.pool.functions.getReserveData(
+                token).call(block_identifier=block)),
+            self.ctx.read(f"Pool.getReserveNormalizedIncome({asset})",
+                          lambda: self.pool.functions.getReserveNormalizedIncome(token).call(block_identifier=block)),
+            self.ctx.read(f"Pool.getReserveNormalizedVariableDebt({asset})",
+                          lambda: self.pool.functions.getReserveNormalizedVariableDebt(token).call(
+                              block_identifier=block)))
         liquidity_index, liquidity_rate, borrow_index, borrow_rate = (int(data[1]), int(data[2]), int(data[3]),
                                                                        int(data[4]))
         return AaveReserveState(asset=asset, liquidity_index=Decimal(liquidity_index) / RAY,
@@ -127,7 +137,15 @@ class AaveV3Adapter:
                                 liquidity_rate=Decimal(liquidity_rate) / RAY,
                                 variable_borrow_rate=Decimal(borrow_rate) / RAY,
                                 last_update_timestamp=int(data[6]), liquidity_index_ray=liquidity_index,
-                                variable_borrow_index_ray=borrow_index)
+                                variable_borrow_index_ray=borrow_index, normalized_income_ray=int(income),
+                                normalized_variable_debt_ray=int(debt))
+
+    async def emode_category(self, category_id: int) -> tuple[Decimal, Decimal, Decimal, str]:
+        """(LTV, liquidation threshold, liquidation bonus, label) of an e-mode category, as fractions
+        (bonus 0.01 = the liquidator receives 1 % more collateral than it repays)."""
+        ltv, threshold, bonus, _, label = await self.ctx.read(
+            "Pool.getEModeCategoryData", self.pool.functions.getEModeCategoryData(category_id).call)
+        return (D_BPS(ltv), D_BPS(threshold), D_BPS(bonus) - 1 if int(bonus) else Decimal(0), str(label))
 
     async def account(self, block: int | str = "latest") -> AaveAccountData:
         user = self.ctx.address

@@ -99,6 +99,14 @@ AAVE_POOL_WRITE = [
     _fn("setUserEMode", [("categoryId", "uint8")]),
     {"type": "function", "name": "getReserveData", "stateMutability": "view",
      "inputs": [{"name": "asset", "type": "address"}], "outputs": [_RESERVE_DATA]},
+    {"type": "function", "name": "getEModeCategoryData", "stateMutability": "view",
+     "inputs": [{"name": "id", "type": "uint8"}], "outputs": [{"name": "", "type": "tuple", "components": [
+         {"name": "ltv", "type": "uint16"}, {"name": "liquidationThreshold", "type": "uint16"},
+         {"name": "liquidationBonus", "type": "uint16"}, {"name": "priceSource", "type": "address"},
+         {"name": "label", "type": "string"}]}]},
+    # The indices accrued to the current block (getReserveData's are as of the last update).
+    _view("getReserveNormalizedIncome", [("asset", "address")], [("", "uint256")]),
+    _view("getReserveNormalizedVariableDebt", [("asset", "address")], [("", "uint256")]),
 ]
 
 SCALED_TOKEN = [

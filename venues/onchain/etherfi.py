@@ -33,8 +33,8 @@ class EtherFiAdapter:
 
     async def wrap(self, amount: Decimal) -> TxResult:
         raw = to_base_units(amount, 18, "wrap eETH")
-        await self.ctx.ensure_allowance(self.eeth, self.weeth, raw, label=f"{VENUE}.wrap {amount} eETH")
-        return await self.ctx.send(self.weeth, abi.ETHERFI_WEETH, "wrap", [raw], label=f"{VENUE}.wrap {amount} eETH")
+        return await self.ctx.send_with_allowance(self.eeth, self.weeth, raw, self.weeth, abi.ETHERFI_WEETH,
+                                                  "wrap", [raw], label=f"{VENUE}.wrap {amount} eETH")
 
     async def unwrap(self, amount: Decimal) -> TxResult:
         raw = to_base_units(amount, 18, "unwrap weETH")

@@ -34,8 +34,8 @@ class LidoAdapter:
 
     async def wrap(self, amount: Decimal) -> TxResult:
         raw = to_base_units(amount, 18, "wrap stETH")
-        await self.ctx.ensure_allowance(self.steth, self.wsteth, raw, label=f"{VENUE}.wrap {amount} stETH")
-        return await self.ctx.send(self.wsteth, abi.LIDO_WSTETH, "wrap", [raw], label=f"{VENUE}.wrap {amount} stETH")
+        return await self.ctx.send_with_allowance(self.steth, self.wsteth, raw, self.wsteth, abi.LIDO_WSTETH,
+                                                  "wrap", [raw], label=f"{VENUE}.wrap {amount} stETH")
 
     async def unwrap(self, amount: Decimal) -> TxResult:
         raw = to_base_units(amount, 18, "unwrap wstETH")

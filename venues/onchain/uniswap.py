@@ -66,9 +66,9 @@ class UniswapV3Adapter:
         if raw_min <= 0:
             raise ValueError(f"swap of {amount_in} {token_in} has a zero floor in {token_out}: amount too small")
         label = f"{VENUE}.exactInputSingle {amount_in} {token_in}->{token_out} (fee {fee}, min {floor:.8g})"
-        await self.ctx.ensure_allowance(address_in, self.router, raw_in, label=label)
         params = (address_in, address_out, fee, self.ctx.address, raw_in, raw_min, 0)
-        result = await self.ctx.send(self.router, abi.SWAP_ROUTER_02, "exactInputSingle", [params], label=label)
+        result = await self.ctx.send_with_allowance(address_in, self.router, raw_in, self.router, abi.SWAP_ROUTER_02,
+                                                    "exactInputSingle", [params], label=label)
         received = await self.ctx.received(result, address_out)
         return SwapResult(tx=result, token_in=token_in, token_out=token_out, amount_in=amount_in,
                           amount_out=from_base_units(received, decimals_out),

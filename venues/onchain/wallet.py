@@ -84,16 +84,43 @@ class WalletContext:
         data = self.contract(to, contract_abi).encode_abi(function, args=args)
         return await self.tm.send(TxCall(to=self.reader.checksum(to), data=data, value=value, label=label))
 
-    async def ensure_allowance(self, token: str, spender: str, raw_amount: int, *, label: str) -> TxResult | None:
-        """Approve ``spender`` for exactly ``raw_amount`` unless the allowance already covers it."""
+    async def _approval_calls(self, token: str, spender: str, raw_amount: int, label: str) -> list[TxCall]:
         current = await self.allowance_raw(token, spender)
         if current >= raw_amount:
-            return None
+            return []
+        spender = self.reader.checksum(spender)
+        contract = self.contract(token, abi.ERC20_WRITE)
+        calls = []
         if current != 0:
-            await self.send(token, abi.ERC20_WRITE, "approve", [self.reader.checksum(spender), 0],
-                            label=f"{label}: reset allowance to 0")
-        return await self.send(token, abi.ERC20_WRITE, "approve", [self.reader.checksum(spender), raw_amount],
-                               label=f"{label}: approve {raw_amount}")
+            calls.append(TxCall(self.reader.checksum(token), contract.encode_abi("approve", args=[spender, 0]),
+                                label=f"{label}: reset allowance to 0"))
+        calls.append(TxCall(self.reader.checksum(token), contract.encode_abi("approve", args=[spender, raw_amount]),
+                            label=f"{label}: approve {raw_amount}"))
+        return calls
+
+    async def ensure_allowance(self, token: str, spender: str, raw_amount: int, *, label: str) -> TxResult | None:
+        """Approve ``spender`` for exactly ``raw_amount`` unless the allowance already covers it."""
+        result = None
+        for call in await self._approval_calls(token, spender, raw_amount, label):
+            result = await self.tm.send(call)
+        return result
+
+    async def send_with_allowance(self, token: str, spender: str, raw_amount: int, to: str, contract_abi: list,
+                                  function: str, args: list, *, label: str, value: int = 0) -> TxResult:
+        """Approve exactly what the action pulls, then the action; simulated together first.
+
+        With eth_simulateV1 the approval and the action run in one simulated state, so an action that
+        would revert (a swap below its floor) is refused before the approval is signed, and no stray
+        allowance is left behind. Without it the approval goes first and the action is simulated after.
+        """
+        approvals = await self._approval_calls(token, spender, raw_amount, label)
+        action = TxCall(to=self.reader.checksum(to), data=self.contract(to, contract_abi).encode_abi(function, args=args),
+                        value=value, label=label)
+        if approvals and await self.tm.can_simulate_program():
+            await self.tm.simulate_program([*approvals, action])
+        for call in approvals:
+            await self.tm.send(call)
+        return await self.tm.send(action)
 
     async def received(self, result: TxResult, token: str) -> int:
         """Base units of ``token`` transferred to the wallet in the transaction (its Transfer events)."""

@@ -62,9 +62,13 @@ class NonceLedger:
 
     # ------------------------------------------------------------------------------------ writes
     def record(self, tx: LedgerTx) -> None:
+        """A newly signed transaction. Signing the same fields again gives the same hash (a resend after
+        the node refused it): that row is brought back to life instead of duplicated."""
         now = time.time()
         self.db.execute(
-            f"INSERT INTO chain_transactions({_COLUMNS}, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            f"INSERT INTO chain_transactions({_COLUMNS}, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+            " ON CONFLICT(tx_hash) DO UPDATE SET status=excluded.status, label=excluded.label,"
+            " detail=excluded.detail, updated_at=excluded.updated_at, block_number=NULL, block_hash=NULL",
             (tx.chain_id, tx.sender.lower(), tx.nonce, tx.tx_hash, tx.kind, tx.label, tx.status.value, tx.raw,
              str(tx.max_fee_wei), str(tx.priority_fee_wei), tx.gas_limit, tx.created_at or now, tx.block_number,
              tx.block_hash, tx.detail, now))

@@ -35,6 +35,10 @@ class Compiled:
 
 
 def default_cache_dir() -> Path:
+    """``BASIS_SOLC_CACHE_DIR``, else ``<user cache dir>/basis-workstation/solc``."""
+    override = os.environ.get("BASIS_SOLC_CACHE_DIR")
+    if override:
+        return Path(override).expanduser()
     return Path(platformdirs.user_cache_dir("basis-workstation")) / "solc"
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
@@ -56,6 +57,7 @@ from venues.onchain.tx.signer import WalletSigner
 log = logging.getLogger(__name__)
 
 CANCEL_GAS = 21_000
+FINISHED_KEPT = 256          # finished transactions kept so a late wait() still gets the outcome
 _NOT_SUPPORTED = ("method not found", "not supported", "does not exist", "unsupported", "not available")
 
 
@@ -100,6 +102,8 @@ class _InFlight:
     missing: bool = False              # from an earlier session, unknown to the node: held for the operator
     task: asyncio.Task | None = None
     mined_noted: set[str] = field(default_factory=set)
+    seen_in: dict[str, str] = field(default_factory=dict)    # tx hash -> block hash its receipt named
+    final: "_Final | None" = None
 
     @property
     def newest(self) -> _Attempt:
@@ -129,6 +133,7 @@ class TxManager:
         self.private_reader = private_reader
         self.venue = reader.venue
         self._inflight: dict[int, _InFlight] = {}
+        self._finished: OrderedDict[int, _InFlight] = OrderedDict()     # recent outcomes, for late waiters
         self._nonce_lock = asyncio.Lock()
         self._simulate_v1: bool | None = None        # unknown until the first simulation
         self._halted: str | None = None
@@ -270,6 +275,12 @@ class TxManager:
                                    "in one state (single calls still use eth_call)", operation="simulate")
         return results
 
+    async def can_simulate_program(self) -> bool:
+        """Whether the node runs eth_simulateV1 (probed once with a 0-value self-call)."""
+        if self._simulate_v1 is None:
+            await self._simulate_v1_calls([TxCall(to=self.address, label="probe eth_simulateV1")])
+        return bool(self._simulate_v1)
+
     async def _simulate_v1_calls(self, calls: list[TxCall]) -> list[Simulation] | None:
         payload = [{"blockStateCalls": [{"calls": [
             {"from": self.address, "to": self.reader.checksum(c.to), "data": c.data, "value": hex(c.value)}
@@ -406,12 +417,15 @@ class TxManager:
     # ------------------------------------------------------------------------------------------ waiting
     async def wait(self, nonce: int) -> TxResult:
         """Until nonce ``nonce`` is final; raises TransactionError if it reverted, was cancelled, ..."""
-        inflight = self._inflight.get(nonce)
+        inflight = self._inflight.get(nonce) or self._finished.get(nonce)
         if inflight is None:
             raise TransactionError(self.venue, TxStage.SUBMISSION, f"no transaction in flight at nonce {nonce}")
-        self._watch(inflight)
-        assert inflight.task is not None
-        final = await asyncio.shield(inflight.task)
+        final = inflight.final
+        if final is None:
+            if nonce in self._inflight:
+                self._watch(inflight)
+            assert inflight.task is not None
+            final = await asyncio.shield(inflight.task)
         return await self._outcome(inflight, final, expect_cancel=False)
 
     async def _outcome(self, inflight: _InFlight, final: _Final, *, expect_cancel: bool) -> TxResult:
@@ -470,6 +484,11 @@ class TxManager:
                 final = await self._check_final(inflight, attempt, receipt)
                 if final is not None:
                     return final
+            elif inflight.seen_in:
+                # A receipt we saw is gone: its block was reorganised away with the transaction in it.
+                tx_hash, block_hash = next(iter(inflight.seen_in.items()))
+                attempt = next(a for a in inflight.attempts if a.tx_hash == tx_hash)
+                self._reorged(inflight, attempt, None, block_hash)
             else:
                 chain_nonce = await self._nonce_at("latest")
                 if chain_nonce > inflight.nonce:
@@ -488,9 +507,13 @@ class TxManager:
 
     async def _check_final(self, inflight: _InFlight, attempt: _Attempt, receipt: Any) -> _Final | None:
         number, block_hash = int(receipt["blockNumber"]), _hex(receipt["blockHash"])
+        seen = inflight.seen_in.get(attempt.tx_hash)
+        if seen is not None and seen != block_hash:
+            self._reorged(inflight, attempt, number, seen)        # moved to another block: a reorg
         if await self._block_hash(number) != block_hash:
-            self._reorged(inflight, attempt, number)
+            self._reorged(inflight, attempt, number, block_hash)
             return None
+        inflight.seen_in = {attempt.tx_hash: block_hash}
         if attempt.tx_hash not in inflight.mined_noted:
             inflight.mined_noted.add(attempt.tx_hash)
             self.ledger.update(attempt.tx_hash, LedgerStatus.MINED, block_number=number, block_hash=block_hash)
@@ -500,18 +523,22 @@ class TxManager:
         # Final check: the receipt and its block, read again now that enough blocks are on top.
         again = await self._receipt(attempt.tx_hash)
         if again is None or _hex(again["blockHash"]) != block_hash or await self._block_hash(number) != block_hash:
-            self._reorged(inflight, attempt, number)
+            self._reorged(inflight, attempt, number, block_hash)
             return None
         self._finish(inflight, attempt, receipt)
-        return _Final(attempt, receipt, confirmations)
+        inflight.final = _Final(attempt, receipt, confirmations)
+        return inflight.final
 
-    def _reorged(self, inflight: _InFlight, attempt: _Attempt, number: int) -> None:
+    def _reorged(self, inflight: _InFlight, attempt: _Attempt, number: int | None, block_hash: str) -> None:
         inflight.reorgs += 1
         inflight.mined_noted.discard(attempt.tx_hash)
-        detail = f"reorg: block {number} holding it is no longer canonical; watching for it again"
+        inflight.seen_in.clear()
+        where = f"block {number} ({block_hash[:12]}…)" if number is not None else f"block {block_hash[:12]}…"
+        detail = f"reorg: {where} that held it is no longer canonical; watching for it again"
         log.warning("%s (nonce %d): %s", inflight.label, inflight.nonce, detail)
         self.ledger.update(attempt.tx_hash, LedgerStatus.SENT, detail=detail)
         inflight.last_broadcast = time.monotonic()       # the stuck clock restarts: it is pending again
+        inflight.last_rebroadcast = 0.0                   # and the node may have lost it: resend promptly
 
     async def _keep_alive(self, inflight: _InFlight) -> None:
         """Not mined: rebroadcast if the node forgot it; replace it if it has been stuck too long."""
@@ -580,6 +607,9 @@ class TxManager:
             else:
                 self.ledger.update(attempt.tx_hash, LedgerStatus.DROPPED, detail="nonce taken by a foreign transaction")
         self._inflight.pop(inflight.nonce, None)
+        self._finished[inflight.nonce] = inflight
+        while len(self._finished) > FINISHED_KEPT:
+            self._finished.popitem(last=False)
 
     # ------------------------------------------------------------------------------------------ operator actions
     async def cancel(self, nonce: int) -> TxResult:

@@ -6,8 +6,8 @@ loader can report the problems of every file involved in one ConfigError.
 
 from __future__ import annotations
 
-from pathlib import Path
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError

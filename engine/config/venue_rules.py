@@ -92,13 +92,18 @@ def _swap_pools(venue: DexVenueConfig, sources: SourceMap) -> Iterator[ConfigIss
     for pair in venue.swap_pools:
         base, quote = pair.split("/")
         if base == quote:
-            yield sources.issue(("swap_pools", pair), "a pair needs two different tokens (allowed: BASE/QUOTE)")
+            yield sources.issue(
+                ("swap_pools", pair), "a pair needs two different tokens (allowed: BASE/QUOTE)"
+            )
             continue
         key = frozenset((base, quote))
         if key in seen:
             yield sources.issue(("swap_pools", pair), f"same pair as {seen[key]!r} (list each pair once)")
         seen[key] = pair
-        for env_name, env in (("production", venue.environments.production), ("testnet", venue.environments.testnet)):
+        for env_name, env in (
+            ("production", venue.environments.production),
+            ("testnet", venue.environments.testnet),
+        ):
             for symbol in (base, quote):
                 if symbol not in env.tokens:
                     yield sources.issue(

@@ -12,6 +12,7 @@ no web3 or SDK object crosses the boundary. Conventions:
 - Reads are safe to retry; writes are not retried by the caller (the transaction manager handles
   resubmission of the *same* signed transaction, which cannot execute twice).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -30,16 +31,16 @@ WEI_PER_ETH = Decimal(10) ** 18
 class TxStage(str, Enum):
     """Where a transaction's life ended, for a failure."""
 
-    SIMULATION = "simulation"      # eth_call / eth_simulateV1 reverted: nothing was signed
-    FEES = "fees"                  # the fee it would need is above the configured cap: nothing signed
-    SIGNING = "signing"            # no key, wrong key, key does not match the wallet
-    SUBMISSION = "submission"      # the node refused the signed transaction
-    EXECUTION = "execution"        # mined, but reverted (gas was paid)
-    STUCK = "stuck"                # not mined after every allowed replacement
-    DROPPED = "dropped"            # vanished from the node and its nonce was used by something else
-    CANCELLED = "cancelled"        # replaced by our own 0-value self-transfer at the same nonce
-    HALTED = "halted"              # trading is halted (emergency stop): nothing new is signed
-    RECOVERY = "recovery"          # a transaction from an earlier session is unresolved: resolve it first
+    SIMULATION = "simulation"  # eth_call / eth_simulateV1 reverted: nothing was signed
+    FEES = "fees"  # the fee it would need is above the configured cap: nothing signed
+    SIGNING = "signing"  # no key, wrong key, key does not match the wallet
+    SUBMISSION = "submission"  # the node refused the signed transaction
+    EXECUTION = "execution"  # mined, but reverted (gas was paid)
+    STUCK = "stuck"  # not mined after every allowed replacement
+    DROPPED = "dropped"  # vanished from the node and its nonce was used by something else
+    CANCELLED = "cancelled"  # replaced by our own 0-value self-transfer at the same nonce
+    HALTED = "halted"  # trading is halted (emergency stop): nothing new is signed
+    RECOVERY = "recovery"  # a transaction from an earlier session is unresolved: resolve it first
 
 
 @dataclass(frozen=True)
@@ -56,11 +57,32 @@ class RevertInfo:
 class TransactionError(VenueError):
     """An on-chain write that did not complete. The message never contains key material."""
 
-    def __init__(self, venue: str, stage: TxStage, message: str, *, operation: str = "",
-                 revert: RevertInfo | None = None, tx_hash: str | None = None, nonce: int | None = None) -> None:
-        kind = VenueErrorKind.REJECTED if stage in (TxStage.SIMULATION, TxStage.EXECUTION, TxStage.SUBMISSION,
-                                                    TxStage.FEES, TxStage.HALTED, TxStage.RECOVERY) \
-            else VenueErrorKind.CONFIG if stage is TxStage.SIGNING else VenueErrorKind.UNKNOWN
+    def __init__(
+        self,
+        venue: str,
+        stage: TxStage,
+        message: str,
+        *,
+        operation: str = "",
+        revert: RevertInfo | None = None,
+        tx_hash: str | None = None,
+        nonce: int | None = None,
+    ) -> None:
+        kind = (
+            VenueErrorKind.REJECTED
+            if stage
+            in (
+                TxStage.SIMULATION,
+                TxStage.EXECUTION,
+                TxStage.SUBMISSION,
+                TxStage.FEES,
+                TxStage.HALTED,
+                TxStage.RECOVERY,
+            )
+            else VenueErrorKind.CONFIG
+            if stage is TxStage.SIGNING
+            else VenueErrorKind.UNKNOWN
+        )
         super().__init__(venue, kind, message, operation=operation)
         self.stage = stage
         self.revert = revert
@@ -72,7 +94,7 @@ class TransactionError(VenueError):
 class TxResult:
     """A final transaction: mined, confirmed, canonical."""
 
-    label: str                       # what it was: "aave_v3.supply weETH 10"
+    label: str  # what it was: "aave_v3.supply weETH 10"
     tx_hash: str
     nonce: int
     block_number: int
@@ -81,8 +103,8 @@ class TxResult:
     gas_limit: int
     effective_gas_price_wei: int
     confirmations: int
-    replacements: int = 0            # fee bumps it took to get mined
-    reorgs: int = 0                  # times its block was reorganised away before it became final
+    replacements: int = 0  # fee bumps it took to get mined
+    reorgs: int = 0  # times its block was reorganised away before it became final
 
     @property
     def fee_wei(self) -> int:
@@ -97,7 +119,7 @@ class TxResult:
 class FeeQuote:
     """EIP-1559 fees the next transaction would carry, and the cap they were checked against."""
 
-    base_fee_wei: int                # next block's base fee
+    base_fee_wei: int  # next block's base fee
     priority_fee_wei: int
     max_fee_wei: int
     cap_wei: int
@@ -105,14 +127,14 @@ class FeeQuote:
 
 # ------------------------------------------------------------------------------------------- nonce ledger
 class LedgerStatus(str, Enum):
-    SIGNED = "signed"                # written before broadcast: a crash here leaves a known raw tx
-    SENT = "sent"                    # the node accepted it
-    MINED = "mined"                  # receipt seen, not yet final
-    CONFIRMED = "confirmed"          # final (confirmations reached, block canonical)
-    REVERTED = "reverted"            # final, but the execution reverted
-    REPLACED = "replaced"            # another transaction of ours took the nonce (fee bump or cancel)
-    DROPPED = "dropped"              # gone, nonce taken by a transaction we did not sign here
-    FAILED = "failed"                # the node refused it; the nonce was not consumed
+    SIGNED = "signed"  # written before broadcast: a crash here leaves a known raw tx
+    SENT = "sent"  # the node accepted it
+    MINED = "mined"  # receipt seen, not yet final
+    CONFIRMED = "confirmed"  # final (confirmations reached, block canonical)
+    REVERTED = "reverted"  # final, but the execution reverted
+    REPLACED = "replaced"  # another transaction of ours took the nonce (fee bump or cancel)
+    DROPPED = "dropped"  # gone, nonce taken by a transaction we did not sign here
+    FAILED = "failed"  # the node refused it; the nonce was not consumed
 
 
 PENDING_STATUSES = (LedgerStatus.SIGNED, LedgerStatus.SENT, LedgerStatus.MINED)
@@ -127,7 +149,7 @@ class LedgerTx:
     sender: str
     nonce: int
     tx_hash: str
-    kind: str                        # "send" | "replace" | "cancel"
+    kind: str  # "send" | "replace" | "cancel"
     label: str
     status: LedgerStatus
     raw: str
@@ -146,8 +168,15 @@ class NonceLedgerPort(Protocol):
 
     def record(self, tx: LedgerTx) -> None: ...
 
-    def update(self, tx_hash: str, status: LedgerStatus, *, block_number: int | None = None,
-               block_hash: str | None = None, detail: str = "") -> None: ...
+    def update(
+        self,
+        tx_hash: str,
+        status: LedgerStatus,
+        *,
+        block_number: int | None = None,
+        block_hash: str | None = None,
+        detail: str = "",
+    ) -> None: ...
 
     def pending(self, chain_id: int, sender: str) -> list[LedgerTx]:
         """Transactions not yet final (signed, sent or mined), oldest nonce first."""
@@ -174,8 +203,8 @@ class AaveReserveState:
     asset: str
     liquidity_index: Decimal
     variable_borrow_index: Decimal
-    liquidity_rate: Decimal          # current supply APR (ray / 1e27)
-    variable_borrow_rate: Decimal    # current variable borrow APR
+    liquidity_rate: Decimal  # current supply APR (ray / 1e27)
+    variable_borrow_rate: Decimal  # current variable borrow APR
     last_update_timestamp: int
     liquidity_index_ray: int
     variable_borrow_index_ray: int
@@ -194,10 +223,10 @@ class AaveReserveState:
 @dataclass(frozen=True)
 class AaveAssetPosition:
     asset: str
-    scaled_supply: Decimal           # aToken.scaledBalanceOf, token units
-    scaled_variable_debt: Decimal    # variableDebtToken.scaledBalanceOf, token units
-    supply: Decimal                  # aToken.balanceOf (scaled x current index)
-    variable_debt: Decimal           # variableDebtToken.balanceOf
+    scaled_supply: Decimal  # aToken.scaledBalanceOf, token units
+    scaled_variable_debt: Decimal  # variableDebtToken.scaledBalanceOf, token units
+    supply: Decimal  # aToken.balanceOf (scaled x current index)
+    variable_debt: Decimal  # variableDebtToken.balanceOf
     scaled_supply_raw: int
     scaled_variable_debt_raw: int
 
@@ -218,18 +247,18 @@ class SwapResult:
     token_in: str
     token_out: str
     amount_in: Decimal
-    amount_out: Decimal              # what arrived in the wallet
-    amount_out_minimum: Decimal      # the floor the router enforced
-    reference_price: Decimal         # token_out per token_in the floor was computed from
+    amount_out: Decimal  # what arrived in the wallet
+    amount_out_minimum: Decimal  # the floor the router enforced
+    reference_price: Decimal  # token_out per token_in the floor was computed from
 
 
 @dataclass(frozen=True)
 class LstBalances:
-    lst: str                         # wstETH | weETH
-    base_token: str                  # stETH | eETH
-    base: Decimal                    # rebasing token balance
-    wrapped: Decimal                 # LST balance
-    rate: Decimal                    # ETH per LST
+    lst: str  # wstETH | weETH
+    base_token: str  # stETH | eETH
+    base: Decimal  # rebasing token balance
+    wrapped: Decimal  # LST balance
+    rate: Decimal  # ETH per LST
 
 
 # ------------------------------------------------------------------------------------------- ports
@@ -284,8 +313,9 @@ class LiquidStakingPort(Protocol):
 class DexSwapPort(Protocol):
     """Uniswap v3 exact-input swaps with a floor from a reference price and the configured slippage."""
 
-    async def swap_exact_input(self, token_in: str, token_out: str, amount_in: Decimal, *,
-                               reference_price: Decimal | None = None) -> SwapResult:
+    async def swap_exact_input(
+        self, token_in: str, token_out: str, amount_in: Decimal, *, reference_price: Decimal | None = None
+    ) -> SwapResult:
         """Sell exactly ``amount_in``. ``reference_price`` (token_out per token_in) defaults to the AAVE
         oracle's; the floor is that price less the pool fee and the configured maximum slippage."""
         ...
@@ -307,5 +337,5 @@ class PendingTx:
 class RecoveryReport:
     chain_id: int
     sender: str
-    resolved: list[LedgerTx] = field(default_factory=list)     # finished while we were away
-    pending: list[PendingTx] = field(default_factory=list)     # still open: rebroadcast or cancel
+    resolved: list[LedgerTx] = field(default_factory=list)  # finished while we were away
+    pending: list[PendingTx] = field(default_factory=list)  # still open: rebroadcast or cancel

@@ -1,5 +1,6 @@
 """``python main.py devchain`` as an operator runs it: the stack comes up, the override is printed and
 written, the history moves the chain's prices and clock; without the npm peers it says what to run."""
+
 from __future__ import annotations
 
 import json
@@ -29,8 +30,14 @@ def peers_or_skip() -> None:
 
 
 def run(*args: str, env: dict | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "main.py", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "main.py", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def test_devchain_follows_history_and_writes_a_valid_override(tmp_path):
@@ -39,8 +46,23 @@ def test_devchain_follows_history_and_writes_a_valid_override(tmp_path):
     # The aligned-data cache goes to a temp dir (tests never write the user's); compiled contracts are
     # content-addressed, so the shared solc cache is safe to reuse and spares a 7-15 s Morpho build.
     env = {"XDG_CACHE_HOME": str(tmp_path / "cache"), "BASIS_SOLC_CACHE_DIR": str(solc_cache_dir())}
-    proc = run("devchain", "--follow-history", "eth_leveraged", "--start", "2024-06-01", "--hours", "3",
-               "--pace", "0", "--port", "0", "--exit-when-done", "--out", str(out), env=env)
+    proc = run(
+        "devchain",
+        "--follow-history",
+        "eth_leveraged",
+        "--start",
+        "2024-06-01",
+        "--hours",
+        "3",
+        "--pace",
+        "0",
+        "--port",
+        "0",
+        "--exit-when-done",
+        "--out",
+        str(out),
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert f"written to {out}" in proc.stdout
     lines = [line for line in proc.stdout.splitlines() if line.startswith("2024-06-01")]
@@ -50,7 +72,10 @@ def test_devchain_follows_history_and_writes_a_valid_override(tmp_path):
     document = yaml.safe_load(out.read_text())
     configs = load_venue_configs(("aave_v3", "uniswap", "alchemy"), override_file=out)
     aave = configs["aave_v3"].environments.testnet
-    assert aave.contracts["pool"] == document["venue_overrides"]["aave_v3"]["environments"]["testnet"]["contracts"]["pool"]
+    assert (
+        aave.contracts["pool"]
+        == document["venue_overrides"]["aave_v3"]["environments"]["testnet"]["contracts"]["pool"]
+    )
     assert configs["alchemy"].environments.testnet.transactions.confirmations == 1
     stack = json.loads((out.parent / "devchain-stack.json").read_text())
     assert {"pool_configurator", "acl_manager"} <= set(stack["aave_v3"]) and stack["morpho"]["morpho_blue"]

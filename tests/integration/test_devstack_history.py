@@ -1,5 +1,6 @@
 """Following the shipped history moves the real contracts: AAVE's oracle, the LST rates, the Uniswap
 pools and the chain's clock, hour by hour."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -16,8 +17,9 @@ DATA = __import__("bootstrap").DATA_DIR
 @pytest.fixture(scope="module")
 def three_hours(tmp_path_factory):
     provider = HistoricalDataProvider(DATA, tmp_path_factory.mktemp("aligned"))
-    data = provider.load(DataRequirements(spot=("ETH",), lsts=("weETH", "wstETH")), "2024-08-05 00:00",
-                         "2024-08-05 02:00")        # the August 2024 sell-off: ETH moved hundreds of dollars
+    data = provider.load(
+        DataRequirements(spot=("ETH",), lsts=("weETH", "wstETH")), "2024-08-05 00:00", "2024-08-05 02:00"
+    )  # the August 2024 sell-off: ETH moved hundreds of dollars
     return list(hours(data))
 
 
@@ -39,4 +41,4 @@ async def test_each_hour_sets_feeds_rates_pools_and_time(defi, execution, three_
             assert abs(defi.admin.pool_price(lst, "WETH") / hour.market[lst] - 1) < D("1e-9")
         assert abs(defi.admin.pool_price("WETH", "USDT") / hour.eth_usd - 1) < D("1e-9")
     moves = [h.eth_usd for h in three_hours]
-    assert max(moves) - min(moves) > 50                       # a real hour-to-hour move was replayed
+    assert max(moves) - min(moves) > 50  # a real hour-to-hour move was replayed

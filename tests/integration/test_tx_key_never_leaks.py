@@ -5,6 +5,7 @@ The scan drives the paths that produce text: successful sends, a simulation refu
 refusal, a node refusing a transaction, an RPC timeout, a key that does not match the stored wallet,
 and a malformed key. Every hex spelling of the key is searched for.
 """
+
 from __future__ import annotations
 
 import logging
@@ -22,7 +23,7 @@ from tests.integration.chain.rpc_proxy import RpcProxy
 from venues.credentials import Secret
 from venues.onchain.tx.signer import WalletSigner
 
-OTHER_WALLET = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"     # anvil account 2, not the key's address
+OTHER_WALLET = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"  # anvil account 2, not the key's address
 
 
 def spellings(key: str) -> list[str]:
@@ -52,30 +53,32 @@ async def test_private_key_never_appears_in_logs_ledger_or_errors(defi, ledger, 
         await ex.weth.wrap(D(2))
         await ex.aave.approve("WETH", D(1))
         await ex.aave.supply("WETH", D(1))
-        for attempt in (lambda: ex.aave.borrow("WETH", D(100)),                          # simulation refusal
-                        lambda: ex.uniswap.swap_exact_input("WETH", "USDT", D(1), reference_price=D(10 ** 6))):
+        for attempt in (
+            lambda: ex.aave.borrow("WETH", D(100)),  # simulation refusal
+            lambda: ex.uniswap.swap_exact_input("WETH", "USDT", D(1), reference_price=D(10**6)),
+        ):
             try:
                 await attempt()
             except TransactionError as exc:
                 errors.append(exc)
-        proxy.fault("rpc_error", "eth_sendRawTransaction")                              # node refusal
+        proxy.fault("rpc_error", "eth_sendRawTransaction")  # node refusal
         try:
             await ex.weth.wrap(D(1))
         except TransactionError as exc:
             errors.append(exc)
-        proxy.fault("hang")                                                              # RPC timeout
+        proxy.fault("hang")  # RPC timeout
         try:
             await ex.aave.account()
         except VenueError as exc:
             errors.append(exc)
         proxy.heal()
-        defi.chain.rpc("anvil_setNextBlockBaseFeePerGas", hex(500 * 10 ** 9))             # fee cap
+        defi.chain.rpc("anvil_setNextBlockBaseFeePerGas", hex(500 * 10**9))  # fee cap
         defi.chain.mine()
         try:
             await ex.weth.wrap(D(1))
         except TransactionError as exc:
             errors.append(exc)
-        defi.chain.rpc("anvil_setNextBlockBaseFeePerGas", hex(10 ** 9))
+        defi.chain.rpc("anvil_setNextBlockBaseFeePerGas", hex(10**9))
         defi.chain.mine()
     finally:
         await ex.close()
@@ -101,7 +104,7 @@ async def test_private_key_never_appears_in_logs_ledger_or_errors(defi, ledger, 
     texts.append(log_file.read_text())
     texts += [record.getMessage() for record in caplog.records]
     assert any("weth.deposit" in t for t in texts), "the scan must see real log output"
-    for path in ledger.path.parent.glob(ledger.path.name + "*"):                     # the db, -wal, -shm
+    for path in ledger.path.parent.glob(ledger.path.name + "*"):  # the db, -wal, -shm
         texts.append(path.read_bytes().decode("latin-1"))
     haystack = "\n".join(texts)
     for form in spellings(WALLET_KEY):

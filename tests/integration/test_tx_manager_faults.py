@@ -5,6 +5,7 @@ a mined transaction; a transaction the node drops; a base-fee spike above the ca
 or answers errors (through a loopback proxy); the private RPC seeing only eth_sendRawTransaction;
 and a restart that finds its pending nonces in the ledger.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -35,7 +36,7 @@ async def until(predicate, timeout_s: float = 10.0, what: str = "condition") -> 
 def deposit_call(ex, eth: str = "1", label: str = "weth.deposit") -> TxCall:
     weth = ex.weth.weth
     data = ex.ctx.contract(weth, abi.WETH9).encode_abi("deposit", args=[])
-    return TxCall(to=weth, data=data, value=int(D(eth) * 10 ** 18), label=label)
+    return TxCall(to=weth, data=data, value=int(D(eth) * 10**18), label=label)
 
 
 def rows(ledger, nonce):
@@ -61,9 +62,10 @@ async def test_stuck_transaction_is_replaced_with_a_fee_bump(defi, ledger):
         final = {r.tx_hash: r.status for r in rows(ledger, nonce)}
         assert final[result.tx_hash] is LedgerStatus.CONFIRMED
         assert result.tx_hash != first.tx_hash and result.replacements >= 1
-        assert sorted(s.value for h, s in final.items() if h != result.tx_hash) == \
-            ["replaced"] * (len(final) - 1)
-        assert await weth_balance(ex) == D(1)                      # executed exactly once
+        assert sorted(s.value for h, s in final.items() if h != result.tx_hash) == ["replaced"] * (
+            len(final) - 1
+        )
+        assert await weth_balance(ex) == D(1)  # executed exactly once
     finally:
         await ex.close()
 
@@ -88,7 +90,7 @@ async def test_stuck_transaction_is_cancelled_by_a_self_transfer(defi, ledger):
         assert (tx["to"], tx["value"], tx["nonce"]) == (WALLET, 0, nonce)
         assert await weth_balance(ex) == 0
         eth_after = int(await ex.reader.w3.eth.get_balance(WALLET))
-        assert eth_before - eth_after == cancelled.fee_wei         # only the cancel's gas was paid
+        assert eth_before - eth_after == cancelled.fee_wei  # only the cancel's gas was paid
     finally:
         await ex.close()
 
@@ -100,10 +102,12 @@ async def test_reorg_of_a_mined_transaction_is_detected_and_it_is_mined_again(de
         tx_hash = rows(ledger, nonce)[0].tx_hash
         await until(lambda: ledger.get(tx_hash).status is LedgerStatus.MINED, what="the first receipt")
         first_block = ledger.get(tx_hash).block_hash
-        defi.chain.mine()                                          # 2 of the 3 confirmations
-        defi.chain.rpc("anvil_reorg", 2, [])                       # both blocks replaced by empty ones
+        defi.chain.mine()  # 2 of the 3 confirmations
+        defi.chain.rpc("anvil_reorg", 2, [])  # both blocks replaced by empty ones
         await until(lambda: any("reorg" in e[3] for e in ledger.events(tx_hash)), what="the reorg to be seen")
-        await until(lambda: ledger.get(tx_hash).status is LedgerStatus.MINED, what="the transaction mined again")
+        await until(
+            lambda: ledger.get(tx_hash).status is LedgerStatus.MINED, what="the transaction mined again"
+        )
         defi.chain.mine(2)
         result = await ex.tm.wait(nonce)
         assert result.tx_hash == tx_hash and result.reorgs >= 1
@@ -147,16 +151,16 @@ async def test_a_dropped_transaction_is_rebroadcast(defi, ledger):
         assert defi.chain.rpc("eth_getTransactionByHash", tx_hash) is not None
         defi.chain.mine()
         result = await ex.tm.wait(nonce)
-        assert result.tx_hash == tx_hash and result.replacements == 0       # the same signed bytes
+        assert result.tx_hash == tx_hash and result.replacements == 0  # the same signed bytes
         assert await weth_balance(ex) == D(1)
     finally:
         await ex.close()
 
 
 async def test_a_base_fee_spike_above_the_cap_is_refused_before_signing(defi, ledger, execution):
-    cap_gwei = 50                                               # the local stack's max_fee_per_gas_gwei
+    cap_gwei = 50  # the local stack's max_fee_per_gas_gwei
     normal = int(defi.chain.block()["baseFeePerGas"], 16)
-    defi.chain.rpc("anvil_setNextBlockBaseFeePerGas", hex(300 * 10 ** 9))
+    defi.chain.rpc("anvil_setNextBlockBaseFeePerGas", hex(300 * 10**9))
     defi.chain.mine()
     try:
         events_before = len(ledger.events())
@@ -167,7 +171,7 @@ async def test_a_base_fee_spike_above_the_cap_is_refused_before_signing(defi, le
         text = str(error)
         assert f"cap max_fee_per_gas_gwei = {cap_gwei} gwei" in text and "nothing was signed" in text
         next_base = int((await execution.reader.w3.eth.fee_history(1, "latest", []))["baseFeePerGas"][-1])
-        assert next_base > cap_gwei * 10 ** 9
+        assert next_base > cap_gwei * 10**9
         assert f"base fee {next_base / 1e9:.4g} gwei" in text
         assert len(ledger.events()) == events_before
         assert await execution.reader.w3.eth.get_transaction_count(WALLET, "pending") == 0
@@ -214,7 +218,9 @@ async def test_rpc_that_hangs_or_errors_fails_fast_and_recovers(defi, ledger):
         # resends it once the node answers; it is mined once.
         proxy.fault("hang", "eth_sendRawTransaction")
         pending = asyncio.create_task(ex.weth.wrap(D(1)))
-        await until(lambda: any("broadcast uncertain" in e[3] for e in ledger.events()), what="the failed send")
+        await until(
+            lambda: any("broadcast uncertain" in e[3] for e in ledger.events()), what="the failed send"
+        )
         proxy.heal()
         second = await asyncio.wait_for(pending, 30)
         assert second.nonce == 1
@@ -247,7 +253,7 @@ async def test_restart_finds_pending_transactions_in_the_ledger(defi, ledger):
     in_pool = await first.tm.submit(deposit_call(first, "1", "in the mempool"))
     forgotten = await first.tm.submit(deposit_call(first, "2", "dropped by the node"))
     defi.chain.rpc("anvil_dropTransaction", rows(ledger, forgotten)[0].tx_hash)
-    await first.close()                                         # the process dies: nothing awaited
+    await first.close()  # the process dies: nothing awaited
 
     second = await open_execution(defi, ledger, stuck_after_s=60)
     try:

@@ -90,7 +90,8 @@ _RESERVE_DATA = {
 
 AAVE_POOL_WRITE = [
     *AAVE_POOL,
-    _fn("supply", [("asset", "address"), ("amount", "uint256"), ("onBehalfOf", "address"), ("referralCode", "uint16")]),
+    _fn("supply", [("asset", "address"), ("amount", "uint256"), ("onBehalfOf", "address"),
+                   ("referralCode", "uint16")]),
     _fn("withdraw", [("asset", "address"), ("amount", "uint256"), ("to", "address")], [("", "uint256")]),
     _fn("borrow", [("asset", "address"), ("amount", "uint256"), ("interestRateMode", "uint256"),
                    ("referralCode", "uint16"), ("onBehalfOf", "address")]),

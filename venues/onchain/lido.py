@@ -4,6 +4,7 @@ Implements engine.domain.onchain_ports.LiquidStakingPort. stETH rebases (balance
 the pooled ETH per share, rounded down), so amounts read back can be 1-2 wei below what was staked;
 wrapping the whole balance uses the balance read just before.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -29,24 +30,42 @@ class LidoAdapter:
 
     async def stake(self, eth: Decimal) -> TxResult:
         value = to_base_units(eth, 18, "stake ETH")
-        return await self.ctx.send(self.steth, abi.LIDO_STETH, "submit", [ZERO_ADDRESS], value=value,
-                                   label=f"{VENUE}.submit {eth} ETH")
+        return await self.ctx.send(
+            self.steth,
+            abi.LIDO_STETH,
+            "submit",
+            [ZERO_ADDRESS],
+            value=value,
+            label=f"{VENUE}.submit {eth} ETH",
+        )
 
     async def wrap(self, amount: Decimal) -> TxResult:
         raw = to_base_units(amount, 18, "wrap stETH")
-        return await self.ctx.send_with_allowance(self.steth, self.wsteth, raw, self.wsteth, abi.LIDO_WSTETH,
-                                                  "wrap", [raw], label=f"{VENUE}.wrap {amount} stETH")
+        return await self.ctx.send_with_allowance(
+            self.steth,
+            self.wsteth,
+            raw,
+            self.wsteth,
+            abi.LIDO_WSTETH,
+            "wrap",
+            [raw],
+            label=f"{VENUE}.wrap {amount} stETH",
+        )
 
     async def unwrap(self, amount: Decimal) -> TxResult:
         raw = to_base_units(amount, 18, "unwrap wstETH")
-        return await self.ctx.send(self.wsteth, abi.LIDO_WSTETH, "unwrap", [raw],
-                                   label=f"{VENUE}.unwrap {amount} wstETH")
+        return await self.ctx.send(
+            self.wsteth, abi.LIDO_WSTETH, "unwrap", [raw], label=f"{VENUE}.unwrap {amount} wstETH"
+        )
 
     async def rate(self) -> Decimal:
         contract = self.ctx.contract(self.wsteth, abi.LIDO_WSTETH)
-        return from_base_units(await self.ctx.read("wstETH.stEthPerToken", contract.functions.stEthPerToken().call), 18)
+        return from_base_units(
+            await self.ctx.read("wstETH.stEthPerToken", contract.functions.stEthPerToken().call), 18
+        )
 
     async def balances(self) -> LstBalances:
-        base, wrapped, rate = await asyncio.gather(self.ctx.balance(self.steth), self.ctx.balance(self.wsteth),
-                                                   self.rate())
+        base, wrapped, rate = await asyncio.gather(
+            self.ctx.balance(self.steth), self.ctx.balance(self.wsteth), self.rate()
+        )
         return LstBalances(self.lst, self.base_token, base, wrapped, rate)

@@ -5,6 +5,7 @@ rounded *down* (never more than asked is sent or approved). Allowances are exact
 approves precisely what the next action pulls, and when a non-zero allowance must change it is first
 set to zero, because mainnet USDT reverts on changing one non-zero allowance to another.
 """
+
 from __future__ import annotations
 
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
@@ -18,7 +19,7 @@ from venues.onchain import abi
 from venues.onchain.reader import ChainReader
 from venues.onchain.tx.manager import TxCall, TxManager
 
-MAX_UINT256 = 2 ** 256 - 1
+MAX_UINT256 = 2**256 - 1
 
 
 def to_base_units(amount: Decimal, decimals: int, what: str, *, rounding: str = ROUND_DOWN) -> int:
@@ -69,18 +70,26 @@ class WalletContext:
     async def balance_raw(self, token: str, holder: str | None = None, block: int | str = "latest") -> int:
         contract = self.contract(token, abi.ERC20)
         who = self.reader.checksum(holder or self.address)
-        return int(await self.read("balanceOf", lambda: contract.functions.balanceOf(who).call(block_identifier=block)))
+        return int(
+            await self.read(
+                "balanceOf", lambda: contract.functions.balanceOf(who).call(block_identifier=block)
+            )
+        )
 
     async def balance(self, token: str, holder: str | None = None) -> Decimal:
         return from_base_units(await self.balance_raw(token, holder), await self.decimals(token))
 
     async def allowance_raw(self, token: str, spender: str) -> int:
         contract = self.contract(token, abi.ERC20)
-        return int(await self.read("allowance", contract.functions.allowance(
-            self.address, self.reader.checksum(spender)).call))
+        return int(
+            await self.read(
+                "allowance", contract.functions.allowance(self.address, self.reader.checksum(spender)).call
+            )
+        )
 
-    async def send(self, to: str, contract_abi: list, function: str, args: list, *, label: str,
-                   value: int = 0) -> TxResult:
+    async def send(
+        self, to: str, contract_abi: list, function: str, args: list, *, label: str, value: int = 0
+    ) -> TxResult:
         data = self.contract(to, contract_abi).encode_abi(function, args=args)
         return await self.tm.send(TxCall(to=self.reader.checksum(to), data=data, value=value, label=label))
 
@@ -92,21 +101,44 @@ class WalletContext:
         contract = self.contract(token, abi.ERC20_WRITE)
         calls = []
         if current != 0:
-            calls.append(TxCall(self.reader.checksum(token), contract.encode_abi("approve", args=[spender, 0]),
-                                label=f"{label}: reset allowance to 0"))
-        calls.append(TxCall(self.reader.checksum(token), contract.encode_abi("approve", args=[spender, raw_amount]),
-                            label=f"{label}: approve {raw_amount}"))
+            calls.append(
+                TxCall(
+                    self.reader.checksum(token),
+                    contract.encode_abi("approve", args=[spender, 0]),
+                    label=f"{label}: reset allowance to 0",
+                )
+            )
+        calls.append(
+            TxCall(
+                self.reader.checksum(token),
+                contract.encode_abi("approve", args=[spender, raw_amount]),
+                label=f"{label}: approve {raw_amount}",
+            )
+        )
         return calls
 
-    async def ensure_allowance(self, token: str, spender: str, raw_amount: int, *, label: str) -> TxResult | None:
+    async def ensure_allowance(
+        self, token: str, spender: str, raw_amount: int, *, label: str
+    ) -> TxResult | None:
         """Approve ``spender`` for exactly ``raw_amount`` unless the allowance already covers it."""
         result = None
         for call in await self._approval_calls(token, spender, raw_amount, label):
             result = await self.tm.send(call)
         return result
 
-    async def send_with_allowance(self, token: str, spender: str, raw_amount: int, to: str, contract_abi: list,
-                                  function: str, args: list, *, label: str, value: int = 0) -> TxResult:
+    async def send_with_allowance(
+        self,
+        token: str,
+        spender: str,
+        raw_amount: int,
+        to: str,
+        contract_abi: list,
+        function: str,
+        args: list,
+        *,
+        label: str,
+        value: int = 0,
+    ) -> TxResult:
         """Approve exactly what the action pulls, then the action; simulated together first.
 
         With eth_simulateV1 the approval and the action run in one simulated state, so an action that
@@ -114,8 +146,12 @@ class WalletContext:
         allowance is left behind. Without it the approval goes first and the action is simulated after.
         """
         approvals = await self._approval_calls(token, spender, raw_amount, label)
-        action = TxCall(to=self.reader.checksum(to), data=self.contract(to, contract_abi).encode_abi(function, args=args),
-                        value=value, label=label)
+        action = TxCall(
+            to=self.reader.checksum(to),
+            data=self.contract(to, contract_abi).encode_abi(function, args=args),
+            value=value,
+            label=label,
+        )
         if approvals and await self.tm.can_simulate_program():
             await self.tm.simulate_program([*approvals, action])
         for call in approvals:
@@ -124,15 +160,21 @@ class WalletContext:
 
     async def received(self, result: TxResult, token: str) -> int:
         """Base units of ``token`` transferred to the wallet in the transaction (its Transfer events)."""
-        receipt = await self.read("eth_getTransactionReceipt",
-                                  lambda: self.w3.eth.get_transaction_receipt(result.tx_hash))
+        receipt = await self.read(
+            "eth_getTransactionReceipt", lambda: self.w3.eth.get_transaction_receipt(result.tx_hash)
+        )
         token_l = token.lower()
         me = self.address.lower()[2:]
         total = 0
         for entry in receipt["logs"]:
             topics = [_hex(t) for t in entry["topics"]]
-            if (entry["address"].lower() == token_l and topics and topics[0] == abi.TRANSFER_TOPIC
-                    and len(topics) == 3 and topics[2][-40:] == me):
+            if (
+                entry["address"].lower() == token_l
+                and topics
+                and topics[0] == abi.TRANSFER_TOPIC
+                and len(topics) == 3
+                and topics[2][-40:] == me
+            ):
                 total += int(_hex(entry["data"]), 16)
         return total
 
@@ -148,8 +190,11 @@ def require_address(table: Mapping[str, str | None], name: str, venue: str, what
     """An address from the venue config table, or a CONFIG error naming the missing entry."""
     address = table.get(name)
     if address is None:
-        raise VenueError(venue, VenueErrorKind.CONFIG,
-                         f"{what} {name!r} has no address in this environment (configs/venues/{venue}.yaml)")
+        raise VenueError(
+            venue,
+            VenueErrorKind.CONFIG,
+            f"{what} {name!r} has no address in this environment (configs/venues/{venue}.yaml)",
+        )
     return AsyncWeb3.to_checksum_address(address)
 
 

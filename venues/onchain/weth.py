@@ -2,6 +2,7 @@
 
 The leverage loop needs both directions: AAVE lends WETH, Lido and ether.fi stake native ETH.
 """
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -18,8 +19,12 @@ class WethAdapter:
 
     async def wrap(self, eth: Decimal) -> TxResult:
         value = to_base_units(eth, 18, "wrap ETH")
-        return await self.ctx.send(self.weth, abi.WETH9, "deposit", [], value=value, label=f"weth.deposit {eth} ETH")
+        return await self.ctx.send(
+            self.weth, abi.WETH9, "deposit", [], value=value, label=f"weth.deposit {eth} ETH"
+        )
 
     async def unwrap(self, amount: Decimal) -> TxResult:
         raw = to_base_units(amount, 18, "unwrap WETH")
-        return await self.ctx.send(self.weth, abi.WETH9, "withdraw", [raw], label=f"weth.withdraw {amount} WETH")
+        return await self.ctx.send(
+            self.weth, abi.WETH9, "withdraw", [raw], label=f"weth.withdraw {amount} WETH"
+        )

@@ -9,6 +9,7 @@ broadcast; no key material is ever written here.
 Its own tables and its own connection to the journal file (WAL mode lets both write), so the ledger
 stays out of the journal's write path: transaction records are synchronous and durable by design.
 """
+
 from __future__ import annotations
 
 import os
@@ -33,8 +34,10 @@ CREATE TABLE IF NOT EXISTS chain_transaction_events (
     tx_hash TEXT NOT NULL, at REAL NOT NULL, status TEXT NOT NULL, detail TEXT NOT NULL
 );
 """
-_COLUMNS = ("chain_id, sender, nonce, tx_hash, kind, label, status, raw, max_fee_wei, priority_fee_wei, gas_limit,"
-            " created_at, block_number, block_hash, detail")
+_COLUMNS = (
+    "chain_id, sender, nonce, tx_hash, kind, label, status, raw, max_fee_wei, priority_fee_wei, gas_limit,"
+    " created_at, block_number, block_hash, detail"
+)
 
 
 class NonceLedger:
@@ -45,7 +48,7 @@ class NonceLedger:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         created = not path.exists()
         self.path = path
-        self.db = sqlite3.connect(path, isolation_level=None)      # autocommit: every write is durable
+        self.db = sqlite3.connect(path, isolation_level=None)  # autocommit: every write is durable
         if created:
             os.chmod(path, 0o600)
         self.db.execute("PRAGMA journal_mode=WAL")
@@ -69,17 +72,41 @@ class NonceLedger:
             f"INSERT INTO chain_transactions({_COLUMNS}, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
             " ON CONFLICT(tx_hash) DO UPDATE SET status=excluded.status, label=excluded.label,"
             " detail=excluded.detail, updated_at=excluded.updated_at, block_number=NULL, block_hash=NULL",
-            (tx.chain_id, tx.sender.lower(), tx.nonce, tx.tx_hash, tx.kind, tx.label, tx.status.value, tx.raw,
-             str(tx.max_fee_wei), str(tx.priority_fee_wei), tx.gas_limit, tx.created_at or now, tx.block_number,
-             tx.block_hash, tx.detail, now))
+            (
+                tx.chain_id,
+                tx.sender.lower(),
+                tx.nonce,
+                tx.tx_hash,
+                tx.kind,
+                tx.label,
+                tx.status.value,
+                tx.raw,
+                str(tx.max_fee_wei),
+                str(tx.priority_fee_wei),
+                tx.gas_limit,
+                tx.created_at or now,
+                tx.block_number,
+                tx.block_hash,
+                tx.detail,
+                now,
+            ),
+        )
         self._event(tx.tx_hash, tx.status, tx.detail or f"{tx.kind} nonce {tx.nonce}: {tx.label}")
 
-    def update(self, tx_hash: str, status: LedgerStatus, *, block_number: int | None = None,
-               block_hash: str | None = None, detail: str = "") -> None:
+    def update(
+        self,
+        tx_hash: str,
+        status: LedgerStatus,
+        *,
+        block_number: int | None = None,
+        block_hash: str | None = None,
+        detail: str = "",
+    ) -> None:
         self.db.execute(
             "UPDATE chain_transactions SET status=?, block_number=?, block_hash=?,"
             " detail=CASE WHEN ?='' THEN detail ELSE ? END, updated_at=? WHERE tx_hash=?",
-            (status.value, block_number, block_hash, detail, detail, time.time(), tx_hash))
+            (status.value, block_number, block_hash, detail, detail, time.time(), tx_hash),
+        )
         self._event(tx_hash, status, detail)
 
     def note(self, tx_hash: str, detail: str) -> None:
@@ -89,17 +116,36 @@ class NonceLedger:
             self._event(tx_hash, LedgerStatus(row[0]), detail)
 
     def _event(self, tx_hash: str, status: LedgerStatus, detail: str) -> None:
-        self.db.execute("INSERT INTO chain_transaction_events(tx_hash, at, status, detail) VALUES (?,?,?,?)",
-                        (tx_hash, time.time(), status.value, detail))
+        self.db.execute(
+            "INSERT INTO chain_transaction_events(tx_hash, at, status, detail) VALUES (?,?,?,?)",
+            (tx_hash, time.time(), status.value, detail),
+        )
 
     # ------------------------------------------------------------------------------------ reads
     def _rows(self, where: str, args: tuple) -> list[LedgerTx]:
-        rows = self.db.execute(f"SELECT {_COLUMNS} FROM chain_transactions WHERE {where} ORDER BY nonce, created_at",
-                               args)
-        return [LedgerTx(chain_id=r[0], sender=r[1], nonce=r[2], tx_hash=r[3], kind=r[4], label=r[5],
-                         status=LedgerStatus(r[6]), raw=r[7], max_fee_wei=int(r[8]), priority_fee_wei=int(r[9]),
-                         gas_limit=r[10], created_at=r[11], block_number=r[12], block_hash=r[13], detail=r[14])
-                for r in rows]
+        rows = self.db.execute(
+            f"SELECT {_COLUMNS} FROM chain_transactions WHERE {where} ORDER BY nonce, created_at", args
+        )
+        return [
+            LedgerTx(
+                chain_id=r[0],
+                sender=r[1],
+                nonce=r[2],
+                tx_hash=r[3],
+                kind=r[4],
+                label=r[5],
+                status=LedgerStatus(r[6]),
+                raw=r[7],
+                max_fee_wei=int(r[8]),
+                priority_fee_wei=int(r[9]),
+                gas_limit=r[10],
+                created_at=r[11],
+                block_number=r[12],
+                block_hash=r[13],
+                detail=r[14],
+            )
+            for r in rows
+        ]
 
     def get(self, tx_hash: str) -> LedgerTx | None:
         rows = self._rows("tx_hash=?", (tx_hash,))
@@ -107,19 +153,32 @@ class NonceLedger:
 
     def pending(self, chain_id: int, sender: str) -> list[LedgerTx]:
         marks = ",".join("?" * len(PENDING_STATUSES))
-        return self._rows(f"chain_id=? AND sender=? AND status IN ({marks})",
-                          (chain_id, sender.lower(), *(s.value for s in PENDING_STATUSES)))
+        return self._rows(
+            f"chain_id=? AND sender=? AND status IN ({marks})",
+            (chain_id, sender.lower(), *(s.value for s in PENDING_STATUSES)),
+        )
 
     def by_nonce(self, chain_id: int, sender: str, nonce: int) -> list[LedgerTx]:
         return self._rows("chain_id=? AND sender=? AND nonce=?", (chain_id, sender.lower(), nonce))
 
     def highest_nonce(self, chain_id: int, sender: str) -> int | None:
-        row = self.db.execute("SELECT MAX(nonce) FROM chain_transactions WHERE chain_id=? AND sender=? AND status<>?",
-                              (chain_id, sender.lower(), LedgerStatus.FAILED.value)).fetchone()
+        row = self.db.execute(
+            "SELECT MAX(nonce) FROM chain_transactions WHERE chain_id=? AND sender=? AND status<>?",
+            (chain_id, sender.lower(), LedgerStatus.FAILED.value),
+        ).fetchone()
         return None if row is None or row[0] is None else int(row[0])
 
     def events(self, tx_hash: str | None = None) -> list[tuple[str, float, str, str]]:
         if tx_hash is None:
-            return list(self.db.execute("SELECT tx_hash, at, status, detail FROM chain_transaction_events ORDER BY id"))
-        return list(self.db.execute("SELECT tx_hash, at, status, detail FROM chain_transaction_events WHERE tx_hash=?"
-                                    " ORDER BY id", (tx_hash,)))
+            return list(
+                self.db.execute(
+                    "SELECT tx_hash, at, status, detail FROM chain_transaction_events ORDER BY id"
+                )
+            )
+        return list(
+            self.db.execute(
+                "SELECT tx_hash, at, status, detail FROM chain_transaction_events WHERE tx_hash=?"
+                " ORDER BY id",
+                (tx_hash,),
+            )
+        )

@@ -4,6 +4,7 @@ One anvil and one deployment per test session; every test runs on an ``evm_snaps
 reverted afterwards (automine back on, mempool emptied), so tests cannot see each other's state.
 Each test gets a fresh nonce ledger (a reverted chain forgets nonces a shared ledger would remember).
 """
+
 from __future__ import annotations
 
 import os
@@ -26,7 +27,7 @@ from venues.onchain.execution import OnchainExecution, build_onchain_execution
 
 SEPOLIA = 11155111
 # anvil's published development accounts (mnemonic "test test ... junk"): public test data.
-WALLET_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"     # account 1
+WALLET_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"  # account 1
 WALLET = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 FAST_TRANSACTIONS = {**LOCAL_TRANSACTIONS, "poll_interval_s": 0.05, "stuck_after_s": 30.0}
 
@@ -99,11 +100,22 @@ def ledger(tmp_path: Path) -> NonceLedger:
     db.close()
 
 
-async def open_execution(defi: LocalStack, ledger: NonceLedger, *, url: str | None = None,
-                         store: CredentialStore | None = None, timeout_s: float = 5.0,
-                         **transactions: Any) -> OnchainExecution:
-    return await build_onchain_execution(defi.configs(**transactions), "testnet",
-                                         store or wallet_store(url or defi.url), ledger, timeout_s=timeout_s)
+async def open_execution(
+    defi: LocalStack,
+    ledger: NonceLedger,
+    *,
+    url: str | None = None,
+    store: CredentialStore | None = None,
+    timeout_s: float = 5.0,
+    **transactions: Any,
+) -> OnchainExecution:
+    return await build_onchain_execution(
+        defi.configs(**transactions),
+        "testnet",
+        store or wallet_store(url or defi.url),
+        ledger,
+        timeout_s=timeout_s,
+    )
 
 
 @pytest.fixture

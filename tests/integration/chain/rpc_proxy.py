@@ -4,6 +4,7 @@ Faults apply to the methods in ``fault_methods`` (every method when empty): ``ha
 (the client's timeout must fire), ``http500`` answers HTTP 500, ``rpc_error`` answers a JSON-RPC
 error object. ``methods`` lists every method that reached the proxy, in order.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -31,7 +32,7 @@ class RpcProxy:
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
-        port = site._server.sockets[0].getsockname()[1]          # noqa: SLF001 - aiohttp keeps it there
+        port = site._server.sockets[0].getsockname()[1]  # noqa: SLF001 - aiohttp keeps it there
         self.url = f"http://127.0.0.1:{port}"
         self._session = aiohttp.ClientSession()
         return self
@@ -58,18 +59,28 @@ class RpcProxy:
         calls = payload if isinstance(payload, list) else [payload]
         names = [c.get("method", "") for c in calls]
         self.methods.extend(names)
-        faulty = self.mode != "pass" and (not self.fault_methods or any(n in self.fault_methods for n in names))
+        faulty = self.mode != "pass" and (
+            not self.fault_methods or any(n in self.fault_methods for n in names)
+        )
         if faulty and self.mode == "hang":
             event = asyncio.Event()
             self._hung.append(event)
-            await event.wait()                   # released only when the proxy stops
+            await event.wait()  # released only when the proxy stops
             return web.Response(status=503)
         if faulty and self.mode == "http500":
             return web.Response(status=500, text="upstream exploded")
         if faulty and self.mode == "rpc_error":
-            errors = [{"jsonrpc": "2.0", "id": c.get("id"), "error": {"code": -32000, "message": "backend overloaded"}}
-                      for c in calls]
+            errors = [
+                {
+                    "jsonrpc": "2.0",
+                    "id": c.get("id"),
+                    "error": {"code": -32000, "message": "backend overloaded"},
+                }
+                for c in calls
+            ]
             return web.json_response(errors if isinstance(payload, list) else errors[0])
         assert self._session is not None
-        async with self._session.post(self.upstream, data=body, headers={"content-type": "application/json"}) as up:
+        async with self._session.post(
+            self.upstream, data=body, headers={"content-type": "application/json"}
+        ) as up:
             return web.Response(body=await up.read(), status=up.status, content_type="application/json")

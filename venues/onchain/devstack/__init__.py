@@ -9,6 +9,7 @@ Nothing here is needed in production: the npm packages it deploys from are insta
 (``npm ci --prefix tests/integration/peers``) and a missing one raises ``PeersMissing`` naming the
 command to run.
 """
+
 from venues.onchain.devstack.peers import PeersMissing
 
 __all__ = ["PeersMissing"]

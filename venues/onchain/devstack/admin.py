@@ -11,6 +11,7 @@ What each lever stands for on mainnet:
   at the target, which stops the swap exactly there.
 - ``advance``: ``evm_increaseTime`` + ``evm_mine``, so AAVE's indices accrue for the elapsed time.
 """
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -21,9 +22,15 @@ from venues.onchain.devstack.rpc import DevChain
 from venues.onchain.devstack.uniswap_math import price_from_sqrt_x96, raw_price, sqrt_price_x96
 
 AGGREGATOR_ANSWER_SLOT = "0x0"
-TOKEN_ABI = {"WETH": "WETH9", "USDT": "MintableERC20", "wstETH": "LocalWstETH", "weETH": "LocalWeETH",
-             "stETH": "LocalStETH", "eETH": "LocalEETH"}
-MAX_UINT = 2 ** 256 - 1
+TOKEN_ABI = {
+    "WETH": "WETH9",
+    "USDT": "MintableERC20",
+    "wstETH": "LocalWstETH",
+    "weETH": "LocalWeETH",
+    "stETH": "LocalStETH",
+    "eETH": "LocalEETH",
+}
+MAX_UINT = 2**256 - 1
 
 
 class StackAdmin:
@@ -40,9 +47,12 @@ class StackAdmin:
     def _at(self, name: str, address: str):
         return self.stack.contract(self.chain, name, address)
 
-    def _tx(self, name: str, address: str, function: str, *args, value: int = 0, sender: str | None = None) -> dict:
-        return self.chain.transact(sender or self.stack.deployer, self._at(name, address), function, *args,
-                                   value=value)
+    def _tx(
+        self, name: str, address: str, function: str, *args, value: int = 0, sender: str | None = None
+    ) -> dict:
+        return self.chain.transact(
+            sender or self.stack.deployer, self._at(name, address), function, *args, value=value
+        )
 
     # -- oracle --------------------------------------------------------------------------------------
     def set_feed(self, symbol: str, usd: Decimal) -> None:
@@ -50,7 +60,9 @@ class StackAdmin:
         answer = _usd8(usd)
         if answer <= 0:
             raise ValueError(f"{symbol} price must be positive, got {usd}")
-        self.chain.rpc("anvil_setStorageAt", feed, AGGREGATOR_ANSWER_SLOT, "0x" + answer.to_bytes(32, "big").hex())
+        self.chain.rpc(
+            "anvil_setStorageAt", feed, AGGREGATOR_ANSWER_SLOT, "0x" + answer.to_bytes(32, "big").hex()
+        )
 
     def feed(self, symbol: str) -> Decimal:
         answer = self.chain.call(self._at("MockAggregator", self.stack.aggregators[symbol]), "latestAnswer")
@@ -68,7 +80,9 @@ class StackAdmin:
         if lst == "wstETH":
             self._tx("LocalStETH", self.stack.lido["steth"], "setPooledEthPerShare", raw)
         elif lst == "weETH":
-            self._tx("LocalEtherFiLiquidityPool", self.stack.etherfi["liquidity_pool"], "setAmountPerShare", raw)
+            self._tx(
+                "LocalEtherFiLiquidityPool", self.stack.etherfi["liquidity_pool"], "setAmountPerShare", raw
+            )
         else:
             raise ValueError(f"unknown LST {lst!r}; allowed: wstETH, weETH")
 
@@ -108,8 +122,11 @@ class StackAdmin:
         assert self.stack.spec is not None
         self._approve_router()
         base_is_0 = int(t[base], 16) < int(t[quote], 16)
-        d0, d1 = (self.stack.spec.reserve(base).decimals, self.stack.spec.reserve(quote).decimals) if base_is_0 \
+        d0, d1 = (
+            (self.stack.spec.reserve(base).decimals, self.stack.spec.reserve(quote).decimals)
+            if base_is_0
             else (self.stack.spec.reserve(quote).decimals, self.stack.spec.reserve(base).decimals)
+        )
         target = sqrt_price_x96(raw_price(price if base_is_0 else 1 / price, d0, d1))
         pool = self._at("UniswapV3Pool", self.stack.uniswap[pool_role(spec)])
         current = int(self.chain.call(pool, "slot0")[0])
@@ -139,14 +156,21 @@ class StackAdmin:
         return int(self.chain.block()["timestamp"], 16)
 
     # -- wallets ---------------------------------------------------------------------------------------
-    def fund(self, wallet: str, *, eth: Decimal | None = None, usdt: Decimal | None = None,
-             weth: Decimal | None = None) -> None:
+    def fund(
+        self,
+        wallet: str,
+        *,
+        eth: Decimal | None = None,
+        usdt: Decimal | None = None,
+        weth: Decimal | None = None,
+    ) -> None:
         """Give ``wallet`` ETH (balance set), USDT (minted) and WETH (wrapped by the deployer, sent)."""
         if eth is not None:
             self.chain.set_balance(wallet, int(eth * WAD))
         if usdt is not None:
-            self._tx("MintableERC20", self.stack.tokens["USDT"], "mint(address,uint256)", wallet,
-                     int(usdt * 10 ** 6))
+            self._tx(
+                "MintableERC20", self.stack.tokens["USDT"], "mint(address,uint256)", wallet, int(usdt * 10**6)
+            )
         if weth is not None:
             raw = int(weth * WAD)
             self._tx("WETH9", self.stack.tokens["WETH"], "deposit", value=raw)

@@ -3,6 +3,7 @@
 Offline (no fork), three funded accounts by default, the chain id the caller names (the stack uses
 Sepolia's, so the testnet venue configs validate unchanged against a local chain).
 """
+
 from __future__ import annotations
 
 import os
@@ -19,8 +20,15 @@ from venues.onchain.devstack.peers import anvil_command, peers_dir
 class Anvil:
     """One anvil process. ``url`` once started; ``stop()`` ends exactly this process (its own group)."""
 
-    def __init__(self, chain_id: int, *, accounts: int = 3, port: int = 0, extra_args: Sequence[str] = (),
-                 start_timeout_s: float = 15.0) -> None:
+    def __init__(
+        self,
+        chain_id: int,
+        *,
+        accounts: int = 3,
+        port: int = 0,
+        extra_args: Sequence[str] = (),
+        start_timeout_s: float = 15.0,
+    ) -> None:
         self.chain_id = chain_id
         self.accounts = accounts
         self.port = port
@@ -32,13 +40,28 @@ class Anvil:
         self._log = None
 
     def start(self) -> "Anvil":
-        cmd = anvil_command() + ["--host", "127.0.0.1", "--port", str(self.port), "--chain-id", str(self.chain_id),
-                                 "--accounts", str(self.accounts), *self.extra_args]
+        cmd = anvil_command() + [
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--chain-id",
+            str(self.chain_id),
+            "--accounts",
+            str(self.accounts),
+            *self.extra_args,
+        ]
         # anvil logs every request; into a file, never a pipe nobody drains (a full pipe would block it).
         self._log = tempfile.NamedTemporaryFile(prefix="anvil-", suffix=".log", delete=False)
         self.log_path = Path(self._log.name)
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     start_new_session=True, cwd=peers_dir())
+        self.proc = subprocess.Popen(
+            cmd,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=peers_dir(),
+        )
         deadline = time.monotonic() + self.start_timeout_s
         while time.monotonic() < deadline:
             text = self.log_path.read_text(errors="replace")
@@ -51,8 +74,10 @@ class Anvil:
             time.sleep(0.02)
         tail = " | ".join(self.log_path.read_text(errors="replace").strip().splitlines()[-3:])
         self.stop()
-        raise RuntimeError(f"anvil did not report a listening port within {self.start_timeout_s:g}s"
-                           + (f": {tail}" if tail else ""))
+        raise RuntimeError(
+            f"anvil did not report a listening port within {self.start_timeout_s:g}s"
+            + (f": {tail}" if tail else "")
+        )
 
     @property
     def running(self) -> bool:

@@ -5,6 +5,7 @@ A hardhat artifact carries ``bytecode`` with 20-byte placeholders for external l
 the code). AAVE's Pool calls seven logic libraries that way; ``link`` writes the deployed library
 addresses into those offsets, exactly what hardhat-deploy does in aave-v3-deploy.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,7 +21,7 @@ from venues.onchain.devstack.peers import require_package
 class Artifact:
     name: str
     abi: list
-    bytecode: str                                        # 0x-hex, may still contain link placeholders
+    bytecode: str  # 0x-hex, may still contain link placeholders
     link_references: Mapping[str, Mapping[str, list]] = field(default_factory=dict)
 
     @property
@@ -41,9 +42,9 @@ class Artifact:
                     start, length = int(place["start"]), int(place["length"])
                     if length != 20:
                         raise ValueError(f"{self.name}: unexpected link length {length} for {lib}")
-                    code[2 * start:2 * (start + length)] = address
+                    code[2 * start : 2 * (start + length)] = address
         linked = "".join(code)
-        bytes.fromhex(linked)                # every placeholder filled: fails loudly otherwise
+        bytes.fromhex(linked)  # every placeholder filled: fails loudly otherwise
         return "0x" + linked
 
 

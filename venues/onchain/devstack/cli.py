@@ -8,6 +8,7 @@ a configs/venues override and writes it to a file it names, then keeps the chain
 With ``--follow-history MODE`` the oracle feeds, LST rates and pool prices move along the shipped
 hourly data of the mode's window, one hour every ``--pace`` seconds.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,19 +33,40 @@ def default_out() -> Path:
 def add_devchain_parser(subparsers: argparse._SubParsersAction) -> None:
     from engine.config import MODES
 
-    p = subparsers.add_parser("devchain", help="start a local chain with AAVE v3, Uniswap v3, Morpho Blue and LSTs",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--port", type=int, default=8545, help="loopback port for the RPC (default 8545; 0 = any free)")
-    p.add_argument("--out", type=Path, default=None,
-                   help=f"where to write the venue override YAML (default {default_out()})")
-    p.add_argument("--follow-history", metavar="MODE", choices=MODES,
-                   help=f"move prices and rates along the data of MODE's window ({', '.join(MODES)})")
+    p = subparsers.add_parser(
+        "devchain",
+        help="start a local chain with AAVE v3, Uniswap v3, Morpho Blue and LSTs",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--port", type=int, default=8545, help="loopback port for the RPC (default 8545; 0 = any free)"
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help=f"where to write the venue override YAML (default {default_out()})",
+    )
+    p.add_argument(
+        "--follow-history",
+        metavar="MODE",
+        choices=MODES,
+        help=f"move prices and rates along the data of MODE's window ({', '.join(MODES)})",
+    )
     p.add_argument("--start", help="first hour to follow, YYYY-MM-DD[THH] UTC (default: the window's start)")
     p.add_argument("--hours", type=int, help="stop following after this many hours (the chain stays up)")
-    p.add_argument("--pace", type=float, default=1.0,
-                   help="wall seconds per historical hour while following (default 1.0; 0 = as fast as possible)")
-    p.add_argument("--exit-when-done", action="store_true",
-                   help="stop the chain after following the history instead of waiting for Ctrl-C")
+    p.add_argument(
+        "--pace",
+        type=float,
+        default=1.0,
+        help="wall seconds per historical hour while following (default 1.0; 0 = as fast as possible)",
+    )
+    p.add_argument(
+        "--exit-when-done",
+        action="store_true",
+        help="stop the chain after following the history instead of waiting for Ctrl-C",
+    )
     p.set_defaults(func=cmd_devchain)
 
 
@@ -78,11 +100,15 @@ def _history(mode: str, start: str | None, hours: int | None):
         try:
             wanted = pd.Timestamp(start)
         except (ValueError, TypeError):
-            raise ValueError(f"--start: cannot parse {start!r} (expected YYYY-MM-DD or YYYY-MM-DDTHH)") from None
+            raise ValueError(
+                f"--start: cannot parse {start!r} (expected YYYY-MM-DD or YYYY-MM-DDTHH)"
+            ) from None
         wanted = wanted.tz_localize("UTC") if wanted.tzinfo is None else wanted.tz_convert("UTC")
         if not first <= wanted <= last:
-            raise ValueError(f"--start {start}: outside the data for {mode} with LST rates "
-                             f"({first:%Y-%m-%d %H:%M} .. {last:%Y-%m-%d %H:%M} UTC)")
+            raise ValueError(
+                f"--start {start}: outside the data for {mode} with LST rates "
+                f"({first:%Y-%m-%d %H:%M} .. {last:%Y-%m-%d %H:%M} UTC)"
+            )
         first = wanted.floor("h")
     if hours is not None:
         if hours <= 0:
@@ -116,8 +142,8 @@ def _run(args: argparse.Namespace) -> int:
     from venues.onchain.devstack.overrides import overrides_yaml
     from venues.onchain.devstack.peers import anvil_command
 
-    anvil_command()                                  # PeersMissing now, before anything starts
-    compiled = compile_local_contracts()             # likewise for the npm packages and solc
+    anvil_command()  # PeersMissing now, before anything starts
+    compiled = compile_local_contracts()  # likewise for the npm packages and solc
     data = _history(args.follow_history, args.start, args.hours) if args.follow_history else None
     spec = market_from_config()
     extra: list[str] = []
@@ -125,9 +151,10 @@ def _run(args: argparse.Namespace) -> int:
     if data is not None:
         states = list(hours(data))
         first = states[0]
-        spec = market_from_config(eth_usd=first.eth_usd, wsteth_rate=first.oracle["wstETH"],
-                                  weeth_rate=first.oracle["weETH"])
-        extra = ["--timestamp", str(first.timestamp - 3600)]      # chain time = history, one hour before
+        spec = market_from_config(
+            eth_usd=first.eth_usd, wsteth_rate=first.oracle["wstETH"], weeth_rate=first.oracle["weETH"]
+        )
+        extra = ["--timestamp", str(first.timestamp - 3600)]  # chain time = history, one hour before
 
     stop = _Stop()
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -136,30 +163,48 @@ def _run(args: argparse.Namespace) -> int:
         try:
             anvil.start()
         except RuntimeError as exc:
-            raise ValueError(f"anvil did not start on port {args.port} ({exc}); is the port in use? "
-                             "try --port 0") from None
+            raise ValueError(
+                f"anvil did not start on port {args.port} ({exc}); is the port in use? try --port 0"
+            ) from None
         stack = deploy_stack(anvil.url, spec=spec, compiled=compiled)
         out = args.out or default_out()
         out.parent.mkdir(parents=True, exist_ok=True)
         text = overrides_yaml(stack)
         out.write_text(text)
-        (out.parent / "devchain-stack.json").write_text(json.dumps(
-            {"url": stack.url, "chain_id": stack.chain_id, "deployer": stack.deployer, "wallet": stack.wallet,
-             **stack.addresses()}, indent=2))
+        (out.parent / "devchain-stack.json").write_text(
+            json.dumps(
+                {
+                    "url": stack.url,
+                    "chain_id": stack.chain_id,
+                    "deployer": stack.deployer,
+                    "wallet": stack.wallet,
+                    **stack.addresses(),
+                },
+                indent=2,
+            )
+        )
         _print_summary(stack, out, text)
         admin = StackAdmin(stack)
         try:
             if states is not None:
                 follower = HistoryFollower(admin)
-                print(f"following {args.follow_history} history: {len(states)} hours, {args.pace:g}s per hour "
-                      "(Ctrl-C stops)", flush=True)
+                print(
+                    f"following {args.follow_history} history: {len(states)} hours, {args.pace:g}s per hour "
+                    "(Ctrl-C stops)",
+                    flush=True,
+                )
 
                 def on_hour(hour, block) -> None:
                     when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(hour.timestamp))
-                    print(f"{when} UTC  block {block:>6}  ETH {hour.eth_usd:>9.2f} USD  "
-                          f"wstETH {hour.oracle['wstETH']:.6f}  weETH {hour.oracle['weETH']:.6f} ETH", flush=True)
+                    print(
+                        f"{when} UTC  block {block:>6}  ETH {hour.eth_usd:>9.2f} USD  "
+                        f"wstETH {hour.oracle['wstETH']:.6f}  weETH {hour.oracle['weETH']:.6f} ETH",
+                        flush=True,
+                    )
 
-                done = follower.run(iter(states), pace_s=args.pace, on_hour=on_hour, stop=lambda: stop.requested)
+                done = follower.run(
+                    iter(states), pace_s=args.pace, on_hour=on_hour, stop=lambda: stop.requested
+                )
                 print(f"followed {done} hours", flush=True)
             if not args.exit_when_done:
                 print(f"chain up at {stack.url}; Ctrl-C stops it", flush=True)
@@ -175,14 +220,30 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _print_summary(stack, out: Path, text: str) -> None:
-    print(f"local chain {stack.url} (chain id {stack.chain_id}): {stack.transactions} transactions deployed the "
-          f"stack in {stack.deploy_seconds:.2f}s (compile {stack.compile_seconds:.2f}s)")
+    print(
+        f"local chain {stack.url} (chain id {stack.chain_id}): {stack.transactions} transactions "
+        "deployed the "
+        f"stack in {stack.deploy_seconds:.2f}s (compile {stack.compile_seconds:.2f}s)"
+    )
     print(text, end="")
-    print(f"# written to {out} (all addresses, admin contracts included: {out.parent / 'devchain-stack.json'})")
-    print("# The wallet is anvil's account 1; its key is anvil's published development key (never use it on a real\n"
-          "# chain). To point the testnet credentials at this chain (replaces stored testnet alchemy values):")
-    print(f"#   printf %s {stack.url} | python main.py credentials set --env testnet --venue alchemy --field rpc_url")
-    print(f"#   printf %s {stack.wallet} | python main.py credentials set --env testnet --venue alchemy "
-          "--field wallet_address")
-    print(f"#   printf %s {ANVIL_DEV_KEY_1} | python main.py credentials set --env testnet --venue alchemy "
-          "--field private_key", flush=True)
+    print(
+        f"# written to {out} (all addresses, admin contracts included: {out.parent / 'devchain-stack.json'})"
+    )
+    print(
+        "# The wallet is anvil's account 1; its key is anvil's published development key (never use it\n"
+        "# on a real chain). To point the testnet credentials at this chain (replaces the stored testnet\n"
+        "# alchemy values):"
+    )
+    print(
+        f"#   printf %s {stack.url} | python main.py credentials set --env testnet --venue alchemy "
+        "--field rpc_url"
+    )
+    print(
+        f"#   printf %s {stack.wallet} | python main.py credentials set --env testnet --venue alchemy "
+        "--field wallet_address"
+    )
+    print(
+        f"#   printf %s {ANVIL_DEV_KEY_1} | python main.py credentials set --env testnet --venue alchemy "
+        "--field private_key",
+        flush=True,
+    )

@@ -14,6 +14,7 @@ Everything is sent from anvil's unlocked account 0 (the deployer, also AAVE's po
 the oracle owner and the liquidity provider); account 1 is the operator's wallet and starts with
 ETH only.
 """
+
 from __future__ import annotations
 
 import time
@@ -22,14 +23,19 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from eth_utils import keccak, to_checksum_address
 from eth_abi import encode as abi_encode
+from eth_utils import keccak, to_checksum_address
 
 from venues.onchain.devstack import artifacts as npm
 from venues.onchain.devstack.market import MarketSpec, PoolSpec, market_from_config
 from venues.onchain.devstack.rpc import DevChain
 from venues.onchain.devstack.solc import Compiled, collect_sources, compile_contracts
-from venues.onchain.devstack.uniswap_math import aligned_tick, raw_price, sqrt_price_x96, tick_at
+from venues.onchain.devstack.uniswap_math import (
+    aligned_tick,
+    raw_price,
+    sqrt_price_x96,
+    tick_at,
+)
 
 AAVE = "@aave/core-v3"
 UNI_CORE = "@uniswap/v3-core"
@@ -38,13 +44,20 @@ UNI_ROUTER = "@uniswap/swap-router-contracts"
 MORPHO = "@morpho-org/morpho-blue"
 CONTRACTS_DIR = Path(__file__).resolve().parent / "contracts"
 
-RAY = 10 ** 27
-WAD = 10 ** 18
+RAY = 10**27
+WAD = 10**18
 ZERO = "0x0000000000000000000000000000000000000000"
-ORACLE_DECIMALS = 8                       # AaveOracle base currency: USD with 8 decimals
-DEPLOYER_ETH = 10 ** 9 * WAD              # liquidity provider's balance (anvil_setBalance)
-LIBRARIES = ("SupplyLogic", "BorrowLogic", "LiquidationLogic", "EModeLogic", "BridgeLogic", "PoolLogic",
-             "FlashLoanLogic")
+ORACLE_DECIMALS = 8  # AaveOracle base currency: USD with 8 decimals
+DEPLOYER_ETH = 10**9 * WAD  # liquidity provider's balance (anvil_setBalance)
+LIBRARIES = (
+    "SupplyLogic",
+    "BorrowLogic",
+    "LiquidationLogic",
+    "EModeLogic",
+    "BridgeLogic",
+    "PoolLogic",
+    "FlashLoanLogic",
+)
 LST_CONTRACTS = ("LocalStETH", "LocalWstETH", "LocalEtherFiLiquidityPool", "LocalEETH", "LocalWeETH")
 
 
@@ -56,9 +69,9 @@ class DevStack:
     chain_id: int
     deployer: str
     wallet: str
-    tokens: dict[str, str] = field(default_factory=dict)        # WETH USDT stETH wstETH eETH weETH
-    aave: dict[str, str] = field(default_factory=dict)          # roles as in configs/venues/aave_v3.yaml (+ admin)
-    aggregators: dict[str, str] = field(default_factory=dict)   # reserve symbol -> MockAggregator
+    tokens: dict[str, str] = field(default_factory=dict)  # WETH USDT stETH wstETH eETH weETH
+    aave: dict[str, str] = field(default_factory=dict)  # roles as in configs/venues/aave_v3.yaml (+ admin)
+    aggregators: dict[str, str] = field(default_factory=dict)  # reserve symbol -> MockAggregator
     lido: dict[str, str] = field(default_factory=dict)
     etherfi: dict[str, str] = field(default_factory=dict)
     uniswap: dict[str, str] = field(default_factory=dict)
@@ -73,22 +86,38 @@ class DevStack:
         return chain.contract(self.abis[name], address)
 
     def addresses(self) -> dict[str, dict[str, str]]:
-        return {"tokens": self.tokens, "aave_v3": self.aave, "aave_oracle_feeds": self.aggregators,
-                "lido": self.lido, "etherfi": self.etherfi, "uniswap": self.uniswap, "morpho": self.morpho}
+        return {
+            "tokens": self.tokens,
+            "aave_v3": self.aave,
+            "aave_oracle_feeds": self.aggregators,
+            "lido": self.lido,
+            "etherfi": self.etherfi,
+            "uniswap": self.uniswap,
+            "morpho": self.morpho,
+        }
 
 
 # ------------------------------------------------------------------------------------------------ compile
 def compile_local_contracts() -> dict[str, Compiled]:
     """The project's LSTs (solc 0.8.37) and Morpho Blue (solc 0.8.19, viaIR, as Morpho builds it)."""
-    lst = compile_contracts(collect_sources(CONTRACTS_DIR, "LiquidStaking.sol"),
-                            {name: "LiquidStaking.sol" for name in LST_CONTRACTS},
-                            settings={"evmVersion": "cancun", "optimizer": {"enabled": True, "runs": 200}})
+    lst = compile_contracts(
+        collect_sources(CONTRACTS_DIR, "LiquidStaking.sol"),
+        {name: "LiquidStaking.sol" for name in LST_CONTRACTS},
+        settings={"evmVersion": "cancun", "optimizer": {"enabled": True, "runs": 200}},
+    )
     morpho_root = npm.require_package(MORPHO)
     morpho = compile_contracts(
-        collect_sources(morpho_root, "src/Morpho.sol"), {"Morpho": "src/Morpho.sol"}, compiler="solc-0.8.19",
+        collect_sources(morpho_root, "src/Morpho.sol"),
+        {"Morpho": "src/Morpho.sol"},
+        compiler="solc-0.8.19",
         # morpho-blue foundry.toml: via_ir, optimizer_runs 999999, bytecode_hash none; 0.8.19 targets paris.
-        settings={"viaIR": True, "optimizer": {"enabled": True, "runs": 999999}, "evmVersion": "paris",
-                  "metadata": {"bytecodeHash": "none"}})
+        settings={
+            "viaIR": True,
+            "optimizer": {"enabled": True, "runs": 999999},
+            "evmVersion": "paris",
+            "metadata": {"bytecodeHash": "none"},
+        },
+    )
     return {**lst, **morpho}
 
 
@@ -110,7 +139,9 @@ def _usd8(price: Decimal) -> int:
 
 # ------------------------------------------------------------------------------------------------ deploy
 class _Deployer:
-    def __init__(self, chain: DevChain, stack: DevStack, spec: MarketSpec, compiled: dict[str, Compiled]) -> None:
+    def __init__(
+        self, chain: DevChain, stack: DevStack, spec: MarketSpec, compiled: dict[str, Compiled]
+    ) -> None:
         self.c = chain
         self.s = stack
         self.spec = spec
@@ -123,8 +154,14 @@ class _Deployer:
         self.s.abis.setdefault(name, artifact.abi)
         return artifact
 
-    def new(self, package: str, name: str, *args: Any, libraries: dict[str, str] | None = None,
-            hint: str | None = None) -> str:
+    def new(
+        self,
+        package: str,
+        name: str,
+        *args: Any,
+        libraries: dict[str, str] | None = None,
+        hint: str | None = None,
+    ) -> str:
         artifact = self.art(package, name, hint)
         bytecode = artifact.link(libraries or {}) if artifact.libraries else artifact.bytecode
         return self.c.deploy(self.me, artifact.abi, bytecode, *args, what=name)
@@ -167,12 +204,16 @@ class _Deployer:
         self.tx("PoolAddressesProvider", provider, "setPoolDataProvider", data_provider)
 
         libs = {name: self.new(AAVE, name) for name in LIBRARIES if name != "FlashLoanLogic"}
-        libs["FlashLoanLogic"] = self.new(AAVE, "FlashLoanLogic", libraries={"BorrowLogic": libs["BorrowLogic"]})
+        libs["FlashLoanLogic"] = self.new(
+            AAVE, "FlashLoanLogic", libraries={"BorrowLogic": libs["BorrowLogic"]}
+        )
         pool_impl = self.new(AAVE, "Pool", provider, libraries=libs)
         self.tx("PoolAddressesProvider", provider, "setPoolImpl", pool_impl)
         pool = self.c.call(self.at("PoolAddressesProvider", provider), "getPool")
         configurator_logic = self.new(AAVE, "ConfiguratorLogic")
-        configurator_impl = self.new(AAVE, "PoolConfigurator", libraries={"ConfiguratorLogic": configurator_logic})
+        configurator_impl = self.new(
+            AAVE, "PoolConfigurator", libraries={"ConfiguratorLogic": configurator_logic}
+        )
         self.tx("PoolAddressesProvider", provider, "setPoolConfiguratorImpl", configurator_impl)
         configurator = self.c.call(self.at("PoolAddressesProvider", provider), "getPoolConfigurator")
 
@@ -180,54 +221,149 @@ class _Deployer:
         prices = self.usd_prices()
         for symbol in symbols:
             self.s.aggregators[symbol] = self.new(AAVE, "MockAggregator", _usd8(prices[symbol]))
-        oracle = self.new(AAVE, "AaveOracle", provider, [self.s.tokens[s] for s in symbols],
-                          [self.s.aggregators[s] for s in symbols], ZERO, ZERO, 10 ** ORACLE_DECIMALS)
+        oracle = self.new(
+            AAVE,
+            "AaveOracle",
+            provider,
+            [self.s.tokens[s] for s in symbols],
+            [self.s.aggregators[s] for s in symbols],
+            ZERO,
+            ZERO,
+            10**ORACLE_DECIMALS,
+        )
         self.tx("PoolAddressesProvider", provider, "setPriceOracle", oracle)
-        self.tx("PoolConfigurator", configurator, "updateFlashloanPremiumTotal", self.spec.flash_premium_total_bps)
-        self.tx("PoolConfigurator", configurator, "updateFlashloanPremiumToProtocol",
-                self.spec.flash_premium_protocol_bps)
+        self.tx(
+            "PoolConfigurator", configurator, "updateFlashloanPremiumTotal", self.spec.flash_premium_total_bps
+        )
+        self.tx(
+            "PoolConfigurator",
+            configurator,
+            "updateFlashloanPremiumToProtocol",
+            self.spec.flash_premium_protocol_bps,
+        )
 
         a_token = self.new(AAVE, "AToken", pool)
         self.tx("AToken", a_token, "initialize", pool, ZERO, ZERO, ZERO, 0, "ATOKEN_IMPL", "ATOKEN_IMPL", b"")
         stable = self.new(AAVE, "StableDebtToken", pool)
-        self.tx("StableDebtToken", stable, "initialize", pool, ZERO, ZERO, 0, "STABLE_DEBT_TOKEN_IMPL",
-                "STABLE_DEBT_TOKEN_IMPL", b"")
+        self.tx(
+            "StableDebtToken",
+            stable,
+            "initialize",
+            pool,
+            ZERO,
+            ZERO,
+            0,
+            "STABLE_DEBT_TOKEN_IMPL",
+            "STABLE_DEBT_TOKEN_IMPL",
+            b"",
+        )
         variable = self.new(AAVE, "VariableDebtToken", pool)
-        self.tx("VariableDebtToken", variable, "initialize", pool, ZERO, ZERO, 0, "VARIABLE_DEBT_TOKEN_IMPL",
-                "VARIABLE_DEBT_TOKEN_IMPL", b"")
+        self.tx(
+            "VariableDebtToken",
+            variable,
+            "initialize",
+            pool,
+            ZERO,
+            ZERO,
+            0,
+            "VARIABLE_DEBT_TOKEN_IMPL",
+            "VARIABLE_DEBT_TOKEN_IMPL",
+            b"",
+        )
 
         strategies: dict[str, str] = {}
         for reserve in self.spec.reserves:
             curve = reserve.strategy
             if curve.name not in strategies:
                 strategies[curve.name] = self.new(
-                    AAVE, "DefaultReserveInterestRateStrategy", provider, _ray(curve.optimal_usage), _ray(curve.base),
-                    _ray(curve.slope1), _ray(curve.slope2), 0, 0, 0, 0, _ray(Decimal("0.2")))
-        treasury = me                             # the treasury only receives the reserve factor's share
-        inputs = [(a_token, stable, variable, r.decimals, strategies[r.strategy.name], self.s.tokens[r.symbol],
-                   treasury, ZERO, f"Aave Local {r.symbol}", f"aLoc{r.symbol}", f"Aave Local Variable Debt {r.symbol}",
-                   f"variableDebtLoc{r.symbol}", f"Aave Local Stable Debt {r.symbol}", f"stableDebtLoc{r.symbol}",
-                   b"\x10") for r in self.spec.reserves]
+                    AAVE,
+                    "DefaultReserveInterestRateStrategy",
+                    provider,
+                    _ray(curve.optimal_usage),
+                    _ray(curve.base),
+                    _ray(curve.slope1),
+                    _ray(curve.slope2),
+                    0,
+                    0,
+                    0,
+                    0,
+                    _ray(Decimal("0.2")),
+                )
+        treasury = me  # the treasury only receives the reserve factor's share
+        inputs = [
+            (
+                a_token,
+                stable,
+                variable,
+                r.decimals,
+                strategies[r.strategy.name],
+                self.s.tokens[r.symbol],
+                treasury,
+                ZERO,
+                f"Aave Local {r.symbol}",
+                f"aLoc{r.symbol}",
+                f"Aave Local Variable Debt {r.symbol}",
+                f"variableDebtLoc{r.symbol}",
+                f"Aave Local Stable Debt {r.symbol}",
+                f"stableDebtLoc{r.symbol}",
+                b"\x10",
+            )
+            for r in self.spec.reserves
+        ]
         self.tx("PoolConfigurator", configurator, "initReserves", inputs)
 
         helper = self.new(AAVE, "ReservesSetupHelper")
         self.tx("ACLManager", acl, "addRiskAdmin", helper)
-        params = [(self.s.tokens[r.symbol], _bps(r.ltv), _bps(r.liquidation_threshold),
-                   10_000 + _bps(r.liquidation_bonus), _bps(r.reserve_factor), 0, 0, False, r.borrowing, True)
-                  for r in self.spec.reserves]
+        params = [
+            (
+                self.s.tokens[r.symbol],
+                _bps(r.ltv),
+                _bps(r.liquidation_threshold),
+                10_000 + _bps(r.liquidation_bonus),
+                _bps(r.reserve_factor),
+                0,
+                0,
+                False,
+                r.borrowing,
+                True,
+            )
+            for r in self.spec.reserves
+        ]
         self.tx("ReservesSetupHelper", helper, "configureReserves", configurator, params)
         self.tx("ACLManager", acl, "removeRiskAdmin", helper)
 
         em = self.spec.emode
-        self.tx("PoolConfigurator", configurator, "setEModeCategory", em.category_id, _bps(em.ltv),
-                _bps(em.liquidation_threshold), 10_000 + _bps(em.liquidation_bonus), ZERO, em.label)
+        self.tx(
+            "PoolConfigurator",
+            configurator,
+            "setEModeCategory",
+            em.category_id,
+            _bps(em.ltv),
+            _bps(em.liquidation_threshold),
+            10_000 + _bps(em.liquidation_bonus),
+            ZERO,
+            em.label,
+        )
         for reserve in self.spec.reserves:
             if reserve.emode:
-                self.tx("PoolConfigurator", configurator, "setAssetEModeCategory", self.s.tokens[reserve.symbol],
-                        em.category_id)
+                self.tx(
+                    "PoolConfigurator",
+                    configurator,
+                    "setAssetEModeCategory",
+                    self.s.tokens[reserve.symbol],
+                    em.category_id,
+                )
 
-        a.update({"pool": pool, "pool_addresses_provider": provider, "pool_data_provider": data_provider,
-                  "oracle": oracle, "pool_configurator": configurator, "acl_manager": acl})
+        a.update(
+            {
+                "pool": pool,
+                "pool_addresses_provider": provider,
+                "pool_data_provider": data_provider,
+                "oracle": oracle,
+                "pool_configurator": configurator,
+                "acl_manager": acl,
+            }
+        )
         for symbol in symbols:
             reserve = self.c.call(self.at("Pool", pool), "getReserveData", self.s.tokens[symbol])
             a[f"a_{symbol.lower()}"] = to_checksum_address(reserve[8])
@@ -236,8 +372,12 @@ class _Deployer:
 
     def usd_prices(self) -> dict[str, Decimal]:
         eth = self.spec.eth_usd
-        return {"WETH": eth, "USDT": Decimal(1), "wstETH": eth * self.spec.lst_rates["wstETH"],
-                "weETH": eth * self.spec.lst_rates["weETH"]}
+        return {
+            "WETH": eth,
+            "USDT": Decimal(1),
+            "wstETH": eth * self.spec.lst_rates["wstETH"],
+            "weETH": eth * self.spec.lst_rates["weETH"],
+        }
 
     def fund_deployer(self) -> None:
         """ETH, WETH, USDT and LSTs for the deployer's liquidity."""
@@ -249,7 +389,9 @@ class _Deployer:
         steth_balance = self.c.call(self.at("LocalStETH", t["stETH"]), "balanceOf", self.me)
         self.tx("LocalStETH", t["stETH"], "approve", t["wstETH"], steth_balance)
         self.tx("LocalWstETH", t["wstETH"], "wrap", steth_balance)
-        self.tx("LocalEtherFiLiquidityPool", self.s.etherfi["liquidity_pool"], "deposit()", value=60_000 * WAD)
+        self.tx(
+            "LocalEtherFiLiquidityPool", self.s.etherfi["liquidity_pool"], "deposit()", value=60_000 * WAD
+        )
         eeth_balance = self.c.call(self.at("LocalEETH", t["eETH"]), "balanceOf", self.me)
         self.tx("LocalEETH", t["eETH"], "approve", t["weETH"], eeth_balance)
         self.tx("LocalWeETH", t["weETH"], "wrap", eeth_balance)
@@ -274,11 +416,17 @@ class _Deployer:
         router = self.new(UNI_ROUTER, "SwapRouter02", ZERO, factory, manager, t["WETH"])
         quoter = self.new(UNI_ROUTER, "QuoterV2", factory, t["WETH"])
         self.art(UNI_CORE, "UniswapV3Pool")
-        u.update({"factory": factory, "position_manager": manager, "swap_router_02": router, "quoter_v2": quoter})
+        u.update(
+            {"factory": factory, "position_manager": manager, "swap_router_02": router, "quoter_v2": quoter}
+        )
         for symbol in ("WETH", "USDT", "wstETH", "weETH"):
-            abi_name = {"WETH": "WETH9", "USDT": "MintableERC20", "wstETH": "LocalWstETH",
-                        "weETH": "LocalWeETH"}[symbol]
-            self.tx(abi_name, t[symbol], "approve", manager, 2 ** 256 - 1)
+            abi_name = {
+                "WETH": "WETH9",
+                "USDT": "MintableERC20",
+                "wstETH": "LocalWstETH",
+                "weETH": "LocalWeETH",
+            }[symbol]
+            self.tx(abi_name, t[symbol], "approve", manager, 2**256 - 1)
         for pool in self.spec.pools:
             u[pool_role(pool)] = self.add_pool(manager, factory, pool)
 
@@ -298,16 +446,30 @@ class _Deployer:
         lows = sorted([raw(spec.price_low), raw(spec.price_high)])
         tick_lower = aligned_tick(tick_at(lows[0]), spec.fee, up=False)
         tick_upper = aligned_tick(tick_at(lows[1]), spec.fee, up=True)
-        self.tx("NonfungiblePositionManager", manager, "createAndInitializePoolIfNecessary", token0, token1,
-                spec.fee, sqrt_price_x96(raw(price)))
+        self.tx(
+            "NonfungiblePositionManager",
+            manager,
+            "createAndInitializePoolIfNecessary",
+            token0,
+            token1,
+            spec.fee,
+            sqrt_price_x96(raw(price)),
+        )
         base_raw = _units(spec.base_amount, dec[spec.base])
-        quote_raw = _units(spec.base_amount * price * Decimal(2), dec[spec.quote])   # ample; mint takes what fits
+        quote_raw = _units(
+            spec.base_amount * price * Decimal(2), dec[spec.quote]
+        )  # ample; mint takes what fits
         amount0, amount1 = (base_raw, quote_raw) if base_is_0 else (quote_raw, base_raw)
-        deadline = 2 ** 32
-        self.tx("NonfungiblePositionManager", manager, "mint",
-                (token0, token1, spec.fee, tick_lower, tick_upper, amount0, amount1, 0, 0, self.me, deadline))
-        return to_checksum_address(self.c.call(self.at("UniswapV3Factory", factory), "getPool", token0, token1,
-                                               spec.fee))
+        deadline = 2**32
+        self.tx(
+            "NonfungiblePositionManager",
+            manager,
+            "mint",
+            (token0, token1, spec.fee, tick_lower, tick_upper, amount0, amount1, 0, 0, self.me, deadline),
+        )
+        return to_checksum_address(
+            self.c.call(self.at("UniswapV3Factory", factory), "getPool", token0, token1, spec.fee)
+        )
 
     def pool_price(self, spec: PoolSpec) -> Decimal:
         if (spec.base, spec.quote) == ("WETH", "USDT"):
@@ -329,8 +491,10 @@ class _Deployer:
         raw = _units(self.spec.morpho_weth, 18)
         self.tx("WETH9", t["WETH"], "approve", morpho, raw)
         self.tx("Morpho", morpho, "supply", params, raw, 0, self.me, b"")
-        market_id = "0x" + keccak(abi_encode(["address", "address", "address", "address", "uint256"],
-                                             list(params))).hex()
+        market_id = (
+            "0x"
+            + keccak(abi_encode(["address", "address", "address", "address", "uint256"], list(params))).hex()
+        )
         self.s.morpho.update({"morpho_blue": morpho, "weth_wsteth_market_id": market_id})
 
 
@@ -339,8 +503,9 @@ def pool_role(spec: PoolSpec) -> str:
     return f"{spec.base.lower()}_{spec.quote.lower()}_pool_{spec.fee}"
 
 
-def deploy_stack(url: str, *, spec: MarketSpec | None = None, compiled: dict[str, Compiled] | None = None
-                 ) -> DevStack:
+def deploy_stack(
+    url: str, *, spec: MarketSpec | None = None, compiled: dict[str, Compiled] | None = None
+) -> DevStack:
     """Deploy everything on the (empty, automining) anvil at ``url``; returns the addresses."""
     spec = spec or market_from_config()
     started = time.perf_counter()

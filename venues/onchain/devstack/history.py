@@ -6,6 +6,7 @@ arbitraged to the hour's prices (WETH/USDT to ETH/USD, the LST pools to the mark
 chain's clock moves to the hour (``evm_setNextBlockTimestamp`` + ``evm_mine``), so AAVE's indices
 accrue for exactly the elapsed time.
 """
+
 from __future__ import annotations
 
 import time
@@ -23,10 +24,10 @@ LSTS = ("wstETH", "weETH")
 @dataclass(frozen=True)
 class HourState:
     index: int
-    timestamp: int                        # unix seconds of the hour (UTC)
+    timestamp: int  # unix seconds of the hour (UTC)
     eth_usd: Decimal
-    oracle: dict[str, Decimal]            # ETH per LST, AAVE oracle
-    market: dict[str, Decimal]            # ETH per LST, DEX peg
+    oracle: dict[str, Decimal]  # ETH per LST, AAVE oracle
+    market: dict[str, Decimal]  # ETH per LST, DEX peg
 
 
 def _d(value: float) -> Decimal:
@@ -41,8 +42,13 @@ def hours(data, start_index: int = 0, count: int | None = None) -> Iterator[Hour
     oracle = {lst: data[f"lst.{lst}.oracle"] for lst in LSTS}
     market = {lst: data[f"lst.{lst}.market"] for lst in LSTS}
     for i in range(start_index, end):
-        yield HourState(i, int(index[i]), _d(eth[i]), {lst: _d(oracle[lst][i]) for lst in LSTS},
-                        {lst: _d(market[lst][i]) for lst in LSTS})
+        yield HourState(
+            i,
+            int(index[i]),
+            _d(eth[i]),
+            {lst: _d(oracle[lst][i]) for lst in LSTS},
+            {lst: _d(market[lst][i]) for lst in LSTS},
+        )
 
 
 class HistoryFollower:
@@ -66,8 +72,14 @@ class HistoryFollower:
         admin.chain.mine()
         return int(admin.chain.rpc("eth_blockNumber"), 16)
 
-    def run(self, states: Iterator[HourState], *, pace_s: float, on_hour: Callable[[HourState, int], None],
-            stop: Callable[[], bool] = lambda: False) -> int:
+    def run(
+        self,
+        states: Iterator[HourState],
+        *,
+        pace_s: float,
+        on_hour: Callable[[HourState, int], None],
+        stop: Callable[[], bool] = lambda: False,
+    ) -> int:
         """Apply every hour, ``pace_s`` wall seconds apart; returns how many hours were applied."""
         applied = 0
         for hour in states:

@@ -6,6 +6,7 @@ engine uses; everything else is stated here with where it comes from. Interest-r
 reserve factors approximate the Ethereum Core market's (AAVE governance posts, 2024-2025); they only
 shape how the local indices grow, which the engine reads back from the chain rather than assumes.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -29,11 +30,11 @@ class ReserveSpec:
     decimals: int
     ltv: Decimal
     liquidation_threshold: Decimal
-    liquidation_bonus: Decimal            # 0.05 = the liquidator gets 5 % more collateral than it repays
+    liquidation_bonus: Decimal  # 0.05 = the liquidator gets 5 % more collateral than it repays
     reserve_factor: Decimal
     borrowing: bool
     strategy: RateStrategy
-    emode: bool                           # member of the e-mode category
+    emode: bool  # member of the e-mode category
 
 
 @dataclass(frozen=True)
@@ -55,10 +56,10 @@ class PoolSpec:
 
     base: str
     quote: str
-    fee: int                              # hundredths of a bip: 3000 = 0.3 %
+    fee: int  # hundredths of a bip: 3000 = 0.3 %
     price_low: Decimal
     price_high: Decimal
-    base_amount: Decimal                  # liquidity: this much base and the matching quote
+    base_amount: Decimal  # liquidity: this much base and the matching quote
 
 
 WETH_CURVE = RateStrategy("weth", Decimal("0.90"), Decimal("0"), Decimal("0.027"), Decimal("0.80"))
@@ -66,8 +67,12 @@ STABLE_CURVE = RateStrategy("stable", Decimal("0.92"), Decimal("0"), Decimal("0.
 LST_CURVE = RateStrategy("lst", Decimal("0.45"), Decimal("0"), Decimal("0.045"), Decimal("0.80"))
 
 RESERVE_DECIMALS = {"WETH": 18, "USDT": 6, "wstETH": 18, "weETH": 18}
-RESERVE_FACTORS = {"WETH": Decimal("0.15"), "USDT": Decimal("0.10"), "wstETH": Decimal("0.05"),
-                   "weETH": Decimal("0.45")}
+RESERVE_FACTORS = {
+    "WETH": Decimal("0.15"),
+    "USDT": Decimal("0.10"),
+    "wstETH": Decimal("0.05"),
+    "weETH": Decimal("0.45"),
+}
 CURVES = {"WETH": WETH_CURVE, "USDT": STABLE_CURVE, "wstETH": LST_CURVE, "weETH": LST_CURVE}
 
 
@@ -75,17 +80,18 @@ CURVES = {"WETH": WETH_CURVE, "USDT": STABLE_CURVE, "wstETH": LST_CURVE, "weETH"
 class MarketSpec:
     reserves: tuple[ReserveSpec, ...]
     emode: EModeSpec
-    eth_usd: Decimal                      # starting ETH price (the oracle's WETH feed)
-    lst_rates: dict[str, Decimal]         # starting ETH per LST: wstETH.stEthPerToken, weETH.getRate
+    eth_usd: Decimal  # starting ETH price (the oracle's WETH feed)
+    lst_rates: dict[str, Decimal]  # starting ETH per LST: wstETH.stEthPerToken, weETH.getRate
     pools: tuple[PoolSpec, ...]
     # AAVE flash-loan premium (bps of the amount): 5 total, 4 of them to the treasury, the
     # aave-v3-deploy market defaults (the Ethereum Core market charges 5 bps as well).
     flash_premium_total_bps: int = 5
     flash_premium_protocol_bps: int = 4
-    aave_seed: dict[str, Decimal] = field(default_factory=lambda: {"WETH": Decimal(50_000),
-                                                                    "USDT": Decimal(50_000_000)})
-    morpho_weth: Decimal = Decimal(20_000)     # WETH supplied to Morpho Blue: what flash loans can draw
-    morpho_lltv: Decimal = Decimal("0.945")    # the wstETH/WETH market's LLTV on Ethereum
+    aave_seed: dict[str, Decimal] = field(
+        default_factory=lambda: {"WETH": Decimal(50_000), "USDT": Decimal(50_000_000)}
+    )
+    morpho_weth: Decimal = Decimal(20_000)  # WETH supplied to Morpho Blue: what flash loans can draw
+    morpho_lltv: Decimal = Decimal("0.945")  # the wstETH/WETH market's LLTV on Ethereum
 
     def reserve(self, symbol: str) -> ReserveSpec:
         for reserve in self.reserves:
@@ -94,8 +100,12 @@ class MarketSpec:
         raise KeyError(f"no reserve {symbol!r} in the market spec")
 
 
-def market_from_config(*, eth_usd: Decimal = Decimal(3000), wsteth_rate: Decimal = Decimal("1.20"),
-                       weeth_rate: Decimal = Decimal("1.07")) -> MarketSpec:
+def market_from_config(
+    *,
+    eth_usd: Decimal = Decimal(3000),
+    wsteth_rate: Decimal = Decimal("1.20"),
+    weeth_rate: Decimal = Decimal("1.07"),
+) -> MarketSpec:
     """The local market with the risk parameters of configs/venues/aave_v3.yaml.
 
     The default prices are a plausible starting state for demos; ``devchain --follow-history`` and the
@@ -107,14 +117,26 @@ def market_from_config(*, eth_usd: Decimal = Decimal(3000), wsteth_rate: Decimal
     reserves = []
     for symbol in ("WETH", "USDT", "wstETH", "weETH"):
         risk = getattr(aave.standard, symbol)
-        reserves.append(ReserveSpec(
-            symbol=symbol, decimals=RESERVE_DECIMALS[symbol],
-            ltv=_dec(risk.ltv), liquidation_threshold=_dec(risk.liquidation_threshold),
-            liquidation_bonus=_dec(risk.liquidation_bonus), reserve_factor=RESERVE_FACTORS[symbol],
-            borrowing=True, strategy=CURVES[symbol],
-            emode=symbol in aave.emode.collateral_assets or symbol in aave.emode.borrowable_assets))
-    emode = EModeSpec(aave.emode.category_id, _dec(aave.emode.ltv), _dec(aave.emode.liquidation_threshold),
-                      _dec(aave.emode.liquidation_bonus), aave.emode.label)
+        reserves.append(
+            ReserveSpec(
+                symbol=symbol,
+                decimals=RESERVE_DECIMALS[symbol],
+                ltv=_dec(risk.ltv),
+                liquidation_threshold=_dec(risk.liquidation_threshold),
+                liquidation_bonus=_dec(risk.liquidation_bonus),
+                reserve_factor=RESERVE_FACTORS[symbol],
+                borrowing=True,
+                strategy=CURVES[symbol],
+                emode=symbol in aave.emode.collateral_assets or symbol in aave.emode.borrowable_assets,
+            )
+        )
+    emode = EModeSpec(
+        aave.emode.category_id,
+        _dec(aave.emode.ltv),
+        _dec(aave.emode.liquidation_threshold),
+        _dec(aave.emode.liquidation_bonus),
+        aave.emode.label,
+    )
     pools = (
         PoolSpec("WETH", "USDT", 3000, Decimal(500), Decimal(20_000), Decimal(20_000)),
         PoolSpec("wstETH", "WETH", 100, Decimal("1.0"), Decimal("1.6"), Decimal(20_000)),

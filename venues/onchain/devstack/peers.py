@@ -4,6 +4,7 @@ The packages are installed by ``npm ci --prefix tests/integration/peers`` (``.ci
 ``tests/run.sh`` do it). ``BASIS_PEERS_DIR`` points elsewhere (an installed copy outside the
 repository).
 """
+
 from __future__ import annotations
 
 import os
@@ -44,8 +45,10 @@ def require_package(name: str) -> Path:
 def node_binary() -> str:
     node = shutil.which("node")
     if node is None:
-        raise PeersMissing("node is not installed (needed for solc-js and anvil's npm wrapper): "
-                           "install Node.js 18+ (Debian: `apt-get install nodejs npm`)")
+        raise PeersMissing(
+            "node is not installed (needed for solc-js and anvil's npm wrapper): "
+            "install Node.js 18+ (Debian: `apt-get install nodejs npm`)"
+        )
     return node
 
 

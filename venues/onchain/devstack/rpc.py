@@ -8,6 +8,7 @@ failed transaction is replayed with ``eth_call`` on the state before it to say w
 This is admin tooling for a chain we own; the workstation's own transactions go through
 venues.onchain.tx (signed locally, simulated, fee-capped), never through this.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -22,7 +23,7 @@ from web3.utils.abi import get_abi_element
 
 from venues.onchain.tx.reverts import decode_revert
 
-DEFAULT_GAS = 16_000_000          # under the EIP-7825 per-transaction cap (2**24)
+DEFAULT_GAS = 16_000_000  # under the EIP-7825 per-transaction cap (2**24)
 
 
 class DevChainError(RuntimeError):
@@ -36,7 +37,7 @@ class DevChain:
         self.url = url
         self.timeout_s = timeout_s
         self.session = requests.Session()
-        self.codec = Web3()               # offline: ABI encoding/decoding only
+        self.codec = Web3()  # offline: ABI encoding/decoding only
         self._ids = itertools.count(1)
         self.transactions = 0
 
@@ -48,8 +49,10 @@ class DevChain:
         payload = response.json()
         if "error" in payload:
             error = payload["error"]
-            raise DevChainError(f"{method}: {error.get('message')} (code {error.get('code')})"
-                                + (f" data={error['data']}" if error.get("data") else ""))
+            raise DevChainError(
+                f"{method}: {error.get('message')} (code {error.get('code')})"
+                + (f" data={error['data']}" if error.get("data") else "")
+            )
         return payload["result"]
 
     def close(self) -> None:
@@ -70,13 +73,23 @@ class DevChain:
         data = self.encode(contract, function, *args)
         raw = self.rpc("eth_call", {"to": contract.address, "data": data}, block)
         types = get_abi_output_types(element)
-        values = [to_checksum_address(v) if t == "address" else v
-                  for t, v in zip(types, self.codec.codec.decode(types, bytes.fromhex(raw[2:])))]
+        values = [
+            to_checksum_address(v) if t == "address" else v
+            for t, v in zip(types, self.codec.codec.decode(types, bytes.fromhex(raw[2:])))
+        ]
         return values[0] if len(values) == 1 else tuple(values)
 
     # -- transactions ----------------------------------------------------------------------------------
-    def send(self, sender: str, to: str | None, data: str = "0x", *, value: int = 0, gas: int = DEFAULT_GAS,
-             what: str = "") -> dict:
+    def send(
+        self,
+        sender: str,
+        to: str | None,
+        data: str = "0x",
+        *,
+        value: int = 0,
+        gas: int = DEFAULT_GAS,
+        what: str = "",
+    ) -> dict:
         tx: dict[str, Any] = {"from": sender, "data": data, "gas": hex(gas), "value": hex(value)}
         if to is not None:
             tx["to"] = to
@@ -96,8 +109,10 @@ class DevChain:
             if receipt is not None:
                 return receipt
             if time.monotonic() > deadline:
-                raise DevChainError(f"{what or tx_hash}: no receipt after {timeout_s:g}s (is anvil mining? "
-                                    "automine must be on while deploying)")
+                raise DevChainError(
+                    f"{what or tx_hash}: no receipt after {timeout_s:g}s (is anvil mining? "
+                    "automine must be on while deploying)"
+                )
             time.sleep(delay)
             delay = min(delay * 2, 0.05)
 
@@ -113,10 +128,17 @@ class DevChain:
             return text
         return f"out of gas or reverted without data (gas used {int(receipt['gasUsed'], 16)})"
 
-    def transact(self, sender: str, contract, function: str, *args: Any, value: int = 0,
-                 gas: int = DEFAULT_GAS) -> dict:
-        return self.send(sender, contract.address, self.encode(contract, function, *args), value=value, gas=gas,
-                         what=f"{function}({', '.join(_short(a) for a in args)})")
+    def transact(
+        self, sender: str, contract, function: str, *args: Any, value: int = 0, gas: int = DEFAULT_GAS
+    ) -> dict:
+        return self.send(
+            sender,
+            contract.address,
+            self.encode(contract, function, *args),
+            value=value,
+            gas=gas,
+            what=f"{function}({', '.join(_short(a) for a in args)})",
+        )
 
     def deploy(self, sender: str, abi: list, bytecode: str, *args: Any, what: str = "") -> str:
         data = self.codec.eth.contract(abi=abi, bytecode=bytecode).constructor(*args).data_in_transaction

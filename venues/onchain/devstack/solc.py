@@ -5,6 +5,7 @@ and the compiler package's version, so a changed source recompiles and an unchan
 ``<user cache dir>/basis-workstation/solc`` in milliseconds. That matters for Morpho Blue: compiled
 with viaIR by solc 0.8.19 it takes 7-15 s, which only the first run on a machine pays.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -20,7 +21,13 @@ from typing import Any, Mapping
 
 import platformdirs
 
-from venues.onchain.devstack.peers import PeersMissing, install_command, node_binary, peers_dir, require_package
+from venues.onchain.devstack.peers import (
+    PeersMissing,
+    install_command,
+    node_binary,
+    peers_dir,
+    require_package,
+)
 
 _IMPORT = re.compile(r"""import\s+(?:[^"';]*?\bfrom\s+)?["']([^"']+)["']""")
 
@@ -73,8 +80,13 @@ def _compiler_version(package: str) -> str:
     return json.loads((folder / "package.json").read_text())["version"]
 
 
-def compile_standard_json(request: Mapping[str, Any], *, compiler: str = "solc", timeout_s: float = 180.0,
-                          cache_dir: Path | None = None) -> dict[str, Any]:
+def compile_standard_json(
+    request: Mapping[str, Any],
+    *,
+    compiler: str = "solc",
+    timeout_s: float = 180.0,
+    cache_dir: Path | None = None,
+) -> dict[str, Any]:
     """solc's standard-JSON output for ``request`` (raises on compiler errors; cached)."""
     version = _compiler_version(compiler)
     payload = json.dumps(request, sort_keys=True)
@@ -85,19 +97,28 @@ def compile_standard_json(request: Mapping[str, Any], *, compiler: str = "solc",
         try:
             return json.loads(cached.read_text())
         except (OSError, ValueError):
-            cached.unlink(missing_ok=True)       # a torn write from a killed run: compile again
+            cached.unlink(missing_ok=True)  # a torn write from a killed run: compile again
     script = peers_dir() / "compile.cjs"
     if not script.is_file():
         raise PeersMissing(f"{script} is missing: restore it from git, then run `{install_command()}`")
-    proc = subprocess.run([node_binary(), str(script), compiler], input=payload, capture_output=True, text=True,
-                          cwd=peers_dir(), timeout=timeout_s, check=False)
+    proc = subprocess.run(
+        [node_binary(), str(script), compiler],
+        input=payload,
+        capture_output=True,
+        text=True,
+        cwd=peers_dir(),
+        timeout=timeout_s,
+        check=False,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"solc-js ({compiler} {version}) failed: {proc.stderr.strip()[:500]}")
     output = json.loads(proc.stdout)
     errors = [e for e in output.get("errors", []) if e.get("severity") == "error"]
     if errors:
-        raise RuntimeError("Solidity errors: " + "; ".join(e.get("formattedMessage", e.get("message", ""))
-                                                           for e in errors)[:2000])
+        raise RuntimeError(
+            "Solidity errors: "
+            + "; ".join(e.get("formattedMessage", e.get("message", "")) for e in errors)[:2000]
+        )
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
     with os.fdopen(fd, "w") as handle:
@@ -106,15 +127,23 @@ def compile_standard_json(request: Mapping[str, Any], *, compiler: str = "solc",
     return output
 
 
-def compile_contracts(sources: Mapping[str, Mapping[str, str]], contracts: Mapping[str, str], *,
-                      compiler: str = "solc", settings: Mapping[str, Any] | None = None,
-                      cache_dir: Path | None = None) -> dict[str, Compiled]:
+def compile_contracts(
+    sources: Mapping[str, Mapping[str, str]],
+    contracts: Mapping[str, str],
+    *,
+    compiler: str = "solc",
+    settings: Mapping[str, Any] | None = None,
+    cache_dir: Path | None = None,
+) -> dict[str, Compiled]:
     """Compile ``sources`` and return ``contracts`` ({name: source unit}) as ABI + bytecode."""
     selection: dict[str, dict[str, list[str]]] = {}
     for name, unit in contracts.items():
         selection.setdefault(unit, {})[name] = ["abi", "evm.bytecode.object"]
-    request = {"language": "Solidity", "sources": dict(sources),
-               "settings": {**(settings or {}), "outputSelection": selection}}
+    request = {
+        "language": "Solidity",
+        "sources": dict(sources),
+        "settings": {**(settings or {}), "outputSelection": selection},
+    }
     output = compile_standard_json(request, compiler=compiler, cache_dir=cache_dir)
     out: dict[str, Compiled] = {}
     for name, unit in contracts.items():

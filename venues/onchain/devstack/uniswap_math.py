@@ -4,15 +4,16 @@ A pool prices token1 in token0 raw units: price = token1 per token0, scaled by t
 ``sqrtPriceX96 = sqrt(price) * 2**96``; ``tick = floor(log_1.0001(price))``; usable ticks are
 multiples of the fee tier's spacing, within [MIN_TICK, MAX_TICK].
 """
+
 from __future__ import annotations
 
 import math
-from decimal import Decimal, getcontext
+from decimal import Decimal, localcontext
 
 MIN_TICK = -887272
 MAX_TICK = 887272
 TICK_SPACING = {100: 1, 500: 10, 3000: 60, 10000: 200}
-Q96 = 2 ** 96
+Q96 = 2**96
 
 
 def raw_price(price_token0_in_token1: Decimal, decimals0: int, decimals1: int) -> Decimal:
@@ -21,13 +22,15 @@ def raw_price(price_token0_in_token1: Decimal, decimals0: int, decimals1: int) -
 
 
 def sqrt_price_x96(price_raw: Decimal) -> int:
-    getcontext().prec = 80
-    return int((price_raw.sqrt() * Q96).to_integral_value())
+    with localcontext() as ctx:  # 160-bit values: more digits than the default 28
+        ctx.prec = 80
+        return int((price_raw.sqrt() * Q96).to_integral_value())
 
 
 def price_from_sqrt_x96(sqrt_x96: int) -> Decimal:
-    getcontext().prec = 80
-    return (Decimal(sqrt_x96) / Q96) ** 2
+    with localcontext() as ctx:
+        ctx.prec = 80
+        return (Decimal(sqrt_x96) / Q96) ** 2
 
 
 def tick_at(price_raw: Decimal) -> int:

@@ -5,6 +5,7 @@ local stack deploys; the Ethereum Core market reverts with the same numbered str
 tests/unit/test_revert_decoding.py compares this table with that file whenever the npm package is
 installed, so an upgrade that renumbers a code fails a test instead of mislabelling a revert.
 """
+
 from __future__ import annotations
 
 # code -> (constant name, what it means)
@@ -13,11 +14,13 @@ AAVE_V3_ERRORS: dict[str, tuple[str, str]] = {
     "2": ("CALLER_NOT_EMERGENCY_ADMIN", "The caller of the function is not an emergency admin"),
     "3": (
         "CALLER_NOT_POOL_OR_EMERGENCY_ADMIN",
-        "The caller of the function is not a pool or emergency admin"),
+        "The caller of the function is not a pool or emergency admin",
+    ),
     "4": ("CALLER_NOT_RISK_OR_POOL_ADMIN", "The caller of the function is not a risk or pool admin"),
     "5": (
         "CALLER_NOT_ASSET_LISTING_OR_POOL_ADMIN",
-        "The caller of the function is not an asset listing or pool admin"),
+        "The caller of the function is not an asset listing or pool admin",
+    ),
     "6": ("CALLER_NOT_BRIDGE", "The caller of the function is not a bridge"),
     "7": ("ADDRESSES_PROVIDER_NOT_REGISTERED", "Pool addresses provider is not registered"),
     "8": ("INVALID_ADDRESSES_PROVIDER_ID", "Invalid id for the pool addresses provider"),
@@ -49,24 +52,30 @@ AAVE_V3_ERRORS: dict[str, tuple[str, str]] = {
     "34": ("COLLATERAL_BALANCE_IS_ZERO", "The collateral balance is 0"),
     "35": (
         "HEALTH_FACTOR_LOWER_THAN_LIQUIDATION_THRESHOLD",
-        "Health factor is lesser than the liquidation threshold"),
+        "Health factor is lesser than the liquidation threshold",
+    ),
     "36": ("COLLATERAL_CANNOT_COVER_NEW_BORROW", "There is not enough collateral to cover a new borrow"),
     "37": (
         "COLLATERAL_SAME_AS_BORROWING_CURRENCY",
-        "Collateral is (mostly) the same currency that is being borrowed"),
+        "Collateral is (mostly) the same currency that is being borrowed",
+    ),
     "38": (
         "AMOUNT_BIGGER_THAN_MAX_LOAN_SIZE_STABLE",
-        "The requested amount is greater than the max loan size in stable rate mode"),
+        "The requested amount is greater than the max loan size in stable rate mode",
+    ),
     "39": (
         "NO_DEBT_OF_SELECTED_TYPE",
-        "For repayment of a specific type of debt, the user needs to have debt that type"),
+        "For repayment of a specific type of debt, the user needs to have debt that type",
+    ),
     "40": (
         "NO_EXPLICIT_AMOUNT_TO_REPAY_ON_BEHALF",
-        "To repay on behalf of a user an explicit amount to repay is needed"),
+        "To repay on behalf of a user an explicit amount to repay is needed",
+    ),
     "41": ("NO_OUTSTANDING_STABLE_DEBT", "User does not have outstanding stable rate debt on this reserve"),
     "42": (
         "NO_OUTSTANDING_VARIABLE_DEBT",
-        "User does not have outstanding variable rate debt on this reserve"),
+        "User does not have outstanding variable rate debt on this reserve",
+    ),
     "43": ("UNDERLYING_BALANCE_ZERO", "The underlying balance needs to be greater than 0"),
     "44": ("INTEREST_RATE_REBALANCE_CONDITIONS_NOT_MET", "Interest rate rebalance conditions were not met"),
     "45": ("HEALTH_FACTOR_NOT_BELOW_THRESHOLD", "Health factor is not below the threshold"),
@@ -79,7 +88,8 @@ AAVE_V3_ERRORS: dict[str, tuple[str, str]] = {
     "53": ("DEBT_CEILING_EXCEEDED", "Debt ceiling is exceeded"),
     "54": (
         "UNDERLYING_CLAIMABLE_RIGHTS_NOT_ZERO",
-        "Claimable rights over underlying not zero (aToken supply or accruedToTreasury)"),
+        "Claimable rights over underlying not zero (aToken supply or accruedToTreasury)",
+    ),
     "55": ("STABLE_DEBT_NOT_ZERO", "Stable debt supply is not zero"),
     "56": ("VARIABLE_DEBT_SUPPLY_NOT_ZERO", "Variable debt supply is not zero"),
     "57": ("LTV_VALIDATION_FAILED", "Ltv validation failed"),
@@ -114,7 +124,9 @@ AAVE_V3_ERRORS: dict[str, tuple[str, str]] = {
     "86": ("ADDRESSES_PROVIDER_ALREADY_ADDED", "Reserve has already been added to reserve list"),
     "87": (
         "POOL_ADDRESSES_DO_NOT_MATCH",
-        "The token implementation pool address and the pool address provided by the initializing pool do not match"),
+        "The token implementation pool address and the pool address provided by the initializing pool "
+        "do not match",
+    ),
     "88": ("STABLE_BORROWING_ENABLED", "Stable borrowing is enabled"),
     "89": ("SILOED_BORROWING_VIOLATION", "User is trying to borrow multiple assets including a siloed one"),
     "90": ("RESERVE_DEBT_NOT_ZERO", "The total debt of the reserve needs to be 0"),

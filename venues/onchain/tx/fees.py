@@ -9,6 +9,7 @@
 - A replacement must raise both fields by at least the configured bump (nodes require +10 %), and
   by more when the market moved; a replacement above the cap is refused the same way.
 """
+
 from __future__ import annotations
 
 import math
@@ -29,13 +30,24 @@ def quote(next_base_fee_wei: int, suggested_tip_wei: int, settings: TxSettings) 
         raise FeeCapExceeded(
             f"the next block needs {gwei(needed)} per gas (base fee {gwei(next_base_fee_wei)} + tip "
             f"{gwei(tip)}), above the cap max_fee_per_gas_gwei = {gwei(cap)}: nothing was signed; wait for "
-            "lower fees or raise the cap in configs/venues/alchemy.yaml")
-    return FeeQuote(base_fee_wei=next_base_fee_wei, priority_fee_wei=tip,
-                    max_fee_wei=min(cap, 2 * next_base_fee_wei + tip), cap_wei=cap)
+            "lower fees or raise the cap in configs/venues/alchemy.yaml"
+        )
+    return FeeQuote(
+        base_fee_wei=next_base_fee_wei,
+        priority_fee_wei=tip,
+        max_fee_wei=min(cap, 2 * next_base_fee_wei + tip),
+        cap_wei=cap,
+    )
 
 
-def bumped(previous_max_fee_wei: int, previous_tip_wei: int, market: FeeQuote | None, settings: TxSettings,
-           *, what: str = "replacement") -> FeeQuote:
+def bumped(
+    previous_max_fee_wei: int,
+    previous_tip_wei: int,
+    market: FeeQuote | None,
+    settings: TxSettings,
+    *,
+    what: str = "replacement",
+) -> FeeQuote:
     """Fees for a replacement at the same nonce: at least +bump on both, at least the market's."""
     factor = 1 + settings.replacement_fee_bump
     tip = math.ceil(previous_tip_wei * factor)
@@ -45,9 +57,9 @@ def bumped(previous_max_fee_wei: int, previous_tip_wei: int, market: FeeQuote | 
     if market is not None:
         base = market.base_fee_wei
         tip = max(tip, market.priority_fee_wei)
-        required = max(required, market.base_fee_wei + tip)      # includable in the next block
+        required = max(required, market.base_fee_wei + tip)  # includable in the next block
         preferred = max(required, 2 * market.base_fee_wei + tip)
-    tip = max(tip, 1)                     # a zero tip cannot be bumped by a percentage
+    tip = max(tip, 1)  # a zero tip cannot be bumped by a percentage
     required = max(required, tip)
     cap = settings.max_fee_per_gas_wei
     if required > cap:
@@ -55,6 +67,8 @@ def bumped(previous_max_fee_wei: int, previous_tip_wei: int, market: FeeQuote | 
             f"the {what} needs maxFeePerGas {gwei(required)} (+{settings.replacement_fee_bump:.1%} over "
             f"{gwei(previous_max_fee_wei)}, and at least base fee + tip), above the cap "
             f"max_fee_per_gas_gwei = {gwei(cap)}: not sent; raise the cap in configs/venues/alchemy.yaml "
-            "to replace it")
-    return FeeQuote(base_fee_wei=base, priority_fee_wei=min(tip, required), max_fee_wei=min(preferred, cap),
-                    cap_wei=cap)
+            "to replace it"
+        )
+    return FeeQuote(
+        base_fee_wei=base, priority_fee_wei=min(tip, required), max_fee_wei=min(preferred, cap), cap_wei=cap
+    )

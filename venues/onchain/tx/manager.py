@@ -20,6 +20,7 @@ final and resolves what it can; what is still open is watched again, or (if the 
 held until the operator rebroadcasts, cancels or discards it, and no new transaction is signed
 meanwhile (it would queue behind the gap).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -57,7 +58,7 @@ from venues.onchain.tx.signer import WalletSigner
 log = logging.getLogger(__name__)
 
 CANCEL_GAS = 21_000
-FINISHED_KEPT = 256          # finished transactions kept so a late wait() still gets the outcome
+FINISHED_KEPT = 256  # finished transactions kept so a late wait() still gets the outcome
 _NOT_SUPPORTED = ("method not found", "not supported", "does not exist", "unsupported", "not available")
 
 
@@ -69,14 +70,14 @@ class TxCall:
     data: str = "0x"
     value: int = 0
     label: str = ""
-    gas_limit: int | None = None      # skip the estimate (fixed-cost transfers)
+    gas_limit: int | None = None  # skip the estimate (fixed-cost transfers)
 
 
 @dataclass(frozen=True)
 class Simulation:
-    gas_used: int | None              # eth_simulateV1 reports it; eth_call does not
+    gas_used: int | None  # eth_simulateV1 reports it; eth_call does not
     return_data: str
-    method: str                       # "eth_simulateV1" | "eth_call"
+    method: str  # "eth_simulateV1" | "eth_call"
 
 
 @dataclass
@@ -85,7 +86,7 @@ class _Attempt:
     raw: str
     max_fee_wei: int
     priority_fee_wei: int
-    kind: str                          # send | replace | cancel
+    kind: str  # send | replace | cancel
     gas_limit: int
 
 
@@ -99,10 +100,10 @@ class _InFlight:
     last_rebroadcast: float = 0.0
     replacements: int = 0
     reorgs: int = 0
-    missing: bool = False              # from an earlier session, unknown to the node: held for the operator
+    missing: bool = False  # from an earlier session, unknown to the node: held for the operator
     task: asyncio.Task | None = None
     mined_noted: set[str] = field(default_factory=set)
-    seen_in: dict[str, str] = field(default_factory=dict)    # tx hash -> block hash its receipt named
+    seen_in: dict[str, str] = field(default_factory=dict)  # tx hash -> block hash its receipt named
     final: "_Final | None" = None
 
     @property
@@ -120,9 +121,17 @@ class _Final:
 class TxManager:
     """Writes for one wallet on one chain; implements the engine's transaction semantics."""
 
-    def __init__(self, reader: ChainReader, signer: WalletSigner, settings: TxSettings, ledger: NonceLedgerPort, *,
-                 chain_id: int, errors: ErrorRegistry | None = None, private_reader: ChainReader | None = None
-                 ) -> None:
+    def __init__(
+        self,
+        reader: ChainReader,
+        signer: WalletSigner,
+        settings: TxSettings,
+        ledger: NonceLedgerPort,
+        *,
+        chain_id: int,
+        errors: ErrorRegistry | None = None,
+        private_reader: ChainReader | None = None,
+    ) -> None:
         self.reader = reader
         self.w3 = reader.w3
         self.signer = signer
@@ -133,9 +142,9 @@ class TxManager:
         self.private_reader = private_reader
         self.venue = reader.venue
         self._inflight: dict[int, _InFlight] = {}
-        self._finished: OrderedDict[int, _InFlight] = OrderedDict()     # recent outcomes, for late waiters
+        self._finished: OrderedDict[int, _InFlight] = OrderedDict()  # recent outcomes, for late waiters
         self._nonce_lock = asyncio.Lock()
-        self._simulate_v1: bool | None = None        # unknown until the first simulation
+        self._simulate_v1: bool | None = None  # unknown until the first simulation
         self._halted: str | None = None
         self._started = False
 
@@ -151,9 +160,13 @@ class TxManager:
         """Check the chain id, then resolve what the ledger says may still be in flight."""
         chain_id = await self.reader.chain_id()
         if chain_id != self.chain_id:
-            raise TransactionError(self.venue, TxStage.SIGNING,
-                                   f"the RPC serves chain {chain_id}, the configuration expects {self.chain_id}: "
-                                   "nothing will be signed for the wrong chain", operation="start")
+            raise TransactionError(
+                self.venue,
+                TxStage.SIGNING,
+                f"the RPC serves chain {chain_id}, the configuration expects {self.chain_id}: "
+                "nothing will be signed for the wrong chain",
+                operation="start",
+            )
         report = await self.recover()
         self._started = True
         return report
@@ -191,30 +204,43 @@ class TxManager:
 
     async def _receipt(self, tx_hash: str) -> Any | None:
         try:
-            return await self._rpc("eth_getTransactionReceipt", lambda: self.w3.eth.get_transaction_receipt(tx_hash),
-                                   passthrough=(w3e.TransactionNotFound,))
+            return await self._rpc(
+                "eth_getTransactionReceipt",
+                lambda: self.w3.eth.get_transaction_receipt(tx_hash),
+                passthrough=(w3e.TransactionNotFound,),
+            )
         except w3e.TransactionNotFound:
             return None
 
     async def _known(self, tx_hash: str) -> bool:
         try:
-            tx = await self._rpc("eth_getTransactionByHash", lambda: self.w3.eth.get_transaction(tx_hash),
-                                 passthrough=(w3e.TransactionNotFound,))
+            tx = await self._rpc(
+                "eth_getTransactionByHash",
+                lambda: self.w3.eth.get_transaction(tx_hash),
+                passthrough=(w3e.TransactionNotFound,),
+            )
         except w3e.TransactionNotFound:
             return False
         return tx is not None
 
     async def _nonce_at(self, block: str) -> int:
-        return int(await self._rpc(f"eth_getTransactionCount({block})",
-                                   lambda: self.w3.eth.get_transaction_count(self.address, block)))
+        return int(
+            await self._rpc(
+                f"eth_getTransactionCount({block})",
+                lambda: self.w3.eth.get_transaction_count(self.address, block),
+            )
+        )
 
     async def _head(self) -> int:
         return int(await self._rpc("eth_blockNumber", lambda: self.w3.eth.block_number))
 
     async def _block_hash(self, number: int) -> str | None:
         try:
-            block = await self._rpc("eth_getBlockByNumber", lambda: self.w3.eth.get_block(number),
-                                    passthrough=(w3e.BlockNotFound,))
+            block = await self._rpc(
+                "eth_getBlockByNumber",
+                lambda: self.w3.eth.get_block(number),
+                passthrough=(w3e.BlockNotFound,),
+            )
         except w3e.BlockNotFound:
             return None
         return _hex(block["hash"])
@@ -223,7 +249,8 @@ class TxManager:
         """Fees for a transaction sent now; raises TransactionError(FEES) above the cap."""
         history, tip = await asyncio.gather(
             self._rpc("eth_feeHistory", lambda: self.w3.eth.fee_history(1, "latest", [])),
-            self._suggested_tip())
+            self._suggested_tip(),
+        )
         next_base = int(history["baseFeePerGas"][-1])
         try:
             return fee_math.quote(next_base, tip, self.settings)
@@ -234,20 +261,28 @@ class TxManager:
         try:
             return int(await self._rpc("eth_maxPriorityFeePerGas", lambda: self.w3.eth.max_priority_fee))
         except VenueError:
-            return self.settings.max_priority_fee_wei    # a node without the method: the configured ceiling
+            return self.settings.max_priority_fee_wei  # a node without the method: the configured ceiling
 
     # ------------------------------------------------------------------------------------------ simulation
     def _decode(self, data: str | None) -> DecodedRevert:
         return decode_revert(data, self.errors)
 
     def _refuse(self, call: TxCall, decoded: DecodedRevert, how: str) -> TransactionError:
-        return TransactionError(self.venue, TxStage.SIMULATION,
-                                f"{call.label or 'transaction'} would revert ({how}): {decoded.message}; "
-                                "nothing was signed", operation=call.label,
-                                revert=RevertInfo(decoded.kind, decoded.name, decoded.message, decoded.code))
+        return TransactionError(
+            self.venue,
+            TxStage.SIMULATION,
+            f"{call.label or 'transaction'} would revert ({how}): {decoded.message}; nothing was signed",
+            operation=call.label,
+            revert=RevertInfo(decoded.kind, decoded.name, decoded.message, decoded.code),
+        )
 
     def _tx_fields(self, call: TxCall) -> dict[str, Any]:
-        return {"from": self.address, "to": self.reader.checksum(call.to), "data": call.data, "value": call.value}
+        return {
+            "from": self.address,
+            "to": self.reader.checksum(call.to),
+            "data": call.data,
+            "value": call.value,
+        }
 
     async def simulate(self, call: TxCall) -> Simulation:
         """Run ``call`` on the latest state; raises TransactionError(SIMULATION) with the decoded revert."""
@@ -256,8 +291,11 @@ class TxManager:
             if results is not None:
                 return results[0]
         try:
-            data = await self._rpc("eth_call", lambda: self.w3.eth.call(self._tx_fields(call), "latest"),
-                                   passthrough=(w3e.ContractLogicError,))
+            data = await self._rpc(
+                "eth_call",
+                lambda: self.w3.eth.call(self._tx_fields(call), "latest"),
+                passthrough=(w3e.ContractLogicError,),
+            )
         except w3e.ContractLogicError as exc:
             raise self._refuse(call, self._decode(revert_data_of(exc)), "eth_call") from None
         return Simulation(None, _hex(data), "eth_call")
@@ -270,9 +308,13 @@ class TxManager:
         """
         results = await self._simulate_v1_calls(list(calls))
         if results is None:
-            raise TransactionError(self.venue, TxStage.SIMULATION,
-                                   "this RPC has no eth_simulateV1: a multi-step program cannot be simulated "
-                                   "in one state (single calls still use eth_call)", operation="simulate")
+            raise TransactionError(
+                self.venue,
+                TxStage.SIMULATION,
+                "this RPC has no eth_simulateV1: a multi-step program cannot be simulated "
+                "in one state (single calls still use eth_call)",
+                operation="simulate",
+            )
         return results
 
     async def can_simulate_program(self) -> bool:
@@ -282,21 +324,43 @@ class TxManager:
         return bool(self._simulate_v1)
 
     async def _simulate_v1_calls(self, calls: list[TxCall]) -> list[Simulation] | None:
-        payload = [{"blockStateCalls": [{"calls": [
-            {"from": self.address, "to": self.reader.checksum(c.to), "data": c.data, "value": hex(c.value)}
-            for c in calls]}], "validation": False, "traceTransfers": False}, "latest"]
-        response = await self._rpc("eth_simulateV1", lambda: self.w3.provider.make_request(
-            RPCEndpoint("eth_simulateV1"), payload))
+        payload = [
+            {
+                "blockStateCalls": [
+                    {
+                        "calls": [
+                            {
+                                "from": self.address,
+                                "to": self.reader.checksum(c.to),
+                                "data": c.data,
+                                "value": hex(c.value),
+                            }
+                            for c in calls
+                        ]
+                    }
+                ],
+                "validation": False,
+                "traceTransfers": False,
+            },
+            "latest",
+        ]
+        response = await self._rpc(
+            "eth_simulateV1", lambda: self.w3.provider.make_request(RPCEndpoint("eth_simulateV1"), payload)
+        )
         if "error" in response:
             message = str(response["error"].get("message", "")).lower()
             if int(response["error"].get("code", 0)) == -32601 or any(m in message for m in _NOT_SUPPORTED):
                 self._simulate_v1 = False
                 return None
-            raise TransactionError(self.venue, TxStage.SIMULATION,
-                                   f"eth_simulateV1 failed: {response['error'].get('message')}", operation="simulate")
+            raise TransactionError(
+                self.venue,
+                TxStage.SIMULATION,
+                f"eth_simulateV1 failed: {response['error'].get('message')}",
+                operation="simulate",
+            )
         self._simulate_v1 = True
         out: list[Simulation] = []
-        for call, result in zip(calls, response["result"][0]["calls"]):
+        for call, result in zip(calls, response["result"][0]["calls"], strict=True):
             data = result.get("returnData", "0x")
             if int(result.get("status", "0x1"), 16) != 1:
                 raise self._refuse(call, self._decode(data), "eth_simulateV1")
@@ -305,8 +369,13 @@ class TxManager:
 
     async def estimate_gas(self, call: TxCall) -> int:
         try:
-            return int(await self._rpc("eth_estimateGas", lambda: self.w3.eth.estimate_gas(self._tx_fields(call)),
-                                       passthrough=(w3e.ContractLogicError,)))
+            return int(
+                await self._rpc(
+                    "eth_estimateGas",
+                    lambda: self.w3.eth.estimate_gas(self._tx_fields(call)),
+                    passthrough=(w3e.ContractLogicError,),
+                )
+            )
         except w3e.ContractLogicError as exc:
             raise self._refuse(call, self._decode(revert_data_of(exc)), "eth_estimateGas") from None
 
@@ -323,13 +392,20 @@ class TxManager:
         gas_limit = call.gas_limit or self.settings.gas_limit(await self.estimate_gas(call))
         fees = await self.fee_quote()
         async with self._nonce_lock:
-            self._check_can_sign(call)       # an e-stop may have come while we simulated
+            self._check_can_sign(call)  # an e-stop may have come while we simulated
             nonce = await self._next_nonce()
             attempt = self._sign(nonce, call, gas_limit, fees.max_fee_wei, fees.priority_fee_wei, "send")
             inflight = _InFlight(nonce, call, call.label, [attempt])
             self._inflight[nonce] = inflight
-        log.info("%s: nonce %d signed %s (gas limit %d, max fee %s, tip %s)", call.label, nonce, attempt.tx_hash,
-                 gas_limit, gwei(fees.max_fee_wei), gwei(fees.priority_fee_wei))
+        log.info(
+            "%s: nonce %d signed %s (gas limit %d, max fee %s, tip %s)",
+            call.label,
+            nonce,
+            attempt.tx_hash,
+            gas_limit,
+            gwei(fees.max_fee_wei),
+            gwei(fees.priority_fee_wei),
+        )
         try:
             await self._broadcast(inflight, attempt)
         except TransactionError:
@@ -340,17 +416,24 @@ class TxManager:
 
     def _check_can_sign(self, call: TxCall) -> None:
         if self._halted is not None:
-            raise TransactionError(self.venue, TxStage.HALTED,
-                                   f"{call.label or 'transaction'} not signed: trading is halted ({self._halted})",
-                                   operation=call.label)
+            raise TransactionError(
+                self.venue,
+                TxStage.HALTED,
+                f"{call.label or 'transaction'} not signed: trading is halted ({self._halted})",
+                operation=call.label,
+            )
         held = [f for f in self._inflight.values() if f.missing]
         if held:
             nonces = ", ".join(str(f.nonce) for f in held)
             raise TransactionError(
-                self.venue, TxStage.RECOVERY,
-                f"{call.label or 'transaction'} not signed: nonce {nonces} was signed in an earlier session and "
+                self.venue,
+                TxStage.RECOVERY,
+                f"{call.label or 'transaction'} not signed: nonce {nonces} was signed in an earlier "
+                "session and "
                 "the node does not know it; rebroadcast, cancel or discard it first (a new transaction would "
-                "queue behind the gap)", operation=call.label)
+                "queue behind the gap)",
+                operation=call.label,
+            )
 
     async def _next_nonce(self) -> int:
         chain_pending = await self._nonce_at("pending")
@@ -358,15 +441,40 @@ class TxManager:
         return max(chain_pending, ours)
 
     def _sign(self, nonce: int, call: TxCall, gas_limit: int, max_fee: int, tip: int, kind: str) -> _Attempt:
-        to, value, data = (self.address, 0, "0x") if kind == "cancel" else (self.reader.checksum(call.to),
-                                                                          call.value, call.data)
-        transaction = {"type": 2, "chainId": self.chain_id, "nonce": nonce, "to": to, "value": value, "data": data,
-                       "gas": gas_limit, "maxFeePerGas": max_fee, "maxPriorityFeePerGas": tip}
+        to, value, data = (
+            (self.address, 0, "0x")
+            if kind == "cancel"
+            else (self.reader.checksum(call.to), call.value, call.data)
+        )
+        transaction = {
+            "type": 2,
+            "chainId": self.chain_id,
+            "nonce": nonce,
+            "to": to,
+            "value": value,
+            "data": data,
+            "gas": gas_limit,
+            "maxFeePerGas": max_fee,
+            "maxPriorityFeePerGas": tip,
+        }
         raw, tx_hash = self.signer.sign(transaction)
         label = call.label if kind != "cancel" else f"cancel nonce {nonce} ({call.label})"
-        self.ledger.record(LedgerTx(chain_id=self.chain_id, sender=self.address, nonce=nonce, tx_hash=tx_hash,
-                                    kind=kind, label=label, status=LedgerStatus.SIGNED, raw=raw, max_fee_wei=max_fee,
-                                    priority_fee_wei=tip, gas_limit=gas_limit, created_at=time.time()))
+        self.ledger.record(
+            LedgerTx(
+                chain_id=self.chain_id,
+                sender=self.address,
+                nonce=nonce,
+                tx_hash=tx_hash,
+                kind=kind,
+                label=label,
+                status=LedgerStatus.SIGNED,
+                raw=raw,
+                max_fee_wei=max_fee,
+                priority_fee_wei=tip,
+                gas_limit=gas_limit,
+                created_at=time.time(),
+            )
+        )
         return _Attempt(tx_hash, raw, max_fee, tip, kind, gas_limit)
 
     async def _broadcast(self, inflight: _InFlight, attempt: _Attempt, *, fresh: bool = True) -> None:
@@ -377,31 +485,44 @@ class TxManager:
         """
         target = self.private_reader or self.reader
         try:
-            await target.call("eth_sendRawTransaction",
-                              lambda: target.w3.eth.send_raw_transaction(attempt.raw), passthrough=(w3e.Web3RPCError,))
+            await target.call(
+                "eth_sendRawTransaction",
+                lambda: target.w3.eth.send_raw_transaction(attempt.raw),
+                passthrough=(w3e.Web3RPCError,),
+            )
         except w3e.Web3RPCError as exc:
             message = _rpc_message(exc)
             lowered = message.lower()
             if "already known" in lowered or "known transaction" in lowered or "already imported" in lowered:
                 pass
             elif "nonce too low" in lowered and await self._receipt(attempt.tx_hash) is not None:
-                pass                                                     # it was mined already
+                pass  # it was mined already
             else:
                 if fresh:
-                    self.ledger.update(attempt.tx_hash, LedgerStatus.FAILED, detail=f"refused by the node: {message}")
+                    self.ledger.update(
+                        attempt.tx_hash, LedgerStatus.FAILED, detail=f"refused by the node: {message}"
+                    )
                     if len(inflight.attempts) > 1 and attempt is inflight.newest:
-                        inflight.attempts.pop()                           # the earlier attempt is still live
+                        inflight.attempts.pop()  # the earlier attempt is still live
                 else:
                     self.ledger.note(attempt.tx_hash, f"rebroadcast refused by the node: {message}")
-                raise TransactionError(self.venue, TxStage.SUBMISSION,
-                                       f"{inflight.label or 'transaction'} (nonce {inflight.nonce}): the node "
-                                       f"refused it: {message}", operation=inflight.label,
-                                       tx_hash=attempt.tx_hash, nonce=inflight.nonce) from None
+                raise TransactionError(
+                    self.venue,
+                    TxStage.SUBMISSION,
+                    f"{inflight.label or 'transaction'} (nonce {inflight.nonce}): the node "
+                    f"refused it: {message}",
+                    operation=inflight.label,
+                    tx_hash=attempt.tx_hash,
+                    nonce=inflight.nonce,
+                ) from None
         except VenueError as exc:
             # Transport failure: it may or may not have arrived. The watcher rebroadcasts while the
             # node does not know it, which is safe, so this is noted, not raised.
             self.ledger.note(attempt.tx_hash, f"broadcast uncertain ({exc.kind.value}): {exc.detail}")
             log.warning("%s: broadcast of nonce %d uncertain: %s", inflight.label, inflight.nonce, exc)
+            inflight.last_broadcast = time.monotonic()
+            inflight.last_rebroadcast = 0.0  # resend at the next poll if the node does not have it
+            return
         else:
             if fresh:
                 self.ledger.update(attempt.tx_hash, LedgerStatus.SENT)
@@ -411,15 +532,18 @@ class TxManager:
 
     def _watch(self, inflight: _InFlight) -> None:
         if inflight.task is None or inflight.task.done():
-            inflight.task = asyncio.get_running_loop().create_task(self._watch_until_final(inflight),
-                                                                   name=f"tx-watch-{inflight.nonce}")
+            inflight.task = asyncio.get_running_loop().create_task(
+                self._watch_until_final(inflight), name=f"tx-watch-{inflight.nonce}"
+            )
 
     # ------------------------------------------------------------------------------------------ waiting
     async def wait(self, nonce: int) -> TxResult:
         """Until nonce ``nonce`` is final; raises TransactionError if it reverted, was cancelled, ..."""
         inflight = self._inflight.get(nonce) or self._finished.get(nonce)
         if inflight is None:
-            raise TransactionError(self.venue, TxStage.SUBMISSION, f"no transaction in flight at nonce {nonce}")
+            raise TransactionError(
+                self.venue, TxStage.SUBMISSION, f"no transaction in flight at nonce {nonce}"
+            )
         final = inflight.final
         if final is None:
             if nonce in self._inflight:
@@ -430,43 +554,72 @@ class TxManager:
 
     async def _outcome(self, inflight: _InFlight, final: _Final, *, expect_cancel: bool) -> TxResult:
         attempt, receipt = final.attempt, final.receipt
-        result = TxResult(label=inflight.label if attempt.kind != "cancel" else f"cancel nonce {inflight.nonce}",
-                          tx_hash=attempt.tx_hash, nonce=inflight.nonce, block_number=int(receipt["blockNumber"]),
-                          block_hash=_hex(receipt["blockHash"]), gas_used=int(receipt["gasUsed"]),
-                          gas_limit=attempt.gas_limit, effective_gas_price_wei=int(receipt["effectiveGasPrice"]),
-                          confirmations=final.confirmations, replacements=inflight.replacements,
-                          reorgs=inflight.reorgs)
+        result = TxResult(
+            label=inflight.label if attempt.kind != "cancel" else f"cancel nonce {inflight.nonce}",
+            tx_hash=attempt.tx_hash,
+            nonce=inflight.nonce,
+            block_number=int(receipt["blockNumber"]),
+            block_hash=_hex(receipt["blockHash"]),
+            gas_used=int(receipt["gasUsed"]),
+            gas_limit=attempt.gas_limit,
+            effective_gas_price_wei=int(receipt["effectiveGasPrice"]),
+            confirmations=final.confirmations,
+            replacements=inflight.replacements,
+            reorgs=inflight.reorgs,
+        )
         if int(receipt["status"]) != 1:
             decoded = await self._why_reverted(inflight, receipt)
-            raise TransactionError(self.venue, TxStage.EXECUTION,
-                                   f"{inflight.label or 'transaction'} reverted on chain in block "
-                                   f"{result.block_number} (gas paid: {result.gas_used}): {decoded.message}",
-                                   operation=inflight.label, tx_hash=attempt.tx_hash, nonce=inflight.nonce,
-                                   revert=RevertInfo(decoded.kind, decoded.name, decoded.message, decoded.code))
+            raise TransactionError(
+                self.venue,
+                TxStage.EXECUTION,
+                f"{inflight.label or 'transaction'} reverted on chain in block "
+                f"{result.block_number} (gas paid: {result.gas_used}): {decoded.message}",
+                operation=inflight.label,
+                tx_hash=attempt.tx_hash,
+                nonce=inflight.nonce,
+                revert=RevertInfo(decoded.kind, decoded.name, decoded.message, decoded.code),
+            )
         if attempt.kind == "cancel" and not expect_cancel:
-            raise TransactionError(self.venue, TxStage.CANCELLED,
-                                   f"{inflight.label or 'transaction'} (nonce {inflight.nonce}) was cancelled: a "
-                                   f"0-value self-transfer took its nonce in block {result.block_number}",
-                                   operation=inflight.label, tx_hash=attempt.tx_hash, nonce=inflight.nonce)
+            raise TransactionError(
+                self.venue,
+                TxStage.CANCELLED,
+                f"{inflight.label or 'transaction'} (nonce {inflight.nonce}) was cancelled: a "
+                f"0-value self-transfer took its nonce in block {result.block_number}",
+                operation=inflight.label,
+                tx_hash=attempt.tx_hash,
+                nonce=inflight.nonce,
+            )
         if attempt.kind != "cancel" and expect_cancel:
-            raise TransactionError(self.venue, TxStage.SUBMISSION,
-                                   f"too late to cancel nonce {inflight.nonce}: {inflight.label} was mined in block "
-                                   f"{result.block_number}", operation="cancel", tx_hash=attempt.tx_hash,
-                                   nonce=inflight.nonce)
+            raise TransactionError(
+                self.venue,
+                TxStage.SUBMISSION,
+                f"too late to cancel nonce {inflight.nonce}: {inflight.label} was mined in block "
+                f"{result.block_number}",
+                operation="cancel",
+                tx_hash=attempt.tx_hash,
+                nonce=inflight.nonce,
+            )
         return result
 
     async def _why_reverted(self, inflight: _InFlight, receipt: Any) -> DecodedRevert:
         """Replay the call on the state before its block to read the revert reason."""
         block = int(receipt["blockNumber"]) - 1
         try:
-            await self._rpc("eth_call(replay)", lambda: self.w3.eth.call(self._tx_fields(inflight.call), block),
-                            passthrough=(w3e.ContractLogicError,))
+            await self._rpc(
+                "eth_call(replay)",
+                lambda: self.w3.eth.call(self._tx_fields(inflight.call), block),
+                passthrough=(w3e.ContractLogicError,),
+            )
         except w3e.ContractLogicError as exc:
             return self._decode(revert_data_of(exc))
         except VenueError:
             pass
-        return DecodedRevert("unknown", "REVERTED", "reverted (the replay did not reproduce it: the state it saw "
-                                                    "was changed by an earlier transaction in the block)")
+        return DecodedRevert(
+            "unknown",
+            "REVERTED",
+            "reverted (the replay did not reproduce it: the state it saw "
+            "was changed by an earlier transaction in the block)",
+        )
 
     async def _watch_until_final(self, inflight: _InFlight) -> _Final:
         dropped_polls = 0
@@ -493,13 +646,17 @@ class TxManager:
                 chain_nonce = await self._nonce_at("latest")
                 if chain_nonce > inflight.nonce:
                     dropped_polls += 1
-                    if dropped_polls >= 2:       # twice: a lagging receipt index is not a drop
+                    if dropped_polls >= 2:  # twice: a lagging receipt index is not a drop
                         self._finish(inflight, None)
                         raise TransactionError(
-                            self.venue, TxStage.DROPPED,
-                            f"{inflight.label or 'transaction'} (nonce {inflight.nonce}) was dropped: the nonce was "
-                            "used by a transaction not signed by this workstation", operation=inflight.label,
-                            nonce=inflight.nonce)
+                            self.venue,
+                            TxStage.DROPPED,
+                            f"{inflight.label or 'transaction'} (nonce {inflight.nonce}) was dropped: "
+                            "the nonce was "
+                            "used by a transaction not signed by this workstation",
+                            operation=inflight.label,
+                            nonce=inflight.nonce,
+                        )
                 else:
                     dropped_polls = 0
                     await self._keep_alive(inflight)
@@ -509,20 +666,26 @@ class TxManager:
         number, block_hash = int(receipt["blockNumber"]), _hex(receipt["blockHash"])
         seen = inflight.seen_in.get(attempt.tx_hash)
         if seen is not None and seen != block_hash:
-            self._reorged(inflight, attempt, number, seen)        # moved to another block: a reorg
+            self._reorged(inflight, attempt, number, seen)  # moved to another block: a reorg
         if await self._block_hash(number) != block_hash:
             self._reorged(inflight, attempt, number, block_hash)
             return None
         inflight.seen_in = {attempt.tx_hash: block_hash}
         if attempt.tx_hash not in inflight.mined_noted:
             inflight.mined_noted.add(attempt.tx_hash)
-            self.ledger.update(attempt.tx_hash, LedgerStatus.MINED, block_number=number, block_hash=block_hash)
+            self.ledger.update(
+                attempt.tx_hash, LedgerStatus.MINED, block_number=number, block_hash=block_hash
+            )
         confirmations = await self._head() - number + 1
         if confirmations < self.settings.confirmations:
             return None
         # Final check: the receipt and its block, read again now that enough blocks are on top.
         again = await self._receipt(attempt.tx_hash)
-        if again is None or _hex(again["blockHash"]) != block_hash or await self._block_hash(number) != block_hash:
+        if (
+            again is None
+            or _hex(again["blockHash"]) != block_hash
+            or await self._block_hash(number) != block_hash
+        ):
             self._reorged(inflight, attempt, number, block_hash)
             return None
         self._finish(inflight, attempt, receipt)
@@ -537,8 +700,8 @@ class TxManager:
         detail = f"reorg: {where} that held it is no longer canonical; watching for it again"
         log.warning("%s (nonce %d): %s", inflight.label, inflight.nonce, detail)
         self.ledger.update(attempt.tx_hash, LedgerStatus.SENT, detail=detail)
-        inflight.last_broadcast = time.monotonic()       # the stuck clock restarts: it is pending again
-        inflight.last_rebroadcast = 0.0                   # and the node may have lost it: resend promptly
+        inflight.last_broadcast = time.monotonic()  # the stuck clock restarts: it is pending again
+        inflight.last_rebroadcast = 0.0  # and the node may have lost it: resend promptly
 
     async def _keep_alive(self, inflight: _InFlight) -> None:
         """Not mined: rebroadcast if the node forgot it; replace it if it has been stuck too long."""
@@ -551,18 +714,25 @@ class TxManager:
             last_broadcast = inflight.last_broadcast
             try:
                 await self._broadcast(inflight, newest, fresh=False)
-            except TransactionError as exc:          # e.g. nonce taken meanwhile: the drop check sees it
-                log.warning("%s: rebroadcast of nonce %d refused: %s", inflight.label, inflight.nonce, exc.detail)
-            inflight.last_broadcast = last_broadcast     # a rebroadcast does not reset the stuck clock
+            except TransactionError as exc:  # e.g. nonce taken meanwhile: the drop check sees it
+                log.warning(
+                    "%s: rebroadcast of nonce %d refused: %s", inflight.label, inflight.nonce, exc.detail
+                )
+            inflight.last_broadcast = last_broadcast  # a rebroadcast does not reset the stuck clock
         if now - inflight.last_broadcast < self.settings.stuck_after_s:
             return
         if inflight.replacements >= self.settings.max_replacements:
             raise TransactionError(
-                self.venue, TxStage.STUCK,
+                self.venue,
+                TxStage.STUCK,
                 f"{inflight.label or 'transaction'} (nonce {inflight.nonce}) still not mined after "
-                f"{inflight.replacements} fee bumps (max fee now {gwei(newest.max_fee_wei)}); it stays pending: "
-                "cancel it or raise the fee cap", operation=inflight.label, tx_hash=newest.tx_hash,
-                nonce=inflight.nonce)
+                f"{inflight.replacements} fee bumps (max fee now {gwei(newest.max_fee_wei)}); "
+                "it stays pending: "
+                "cancel it or raise the fee cap",
+                operation=inflight.label,
+                tx_hash=newest.tx_hash,
+                nonce=inflight.nonce,
+            )
         await self._replace(inflight, newest.kind if newest.kind == "cancel" else "replace")
 
     async def _replace(self, inflight: _InFlight, kind: str) -> _Attempt:
@@ -571,25 +741,42 @@ class TxManager:
         try:
             market = await self.fee_quote()
         except TransactionError:
-            market = None                                  # above the cap: bump from our own fees only
+            market = None  # above the cap: bump from our own fees only
         try:
-            fees = fee_math.bumped(newest.max_fee_wei, newest.priority_fee_wei, market, self.settings,
-                                   what="cancel" if kind == "cancel" else "replacement")
+            fees = fee_math.bumped(
+                newest.max_fee_wei,
+                newest.priority_fee_wei,
+                market,
+                self.settings,
+                what="cancel" if kind == "cancel" else "replacement",
+            )
         except fee_math.FeeCapExceeded as exc:
-            raise TransactionError(self.venue, TxStage.FEES, f"{inflight.label} (nonce {inflight.nonce}): {exc}",
-                                   operation=inflight.label, nonce=inflight.nonce) from None
+            raise TransactionError(
+                self.venue,
+                TxStage.FEES,
+                f"{inflight.label} (nonce {inflight.nonce}): {exc}",
+                operation=inflight.label,
+                nonce=inflight.nonce,
+            ) from None
         gas_limit = CANCEL_GAS if kind == "cancel" else newest.gas_limit
-        attempt = self._sign(inflight.nonce, inflight.call, gas_limit, fees.max_fee_wei, fees.priority_fee_wei, kind)
+        attempt = self._sign(
+            inflight.nonce, inflight.call, gas_limit, fees.max_fee_wei, fees.priority_fee_wei, kind
+        )
         inflight.attempts.append(attempt)
         inflight.replacements += 1
-        log.warning("%s: nonce %d %s with max fee %s, tip %s", inflight.label, inflight.nonce,
-                    "cancelled" if kind == "cancel" else "replaced", gwei(fees.max_fee_wei),
-                    gwei(fees.priority_fee_wei))
+        log.warning(
+            "%s: nonce %d %s with max fee %s, tip %s",
+            inflight.label,
+            inflight.nonce,
+            "cancelled" if kind == "cancel" else "replaced",
+            gwei(fees.max_fee_wei),
+            gwei(fees.priority_fee_wei),
+        )
         try:
             await self._broadcast(inflight, attempt)
         except TransactionError as exc:
             if kind == "cancel":
-                raise                      # the operator asked for it: say it did not go out
+                raise  # the operator asked for it: say it did not go out
             # The node kept the earlier attempt (e.g. "replacement transaction underpriced"): keep
             # watching it; the refusal counts as one of the allowed replacements.
             inflight.last_broadcast = time.monotonic()
@@ -600,18 +787,26 @@ class TxManager:
         for attempt in inflight.attempts:
             if winner is not None and attempt is winner:
                 status = LedgerStatus.CONFIRMED if int(receipt["status"]) == 1 else LedgerStatus.REVERTED
-                self.ledger.update(attempt.tx_hash, status, block_number=int(receipt["blockNumber"]),
-                                   block_hash=_hex(receipt["blockHash"]))
+                self.ledger.update(
+                    attempt.tx_hash,
+                    status,
+                    block_number=int(receipt["blockNumber"]),
+                    block_hash=_hex(receipt["blockHash"]),
+                )
             elif winner is not None:
-                self.ledger.update(attempt.tx_hash, LedgerStatus.REPLACED, detail=f"nonce taken by {winner.tx_hash}")
+                self.ledger.update(
+                    attempt.tx_hash, LedgerStatus.REPLACED, detail=f"nonce taken by {winner.tx_hash}"
+                )
             else:
-                self.ledger.update(attempt.tx_hash, LedgerStatus.DROPPED, detail="nonce taken by a foreign transaction")
+                self.ledger.update(
+                    attempt.tx_hash, LedgerStatus.DROPPED, detail="nonce taken by a foreign transaction"
+                )
         self._inflight.pop(inflight.nonce, None)
         self._finished[inflight.nonce] = inflight
         while len(self._finished) > FINISHED_KEPT:
             self._finished.popitem(last=False)
 
-    # ------------------------------------------------------------------------------------------ operator actions
+    # ----------------------------------------------------------------------------------- operator actions
     async def cancel(self, nonce: int) -> TxResult:
         """Replace the pending transaction at ``nonce`` with a 0-value self-transfer; wait for it.
 
@@ -619,8 +814,9 @@ class TxManager:
         """
         inflight = self._inflight.get(nonce)
         if inflight is None:
-            raise TransactionError(self.venue, TxStage.SUBMISSION, f"no transaction pending at nonce {nonce}",
-                                   operation="cancel")
+            raise TransactionError(
+                self.venue, TxStage.SUBMISSION, f"no transaction pending at nonce {nonce}", operation="cancel"
+            )
         inflight.missing = False
         await self._replace(inflight, "cancel")
         self._watch(inflight)
@@ -632,8 +828,12 @@ class TxManager:
         """Send a held transaction from an earlier session again and watch it."""
         inflight = self._inflight.get(nonce)
         if inflight is None:
-            raise TransactionError(self.venue, TxStage.SUBMISSION, f"no transaction pending at nonce {nonce}",
-                                   operation="rebroadcast")
+            raise TransactionError(
+                self.venue,
+                TxStage.SUBMISSION,
+                f"no transaction pending at nonce {nonce}",
+                operation="rebroadcast",
+            )
         inflight.missing = False
         await self._broadcast(inflight, inflight.newest, fresh=False)
         self.ledger.update(inflight.newest.tx_hash, LedgerStatus.SENT, detail="rebroadcast after restart")
@@ -643,11 +843,16 @@ class TxManager:
         """Forget a held transaction the node never saw; its nonce will be reused by the next send."""
         inflight = self._inflight.get(nonce)
         if inflight is None or not inflight.missing:
-            raise TransactionError(self.venue, TxStage.SUBMISSION,
-                                   f"nonce {nonce} is not a held transaction (only those can be discarded)",
-                                   operation="discard")
+            raise TransactionError(
+                self.venue,
+                TxStage.SUBMISSION,
+                f"nonce {nonce} is not a held transaction (only those can be discarded)",
+                operation="discard",
+            )
         for attempt in inflight.attempts:
-            self.ledger.update(attempt.tx_hash, LedgerStatus.FAILED, detail="discarded by the operator: never mined")
+            self.ledger.update(
+                attempt.tx_hash, LedgerStatus.FAILED, detail="discarded by the operator: never mined"
+            )
         self._inflight.pop(nonce)
 
     # ------------------------------------------------------------------------------------------ recovery
@@ -659,12 +864,19 @@ class TxManager:
         for nonce in sorted({r.nonce for r in rows}):
             if nonce in self._inflight:
                 continue
-            attempts_rows = [r for r in self.ledger.by_nonce(self.chain_id, self.address, nonce)
-                             if r.status is not LedgerStatus.FAILED]
-            attempts = [_Attempt(r.tx_hash, r.raw, r.max_fee_wei, r.priority_fee_wei, r.kind, r.gas_limit)
-                        for r in attempts_rows]
+            attempts_rows = [
+                r
+                for r in self.ledger.by_nonce(self.chain_id, self.address, nonce)
+                if r.status is not LedgerStatus.FAILED
+            ]
+            attempts = [
+                _Attempt(r.tx_hash, r.raw, r.max_fee_wei, r.priority_fee_wei, r.kind, r.gas_limit)
+                for r in attempts_rows
+            ]
             first = attempts_rows[0]
-            call = _call_from_raw(next((r.raw for r in attempts_rows if r.kind != "cancel"), first.raw), first.label)
+            call = _call_from_raw(
+                next((r.raw for r in attempts_rows if r.kind != "cancel"), first.raw), first.label
+            )
             inflight = _InFlight(nonce, call, first.label, attempts, replacements=len(attempts) - 1)
             receipts = [(a, await self._receipt(a.tx_hash)) for a in attempts]
             mined = [(a, r) for a, r in receipts if r is not None]
@@ -676,8 +888,16 @@ class TxManager:
                     report.resolved.extend(self.ledger.by_nonce(self.chain_id, self.address, nonce))
                     continue
                 self._watch(inflight)
-                report.pending.append(PendingTx(nonce, attempt.tx_hash, first.label, LedgerStatus.MINED, True,
-                                                "mined, waiting for confirmations"))
+                report.pending.append(
+                    PendingTx(
+                        nonce,
+                        attempt.tx_hash,
+                        first.label,
+                        LedgerStatus.MINED,
+                        True,
+                        "mined, waiting for confirmations",
+                    )
+                )
                 continue
             if chain_nonce > nonce:
                 self._inflight[nonce] = inflight
@@ -688,12 +908,28 @@ class TxManager:
             self._inflight[nonce] = inflight
             if known:
                 self._watch(inflight)
-                report.pending.append(PendingTx(nonce, known[-1].tx_hash, first.label, LedgerStatus.SENT, True,
-                                                "in the node's mempool: watched again"))
+                report.pending.append(
+                    PendingTx(
+                        nonce,
+                        known[-1].tx_hash,
+                        first.label,
+                        LedgerStatus.SENT,
+                        True,
+                        "in the node's mempool: watched again",
+                    )
+                )
             else:
                 inflight.missing = True
-                report.pending.append(PendingTx(nonce, attempts[-1].tx_hash, first.label, LedgerStatus.SIGNED, False,
-                                                "signed but unknown to the node: rebroadcast, cancel or discard"))
+                report.pending.append(
+                    PendingTx(
+                        nonce,
+                        attempts[-1].tx_hash,
+                        first.label,
+                        LedgerStatus.SIGNED,
+                        False,
+                        "signed but unknown to the node: rebroadcast, cancel or discard",
+                    )
+                )
         return report
 
 
@@ -701,8 +937,13 @@ def _call_from_raw(raw: str, label: str) -> TxCall:
     """What a signed transaction from the ledger does (to, value, data), to replay or replace it."""
     fields = TypedTransaction.from_bytes(HexBytes(raw)).as_dict()
     data = fields.get("data", b"")
-    return TxCall(to=to_checksum_address(fields["to"]), data=_hex(data) if data else "0x",
-                  value=int(fields.get("value", 0)), label=label, gas_limit=int(fields["gas"]))
+    return TxCall(
+        to=to_checksum_address(fields["to"]),
+        data=_hex(data) if data else "0x",
+        value=int(fields.get("value", 0)),
+        label=label,
+        gas_limit=int(fields["gas"]),
+    )
 
 
 def _hex(value: Any) -> str:

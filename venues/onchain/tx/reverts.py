@@ -6,6 +6,7 @@ selector). AAVE v3 reverts with numbered strings (``Error("35")``), which mean n
 so those are looked up by code; Uniswap's short strings ("STF", "Too little received") get a hint.
 Custom errors are decoded from every ABI registered with the ``ErrorRegistry``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -16,8 +17,8 @@ from eth_utils import keccak
 
 from venues.onchain.tx.aave_errors import AAVE_V3_ERRORS
 
-ERROR_STRING_SELECTOR = "08c379a0"      # keccak("Error(string)")[:4]
-PANIC_SELECTOR = "4e487b71"             # keccak("Panic(uint256)")[:4]
+ERROR_STRING_SELECTOR = "08c379a0"  # keccak("Error(string)")[:4]
+PANIC_SELECTOR = "4e487b71"  # keccak("Panic(uint256)")[:4]
 
 # Solidity's Panic codes (docs.soliditylang.org, "Panic via assert and Error via require").
 PANIC_CODES: Mapping[int, str] = {
@@ -37,7 +38,7 @@ PANIC_CODES: Mapping[int, str] = {
 # what they mean for the operator.
 KNOWN_STRINGS: Mapping[str, str] = {
     "Too little received": "the swap would return less than amountOutMinimum (the price moved beyond the "
-                           "configured maximum slippage)",
+    "configured maximum slippage)",
     "Too much requested": "an exact-output swap would need more than amountInMaximum",
     "Transaction too old": "the swap's deadline passed before it was mined",
     "STF": "token transferFrom failed (allowance or balance too low)",
@@ -52,11 +53,11 @@ KNOWN_STRINGS: Mapping[str, str] = {
 class DecodedRevert:
     """What a revert said. ``name`` is the stable identifier to test against; ``message`` is for people."""
 
-    kind: str                    # "aave" | "string" | "panic" | "custom" | "empty" | "unknown"
-    name: str                    # HEALTH_FACTOR_LOWER_THAN_LIQUIDATION_THRESHOLD, "Too little received", ...
+    kind: str  # "aave" | "string" | "panic" | "custom" | "empty" | "unknown"
+    name: str  # HEALTH_FACTOR_LOWER_THAN_LIQUIDATION_THRESHOLD, "Too little received", ...
     message: str
-    data: str = ""               # the raw revert bytes (0x-hex)
-    code: str | None = None      # AAVE code ("35") or panic code ("0x11")
+    data: str = ""  # the raw revert bytes (0x-hex)
+    code: str | None = None  # AAVE code ("35") or panic code ("0x11")
     args: tuple = field(default_factory=tuple)
 
     def __str__(self) -> str:
@@ -69,6 +70,7 @@ def _error_signature(entry: Mapping[str, Any]) -> str:
         if kind.startswith("tuple"):
             return "(" + ",".join(type_of(c) for c in param.get("components", [])) + ")" + kind[5:]
         return kind
+
     return f"{entry['name']}({','.join(type_of(p) for p in entry.get('inputs', []))})"
 
 
@@ -86,7 +88,7 @@ class ErrorRegistry:
                 continue
             signature = _error_signature(entry)
             selector = keccak(text=signature)[:4].hex()
-            types = signature[signature.index("(") + 1:-1]
+            types = signature[signature.index("(") + 1 : -1]
             self._errors[selector] = (entry["name"], _split_types(types))
 
     def lookup(self, selector: str) -> tuple[str, list[str]] | None:
@@ -120,8 +122,12 @@ def decode_revert(data: str | bytes | None, registry: ErrorRegistry | None = Non
         try:
             (text,) = abi_decode(["string"], body)
         except Exception:  # noqa: BLE001 - malformed payload: say so, keep the bytes
-            return DecodedRevert("unknown", "MALFORMED_ERROR_STRING", f"reverted with malformed Error(string) "
-                                 f"data {hex_data[:74]}", hex_data)
+            return DecodedRevert(
+                "unknown",
+                "MALFORMED_ERROR_STRING",
+                f"reverted with malformed Error(string) data {hex_data[:74]}",
+                hex_data,
+            )
         return _from_string(text, hex_data)
     if selector == PANIC_SELECTOR:
         try:
@@ -129,9 +135,13 @@ def decode_revert(data: str | bytes | None, registry: ErrorRegistry | None = Non
         except Exception:  # noqa: BLE001
             code = -1
         meaning = PANIC_CODES.get(code, "unknown panic code")
-        return DecodedRevert("panic", f"Panic(0x{code:02x})" if code >= 0 else "Panic(?)",
-                             f"Panic 0x{code:02x}: {meaning}" if code >= 0 else "Panic with malformed code",
-                             hex_data, code=f"0x{code:02x}" if code >= 0 else None)
+        return DecodedRevert(
+            "panic",
+            f"Panic(0x{code:02x})" if code >= 0 else "Panic(?)",
+            f"Panic 0x{code:02x}: {meaning}" if code >= 0 else "Panic with malformed code",
+            hex_data,
+            code=f"0x{code:02x}" if code >= 0 else None,
+        )
     if registry is not None:
         known = registry.lookup(selector)
         if known is not None:
@@ -142,7 +152,9 @@ def decode_revert(data: str | bytes | None, registry: ErrorRegistry | None = Non
                 args = ()
             rendered = ", ".join(_render(a) for a in args)
             return DecodedRevert("custom", name, f"{name}({rendered})", hex_data, args=args)
-    return DecodedRevert("unknown", f"0x{selector}", f"reverted with unknown error selector 0x{selector}", hex_data)
+    return DecodedRevert(
+        "unknown", f"0x{selector}", f"reverted with unknown error selector 0x{selector}", hex_data
+    )
 
 
 def _from_string(text: str, hex_data: str) -> DecodedRevert:

@@ -1,11 +1,12 @@
 """TxSettings: the RPC venue file's ``environments.<env>.transactions`` in the units the manager uses."""
+
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 from typing import Any
 
-GWEI = 10 ** 9
+GWEI = 10**9
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ registered with the process-wide log redaction (every hex form), never put in a 
 pickle or a file, and signing failures are re-raised as a fresh exception that carries only the
 exception type, so no library message or chained traceback can echo it.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -36,13 +37,20 @@ class WalletSigner:
                 raise ValueError
             address = Account.from_key(key).address
         except Exception:  # noqa: BLE001 - the value must not reach the message
-            raise TransactionError(venue, TxStage.SIGNING, "the stored private_key is not a 32-byte hex key",
-                                   operation="load key") from None
+            raise TransactionError(
+                venue,
+                TxStage.SIGNING,
+                "the stored private_key is not a 32-byte hex key",
+                operation="load key",
+            ) from None
         if expected_address is not None and to_checksum_address(expected_address) != address:
             raise TransactionError(
-                venue, TxStage.SIGNING,
+                venue,
+                TxStage.SIGNING,
                 f"the stored private_key belongs to {address}, not to the stored wallet_address "
-                f"{to_checksum_address(expected_address)}: fix one of them", operation="load key")
+                f"{to_checksum_address(expected_address)}: fix one of them",
+                operation="load key",
+            )
         self._key = key
         self._address = address
 
@@ -53,13 +61,17 @@ class WalletSigner:
             key = store.get(environment, venue, PRIVATE_KEY_FIELD)
             wallet = store.get(environment, venue, WALLET_FIELD)
         except CredentialError as exc:
-            raise TransactionError(venue, TxStage.SIGNING, f"cannot read the keyring: {exc.message}",
-                                   operation="load key") from None
+            raise TransactionError(
+                venue, TxStage.SIGNING, f"cannot read the keyring: {exc.message}", operation="load key"
+            ) from None
         if key is None:
             raise TransactionError(
-                venue, TxStage.SIGNING,
+                venue,
+                TxStage.SIGNING,
                 f"no private_key stored for {venue} ({environment}): python main.py credentials set "
-                f"--env {environment} --venue {venue} --field private_key", operation="load key")
+                f"--env {environment} --venue {venue} --field private_key",
+                operation="load key",
+            )
         return cls(key, venue=venue, expected_address=wallet.reveal() if wallet is not None else None)
 
     @property
@@ -71,9 +83,12 @@ class WalletSigner:
         try:
             signed = Account.sign_transaction(transaction, self._key)
         except Exception as exc:  # noqa: BLE001 - only the type may leave
-            raise TransactionError(self.venue, TxStage.SIGNING,
-                                   f"signing failed ({type(exc).__name__}); the transaction fields were "
-                                   f"rejected by eth-account", operation="sign") from None
+            raise TransactionError(
+                self.venue,
+                TxStage.SIGNING,
+                f"signing failed ({type(exc).__name__}); the transaction fields were rejected by eth-account",
+                operation="sign",
+            ) from None
         return "0x" + signed.raw_transaction.hex(), "0x" + signed.hash.hex()
 
     def __repr__(self) -> str:

@@ -55,19 +55,22 @@ class LocalStack:
 
 @pytest.fixture(scope="session")
 def defi_session():
+    node = None
     try:
         compiled = compile_local_contracts()
         node = Anvil(SEPOLIA).start()
-    except PeersMissing as exc:
-        _unavailable(str(exc))
-        raise
-    try:
         stack = deploy_stack(node.url, compiled=compiled)
-        chain = DevChain(node.url)
-        admin = StackAdmin(stack, chain)
-        yield LocalStack(node, stack, chain, admin)
-        chain.close()
+    except BaseException as exc:
+        if node is not None:
+            node.stop()                      # never leave an anvil behind a failed deployment
+        if isinstance(exc, PeersMissing):
+            _unavailable(str(exc))
+        raise
+    chain = DevChain(node.url)
+    try:
+        yield LocalStack(node, stack, chain, StackAdmin(stack, chain))
     finally:
+        chain.close()
         node.stop()
 
 

@@ -230,6 +230,26 @@ async def test_rpc_that_hangs_or_errors_fails_fast_and_recovers(defi, ledger):
         await proxy.stop()
 
 
+async def test_a_node_without_simulate_v1_falls_back_to_eth_call(defi, ledger):
+    proxy = await RpcProxy(defi.url).start()
+    proxy.fault("unsupported", "eth_simulateV1")
+    ex = await open_execution(defi, ledger, url=proxy.url)
+    try:
+        assert not await ex.tm.can_simulate_program()
+        await ex.weth.wrap(D(2))
+        with pytest.raises(TransactionError) as info:  # still refused, still by name
+            await ex.aave.borrow("WETH", D(1))
+        assert info.value.stage is TxStage.SIMULATION and info.value.revert.kind == "aave"
+        assert "eth_call" in str(info.value)
+        # Without a joint simulation the approval goes first, then the swap is simulated alone.
+        result = await ex.uniswap.swap_exact_input("WETH", "USDT", D(1))
+        assert result.amount_out >= result.amount_out_minimum
+        assert proxy.methods.count("eth_simulateV1") == 1  # probed once, then not again
+    finally:
+        await ex.close()
+        await proxy.stop()
+
+
 async def test_private_rpc_sees_only_raw_transactions(defi, ledger):
     public = await RpcProxy(defi.url).start()
     private = await RpcProxy(defi.url).start()
@@ -280,3 +300,20 @@ async def test_restart_finds_pending_transactions_in_the_ledger(defi, ledger):
         assert third.recovery.pending == [] and third.recovery.resolved == []
     finally:
         await third.close()
+
+
+async def test_restart_resolves_a_transaction_mined_while_away(defi, ledger):
+    first = await open_execution(defi, ledger, stuck_after_s=60)
+    defi.chain.rpc("evm_setAutomine", False)
+    nonce = await first.tm.submit(deposit_call(first, "1", "mined while away"))
+    tx_hash = rows(ledger, nonce)[0].tx_hash
+    await first.close()
+    defi.chain.mine()  # mined with nobody watching
+    second = await open_execution(defi, ledger)
+    try:
+        report = second.recovery
+        assert report.pending == []
+        assert [(r.tx_hash, r.status) for r in report.resolved] == [(tx_hash, LedgerStatus.CONFIRMED)]
+        assert (await second.tm.wait(nonce)).tx_hash == tx_hash  # the outcome is still there to read
+    finally:
+        await second.close()

@@ -62,7 +62,7 @@ def defi_session():
         stack = deploy_stack(node.url, compiled=compiled)
     except BaseException as exc:
         if node is not None:
-            node.stop()                      # never leave an anvil behind a failed deployment
+            node.stop()  # never leave an anvil behind a failed deployment
         if isinstance(exc, PeersMissing):
             _unavailable(str(exc))
         raise

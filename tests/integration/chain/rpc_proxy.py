@@ -2,7 +2,8 @@
 
 Faults apply to the methods in ``fault_methods`` (every method when empty): ``hang`` never answers
 (the client's timeout must fire), ``http500`` answers HTTP 500, ``rpc_error`` answers a JSON-RPC
-error object. ``methods`` lists every method that reached the proxy, in order.
+error object, ``unsupported`` answers -32601 "method not found" (a node without that method).
+``methods`` lists every method that reached the proxy, in order.
 """
 
 from __future__ import annotations
@@ -69,13 +70,12 @@ class RpcProxy:
             return web.Response(status=503)
         if faulty and self.mode == "http500":
             return web.Response(status=500, text="upstream exploded")
-        if faulty and self.mode == "rpc_error":
+        if faulty and self.mode in ("rpc_error", "unsupported"):
+            code, message = (
+                (-32000, "backend overloaded") if self.mode == "rpc_error" else (-32601, "Method not found")
+            )
             errors = [
-                {
-                    "jsonrpc": "2.0",
-                    "id": c.get("id"),
-                    "error": {"code": -32000, "message": "backend overloaded"},
-                }
+                {"jsonrpc": "2.0", "id": c.get("id"), "error": {"code": code, "message": message}}
                 for c in calls
             ]
             return web.json_response(errors if isinstance(payload, list) else errors[0])

@@ -48,7 +48,7 @@ from engine.domain.onchain_ports import (
     TxResult,
     TxStage,
 )
-from engine.domain.venue_ports import VenueError
+from engine.domain.venue_ports import VenueError, VenueErrorKind
 from venues.onchain.reader import ChainReader
 from venues.onchain.tx import fees as fee_math
 from venues.onchain.tx.reverts import DecodedRevert, ErrorRegistry, decode_revert, revert_data_of
@@ -344,9 +344,18 @@ class TxManager:
             },
             "latest",
         ]
-        response = await self._rpc(
-            "eth_simulateV1", lambda: self.w3.provider.make_request(RPCEndpoint("eth_simulateV1"), payload)
-        )
+        try:
+            response = await self._rpc(
+                "eth_simulateV1",
+                lambda: self.w3.provider.make_request(RPCEndpoint("eth_simulateV1"), payload),
+            )
+        except VenueError as exc:
+            if self._simulate_v1 is None and exc.kind is not VenueErrorKind.TIMEOUT:
+                # Some providers answer an unknown method with an HTTP error rather than -32601.
+                log.info("eth_simulateV1 unavailable (%s); simulating with eth_call", exc.detail)
+                self._simulate_v1 = False
+                return None
+            raise
         if "error" in response:
             message = str(response["error"].get("message", "")).lower()
             if int(response["error"].get("code", 0)) == -32601 or any(m in message for m in _NOT_SUPPORTED):

@@ -61,7 +61,8 @@ async def operations(url: str, stack) -> list[tuple[str, int, float]]:
             await op("aave borrow WETH (variable)", ex.aave.borrow("WETH", D(15)))
             StackAdmin(stack).advance(24 * 3600)
             await op("weth deposit (ETH -> WETH)", ex.weth.wrap(D("0.1")))
-            await op("aave approve WETH (repay max)", ex.aave.approve("WETH", await ex.aave.repay_max_allowance("WETH")))
+            allowance = await ex.aave.repay_max_allowance("WETH")
+            await op("aave approve WETH (repay max)", ex.aave.approve("WETH", allowance))
             await op("aave repay max WETH", ex.aave.repay("WETH", MAX))
             await op("aave withdraw max weETH", ex.aave.withdraw("weETH", MAX))
             await op("weETH unwrap", ex.etherfi.unwrap(D(1)))
@@ -81,7 +82,8 @@ async def operations(url: str, stack) -> list[tuple[str, int, float]]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
 
@@ -89,7 +91,7 @@ def main() -> int:
     compiled = compile_local_contracts()
     print(f"compile (solc-js, cached by source hash): {time.perf_counter() - started:.2f}s")
     deploys, counts = [], []
-    stack = url = anvil = None
+    stack = anvil = None
     for i in range(args.repeat):
         anvil = Anvil(SEPOLIA).start()
         stack = deploy_stack(anvil.url, compiled=compiled)

@@ -73,11 +73,10 @@ class Anvil:
                 break
             time.sleep(0.02)
         tail = " | ".join(self.log_path.read_text(errors="replace").strip().splitlines()[-3:])
+        exited = self.proc.poll() is not None
         self.stop()
-        raise RuntimeError(
-            f"anvil did not report a listening port within {self.start_timeout_s:g}s"
-            + (f": {tail}" if tail else "")
-        )
+        what = "anvil exited" if exited else f"anvil did not report a listening port within {self.start_timeout_s:g}s"
+        raise RuntimeError(what + (f": {tail}" if tail else ""))
 
     @property
     def running(self) -> bool:

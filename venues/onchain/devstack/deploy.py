@@ -18,6 +18,7 @@ ETH only.
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -99,26 +100,33 @@ class DevStack:
 
 # ------------------------------------------------------------------------------------------------ compile
 def compile_local_contracts() -> dict[str, Compiled]:
-    """The project's LSTs (solc 0.8.37) and Morpho Blue (solc 0.8.19, viaIR, as Morpho builds it)."""
-    lst = compile_contracts(
-        collect_sources(CONTRACTS_DIR, "LiquidStaking.sol"),
-        {name: "LiquidStaking.sol" for name in LST_CONTRACTS},
-        settings={"evmVersion": "cancun", "optimizer": {"enabled": True, "runs": 200}},
-    )
+    """The project's LSTs (solc 0.8.37) and Morpho Blue (solc 0.8.19, viaIR, as Morpho builds it).
+
+    The two compilers run side by side (each is its own node process), so a cold build costs the
+    Morpho build alone; a warm one reads both from the cache.
+    """
     morpho_root = npm.require_package(MORPHO)
-    morpho = compile_contracts(
-        collect_sources(morpho_root, "src/Morpho.sol"),
-        {"Morpho": "src/Morpho.sol"},
-        compiler="solc-0.8.19",
-        # morpho-blue foundry.toml: via_ir, optimizer_runs 999999, bytecode_hash none; 0.8.19 targets paris.
-        settings={
-            "viaIR": True,
-            "optimizer": {"enabled": True, "runs": 999999},
-            "evmVersion": "paris",
-            "metadata": {"bytecodeHash": "none"},
-        },
-    )
-    return {**lst, **morpho}
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="solc") as pool:
+        lst = pool.submit(
+            compile_contracts,
+            collect_sources(CONTRACTS_DIR, "LiquidStaking.sol"),
+            {name: "LiquidStaking.sol" for name in LST_CONTRACTS},
+            settings={"evmVersion": "cancun", "optimizer": {"enabled": True, "runs": 200}},
+        )
+        morpho = pool.submit(
+            compile_contracts,
+            collect_sources(morpho_root, "src/Morpho.sol"),
+            {"Morpho": "src/Morpho.sol"},
+            compiler="solc-0.8.19",
+            # morpho-blue foundry.toml: via_ir, optimizer_runs 999999, bytecode_hash none; 0.8.19 targets paris.
+            settings={
+                "viaIR": True,
+                "optimizer": {"enabled": True, "runs": 999999},
+                "evmVersion": "paris",
+                "metadata": {"bytecodeHash": "none"},
+            },
+        )
+        return {**lst.result(), **morpho.result()}
 
 
 def _ray(x: Decimal) -> int:

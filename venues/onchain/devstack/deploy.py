@@ -118,7 +118,7 @@ def compile_local_contracts() -> dict[str, Compiled]:
             collect_sources(morpho_root, "src/Morpho.sol"),
             {"Morpho": "src/Morpho.sol"},
             compiler="solc-0.8.19",
-            # morpho-blue foundry.toml: via_ir, optimizer_runs 999999, bytecode_hash none; 0.8.19 targets paris.
+            # morpho-blue foundry.toml: via_ir, optimizer_runs 999999, bytecode_hash none (0.8.19: paris).
             settings={
                 "viaIR": True,
                 "optimizer": {"enabled": True, "runs": 999999},

@@ -57,8 +57,8 @@ def run_backtest_command(args: argparse.Namespace, service_factory: Callable[[],
             raise UsageError(f"unknown mode {args.mode!r} (allowed: {', '.join(MODES)})")
         if args.capital is not None and not args.capital > 0:
             raise UsageError(f"--capital must be positive, got {args.capital}")
-        if args.config is not None and not args.config.is_file():
-            raise UsageError(f"--config {args.config}: no such file")
+        if args.config is not None:
+            _check_config_file(args.config)
         request = BacktestRequest(
             mode=args.mode, start=_parse_day(args.start, "--start", False),
             end=_parse_day(args.end, "--end", True), capital=args.capital,
@@ -71,7 +71,7 @@ def run_backtest_command(args: argparse.Namespace, service_factory: Callable[[],
         result = service_factory().run(request)
         write_results(result, out_dir)
     except ConfigError as exc:
-        print(f"error: invalid configuration:\n{exc}", file=sys.stderr)
+        print(f"error: {exc.describe()}", file=sys.stderr)
         return 2
     except (UsageError, DataRangeError, ResultsWriteError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -81,6 +81,15 @@ def run_backtest_command(args: argparse.Namespace, service_factory: Callable[[],
     print(format_summary(result))
     print(f"results written to {out_dir}/ (summary.json, timeseries.csv, events.csv)")
     return 0
+
+
+def _check_config_file(path: Path) -> None:
+    if path.is_dir():
+        raise UsageError(f"--config {path}: is a folder; give the override YAML file inside it")
+    if not path.exists():
+        raise UsageError(f"--config {path}: no such file")
+    if not path.is_file():
+        raise UsageError(f"--config {path}: not a regular file (a device, pipe or socket)")
 
 
 def _check_writable(out_dir: Path) -> None:

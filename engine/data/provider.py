@@ -7,6 +7,8 @@ cached on disk keyed by the inputs' content so a second run with the same data s
 
 from __future__ import annotations
 
+import re
+import textwrap
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -60,6 +62,27 @@ def to_utc_hour_seconds(value: Any, name: str) -> int | None:
     if ts != ts.floor("h"):
         raise ValueError(f"{name} must be on the hour (the grid is hourly), got {ts}")
     return int(ts.timestamp())
+
+
+def describe_uncovered(start: int, end: int, avail_start: int, avail_end: int, outside: list[Span]) -> str:
+    """A short multi-line message: the window the data has first, then the series that end too
+    early or start too late, grouped by what they cover (file paths left out: the series name is
+    what the operator recognises, and the paths made this one 1,200-character line)."""
+    groups: dict[tuple[int, int], list[str]] = {}
+    for span in outside:
+        groups.setdefault((span.start_s, span.end_s), []).append(_PATH_NOTE.sub("", span.series))
+    lines = [
+        f"the data covers {fmt_ts(avail_start)}..{fmt_ts(avail_end)} UTC for this run;",
+        f"the requested window {fmt_ts(start)}..{fmt_ts(end)} UTC is outside it. Series that limit it:",
+    ]
+    for (first, last), names in groups.items():
+        lines += textwrap.wrap(f"{fmt_ts(first)}..{fmt_ts(last)} UTC: {', '.join(names)}", width=100,
+                               initial_indent="  ", subsequent_indent="      ")
+    return "\n".join(lines)
+
+
+#: " (market_data/.../file.csv)" after a series name
+_PATH_NOTE = re.compile(r" \([^()]*/[^()]*\)")
 
 
 def plan(req: DataRequirements) -> list[ColumnGroup]:
@@ -133,11 +156,7 @@ class HistoricalDataProvider:
             raise DataRangeError(f"requested start {fmt_ts(start)} UTC is after the end {fmt_ts(end)} UTC")
         outside = list(dict.fromkeys(s for s in spans if start < s.start_s or end > s.end_s))
         if outside:
-            raise DataRangeError(
-                f"requested window {fmt_ts(start)}..{fmt_ts(end)} UTC is not covered by the data: "
-                + "; ".join(s.describe() for s in outside)
-                + f". Available window for these requirements: {fmt_ts(avail_start)}..{fmt_ts(avail_end)} UTC"
-            )
+            raise DataRangeError(describe_uncovered(start, end, avail_start, avail_end, outside))
         return start, end
 
     # -- load ---------------------------------------------------------------------------------

@@ -68,7 +68,7 @@ def run_backtest_command(args: argparse.Namespace, service_factory: Callable[[],
             raise UsageError(f"--end {args.end} is before --start {args.start}")
         out_dir = args.out if args.out != Path("results") else Path("results") / args.mode
         _check_writable(out_dir)
-        result = service_factory().run(request)
+        result = service_factory().run(request, on_data=_warn_substitutes)
         write_results(result, out_dir)
     except ConfigError as exc:
         print(f"error: {exc.describe()}", file=sys.stderr)
@@ -81,6 +81,23 @@ def run_backtest_command(args: argparse.Namespace, service_factory: Callable[[],
     print(format_summary(result))
     print(f"results written to {out_dir}/ (summary.json, timeseries.csv, events.csv)")
     return 0
+
+
+def _warn_substitutes(data) -> None:
+    for warning in data.substitute_warnings():
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
+
+
+def _series_line(p: dict) -> str:
+    parts = [f"{n:,} {source}" for source, n in p["substitutes"].items()]
+    if p["forward_filled"]:
+        parts.append(f"{p['forward_filled']:,} forward-filled")
+    text = f"{p['series']}: {p['own']:,} of {p['total']:,} {p['unit']} own"
+    if parts:
+        text += f"; substitutes {', '.join(parts)} ({p['substitute_share']:.1%})"
+    if p["cleaning"]:
+        text += "; cleaning: " + ", ".join(f"{step} {n:,}" for step, n in p["cleaning"].items())
+    return text
 
 
 def _check_config_file(path: Path) -> None:
@@ -134,6 +151,6 @@ def format_summary(result: BacktestResult) -> str:
         ("engine time", f"{s['engine_seconds']:.3f} s ({s['hours_per_second']:,.0f} h/s)"),
     ]
     rows += [(f"  pnl.{k}", num(s["pnl_components"][k])) for k in COMPONENTS if s["pnl_components"][k]]
-    rows += [("data fallback", f) for f in s["data_fallbacks"]]
+    rows += [("data", _series_line(p)) for p in s["data_fallbacks"].values() if p["substituted"] or p["cleaning"]]
     width = max(len(r[0]) for r in rows)
     return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)

@@ -20,11 +20,12 @@ import numpy as np
 import pandas as pd
 
 from engine.data.aligned import AlignedMarketData
+from engine.data.provenance import SeriesProvenance
 from engine.data.requirements import DataRequirements
 
 # Bump when the cache layout changes. Code changes need no bump: the key also hashes the source of
 # the modules that clean and align the data (CODE_DIGEST), so editing a rule can never serve stale data.
-CACHE_VERSION = "2"
+CACHE_VERSION = "3"
 CODE_DIGEST = hashlib.blake2b(
     b"".join(p.read_bytes() for p in sorted(Path(__file__).parent.glob("*.py"))), digest_size=16
 ).hexdigest()
@@ -95,6 +96,7 @@ def save_aligned(path: Path, data: AlignedMarketData) -> None:
         "notes": data.notes,
         "gas_units": data.gas_units,
         "aave_risk_params": data.aave_risk_params,
+        "provenance": data.provenance_summary(),
     }
     index_ns = data.index.as_unit("ns").asi8
     try:
@@ -124,8 +126,9 @@ def load_aligned(path: Path) -> AlignedMarketData | None:
             notes=list(meta["notes"]),
             gas_units={k: int(v) for k, v in meta["gas_units"].items()},
             aave_risk_params=meta["aave_risk_params"],
+            provenance={c: SeriesProvenance.from_dict(c, d) for c, d in meta["provenance"].items()},
         )
-    except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError) as exc:
         log.warning("ignoring unreadable aligned-data cache %s: %s", path, exc)
         return None
 

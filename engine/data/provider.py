@@ -29,9 +29,10 @@ from engine.data.columns import (
     PerpColumn,
     SpotColumn,
 )
-from engine.data.errors import DataRangeError
+from engine.data.errors import DataFormatError, DataRangeError
 from engine.data.funding import FundingColumn
 from engine.data.grid import Span, fmt_ts, hourly_grid
+from engine.data.provenance import SeriesProvenance
 from engine.data.raw_store import RawStore
 from engine.data.requirements import DataRequirements
 
@@ -108,7 +109,7 @@ class HistoricalDataProvider:
     def __init__(self, data_dir: Path, cache_dir: Path | None = None) -> None:
         self.data_dir = Path(data_dir)
         if not self.data_dir.is_dir():
-            raise FileNotFoundError(f"data directory not found: {self.data_dir}")
+            raise DataFormatError(f"data directory not found: {self.data_dir}")
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self._raw = RawStore(self.data_dir)
         self._digests = FileDigests()
@@ -202,11 +203,17 @@ class HistoricalDataProvider:
         columns: dict[str, np.ndarray] = {}
         fallbacks: list[str] = []
         notes: list[str] = []
+        provenance: dict[str, SeriesProvenance] = {}
         for group in groups:
             built = group.build(self._raw, grid)
             columns.update(built.columns)
             fallbacks += built.fallbacks
             notes += built.notes
+            provenance.update(built.provenance)
+            unattributed = [f for f in built.fallbacks if not any(f in p.flags for p in built.provenance.values())]
+            for column in built.columns:          # a builder without counts still gets its messages listed
+                if column not in provenance and unattributed and len(built.columns) == 1:
+                    provenance[column] = SeriesProvenance(column, column, "hours", grid.size, flags=unattributed)
         data = AlignedMarketData(
             index=pd.to_datetime(grid, unit="s", utc=True).as_unit("ns"),
             columns=columns,
@@ -214,6 +221,7 @@ class HistoricalDataProvider:
             notes=_unique(notes),
             gas_units=dict(self._raw.gas_units()),
             aave_risk_params=self._raw.risk_params(),
+            provenance=provenance,
         )
         save_aligned(path, data)
         self.last_load_from_cache = False

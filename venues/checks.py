@@ -78,6 +78,8 @@ _KIND_HINT = {
                           "whose timestamp is outside its window.",
     VenueErrorKind.PERMISSION: "The key lacks a permission or the IP is not whitelisted; fix it on the venue's "
                                "API management page.",
+    VenueErrorKind.MALFORMED: "The venue's answer was not its API's JSON (a proxy, captive portal or maintenance "
+                              "page answers instead of the venue?); check the network path and the venue's status.",
 }
 
 
@@ -125,7 +127,9 @@ class _Runner:
                 hint = _auth_hint(self.venue, self.environment, auth_fields)
             else:
                 hint = _KIND_HINT.get(exc.kind, "")
-            return self.result(check, Status.FAIL, f"{exc.kind.value}: {exc.detail}", hint, ms)
+            # a malformed answer's detail already says so ("malformed answer from okx: ...")
+            message = exc.detail if exc.kind is VenueErrorKind.MALFORMED else f"{exc.kind.value}: {exc.detail}"
+            return self.result(check, Status.FAIL, message, hint, ms)
         except diagnostics.NotAvailable as exc:
             return self.result(check, Status.SKIP, f"not available: {exc}")
         except Exception as exc:  # noqa: BLE001 - a check must never take the run down

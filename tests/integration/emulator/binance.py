@@ -51,6 +51,12 @@ class BinanceDialect:
     def __init__(self, state: VenueState) -> None:
         self.s = state
 
+    def rate_limited(self) -> web.Response:
+        """The venue's answer to a request over its rate limit (the emulator adds Retry-After)."""
+        return json_response({"code": -1003, "msg": "Too many requests; current limit of IP(127.0.0.1) is 6000 "
+                                            "requests per minute. Please use WebSocket Streams for live updates "
+                                            "to avoid polling the API."}, 429)
+
     # -- helpers -----------------------------------------------------------------------------------
     def inst(self, kind: str, symbol: str) -> Instrument:
         return self.s.instrument(f"{kind}:{symbol}")

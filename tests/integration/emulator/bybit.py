@@ -47,6 +47,11 @@ class BybitDialect:
     def __init__(self, state: VenueState) -> None:
         self.s = state
 
+    def rate_limited(self) -> web.Response:
+        """The venue's answer to a request over its rate limit (the emulator adds Retry-After)."""
+        return json_response({"retCode": 10006, "retMsg": "Too many visits!", "result": {}, "retExtInfo": {},
+                              "time": self.s.now_ms()}, 429)
+
     def ok(self, result: dict | list) -> web.Response:
         return json_response({"retCode": 0, "retMsg": "OK", "result": result, "retExtInfo": {},
                               "time": self.s.now_ms()})

@@ -52,6 +52,10 @@ class OkxDialect:
     def __init__(self, state: VenueState) -> None:
         self.s = state
 
+    def rate_limited(self) -> web.Response:
+        """The venue's answer to a request over its rate limit (the emulator adds Retry-After)."""
+        return json_response({"msg": "Too Many Requests", "code": "50011", "data": []}, 429)
+
     @staticmethod
     def ok(data: list) -> web.Response:
         return json_response({"code": "0", "msg": "", "data": data})

@@ -24,7 +24,7 @@ from typing import Any, Awaitable, Callable, Iterable
 from engine.domain.venue_ports import MarketKind, VenueError
 from venues.cex import answers
 from venues.cex.errors import translate
-from venues.credentials import Secret
+from venues.credentials import Secret, install_log_redaction, register_secret
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,10 @@ class CcxtAccount:
         self.kinds = frozenset(kinds)
         self.retry = retry
         self._secrets = [s for s in secrets if s]
+        # ccxt logs every signed URL and its key headers at DEBUG: mask them in every log record
+        for secret in self._secrets:
+            register_secret(secret)
+        install_log_redaction()
         self._rate_limited = bool(getattr(exchange, "enableRateLimit", False))
         self._unthrottled = 0
         answers.install_probe(exchange)

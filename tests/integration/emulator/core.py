@@ -113,6 +113,9 @@ class FaultRule(RequestFaults):
     method: str = ""
     times: int | None = None
     hits: int = 0
+    #: answer 200 with this JSON instead of the venue's own, without executing (replays of recorded
+    #: real answers, tests/fixtures/ccxt_static); signatures are still checked first
+    answer_json: Any = None
 
     def matches(self, method: str, path: str) -> bool:
         return (self.times is None or self.hits < self.times) and path.startswith(self.path) \
@@ -406,6 +409,9 @@ class ExchangeEmulator:
         self._runner: web.AppRunner | None = None
         self._dead_man_task: asyncio.Task | None = None
         self.port: int | None = None
+        #: with record_answers, every JSON answer by (venue, method, path), for the fidelity checks
+        self.record_answers = False
+        self.answers: dict[tuple[str, str, str], list[Any]] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -501,7 +507,12 @@ class ExchangeEmulator:
             response.headers["Retry-After"] = f"{faults.retry_after_s:g}"
             return response
         body = await request.read()
+        if isinstance(faults, FaultRule) and faults.answer_json is not None:
+            denied = await dialect.handle(request, tail, body, auth_only=True)
+            return denied if denied is not None else json_response(faults.answer_json)
         response = await dialect.handle(request, tail, body)
+        if self.record_answers and response.content_type == "application/json" and response.text:
+            self.answers.setdefault((venue, request.method, tail), []).append(json.loads(response.text))
         # From here on the venue has executed the request; only the answer goes wrong.
         if faults.answer_late_s:
             await asyncio.sleep(faults.answer_late_s)

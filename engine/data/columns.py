@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engine.data import catalog
-from engine.data.errors import DataRangeError
+from engine.data.errors import DataFormatError, DataRangeError
 from engine.data.provenance import SeriesProvenance
 from engine.data.grid import (
     HOUR_S,
@@ -137,7 +137,7 @@ class PerpColumn:
         own = raw.perp(self.venue, self.asset)
         if not self.fallback_venues:
             if own is None:
-                raise FileNotFoundError(f"no perp price file for {self.venue} {self.asset} in the catalog")
+                raise DataFormatError(f"no perp price file for {self.venue} {self.asset} in the catalog")
             return [series_span(own)]
         spans = [series_span(raw.perp(v, self.asset)) for v in self.fallback_venues]
         if own is not None:

@@ -14,7 +14,7 @@ class OptionRangeError(ValueError):
     """A numeric option is not finite or outside its range (the message names the option)."""
 
 
-def check_range(value: float | int | None, option: str, low: float, high: float, *, unit: str = "",
+def check_range(value: float | None, option: str, low: float, high: float, *, unit: str = "",
                 zero_means: str | None = None) -> float | int | None:
     """``value`` unchanged if it is None, finite and in [low, high] (or 0 when ``zero_means`` says
     what 0 does); otherwise OptionRangeError naming ``option`` and the allowed range."""
@@ -31,7 +31,7 @@ def check_range(value: float | int | None, option: str, low: float, high: float,
     return value
 
 
-def _num(x: float | int) -> str:
+def _num(x: float) -> str:
     if isinstance(x, int):
         return f"{x:,}" if abs(x) >= 10_000 else str(x)
     return f"{x:g}"

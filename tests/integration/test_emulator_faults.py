@@ -17,7 +17,14 @@ import aiohttp
 import ccxt
 import pytest
 
-from engine.domain.venue_ports import OrderRequest, OrderType, Side, VenueError, VenueErrorKind, new_client_order_id
+from engine.domain.venue_ports import (
+    OrderRequest,
+    OrderType,
+    Side,
+    VenueError,
+    VenueErrorKind,
+    new_client_order_id,
+)
 from tests.integration.test_emulator_adapters import adapter
 from venues.cex.account import RetryPolicy
 
@@ -28,7 +35,7 @@ VENUES = tuple(CREATE)
 
 
 def limit_buy(coid: str) -> OrderRequest:
-    return OrderRequest("ETH/USDT", Side.BUY, OrderType.LIMIT, Decimal("0.01"), coid, price=Decimal("2000"))
+    return OrderRequest("ETH/USDT", Side.BUY, OrderType.LIMIT, Decimal("0.01"), coid, price=Decimal(2000))
 
 
 def booked(emulator, venue: str, coid: str):

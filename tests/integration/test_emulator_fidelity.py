@@ -12,7 +12,14 @@ from decimal import Decimal
 
 import pytest
 
-from engine.domain.venue_ports import MarketKind, OrderRequest, OrderStatus, OrderType, Side, new_client_order_id
+from engine.domain.venue_ports import (
+    MarketKind,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Side,
+    new_client_order_id,
+)
 from tests.integration.emulator import binance as emu_binance
 from tests.integration.emulator import bybit as emu_bybit
 from tests.integration.emulator import okx as emu_okx
@@ -32,9 +39,9 @@ async def exercise(a: CexVenueAdapter, venue: str, emulator) -> None:
     spot, perp = "ETH/USDT", "ETH/USDT:USDT"
     await a.create_order(OrderRequest(perp, Side.SELL, OrderType.MARKET, Decimal("0.5"), new_client_order_id()))
     await a.create_order(OrderRequest(spot, Side.BUY, OrderType.LIMIT, Decimal("0.01"), new_client_order_id(),
-                                      price=Decimal("2000")))
+                                      price=Decimal(2000)))
     await a.create_order(OrderRequest(perp, Side.BUY, OrderType.LIMIT, Decimal("0.1"), new_client_order_id(),
-                                      price=Decimal("2000")))
+                                      price=Decimal(2000)))
     filled_spot = new_client_order_id()
     await a.create_order(OrderRequest(spot, Side.BUY, OrderType.MARKET, Decimal("0.01"), filled_spot))
     filled_perp = new_client_order_id()
@@ -134,10 +141,10 @@ async def test_recorded_okx_answers_become_the_right_balances_positions_and_orde
         pos = replay(emulator, "okx", "GET", "api/v5/account/positions", "fetchPosition", "fetch position")
         (p,) = await a.fetch_positions(["LTC/USDT:USDT"])
         assert p.symbol == pos["symbol"] == "LTC/USDT:USDT"
-        assert p.size == Decimal("2")                        # 2 contracts of 1 LTC, long
+        assert p.size == Decimal(2)                        # 2 contracts of 1 LTC, long
         assert (p.entry_price, p.mark_price, p.unrealized_pnl) == (Decimal("82.675"), Decimal("101.33"),
                                                                    Decimal("0.03731"))
-        assert (p.leverage, p.margin_mode) == (Decimal("10"), "cross") and p.liquidation_price is None
+        assert (p.leverage, p.margin_mode) == (Decimal(10), "cross") and p.liquidation_price is None
 
         orders = replay(emulator, "okx", "GET", "api/v5/trade/orders-pending", "fetchOpenOrders",
                         "fetch swap limit open order with take profit and stop loss")
@@ -145,7 +152,7 @@ async def test_recorded_okx_answers_become_the_right_balances_positions_and_orde
         want = orders[0]
         assert (o.order_id, o.client_order_id, o.side, o.status) == (want["id"], want["clientOrderId"], Side.BUY,
                                                                       OrderStatus.OPEN)
-        assert o.amount == Decimal("5000") and o.filled == 0     # 50 contracts of 100 ADA
+        assert o.amount == Decimal(5000) and o.filled == 0     # 50 contracts of 100 ADA
         assert o.price == Decimal("0.2")
 
         filled = replay(emulator, "okx", "GET", "api/v5/trade/order", "fetchOrder", "fetch spot order")
@@ -170,17 +177,17 @@ async def test_recorded_bybit_answers_become_the_right_balances_positions_and_or
         (p,) = await a.fetch_positions(["LTC/USDT:USDT"])
         assert (p.symbol, p.size, p.entry_price, p.mark_price) == ("LTC/USDT:USDT", Decimal("1.2"),
                                                                    Decimal("64.59947917"), Decimal("71.1"))
-        assert (p.unrealized_pnl, p.leverage) == (Decimal("7.800625"), Decimal("6"))
+        assert (p.unrealized_pnl, p.leverage) == (Decimal("7.800625"), Decimal(6))
 
         orders = replay(emulator, "bybit", "GET", "v5/order/realtime", "fetchOpenOrder",
                         "Fetch an open swap order by its ID and symbol")
         (o,) = await a.fetch_open_orders("BTC/USDT:USDT")
         assert (o.order_id, o.side, o.status, o.amount, o.price) == (
-            orders["id"], Side.BUY, OrderStatus.OPEN, Decimal("0.001"), Decimal("102000"))
+            orders["id"], Side.BUY, OrderStatus.OPEN, Decimal("0.001"), Decimal(102000))
 
         created = replay(emulator, "bybit", "POST", "v5/order/create", "createOrder", "create spot order")
         order = await a.create_order(OrderRequest("LTC/USDT", Side.BUY, OrderType.LIMIT, Decimal("0.1"),
-                                                  new_client_order_id(), price=Decimal("60")))
+                                                  new_client_order_id(), price=Decimal(60)))
         assert order.order_id == created["id"] == "1609920528435648000"
     finally:
         await a.close()
@@ -214,13 +221,13 @@ async def test_recorded_binance_answers_become_the_right_balances_positions_and_
         orders = replay(emulator, "binance", "GET", "api/v3/openOrders", "fetchOpenOrders", "Fetch spot open orders")
         (o,) = await a.fetch_open_orders("LTC/USDT")
         assert (o.order_id, o.client_order_id, o.side, o.status, o.amount, o.price) == (
-            orders[0]["id"], orders[0]["clientOrderId"], Side.BUY, OrderStatus.OPEN, Decimal("0.2"), Decimal("50"))
+            orders[0]["id"], orders[0]["clientOrderId"], Side.BUY, OrderStatus.OPEN, Decimal("0.2"), Decimal(50))
 
         created = replay(emulator, "binance", "POST", "api/v3/order", "createOrder", "spot +selfTradePrevention +iceberg")
         order = await a.create_order(OrderRequest("SOL/USDT", Side.BUY, OrderType.LIMIT, Decimal("0.05"),
-                                                  new_client_order_id(), price=Decimal("241")))
+                                                  new_client_order_id(), price=Decimal(241)))
         assert (order.order_id, order.status, order.amount, order.price) == (
-            created["id"], OrderStatus.OPEN, Decimal("0.05"), Decimal("241"))
+            created["id"], OrderStatus.OPEN, Decimal("0.05"), Decimal(241))
     finally:
         await a.close()
 

@@ -14,7 +14,6 @@ from engine.data import DataRequirements, HistoricalDataProvider, catalog
 from engine.data.funding import resolve_venue
 from engine.data.raw_store import RawStore
 
-
 BTC_BASIS = DataRequirements(spot=("BTC",), perps=(("binance", "BTC"), ("bybit", "BTC"), ("okx", "BTC")))
 
 

@@ -19,7 +19,7 @@ def test_journal_file_and_folder_are_private(tmp_path: Path):
     folder = tmp_path / "state"
     journal = Journal(folder / "journal-testnet.sqlite3")
     try:
-        journal.order_submitted("s", "okx", OrderRequest("ETH/USDT", Side.BUY, OrderType.MARKET, Decimal("1"), "c1"))
+        journal.order_submitted("s", "okx", OrderRequest("ETH/USDT", Side.BUY, OrderType.MARKET, Decimal(1), "c1"))
         files = sorted(folder.iterdir())
         assert {p.name for p in files} >= {"journal-testnet.sqlite3", "journal-testnet.sqlite3-wal"}
         assert mode(folder) == 0o700

@@ -16,6 +16,7 @@ from engine.domain.instructions import Fill, Instruction
 from engine.domain.market import MarketView
 from engine.domain.params import RunParams, StrategyParams
 from engine.domain.portfolio import Portfolio
+from engine.strategies.rebalance import DELTA, Rebalance, margin, margin_excess
 
 Program = Generator[Instruction, Fill, None]
 
@@ -65,30 +66,30 @@ class Strategy:
         raise NotImplementedError
         yield  # pragma: no cover
 
-    def check(self, ctx: StrategyContext) -> str | None:
-        """Cheap per-hour test: a reason to rebalance, or None. Called every hour."""
+    def check(self, ctx: StrategyContext) -> Rebalance | None:
+        """Cheap per-hour test: why to rebalance, or None. Called every hour."""
         return None
 
-    def rebalance(self, ctx: StrategyContext, reason: str) -> Program:
+    def rebalance(self, ctx: StrategyContext, why: Rebalance) -> Program:
         return
         yield  # pragma: no cover
 
     # -- shared checks -------------------------------------------------------------------------
-    def hedged_check(self, ctx: StrategyContext, onchain_units: float) -> str | None:
+    def hedged_check(self, ctx: StrategyContext, onchain_units: float) -> Rebalance | None:
         """Margin first (a liquidation is the bigger danger), then delta drift, then idle surplus
         margin. Net delta is the on-chain exposure plus every CEX holding of the underlying."""
         sp = self.sp
         for venue, ratio in ctx.risk.margin_ratio.items():
             if ratio < sp.margin_ratio_trigger:
-                return f"margin:{venue}"
+                return margin(venue)
         net = onchain_units + ctx.risk.delta_cex.get(sp.underlying or "", 0.0)
         price = ctx.market.spot[sp.underlying][ctx.t] if sp.underlying != "ETH" else ctx.eth
         equity = ctx.value_at_check_usd
         if equity > 0 and abs(net) * price / equity > sp.delta_drift_trigger:
-            return "delta"
+            return DELTA
         for venue, ratio in ctx.risk.margin_ratio.items():
             if ratio > sp.margin_ratio_ceiling:
-                return f"margin_excess:{venue}"
+                return margin_excess(venue)
         return None
 
     def hf_below_floor(self, ctx: StrategyContext) -> bool:

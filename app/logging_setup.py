@@ -32,6 +32,16 @@ class RedactingFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
+class OursAndWarnings(logging.Filter):
+    """INFO and above from the workstation's own loggers, WARNING and above from any other (ccxt,
+    web3 and aiohttp are chatty at INFO), whatever levels other code set on the loggers."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING:
+            return True
+        return record.levelno >= logging.INFO and record.name.split(".")[0] in OUR_LOGGERS
+
+
 def log_dir() -> Path:
     return Path(platformdirs.user_log_dir(APP_NAME))
 
@@ -46,6 +56,7 @@ def install_log_file(folder: Path | None = None, *, max_bytes: int = MAX_BYTES,
                                                    encoding="utf-8")
     handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.setLevel(logging.INFO)
+    handler.addFilter(OursAndWarnings())
     root = logging.getLogger()
     root.addHandler(handler)
     if root.level > logging.WARNING or root.level == logging.NOTSET:

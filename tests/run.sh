@@ -35,6 +35,9 @@ for arg in "$@"; do
     case "$arg" in tests*|*/tests/*) exec "${pytest[@]}" "$@" ;; esac
 done
 status=0
+# Static types of the engine and the venue adapters (configured in pyproject.toml's [tool.mypy]).
+echo "mypy: engine/ venues/"
+python -m mypy || status=$?
 "${pytest[@]}" --ignore=tests/gui "$@" tests || status=$?
 "${pytest[@]}" "$@" tests/gui || status=$?
 exit $status

@@ -93,12 +93,12 @@ def exit_value(p: Portfolio, mv: MarketView, t: int, params: RunParams) -> ExitV
         if not has_debt or free:
             gas_ops.append("TOKEN_SWAP")
     if has_debt:
-        venue = params.strategy.flash_venue
-        if venue is None or venue not in params.flash_fee_rate:
+        flash_venue: str | None = params.strategy.flash_venue
+        if flash_venue is None or flash_venue not in params.flash_fee_rate:
             fees = params.flash_fee_rate
-            venue = min(fees, key=fees.get) if fees else None
-        rate = params.flash_fee_rate.get(venue, 0.0) if venue else 0.0
-        if venue is None:
+            flash_venue = min(fees, key=lambda name: fees[name]) if fees else None
+        rate = params.flash_fee_rate.get(flash_venue, 0.0) if flash_venue else 0.0
+        if flash_venue is None:
             notes.append("no flash-loan venue configured: the deleverage is priced as one atomic bundle "
                          "without a flash fee")
         flash += debt_eth * rate * eth

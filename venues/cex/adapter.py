@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from functools import partial
 from typing import Any, Mapping, Sequence
 
 from engine.domain.venue_ports import (
@@ -299,8 +300,8 @@ class CexVenueAdapter:
         if verify:
             targets = [symbol] if symbol is not None else [
                 s for s in self.symbols() if self.account_for(s).account not in failed_accounts]
-            reads = [(s, lambda s=s: self.account_for(s).open_orders_once(s)) for s in targets
-                     if s not in result.errors]
+            reads: list[Recheck] = [(s, partial(self.account_for(s).open_orders_once, s)) for s in targets
+                                    if s not in result.errors]
             reads += [(k, read) for k, read in recheck if k not in result.errors]
             checks = await asyncio.gather(*(read() for _, read in reads), return_exceptions=True)
             for (key, _), left in zip(reads, checks):

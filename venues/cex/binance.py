@@ -15,6 +15,7 @@ Quirks owned here:
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import Any, ClassVar, Sequence
 
 from engine.domain.venue_ports import MarketKind, VenueError, VenueErrorKind, VenueOrder
@@ -97,7 +98,7 @@ class _BinanceClient(CexClient):
                     sweep.errors[label] = describe(outcome)
                     continue
                 sweep.canceled.extend(self.canceled_raw(outcome))
-                sweep.recheck.append((label, lambda s=sid: self.raw_open_orders(s)))
+                sweep.recheck.append((label, partial(self.raw_open_orders, sid)))
 
         await asyncio.gather(mine(), others())
         return sweep

@@ -13,6 +13,7 @@ Quirks owned here:
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import Sequence
 
 from engine.domain.venue_ports import MarketKind, VenueError, VenueErrorKind, VenueOrder
@@ -111,7 +112,7 @@ class Okx(CexClient):
             if len(rows) < PAGE or page.errors or not page.canceled:
                 break
         for inst_id in sorted(foreign):
-            sweep.recheck.append((f"{self.account} {inst_id}", lambda i=inst_id: self.pending(i)))
+            sweep.recheck.append((f"{self.account} {inst_id}", partial(self.pending, inst_id)))
         return sweep
 
     def dead_man_coverage(self, managed_perps: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -19,6 +19,7 @@ import asyncio
 import signal
 import sys
 import time
+from functools import partial
 from typing import Callable, TextIO
 
 from engine.cli_args import check_range
@@ -281,14 +282,14 @@ def _interactive(stdin: TextIO) -> bool:
 
 
 def _install_handlers(loop: asyncio.AbstractEventLoop, press: Callable[[str], None], lines: asyncio.Queue[str],
-                      stdin: TextIO, install_signals: bool) -> list[Callable[[], None]]:
+                      stdin: TextIO, install_signals: bool) -> list[Callable[[], object]]:
     """SIGINT/SIGTERM -> press; stdin lines -> the queue. Returns the undo callables."""
-    undo: list[Callable[[], None]] = []
+    undo: list[Callable[[], object]] = []
     if install_signals:
         for sig, name in ((signal.SIGINT, "Ctrl-C"), (signal.SIGTERM, "SIGTERM")):
             try:
                 loop.add_signal_handler(sig, press, name)
-                undo.append(lambda s=sig: loop.remove_signal_handler(s))
+                undo.append(partial(loop.remove_signal_handler, sig))
             except (NotImplementedError, RuntimeError, ValueError):   # not the main thread / platform
                 pass
     try:

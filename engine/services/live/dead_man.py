@@ -48,7 +48,7 @@ class DeadManHeartbeat:
         self.status: dict[str, DeadManSwitchStatus] = {}
         self.errors: dict[str, str] = {}
         self.last_beat: dict[str, float] = {}        # time.monotonic() of the last successful arm
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Future[list[None]] | None = None
         self.disarmed = False
 
     async def arm(self) -> None:

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
+from functools import partial
 from typing import Protocol
 
 from engine.domain.venue_ports import CexVenuePort, OrderStatus, VenueError, VenueErrorKind
@@ -222,10 +223,10 @@ class EStopHandle:
     def stop(self, session: StoppableSession, reason: str | None = None) -> None:
         """Press ``session``'s stop as part of this handle (HALTED before this returns)."""
         rid = session.request_id
-        future = session.emergency_stop(reason or self.reason, [lambda p, rid=rid: self._progress(rid, p)])
+        future = session.emergency_stop(reason or self.reason, [partial(self._progress, rid)])
         self.request_ids.append(rid)
         self._pending[rid] = future
-        future.add_done_callback(lambda f, rid=rid: self._finished(rid, f))
+        future.add_done_callback(partial(self._finished, rid))
 
     def halted(self) -> None:
         """Every session running at the press is HALTED: record the latency."""

@@ -196,9 +196,8 @@ def _estop_line(s: LiveSession) -> EStopLine | None:
         return None
     venues = tuple(replace(p) for p in track.venues.values())
     report = track.report
-    finished = report is not None
     when = time.strftime("%H:%M:%S", time.localtime(track.pressed_at))
-    if not finished:
+    if report is None:
         summary = f"Pressed at {when}: HALTED in {track.halted_ms:.2f} ms; cancelling open orders on every venue…"
     else:
         done = sum(1 for p in venues if p.status is CancelStatus.DONE)
@@ -212,7 +211,7 @@ def _estop_line(s: LiveSession) -> EStopLine | None:
         if report.note:
             summary += f". {report.note}"
         summary += "."
-    return EStopLine(track.reason, track.pressed_at, track.halted_ms, venues, finished,
+    return EStopLine(track.reason, track.pressed_at, track.halted_ms, venues, report is not None,
                      report.finished_after_ms if report is not None else None,
                      report.note if report is not None else "", summary)
 

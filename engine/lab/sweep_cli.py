@@ -1,0 +1,2 @@
+def add_sweep_arguments(subparsers, service_factory):
+    pass

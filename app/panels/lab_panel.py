@@ -115,6 +115,7 @@ class LabPanel(QWidget):
         window.addWidget(self.start_edit)
         window.addWidget(QLabel("→"))
         window.addWidget(self.end_edit)
+        window.addStretch(1)
         grid.addLayout(window, 0, 7)
 
         self.axis_keys: list[QComboBox] = []
@@ -196,7 +197,9 @@ class LabPanel(QWidget):
         self.history_table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.history_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.history_table.horizontalHeader().setStretchLastSection(False)
-        self.history_table.setColumnWidth(0, 330)
+        self.history_table.setColumnWidth(0, 300)
+        for col in range(1, 5):
+            self.history_table.setColumnWidth(col, 68)
         right_layout.addWidget(self.history_table, 1)
         buttons = QHBoxLayout()
         self.twin_button = QPushButton("Add stressed twin", right)

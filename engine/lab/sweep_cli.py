@@ -11,7 +11,6 @@ nothing; an interrupted one computes only what is missing.
 from __future__ import annotations
 
 import argparse
-import functools
 import sys
 from pathlib import Path
 from typing import Callable
@@ -54,6 +53,10 @@ def add_sweep_arguments(subparsers: argparse._SubParsersAction,
     p.set_defaults(func=lambda args: run_sweep_command(args, service_factory))
 
 
+def iso(ts) -> str | None:
+    return ts.strftime("%Y-%m-%dT%H:%M:%SZ") if ts is not None else None
+
+
 def run_sweep_command(args: argparse.Namespace, service_factory: Callable[[], BacktestService]) -> int:
     from engine.cli import UsageError, _parse_day
     from engine.lab.sweep import NO_SCENARIO, plan_trials, run_sweep
@@ -78,7 +81,6 @@ def run_sweep_command(args: argparse.Namespace, service_factory: Callable[[], Ba
         out = args.out or Path("results") / "sweeps" / args.mode
         executor = SweepExecutor(args.backend, service_factory, args.workers, args.address)
         service = service_factory()
-        iso = functools.partial(lambda ts: ts.strftime("%Y-%m-%dT%H:%M:%SZ") if ts is not None else None)
         if args.optuna is not None:
             from engine.lab.optuna_search import run_optuna
             return run_optuna(args, service, executor, axes, scenarios, at, base, iso(start), iso(end), out)

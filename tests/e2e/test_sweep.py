@@ -76,14 +76,17 @@ def test_process_pool_and_ray_give_the_serial_numbers(tmp_path, factory):
         assert os.getpid() not in set(frame["worker_pid"])          # ran in the workers, not here
 
 
+def _cli_args(out: Path) -> list[str]:
+    return [sys.executable, "main.py", "sweep", "--mode", "eth_basis", "--start", "2025-01-01", "--end", "2025-02-15",
+            "--grid", "hedge.margin_ratio_target=0.25,0.3,0.35,0.4,0.45,0.5",
+            "--grid", "rebalancing.delta_drift_trigger=0.01,0.02,0.03,0.04,0.05,0.06,0.07,0.08,0.09,0.1",
+            "--out", str(out), "--no-progress"]
+
+
 def _cli(out: Path, cache: Path) -> subprocess.Popen:
     env = {**os.environ, "XDG_CACHE_HOME": str(cache), "PYTHONPATH": str(REPO_ROOT)}
-    return subprocess.Popen(
-        [sys.executable, "main.py", "sweep", "--mode", "eth_basis", "--start", "2025-01-01", "--end", "2025-02-15",
-         "--grid", "hedge.margin_ratio_target=0.25,0.3,0.35,0.4,0.45,0.5",
-         "--grid", "rebalancing.delta_drift_trigger=0.01,0.02,0.03,0.04,0.05,0.06,0.07,0.08,0.09,0.1",
-         "--out", str(out), "--no-progress"],
-        cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(_cli_args(out), cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
 
 
 def _stored(out: Path) -> list[Path]:
@@ -115,7 +118,7 @@ def test_an_interrupted_sweep_resumes_and_recomputes_nothing(tmp_path):
     assert after_ctrl_c + 3 <= len(survivors) < 60
 
     env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
-    args = _cli(out, cache).args
+    args = _cli_args(out)
     done = subprocess.run(args, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert f"60 trials: {60 - len(survivors)} computed, {len(survivors)} from the store" in done.stdout

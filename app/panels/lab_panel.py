@@ -192,7 +192,7 @@ class LabPanel(QWidget):
         right_layout.setContentsMargins(0, 0, 0, 0)
         right_layout.addWidget(QLabel("Run history (clicked cells and twins; select two to compare)"))
         self.history_table = QTableWidget(0, 5, right)
-        self.history_table.setHorizontalHeaderLabels(["run", "APR", "min HF", "liquidations", "max DD"])
+        self.history_table.setHorizontalHeaderLabels(["run", "APR", "min HF", "liq.", "max DD"])
         self.history_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.history_table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.history_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -217,7 +217,7 @@ class LabPanel(QWidget):
         body.addWidget(top)
         self.compare = CompareCharts(body)
         body.addWidget(self.compare)
-        body.setSizes([430, 470])
+        body.setSizes([340, 580])
         outer.addWidget(body, 1)
 
     def _connect(self) -> None:

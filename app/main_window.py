@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from app import APP_NAME, APP_TITLE, ORGANIZATION
 from app.bridge import EngineBridge
 from app.gui_gc import collect_on_ui_thread
+from app.lab_runner import LabRunner
 from app.panels.backtest_panel import SOURCE_EDITOR, BacktestPanel
 from app.panels.config_panel import ConfigPanel
 from app.panels.lab_panel import LabPanel
@@ -56,7 +57,7 @@ DEFAULT_SIZE = (1600, 1000)
 class MainWindow(QMainWindow):
     def __init__(self, bridge: EngineBridge | None = None, persist_layout: bool = True,
                  initial_mode: str = DEFAULT_MODE, venue_wiring: VenueWiring | None = None,
-                 lab_runner=None) -> None:
+                 lab_runner: LabRunner | None = None) -> None:
         super().__init__()
         collect_on_ui_thread()
         self.setWindowTitle(APP_TITLE)

@@ -110,15 +110,11 @@ class SweepExecutor:
             raise ExecutorError(f"the ray backend needs the ray package ({exc})") from None
         started_here = not ray.is_initialized()
         if started_here:
-            if self.address:
-                # The cluster's nodes run this checkout's code and data (uploaded once, cached by hash).
-                ray.init(address=self.address, log_to_driver=False,
-                         runtime_env={"working_dir": str(REPO_DIR),
-                                      "excludes": [".git", "results", "**/__pycache__", "*.parquet"]})
-            else:
-                path = os.pathsep.join([str(REPO_DIR), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-                ray.init(num_cpus=self.workers or os.cpu_count() or 1, include_dashboard=False,
-                         log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": path}})
+            try:
+                self._ray_init(ray)
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                where = f"the Ray cluster at {self.address}" if self.address else "a local Ray instance"
+                raise ExecutorError(f"cannot start {where}: {str(exc).splitlines()[0]}") from None
         try:
             workers = self.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
             workers = min(workers, len(specs))
@@ -155,6 +151,18 @@ class SweepExecutor:
         finally:
             if started_here:
                 ray.shutdown()
+
+    def _ray_init(self, ray) -> None:
+        if self.address:
+            # The cluster's nodes run this checkout's code and data (uploaded once, cached by hash).
+            ray.init(address=self.address, log_to_driver=False,
+                     runtime_env={"working_dir": str(REPO_DIR),
+                                  "excludes": [".git", "results", "**/__pycache__", "*.parquet"]})
+            return
+        # Local workers import this checkout, not whichever copy of the project is installed.
+        path = os.pathsep.join([str(REPO_DIR), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+        ray.init(num_cpus=self.workers or os.cpu_count() or 1, include_dashboard=False,
+                 log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": path}})
 
     @staticmethod
     def _check_code(worker_digest: str, what: str) -> None:

@@ -22,7 +22,7 @@ from PySide6.QtCore import QObject, Signal
 from engine.lab.executors import SweepExecutor
 from engine.lab.grid import Axis
 from engine.lab.store import TrialStore
-from engine.lab.sweep import NO_SCENARIO, SweepProgress, plan_trials, run_sweep
+from engine.lab.sweep import NO_SCENARIO, plan_trials, run_sweep
 from engine.lab.trial import MemoProvider, TrialSpec
 from engine.scenarios import Scenario
 from engine.services.backtest import BacktestResult, BacktestService
@@ -115,7 +115,7 @@ class LabRunner(QObject):
             result = run_sweep(planned, store, executor,
                                progress=lambda p: self.sweep_progress.emit(job, p),
                                should_stop=cancel.is_set, table_dir=request.store_dir)
-        except Exception as exc:
+        except Exception as exc:  # a bug in the engine: report it in the panel, keep the app alive
             self.sweep_failed.emit(job, f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")
         else:
             self.sweep_finished.emit(job, result.rows, result.cancelled)
@@ -132,7 +132,7 @@ class LabRunner(QObject):
         try:
             result = self.service().run(spec.request())
             prepared = prepare(result) if prepare is not None else None
-        except Exception as exc:
+        except Exception as exc:  # a bug in the engine: report it in the panel, keep the app alive
             self.run_failed.emit(job, f"{type(exc).__name__}: {exc}")
         else:
             self.run_finished.emit(job, FullRun(label, spec, labels, result, prepared, twin_of))

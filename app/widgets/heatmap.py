@@ -124,7 +124,7 @@ class HeatmapView(QWidget):
         if not self.plot.vb.sceneBoundingRect().contains(event.scenePos()):
             return
         point = self.plot.vb.mapSceneToView(event.scenePos())
-        ix, iy = int(math.floor(point.x())), int(math.floor(point.y()))
+        ix, iy = math.floor(point.x()), math.floor(point.y())
         if 0 <= ix < self.values.shape[0] and 0 <= iy < self.values.shape[1]:
             self.select(ix, iy)
             self.cell_clicked.emit(ix, iy)

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from engine.cli import UsageError, _parse_day
 from engine.config import MODES, ConfigError, parse_cli_overrides

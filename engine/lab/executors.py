@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from engine.lab.keys import REPO_DIR, code_digest
 from engine.lab.trial import TrialSpec, init_worker, run_trial

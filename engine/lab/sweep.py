@@ -8,9 +8,10 @@ an interrupted sweep (Ctrl-C, kill, a closed app) resumes where it stopped.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 

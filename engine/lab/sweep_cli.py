@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from engine.config import MODES, ConfigError, parse_cli_overrides
 from engine.data import DataRangeError

@@ -10,8 +10,9 @@ import math
 import os
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from engine.config import ConfigError
 from engine.data import DataRangeError

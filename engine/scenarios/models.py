@@ -43,7 +43,7 @@ class _Shaped(_Span):
     recovery_hours: NonNegativeHours | None
 
     @model_validator(mode="after")
-    def _recovery_needs_a_hold(self) -> "_Shaped":
+    def _recovery_needs_a_hold(self) -> _Shaped:
         if self.hold_hours is None and self.recovery_hours is not None:
             raise ValueError("recovery_hours must be null when hold_hours is null (no recovery: the "
                              "shocked level lasts to the end of the run)")

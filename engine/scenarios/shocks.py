@@ -8,8 +8,9 @@ hour from the shock's start on, and the index keeps its own growth from that new
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd

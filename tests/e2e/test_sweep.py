@@ -119,13 +119,13 @@ def test_an_interrupted_sweep_resumes_and_recomputes_nothing(tmp_path):
 
     env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
     args = _cli_args(out)
-    done = subprocess.run(args, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(args, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     assert f"60 trials: {60 - len(survivors)} computed, {len(survivors)} from the store" in done.stdout
     assert {p: p.stat().st_mtime_ns for p in survivors} == survivors      # nothing recomputed
     table = pd.read_csv(out / "results.csv")
     assert len(table) == 60 and (table["status"] == "ok").all() and table["trial"].is_unique
-    again = subprocess.run(args, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    again = subprocess.run(args, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert "60 trials: 0 computed, 60 from the store" in again.stdout
 
 

@@ -19,11 +19,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bootstrap import DATA_DIR, backtest_service  # noqa: E402
-from engine.lab.executors import SweepExecutor  # noqa: E402
-from engine.lab.grid import Axis  # noqa: E402
-from engine.lab.store import TrialStore  # noqa: E402
-from engine.lab.sweep import plan_trials, run_sweep  # noqa: E402
+from bootstrap import DATA_DIR, backtest_service
+from engine.lab.executors import SweepExecutor
+from engine.lab.grid import Axis
+from engine.lab.store import TrialStore
+from engine.lab.sweep import plan_trials, run_sweep
 
 
 def grid(mode: str, trials: int) -> list[Axis]:

@@ -8,9 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.config import CONFIG_ROOT, ConfigError
+from engine.config import ConfigError
 from engine.data.aligned import AlignedMarketData
-from engine.scenarios import ScenarioError, apply_scenario, available_scenarios, load_scenario, load_scenario_file
+from engine.scenarios import (
+    ScenarioError,
+    apply_scenario,
+    available_scenarios,
+    load_scenario,
+    load_scenario_file,
+)
 from engine.scenarios.models import PriceShock, Scenario
 from engine.scenarios.shocks import shape
 
@@ -233,11 +239,11 @@ def test_a_span_past_the_end_is_cut_with_a_warning():
 
 
 def test_outage_rejects_orders_and_transfers_on_the_venue_only():
+    from engine.config import load_config
     from engine.domain.instructions import Instruction, Op
     from engine.domain.market import MarketView
     from engine.domain.portfolio import Portfolio
     from engine.services.run_params import build_run_params
-    from engine.config import load_config
     from venues.simulated.venue import ExecutionRejected, SimulatedVenues
 
     data = _frame()

@@ -93,6 +93,7 @@ def run_trial(spec: TrialSpec) -> dict[str, Any]:
         raise RuntimeError("init_worker(service_factory) must run in this process before run_trial")
     _WORKER.trials += 1
     started = time.perf_counter()
+    cpu_started = time.thread_time()
     try:
         result = _WORKER.service.run(spec.request())
     except (ConfigError, DataRangeError, ScenarioError, ValueError) as exc:
@@ -100,6 +101,8 @@ def run_trial(spec: TrialSpec) -> dict[str, Any]:
     except Exception as exc:      # an engine bug: keep the sweep going, keep the traceback
         return error_record(f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}", time.perf_counter() - started)
     record = ok_record(result.summary, time.perf_counter() - started)
+    # CPU time of the trial: on a shared machine the wall time says more about the neighbours
+    record["trial_cpu_seconds"] = time.thread_time() - cpu_started
     # which worker ran it and how many data sets that worker has loaded so far (each at most once)
     record["worker_pid"] = os.getpid()
     record["worker_data_loads"] = _WORKER.provider.loads

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import functools
 import math
+import os
 import sys
 import tempfile
 import time
@@ -59,8 +60,10 @@ def main() -> int:
             ok = [r for r in result.rows if r["status"] == "ok"]
             engine = sum(r["engine_seconds"] for r in ok) / max(len(ok), 1)
             per_trial = sum(r["trial_seconds"] for r in ok) / max(len(ok), 1)
+            cpu = sum(r["trial_cpu_seconds"] for r in ok) / max(len(ok), 1)
             print(f"  {backend:8s} {wall:7.1f} s  {len(planned) / wall:6.2f} trials/s  "
-                  f"{len(ok)} ok  mean engine {engine:.3f} s, mean trial {per_trial:.3f} s")
+                  f"{len(ok)} ok  mean engine {engine:.3f} s, mean trial {per_trial:.3f} s wall / {cpu:.3f} s CPU")
+        print(f"  (load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores when done)")
     return 0
 
 

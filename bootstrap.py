@@ -6,6 +6,7 @@ nothing under app/ or engine/ ever picks a venue implementation itself (docs/ARC
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from engine.data import HistoricalDataProvider
@@ -112,4 +113,5 @@ def app_services(*, store=None, url_overrides: dict[str, str] | None = None, che
     live = live_trading_service(store=store, url_overrides=url_overrides, journal_dir=journal_dir,
                                 data_dir=data_dir, cache_dir=cache_dir, **live_options)
     return AppServices(backtest=backtest if backtest is not None else backtest_service(data_dir, cache_dir),
-                       live=live, venues=VenueAccess(store, dict(url_overrides or {}), settings))
+                       live=live, venues=VenueAccess(store, dict(url_overrides or {}), settings),
+                       lab_worker_factory=functools.partial(backtest_service, data_dir, cache_dir))

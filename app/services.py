@@ -2,6 +2,7 @@
 implementations into engine services) and handed to `MainWindow`: the app never builds its own."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from app.controllers.venues import VenueAccess
@@ -14,3 +15,5 @@ class AppServices:
     backtest: BacktestService
     live: LiveTradingService
     venues: VenueAccess
+    #: builds a BacktestService in a Lab worker process (picklable: spawned workers and Ray actors)
+    lab_worker_factory: Callable[[], BacktestService]

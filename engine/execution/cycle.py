@@ -19,14 +19,15 @@ order (`step_async`: live); both share every phase above.
 from __future__ import annotations
 
 from enum import Enum
-from collections.abc import Callable
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from engine.components.event_log import EventLog
 from engine.components.pnl_attribution import attribute_market_move
 from engine.components.rewards import RewardBook, RewardPayment, eligible_eeth
 from engine.components.risk import RiskSnapshot, snapshot
 from engine.components.valuation import lst_peg_usd, value_usd
+from engine.domain.events import Event
 from engine.domain.instructions import Fill, Instruction
 from engine.domain.market import MarketView
 from engine.domain.params import RunParams
@@ -37,13 +38,66 @@ from engine.execution.manager import AsyncExecute, ExecutionManager
 from engine.execution.outcome import ProgramOutcome
 from engine.strategies.base import Program, Strategy, StrategyContext
 
+class FundingPayment(Protocol):
+    """One perp's funding at a settlement, as the venue layer reports it."""
+
+    @property
+    def venue(self) -> str: ...
+    @property
+    def asset(self) -> str: ...
+    @property
+    def size(self) -> float: ...
+    @property
+    def mark(self) -> float: ...
+    @property
+    def rate(self) -> float: ...
+    @property
+    def payment_usd(self) -> float: ...          # received (+) / paid (-)
+
+
+class Liquidation(Protocol):
+    @property
+    def venue(self) -> str: ...
+    @property
+    def asset(self) -> str: ...
+    @property
+    def repaid_or_closed(self) -> float: ...
+    @property
+    def seized(self) -> float: ...
+    @property
+    def loss_usd(self) -> float: ...             # what the liquidation cost, never a gain
+    @property
+    def trigger(self) -> str: ...
+
+
+class RewardSale(Protocol):
+    """A reward claimed and sold into the share currency (values in the share currency)."""
+
+    @property
+    def token_out(self) -> str: ...
+    @property
+    def proceeds(self) -> float: ...
+    @property
+    def gross_value(self) -> float: ...
+    @property
+    def sale_cost(self) -> float: ...
+    @property
+    def gas(self) -> float: ...
+    @property
+    def gas_eth(self) -> float: ...
+    @property
+    def gross_eth(self) -> float: ...
+    @property
+    def net_value(self) -> float: ...
+
+
 class VenueWorld(Protocol):
     """The simulated venue layer: executes instructions and plays the venues' own hourly actions."""
 
     def execute(self, ins: Instruction, t: int, charge_gas: bool = True) -> Fill: ...
-    def settle_funding(self, t: int) -> list[Any]: ...
-    def sell_reward(self, t: int, payout: RewardPayout, tokens: float) -> Any: ...
-    def liquidate(self, t: int) -> list[Any]: ...
+    def settle_funding(self, t: int) -> Sequence[FundingPayment]: ...
+    def sell_reward(self, t: int, payout: RewardPayout, tokens: float) -> RewardSale | None: ...
+    def liquidate(self, t: int) -> Sequence[Liquidation]: ...
 
 
 class Allowance(Enum):
@@ -55,6 +109,8 @@ class Allowance(Enum):
 
 
 Guard = Callable[[int], Allowance]
+#: Builds the simulated venue layer over a portfolio and a market view (bootstrap passes SimulatedVenues).
+WorldFactory = Callable[[Portfolio, MarketView, RunParams], VenueWorld]
 _EVERYTHING, _NOTHING = Allowance.EVERYTHING, Allowance.NOTHING
 
 
@@ -106,7 +162,7 @@ class TradingCycle:
         self.rebalanced = False           # a rebalance program filled
         self.liquidations = 0             # count over every step
         self._peg_before = 0.0            # the LSTs' peg value at t before the step's actions
-        self._marker: Any = None          # the rebalance event of the program in flight
+        self._marker: Event | None = None  # the rebalance event of the program in flight
         # A mode that never rebalances (its strategy keeps the base `check`) builds no context per step.
         self._checks = type(strategy).check is not Strategy.check
 

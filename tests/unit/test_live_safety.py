@@ -216,7 +216,7 @@ async def test_one_press_halts_every_session_inside_the_call_and_reports_through
 
 
 def test_the_badge_and_the_phase_line_come_from_the_same_facts():
-    from engine.services.live.snapshot import _badge
+    from engine.services.live.snapshot import badge as _badge
 
     badge, line = _badge("awaiting_acknowledgement", TradingState.ACTIVE, "")
     assert badge.text == "AWAITING ACK" and "acknowledge" in line, "never ACTIVE while trading waits"

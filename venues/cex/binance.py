@@ -19,8 +19,7 @@ from functools import partial
 from typing import Any, ClassVar, Sequence
 
 from engine.domain.venue_ports import MarketKind, VenueError, VenueErrorKind, VenueOrder
-from venues.cex.client import CexClient, RawOrder, Sweep, describe
-from venues.cex.diagnostics import AccountMode, KeyPermissions, NotAvailable
+from venues.cex.client import AccountMode, CexClient, KeyPermissions, NotAvailable, RawOrder, Sweep, describe
 
 
 class _BinanceClient(CexClient):

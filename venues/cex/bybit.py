@@ -17,8 +17,7 @@ import asyncio
 from typing import Sequence
 
 from engine.domain.venue_ports import MarketKind, VenueOrder
-from venues.cex.client import CexClient, Sweep
-from venues.cex.diagnostics import AccountMode, KeyPermissions
+from venues.cex.client import AccountMode, CexClient, KeyPermissions, Sweep
 
 #: Linear perps settle in USDT or USDC (USDC perps: BTCPERP...); cancel-all needs one settle coin per call.
 SETTLE_COINS = ("USDT", "USDC")

@@ -24,7 +24,6 @@ from typing import Any, Awaitable, Callable, ClassVar, Iterable, Mapping, Sequen
 
 from engine.domain.venue_ports import MarketKind, OrderStatus, Side, VenueError, VenueErrorKind, VenueOrder
 from venues.cex.account import CcxtAccount, RetryPolicy
-from venues.cex.diagnostics import AccountMode, KeyPermissions, NotAvailable
 from venues.cex.numbers import dec
 from venues.credentials import Secret
 
@@ -49,6 +48,24 @@ class Sweep:
     canceled: list[VenueOrder] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
     recheck: list[Recheck] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class KeyPermissions:
+    can_trade: bool
+    can_withdraw: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class AccountMode:
+    hedge_mode: bool
+    can_trade_perps: bool
+    detail: str
+
+
+class NotAvailable(Exception):
+    """The venue offers no way to read this in the current environment (e.g. Binance testnet sapi)."""
 
 
 def describe(exc: BaseException) -> str:

@@ -7,33 +7,18 @@ fact and turn its answer into the types below.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from engine.domain.venue_ports import MarketKind, VenueError, VenueErrorKind
+from venues.cex.client import AccountMode, KeyPermissions, NotAvailable
 from venues.cex.numbers import dec, kind_of
+
+__all__ = ["AccountMode", "KeyPermissions", "NotAvailable", "account_mode", "funding_interval_hours",
+           "key_permissions"]
 
 if TYPE_CHECKING:
     from venues.cex.adapter import CexVenueAdapter
-
-
-@dataclass(frozen=True)
-class KeyPermissions:
-    can_trade: bool
-    can_withdraw: bool
-    detail: str
-
-
-@dataclass(frozen=True)
-class AccountMode:
-    hedge_mode: bool
-    can_trade_perps: bool
-    detail: str
-
-
-class NotAvailable(Exception):
-    """The venue offers no way to read this in the current environment (e.g. Binance testnet sapi)."""
 
 
 async def key_permissions(adapter: CexVenueAdapter) -> KeyPermissions:

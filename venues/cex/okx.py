@@ -17,8 +17,7 @@ from functools import partial
 from typing import Sequence
 
 from engine.domain.venue_ports import MarketKind, VenueError, VenueErrorKind, VenueOrder
-from venues.cex.client import CexClient, RawOrder, Sweep, describe
-from venues.cex.diagnostics import AccountMode, KeyPermissions
+from venues.cex.client import AccountMode, CexClient, KeyPermissions, RawOrder, Sweep, describe
 
 #: sCodes meaning "nothing left to cancel" (already canceled, filled, or unknown).
 GONE = frozenset({"51400", "51401", "51402"})

@@ -31,6 +31,7 @@ from engine.data import HistoricalDataProvider
 from engine.domain.instructions import Instruction, Op
 from engine.domain.modes import SESSION_MODES, ExecutionMode
 from engine.domain.venue_ports import CexVenuePort, MarketKind
+from engine.execution.cycle import WorldFactory
 from engine.services.live.dead_man import check_timeout
 from engine.services.live.emergency_stop import EStopHandle, SessionProgressListener, VenueCancelProgress
 from engine.services.live.journal import Journal
@@ -89,7 +90,7 @@ def _positive(name: str, value: float) -> None:
 
 class LiveTradingService:
     def __init__(self, provider: HistoricalDataProvider, venue_factory: VenueFactory,
-                 world_factory: Callable[..., Any], rejected_exc: type[Exception],
+                 world_factory: WorldFactory, rejected_exc: type[Exception],
                  journal_factory: Callable[[str], Journal],
                  checks_runner: Callable[[str, str], Awaitable[list[str]]] | None = None) -> None:
         """``checks_runner(mode, environment)`` runs check-venues and returns the failures (one line

@@ -21,19 +21,20 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
-from typing import Any
+from types import MappingProxyType
 
 from engine.components.event_log import EventLog
+from engine.components.risk import snapshot
 from engine.domain.instructions import Fill, Instruction
 from engine.domain.modes import ExecutionMode
 from engine.domain.numeraire import Numeraire
+from engine.domain.params import RunParams
 from engine.domain.pnl import COMPONENTS
 from engine.domain.portfolio import Portfolio
 from engine.domain.venue_ports import CexVenuePort, OrderRequest, OrderStatus, VenueError, VenueOrder
-from engine.execution.cycle import Allowance, TradingCycle
+from engine.execution.cycle import Allowance, TradingCycle, WorldFactory
 from engine.execution.ledger import RunningLedger
 from engine.execution.manager import ExecutionManager
 from engine.execution.outcome import Failures, ProgramOutcome, StopKind
@@ -54,6 +55,18 @@ from engine.services.live.order_gate import OrderGate
 from engine.services.live.reconcile import mismatches, read_positions
 from engine.services.live.recovery import RecoveryReport
 from engine.services.live.risk_limits import RiskLimits, RiskWatch
+from engine.services.live.snapshot import (
+    EVENTS_IN_SNAPSHOT,
+    EStopTrack,
+    RiskInputs,
+    SessionSnapshot,
+    TickRecord,
+    badge,
+    estop_line,
+    flatten_plan,
+    position_lines,
+    risk_lines,
+)
 from engine.services.live.state import StateChange, TradingHalted, TradingState, TradingStateMachine
 from engine.strategies.base import Program, Strategy
 
@@ -73,33 +86,10 @@ class SessionPhase(str, Enum):
     STOPPED = "stopped"
 
 
-@dataclass(frozen=True, slots=True)
-class TickRecord:
-    """One point of the dashboard's time series."""
-
-    at: float
-    value: float
-    pnl: float
-    components: tuple[float, ...]         # cumulative, in COMPONENTS order
-    data_age_seconds: float
-    state: str
-
-
-@dataclass
-class EStopTrack:
-    """This session's last emergency stop as it goes (a copy of each venue's progress)."""
-
-    reason: str
-    pressed_at: float
-    halted_ms: float
-    venues: dict[str, VenueCancelProgress]
-    report: EmergencyStopReport | None = None
-
-
 class LiveSession:
-    def __init__(self, *, mode: str, execution: ExecutionMode, environment: str, params, strategy: Strategy,
-                 feed: LiveMarketFeed, venues: Mapping[str, CexVenuePort], limits: RiskLimits,
-                 journal: Journal, world_factory: Callable[..., Any], rejected_exc: type[Exception],
+    def __init__(self, *, mode: str, execution: ExecutionMode, environment: str, params: RunParams,
+                 strategy: Strategy, feed: LiveMarketFeed, venues: Mapping[str, CexVenuePort], limits: RiskLimits,
+                 journal: Journal, world_factory: WorldFactory, rejected_exc: type[Exception],
                  tick_seconds: float, cancel_timeout_seconds: float, dead_man_seconds: float | None = None,
                  data_timeout_seconds: float = 5.0,
                  on_update: Callable[[LiveSession], None] | None = None,
@@ -458,13 +448,44 @@ class LiveSession:
     def last_failure(self) -> str:
         return self._last_failure
 
-    def snapshot(self):
-        """The session as the views see it now (an immutable SessionSnapshot)."""
-        from engine.services.live.snapshot import build_snapshot
+    def snapshot(self) -> SessionSnapshot:
+        """The session as the views see it now (immutable): badge, phase and e-stop line from one
+        reading, so they always agree."""
+        now = time.time()
+        mv = self.feed.view
+        t = len(mv.timestamps) - 1
+        risk = snapshot(self.portfolio, mv, t, self.params.aave) if t >= 0 else None
+        value = self.value
+        drawdown = self.risk_watch.drawdown(value)
+        state = self.state.state
+        phase = self.phase.value
+        reason = self.state.history[-1].reason if self.state.history else ""
+        shown, phase_line = badge(phase, state, reason)
+        events = self.events.events
+        inputs = RiskInputs(self.portfolio, mv, self.params, self.limits, self.manager.numeraire, value, drawdown,
+                            self.data_age)
+        return SessionSnapshot(
+            request_id=self.request_id, mode=self.mode, execution=self.execution, environment=self.environment,
+            currency=self.params.strategy.currency, capital=self.capital, phase=phase, state=state,
+            state_reason=reason, badge=shown, phase_line=phase_line, running=self.running, taken_at=now,
+            started_at=self.started_at, tick_seconds=self.tick_seconds, last_heartbeat=self.last_heartbeat,
+            heartbeat_age_seconds=None if self.last_heartbeat is None else max(0.0, now - self.last_heartbeat),
+            data_age_seconds=self.data_age, max_data_age_seconds=self.limits.max_data_age_seconds,
+            ticks=self.ticks, value=value, pnl=None if value is None else value - self.capital, trades=self.trades,
+            drawdown=drawdown, reconciliation_error=self.reconciliation_error,
+            pnl_components=MappingProxyType(self.ledger.totals()),
+            breaches=tuple(str(b) for b in self.breaches), warnings=tuple(self.warnings()),
+            last_error=self.last_error or self.last_failure,
+            dead_man=MappingProxyType(self.dead_man.describe() if self.dead_man is not None else {}),
+            positions=position_lines(self.portfolio, mv, t), risk_lines=risk_lines(inputs, risk),
+            flatten=flatten_plan(self.portfolio, self.params.strategy.lst), estop=estop_line(self.estop_track),
+            awaiting_ack=self.phase is SessionPhase.AWAITING_ACK,
+            recovery_lines=tuple(self.recovery.lines()) if self.recovery is not None else (),
+            orders=self.orders, events=tuple(events[-EVENTS_IN_SNAPSHOT:]), events_total=len(events),
+            history=tuple(self.history),
+        )
 
-        return build_snapshot(self)
-
-    def status(self):
+    def status(self) -> SessionSnapshot:
         return self.snapshot()
 
     def publish(self) -> None:

@@ -14,21 +14,43 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from types import MappingProxyType
-from typing import TYPE_CHECKING
 
-from engine.components.risk import RiskSnapshot, snapshot
+from engine.components.risk import RiskSnapshot
 from engine.domain.events import Event
+from engine.domain.market import MarketView
 from engine.domain.modes import ExecutionMode
+from engine.domain.numeraire import Numeraire
+from engine.domain.params import RunParams
 from engine.domain.portfolio import Portfolio
 from engine.services.live.blotter import OrderRecord
-from engine.services.live.emergency_stop import CancelStatus, VenueCancelProgress
+from engine.services.live.emergency_stop import CancelStatus, EmergencyStopReport, VenueCancelProgress
+from engine.services.live.risk_limits import RiskLimits
 from engine.services.live.state import TradingState
 
-if TYPE_CHECKING:
-    from engine.services.live.session import LiveSession, TickRecord
-
 EVENTS_IN_SNAPSHOT = 1000       # the newest events a snapshot carries (the dashboard caps its table there)
+
+
+@dataclass(frozen=True, slots=True)
+class TickRecord:
+    """One point of the dashboard's time series."""
+
+    at: float
+    value: float
+    pnl: float
+    components: tuple[float, ...]         # cumulative, in COMPONENTS order
+    data_age_seconds: float
+    state: str
+
+
+@dataclass
+class EStopTrack:
+    """This session's last emergency stop as it goes (a copy of each venue's progress)."""
+
+    reason: str
+    pressed_at: float
+    halted_ms: float
+    venues: dict[str, VenueCancelProgress]
+    report: EmergencyStopReport | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,44 +159,7 @@ class SessionSnapshot:
         return 3 * self.tick_seconds + 1
 
 
-# ---------------------------------------------------------------------------------------------------
-def build_snapshot(s: LiveSession) -> SessionSnapshot:
-    now = time.time()
-    mv = s.feed.view
-    t = len(mv.timestamps) - 1
-    risk = snapshot(s.portfolio, mv, t, s.params.aave) if t >= 0 else None
-    value = s.value
-    drawdown = s.risk_watch.drawdown(value)
-    state = s.state.state
-    phase = s.phase.value
-    badge, phase_line = _badge(phase, state, s.state.history[-1].reason if s.state.history else "")
-    currency = s.params.strategy.currency
-    events = s.events.events
-    return SessionSnapshot(
-        request_id=s.request_id, mode=s.mode, execution=s.execution, environment=s.environment,
-        currency=currency, capital=s.capital, phase=phase, state=state,
-        state_reason=s.state.history[-1].reason if s.state.history else "",
-        badge=badge, phase_line=phase_line, running=s.running, taken_at=now, started_at=s.started_at,
-        tick_seconds=s.tick_seconds, last_heartbeat=s.last_heartbeat,
-        heartbeat_age_seconds=None if s.last_heartbeat is None else max(0.0, now - s.last_heartbeat),
-        data_age_seconds=s.data_age, max_data_age_seconds=s.limits.max_data_age_seconds, ticks=s.ticks,
-        value=value, pnl=None if value is None else value - s.capital, trades=s.trades, drawdown=drawdown,
-        reconciliation_error=s.reconciliation_error,
-        pnl_components=MappingProxyType(s.ledger.totals()),
-        breaches=tuple(str(b) for b in s.breaches), warnings=tuple(s.warnings()),
-        last_error=s.last_error or s.last_failure,
-        dead_man=MappingProxyType(s.dead_man.describe() if s.dead_man is not None else {}),
-        positions=position_lines(s.portfolio, mv, t),
-        risk_lines=risk_lines(s, risk, value, drawdown),
-        flatten=flatten_plan(s.portfolio, s.params.strategy.lst),
-        estop=_estop_line(s), awaiting_ack=phase == "awaiting_acknowledgement",
-        recovery_lines=tuple(s.recovery.lines()) if s.recovery is not None else (),
-        orders=s.orders, events=tuple(events[-EVENTS_IN_SNAPSHOT:]), events_total=len(events),
-        history=tuple(s.history),
-    )
-
-
-def _badge(phase: str, state: TradingState, reason: str) -> tuple[Badge, str]:
+def badge(phase: str, state: TradingState, reason: str) -> tuple[Badge, str]:
     """The badge and the phase line, from the same two facts."""
     if phase == "stopped":
         return Badge("STOPPED", "dim"), f"stopped (trading was {state.value} when the session stopped)"
@@ -190,8 +175,7 @@ def _badge(phase: str, state: TradingState, reason: str) -> tuple[Badge, str]:
     return Badge("ACTIVE", "ok"), "running, ACTIVE"
 
 
-def _estop_line(s: LiveSession) -> EStopLine | None:
-    track = s.estop_track
+def estop_line(track: EStopTrack | None) -> EStopLine | None:
     if track is None:
         return None
     venues = tuple(replace(p) for p in track.venues.values())
@@ -283,20 +267,34 @@ def _num(value: float, digits: int = 6) -> str:
     return f"{value:.{digits}g}"
 
 
-def risk_lines(s: LiveSession, risk: RiskSnapshot | None, value: float | None, drawdown: float
-               ) -> tuple[RiskLine, ...]:
+@dataclass(frozen=True, slots=True)
+class RiskInputs:
+    """What the risk lines are computed from (one session at one moment)."""
+
+    portfolio: Portfolio
+    market: MarketView
+    params: RunParams
+    limits: RiskLimits
+    numeraire: Numeraire
+    value: float | None
+    drawdown: float
+    data_age: float | None
+
+
+def risk_lines(inputs: RiskInputs, risk: RiskSnapshot | None) -> tuple[RiskLine, ...]:
     """Health factor, LTV, margin ratio per venue with the distance to liquidation, net delta (on-chain
     vs CEX), drawdown and data age, each against the session's limits."""
-    limits = s.limits
+    limits = inputs.limits
+    drawdown = inputs.drawdown
     lines: list[RiskLine] = []
     if risk is not None:
         lines.append(_health_factor_line(risk.health_factor, limits.hf_floor))
         lines.append(RiskLine("LTV", pct(risk.ltv) if risk.ltv else "0", ""))
-        lines.extend(_margin_lines(s, risk))
-        lines.extend(_delta_lines(s, risk, value))
+        lines.extend(_margin_lines(inputs, risk))
+        lines.extend(_delta_lines(inputs, risk))
     lines.append(RiskLine("Drawdown", pct(drawdown), f"limit {pct(limits.max_drawdown)}",
                           "bad" if drawdown > limits.max_drawdown else None))
-    age = s.data_age
+    age = inputs.data_age
     lines.append(RiskLine("Data age", "–" if age is None else f"{age:.1f} s", f"limit {limits.max_data_age_seconds:g} s",
                           "bad" if age is not None and age > limits.max_data_age_seconds else None))
     lines.append(RiskLine("Breach action", limits.breach_action, "what a breached limit does"))
@@ -312,7 +310,7 @@ def _health_factor_line(hf: float, floor: float) -> RiskLine:
                     "before HF 1", severity, distance=fall)
 
 
-def _margin_lines(s: LiveSession, risk: RiskSnapshot) -> list[RiskLine]:
+def _margin_lines(s: RiskInputs, risk: RiskSnapshot) -> list[RiskLine]:
     floor = s.limits.margin_ratio_floor
     out: list[RiskLine] = []
     for venue, ratio in sorted(risk.margin_ratio.items()):
@@ -333,20 +331,21 @@ def _margin_lines(s: LiveSession, risk: RiskSnapshot) -> list[RiskLine]:
     return out
 
 
-def _delta_lines(s: LiveSession, risk: RiskSnapshot, value: float | None) -> list[RiskLine]:
+def _delta_lines(s: RiskInputs, risk: RiskSnapshot) -> list[RiskLine]:
     sp = s.params.strategy
+    value = s.value
     underlying = sp.underlying or "ETH"
     cex_units = risk.delta_cex.get(underlying, 0.0)
     onchain = risk.delta_onchain_eth if underlying == "ETH" else 0.0
     net = onchain + cex_units
-    view = s.feed.view
+    view = s.market
     price = view.spot[underlying][-1] if view.timestamps and view.spot.get(underlying) else None
     per_venue = ", ".join(f"{v}: spot {_num(a.spot.get(underlying, 0.0))}, perp "
                           f"{_num(a.perps[underlying].size if underlying in a.perps else 0.0)}"
                           for v, a in s.portfolio.cex.items())
     drift = None
     if price and value:
-        value_usd = s.manager.numeraire.to_usd(value, len(view.timestamps) - 1)
+        value_usd = s.numeraire.to_usd(value, len(view.timestamps) - 1)
         drift = abs(net) * price / value_usd if value_usd > 0 else None
     return [
         RiskLine(f"Delta on-chain ({underlying})", f"{onchain:+.6f}", "wallet, LSTs and AAVE net of debt"),

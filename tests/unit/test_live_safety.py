@@ -226,3 +226,40 @@ def test_the_badge_and_the_phase_line_come_from_the_same_facts():
     assert badge.text == "REDUCING" and "REDUCING" in line
     assert _badge("stopped", TradingState.HALTED, "")[0].text == "STOPPED"
     assert _badge("running", TradingState.ACTIVE, "")[0].text == "ACTIVE"
+
+
+def test_reducing_lets_only_risk_reducing_instructions_through():
+    from engine.domain.instructions import Instruction, Op
+    from engine.domain.portfolio import Portfolio
+    from engine.services.live.execution import PaperExecutor, is_risk_reducing
+
+    book = Portfolio()
+    book.account("okx").perp("ETH").size = -2.0
+    book.account("bybit").spot["ETH"] = 3.0
+    adds_short = Instruction(Op.PERP_TRADE, "okx", "ETH", -0.5)
+    covers = Instruction(Op.PERP_TRADE, "okx", "ETH", 0.5)
+    flips = Instruction(Op.PERP_TRADE, "okx", "ETH", 3.0)           # past flat: opens a long
+    assert not is_risk_reducing(adds_short, book) and is_risk_reducing(covers, book)
+    assert not is_risk_reducing(flips, book)
+    assert not is_risk_reducing(Instruction(Op.PERP_TRADE, "binance", "ETH", -0.1), book), "a new position"
+    assert is_risk_reducing(Instruction(Op.SPOT_TRADE, "bybit", "ETH", -1.0), book)
+    assert not is_risk_reducing(Instruction(Op.SPOT_TRADE, "bybit", "ETH", 1.0), book)
+    borrow = Instruction(Op.BUNDLE, "aave_v3", children=[Instruction(Op.BORROW, "aave_v3", "WETH", 1.0)])
+    repay = Instruction(Op.BUNDLE, "aave_v3", children=[Instruction(Op.REPAY, "aave_v3", "WETH", 1.0)])
+    assert not is_risk_reducing(borrow, book) and is_risk_reducing(repay, book)
+
+    class World:
+        def __init__(self) -> None:
+            self.executed: list[Instruction] = []
+
+        def execute(self, ins, t, charge_gas=True):
+            self.executed.append(ins)
+            return ins
+
+    world, state = World(), TradingStateMachine()
+    paper = PaperExecutor(world, state, book)
+    state.reduce("risk limit")
+    with pytest.raises(TradingHalted, match="reduce-only"):
+        paper.execute(adds_short, 0)
+    paper.execute(covers, 0)
+    assert world.executed == [covers] and paper.sent == 1

@@ -86,6 +86,10 @@ class CexVenueConfig(StrictModel):
     #: Cost of moving USDT off this venue to another (charged on every inter-venue transfer).
     withdrawal_fee_usdt: NonNegative
     min_order_usdt: Positive
+    #: Depth limit: the largest single order (USDT notional) the venue's book is taken to absorb in one
+    #: hour within the cost model; a larger order is refused (backtest and live pre-trade check).
+    max_order_usdt: Positive
+    #: The exchange's position limit (notional of one perp/spot position).
     max_position_usdt: Positive
     markets: CexMarkets
     historical_data: HistoricalData
@@ -182,6 +186,9 @@ class DexVenueConfig(OnchainVenueConfig):
     name: Literal["uniswap"]
     #: Pool fee tier used for swaps, on top of the slippage table.
     swap_fee_bps: Bps
+    #: Depth limit: the largest single swap (USD notional) the pools are taken to absorb in one hour
+    #: within the cost model; a larger swap is refused.
+    max_order_usdt: Positive
 
 
 # ----------------------------------------------------------------------------------------------- RPC

@@ -24,6 +24,7 @@ from engine.math import metrics
 from engine.services.run_params import build_run_params, data_requirements
 from engine.services.simulation import SimulationOutput, VenueWorld, simulate
 from engine.strategies import STRATEGIES
+from engine.strategies.capacity import capacity_warning
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,9 @@ class BacktestService:
         lst = params.strategy.lst
         peg = data[f"lst.{lst}.market"] / data[f"lst.{lst}.oracle"] if lst else None
         warnings = [f"{w.file}: {w.key}: {w.message}" for w in resolved.warnings]
+        capacity = capacity_warning(params)
+        if capacity is not None:
+            warnings.append(capacity)
         summary = build_summary(resolved, params, data, out, load_seconds, warnings)
         underlying = params.strategy.underlying or "ETH"
         return BacktestResult(summary, data.index, out, params, np.asarray(data["spot.ETH"]), peg,

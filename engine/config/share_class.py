@@ -26,7 +26,7 @@ class ShareClassConfig(StrictModel):
     description: Annotated[str, Field(min_length=1)]
 
     @model_validator(mode="after")
-    def _capital_within_bound(self) -> "ShareClassConfig":
+    def _capital_within_bound(self) -> ShareClassConfig:
         bound = MAX_CAPITAL[self.currency]
         if self.default_capital > bound:
             raise ValueError(f"default_capital {self.default_capital:g} is above the largest accepted capital "

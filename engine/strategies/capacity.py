@@ -105,13 +105,13 @@ def hedged_minimum_capital(params: RunParams) -> tuple[float, str]:
             continue
         floor = params.cex[venue].min_order_usdt
         # long L = C / (1 + m); the short is weight x L, its margin transfer m x weight x L
-        needs.append((floor * (1.0 + m) / weight,
-                      f"the {venue} {asset} perp short ({weight:.0%} of the long) would be under {venue}'s "
-                      f"min_order_usdt {floor:g}"))
+        short = (f"the {venue} {asset} perp short ({weight:.0%} of the long) would be under {venue}'s "
+                 f"min_order_usdt {floor:g}")
+        needs.append((floor * (1.0 + m) / weight, short))
         if venue != sp.spot_venue:
-            needs.append((floor * (1.0 + m) / (m * weight),
-                          f"the margin transfer to {venue} ({m:g} x {weight:.0%} of the long) would be under "
-                          f"{venue}'s min_order_usdt {floor:g}"))
+            transfer = (f"the margin transfer to {venue} ({m:g} x {weight:.0%} of the long) would be under "
+                        f"{venue}'s min_order_usdt {floor:g}")
+            needs.append((floor * (1.0 + m) / (m * weight), transfer))
     if sp.spot_venue:
         floor = params.cex[sp.spot_venue].min_order_usdt
         needs.append((floor * (1.0 + m), f"the {sp.spot_venue} spot buy would be under its min_order_usdt {floor:g}"))

@@ -6,7 +6,14 @@ from engine.domain.instructions import WALLET, Instruction, Op
 from engine.domain.market import MarketView
 from engine.domain.portfolio import Portfolio
 from engine.strategies.base import Program, Strategy, StrategyContext
-from engine.strategies.hedge import DUST_USD, clamp_order, collect_surplus, fund_margins, hedge_to, margin_targets
+from engine.strategies.hedge import (
+    DUST_USD,
+    clamp_order,
+    collect_surplus,
+    fund_margins,
+    hedge_to,
+    margin_targets,
+)
 from engine.strategies.onchain_legs import deleverage_to_target, lever_up, stake, unwind_fraction
 
 

@@ -45,7 +45,7 @@ LAST_DAY = pd.Timestamp("2025-09-18", tz="UTC")
 class RecordingVenues(SimulatedVenues):
     """The real simulated venues; remembers the portfolio so the test can read the final balances."""
 
-    last: "RecordingVenues | None" = None
+    last: RecordingVenues | None = None
 
     def __init__(self, portfolio, market, params) -> None:
         super().__init__(portfolio, market, params)

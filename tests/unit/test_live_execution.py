@@ -11,7 +11,7 @@ from engine.services.live.execution import PaperExecutor, is_risk_reducing
 from engine.services.live.pretrade import PreTradeRefused, check_order
 from engine.services.live.state import TradingHalted, TradingStateMachine
 from engine.services.run_params import build_run_params
-from tests.unit.test_simulated_venues import MARK, market
+from tests.unit.market_support import MARK, market
 from venues.simulated.venue import SimulatedVenues
 
 

@@ -1,6 +1,7 @@
 """Calculator unit tests with values computed by hand."""
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -106,7 +107,7 @@ def test_slippage_keeps_growing_as_the_square_root_of_size_beyond_the_largest_bu
     assert costs.slippage_bps(1e9, 5, 7, 13) == pytest.approx(13 * math.sqrt(1000))
     sizes = np.geomspace(1e6, 1e9, 50)
     bps = [costs.slippage_bps(n, 5, 7, 13) for n in sizes]
-    assert all(b2 > b1 for b1, b2 in zip(bps, bps[1:]))
+    assert all(b2 > b1 for b1, b2 in itertools.pairwise(bps))
     # continuous at the bucket edge
     assert costs.slippage_bps(1e6 * (1 + 1e-9), 5, 7, 13) == pytest.approx(costs.slippage_bps(1e6 * (1 - 1e-9), 5, 7, 13))
 

@@ -75,6 +75,18 @@ class StrategyParams:
 
 
 @dataclass(frozen=True, slots=True)
+class RiskParams:
+    """The mode's `risk:` limits (the live session's, also enforced in backtests)."""
+
+    max_drawdown: float
+    max_daily_loss: float
+    max_position_usdt: float
+    hf_floor: float
+    margin_ratio_floor: float
+    breach_action: str                     # halt | reduce
+
+
+@dataclass(frozen=True, slots=True)
 class RunParams:
     strategy: StrategyParams
     cex: dict[str, CexParams]
@@ -83,3 +95,4 @@ class RunParams:
     swap_fee_bps: float                    # DEX pool fee on top of the slippage table
     dex_max_order_usdt: float | None       # DEX depth limit per swap; None: the mode loads no DEX
     gas_units: dict[str, int]              # per on-chain operation (alchemy venue config)
+    risk: RiskParams

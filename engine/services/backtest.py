@@ -98,6 +98,7 @@ class BacktestService:
         capacity = capacity_warning(params)
         if capacity is not None:
             warnings.append(capacity)
+        warnings += out.risk_warnings
         summary = build_summary(resolved, params, data, out, load_seconds, warnings)
         underlying = params.strategy.underlying or "ETH"
         return BacktestResult(summary, data.index, out, params, np.asarray(data["spot.ETH"]), peg,

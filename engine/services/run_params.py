@@ -6,7 +6,7 @@ from typing import Any
 
 from engine.config.capital import check_capital
 from engine.data import DataRequirements
-from engine.domain.params import AaveParams, CexParams, CollateralParams, RunParams, StrategyParams
+from engine.domain.params import AaveParams, CexParams, CollateralParams, RiskParams, RunParams, StrategyParams
 
 CEX_VENUES = ("binance", "bybit", "okx")
 FLASH_VENUES = ("morpho", "instadapp")
@@ -81,7 +81,9 @@ def build_run_params(resolved: Any, capital: float | None = None) -> RunParams:
     # CEX-only modes send no transactions: without the RPC venue there is nothing to price in gas.
     gas_units = venues["alchemy"].gas_units.as_dict() if "alchemy" in venues else {}
     return RunParams(strategy=strategy, cex=cex, aave=aave, flash_fee_rate=flash, swap_fee_bps=swap_fee,
-                     dex_max_order_usdt=dex_depth, gas_units=gas_units)
+                     dex_max_order_usdt=dex_depth, gas_units=gas_units,
+                     risk=RiskParams(m.risk.max_drawdown, m.risk.max_daily_loss, m.risk.max_position_usdt,
+                                     m.risk.hf_floor, m.risk.margin_ratio_floor, m.risk.breach_action))
 
 
 def data_requirements(params: RunParams) -> DataRequirements:

@@ -116,7 +116,7 @@ class Strategy:
         if equity > 0 and abs(net) * price / equity > sp.delta_drift_trigger:
             short = self.margin_shortfall(ctx, long_units)
             # Re-hedging an account below its initial margin would only be refused: fund it first.
-            return f"margin:{short}" if short else "delta"
+            return f"margin:{short} (below initial margin for its hedge)" if short else "delta"
         idle_on_spot_venue = False
         if self.capacity is not None:
             if long_units * price >= self.capacity.long_usd:

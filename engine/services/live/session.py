@@ -456,14 +456,7 @@ class LiveSession:
         if self.day_start is None or self.day_start[0] != day:
             self.day_start = (day, value)
         risk = snapshot(self.portfolio, mv, t, self.params.aave)
-        largest = 0.0
-        for venue, acct in self.portfolio.cex.items():
-            for asset, pos in acct.perps.items():
-                if pos.size and (venue, asset) in mv.perp:
-                    largest = max(largest, abs(pos.size) * mv.perp[(venue, asset)][t])
-            for asset, qty in acct.spot.items():
-                if qty:
-                    largest = max(largest, abs(qty) * mv.price_usd(asset, t))
+        largest = risk.largest_position_usd
         reading = RiskReading(value=value, peak_value=self.peak, day_start_value=self.day_start[1],
                               largest_position_usdt=largest, health_factor=risk.health_factor,
                               margin_ratios={v: r for v, r in risk.margin_ratio.items() if not math.isinf(r)},

@@ -19,6 +19,7 @@ COMPONENT_LABELS = {
     "lending": "lending",
     "borrow": "borrow cost",
     "staking": "staking",
+    "lst_peg": "LST peg (market vs oracle)",
     "rewards": "rewards",
     "funding": "funding",
     "perp_mtm": "perp mark-to-market",
@@ -110,8 +111,9 @@ def build_chart_data(result: BacktestResult, combine_price_legs: bool | None = N
     combine = hedged if combine_price_legs is None else combine_price_legs
     if combine:
         components["price_net"] = components.pop("spot_price") + components.pop("perp_mtm")
-    order = [name for name in ("lending", "staking", "rewards", "funding", "price_net", "spot_price", "perp_mtm",
-                               "borrow", "execution_costs", "gas", "liquidation") if name in components]
+    order = [name for name in ("lending", "staking", "rewards", "funding", "price_net", "spot_price",
+                               "perp_mtm", "lst_peg", "borrow", "execution_costs", "gas", "liquidation")
+             if name in components]
     # Components that never move stay out of the chart and its legend (gas in a CEX-only mode...).
     tolerance = 1e-9 * max(1.0, abs(out.initial_value))
     active = [name for name in order if np.max(np.abs(components[name])) > tolerance]

@@ -23,7 +23,9 @@ FIELD_HELP = {
     "lending.asset": "The asset supplied on AAVE.",
     "staking.enabled": "Hold a liquid staking token and earn the staking rate.",
     "staking.lst_type": "weETH (ether.fi) or wstETH (Lido).",
-    "staking.rewards": "Count ether.fi seasonal rewards (EIGEN/ETHFI); only weETH earns them.",
+    "staking.rewards_mode": "Rewards counted on top of the staking rate: base_only; base_eigen (KING weekly "
+                            "EIGEN + ETHFI top-ups, paid on their dates at pool prices); base_eigen_seasonal "
+                            "(also the ETHFI seasonal airdrops, conservative end). wstETH: base_only.",
     "leverage.enabled": "Loop the LST on AAVE: supply as collateral, borrow WETH, stake it, repeat.",
     "leverage.emode": "Use AAVE's ETH-correlated e-mode (higher LTV for LST collateral against WETH debt).",
     "leverage.target_ltv": "Debt / collateral value the loop aims for; must stay below the e-mode maximum LTV.",

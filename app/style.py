@@ -49,6 +49,7 @@ COMPONENT_COLORS = {
     "lending": "#5fd38d",
     "borrow": "#e8736c",
     "staking": "#2ec4b6",
+    "lst_peg": "#f78c6c",
     "rewards": "#c792ea",
     "funding": "#4c9aff",
     "perp_mtm": "#ff9f43",

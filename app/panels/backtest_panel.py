@@ -41,6 +41,7 @@ from app.widgets.event_model import EventIndex, index_events
 from app.widgets.metrics import MetricsView
 from app.widgets.replay_controls import ReplayControls
 from engine.config import MODES, ConfigError, check_capital_text
+from engine.data.rewards import NOTE_PREFIX as REWARD_NOTE_PREFIX
 from engine.services.backtest import BacktestResult
 from engine.services.results_io import write_results
 
@@ -149,7 +150,8 @@ class BacktestPanel(QWidget):
         run.addWidget(self.progress)
         self.export_button = QPushButton("Export…", self)
         self.export_button.setEnabled(False)
-        self.export_button.setToolTip("Write summary.json, timeseries.csv, events.csv and charts.png to a folder")
+        self.export_button.setToolTip("Write summary.json, timeseries.csv, events.csv, balance_sheet.csv and "
+                                      "charts.png to a new folder named after the run")
         run.addWidget(self.export_button)
         self.autoplay_box = QCheckBox("Play when done", self)
         self.autoplay_box.setChecked(True)
@@ -390,7 +392,8 @@ class BacktestPanel(QWidget):
         s = result.summary
         wall = time.perf_counter() - self._run_started
         notes = [f"config warning: {w}" for w in result.config_warnings] + \
-                [f"data fallback: {f}" for f in s["data_fallbacks"]]
+                [f"data fallback: {f}" for f in s["data_fallbacks"]] + \
+                [n for n in s["data_notes"] if n.startswith(REWARD_NOTE_PREFIX)]
         extra = f" · {len(notes)} note(s) on the data and config (hover here)" if notes else ""
         self._status(f"{s['mode']} ({spec.source_label}) · {s['start'][:16]} → {s['end'][:16]} UTC · {s['hours']:,} hours · "
                      f"engine {s['engine_seconds']:.2f} s, total {wall:.2f} s · {s['events']:,} events{extra}")
@@ -463,11 +466,12 @@ class BacktestPanel(QWidget):
         dialog.open()
 
     def _export_name(self) -> str:
-        s = self.result.summary
-        return f"{s['mode']}_{s['start'][:10]}_{s['end'][:10]}"
+        """One folder per run (its id), like the command line's results/<mode>/<run id>/."""
+        return f"{self.result.summary['mode']}_{self.result.run_id}"
 
     def export_to(self, folder: Path) -> list[Path]:
-        """summary.json, timeseries.csv, events.csv (engine) + charts.png of the whole run."""
+        """summary.json, timeseries.csv, events.csv, balance_sheet.csv (engine) + charts.png of the
+        whole run. A folder that already holds files is refused: an export never overwrites."""
         if self.result is None:
             raise RuntimeError("no backtest result to export; run one first")
         folder = Path(folder)

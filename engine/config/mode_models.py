@@ -23,6 +23,7 @@ from .common import (
     NonNegative,
     OpenFraction,
     Positive,
+    RewardsMode,
     StrictModel,
     Underlying,
 )
@@ -42,8 +43,9 @@ class StakingConfig(StrictModel):
 
     enabled: bool
     lst_type: LstType
-    #: ether.fi seasonal rewards (EIGEN/ETHFI); only weETH earns them.
-    rewards: bool
+    #: Reward streams counted on top of the staking rate: base_only | base_eigen |
+    #: base_eigen_seasonal (only weETH earns any; wstETH allows base_only).
+    rewards_mode: RewardsMode
 
 
 class LeverageConfig(StrictModel):

@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from engine.domain.rewards import RewardPayout
+
 FUNDING_HOURS_UTC: tuple[int, ...] = (0, 8, 16)
 
 
@@ -27,6 +29,8 @@ class AlignedMarketData:
                rows dropped), kept so a user can audit what was done to the raw files.
     gas_units: operation name -> gas units (operation_gas_costs_summary).
     aave_risk_params: the parsed aave_v3_risk_parameters.json.
+    reward_payouts: ether.fi reward distributions paid inside the window, on this grid's hours.
+    reward_benchmark: (UTC day, DeFiLlama eETH reward APY %) for the window's days that have one.
     """
 
     index: pd.DatetimeIndex
@@ -35,6 +39,8 @@ class AlignedMarketData:
     notes: list[str] = field(default_factory=list)
     gas_units: dict[str, int] = field(default_factory=dict)
     aave_risk_params: dict[str, Any] = field(default_factory=dict)
+    reward_payouts: list[RewardPayout] = field(default_factory=list)
+    reward_benchmark: list[tuple[int, float]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not isinstance(self.index, pd.DatetimeIndex) or str(self.index.tz) != "UTC":

@@ -76,7 +76,18 @@ LST_PEG_FILES: dict[str, str] = {
     "wstETH": f"{_STAKING}/peg_analysis/wstETH_peg_analysis_2024-01-01_2025-09-18.csv",
 }
 
+# ether.fi reward seeds: the distribution records, the processed file that dates the EIGEN payouts,
+# the reward tokens' Uniswap v3 pools (price in WETH per token) and DeFiLlama's eETH reward APY.
+_ETHERFI = "manual_sources/etherfi_distributions"
 ETHERFI_REWARDS_FILE = f"{_STAKING}/restaking_final/etherfi_seasonal_rewards_2024-01-01_2025-09-18.csv"
+EIGEN_DISTRIBUTIONS_FILE = f"{_ETHERFI}/eigen_distributions_raw.csv"
+ETHFI_TOPUPS_FILE = f"{_ETHERFI}/ethfi_topups_raw.csv"
+SEASONAL_DROPS_FILE = f"{_ETHERFI}/seasonal_drops.csv"
+DEFILLAMA_EETH_APY_FILE = f"{_ETHERFI}/bar-chart-supply-apy-2025-09-29-eeth.csv"
+REWARD_POOL_FILES: dict[str, str] = {
+    "EIGEN": f"{_SPOT}/protocol_tokens/uniswapv3_EIGENWETH_1h_2024-10-05_2025-09-27.csv",
+    "ETHFI": f"{_SPOT}/protocol_tokens/uniswapv3_ETHFIWETH_1h_2024-04-01_2025-09-27.csv",
+}
 GAS_PRICES_FILE = "blockchain_data/gas_prices/ethereum_gas_prices_2024-01-01_2025-09-26.csv"
 GAS_UNITS_FILE = "blockchain_data/gas_prices/operation_gas_costs_summary_2024-01-01_2025-09-26.json"
 EXECUTION_COSTS_FILE = "execution_costs/lookup_tables/execution_costs_lookup.json"

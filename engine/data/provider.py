@@ -21,7 +21,6 @@ from engine.data.columns import (
     AaveColumns,
     Built,
     CostColumns,
-    EtherfiRewardsColumn,
     GasColumn,
     LstColumns,
     PerpColumn,
@@ -32,6 +31,7 @@ from engine.data.funding import FundingColumn
 from engine.data.grid import Span, fmt_ts, hourly_grid
 from engine.data.raw_store import RawStore
 from engine.data.requirements import DataRequirements
+from engine.data.rewards import EtherfiRewardSchedule, RewardSchedule
 
 APP_NAME = "basis-workstation"
 
@@ -39,7 +39,7 @@ APP_NAME = "basis-workstation"
 class ColumnGroup(Protocol):
     def files(self) -> list[str]: ...
     def spans(self, raw: RawStore) -> list[Span]: ...
-    def build(self, raw: RawStore, grid_s: np.ndarray) -> Built: ...
+    def build(self, raw: RawStore, grid_s: np.ndarray) -> Built | RewardSchedule: ...
 
 
 def default_cache_dir() -> Path:
@@ -71,7 +71,7 @@ def plan(req: DataRequirements) -> list[ColumnGroup]:
     groups += [LstColumns(lst) for lst in req.lsts]
     groups += [GasColumn(), CostColumns()]
     if req.etherfi_rewards:
-        groups.append(EtherfiRewardsColumn())
+        groups.append(EtherfiRewardSchedule(req.etherfi_rewards))
     return groups
 
 
@@ -89,6 +89,7 @@ class HistoricalDataProvider:
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self._raw = RawStore(self.data_dir)
         self._digests = FileDigests()
+        self._sha256 = FileDigests("sha256")
         self.last_load_from_cache = False
 
     # -- window -------------------------------------------------------------------------------
@@ -146,6 +147,20 @@ class HistoricalDataProvider:
         rels = _unique([rel for g in groups for rel in g.files()] + [catalog.AAVE_RISK_PARAMS_FILE])
         return {rel: self._digests.digest(self._raw.path(rel)) for rel in rels}
 
+    def data_files(self, req: DataRequirements) -> dict[str, str]:
+        """SHA-256 of every file the requirements read, keyed by its path under the data directory
+        (the shipped .gz name when that is what was read): a run's data provenance."""
+        rels = _unique([rel for g in plan(req.normalized()) for rel in g.files()] + [catalog.AAVE_RISK_PARAMS_FILE])
+        out: dict[str, str] = {}
+        for rel in rels:
+            path = self._raw.path(rel)
+            try:
+                name = path.relative_to(self.data_dir).as_posix()
+            except ValueError:
+                name = str(path)
+            out[name] = self._sha256.digest(path)
+        return out
+
     def _aligned_path(self, req: DataRequirements, groups: list[ColumnGroup], start_s: int | None,
                       end_s: int | None) -> Path:
         key = cache_key("aligned", req, None if start_s is None else str(start_s),
@@ -183,8 +198,13 @@ class HistoricalDataProvider:
         columns: dict[str, np.ndarray] = {}
         fallbacks: list[str] = []
         notes: list[str] = []
+        rewards = None
         for group in groups:
             built = group.build(self._raw, grid)
+            if isinstance(built, RewardSchedule):
+                rewards = built
+                notes += built.notes
+                continue
             columns.update(built.columns)
             fallbacks += built.fallbacks
             notes += built.notes
@@ -195,6 +215,8 @@ class HistoricalDataProvider:
             notes=_unique(notes),
             gas_units=dict(self._raw.gas_units()),
             aave_risk_params=self._raw.risk_params(),
+            reward_payouts=rewards.payouts if rewards else [],
+            reward_benchmark=rewards.benchmark if rewards else [],
         )
         save_aligned(path, data)
         self.last_load_from_cache = False

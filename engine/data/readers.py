@@ -72,16 +72,6 @@ class AaveSnapshots:
     notes: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class RewardPeriod:
-    """One exact EtherFi reward row: inclusive UTC dates and the daily yield fraction."""
-
-    start_day: int  # epoch seconds of the first UTC date (00:00)
-    end_day: int  # epoch seconds of the last UTC date (00:00), inclusive
-    daily_yield: float
-    reward_type: str
-
-
 def _open_text(path: Path) -> io.TextIOBase:
     if path.suffix == ".gz":
         return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
@@ -314,34 +304,6 @@ def _epoch_day(values: pd.Series, path: Path, column: str) -> np.ndarray:
     if (seconds % DAY_S != 0).any():
         raise DataFormatError(f"{path}: column {column!r} must hold plain dates (YYYY-MM-DD)")
     return seconds
-
-
-def read_etherfi_exact_periods(path: Path) -> list[RewardPeriod]:
-    """Rows of the EtherFi rewards file with data_quality == "exact" (real KING distributions)."""
-    frame, _ = read_csv_columns(
-        path,
-        {
-            "period_start": "str",
-            "period_end": "str",
-            "daily_yield_final": "float64",
-            "data_quality": "str",
-            "reward_type": "str",
-        },
-    )
-    exact = frame[frame["data_quality"] == "exact"]
-    if exact.empty:
-        raise DataFormatError(f"{path}: no rows with data_quality == 'exact'")
-    starts = _epoch_day(exact["period_start"], path, "period_start")
-    ends = _epoch_day(exact["period_end"], path, "period_end")
-    yields = exact["daily_yield_final"].to_numpy(np.float64)
-    if not np.isfinite(yields).all() or (yields < 0).any():
-        raise DataFormatError(f"{path}: exact rows need a finite, non-negative daily_yield_final")
-    if (ends < starts).any():
-        raise DataFormatError(f"{path}: an exact row has period_end before period_start")
-    return [
-        RewardPeriod(int(s), int(e), float(y), str(t))
-        for s, e, y, t in zip(starts, ends, yields, exact["reward_type"].to_numpy(), strict=True)
-    ]
 
 
 def read_json(path: Path) -> Any:

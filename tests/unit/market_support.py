@@ -17,6 +17,6 @@ def market(marks: tuple[float, float] = (MARK, MARK), weeth: tuple[float, float]
         funding={(v, "ETH"): [0.0, 0.0] for v in ("binance", "bybit", "okx")},
         supply_index={r: [1.0, 1.0] for r in ("weETH", "WETH")}, borrow_index={"WETH": [1.0, 1.0]},
         lst_oracle={"weETH": list(weeth)}, lst_market={"weETH": list(weeth)},
-        gas_gwei=[10.0, 10.0], rewards_daily=None,
+        gas_gwei=[10.0, 10.0],
         cost_bps={"ETH_USDT": COSTS, "ETHUSDT-PERP": PERP_COSTS, "ETH_weETH": COSTS},
     )

@@ -107,7 +107,8 @@ def snapshot(p: Portfolio, mv: MarketView, t: int, params: AaveParams | None) ->
         for asset, qty in acct.spot.items():
             delta[asset] = delta.get(asset, 0.0) + qty
             if qty:
-                position = abs(qty) * mv.price_usd(asset, t)
+                prices = mv.spot.get(asset)
+                position = abs(qty) * (prices[t] if prices is not None else mv.price_usd(asset, t))
                 if position > largest:
                     largest = position
     snap.largest_position_usd = largest

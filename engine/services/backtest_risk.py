@@ -47,20 +47,24 @@ class BacktestRiskMonitor:
         # The grid is hourly UTC: a day starts where (first hour of day + t) is a multiple of 24.
         self._hour0 = int(market.timestamps[0][11:13]) if market.timestamps else 0
         self._day_start = 0.0
+        self._drawdown_floor = -math.inf       # value below which the drawdown limit breaches
+        self._daily_floor = -math.inf
         self._active: set[str] = set()              # limits breached in the previous hour
         self.episodes: dict[str, _Episodes] = {}
 
     def observe(self, t: int, value: float, risk: RiskSnapshot) -> None:
         """The hour's reading after the venues acted and before the strategy does, as live."""
+        lim = self.limits
         if value > self.peak:
             self.peak = value
+            self._drawdown_floor = value * (1.0 - lim.max_drawdown)
         if t == 0 or (self._hour0 + t) % 24 == 0:
             self._day_start = value
-        lim = self.limits
-        if not (self.peak > 0 and 1.0 - value / self.peak > lim.max_drawdown
-                or self._day_start > 0 and 1.0 - value / self._day_start > lim.max_daily_loss
+            self._daily_floor = value * (1.0 - lim.max_daily_loss)
+        ratios = risk.margin_ratio
+        if not (value < self._drawdown_floor or value < self._daily_floor
                 or risk.health_factor < lim.hf_floor
-                or risk.margin_ratio and min(risk.margin_ratio.values()) < lim.margin_ratio_floor
+                or ratios and min(ratios.values()) < lim.margin_ratio_floor
                 or risk.largest_position_usd > lim.max_position_usdt):
             if self._active:
                 self._active.clear()

@@ -172,7 +172,7 @@ def simulate(strategy: Strategy, params: RunParams, mv: MarketView,
 
         risk = snapshot(portfolio, mv, t, aave)
         usd = value_usd(portfolio, mv, t)
-        monitor.observe(t, to_numeraire(usd, cur, mv, t), risk)
+        monitor.observe(t, usd if usdt else usd / eth, risk)
         ctx = StrategyContext(portfolio, mv, t, risk, params, usd)
         reason = strategy.check(ctx)
         if reason is not None:

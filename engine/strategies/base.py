@@ -57,6 +57,12 @@ class Strategy:
         self.sp: StrategyParams = params.strategy
         hedged = self.sp.hedge and self.sp.currency == "USDT"
         self.capacity: Capacity | None = hedged_capacity(params) if hedged else None
+        cap = self.capacity
+        usable = cap.long_usd * (1.0 + self.sp.margin_ratio_target) if cap is not None else math.inf
+        self._position_cap = cap.position_usd if cap is not None else math.inf
+        self._long_cap = cap.long_usd if cap is not None else math.inf
+        self._working_capital = usable
+        self._idle_on_spot_venue = self.sp.capital > usable
 
     # -- lifecycle -----------------------------------------------------------------------------
     def seed(self, portfolio: Portfolio, market: MarketView) -> None:
@@ -99,33 +105,33 @@ class Strategy:
     def hedged_check(self, ctx: StrategyContext, onchain_units: float, long_units: float) -> str | None:
         """Margin first (a liquidation is the bigger danger), then a leg past its position limit,
         then delta drift, then idle surplus margin. Net delta is the on-chain exposure plus every CEX
-        holding of the underlying; `long_units` is the long leg the perps hedge."""
+        holding of the underlying; `long_units` is the long leg the perps hedge. Runs every hour:
+        the capacity figures are precomputed in __init__."""
         sp = self.sp
-        for venue, ratio in ctx.risk.margin_ratio.items():
+        risk = ctx.risk
+        ratios = risk.margin_ratio
+        for venue, ratio in ratios.items():
             if ratio < sp.margin_ratio_trigger:
                 return f"margin:{venue}"
         price = ctx.market.spot[sp.underlying][ctx.t] if sp.underlying != "ETH" else ctx.eth
-        if self.capacity is not None and long_units * price > self.capacity.position_usd:
+        long_usd = long_units * price
+        if long_usd > self._position_cap:
             return "capacity"
-        net = onchain_units + ctx.risk.delta_cex.get(sp.underlying or "", 0.0)
-        equity = ctx.value_at_check_usd
-        if self.capacity is not None:
-            # Drift is measured against the capital at work: idle capital beyond the capacity would
-            # otherwise let the deployed legs drift unhedged by a multiple of themselves.
-            equity = min(equity, self.capacity.long_usd * (1.0 + sp.margin_ratio_target))
+        net = onchain_units + risk.delta_cex.get(sp.underlying or "", 0.0)
+        # Drift is measured against the capital at work: idle capital beyond the capacity would
+        # otherwise let the deployed legs drift unhedged by a multiple of themselves.
+        equity = min(ctx.value_at_check_usd, self._working_capital)
         if equity > 0 and abs(net) * price / equity > sp.delta_drift_trigger:
             short = self.margin_shortfall(ctx, long_units)
             # Re-hedging an account below its initial margin would only be refused: fund it first.
             return f"margin:{short} (below initial margin for its hedge)" if short else "delta"
-        idle_on_spot_venue = False
-        if self.capacity is not None:
-            if long_units * price >= self.capacity.long_usd:
-                return None      # surplus margin cannot grow a long leg that is at its capacity
+        if long_usd >= self._long_cap:
+            return None      # surplus margin cannot grow a long leg that is at its capacity
+        ceiling = sp.margin_ratio_ceiling
+        for venue, ratio in ratios.items():
             # Capital beyond the capacity waits on the spot venue (basis modes): its margin ratio
             # then says nothing about surplus margin.
-            idle_on_spot_venue = sp.capital > self.capacity.long_usd * (1.0 + sp.margin_ratio_target)
-        for venue, ratio in ctx.risk.margin_ratio.items():
-            if ratio > sp.margin_ratio_ceiling and not (idle_on_spot_venue and venue == sp.spot_venue):
+            if ratio > ceiling and not (self._idle_on_spot_venue and venue == sp.spot_venue):
                 return f"margin_excess:{venue}"
         return None
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 PANELS = ("backtest", "config")
 MIN_SIZE = (1280, 800)
+MAX_SIZE = (7680, 4320)           # 8K: a larger grab is a typo that would allocate gigabytes
 TIMEOUT_S = 180
 
 
@@ -29,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--mode", required=True, choices=MODES, metavar="MODE", help=f"one of: {', '.join(MODES)}")
     p.add_argument("--out", required=True, type=Path, help="PNG file to write")
     p.add_argument("--panel", choices=PANELS, default="backtest", help="panel in front (default: backtest)")
-    p.add_argument("--size", default="1600x1000", help="window size WIDTHxHEIGHT, at least 1280x800 (default 1600x1000)")
+    p.add_argument("--size", default="1600x1000", help="window size WIDTHxHEIGHT, 1280x800..7680x4320 (default 1600x1000)")
     p.add_argument("--start", help="first day of the backtest window, YYYY-MM-DD (default: the mode's data start)")
     p.add_argument("--end", help="last day, YYYY-MM-DD (default: the mode's data end)")
     p.set_defaults(func=run_screenshot_command)
@@ -42,6 +43,8 @@ def _parse_size(text: str) -> tuple[int, int]:
         raise ValueError(f"--size {text!r}: expected WIDTHxHEIGHT, e.g. 1600x1000") from None
     if width < MIN_SIZE[0] or height < MIN_SIZE[1]:
         raise ValueError(f"--size {text}: must be at least {MIN_SIZE[0]}x{MIN_SIZE[1]}")
+    if width > MAX_SIZE[0] or height > MAX_SIZE[1]:
+        raise ValueError(f"--size {text}: must be at most {MAX_SIZE[0]}x{MAX_SIZE[1]}")
     return width, height
 
 

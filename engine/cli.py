@@ -78,8 +78,8 @@ def run_backtest_command(args: argparse.Namespace, service_factory: Callable[[],
             # The share class's own upper bound is checked with the config (engine.config.capital),
             # still before anything is run or written.
             raise UsageError(f"--capital must be positive and finite, got {args.capital:g}")
-        if args.config is not None and not args.config.is_file():
-            raise UsageError(f"--config {args.config}: no such file")
+        if args.config is not None:
+            _check_config_file(args.config)
         request = BacktestRequest(
             mode=args.mode, start=_parse_day(args.start, "--start", False),
             end=_parse_day(args.end, "--end", True), capital=args.capital,
@@ -97,7 +97,7 @@ def run_backtest_command(args: argparse.Namespace, service_factory: Callable[[],
                 raise UsageError(f"--out {exc}{hint}") from None
         else:
             check_output_dir(RESULTS_ROOT / args.mode, overwrite=True)   # a folder of earlier runs: writable?
-        result = service_factory().run(request)
+        result = service_factory().run(request, on_data=_warn_substitutes)
         if args.out is not None:
             write_results(result, args.out, overwrite=args.overwrite)
             out_dir, latest = args.out, ""
@@ -105,7 +105,7 @@ def run_backtest_command(args: argparse.Namespace, service_factory: Callable[[],
             out_dir, kind = write_run(result, RESULTS_ROOT)
             latest = f"; {RESULTS_ROOT / args.mode / LATEST} points at it ({kind})"
     except ConfigError as exc:
-        print(f"error: invalid configuration:\n{exc}", file=sys.stderr)
+        print(f"error: {exc.describe()}", file=sys.stderr)
         return 2
     except (UsageError, DataRangeError, ResultsWriteError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -117,6 +117,32 @@ def run_backtest_command(args: argparse.Namespace, service_factory: Callable[[],
     print(format_summary(result))
     print(f"results written to {out_dir}/ ({', '.join(RESULT_FILES)}){latest}")
     return 0
+
+
+def _warn_substitutes(data) -> None:
+    for warning in data.substitute_warnings():
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
+
+
+def _series_line(p: dict) -> str:
+    parts = [f"{n:,} {source}" for source, n in p["substitutes"].items()]
+    if p["forward_filled"]:
+        parts.append(f"{p['forward_filled']:,} forward-filled")
+    text = f"{p['series']}: {p['own']:,} of {p['total']:,} {p['unit']} own"
+    if parts:
+        text += f"; substitutes {', '.join(parts)} ({p['substitute_share']:.1%})"
+    if p["cleaning"]:
+        text += "; cleaning: " + ", ".join(f"{step} {n:,}" for step, n in p["cleaning"].items())
+    return text
+
+
+def _check_config_file(path: Path) -> None:
+    if path.is_dir():
+        raise UsageError(f"--config {path}: is a folder; give the override YAML file inside it")
+    if not path.exists():
+        raise UsageError(f"--config {path}: no such file")
+    if not path.is_file():
+        raise UsageError(f"--config {path}: not a regular file (a device, pipe or socket)")
 
 
 def format_summary(result: BacktestResult) -> str:
@@ -158,6 +184,6 @@ def format_summary(result: BacktestResult) -> str:
                 f"gas {num(rewards['gas'])}); {rewards['excluded']} excluded, {rewards['unclaimed']} unclaimed")
         rows.append(("rewards", text))
     rows += [(f"  pnl.{k}", num(s["pnl_components"][k])) for k in COMPONENTS if s["pnl_components"][k]]
-    rows += [("data fallback", f) for f in s["data_fallbacks"]]
+    rows += [("data", _series_line(p)) for p in s["data_fallbacks"].values() if p["substituted"] or p["cleaning"]]
     width = max(len(r[0]) for r in rows)
     return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)

@@ -35,6 +35,7 @@ from app.chart_data import ChartData, build_chart_data
 from app.frame_scheduler import FrameScheduler
 from app.panels.config_panel import DraftSnapshot
 from app.replay import FRAME_MS, ReplayController
+from app.widgets.banner import show_banner
 from app.widgets.charts import ChartStack
 from app.widgets.event_log import EventLogView
 from app.widgets.event_model import EventIndex, index_events
@@ -392,12 +393,16 @@ class BacktestPanel(QWidget):
         s = result.summary
         wall = time.perf_counter() - self._run_started
         notes = [f"config warning: {w}" for w in result.config_warnings] + \
-                [f"data fallback: {f}" for f in s["data_fallbacks"]] + \
+                [f"data fallback: {f}" for p in s["data_fallbacks"].values() for f in p["flags"]] + \
                 [n for n in s["data_notes"] if n.startswith(REWARD_NOTE_PREFIX)]
         extra = f" · {len(notes)} note(s) on the data and config (hover here)" if notes else ""
         self._status(f"{s['mode']} ({spec.source_label}) · {s['start'][:16]} → {s['end'][:16]} UTC · {s['hours']:,} hours · "
                      f"engine {s['engine_seconds']:.2f} s, total {wall:.2f} s · {s['events']:,} events{extra}")
         self.status.setToolTip("\n\n".join(notes))
+        warnings = s.get("data_warnings") or []
+        if warnings:        # a series mostly made of another venue's data: say so where the charts are
+            show_banner(self.error_banner, "<b>Substitute data</b><br>" + "<br>".join(_html(w) for w in warnings),
+                        "warnBanner")
         if self.autoplay_box.isChecked():
             self.replay.play()
 
@@ -495,8 +500,7 @@ class BacktestPanel(QWidget):
         self.status_message.emit(text)
 
     def _show_error(self, title: str, message: str) -> None:
-        self.error_banner.setText(f"<b>{title}</b><br>{_html(message)}")
-        self.error_banner.show()
+        show_banner(self.error_banner, f"<b>{title}</b><br>{_html(message)}", "banner")
         self._status(title)
 
     def shutdown(self) -> None:

@@ -20,12 +20,13 @@ import numpy as np
 import pandas as pd
 
 from engine.data.aligned import AlignedMarketData
+from engine.data.provenance import SeriesProvenance
 from engine.data.requirements import DataRequirements
 from engine.domain.rewards import RewardPayout
 
 # Bump when the cache layout changes. Code changes need no bump: the key also hashes the source of
 # the modules that clean and align the data (CODE_DIGEST), so editing a rule can never serve stale data.
-CACHE_VERSION = "3"
+CACHE_VERSION = "4"
 CODE_DIGEST = hashlib.blake2b(
     b"".join(p.read_bytes() for p in sorted(Path(__file__).parent.glob("*.py"))), digest_size=16
 ).hexdigest()
@@ -105,6 +106,7 @@ def save_aligned(path: Path, data: AlignedMarketData) -> None:
         "aave_risk_params": data.aave_risk_params,
         "reward_payouts": [p.as_dict() for p in data.reward_payouts],
         "reward_benchmark": [list(row) for row in data.reward_benchmark],
+        "provenance": data.provenance_summary(),
     }
     index_ns = data.index.as_unit("ns").asi8
     try:
@@ -136,6 +138,7 @@ def load_aligned(path: Path) -> AlignedMarketData | None:
             aave_risk_params=meta["aave_risk_params"],
             reward_payouts=[RewardPayout.from_dict(doc) for doc in meta["reward_payouts"]],
             reward_benchmark=[(int(d), float(v)) for d, v in meta["reward_benchmark"]],
+            provenance={c: SeriesProvenance.from_dict(c, d) for c, d in meta["provenance"].items()},
         )
     except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError) as exc:
         log.warning("ignoring unreadable aligned-data cache %s: %s", path, exc)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from engine.data.errors import DataFormatError
+
 _SPOT = "market_data/spot_prices"
 _PERP = "market_data/derivatives/futures_ohlcv"
 _FUNDING = "market_data/derivatives/funding_rates"
@@ -97,8 +99,9 @@ AAVE_RISK_PARAMS_FILE = f"{_AAVE}/risk_params/aave_v3_risk_parameters.json"
 def resolve(data_dir: Path, relative: str) -> Path:
     """The on-disk file for a catalog path: the gzip copy if present, else the plain file.
 
-    Raises FileNotFoundError naming both candidates, because a missing data file is a packaging
-    error the user must see, not something to paper over.
+    Raises DataFormatError (a ValueError: every front end reports it as bad input) naming both
+    candidates, because a missing data file is a packaging error the user must see, not something
+    to paper over.
     """
     gz = data_dir / f"{relative}.gz"
     if gz.is_file():
@@ -106,4 +109,4 @@ def resolve(data_dir: Path, relative: str) -> Path:
     plain = data_dir / relative
     if plain.is_file():
         return plain
-    raise FileNotFoundError(f"data file not found: neither {gz} nor {plain} exists (data_dir={data_dir})")
+    raise DataFormatError(f"data file not found: neither {gz} nor {plain} exists (data_dir={data_dir})")

@@ -101,9 +101,14 @@ class BacktestService:
         return self.provider.is_cached(data_requirements(params), request.start, request.end)
 
     def run(self, request: BacktestRequest, progress: Callable[[int, int], None] | None = None,
-            should_cancel: Callable[[], bool] | None = None) -> BacktestResult:
+            should_cancel: Callable[[], bool] | None = None,
+            on_data: Callable[[AlignedMarketData], None] | None = None) -> BacktestResult:
+        """``on_data`` sees the aligned data before the simulation starts (the CLI prints the
+        substitute-data warnings there, at the start of the run)."""
         run_id = provenance.new_run_id()
         resolved, params, data, load_seconds = self.prepare(request)
+        if on_data is not None:
+            on_data(data)
         if len(data) < 2:
             raise ValueError("the window must hold at least two hours")
         timestamps = data.index.strftime("%Y-%m-%dT%H:%M:%SZ").tolist()
@@ -180,7 +185,8 @@ def build_summary(resolved: Any, params: RunParams, data: AlignedMarketData, out
         "costs_paid": -(totals["execution_costs"] + totals["gas"]),
         "rewards": _rewards_summary(sp.rewards_mode, out, data),
         "events": len(out.events),
-        "data_fallbacks": list(data.fallbacks),
+        "data_fallbacks": data.provenance_summary(),
+        "data_warnings": data.substitute_warnings(),
         "data_notes": list(data.notes),
         "config_warnings": warnings,
         "engine_seconds": out.engine_seconds,

@@ -249,3 +249,13 @@ def test_runs_the_config_editors_version(window, qtbot):
     assert panel.result.params.strategy.allocation == {"binance": 0.5, "bybit": 0.5}
     assert set(panel.chart_data.margin) == {"binance", "bybit"}
     assert panel.result.summary["hours"] <= 7 * 24
+
+
+def test_a_series_made_of_substitute_data_is_a_warning_banner(window, qtbot):
+    panel = window.backtest_panel
+    run_and_wait(qtbot, panel, BacktestSpec(mode="btc_basis", start=START, end=END))
+    assert panel.error_banner.isVisible() and panel.error_banner.objectName() == "warnBanner"
+    assert "okx BTC perp is 100% substitute data" in panel.error_banner.text()
+    assert "data fallback: okx BTC perp: " in panel.status.toolTip()
+    run_and_wait(qtbot, panel, BacktestSpec(mode="pure_lending", start=START, end=END))
+    assert not panel.error_banner.isVisible()               # the next run's data is its own

@@ -129,8 +129,12 @@ def test_binance_24h_hole_takes_the_bybit_close_of_the_same_hour(heavy: AlignedM
     assert "276 of 11879 hours use the bybit BTC perp close" in fallback(heavy, "binance BTC perp:")
 
 
-def test_bybit_identical_duplicate_rows_are_dropped_and_noted(heavy: AlignedMarketData) -> None:
-    assert any("bybit BTC perp" in n and "dropped 15 duplicate rows" in n for n in heavy.notes)
+def test_bybit_identical_duplicate_rows_are_dropped_and_counted(heavy: AlignedMarketData) -> None:
+    step = "duplicate rows identical to an earlier row dropped"
+    assert any("bybit BTC perp" in n and f"{step}: 15" in n for n in heavy.notes)
+    assert heavy.provenance["perp.bybit.BTC"].cleaning == {step: 15}
+    # the binance perp used the bybit file for its holes, so that file's cleaning is listed there too
+    assert heavy.provenance["perp.binance.BTC"].cleaning == {f"bybit BTC perp close: {step}": 15}
 
 
 def fallbacks_of(data: AlignedMarketData, prefix: str) -> list[str]:
@@ -280,16 +284,16 @@ def test_window_outside_data_names_series_and_ranges(cache_dir: Path) -> None:
     req = DataRequirements(aave_reserves=("weETH",))
     with pytest.raises(DataRangeError) as info:
         provider.load(req, pd.Timestamp("2024-03-01 00:00"), pd.Timestamp("2024-06-01 00:00"))
-    message = str(info.value)
-    assert "AAVE weETH daily indices" in message and "aave_v3_aave-v3-ethereum_weETH_rates" in message
-    assert "covers 2024-05-12 00:00..2025-09-29 00:00 UTC" in message
-    assert "requested window 2024-03-01 00:00..2024-06-01 00:00 UTC" in message
+    lines = str(info.value).splitlines()
+    assert lines[0] == "the data covers 2024-05-12 00:00..2025-09-18 23:00 UTC for this run;"
+    assert "requested window 2024-03-01 00:00..2024-06-01 00:00 UTC" in lines[1]
+    assert "  2024-05-12 00:00..2025-09-29 00:00 UTC: AAVE weETH daily indices" in lines
 
 
 def test_window_may_not_end_after_the_cost_lookup(cache_dir: Path) -> None:
     provider = HistoricalDataProvider(DATA_DIR, cache_dir)
     with pytest.raises(
-        DataRangeError, match=r"execution cost .* covers 2024-01-01 00:00\.\.2025-09-18 23:00 UTC"
+        DataRangeError, match=r"2024-01-01 00:00\.\.2025-09-18 23:00 UTC: execution cost ETH_USDT"
     ):
         provider.load(DataRequirements(), "2025-09-01", "2025-09-19 00:00")
 

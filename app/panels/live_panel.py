@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from dataclasses import replace
 from typing import Any
@@ -52,7 +51,7 @@ from app.widgets.banner import show_banner
 from app.widgets.estop import CancelProgressModel, StateBadge, shortcut_label
 from app.widgets.live_chart import LivePnlChart
 from app.widgets.live_tables import LiveEventsModel, OrdersModel, PositionsModel, RiskModel, pct
-from engine.config import MODES
+from engine.config import MODES, check_capital_text
 from engine.domain.modes import ExecutionMode
 from engine.services.live import FlattenReport, LiveStartError, LiveStartRequest, SessionSnapshot
 from engine.services.live.service import ENVIRONMENTS, EXECUTIONS
@@ -304,15 +303,8 @@ class LivePanel(QWidget):
     # ---- the session form ---------------------------------------------------------------------
     def build_request(self) -> LiveStartRequest:
         """The LiveStartRequest the form describes (raises ValueError on a bad capital)."""
-        text = self.capital_edit.text().strip().replace(",", "")
-        capital = None
-        if text:
-            try:
-                capital = float(text)
-            except ValueError:
-                raise ValueError(f"capital {text!r} is not a number") from None
-            if not capital > 0 or not math.isfinite(capital):
-                raise ValueError(f"capital must be a positive number, got {text}")
+        text = self.capital_edit.text()
+        capital = check_capital_text(text, None, "capital") if text.strip() else None
         fields: dict[str, Any] = {"mode": self.mode_combo.currentData(), "execution": self.execution_combo.currentData(),
                                   "environment": self.env_combo.currentData(), "capital": capital,
                                   "tick_seconds": self.tick_spin.value()}

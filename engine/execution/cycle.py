@@ -216,9 +216,9 @@ class TradingCycle:
                     self.log.add(mv.timestamps[t], t, liq.venue, "liquidation", asset=liq.asset,
                                  amount=liq.repaid_or_closed, amount_out=liq.seized,
                                  execution_cost_usd=liq.loss_usd, reason=liq.trigger)
-        allowance = _EVERYTHING if guard is None else guard(t)
         self.risk = risk = snapshot(p, mv, t, self._aave)
         self.value_usd = usd = value_usd(p, mv, t)
+        allowance = _EVERYTHING if guard is None else guard(t)     # it may read self.risk / value_usd
         if allowance is _NOTHING or (self.entered and not self._checks):
             return None
         ctx = StrategyContext(p, mv, t, risk, self.params, usd)

@@ -4,22 +4,47 @@ events and books execution costs and gas into the ledger.
 A program is a generator of Instructions that receives each Fill back. The manager runs it to its
 end, or until an instruction fails in one of the ways its `Failures` declares (the trading state
 refused it, a venue or a pre-trade check refused it, the venue errored): that stop is logged as a
-"rejected" event and returned in the `ProgramOutcome`. Anything else an execution raises is a bug
-and propagates. The sync driver (`run`) serves backtests and paper sessions, whose fills are
-simulated; the async one (`run_async`) awaits each live order's round trip.
+"rejected" event and returned in the `ProgramOutcome`. A margin refusal is handed to the program,
+which may skip that leg and go on. Anything else an execution raises is a bug and propagates. The
+sync driver (`run`) serves backtests and paper sessions, whose fills are simulated; the async one
+(`run_async`) awaits each live order's round trip.
+
+It is also the execution boundary every backtest, paper and live instruction crosses: an amount no
+venue could execute (NaN, infinite, a negative stake) is refused here loudly, as InvalidInstruction,
+whatever the strategy computed.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from engine.components.event_log import EventLog
-from engine.domain.instructions import Fill, Instruction
+from engine.domain.instructions import Fill, Instruction, Op
 from engine.domain.market import MarketView
 from engine.domain.numeraire import Numeraire
+from engine.domain.refusals import InvalidInstruction, MarginRefused
 from engine.execution.ledger import Ledger
 from engine.execution.outcome import Failures, ProgramOutcome, ProgramStop
 from engine.strategies.base import Program
+
+#: Signed trades: the sign is the side, so zero is no order at all. Every other operation moves a
+#: quantity that cannot be negative (approvals and the e-mode switch carry none).
+_SIGNED = (Op.PERP_TRADE, Op.SPOT_TRADE)
+
+
+def validate_instruction(ins: Instruction) -> None:
+    """Raise InvalidInstruction unless every amount in `ins` (and its children) can be executed."""
+    what = f"{ins.op.value} {ins.amount!r} {ins.asset} on {ins.venue}" + (f" ({ins.reason})" if ins.reason else "")
+    if not math.isfinite(ins.amount):
+        raise InvalidInstruction(f"refused {what}: the amount is not a finite number")
+    if ins.op in _SIGNED:
+        if ins.amount == 0.0:
+            raise InvalidInstruction(f"refused {what}: a trade of zero is not an order")
+    elif ins.amount < 0.0:
+        raise InvalidInstruction(f"refused {what}: the amount must not be negative")
+    for child in ins.children:
+        validate_instruction(child)
 
 
 class ExecutionPort(Protocol):
@@ -52,6 +77,7 @@ class ExecutionManager:
         run = _ProgramRun(self, program, t)
         ins = run.start()
         while ins is not None:
+            run.validate(ins)
             try:
                 fill = self.port.execute(ins, t)
             except self._stopping as exc:
@@ -65,6 +91,7 @@ class ExecutionManager:
         run = _ProgramRun(self, program, t)
         ins = run.start()
         while ins is not None:
+            run.validate(ins)
             try:
                 fill = await execute(ins, t)
             except self._stopping as exc:
@@ -113,14 +140,34 @@ class _ProgramRun:
         except StopIteration:
             return None
 
+    def validate(self, ins: Instruction) -> None:
+        try:
+            validate_instruction(ins)
+        except InvalidInstruction:
+            self.program.close()
+            raise
+
     def stopped(self, ins: Instruction, exc: BaseException) -> Instruction | None:
-        """Log what stopped the program and close it; returns the next instruction (None: it stopped)."""
+        """Log the refusal. A margin refusal is handed to the program, which may skip that leg and
+        go on (the next instruction is returned); anything else stops the program (None) and is the
+        outcome's stop."""
         m = self.manager
         m.log.add(m.mv.timestamps[self.t], self.t, ins.venue, "rejected", asset=ins.asset, amount=ins.amount,
                   reason=f"{ins.op.value}: {exc}")
-        self.stop = ProgramStop(m.failures.kind_of(exc), ins.venue, ins.op.value, str(exc))
-        self.program.close()
-        return None
+        stop = ProgramStop(m.failures.kind_of(exc), ins.venue, ins.op.value, str(exc))
+        if not isinstance(exc, MarginRefused):
+            self.stop = stop
+            self.program.close()
+            return None
+        try:
+            return self.program.throw(exc)
+        except StopIteration:
+            return None
+        except MarginRefused as raised:
+            if raised is not exc:
+                raise
+            self.stop = stop           # the program did not handle it: it has stopped
+            return None
 
     def outcome(self) -> ProgramOutcome:
         return ProgramOutcome(self.fills, self.stop)

@@ -23,10 +23,11 @@ from engine.domain.market import MarketView
 from engine.domain.numeraire import Numeraire
 from engine.domain.params import RunParams
 from engine.domain.portfolio import Portfolio
-from engine.execution.cycle import TradingCycle, VenueWorld
+from engine.execution.cycle import Allowance, TradingCycle, VenueWorld
 from engine.execution.ledger import HourlyLedger
 from engine.execution.manager import ExecutionManager
 from engine.execution.outcome import Failures
+from engine.services.backtest_risk import BacktestRiskMonitor
 from engine.strategies.base import Strategy
 
 __all__ = ["Cancelled", "SimulationOutput", "VenueWorld", "simulate"]
@@ -56,6 +57,7 @@ class SimulationOutput:
     initial_value: float
     engine_seconds: float
     ledger_totals: dict[str, float] = field(default_factory=dict)
+    risk_warnings: list[str] = field(default_factory=list)   # live circuit breakers the run crossed
     rewards: RewardBook | None = None
     holdings: BalanceSheetRecorder = field(default_factory=BalanceSheetRecorder)
     final_portfolio: Portfolio | None = None
@@ -78,6 +80,17 @@ def simulate(strategy: Strategy, params: RunParams, mv: MarketView,
     log = EventLog()
     manager = ExecutionManager(world, mv, ledger, log, Numeraire(sp.currency, mv), Failures(rejected=(rejected_exc,)))
     cycle = TradingCycle(strategy, params, mv, portfolio, world, manager, ledger, log, opening_value=sp.capital)
+    # Where the live circuit breakers would have stopped a session (reported, see backtest_risk): the
+    # cycle's guard sees every hour after the venues acted and before the strategy, as live does.
+    monitor = BacktestRiskMonitor(params, mv, log)
+    numeraire = manager.numeraire
+    everything = Allowance.EVERYTHING
+
+    def observe(t: int) -> Allowance:
+        risk = cycle.risk
+        assert risk is not None                # the cycle has taken the step's snapshot
+        monitor.observe(t, numeraire.from_usd(cycle.value_usd, t) if t else sp.capital, risk)
+        return everything
 
     values = np.empty(n)
     values_protocol = np.empty(n)
@@ -97,7 +110,7 @@ def simulate(strategy: Strategy, params: RunParams, mv: MarketView,
     for t in range(n):
         if should_cancel is not None and t % PROGRESS_EVERY == 0 and t and should_cancel():
             raise Cancelled(f"cancelled at hour {t} of {n}")
-        step(t)
+        step(t, guard=observe)
         value = cycle.value
         values[t] = value
         values_protocol[t] = value - cycle.peg
@@ -118,6 +131,7 @@ def simulate(strategy: Strategy, params: RunParams, mv: MarketView,
         hedge_notional=hedge_notional, rebalance_hours=rebalance_hours, liquidation_count=cycle.liquidations,
         events=log, initial_value=sp.capital, engine_seconds=time.perf_counter() - started,
         ledger_totals=ledger.totals(), rewards=cycle.rewards, holdings=holdings, final_portfolio=portfolio,
+        risk_warnings=monitor.warnings(),
     )
 
 

@@ -78,19 +78,6 @@ def evaluate(limits: RiskLimits, r: RiskReading) -> list[Breach]:
     return out
 
 
-def largest_position_usd(p: Portfolio, mv: MarketView, t: int) -> float:
-    """The largest single perp or spot notional of the book at index t, USD."""
-    largest = 0.0
-    for venue, acct in p.cex.items():
-        for asset, pos in acct.perps.items():
-            if pos.size and (venue, asset) in mv.perp:
-                largest = max(largest, abs(pos.size) * mv.perp[(venue, asset)][t])
-        for asset, qty in acct.spot.items():
-            if qty:
-                largest = max(largest, abs(qty) * mv.price_usd(asset, t))
-    return largest
-
-
 class RiskWatch:
     """The limits of one session and the state their readings need (peak value, value at the start
     of the UTC day); `check` evaluates one step and keeps the breaches for the dashboard."""
@@ -109,7 +96,7 @@ class RiskWatch:
             self.day_start = (day, value)
         risk = snapshot(p, mv, t, aave)
         reading = RiskReading(value=value, peak_value=self.peak, day_start_value=self.day_start[1],
-                              largest_position_usdt=largest_position_usd(p, mv, t),
+                              largest_position_usdt=risk.largest_position_usd,
                               health_factor=risk.health_factor,
                               margin_ratios={v: r for v, r in risk.margin_ratio.items() if not math.isinf(r)},
                               data_age_seconds=data_age_seconds, position_mismatches=mismatches)

@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.config import load_config
+from engine.config import CapitalError, load_config
 from engine.data import HistoricalDataProvider
 from engine.domain.instructions import Instruction, Op
 from engine.domain.modes import SESSION_MODES, ExecutionMode
@@ -42,6 +42,7 @@ from engine.services.live.session import LiveSession, SessionPhase
 from engine.services.live.snapshot import SessionSnapshot
 from engine.services.run_params import CEX_VENUES, build_run_params, data_requirements
 from engine.strategies import STRATEGIES
+from engine.strategies.capacity import CapitalTooSmall, check_hedged_capital
 
 EXECUTIONS = tuple(m.value for m in SESSION_MODES)
 ENVIRONMENTS = ("testnet", "production")
@@ -149,7 +150,11 @@ class LiveTradingService:
             overrides["share_class"] = req.share_class
         # Reading YAML and the historical seed is blocking file I/O: off the (UI) event loop.
         resolved = await asyncio.to_thread(load_config, req.mode, cli_overrides=overrides)
-        params = build_run_params(resolved, req.capital)
+        try:
+            params = build_run_params(resolved, req.capital)
+            check_hedged_capital(params)
+        except (CapitalError, CapitalTooSmall) as exc:
+            raise LiveStartError(str(exc)) from None
         sp = params.strategy
         if live:
             onchain = [leg for leg, on in (("AAVE lending", bool(sp.lending_asset)), (f"{sp.lst} staking", bool(sp.lst)),

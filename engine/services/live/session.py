@@ -52,6 +52,7 @@ from engine.services.live.execution import TERMINAL, FillNotConfirmed, LiveExecu
 from engine.services.live.journal import Journal
 from engine.services.live.market_feed import LiveDataUnavailable, LiveMarketFeed
 from engine.services.live.order_gate import OrderGate
+from engine.services.live.pretrade import PreTradeRefused
 from engine.services.live.reconcile import mismatches, read_positions
 from engine.services.live.recovery import RecoveryReport
 from engine.services.live.risk_limits import RiskLimits, RiskWatch
@@ -69,6 +70,7 @@ from engine.services.live.snapshot import (
 )
 from engine.services.live.state import StateChange, TradingHalted, TradingState, TradingStateMachine
 from engine.strategies.base import Program, Strategy
+from engine.strategies.capacity import capacity_warning
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +123,7 @@ class LiveSession:
         self.blotter = Blotter()
         self.risk_watch = RiskWatch(limits)
         self.capital = params.strategy.capital
+        self.capacity_warning = capacity_warning(params)
         self.started_at = time.time()
         self.last_heartbeat: float | None = None
         self.data_age: float | None = None
@@ -147,13 +150,15 @@ class LiveSession:
         self.live_exec: LiveExecutor | None = None
         if live:
             self.live_exec = LiveExecutor(self.gate, params, feed.view, self.portfolio, self.state,
-                                          on_settled=self._settled, on_allocation=self._allocated)
-            failures = Failures(halted=(TradingHalted,), rejected=(LiveUnsupported,),
+                                          on_settled=self._settled, on_allocation=self._allocated,
+                                          on_refused=self._pre_trade_refused)
+            failures = Failures(halted=(TradingHalted,), rejected=(LiveUnsupported, PreTradeRefused),
                                 venue_error=(VenueError, FillNotConfirmed))
             self.manager = ExecutionManager(None, feed.view, self.ledger, self.events, numeraire, failures)
         else:
-            self.paper = PaperExecutor(self.world, self.state, self.portfolio)
-            failures = Failures(halted=(TradingHalted,), rejected=(rejected_exc,))
+            self.paper = PaperExecutor(self.world, self.state, self.portfolio, params=params, market=feed.view,
+                                       on_refused=self._pre_trade_refused)
+            failures = Failures(halted=(TradingHalted,), rejected=(rejected_exc, PreTradeRefused))
             self.manager = ExecutionManager(self.paper, feed.view, self.ledger, self.events, numeraire, failures)
         self.cycle = TradingCycle(strategy, params, feed.view, self.portfolio, self.world, self.manager, self.ledger,
                                   self.events, simulated_liquidations=False, retry_refused_entry=True,
@@ -438,6 +443,8 @@ class LiveSession:
 
     def warnings(self) -> list[str]:
         out = list(self.feed.warnings)
+        if self.capacity_warning:
+            out.append(self.capacity_warning)
         if self.execution.sends_orders and self.dead_man is None:
             out.append("dead-man switch off (dead_man_seconds not set)")
         if self.phase is SessionPhase.AWAITING_ACK:
@@ -532,6 +539,13 @@ class LiveSession:
         self.blotter.reported(request, order)
         if order.status is OrderStatus.OPEN:
             log.info("%s order %s resting", venue, request.client_order_id)
+
+    def _pre_trade_refused(self, exc: PreTradeRefused) -> None:
+        """An order failed its pre-trade check and was not sent. Trading is reduced at once, so the
+        next tick does not build the same order again; the operator fixes the cause and resets."""
+        self.last_error = str(exc)
+        self.journal.event(self.request_id, exc.instruction.venue, "pre_trade_refused", reason=str(exc))
+        self.state.reduce(f"{exc}; only risk-reducing orders until the cause is fixed and the session is reset")
 
     def _allocated(self, ins: Instruction) -> None:
         self.journal.event(self.request_id, ins.venue, "allocation", to_venue=ins.to_venue, amount=ins.amount,

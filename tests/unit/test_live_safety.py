@@ -256,8 +256,14 @@ def test_reducing_lets_only_risk_reducing_instructions_through():
             self.executed.append(ins)
             return ins
 
+    from engine.config import load_config
+    from engine.services.run_params import build_run_params
+    from tests.unit.market_support import market
+
+    book.account("okx").usdt = 10_000.0                 # margin enough for the pre-trade check
     world, state = World(), TradingStateMachine()
-    paper = PaperExecutor(world, state, book)
+    paper = PaperExecutor(world, state, book, params=build_run_params(load_config("eth_basis"), 10_000.0),
+                          market=market())
     state.reduce("risk limit")
     with pytest.raises(TradingHalted, match="reduce-only"):
         paper.execute(adds_short, 0)

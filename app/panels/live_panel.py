@@ -390,7 +390,9 @@ class LivePanel(QWidget):
         if self.close_box is not None:
             self.close_box.raise_()
             return False
-        kept = [line for snap in active for line in snap.flatten.close + snap.flatten.cannot_unwind]
+        kept = [f"{snap.request_id}: {p.venue} {p.asset} {p.kind} {p.size:+.8g}"
+                for snap in active for p in snap.positions if p.kind != "cash" and p.size] \
+            + [f"{snap.request_id}: {leg}" for snap in active for leg in snap.flatten.cannot_unwind]
         names = "\n  ".join(f"{s.request_id}: {s.mode} {s.execution}/{s.environment} ({s.badge.text})"
                             for s in active) or "a session is starting"
         box = QMessageBox(QMessageBox.Icon.Warning, "Live sessions are running",

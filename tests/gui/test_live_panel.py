@@ -273,7 +273,7 @@ def test_closing_with_a_live_session_cancels_its_open_orders_and_names_the_posit
     panel.frames.flush()
     assert window.close() is False
     text = panel.close_box.text()
-    assert "okx ETH perp buy" in text and "bybit ETH spot sell" in text, "the positions that stay are named"
+    assert f"{rid}: okx ETH perp -" in text and f"{rid}: bybit ETH spot +" in text, "the positions kept are named"
     panel.close_choices["stop"].click()
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=15000)
     assert open_orders(emulator) == {"binance": 0, "bybit": 0, "okx": 0}

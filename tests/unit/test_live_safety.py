@@ -190,6 +190,10 @@ async def test_one_press_halts_every_session_inside_the_call_and_reports_through
             self.stop = EmergencyStop(self.state, {"v": venue}, None, 1.0)
             self.presses = 0
 
+        @property
+        def halted_at(self):
+            return self.stop.last_halted_at
+
         def emergency_stop(self, reason, on_progress=()):
             self.presses += 1
             return self.stop.press(reason, on_progress)

@@ -87,6 +87,7 @@ class EmergencyStop:
         self.timeout = timeout_seconds
         self.listeners = tuple(listeners)
         self.last_halted_ms = 0.0             # press -> HALTED of the last press
+        self.last_halted_at = 0.0             # time.perf_counter() when the last press took effect
 
     def press(self, reason: str = "operator emergency stop",
               listeners: Sequence[ProgressListener] = ()) -> asyncio.Future[EmergencyStopReport]:
@@ -105,6 +106,7 @@ class EmergencyStop:
         inflight = {v: self.gate.inflight_tasks(v) for v in self.venues} if self.gate is not None else {}
         report = EmergencyStopReport(wall, max(0.0, (halted_at - t0) * 1000.0))
         self.last_halted_ms = report.halted_after_ms
+        self.last_halted_at = halted_at
         report.venues = {v: VenueCancelProgress(v) for v in self.venues}
         if not self.venues:
             report.note = "no venue orders to cancel (paper session: fills are simulated)"
@@ -177,6 +179,11 @@ class StoppableSession(Protocol):
     @property
     def request_id(self) -> str: ...
 
+    @property
+    def halted_at(self) -> float:
+        """time.perf_counter() when its last emergency stop took effect (the state became HALTED)."""
+        ...
+
     def emergency_stop(self, reason: str,
                        on_progress: Sequence[ProgressListener] = ()) -> asyncio.Future[EmergencyStopReport]: ...
 
@@ -205,6 +212,7 @@ class EStopHandle:
         self._subscribers = tuple(subscribers)
         self._starts = set(starts)              # session starts in flight at the press
         self._pending: dict[str, asyncio.Future[EmergencyStopReport]] = {}
+        self._halted_at: list[float] = []
         self._done: asyncio.Future[dict[str, EmergencyStopReport]] = asyncio.get_running_loop().create_future()
 
     @property
@@ -225,12 +233,14 @@ class EStopHandle:
         rid = session.request_id
         future = session.emergency_stop(reason or self.reason, [partial(self._progress, rid)])
         self.request_ids.append(rid)
+        self._halted_at.append(session.halted_at)
         self._pending[rid] = future
         future.add_done_callback(partial(self._finished, rid))
 
     def halted(self) -> None:
-        """Every session running at the press is HALTED: record the latency."""
-        self.halted_ms = (time.perf_counter() - self._t0) * 1000.0
+        """Every session running at the press is HALTED: record the latency (press -> the last of
+        their states HALTED, the same measure each session's report gives)."""
+        self.halted_ms = max(((h - self._t0) * 1000.0 for h in self._halted_at), default=0.0)
         self._maybe_done()
 
     def start_ended(self, token: object) -> None:

@@ -257,6 +257,10 @@ class LiveSession:
         self.publish()
         return future
 
+    @property
+    def halted_at(self) -> float:
+        return self.estop.last_halted_at
+
     def _estop_progress(self, progress: VenueCancelProgress) -> None:
         track = self.estop_track
         if track is not None:

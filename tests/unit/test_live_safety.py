@@ -58,6 +58,9 @@ class FakeVenue:
         return CancelAllResult("fake", verified=True)      # read back: nothing open
 
     async def create_order(self, req: OrderRequest, *, may_send=None) -> VenueOrder:
+        # the port's contract: ask may_send right before the request leaves (it leaves at once here)
+        if may_send is not None and not may_send():
+            raise VenueError("fake", VenueErrorKind.NOT_SENT, "not sent")
         await self._wait()
         self.created.append(req)
         if self.fail:

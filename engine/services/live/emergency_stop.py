@@ -117,8 +117,11 @@ class EmergencyStop:
         change = self.state.halt(reason)
         halted_at = change.monotonic if change is not None else time.perf_counter()
         # Snapshot now: a submission that lands while the cancel-all runs leaves the gate's set
-        # before the cancel-all returns, and must still be waited for and cancelled.
-        inflight = {v: self.gate.inflight_requests(v) for v in self.venues} if self.gate is not None else {}
+        # before the cancel-all returns, and must still be waited for and cancelled. One whose request
+        # has not left yet (queued behind ccxt's rate limiter) never will: the state is HALTED, and
+        # the adapter asks it right before the request would leave.
+        inflight = {v: self.gate.inflight_requests(v, left_only=True) for v in self.venues} \
+            if self.gate is not None else {}
         uncertain = {v: self.gate.uncertain_orders(v) for v in self.venues} if self.gate is not None else {}
         report = EmergencyStopReport(wall, max(0.0, (halted_at - t0) * 1000.0))
         self.last_halted_ms = report.halted_after_ms

@@ -56,6 +56,7 @@ class OrderGate:
         self.inflight: dict[str, dict[asyncio.Task, OrderRequest]] = {v: {} for v in venues}
         #: orders whose outcome is being looked up, by venue (client id -> request)
         self.uncertain: dict[str, dict[str, OrderRequest]] = {v: {} for v in venues}
+        self._left: set[str] = set()         # client ids of in-flight orders whose request has left
         self.sent = 0
         self.refused = 0
 
@@ -84,13 +85,26 @@ class OrderGate:
                 self._check(venue, request, reducing)      # the press may have come while the row was written
         # No await between the check above and the send below: the state cannot change in between;
         # the adapter asks ``may_send`` once more right before the request leaves.
-        task = asyncio.ensure_future(port.create_order(request, may_send=lambda: self.state.allows(reducing)))
+        cid = request.client_order_id
+
+        def may_send() -> bool:
+            if not self.state.allows(reducing):
+                return False
+            self._left.add(cid)             # from here on the venue may have it
+            return True
+
+        task = asyncio.ensure_future(port.create_order(request, may_send=may_send))
         sent_at = time.monotonic()
         self.inflight[venue][task] = request
         self.sent += 1
         if self.journal:
             self.journal("submitted", venue, request, None, None)
-        task.add_done_callback(lambda t: self.inflight[venue].pop(t, None))
+
+        def finished(t: asyncio.Task) -> None:
+            self.inflight[venue].pop(t, None)
+            self._left.discard(cid)
+
+        task.add_done_callback(finished)
         try:
             # Shielded: if our caller is cancelled (a stop), the order already left; its outcome is
             # still journaled when the venue answers, instead of the request being torn down.
@@ -172,9 +186,12 @@ class OrderGate:
     def inflight_tasks(self, venue: str) -> list[asyncio.Task]:
         return list(self.inflight.get(venue, {}))
 
-    def inflight_requests(self, venue: str) -> list[tuple[asyncio.Task, OrderRequest]]:
-        """The submissions of ``venue`` whose answer has not arrived, with their requests."""
-        return list(self.inflight.get(venue, {}).items())
+    def inflight_requests(self, venue: str, *, left_only: bool = False) -> list[tuple[asyncio.Task, OrderRequest]]:
+        """The submissions of ``venue`` whose answer has not arrived, with their requests.
+        ``left_only``: only those whose request has left the process (one still queued behind ccxt's
+        rate limiter when trading is HALTED never will: it is dropped when released)."""
+        return [(t, r) for t, r in self.inflight.get(venue, {}).items()
+                if not left_only or r.client_order_id in self._left]
 
     def uncertain_orders(self, venue: str) -> list[OrderRequest]:
         return list(self.uncertain.get(venue, {}).values())

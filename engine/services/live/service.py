@@ -200,17 +200,23 @@ class LiveTradingService:
         budgets = {v: float(req.cancel_timeout_seconds) if req.cancel_timeout_seconds is not None
                    else _venue_estop(resolved, v).cancel_budget_seconds for v in cex_names}
         estop_dead_man = min((_venue_estop(resolved, v).dead_man_seconds for v in cex_names), default=10.0)
-        venues = await self._build_venues(cex_names, req.environment, live, underlyings)
+        journal = self._journal(req.environment)
+        notes: list[str] = []
         locked_env: str | None = None
+        if live:
+            # one live instance per journal and accounts: refused before any venue is contacted
+            notes = self._lock(req.environment, journal)
+            locked_env = req.environment
+        try:
+            venues = await self._build_venues(cex_names, req.environment, live, underlyings)
+        except BaseException:
+            if locked_env is not None:
+                self._unlock_if_idle(locked_env)
+            raise
         try:
             await self._connect(venues, params, req.data_timeout_seconds)
             seed = await asyncio.to_thread(self.provider.load, data_requirements(params))
             feed = LiveMarketFeed(params, venues, seed, req.data_timeout_seconds)
-            journal = self._journal(req.environment)
-            notes: list[str] = []
-            if live:
-                notes = self._lock(req.environment, journal)     # one live instance per journal and accounts
-                locked_env = req.environment
             session = LiveSession(
                 mode=req.mode, execution=execution, environment=req.environment, params=params,
                 strategy=STRATEGIES[sp.mode](params), feed=feed, venues=venues,

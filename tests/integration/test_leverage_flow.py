@@ -22,34 +22,16 @@ from engine.domain.onchain_ports import (
 )
 from engine.math.leverage import flash_loan_for_target_ltv
 from tests.integration.chain.defi import WALLET
+from tests.integration.chain.leverage import (
+    HF_FLOOR,
+    HF_TARGET,
+    TARGET_LTV,
+    assert_executor_holds_nothing,
+    supply_weeth,
+)
 
-TARGET_LTV = D("0.90")
-HF_FLOOR = D("1.015")  # configs/modes/eth_leveraged.yaml rebalancing.hf_floor
-HF_TARGET = D("1.03")  # ... rebalancing.hf_target
 E_MODE_LT = D("0.95")
 PRICE_DROP = D("0.96")
-
-
-async def executor_holds_nothing(ex, defi) -> None:
-    stack = defi.stack
-    for symbol in ("WETH", "weETH", "wstETH", "stETH"):
-        assert await ex.ctx.balance_raw(stack.tokens[symbol], stack.executor) == 0, symbol
-    # eETH moves by amount = shares x rate rounded down: one share of dust may stay, worth < 2 wei.
-    assert await ex.ctx.balance_raw(stack.tokens["eETH"], stack.executor) <= 1
-    for role in ("a_weeth", "variable_debt_weth"):
-        assert await ex.ctx.balance_raw(stack.aave[role], stack.executor) == 0, role
-    assert int(await ex.reader.w3.eth.get_balance(stack.executor)) == 0
-
-
-async def supply_weeth(ex, eth: D) -> D:
-    """approve -> supply -> e-mode with the adapters (what the operator does before the loop)."""
-    await ex.etherfi.stake(eth)
-    await ex.etherfi.wrap((await ex.etherfi.balances()).base)
-    weeth = (await ex.etherfi.balances()).wrapped
-    await ex.aave.approve("weETH", weeth)
-    await ex.aave.supply("weETH", weeth)
-    await ex.aave.set_user_emode(1)
-    return weeth
 
 
 def ltv_of(account) -> D:
@@ -85,7 +67,7 @@ async def test_flash_loop_to_ltv_then_deleverage_then_exit(defi, execution, lend
                                      (entered.flash_amount * fee).quantize(D("1e-18")))
     assert entered.ticket.after.health_factor == pytest.approx(account.health_factor, rel=D("1e-12"))
     assert len(entered.results) == 2  # credit delegation, then the executor's one transaction
-    await executor_holds_nothing(ex, defi)
+    await assert_executor_holds_nothing(ex, defi.stack)
     assert int(await ex.reader.w3.eth.get_balance(WALLET)) < eth_before_loop  # gas only
 
     # ---- the LST loses 4 % (oracle and pool): HF below the floor
@@ -103,7 +85,7 @@ async def test_flash_loop_to_ltv_then_deleverage_then_exit(defi, execution, lend
     hf = delevered.account_after.health_factor
     assert abs(hf - HF_TARGET) < D("0.0005"), hf
     assert delevered.ticket.hf_after == pytest.approx(hf, rel=D("1e-9"))
-    await executor_holds_nothing(ex, defi)
+    await assert_executor_holds_nothing(ex, defi.stack)
 
     # ---- one transaction out
     weth = ex.aave.token("WETH")
@@ -117,6 +99,6 @@ async def test_flash_loop_to_ltv_then_deleverage_then_exit(defi, execution, lend
     returned = await ex.ctx.balance(weth) - weth_before
     # The ticket simulated the block after its own: a few seconds less interest than when it was mined.
     assert returned > 0 and returned == pytest.approx(out.ticket.delta("WETH").change, rel=D("1e-9"))
-    await executor_holds_nothing(ex, defi)
+    await assert_executor_holds_nothing(ex, defi.stack)
     print(f"\n{lender.value}: gas entry {entered.gas_used}, deleverage {delevered.gas_used}, exit {out.gas_used}; "
           f"{returned:.6f} WETH back")

@@ -102,3 +102,26 @@ async def test_flash_loop_to_ltv_then_deleverage_then_exit(defi, execution, lend
     await assert_executor_holds_nothing(ex, defi.stack)
     print(f"\n{lender.value}: gas entry {entered.gas_used}, deleverage {delevered.gas_used}, exit {out.gas_used}; "
           f"{returned:.6f} WETH back")
+
+
+async def test_entry_routes_stake_with_lido_or_buy_on_uniswap(defi, execution):
+    """wstETH staked through Lido (ETH straight into wstETH) and weETH bought on Uniswap, each entered
+    with WETH or ETH equity from the wallet (nothing supplied first), then exited fully."""
+    ex = execution
+    await ex.weth.wrap(D(5))
+    await ex.aave.set_user_emode(1)
+    for lst, route, equity in (("wstETH", EntryRoute.STAKE, {"equity_weth": D(5)}),
+                               ("weETH", EntryRoute.SWAP, {"equity_eth": D(5)})):
+        request = LeverageEntryRequest(lst, D("0.85"), ltv_tolerance=D("0.002"), min_health_factor=HF_FLOOR,
+                                       route=route, **equity)
+        plan = await ex.executor.plan_entry(request)
+        entered = await ex.executor.execute(plan, hf_floor=HF_FLOOR)
+        assert ltv_of(entered.account_after) == pytest.approx(D("0.85"), abs=D("0.002"))
+        supplied = (await ex.aave.position([lst])).assets[lst].supply
+        assert supplied == pytest.approx(plan.collateral_change, rel=D("1e-6"))
+        assert entered.ticket.delta(f"a{lst} (AAVE collateral)").change == pytest.approx(supplied, rel=D("1e-9"))
+        await assert_executor_holds_nothing(ex, defi.stack)
+        out = await ex.executor.execute(await ex.executor.plan_exit(LeverageExitRequest(lst, None, D(0))),
+                                        hf_floor=HF_FLOOR)
+        assert out.account_after.total_debt_base == 0 and out.account_after.total_collateral_base == 0
+        await assert_executor_holds_nothing(ex, defi.stack)

@@ -29,16 +29,34 @@ def ltv(collateral_value: float, debt_value: float) -> float:
 
 
 def liquidation_repay(debt_value: float, hf: float, close_factor: float, full_liquidation_hf: float) -> float:
-    """Debt a liquidator repays: nothing at HF >= 1, close_factor x debt below 1, all of it below the
-    full-liquidation HF (AAVE v3: 50% above HF 0.95, 100% below)."""
+    """Debt a liquidator may repay: nothing at HF >= 1, close_factor x debt below 1, all of it at or below
+    the full-liquidation HF (AAVE v3 LiquidationLogic: the close factor is 50 % while HF is strictly
+    above CLOSE_FACTOR_HF_THRESHOLD = 0.95, 100 % from there down)."""
     if hf >= 1.0:
         return 0.0
-    return debt_value if hf < full_liquidation_hf else debt_value * close_factor
+    return debt_value if hf <= full_liquidation_hf else debt_value * close_factor
 
 
 def liquidation_seized(repaid_value: float, bonus: float, collateral_value: float) -> float:
     """Collateral value seized for `repaid_value` of debt: repaid x (1 + bonus), capped by what exists."""
     return min(repaid_value * (1.0 + bonus), collateral_value)
+
+
+def liquidation_outcome(debt_value: float, collateral_value: float, hf: float, close_factor: float,
+                        full_liquidation_hf: float, bonus: float) -> tuple[float, float]:
+    """(debt repaid, collateral seized), in value, of one liquidation of a one-collateral position.
+
+    As AAVE v3 computes it: the liquidator repays up to the close factor of the debt and receives that
+    value plus the bonus in collateral; when the collateral cannot cover debt x (1 + bonus) it takes
+    all of the collateral and repays only collateral / (1 + bonus). The rest of the debt stays owed
+    (bad debt): a liquidation never leaves the position better off than before.
+    """
+    repay = liquidation_repay(debt_value, hf, close_factor, full_liquidation_hf)
+    if repay <= 0.0:
+        return 0.0, 0.0
+    if repay * (1.0 + bonus) > collateral_value:
+        return collateral_value / (1.0 + bonus), collateral_value
+    return repay, repay * (1.0 + bonus)
 
 
 def deleverage_withdrawal(collateral_units: float, collateral_price: float, debt_value: float,

@@ -336,8 +336,6 @@ class SimulatedVenues:
         if hf >= 1.0:
             return []
         results = []
-        repay_usd = aave_math.liquidation_repay(state.debt_usd, hf, params.close_factor,
-                                                params.full_liquidation_hf)
         # Single-collateral / single-debt positions (the loop): seize the collateral asset.
         debt_reserve = next(r for r, s in w.debt_scaled.items() if s)
         coll_reserve = max(w.supply_scaled, key=lambda r: w.supply_scaled[r] * self.mv.supply_index[r][t]
@@ -345,7 +343,8 @@ class SimulatedVenues:
         coll_price = self.mv.price_usd(coll_reserve, t)
         coll_usd = w.supply_scaled[coll_reserve] * self.mv.supply_index[coll_reserve][t] * coll_price
         bonus = params.collateral(coll_reserve, w.emode).liquidation_bonus
-        seized_usd = aave_math.liquidation_seized(repay_usd, bonus, coll_usd)
+        repay_usd, seized_usd = aave_math.liquidation_outcome(
+            state.debt_usd, coll_usd, hf, params.close_factor, params.full_liquidation_hf, bonus)
         debt_price = self.mv.price_usd(debt_reserve, t)
         w.debt_scaled[debt_reserve] -= repay_usd / debt_price / self.mv.borrow_index[debt_reserve][t]
         seized_units = seized_usd / coll_price

@@ -13,9 +13,12 @@ a production install can verify an executor without a compiler.
 
 from __future__ import annotations
 
+import asyncio
 import json
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Awaitable, Callable
 
 from eth_utils import keccak
 
@@ -46,3 +49,52 @@ def compile_executor():
 
     sources = collect_sources(SOURCE_DIR, SOURCE_FILE)
     return compile_contracts(sources, {CONTRACT: SOURCE_FILE}, settings=COMPILER_SETTINGS, runtime=True)[CONTRACT]
+
+
+@dataclass(frozen=True)
+class ExecutorIdentity:
+    """What a deployed executor says about itself: its code hash ("" without code) and configuration."""
+
+    address: str
+    code_hash: str
+    owner: str = ""
+    pool: str = ""
+    morpho: str = ""
+    weth: str = ""
+    swap_router: str = ""
+
+
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+
+
+async def read_identity(w3, address: str, read: Callable[[str, Callable[[], Awaitable[Any]]], Awaitable[Any]]
+                        ) -> ExecutorIdentity:
+    """Read the executor at ``address`` through ``read(operation, fn)`` (a reader's retrying call); its
+    configuration only when its code is the shipped executor's."""
+    code = await read("eth_getCode", lambda: w3.eth.get_code(address))
+    if not code:
+        return ExecutorIdentity(address, "")
+    found = code_hash(bytes(code))
+    if found != EXPECTED_RUNTIME_CODE_HASH:
+        return ExecutorIdentity(address, found)  # other code: its functions mean nothing, none is called
+    functions = w3.eth.contract(address=address, abi=executor_abi()).functions
+    owner, pool, morpho, weth, router = await asyncio.gather(
+        *(read(f"executor.{name}", getattr(functions, name)().call)
+          for name in ("owner", "pool", "morpho", "weth", "swapRouter"))
+    )
+    return ExecutorIdentity(address, found, owner, pool, morpho, weth, router)
+
+
+def identity_problems(found: ExecutorIdentity, *, owner: str, pool: str, morpho: str | None, weth: str,
+                      swap_router: str) -> list[str]:
+    """Why ``found`` is not the wallet's executor on the configured protocols (empty: it is)."""
+    if not found.code_hash:
+        return [f"no contract code at {found.address}"]
+    if found.code_hash != EXPECTED_RUNTIME_CODE_HASH:
+        return [f"runtime code hash {found.code_hash} is not the shipped LeverageExecutor's "
+                f"{EXPECTED_RUNTIME_CODE_HASH}"]
+    expected = {"owner": owner, "pool": pool, "morpho": morpho or ZERO_ADDRESS, "weth": weth,
+                "swap router": swap_router}
+    actual = {"owner": found.owner, "pool": found.pool, "morpho": found.morpho, "weth": found.weth,
+              "swap router": found.swap_router}
+    return [f"{k} {actual[k]} (expected {v})" for k, v in expected.items() if actual[k].lower() != v.lower()]

@@ -24,7 +24,6 @@ Anything else is refused before a single transaction is signed.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 from typing import Any, Mapping
 
@@ -43,7 +42,12 @@ from engine.math.leverage import flash_loan_for_target_ltv
 from venues.onchain import abi
 from venues.onchain.aave_v3 import AaveV3Adapter
 from venues.onchain.etherfi import EtherFiAdapter
-from venues.onchain.executor_code import EXPECTED_RUNTIME_CODE_HASH, code_hash, executor_abi
+from venues.onchain.executor_code import (
+    ExecutorIdentity,
+    executor_abi,
+    identity_problems,
+    read_identity,
+)
 from venues.onchain.lido import LidoAdapter
 from venues.onchain.program import OnchainProgram, ProgramRunner, WatchedToken
 from venues.onchain.tx.manager import TxCall
@@ -59,19 +63,6 @@ ROUTE_SWAP, ROUTE_LIDO, ROUTE_ETHERFI = 0, 1, 2
 ALLOWANCE_HORIZON_S = 3600  # full exit: the aToken approval covers an hour of supply interest
 SECONDS_PER_YEAR = Decimal(365 * 24 * 3600)
 QUOTE_ITERATIONS = 4
-
-
-@dataclass(frozen=True)
-class ExecutorIdentity:
-    """What the deployed executor says about itself, verified against the configuration."""
-
-    address: str
-    code_hash: str
-    owner: str
-    pool: str
-    morpho: str
-    weth: str
-    swap_router: str
 
 
 def _wad(x: Decimal) -> int:
@@ -124,45 +115,17 @@ class LeverageExecutorAdapter:
 
     async def identity(self) -> ExecutorIdentity:
         """Read the deployed executor's code hash and configuration (no checks)."""
-        code = await self.ctx.read("eth_getCode", lambda: self.ctx.w3.eth.get_code(self.address))
-        if not code:
-            return ExecutorIdentity(self.address, "", "", "", "", "", "")
-        f = self.contract.functions
-        owner, pool, morpho, weth, router = await asyncio.gather(
-            *(self.ctx.read(f"executor.{name}", getattr(f, name)().call)
-              for name in ("owner", "pool", "morpho", "weth", "swapRouter"))
-        )
-        return ExecutorIdentity(self.address, code_hash(bytes(code)), owner, pool, morpho, weth, router)
+        return await read_identity(self.ctx.w3, self.address, self.ctx.read)
 
     async def verify(self) -> ExecutorIdentity:
         """The executor, checked: the pinned code, this wallet's, on the configured protocols."""
         if self._identity is not None:
             return self._identity
         found = await self.identity()
-        if not found.code_hash:
-            raise self._refuse("no contract code at this address")
-        if found.code_hash != EXPECTED_RUNTIME_CODE_HASH:
-            raise self._refuse(
-                f"runtime code hash {found.code_hash} is not the shipped LeverageExecutor's "
-                f"{EXPECTED_RUNTIME_CODE_HASH}"
-            )
-        expected = {
-            "owner": self.ctx.address,
-            "pool": self.aave.pool_address,
-            "morpho": self.morpho or ZERO_ADDRESS,
-            "weth": self.weth,
-            "swap router": self.uniswap.router,
-        }
-        actual = {
-            "owner": found.owner,
-            "pool": found.pool,
-            "morpho": found.morpho,
-            "weth": found.weth,
-            "swap router": found.swap_router,
-        }
-        wrong = [f"{k} {actual[k]} (expected {v})" for k, v in expected.items() if actual[k].lower() != v.lower()]
-        if wrong:
-            raise self._refuse("configured for " + "; ".join(wrong))
+        problems = identity_problems(found, owner=self.ctx.address, pool=self.aave.pool_address,
+                                     morpho=self.morpho, weth=self.weth, swap_router=self.uniswap.router)
+        if problems:
+            raise self._refuse("; ".join(problems))
         self._identity = found
         return found
 

@@ -210,3 +210,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     from venues.onchain.devstack.cli import add_devchain_parser
     add_devchain_parser(subparsers)
+    from venues.onchain.executor_cli import add_executor_parser
+    add_executor_parser(subparsers, _guard)

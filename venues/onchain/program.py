@@ -136,6 +136,8 @@ class ProgramRunner:
         decoded revert of the first call that fails, or TransactionError(FEES) above the fee cap."""
         if not program.calls:
             raise ValueError(f"{program.name}: a program needs at least one call")
+        if any(call.to is None for call in program.calls):
+            return await self._creation_ticket(program)
         if not await self.tm.can_simulate_program():
             raise TransactionError(
                 self.tm.venue,
@@ -196,6 +198,31 @@ class ProgramRunner:
             fee_cap_wei=fees.cap_wei,
             digest=program.digest(),
             notes=program.notes,
+        )
+
+    async def _creation_ticket(self, program: OnchainProgram) -> PreSignTicket:
+        """A contract creation alone: eth_call runs it (eth_simulateV1 cannot build one on every node),
+        eth_estimateGas prices it; it touches no balance but the gas."""
+        if len(program.calls) != 1 or program.aave_pool is not None:
+            raise ValueError(f"{program.name}: a contract creation is simulated on its own, not in a program")
+        (call,) = program.calls
+        block = int(await self.ctx.read("eth_blockNumber", lambda: self.ctx.w3.eth.block_number))
+        simulation = await self.tm.simulate(call)
+        gas = await self.tm.estimate_gas(call)
+        fees = await self.tm.fee_quote()
+        balances = []
+        for t in program.watch:
+            raw = (int(await self.ctx.read("eth_getBalance", lambda: self.ctx.w3.eth.get_balance(self.ctx.address)))
+                   if t.address is None else await self.ctx.balance_raw(t.address))
+            balances.append(TokenDelta(t.label, from_base_units(raw, t.decimals),
+                                       from_base_units(raw - (call.value if t.address is None else 0), t.decimals)))
+        return PreSignTicket(
+            program=program.name, chain_id=self.tm.chain_id, wallet=self.ctx.address, block_number=block,
+            simulated_with=simulation.method, steps=(TicketStep(call.label, "(contract creation)", gas,
+                                                                self.tm.settings.gas_limit(gas), call.value),),
+            before=None, after=None, deltas=tuple(balances), base_fee_wei=fees.base_fee_wei,
+            priority_fee_wei=fees.priority_fee_wei, max_fee_per_gas_wei=fees.max_fee_wei,
+            fee_cap_wei=fees.cap_wei, digest=program.digest(), notes=program.notes,
         )
 
     # ------------------------------------------------------------------------------------------ execute

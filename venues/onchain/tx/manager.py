@@ -286,8 +286,11 @@ class TxManager:
         return fields
 
     async def simulate(self, call: TxCall) -> Simulation:
-        """Run ``call`` on the latest state; raises TransactionError(SIMULATION) with the decoded revert."""
-        if self._simulate_v1 is not False:
+        """Run ``call`` on the latest state; raises TransactionError(SIMULATION) with the decoded revert.
+
+        A contract creation is simulated with eth_call (nodes such as anvil cannot build one in
+        eth_simulateV1)."""
+        if self._simulate_v1 is not False and call.to is not None:
             results = await self._simulate_v1_calls([call])
             if results is not None:
                 return results[0]

@@ -27,6 +27,7 @@ class TokenDelta:
     token: str  # WETH, weETH, aweETH (collateral), variableDebtWETH (debt), ETH
     before: Decimal
     after: Decimal
+    kind: str = "wallet"  # wallet | collateral | debt: a rising debt is a cost, not a gain
 
     @property
     def change(self) -> Decimal:

@@ -163,8 +163,8 @@ class LeverageExecutorAdapter:
             WatchedToken("ETH", None),
             WatchedToken("WETH", self.weth),
             WatchedToken(lst, self.aave.token(lst)),
-            WatchedToken(f"a{lst} (AAVE collateral)", self.aave.a_token(lst)),
-            WatchedToken("WETH debt (AAVE)", self.aave.debt_token("WETH")),
+            WatchedToken(f"a{lst} (AAVE collateral)", self.aave.a_token(lst), kind="collateral"),
+            WatchedToken("WETH debt (AAVE)", self.aave.debt_token("WETH"), kind="debt"),
         )
 
     async def _plan(self, kind: str, lender: FlashLender, lst: str, program: OnchainProgram,
@@ -259,7 +259,7 @@ class LeverageExecutorAdapter:
         if current >= amount_wei:
             return []
         return [self.ctx.call(token, abi.CREDIT_DELEGATION, "approveDelegation", [self.address, amount_wei],
-                              label=f"aave_v3.approveDelegation {from_base_units(amount_wei, 18)} WETH to the executor")]
+                              label=f"aave_v3.approveDelegation {from_base_units(amount_wei, 18):.6f} WETH to the executor")]
 
     # ------------------------------------------------------------------------------------------ exit
     async def plan_exit(self, request: LeverageExitRequest) -> LeveragePlan:

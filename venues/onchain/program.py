@@ -45,6 +45,7 @@ class WatchedToken:
     label: str  # WETH, weETH, aweETH (collateral), variableDebtWETH (debt), ETH
     address: str | None
     decimals: int = 18
+    kind: str = "wallet"  # wallet | collateral (aTokens) | debt (debt tokens)
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,7 @@ class ProgramRunner:
                 t.label,
                 from_base_units(int(b.return_data, 16), t.decimals),
                 from_base_units(int(a.return_data, 16), t.decimals),
+                t.kind,
             )
             for t, b, a in zip(program.watch, before, after)
         )

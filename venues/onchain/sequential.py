@@ -83,8 +83,8 @@ class SequentialLoop:
         return (
             WatchedToken("ETH", None),
             WatchedToken(lst, self.aave.token(lst)),
-            WatchedToken(f"a{lst} (AAVE collateral)", self.aave.a_token(lst)),
-            WatchedToken("WETH debt (AAVE)", self.aave.debt_token(DEBT)),
+            WatchedToken(f"a{lst} (AAVE collateral)", self.aave.a_token(lst), kind="collateral"),
+            WatchedToken("WETH debt (AAVE)", self.aave.debt_token(DEBT), kind="debt"),
         )
 
     async def run(self, equity_eth: Decimal, *, hf_floor: Decimal) -> SequentialLoopReport:

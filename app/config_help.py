@@ -38,7 +38,8 @@ FIELD_HELP = {
     "hedge.underlying": "The asset hedged (and held long in the basis modes).",
     "hedge.spot_venue": "CEX holding the spot leg in basis modes; empty when the long leg is on-chain.",
     "hedge.allocation": "Share of the hedge placed on each exchange; the weights must sum to 1.",
-    "hedge.margin_ratio_target": "Equity / notional placed at each perp venue at entry.",
+    "hedge.margin_ratio_target": "Equity / notional placed at each perp venue at entry (above the venues' "
+                                 "initial margin).",
     "rebalancing.enabled": "Act on the triggers below during the run.",
     "rebalancing.margin_ratio_trigger": "Move value to a perp venue when its margin ratio falls below this.",
     "rebalancing.margin_ratio_ceiling": "Move a venue's surplus margin back to the long leg when its margin ratio rises above this.",
@@ -47,7 +48,8 @@ FIELD_HELP = {
     "rebalancing.hf_target": "Health factor to restore when deleveraging.",
     "risk.max_drawdown": "Live: stop (or reduce) when the value falls this fraction below its peak.",
     "risk.max_daily_loss": "Live: stop (or reduce) after losing this fraction in one day.",
-    "risk.max_position_usdt": "Live: largest position allowed, in USDT.",
+    "risk.max_position_usdt": "Largest CEX spot or perp position, in USDT: legs are sized within it in "
+                              "backtests and live; capital beyond it stays idle.",
     "risk.hf_floor": "Live: health factor below which trading is halted or reduced.",
     "risk.margin_ratio_floor": "Live: margin ratio below which trading is halted or reduced.",
     "risk.max_data_age_seconds": "Live: market data older than this stops trading.",

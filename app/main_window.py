@@ -28,8 +28,10 @@ from PySide6.QtWidgets import (
 from app import APP_NAME, APP_TITLE, ORGANIZATION
 from app.bridge import EngineBridge
 from app.gui_gc import collect_on_ui_thread
+from app.lab_runner import LabRunner
 from app.panels.backtest_panel import SOURCE_EDITOR, BacktestPanel
 from app.panels.config_panel import ConfigPanel
+from app.panels.lab_panel import LabPanel
 from app.panels.live_controller import LiveController
 from app.panels.live_panel import LivePanel
 from app.panels.venue_checks_panel import VenueChecksPanel
@@ -45,6 +47,7 @@ PANELS: tuple[tuple[str, str], ...] = (
     ("config", "Config"),
     ("venues", "Venue checks"),
     ("live", "Live trading"),
+    ("lab", "Lab"),
 )
 DEFAULT_MODE = "usdt_market_neutral"
 LAYOUT_VERSION = 1
@@ -53,7 +56,8 @@ DEFAULT_SIZE = (1600, 1000)
 
 class MainWindow(QMainWindow):
     def __init__(self, bridge: EngineBridge | None = None, persist_layout: bool = True,
-                 initial_mode: str = DEFAULT_MODE, venue_wiring: VenueWiring | None = None) -> None:
+                 initial_mode: str = DEFAULT_MODE, venue_wiring: VenueWiring | None = None,
+                 lab_runner: LabRunner | None = None) -> None:
         super().__init__()
         collect_on_ui_thread()
         self.setWindowTitle(APP_TITLE)
@@ -78,9 +82,10 @@ class MainWindow(QMainWindow):
         self.live_controller = LiveController(self.venue_wiring, self)
         self.venue_checks_panel = VenueChecksPanel(self.venue_wiring, self.config_panel.mode)
         self.live_panel = LivePanel(self.live_controller, self.config_panel.mode)
+        self.lab_panel = LabPanel(lab_runner)
         for name, title in PANELS:
             widget = {"config": self.config_panel, "backtest": self.backtest_panel,
-                      "venues": self.venue_checks_panel, "live": self.live_panel}[name]
+                      "venues": self.venue_checks_panel, "live": self.live_panel, "lab": self.lab_panel}[name]
             self._add_dock(name, title, widget)
         self._build_safety_bar()
         self._arrange_default()
@@ -94,6 +99,8 @@ class MainWindow(QMainWindow):
         self.live_controller.estop_pressed.connect(lambda _press: self.show_panel("live"))
         self.venue_checks_panel.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.live_panel.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.lab_panel.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.lab_panel.open_in_replay.connect(self.open_lab_run)
         self._closing_live = False
         self._build_menus()
         self.resize(*DEFAULT_SIZE)
@@ -223,6 +230,14 @@ class MainWindow(QMainWindow):
         self.backtest_panel.run()
 
     # ---- cross-panel wiring -------------------------------------------------------------------
+    def open_lab_run(self, run) -> None:
+        """A Lab run (a heatmap cell, a twin) in the backtest replay, without running it again."""
+        from app.bridge import BacktestSpec
+        spec = BacktestSpec(mode=run.spec.mode, capital=run.spec.capital, source_label=f"Lab: {run.label}")
+        self.backtest_panel.load_result(run.result, spec, run.prepared[0])
+        self.show_panel("backtest")
+        self.statusBar().showMessage(f"In the replay: {run.label}", 8000)
+
     def _config_draft_changed(self, mode: str) -> None:
         panel = self.backtest_panel
         if panel.mode == mode and panel.source_combo.currentData() == SOURCE_EDITOR:
@@ -267,6 +282,7 @@ class MainWindow(QMainWindow):
             self.save_layout()
         self.venue_checks_panel.shutdown()
         self.backtest_panel.shutdown()
+        self.lab_panel.shutdown()
         self.bridge.shutdown()
         super().closeEvent(event)
 

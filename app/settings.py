@@ -35,3 +35,10 @@ def user_modes_dir() -> Path:
     override = _state_override()
     base = override if override is not None else Path(platformdirs.user_config_dir(APP_NAME))
     return base / "modes"
+
+
+def user_lab_dir() -> Path:
+    """Where the Lab keeps its sweep stores (one folder per mode), so a sweep resumes across sessions."""
+    override = _state_override()
+    base = override if override is not None else Path(platformdirs.user_data_dir(APP_NAME))
+    return base / "lab"

@@ -42,23 +42,6 @@ def liquidation_seized(repaid_value: float, bonus: float, collateral_value: floa
     return min(repaid_value * (1.0 + bonus), collateral_value)
 
 
-def liquidation_outcome(debt_value: float, collateral_value: float, hf: float, close_factor: float,
-                        full_liquidation_hf: float, bonus: float) -> tuple[float, float]:
-    """(debt repaid, collateral seized), in value, of one liquidation of a one-collateral position.
-
-    As AAVE v3 computes it: the liquidator repays up to the close factor of the debt and receives that
-    value plus the bonus in collateral; when the collateral cannot cover debt x (1 + bonus) it takes
-    all of the collateral and repays only collateral / (1 + bonus). The rest of the debt stays owed
-    (bad debt): a liquidation never leaves the position better off than before.
-    """
-    repay = liquidation_repay(debt_value, hf, close_factor, full_liquidation_hf)
-    if repay <= 0.0:
-        return 0.0, 0.0
-    if repay * (1.0 + bonus) > collateral_value:
-        return collateral_value / (1.0 + bonus), collateral_value
-    return repay, repay * (1.0 + bonus)
-
-
 def deleverage_withdrawal(collateral_units: float, collateral_price: float, debt_value: float,
                           liquidation_threshold: float, target_hf: float, sale_price: float) -> float:
     """Collateral units to withdraw and sell (at `sale_price` net of costs, debt units per unit) to repay

@@ -4,8 +4,8 @@ the code the local stack deploys is that code (storage, not immutables: every de
 
 from __future__ import annotations
 
-from venues.onchain.executor_code import EXPECTED_RUNTIME_CODE_HASH, code_hash, compile_executor, executor_abi
 from venues.onchain.devstack.peers import PeersMissing
+from venues.onchain.executor_code import EXPECTED_RUNTIME_CODE_HASH, code_hash, compile_executor, executor_abi
 
 
 def test_the_pinned_hash_and_abi_are_the_sources(defi_session):

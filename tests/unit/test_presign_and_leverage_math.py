@@ -8,7 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.domain.presign import AccountRisk, PreSignTicket, TicketRefused, TicketStep, TokenDelta, refuse_below_floor
+from engine.domain.presign import (
+    AccountRisk,
+    PreSignTicket,
+    TicketRefused,
+    TicketStep,
+    TokenDelta,
+    refuse_below_floor,
+)
 from engine.math import aave, leverage
 from venues.onchain.executor_code import EXPECTED_RUNTIME_CODE_HASH, ExecutorIdentity, identity_problems
 
@@ -48,23 +55,10 @@ def test_flash_for_target_ltv_refuses_what_cannot_be():
 
 
 # ------------------------------------------------------------------------------------------ liquidation
-def test_liquidation_outcome_follows_aave():
-    # HF 0.97: half the debt, seized with the 1 % bonus.
-    assert aave.liquidation_outcome(100.0, 102.1, 0.97, 0.5, 0.95, 0.01) == pytest.approx((50.0, 50.5))
-    # HF exactly 0.95: AAVE's close factor is 50 % only strictly above 0.95.
-    assert aave.liquidation_outcome(100.0, 100.0, 0.95, 0.5, 0.95, 0.01)[0] == pytest.approx(100.0 / 1.01)
-    # HF 0.93: all the debt is due, but the collateral covers only collateral / 1.01 of it.
-    repaid, seized = aave.liquidation_outcome(100.0, 97.9, 0.93, 0.5, 0.95, 0.01)
-    assert seized == 97.9 and repaid == pytest.approx(97.9 / 1.01)
-    assert aave.liquidation_outcome(100.0, 120.0, 1.0, 0.5, 0.95, 0.01) == (0.0, 0.0)
-
-
-@given(debt=st.floats(1.0, 1e6), ratio=st.floats(0.5, 1.2), bonus=st.floats(0.0, 0.1))
-def test_a_liquidation_never_pays_the_liquidated(debt, ratio, bonus):
-    collateral = debt * ratio
-    hf = collateral * 0.95 / debt
-    repaid, seized = aave.liquidation_outcome(debt, collateral, hf, 0.5, 0.95, bonus)
-    assert seized >= repaid * (1 - 1e-12) and seized <= collateral and repaid <= debt
+def test_the_full_close_factor_starts_at_hf_095_as_in_aave():
+    # LiquidationLogic: 50 % only while HF is strictly above CLOSE_FACTOR_HF_THRESHOLD = 0.95.
+    assert aave.liquidation_repay(100.0, 0.9500001, 0.5, 0.95) == 50.0
+    assert aave.liquidation_repay(100.0, 0.95, 0.5, 0.95) == 100.0
 
 
 # ------------------------------------------------------------------------------------------ tickets

@@ -49,6 +49,7 @@ async def deploy(args: argparse.Namespace, *, store: Any = None, ledger_path: Pa
     from engine.services.live.journal import default_journal_path
     from engine.services.live.nonce_ledger import NonceLedger
     from venues.credentials import CredentialStore
+    from venues.onchain.execution import build_onchain_execution
     from venues.onchain.executor_code import (
         EXPECTED_RUNTIME_CODE_HASH,
         code_hash,
@@ -57,7 +58,6 @@ async def deploy(args: argparse.Namespace, *, store: Any = None, ledger_path: Pa
         identity_problems,
         read_identity,
     )
-    from venues.onchain.execution import build_onchain_execution
     from venues.onchain.program import OnchainProgram, WatchedToken
     from venues.onchain.reader import RPC_VENUE
     from venues.onchain.tx.manager import TxCall

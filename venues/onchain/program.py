@@ -167,7 +167,7 @@ class ProgramRunner:
                 from_base_units(int(a.return_data, 16), t.decimals),
                 t.kind,
             )
-            for t, b, a in zip(program.watch, before, after)
+            for t, b, a in zip(program.watch, before[:len(program.watch)], after[:len(program.watch)], strict=True)
         )
         k = len(program.watch)
         risk_before = risk_after = None
@@ -182,7 +182,7 @@ class ProgramRunner:
                 call.gas_limit or self.tm.settings.gas_limit(int(sim.gas_used or 0)),
                 call.value,
             )
-            for call, sim in zip(program.calls, steps_sim)
+            for call, sim in zip(program.calls, steps_sim, strict=True)
         )
         return PreSignTicket(
             program=program.name,

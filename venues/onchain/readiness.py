@@ -135,7 +135,8 @@ async def allowance_facts(reader: ChainReader, wallet: str, executor_address: st
         "p_lst": oracle_contract.functions.getAssetPrice(c(tokens[lst])).call,
         "p_weth": oracle_contract.functions.getAssetPrice(c(tokens["WETH"])).call,
     }
-    values = dict(zip(calls, await asyncio.gather(*(reader.call(name, fn) for name, fn in calls.items()))))
+    values = dict(zip(calls, await asyncio.gather(*(reader.call(name, fn) for name, fn in calls.items())),
+                      strict=True))
     wei = Decimal(10) ** 18
     return AllowanceFacts(
         lst, Decimal(values["supplied"]) / wei, Decimal(values["wallet_lst"]) / wei, Decimal(values["debt"]) / wei,
@@ -153,8 +154,8 @@ def allowances(facts: AllowanceFacts, target_ltv: float, flash_fee: float) -> Ve
                 f"{have:.6f}")
         if have >= need:
             return Verdict("OK", text)
-        return Verdict("WARN", text, f"The exit program approves exactly what it withdraws first (one more "
-                                     f"transaction, shown on its ticket).")
+        return Verdict("WARN", text, "The exit program approves exactly what it withdraws first (one more "
+                                     "transaction, shown on its ticket).")
     collateral = facts.supplied + facts.wallet_lst
     if collateral <= 0:
         return Verdict("WARN", f"next program: an entry, but the wallet has no {lst} supplied or to supply",

@@ -24,8 +24,8 @@ Anything else is refused before a single transaction is signed.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
-from typing import Any, Mapping
 
 from engine.domain.onchain_ports import (
     EntryRoute,
@@ -37,6 +37,7 @@ from engine.domain.onchain_ports import (
     TransactionError,
     TxStage,
 )
+from engine.domain.venue_ports import AaveAccountData
 from engine.math.aave import deleverage_withdrawal
 from engine.math.leverage import flash_loan_for_target_ltv
 from venues.onchain import abi
@@ -65,12 +66,19 @@ SECONDS_PER_YEAR = Decimal(365 * 24 * 3600)
 QUOTE_ITERATIONS = 4
 
 
-def _wad(x: Decimal) -> int:
+def _e18(x: Decimal) -> int:
+    """Token units or an 18-decimal fixed-point fraction (LTV, health factor) -> integer, rounded down."""
     return int((x * WAD).to_integral_value(rounding=ROUND_DOWN))
 
 
-def _wei(x: Decimal) -> int:
-    return int((x * WAD).to_integral_value(rounding=ROUND_DOWN))
+@dataclass(frozen=True)
+class _Position:
+    """The wallet's loop as the sizing sees it, read at one block."""
+
+    collateral: Decimal  # LST units supplied
+    debt: Decimal  # WETH owed
+    price: Decimal  # ETH (WETH) per LST at AAVE's oracle
+    account: AaveAccountData
 
 
 class LeverageExecutorAdapter:
@@ -146,17 +154,12 @@ class LeverageExecutorAdapter:
         )
         return int(out[0])
 
-    async def _state(self, lst: str) -> dict[str, Any]:
+    async def _state(self, lst: str) -> _Position:
         position, p_lst, p_weth = await asyncio.gather(
             self.aave.position([lst, "WETH"]), self.aave.oracle_price(lst), self.aave.oracle_price("WETH")
         )
-        return {
-            "collateral": position.assets[lst].supply,
-            "debt": position.assets["WETH"].variable_debt,
-            "price": p_lst / p_weth,  # ETH (WETH) per LST at AAVE's oracle
-            "account": position.account,
-            "position": position,
-        }
+        return _Position(position.assets[lst].supply, position.assets["WETH"].variable_debt, p_lst / p_weth,
+                         position.account)
 
     def _watch(self, lst: str) -> tuple[WatchedToken, ...]:
         return (
@@ -180,7 +183,7 @@ class LeverageExecutorAdapter:
         if not Decimal(0) < l < Decimal(1):
             raise ValueError(f"target_ltv must be in (0, 1), got {l}")
         state, fee = await asyncio.gather(self._state(lst), self._flash_fee(request.lender))
-        price = state["price"]
+        price = state.price
         equity = request.equity_weth + request.equity_eth
         pool_fee = self.uniswap.fee_tier("WETH", lst)
         if request.route is EntryRoute.STAKE:
@@ -193,13 +196,13 @@ class LeverageExecutorAdapter:
         flash = Decimal(0)
         for _ in range(QUOTE_ITERATIONS if request.route is EntryRoute.SWAP else 1):
             flash = Decimal(repr(flash_loan_for_target_ltv(
-                float(state["collateral"] * price), float(state["debt"]), float(l),
+                float(state.collateral * price), float(state.debt), float(l),
                 equity_eth=float(equity), fee_rate=float(fee), conversion=float(conversion))))
             if request.route is EntryRoute.SWAP:
                 spend = equity + flash * (1 - fee)
-                bought = from_base_units(await self._quote("WETH", lst, _wei(spend), pool_fee), 18)
+                bought = from_base_units(await self._quote("WETH", lst, _e18(spend), pool_fee), 18)
                 conversion = bought * price / spend
-        flash_wei = _wei(flash)
+        flash_wei = _e18(flash)
         converted = equity + flash * (1 - fee)
         if request.route is EntryRoute.STAKE:
             expected_units = converted / rate
@@ -212,8 +215,8 @@ class LeverageExecutorAdapter:
             if request.route is EntryRoute.STAKE
             else self.uniswap.minimum_out(converted, 1 / price, pool_fee)
         )
-        bounds = (_wad(request.min_health_factor), MAX_UINT, _wad(l - request.ltv_tolerance),
-                  _wad(l + request.ltv_tolerance))
+        bounds = (_e18(request.min_health_factor), MAX_UINT, _e18(l - request.ltv_tolerance),
+                  _e18(l + request.ltv_tolerance))
         staking = self.staking.get(lst)
         route_code, staking_pool, rebasing = ROUTE_SWAP, ZERO_ADDRESS, ZERO_ADDRESS
         if request.route is EntryRoute.STAKE:
@@ -224,20 +227,20 @@ class LeverageExecutorAdapter:
                 route_code, staking_pool, rebasing = ROUTE_ETHERFI, staking.liquidity_pool, staking.eeth
         entry = (
             LENDER_CODE[request.lender], route_code, self.aave.token(lst), staking_pool, rebasing, pool_fee,
-            _wei(request.equity_weth), flash_wei, _wei(floor), bounds,
+            _e18(request.equity_weth), flash_wei, _e18(floor), bounds,
         )
         calls = await self._delegation_calls(flash_wei)
         if request.equity_weth > 0:
             calls += await self.ctx.approval_calls(
-                self.weth, self.address, _wei(request.equity_weth), f"{VENUE}: WETH equity {request.equity_weth}"
+                self.weth, self.address, _e18(request.equity_weth), f"{VENUE}: WETH equity {request.equity_weth}"
             )
         calls.append(TxCall(
-            self.address, self.contract.encode_abi("enter", args=[entry]), value=_wei(request.equity_eth),
+            self.address, self.contract.encode_abi("enter", args=[entry]), value=_e18(request.equity_eth),
             label=f"{VENUE}.enter: flash {flash:.6f} WETH ({request.lender.value}) -> {request.route.value} {lst}",
         ))
         notes = (
-            f"position before: {state['collateral']:.6f} {lst} ({state['collateral'] * price:.6f} ETH at the "
-            f"oracle), {state['debt']:.6f} WETH debt; equity added {equity} ETH",
+            f"position before: {state.collateral:.6f} {lst} ({state.collateral * price:.6f} ETH at the "
+            f"oracle), {state.debt:.6f} WETH debt; equity added {equity} ETH",
             f"flash {flash:.9f} WETH from {request.lender.value} (fee {fee}), borrowed back for the wallet "
             f"through credit delegation",
             f"expected +{expected_units:.9f} {lst} collateral (floor {floor:.9f}), +{flash:.9f} WETH debt",
@@ -266,7 +269,7 @@ class LeverageExecutorAdapter:
         await self.verify()
         lst = request.lst
         state, fee = await asyncio.gather(self._state(lst), self._flash_fee(request.lender))
-        collateral, debt, price = state["collateral"], state["debt"], state["price"]
+        collateral, debt, price = state.collateral, state.debt, state.price
         if debt <= 0:
             raise ValueError(f"no WETH debt to repay on AAVE for {self.ctx.address}: nothing to deleverage")
         pool_fee = self.uniswap.fee_tier(lst, "WETH")
@@ -274,7 +277,7 @@ class LeverageExecutorAdapter:
         if request.target_health_factor is None:
             return await self._plan_full_exit(request, state, fee, pool_fee, a_token)
         h = request.target_health_factor
-        account = state["account"]
+        account = state.account
         hf = account.health_factor
         if hf is not None and hf >= h:
             raise ValueError(f"health factor {hf:.6f} is already at or above the target {h}: nothing to deleverage")
@@ -288,15 +291,15 @@ class LeverageExecutorAdapter:
                 raise ValueError(
                     f"selling collateral at {sale:.6f} WETH per {lst} cannot bring the health factor to {h}: "
                     "exit fully instead")
-            sale = from_base_units(await self._quote(lst, "WETH", _wei(withdraw), pool_fee), 18) / withdraw
-        withdraw_wei = _wei(withdraw)
+            sale = from_base_units(await self._quote(lst, "WETH", _e18(withdraw), pool_fee), 18) / withdraw
+        withdraw_wei = _e18(withdraw)
         floor = self.uniswap.minimum_out(withdraw, price, pool_fee)
         # The flash loan repays what the sale's floor can pay back; whatever the sale brings above the
         # floor repays more debt inside the same transaction, so all the proceeds go to the debt.
-        flash_wei = min(int((floor * WAD / (1 + fee)).to_integral_value(rounding=ROUND_DOWN)) - 1, _wei(debt))
-        bounds = (_wad(h - request.hf_tolerance), _wad(h + request.hf_tolerance), 0, _wad(Decimal(1)))
+        flash_wei = min(int((floor * WAD / (1 + fee)).to_integral_value(rounding=ROUND_DOWN)) - 1, _e18(debt))
+        bounds = (_e18(h - request.hf_tolerance), _e18(h + request.hf_tolerance), 0, _e18(Decimal(1)))
         exit_params = (LENDER_CODE[request.lender], self.aave.token(lst), pool_fee, flash_wei, withdraw_wei,
-                       _wei(floor), bounds)
+                       _e18(floor), bounds)
         calls = await self.ctx.approval_calls(a_token, self.address, withdraw_wei,
                                               f"{VENUE}: a{lst} {withdraw:.6f} to withdraw")
         calls.append(TxCall(
@@ -320,9 +323,9 @@ class LeverageExecutorAdapter:
         return await self._plan("exit", request.lender, lst, program, from_base_units(flash_wei, 18),
                                 -withdraw, -expected_repaid)
 
-    async def _plan_full_exit(self, request: LeverageExitRequest, state: Mapping[str, Any], fee: Decimal,
+    async def _plan_full_exit(self, request: LeverageExitRequest, state: _Position, fee: Decimal,
                               pool_fee: int, a_token: str) -> LeveragePlan:
-        lst, collateral, debt, price = request.lst, state["collateral"], state["debt"], state["price"]
+        lst, collateral, debt, price = request.lst, state.collateral, state.debt, state.price
         floor = self.uniswap.minimum_out(collateral, price, pool_fee)
         if floor < debt * (1 + fee):
             raise ValueError(
@@ -330,10 +333,10 @@ class LeverageExecutorAdapter:
                 f"{debt:.6f} WETH debt and the flash fee: add WETH or deleverage in steps")
         reserve = await self.aave.reserve_state(lst)
         growth = 1 + reserve.liquidity_rate * ALLOWANCE_HORIZON_S / SECONDS_PER_YEAR
-        allowance_wei = int((Decimal(_wei(collateral)) * growth).to_integral_value(rounding="ROUND_UP")) + 1
+        allowance_wei = int((Decimal(_e18(collateral)) * growth).to_integral_value(rounding="ROUND_UP")) + 1
         bounds = (MAX_UINT, MAX_UINT, 0, 0)  # no debt left: health factor "infinite", LTV 0
         exit_params = (LENDER_CODE[request.lender], self.aave.token(lst), pool_fee, MAX_UINT, MAX_UINT,
-                       _wei(floor), bounds)
+                       _e18(floor), bounds)
         calls = await self.ctx.approval_calls(a_token, self.address, allowance_wei,
                                               f"{VENUE}: all a{lst} (+1 h of interest)")
         calls.append(TxCall(

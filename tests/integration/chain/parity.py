@@ -67,4 +67,5 @@ class ParityErrors:
         return self.worst[name][0]
 
     def lines(self) -> list[str]:
-        return [f"{name:<28} max rel. error {err:.2e} (hour {hour})" for name, (err, hour) in self.worst.items()]
+        return [f"{name:<44} max rel. error {err:.2e} ({f'hour {hour}' if hour >= 0 else 'the liquidation'})"
+                for name, (err, hour) in self.worst.items()]

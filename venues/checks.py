@@ -1,4 +1,4 @@
-"""Pre-live connectivity and readiness checks (DESIGN §8).
+"""Pre-live connectivity and readiness checks (docs/ARCHITECTURE.md, Readiness checks and credentials).
 
 Every venue the selected mode needs is checked concurrently, one task per venue (the on-chain venues
 share the RPC, so they run after the RPC checks in one chain task). Inside a venue the checks run in
@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from decimal import Decimal
-from enum import Enum
 from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 
+from engine.domain.readiness import CheckResult
+from engine.domain.readiness import CheckStatus as Status
 from engine.domain.venue_ports import MarketKind, VenueError, VenueErrorKind
 from venues.blocking import run_abandonable
 from venues.cex import diagnostics
@@ -32,29 +33,6 @@ from venues.onchain import readiness
 from venues.onchain.factory import OnchainConfigError, build_chain_reader, expected_chain_id
 from venues.onchain.reader import RPC_VENUE, ChainReader
 from venues.onchain.tx.settings import TxSettings
-
-
-class Status(str, Enum):
-    OK = "OK"
-    WARN = "WARN"
-    FAIL = "FAIL"
-    SKIP = "SKIP"
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    venue: str
-    check: str
-    status: Status
-    message: str
-    hint: str = ""
-    latency_ms: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["status"] = self.status.value
-        d["latency_ms"] = None if self.latency_ms is None else round(self.latency_ms, 1)
-        return d
 
 
 @dataclass(frozen=True)

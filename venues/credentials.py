@@ -1,4 +1,4 @@
-"""Venue credentials in the OS keyring (DESIGN §9), and the redaction that keeps them out of text.
+"""Venue credentials in the OS keyring, and the redaction that keeps them out of text.
 
 Layout: service ``basis-workstation/<environment>/<venue>``, one entry per field (``api_key``, ``secret``,
 ``passphrase``, ``rpc_url``, ``private_key``, ``wallet_address``). The keyring API cannot enumerate

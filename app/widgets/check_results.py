@@ -1,4 +1,4 @@
-"""Table models for pre-live check results (venues.checks.CheckResult): the venue x check grid of the
+"""Table models for pre-live check results (engine.domain.readiness.CheckResult): the venue x check grid of the
 Venue checks panel and the flat list the credentials dialog shows after "Test connection".
 
 Both take results one at a time (``add``) as the checks stream in, so a row or a cell appears the
@@ -16,7 +16,8 @@ from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from app import style
 from app.widgets.table_model import ColumnTableModel
-from venues.checks import CheckResult, Status
+from engine.domain.readiness import CheckResult
+from engine.domain.readiness import CheckStatus as Status
 
 RESULT_ROLE = Qt.ItemDataRole.UserRole + 1
 _DISPLAY = Qt.ItemDataRole.DisplayRole

@@ -184,6 +184,10 @@ class NonceLedgerPort(Protocol):
         """Transactions not yet final (signed, sent or mined), oldest nonce first."""
         ...
 
+    def note(self, tx_hash: str, detail: str) -> None:
+        """Record an event without a status change (a reorg seen, a rebroadcast)."""
+        ...
+
     def by_nonce(self, chain_id: int, sender: str, nonce: int) -> list[LedgerTx]: ...
 
     def highest_nonce(self, chain_id: int, sender: str) -> int | None:

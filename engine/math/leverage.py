@@ -1,4 +1,4 @@
-"""Leverage-loop planning for LST collateral / WETH debt on AAVE (DESIGN §5)."""
+"""Leverage-loop planning for LST collateral / WETH debt on AAVE (docs/ARCHITECTURE.md, Accounting)."""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -134,7 +134,7 @@ def unwind(ctx: StrategyContext, collateral_units: float, debt_eth: float, reaso
 
 
 def deleverage_to_target(ctx: StrategyContext, reason: str) -> Program:
-    """Bring HF back to hf_target by selling collateral to repay debt (DESIGN §5 rebalancing)."""
+    """Bring HF back to hf_target by selling collateral to repay debt ."""
     sp = ctx.params.strategy
     lst = sp.lst
     coll, debt = _position(ctx)

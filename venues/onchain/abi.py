@@ -11,6 +11,8 @@ Signatures are the deployed contracts' public interfaces:
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 def _view(name: str, inputs: list[tuple[str, str]], outputs: list[tuple[str, str]]) -> dict:
     return {
@@ -54,7 +56,7 @@ LST_RATE = {"wstETH": (WSTETH_RATE, "stEthPerToken"), "weETH": (WEETH_RATE, "get
 # - WETH9 deposit() payable / withdraw(wad).
 # - Uniswap SwapRouter02 (swap-router-contracts IV3SwapRouter): exactInputSingle(ExactInputSingleParams
 #   {tokenIn, tokenOut, fee, recipient, amountIn, amountOutMinimum, sqrtPriceLimitX96}) -> amountOut.
-def _fn(name: str, inputs: list[tuple[str, str]], outputs: list[tuple[str, str]] = (),
+def _fn(name: str, inputs: list[tuple[str, str]], outputs: Sequence[tuple[str, str]] = (),
         mutability: str = "nonpayable") -> dict:
     return {
         "type": "function", "name": name, "stateMutability": mutability,

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
+from typing import Literal
 
 from engine.domain.onchain_ports import (
     EntryRoute,
@@ -170,11 +171,11 @@ class LeverageExecutorAdapter:
             WatchedToken("WETH debt (AAVE)", self.aave.debt_token("WETH"), kind="debt"),
         )
 
-    async def _plan(self, kind: str, lender: FlashLender, lst: str, program: OnchainProgram,
+    async def _plan(self, kind: Literal["entry", "exit"], lender: FlashLender, lst: str, program: OnchainProgram,
                     flash: Decimal, collateral_change: Decimal, debt_change: Decimal) -> LeveragePlan:
         ticket = await self.runner.ticket(program)
         self._programs[ticket.digest] = program
-        return LeveragePlan(kind, lender, lst, flash, collateral_change, debt_change, ticket)  # type: ignore[arg-type]
+        return LeveragePlan(kind, lender, lst, flash, collateral_change, debt_change, ticket)
 
     # ------------------------------------------------------------------------------------------ entry
     async def plan_entry(self, request: LeverageEntryRequest) -> LeveragePlan:

@@ -88,7 +88,8 @@ class StrictModel(BaseModel):
     """Base for every config model: unknown keys are errors, no type coercion, immutable.
 
     Strict mode matters here: with coercion a YAML string "0.9" or "yes" would silently become a
-    number or a bool; for risk parameters a wrong type must be reported, not guessed.
+    number or a bool; for risk parameters a wrong type must be reported, not guessed. A string
+    under a field is that field's description (shown as the config editor's tooltip).
     """
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, use_attribute_docstrings=True)

@@ -13,6 +13,7 @@ from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QHeaderView, QTableView, QWidget
 
+from app import style
 from app.widgets.table_model import ColumnTableModel
 
 from engine.domain.pnl import COMPONENT_INDEX
@@ -75,8 +76,12 @@ class MetricsModel(ColumnTableModel):
             return "–" if x is None else f"{x:,.{dp}f} {cur}"
 
         rows: list[tuple[str, str, str, str]] = [
-            ("Value", money(final), money(s["final_value"]), "Portfolio value in the share-class currency"),
+            ("Value", money(final), money(s["final_value"]),
+             "Portfolio value in the share-class currency (LSTs at the oracle rate AAVE uses)"),
             ("P&L", money(final - initial), money(s["pnl"]), "Value minus the starting capital"),
+            *([("Exit value", "", money(s["exit_value"]),
+                "What unwinding everything at the last hour's costs and market rates would leave")]
+              if s.get("exit_value") is not None else []),
             ("APR", _pct(metrics.apr(initial, final, hours)), _pct(s["apr"]), "Simple annualised return"),
             ("APY", _pct(metrics.apy(initial, final, hours)), _pct(s["apy"]), "Compounded annualised return"),
             ("Volatility", _pct(metrics.volatility(series)), _pct(s["volatility"]), "Annualised volatility of hourly returns"),
@@ -121,7 +126,7 @@ class MetricsModel(ColumnTableModel):
         if role == Qt.ItemDataRole.TextAlignmentRole and index.column() > 0:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ForegroundRole and index.column() == 0:
-            return QBrush(QColor("#9aa1ad"))
+            return QBrush(QColor(style.TEXT_DIM))
         return None
 
 
@@ -138,4 +143,4 @@ class MetricsView(QTableView):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
-        self.verticalHeader().setDefaultSectionSize(22)
+        self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)   # follows the text size

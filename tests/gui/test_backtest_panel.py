@@ -186,5 +186,5 @@ def test_runs_the_config_editors_version(window, qtbot):
     with qtbot.waitSignal(panel.run_loaded, timeout=30000):
         assert panel.run() != 0
     assert panel.result.params.strategy.allocation == {"binance": 0.5, "bybit": 0.5}
-    assert set(panel.chart_data.margin) == {"binance", "bybit"}
+    assert set(panel.chart_data.margin_pct) == {"binance", "bybit"}
     assert panel.result.summary["hours"] <= 7 * 24

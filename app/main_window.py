@@ -376,6 +376,16 @@ class MainWindow(QMainWindow):
         if visible and not self.docks[name].isFloating():
             self._front_panel = name
 
+    def front_panel(self) -> str:
+        """The docked panel on screen: QMainWindow parks the other tabs of a dock area outside the
+        window (they stay 'visible'), so the one whose geometry is inside it is the selected tab.
+        With panels side by side, the one shown last among them."""
+        inside = [name for name, dock in self.docks.items()
+                  if not dock.isFloating() and dock.isVisible() and dock.geometry().intersects(self.rect())]
+        if self._front_panel in inside or not inside:
+            return self._front_panel
+        return inside[0]
+
     def _remember(self, key: str, value: str) -> None:
         if self.persist_layout:
             state.write(key, value)
@@ -414,7 +424,7 @@ class MainWindow(QMainWindow):
         settings = app_settings()
         settings.setValue("main_window/geometry", self.saveGeometry())
         settings.setValue("main_window/state", self.saveState(LAYOUT_VERSION))
-        settings.setValue(state.PANEL_KEY, self._front_panel)
+        settings.setValue(state.PANEL_KEY, self.front_panel())
         settings.setValue(state.MODE_KEY, self.backtest_panel.mode)
         settings.setValue(state.SPEED_KEY, self.backtest_panel.controls.speed_combo.currentText())
         settings.sync()

@@ -168,7 +168,8 @@ class ConfigPanel(QWidget):
         splitter.setSizes([640, 480])
         outer.addWidget(splitter, 1)
 
-        QShortcut(QKeySequence.StandardKey.Save, self, activated=self.save)
+        save = QShortcut(QKeySequence.StandardKey.Save, self, activated=self.save)
+        save.setWhatsThis("Save the mode file (never over the shipped default)")
 
     # ---- public API ---------------------------------------------------------------------------
     @property

@@ -129,7 +129,7 @@ def usd_cost_text(event: Event) -> str:
 
 
 def gas_text(event: Event) -> str:
-    return f"{event.gas_eth:.6f}".rstrip("0") if event.gas_eth else ""
+    return f"{event.gas_eth:.8f}".rstrip("0").rstrip(".") if event.gas_eth else ""
 
 
 def cost_text(event: Event) -> str:

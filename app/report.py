@@ -127,18 +127,28 @@ def _read_csv(path: Path, index: str | None = None) -> pd.DataFrame:
     return frame
 
 
-def record_from_result(result, source: str = "the workstation (run in memory)") -> RunRecord:
-    """The report input from a BacktestResult (the app's Export HTML report)."""
+def record_parts(result) -> dict[str, Any]:
+    """What the report needs from a BacktestResult, as plain, cheaply pickled parts: the events as
+    one list per column (a DataFrame of them takes ~80 ms of pandas that holds the GIL, which the
+    app leaves to its report process; see app.report_job)."""
     from engine.domain.events import EVENT_COLUMNS
     from engine.services.results_io import timeseries_frame
 
-    timeseries = timeseries_frame(result)
-    events = pd.DataFrame([e.as_row() for e in result.events], columns=list(EVENT_COLUMNS))
-    balance_sheet = None
+    events = result.events
     writer = _balance_sheet_writer()
-    if writer is not None:
-        balance_sheet = writer(result)
-    return RunRecord(dict(result.summary), timeseries, events, balance_sheet, source)
+    return {"summary": dict(result.summary), "timeseries": timeseries_frame(result),
+            "event_columns": {name: [getattr(e, name) for e in events] for name in EVENT_COLUMNS},
+            "balance_sheet": writer(result) if writer is not None else None}
+
+
+def record_from_parts(parts: dict[str, Any], source: str) -> RunRecord:
+    return RunRecord(parts["summary"], parts["timeseries"], pd.DataFrame(parts["event_columns"]),
+                     parts["balance_sheet"], source)
+
+
+def record_from_result(result, source: str = "the workstation (run in memory)") -> RunRecord:
+    """The report input from a BacktestResult (the app's Export HTML report)."""
+    return record_from_parts(record_parts(result), source)
 
 
 def _balance_sheet_writer():
@@ -176,8 +186,8 @@ def build_report(record: RunRecord) -> str:
     generated = datetime.now(tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
     sections = [
         ("Metrics", _metrics_html(record)),
-        ("Charts", f"<p class='dim'>Drag to zoom (all charts follow), double-click to reset; click a legend "
-                   f"entry to hide a series.</p>{charts}"),
+        ("Charts", (f"<p class='dim'>Drag to zoom (all charts follow), double-click to reset; click a legend "
+                    f"entry to hide a series.</p>{charts}")),
         ("Events", _events_html(record)),
         ("Balance sheet", _balance_html(record)),
         ("Configuration", _config_html(record)),

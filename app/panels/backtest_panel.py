@@ -4,7 +4,7 @@ Run: the engine works on the bridge's worker thread; the panel shows progress an
 Replay: the ReplayController moves the playhead; every change only requests a frame, and the
 FrameScheduler draws at most ~30 frames a second (charts, event log, metrics, slider) from
 preallocated arrays. Export writes the engine's result files plus a PNG of the charts; Report writes
-one self-contained HTML report (app.report), built on a worker thread.
+one self-contained HTML report (app.report), built outside the UI thread (app.report_job).
 
 The replay keys (Space, arrows, Home/End, [ and ]) are shortcuts of the whole panel, so they work
 wherever its focus is (a checkbox or a button never swallows Space); a text field keeps the keys it
@@ -12,21 +12,20 @@ edits with (Qt gives a focused line edit those keys first).
 """
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from PySide6.QtCore import QDate, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QDate, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QGridLayout,
     QDateEdit,
     QFileDialog,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -37,12 +36,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app import report_job
 from app.bridge import BacktestOutcome, BacktestSpec, EngineBridge
 from app.chart_data import ChartData, build_chart_data
 from app.frame_scheduler import FrameScheduler
-from app.icons import themed_icon
 from app.panels.config_panel import DraftSnapshot
 from app.replay import FRAME_MS, ReplayController
+from app.report_job import ReportJob
 from app.widgets.charts import ChartStack
 from app.widgets.event_log import EventLogView
 from app.widgets.event_model import EventIndex, index_events
@@ -108,7 +108,7 @@ class BacktestPanel(QWidget):
         #: hour the event log and metrics last showed
         self.tables_hour = -1
         self.frames = FrameScheduler(self._draw_frame, parent=self)
-        self._report_job: _ReportJob | None = None
+        self._report_job: ReportJob | None = None
         self._build()
         self._connect()
         self._request_window()
@@ -563,8 +563,8 @@ class BacktestPanel(QWidget):
         dialog.open()
 
     def export_report(self, path: Path) -> bool:
-        """Write the report of the run on screen to `path` on a worker thread (building it takes
-        about a second); `report_written` or `report_failed` follows. False if one is being built."""
+        """Write the report of the run on screen to `path`, built off the UI thread and out of its
+        process (app.report_job); `report_written` or `report_failed` follows. False if one is being built."""
         if self.result is None:
             raise RuntimeError("no backtest result to report; run one first")
         if self._report_job is not None:
@@ -572,7 +572,7 @@ class BacktestPanel(QWidget):
             return False
         result = self.result
         label = self.spec.source_label if self.spec is not None else "shipped default"
-        self._report_job = _ReportJob(self)
+        self._report_job = ReportJob(self)
         self._report_job.done.connect(self._report_done)
         self.report_button.setEnabled(False)
         self._status(f"Writing the HTML report to {path}…")
@@ -601,27 +601,7 @@ class BacktestPanel(QWidget):
 
     def shutdown(self) -> None:
         self.replay.pause()
-
-
-class _ReportJob(QObject):
-    """Builds one HTML report on a daemon thread and hands the outcome back as a queued signal
-    (the report's JSON encoding holds the GIL only in short slices, so the UI keeps drawing)."""
-
-    #: (ok, written path or the error message)
-    done = Signal(bool, str)
-
-    def start(self, result: BacktestResult, path: Path, source: str) -> None:
-        threading.Thread(target=self._work, args=(result, path, source), name="html-report", daemon=True).start()
-
-    def _work(self, result: BacktestResult, path: Path, source: str) -> None:
-        from app.report import ReportError, record_from_result, write_report
-
-        try:
-            written = write_report(record_from_result(result, source), path)
-        except (ReportError, OSError, ValueError) as exc:
-            self.done.emit(False, str(exc))
-        else:
-            self.done.emit(True, str(written))
+        report_job.shutdown()
 
 
 @dataclass

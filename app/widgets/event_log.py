@@ -36,8 +36,9 @@ from app.widgets.event_model import (
 )
 from engine.domain.events import Event
 
-#: widest a fitted column gets (px at text size 1.0), so one long amount cannot push Details away
-MAX_FITTED_WIDTH = 240
+#: widest a fitted column gets (px at text size 1.0), so one long swap amount cannot push the
+#: costs out of a narrow pane (its full text is in the tooltip)
+MAX_FITTED_WIDTH = 170
 #: starting widths before a run is loaded (sample texts)
 SAMPLES = ("2025-09-18 23:00", "strategy", "perp_trade", "−10.9428 ETH", "1,234.56", "0.000335", "")
 
@@ -71,6 +72,7 @@ class EventLogView(QWidget):
         self.tree.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.tree.setRootIsDecorated(True)
+        self.tree.setIndentation(14)
         self.tree.setExpandsOnDoubleClick(True)
         header = self.tree.header()
         header.setStretchLastSection(True)              # Details (last) takes the remaining width

@@ -26,7 +26,7 @@ COMPONENT_LABELS = {
     "funding": "funding",
     "perp_mtm": "perp mark-to-market",
     "spot_price": "spot price",
-    "price_net": "price (spot + perp, net)",
+    "price_net": "spot + perp price (net)",
     "execution_costs": "execution costs",
     "gas": "gas",
     "liquidation": "liquidations",

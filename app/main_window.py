@@ -30,7 +30,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import APP_NAME, APP_TITLE, ORGANIZATION
+from app import APP_NAME, APP_TITLE, ORGANIZATION, style
+from app import settings as state
 from app.bridge import EngineBridge
 from app.gui_gc import collect_on_ui_thread
 from app.panels.backtest_panel import SOURCE_EDITOR, BacktestPanel
@@ -39,8 +40,6 @@ from app.panels.live_controller import LiveController
 from app.panels.live_panel import LivePanel
 from app.panels.venue_checks_panel import VenueChecksPanel
 from app.panels.venue_wiring import VenueWiring
-from app import settings as state
-from app import style
 from app.replay import SPEEDS
 from app.settings import app_settings
 from app.style import apply_theme

@@ -40,7 +40,7 @@ COMPONENT_COLORS = {
 }
 COMPONENT_LABELS = {
     "lending": "lending", "borrow": "borrow cost", "staking": "staking", "rewards": "rewards", "funding": "funding",
-    "perp_mtm": "perp mark-to-market", "spot_price": "spot price", "price_net": "price (spot + perp, net)",
+    "perp_mtm": "perp mark-to-market", "spot_price": "spot price", "price_net": "spot + perp price (net)",
     "execution_costs": "execution costs", "gas": "gas", "liquidation": "liquidations",
     "lst_peg": "LST peg (market vs oracle)",
 }

@@ -198,7 +198,7 @@ def scaled_pt(points: float) -> float:
 
 def scaled_px(pixels: float) -> int:
     """A length that holds text (axis widths), scaled by the text size setting."""
-    return int(round(pixels * _font_scale))
+    return round(pixels * _font_scale)
 
 
 class _Notifier(QObject):
@@ -260,7 +260,7 @@ def stylesheet(theme: Theme, scale: float = 1.0) -> str:
     for kind in ("error", "info", "warn"):
         background, text = getattr(theme, f"banner_{kind}")
         values[f"banner_{kind}_bg"], values[f"banner_{kind}_text"] = background, text
-    values["title_px"] = str(int(round(16 * scale)))
+    values["title_px"] = str(round(16 * scale))
     return string.Template(STYLESHEET.read_text(encoding="utf-8")).substitute(values)
 
 

@@ -588,7 +588,7 @@ class ChartStack(QWidget):
             plot.areas.append((area, indices))
         for band in data.bands:
             plot.legend.append(_Legend(style.component_color(band.name), band.label, "fill"))
-        self._curve(plot, data.pnl, style.SERIES["pnl_total"], "net P&L (sum of all)", width=2, z=10)
+        self._curve(plot, data.pnl, style.SERIES["pnl_total"], "net P&L (the sum)", width=2, z=10)
         plot.item.addItem(pg.InfiniteLine(pos=0.0, angle=0, pen=pg.mkPen(style.TRIGGER_LINE, width=1)))
         plot.anchors.append(0.0)
 
@@ -624,7 +624,7 @@ class ChartStack(QWidget):
             peak = max((float(np.nanmax(a)) for a in data.margin_pct.values() if np.any(np.isfinite(a))),
                        default=-math.inf)
             if peak > top:
-                plot.note = f"(shows {data.margin_band[0]:g}–{top:g} %; surplus up to {peak:,.0f} % runs off the top)"
+                plot.note = f"({data.margin_band[0]:g}–{top:g} % shown; surplus up to {peak:,.0f} % off the top)"
 
     def _finish(self) -> None:
         plots = [p.item for p in self.plots.values()]

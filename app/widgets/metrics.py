@@ -15,7 +15,6 @@ from PySide6.QtWidgets import QHeaderView, QTableView, QWidget
 
 from app import style
 from app.widgets.table_model import ColumnTableModel
-
 from engine.domain.pnl import COMPONENT_INDEX
 from engine.math import metrics
 from engine.services.backtest import BacktestResult

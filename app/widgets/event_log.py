@@ -73,6 +73,7 @@ class EventLogView(QWidget):
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.tree.setRootIsDecorated(True)
         self.tree.setIndentation(14)
+        self.tree.setAccessibleName("event log")
         self.tree.setExpandsOnDoubleClick(True)
         header = self.tree.header()
         header.setStretchLastSection(True)              # Details (last) takes the remaining width

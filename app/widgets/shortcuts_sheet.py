@@ -44,21 +44,27 @@ def _native(sequence: QKeySequence) -> str:
 def _scope(obj: QObject, context: Qt.ShortcutContext) -> str:
     if context == Qt.ShortcutContext.ApplicationShortcut:
         return "anywhere in the app (floating panels and dialogs too)"
-    widget = obj.parent()
-    while widget is not None and not isinstance(widget, QDockWidget):
-        widget = widget.parent()
-    if isinstance(widget, QDockWidget) and context in (Qt.ShortcutContext.WidgetWithChildrenShortcut,
-                                                       Qt.ShortcutContext.WidgetShortcut):
-        return f"in the {widget.windowTitle()} panel (wherever its focus is; text fields keep their editing keys)"
+    owner = obj.parent()
+    dock = owner
+    while dock is not None and not isinstance(dock, QDockWidget):
+        dock = dock.parent()
+    panel = f"the {dock.windowTitle()} panel" if isinstance(dock, QDockWidget) else "the main window"
+    if context == Qt.ShortcutContext.WidgetShortcut and isinstance(owner, QWidget):
+        name = owner.accessibleName() or type(owner).__name__
+        return f"in {panel}, when the {name} has the focus"
+    if context == Qt.ShortcutContext.WidgetWithChildrenShortcut:
+        return f"in {panel}"
     return "in the main window"
 
 
 def _action_text(action: QAction) -> str:
     text = action.text().replace("&&", "\0").replace("&", "").replace("\0", "&").rstrip("…").rstrip(".")
-    tip = action.toolTip().replace("&", "")
-    if tip and tip.rstrip("…").rstrip(".") != text:
-        return f"{text}: {tip}"
-    return text
+    tip = action.toolTip().replace("&", "").rstrip("…").rstrip(".")
+    if not tip or tip == text:
+        return text
+    if tip.lower().startswith(text.lower()):
+        return tip                               # "Larger text in every panel", not "Larger: Larger text…"
+    return f"{text}: {tip}"
 
 
 def collect_shortcuts(window: QWidget) -> list[ShortcutRow]:
@@ -78,7 +84,8 @@ def collect_shortcuts(window: QWidget) -> list[ShortcutRow]:
             continue
         rows.append(ShortcutRow(", ".join(_native(k) for k in keys), shortcut.whatsThis() or "(no description)",
                                 _scope(shortcut, shortcut.context())))
-    rows.sort(key=lambda r: (not r.scope.startswith("anywhere"), r.scope, r.action.lower()))
+    # Grouped by where they work (anywhere first); in each group, in the order they were made.
+    rows.sort(key=lambda r: (not r.scope.startswith("anywhere"), r.scope))
     return rows
 
 
@@ -90,8 +97,9 @@ class ShortcutsSheet(QDialog):
         self.setWindowTitle("Keyboard shortcuts")
         self.resize(820, 560)
         layout = QVBoxLayout(self)
-        intro = QLabel("Every shortcut of the workstation. The emergency stop works from any window of the app; "
-                       "the replay keys work wherever the focus is in the Backtest replay panel.", self)
+        intro = QLabel("Every shortcut of the workstation. The emergency stop works from any window of the app. "
+                       "A panel's keys work wherever the focus is in that panel; a text field keeps the keys "
+                       "it edits with (Space, arrows, Home/End).", self)
         intro.setWordWrap(True)
         layout.addWidget(intro)
         self.table = QTableWidget(0, 3, self)

@@ -4,6 +4,7 @@ every config field explains itself, themes and text size, state kept across rest
 1366x768 screen, the event log's units, exported images and the HTML report action."""
 from __future__ import annotations
 
+import itertools
 import re
 
 import numpy as np
@@ -111,7 +112,7 @@ def test_every_venue_is_visible_on_the_margin_chart_in_percent_with_labelled_lin
         "drawn widest first: coinciding venues stay visible as layers"
     assert [curve.zValue() for curve in curves] == sorted(curve.zValue() for curve in curves)
     lo, hi = plot.y_range
-    assert lo <= 0 < 30 <= hi < 40, f"the chart shows the 0-30 % band, not the surplus up to 300 % ({lo}, {hi})"
+    assert lo <= 0 and 30 <= hi < 40, f"the chart shows the 0-30 % band, not the surplus up to 300 % ({lo}, {hi})"
     marks = {text: value for value, text, _ in plot.item.getAxis("right").marks}
     assert marks == {"maint. 5%": 5.0, "warn 20%": 20.0, "trigger 15%": 15.0}
     legend = plot.title_html
@@ -130,7 +131,7 @@ def test_threshold_labels_are_pushed_apart_and_stay_inside_the_axis(qapp):
     axis.set_marks([(1.0, "liq. 1.0", "#f00"), (1.015, "floor 1.015", "#fa0"), (1.069, "top", "#0f0")])
     positions = axis.label_positions(height=60.0, line=14.0)
     labels = [label for _y, label, _t, _c in positions]
-    assert all(b - a >= 14.0 - 1e-9 for a, b in zip(labels, labels[1:])), labels
+    assert all(b - a >= 14.0 - 1e-9 for a, b in itertools.pairwise(labels)), labels
     assert all(7.0 - 1e-9 <= y <= 53.0 + 1e-9 for y in labels), labels
     assert [t for _y, _l, t, _c in positions] == ["top", "floor 1.015", "liq. 1.0"]
 
@@ -206,7 +207,9 @@ def test_the_shortcut_sheet_lists_every_shortcut_of_the_window(window):
     try:
         rows = collect_shortcuts(window)
         listed = {row.keys for row in rows}
-        native = lambda seq: seq.toString(QKeySequence.SequenceFormat.NativeText)    # noqa: E731
+        def native(seq: QKeySequence) -> str:
+            return seq.toString(QKeySequence.SequenceFormat.NativeText)
+
         for action in window.findChildren(QAction):
             if action.shortcuts():
                 assert ", ".join(native(k) for k in action.shortcuts()) in listed, action.text()
@@ -217,7 +220,9 @@ def test_the_shortcut_sheet_lists_every_shortcut_of_the_window(window):
         estop = next(row for row in rows if "EMERGENCY STOP" in row.action)
         assert estop.keys == "Ctrl+Shift+X, F12" and estop.scope.startswith("anywhere in the app")
         space = next(row for row in rows if row.keys == "Space")
-        assert "Play" in space.action and "Backtest replay panel" in space.scope
+        assert "Play" in space.action and space.scope == "in the Backtest replay panel"
+        copy = next(row for row in rows if row.keys == "Ctrl+C")
+        assert copy.scope == "in the Backtest replay panel, when the event log has the focus"
         for keys in ("F1", "Ctrl+R", "Ctrl+Shift+E", "Home", "End"):
             assert keys in listed, keys
         assert sheet.table.rowCount() >= len(rows)

@@ -40,7 +40,7 @@ def run_dir(tmp_path_factory, backtest_service) -> Path:
 def _report(args: list[str]) -> subprocess.CompletedProcess:
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     return subprocess.run([sys.executable, "main.py", "report", *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=120, check=False)
 
 
 def test_the_report_renders_every_chart_in_headless_chromium_offline(run_dir, tmp_path):
@@ -56,7 +56,7 @@ def test_the_report_renders_every_chart_in_headless_chromium_offline(run_dir, tm
 
     dom = subprocess.run([_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
                           "--virtual-time-budget=20000", "--dump-dom", out.as_uri()],
-                         capture_output=True, text=True, timeout=180)
+                         capture_output=True, text=True, timeout=180, check=False)
     assert dom.returncode == 0, dom.stderr[-2000:]
     html = dom.stdout
     for i in range(charts):

@@ -22,6 +22,7 @@ COMPONENT_LABELS = {
     "lending": "lending",
     "borrow": "borrow cost",
     "staking": "staking",
+    "lst_peg": "LST peg (market vs oracle)",
     "rewards": "rewards",
     "funding": "funding",
     "perp_mtm": "perp mark-to-market",
@@ -30,7 +31,6 @@ COMPONENT_LABELS = {
     "execution_costs": "execution costs",
     "gas": "gas",
     "liquidation": "liquidations",
-    "lst_peg": "LST peg (market vs oracle)",
 }
 #: Stacking order of the P&L bands (gains first); a component not listed here goes last.
 COMPONENT_ORDER = ("lending", "staking", "rewards", "funding", "price_net", "spot_price", "perp_mtm", "lst_peg",

@@ -24,6 +24,7 @@ from pathlib import Path
 PANELS = ("backtest", "config")
 #: the smallest common laptop screen; the window must stay usable there
 MIN_SIZE = (1366, 768)
+MAX_SIZE = (7680, 4320)           # 8K: a larger grab is a typo that would allocate gigabytes
 THEMES = ("dark", "light")
 TIMEOUT_S = 180
 
@@ -37,7 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, type=Path, help="PNG file to write")
     p.add_argument("--panel", choices=PANELS, default="backtest", help="panel in front (default: backtest)")
     p.add_argument("--size", default="1600x1000",
-                   help=f"window size WIDTHxHEIGHT, at least {MIN_SIZE[0]}x{MIN_SIZE[1]} (default 1600x1000)")
+                   help=f"window size WIDTHxHEIGHT, {MIN_SIZE[0]}x{MIN_SIZE[1]}..{MAX_SIZE[0]}x{MAX_SIZE[1]} "
+                        "(default 1600x1000)")
     p.add_argument("--theme", choices=THEMES, default="dark", help="colour theme (default: dark)")
     p.add_argument("--text-size", type=float, default=1.0, metavar="FACTOR",
                    help="text size factor, as View > Text size (default 1.0)")
@@ -74,6 +76,8 @@ def _parse_size(text: str) -> tuple[int, int]:
         raise ValueError(f"--size {text!r}: expected WIDTHxHEIGHT, e.g. 1600x1000") from None
     if width < MIN_SIZE[0] or height < MIN_SIZE[1]:
         raise ValueError(f"--size {text}: must be at least {MIN_SIZE[0]}x{MIN_SIZE[1]}")
+    if width > MAX_SIZE[0] or height > MAX_SIZE[1]:
+        raise ValueError(f"--size {text}: must be at most {MAX_SIZE[0]}x{MAX_SIZE[1]}")
     return width, height
 
 

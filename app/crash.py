@@ -16,6 +16,7 @@ from collections.abc import Callable
 from PySide6.QtCore import QObject, Signal
 
 from app.widgets.error_dialog import ErrorDialog
+from venues.credentials import install_log_redaction, redact
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ class CrashReporter(QObject):
     # ---- installation -------------------------------------------------------------------------
     def install(self, loop: asyncio.AbstractEventLoop | None = None) -> Callable[[], None]:
         """Hook sys/threading (and `loop`); returns a function that restores the previous hooks."""
+        install_log_redaction()             # the log copy of a crash is masked like every record
         previous_sys, previous_thread = sys.excepthook, threading.excepthook
         sys.excepthook = self._sys_hook
         threading.excepthook = self._thread_hook
@@ -69,18 +71,23 @@ class CrashReporter(QObject):
         exc = context.get("exception")
         message = context.get("message", "asyncio error")
         if exc is None:
-            self.reported.emit(message, message + "\n" + "\n".join(f"{k}: {v!r}" for k, v in context.items()))
+            details = message + "\n" + "\n".join(f"{k}: {v!r}" for k, v in context.items())
+            self.reported.emit(redact(message), redact(details))
             return
         self.report(type(exc), exc, exc.__traceback__, f" in an asyncio task ({message})")
 
     def report(self, exc_type, exc, tb, where: str = "") -> None:
-        """Log the exception and show it (safe to call from any thread)."""
-        details = "".join(traceback.format_exception(exc_type, exc, tb))
+        """Log the exception and show it (safe to call from any thread). The dialog, its stderr copy
+        and the log record are redacted like every log line: registered secrets, and signatures and
+        key headers by name (an exception text can carry a signed URL)."""
+        details = redact("".join(traceback.format_exception(exc_type, exc, tb)))
         log.error("uncaught exception%s:\n%s", where, details)
         print(details, file=sys.stderr)
-        self.reported.emit(f"{exc_type.__name__}{where}: {exc}", details)
+        self.reported.emit(redact(f"{exc_type.__name__}{where}: {exc}"), details)
 
     def _show(self, summary: str, details: str) -> None:
+        # the one way into the dialog: masked again here, whoever emitted (its hint promises no secrets)
+        summary, details = redact(summary), redact(details)
         if self.dialog is None:
             self.dialog = ErrorDialog(self._parent_widget)
         self.dialog.add_error(summary, details)

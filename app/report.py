@@ -50,11 +50,12 @@ COMPONENT_ORDER = ("lending", "staking", "rewards", "funding", "price_net", "spo
 #: show as layers of one line (as in the app), none shifted off its value
 VENUE_STYLE = {"binance": ("#b58900", "solid", 6), "bybit": ("#1f6feb", "solid", 3), "okx": ("#1d2330", "solid", 1)}
 MARGIN_BAND_TOP_PCT = 30.0
-#: keys the provenance section looks for in summary.json (written by newer runs)
-PROVENANCE_KEYS = ("run_id", "code_version", "created_at", "data_hashes", "data_files", "overrides",
-                   "override_file", "config_root")
+#: what a run with full provenance records (an older folder is told what it lacks)
+PROVENANCE_REQUIRED = ("run_id", "code_version", "config", "data_files")
 EFFECTIVE_CONFIG_KEYS = ("effective_config", "config")
 MAX_LISTED_EVENTS = 300
+#: the LST's market / oracle rate in timeseries.csv (the name changed once)
+PEG_COLUMNS = ("lst_market_over_oracle", "lst_peg")
 
 
 class ReportError(ValueError):
@@ -315,10 +316,16 @@ def _value_figure(record: RunRecord):
                              line={"color": COLORS["value"], "width": 2},
                              hovertemplate=f"%{{y:,.2f}} {cur} (P&L %{{customdata:+,.2f}})<extra>value</extra>",
                              **_x_args(ts.index)))
-    exit_values = _column(record, "exit_value")
-    if exit_values is not None:
-        fig.add_trace(go.Scatter(name=f"exit value ({cur})", y=exit_values, mode="lines",
-                                 line={"color": COLORS["exit"], "width": 1, "dash": "dot"}, **_x_args(ts.index)))
+    protocol = _column(record, "value_protocol")
+    if protocol is not None and np.max(np.abs(protocol - value)) > 1e-9 * abs(float(s["initial_value"])):
+        fig.add_trace(go.Scatter(name=f"protocol value (LSTs at the oracle rate, {cur})", y=protocol, mode="lines",
+                                 line={"color": COLORS["exit"], "width": 1, "dash": "dot"},
+                                 hovertemplate=f"%{{y:,.2f}} {cur}<extra>protocol value</extra>", **_x_args(ts.index)))
+    if isinstance(s.get("exit_value"), (int, float)):
+        fig.add_trace(go.Scatter(name=f"exit value at the end ({cur})", x=[ts.index[-1].strftime("%Y-%m-%dT%H:%M:%SZ")],
+                                 y=[s["exit_value"]], mode="markers",
+                                 marker={"symbol": "diamond", "size": 11, "color": COLORS["exit"]},
+                                 hovertemplate=f"exit value %{{y:,.2f}} {cur}<extra></extra>"))
     _hline(fig, float(s["initial_value"]), "initial capital", "trigger")
     events = record.events
     if not events.empty and "type" in events.columns:
@@ -446,14 +453,18 @@ def _margin_figure(record: RunRecord):
 def _margin_lines(record: RunRecord, venues: list[str]) -> list[tuple[float, str, str]]:
     """Maintenance and warning ratios from the venue files, the rebalance trigger from the mode's config."""
     lines: list[tuple[float, str, str]] = []
-    from engine.config import ConfigError, load_venue_config
+    recorded = ((record.summary.get("config") or {}).get("venues") or {}) \
+        if isinstance(record.summary.get("config"), dict) else {}
+    params: dict[str, dict] = {v: recorded[v] for v in venues if isinstance(recorded.get(v), dict)}
+    if len(params) < len(venues):        # an older run: the shipped venue files
+        from engine.config import ConfigError, load_venue_config
 
-    try:
-        params = {v: load_venue_config(v) for v in venues}
-    except (ConfigError, OSError):   # the report still renders, without the venue lines
-        params = {}
+        try:
+            params.update({v: load_venue_config(v).model_dump() for v in venues if v not in params})
+        except (ConfigError, OSError):   # the report still renders, without those venues' lines
+            pass
     for attr, kind, text in (("maintenance_margin_ratio", "danger", "maintenance"), ("margin_warning_ratio", "warning", "warning")):
-        values = {v: 100.0 * getattr(p, attr) for v, p in params.items() if hasattr(p, attr)}
+        values = {v: 100.0 * float(p[attr]) for v, p in params.items() if isinstance(p.get(attr), (int, float))}
         for level in sorted(set(values.values())):
             owners = [v for v, x in values.items() if x == level]
             suffix = "" if len(owners) == len(values) else f" ({', '.join(owners)})"
@@ -468,7 +479,7 @@ def _margin_lines(record: RunRecord, venues: list[str]) -> list[tuple[float, str
 def _peg_figure(record: RunRecord):
     import plotly.graph_objects as go
 
-    peg = _column(record, "lst_peg")
+    peg = next((v for v in (_column(record, c) for c in PEG_COLUMNS) if v is not None), None)
     if peg is None:
         return None
     fig = go.Figure(go.Scatter(name="market / oracle", y=peg, mode="lines", line={"color": COLORS["peg"], "width": 1.5},
@@ -498,12 +509,17 @@ def _fmt(value: Any, kind: str, cur: str = "") -> str:
 def _metrics_html(record: RunRecord) -> str:
     s = record.summary
     cur = s["currency"]
+    protocol = s.get("final_value_protocol")
     rows = [
-        ("Initial value", s.get("initial_value"), "money"), ("Final value (protocol)", s.get("final_value"), "money"),
+        ("Initial value", s.get("initial_value"), "money"),
+        ("Final value" + (" (LSTs at market)" if protocol is not None else ""), s.get("final_value"), "money"),
+        *([("Final value (protocol: LSTs at oracle)", protocol, "money")] if protocol is not None else []),
         ("Exit value (after unwinding)", s.get("exit_value"), "money"), ("P&L", s.get("pnl"), "money"),
         ("Total return", s.get("total_return"), "pct"), ("APR", s.get("apr"), "pct"), ("APY", s.get("apy"), "pct"),
         ("Volatility (annualised)", s.get("volatility"), "pct"), ("Sharpe", s.get("sharpe"), "ratio"),
-        ("Max drawdown", s.get("max_drawdown"), "pct"), ("Min health factor", s.get("min_health_factor"), "ratio"),
+        ("Max drawdown", s.get("max_drawdown"), "pct"),
+        *([("Max drawdown (protocol value)", s["max_drawdown_protocol"], "pct")] if "max_drawdown_protocol" in s else []),
+        ("Min health factor", s.get("min_health_factor"), "ratio"),
         ("Min margin ratio", s.get("min_margin_ratio"), "pct"), ("Funding earned", s.get("funding_earned"), "money"),
         ("Costs paid", s.get("costs_paid"), "money"), ("Rebalances", s.get("rebalances"), "int"),
         ("Liquidations", s.get("liquidations"), "int"), ("Events", s.get("events"), "int"),
@@ -516,22 +532,68 @@ def _metrics_html(record: RunRecord) -> str:
     components = s.get("pnl_components") or {}
     comp_rows = "".join(f"<tr><td>{_e(COMPONENT_LABELS.get(k, k))}</td><td class='num'>{_fmt(v, 'money', cur)}</td></tr>"
                         for k, v in components.items())
-    fallbacks = s.get("data_fallbacks") or []
-    warnings = s.get("config_warnings") or []
-    notes = ""
-    if fallbacks or warnings:
-        items = "".join(f"<li class='warn'>config: {_e(w)}</li>" for w in warnings)
-        items += "".join(f"<li>{_e(_fallback_text(f))}</li>" for f in fallbacks)
-        notes = f"<h3>Data and config notes</h3><ul>{items}</ul>"
+    exit_costs = s.get("exit_costs") if isinstance(s.get("exit_costs"), dict) else {}
+    exit_rows = "".join(f"<tr><td>{_e(k.replace('_', ' '))}</td><td class='num'>{_fmt(v, 'money', cur)}</td></tr>"
+                        for k, v in exit_costs.items())
+    exit_table = (f"<div><table><tr><th>Cost to unwind at the end</th><th class='num'>{_e(cur)}</th></tr>{exit_rows}"
+                  f"</table>{''.join(f'<p class=dim>{_e(n)}</p>' for n in s.get('exit_notes') or [])}</div>"
+                  if exit_rows else "")
     return (f"<div class='grid'><div><table><tr><th>Metric</th><th class='num'>Full run</th></tr>{metrics}</table></div>"
-            f"<div><table><tr><th>P&amp;L component</th><th class='num'>Total</th></tr>{comp_rows}</table></div></div>"
-            f"{notes}")
+            f"<div><table><tr><th>P&amp;L component</th><th class='num'>Total</th></tr>{comp_rows}</table></div>"
+            f"{exit_table}</div>{_rewards_html(s)}{_data_notes_html(s)}")
 
 
-def _fallback_text(entry: Any) -> str:
-    if isinstance(entry, dict):
-        return ", ".join(f"{k}: {v}" for k, v in entry.items())
-    return str(entry)
+def _rewards_html(s: dict[str, Any]) -> str:
+    """The reward payouts' totals and the reward APY by quarter beside DeFiLlama's (newer runs)."""
+    rewards = s.get("rewards")
+    if not isinstance(rewards, dict) or "paid" not in rewards:
+        return ""
+    cur = s["currency"]
+    totals = "".join(f"<tr><td>{_e(label)}</td><td class='num'>{_fmt(rewards.get(key), kind, cur)}</td></tr>"
+                     for label, key, kind in (("payouts paid", "paid", "int"), ("payouts excluded", "excluded", "int"),
+                                              ("gross value", "gross_value", "money"), ("sale cost", "sale_cost", "money"),
+                                              ("gas", "gas", "money"), ("net value", "net_value", "money")))
+    quarters = rewards.get("by_quarter") or []
+    quarter_rows = "".join(
+        f"<tr><td>{_e(q.get('quarter'))}</td><td class='num'>{_fmt(q.get('reward_apy_paid'), 'pct')}</td>"
+        f"<td class='num'>{_fmt(q.get('defillama_reward_apy'), 'pct')}</td></tr>" for q in quarters)
+    reasons = "".join(f"<li>{_e(r)}</li>" for r in (rewards.get("excluded_reasons") or []))
+    quarter_table = (f"<div><table><tr><th>quarter</th><th class='num'>reward APY (paid)</th>"
+                     f"<th class='num'>DeFiLlama</th></tr>{quarter_rows}</table></div>" if quarter_rows else "")
+    return (f"<h3>Rewards ({_e(rewards.get('mode', ''))})</h3><div class='grid'><div><table>{totals}</table></div>"
+            f"{quarter_table}</div>" + (f"<p class='dim'>Excluded:</p><ul>{reasons}</ul>" if reasons else ""))
+
+
+def _data_notes_html(s: dict[str, Any]) -> str:
+    """Config warnings, substitute-data warnings, and per series how many hours are its own."""
+    items = "".join(f"<li class='warn'>config: {_e(w)}</li>" for w in s.get("config_warnings") or [])
+    items += "".join(f"<li class='warn'>{_e(w)}</li>" for w in s.get("data_warnings") or [])
+    fallbacks = s.get("data_fallbacks") or {}
+    table = ""
+    if isinstance(fallbacks, dict):
+        rows = []
+        for column, info in fallbacks.items():
+            if not isinstance(info, dict):
+                continue
+            substitutes = ", ".join(f"{k} {v:,}" for k, v in (info.get("substitutes") or {}).items())
+            rows.append(f"<tr><td>{_e(info.get('series', column))}</td><td class='num'>{info.get('own', 0):,} / "
+                        f"{info.get('total', 0):,} {_e(info.get('unit', ''))}</td><td class='num'>"
+                        f"{100 * float(info.get('substitute_share', 0.0)):.1f} %</td><td>{_e(substitutes)}</td>"
+                        f"<td class='num'>{info.get('forward_filled', 0):,}</td></tr>")
+            items += "".join(f"<li>{_e(flag)}</li>" for flag in info.get("flags") or [])
+        if rows:
+            table = ("<details><summary>Data provenance per series</summary><table><tr><th>series</th>"
+                     "<th class='num'>own</th><th class='num'>substituted</th><th>substitutes</th>"
+                     f"<th class='num'>forward-filled</th></tr>{''.join(rows)}</table></details>")
+    else:                                   # older runs: a list of sentences
+        items += "".join(f"<li>{_e(f)}</li>" for f in fallbacks)
+    cleaning = s.get("data_notes") or []
+    if cleaning:
+        table += ("<details><summary>Data cleaning notes</summary><ul>" +
+                  "".join(f"<li>{_e(n)}</li>" for n in cleaning) + "</ul></details>")
+    if not items and not table:
+        return ""
+    return f"<h3>Data and config notes</h3><ul>{items}</ul>{table}"
 
 
 def _events_html(record: RunRecord) -> str:
@@ -569,6 +631,21 @@ def _balance_html(record: RunRecord) -> str:
     if sheet is None or sheet.empty:
         return "<p class='dim'>This run folder has no balance_sheet.csv.</p>"
     time_col = next((c for c in ("timestamp", "time", "hour") if c in sheet.columns), None)
+    wide = [c for c in sheet.columns if c.endswith((".units", ".value"))]
+    if wide:                                 # one row per hour, a units and a value column per holding
+        last = sheet.iloc[-1]
+        cur = record.summary["currency"]
+        holdings: dict[str, dict[str, float]] = {}
+        for column in wide:
+            holding, kind = column.rsplit(".", 1)
+            holdings.setdefault(holding, {})[kind] = float(last[column])
+        rows = "".join(f"<tr><td>{_e(h)}</td><td class='num'>{_num(v.get('units'))}</td>"
+                       f"<td class='num'>{_num(v.get('value'))}</td></tr>"
+                       for h, v in holdings.items() if any(abs(x) > 1e-12 for x in v.values()))
+        when = _e(last[time_col]) if time_col is not None else "the last hour"
+        return (f"<p class='dim'>Every holding at {when} ({len(sheet):,} hourly rows in balance_sheet.csv); "
+                f"values in {_e(cur)}.</p><table><tr><th>holding</th><th class='num'>units</th>"
+                f"<th class='num'>value ({_e(cur)})</th></tr>{rows}</table>")
     if time_col is not None:
         last = sheet[sheet[time_col] == sheet[time_col].iloc[-1]]
         caption = f"Holdings at the last hour ({_e(last[time_col].iloc[0])}), {len(sheet):,} rows in balance_sheet.csv."
@@ -581,6 +658,10 @@ def _balance_html(record: RunRecord) -> str:
                                     else f"<td>{_e(v)}</td>" for v in row) + "</tr>"
                    for row in last.itertuples(index=False))
     return f"<p class='dim'>{caption}</p><table><tr>{head}</tr>{rows}</table>"
+
+
+def _num(value: float | None) -> str:
+    return "" if value is None or not math.isfinite(value) else f"{value:,.6g}"
 
 
 def _mode_document(record: RunRecord) -> tuple[dict | None, str]:
@@ -613,34 +694,44 @@ def _config_html(record: RunRecord) -> str:
     extra = ""
     if overrides:
         extra = f"<h3>Overrides</h3><pre>{_e(json.dumps(overrides, indent=2, default=str))}</pre>"
+    recorded = s.get("config") if isinstance(s.get("config"), dict) else {}
+    for key, title in (("share_class", "Share class"), ("venues", "Venue files")):
+        if recorded.get(key):
+            dumped = yaml.safe_dump(recorded[key], sort_keys=False, default_flow_style=False)
+            extra += f"<details><summary>{title} as the run used them</summary><pre>{_e(dumped)}</pre></details>"
     warn = "" if "effective" in origin else " class='warn'"
-    return f"<p{warn}>Shown: {_e(origin)}.</p><pre>{_e(text)}</pre>{extra}"
+    return f"<p{warn}>Mode: {_e(origin)}.</p><pre>{_e(text)}</pre>{extra}"
+
+
+def _code_text(value: Any) -> str:
+    if isinstance(value, dict):
+        if value.get("source") == "git":
+            return f"git {value.get('describe') or value.get('commit', '')} (commit {value.get('commit', '?')})"
+        if value.get("source") == "package":
+            return f"package version {value.get('version')}"
+        return value.get("note") or json.dumps(value)
+    return str(value)
 
 
 def _provenance_html(record: RunRecord, generated: str) -> str:
     s = record.summary
     rows = [("source", record.source), ("report generated", generated), ("mode", s["mode"]),
             ("window", f"{s['start']} → {s['end']} ({s['hours']:,} hours)")]
-    missing = []
-    for key in PROVENANCE_KEYS:
-        value = s.get(key)
-        if value is None:
-            if key in ("run_id", "code_version", "data_hashes"):
-                missing.append(key)
-            continue
-        if isinstance(value, dict):
-            continue
-        rows.append((key.replace("_", " "), value))
+    if s.get("run_id") is not None:
+        rows.append(("run id", s["run_id"]))
+    if s.get("code_version") is not None:
+        rows.append(("code version", _code_text(s["code_version"])))
     for key in ("engine_seconds", "data_load_seconds"):
-        if key in s:
+        if isinstance(s.get(key), (int, float)):
             rows.append((key.replace("_", " "), f"{s[key]:.3f}"))
     table = "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in rows)
-    hashes = s.get("data_hashes") if isinstance(s.get("data_hashes"), dict) else None
+    files = s.get("data_files") if isinstance(s.get("data_files"), dict) else s.get("data_hashes")
     hash_table = ""
-    if hashes:
-        hash_table = ("<h3>Data files</h3><table><tr><th>file</th><th>hash</th></tr>" +
-                      "".join(f"<tr><td>{_e(k)}</td><td><code>{_e(v)}</code></td></tr>" for k, v in hashes.items()) +
-                      "</table>")
+    if isinstance(files, dict) and files:
+        hash_table = ("<details open><summary>Data files read (SHA-256)</summary><table><tr><th>file</th><th>sha256</th></tr>"
+                      + "".join(f"<tr><td>{_e(k)}</td><td><code>{_e(v)}</code></td></tr>" for k, v in files.items())
+                      + "</table></details>")
+    missing = [key for key in PROVENANCE_REQUIRED if s.get(key) is None and not (key == "data_files" and files)]
     note = (f"<p class='warn'>This run does not record: {', '.join(missing)} (written before runs recorded their "
             "provenance).</p>" if missing else "")
     return f"<table>{table}</table>{hash_table}{note}"

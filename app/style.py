@@ -103,7 +103,7 @@ DARK = Theme(
     components={
         "lending": "#5fd38d", "borrow": "#e8736c", "staking": "#2ec4b6", "rewards": "#c792ea",
         "funding": "#4c9aff", "perp_mtm": "#ff9f43", "spot_price": "#ffd166", "price_net": "#ffd166",
-        "execution_costs": "#ff7eb6", "gas": "#8a93a3", "liquidation": "#ff4d4d", "lst_peg": "#b39ddb",
+        "execution_costs": "#ff7eb6", "gas": "#8a93a3", "liquidation": "#ff4d4d", "lst_peg": "#f78c6c",
     },
 )
 
@@ -129,7 +129,7 @@ LIGHT = Theme(
     components={
         "lending": "#2da44e", "borrow": "#cf222e", "staking": "#1b998b", "rewards": "#8250df",
         "funding": "#1f6feb", "perp_mtm": "#d9730d", "spot_price": "#bf8700", "price_net": "#bf8700",
-        "execution_costs": "#bf3989", "gas": "#6e7781", "liquidation": "#a40e26", "lst_peg": "#6639ba",
+        "execution_costs": "#bf3989", "gas": "#6e7781", "liquidation": "#a40e26", "lst_peg": "#c4501f",
     },
 )
 

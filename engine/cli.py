@@ -1,5 +1,10 @@
 """`main.py backtest`: run one mode headless, print a summary table, write the results directory.
 
+Each run gets its own folder, `results/<mode>/<run id>/`, with `results/<mode>/latest` pointing at
+the newest (see engine/services/results_io.py). `--out DIR` names the run folder itself instead: it
+must be new or empty, so a second run can never overwrite the first by accident; `--overwrite` says
+it may (the result files are replaced, nothing else in the folder is touched).
+
 Bad input (unknown mode, dates outside the data, malformed or contradictory YAML, unwritable output)
 exits non-zero with one clear message and no traceback.
 """
@@ -16,7 +21,16 @@ from engine.config import MODES, ConfigError, parse_cli_overrides
 from engine.data import DataRangeError
 from engine.domain.pnl import COMPONENTS
 from engine.services.backtest import BacktestRequest, BacktestResult, BacktestService
-from engine.services.results_io import ResultsWriteError, write_results
+from engine.services.results_io import (
+    LATEST,
+    RESULT_FILES,
+    ResultsWriteError,
+    check_output_dir,
+    write_results,
+    write_run,
+)
+
+RESULTS_ROOT = Path("results")
 
 
 class UsageError(ValueError):
@@ -33,7 +47,11 @@ def add_backtest_parser(subparsers: argparse._SubParsersAction,
     p.add_argument("--config", type=Path, help="override YAML deep-merged over the mode file")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one config key, e.g. --set hedge.margin_ratio_target=0.3 (wins over --config)")
-    p.add_argument("--out", type=Path, default=Path("results"), help="output directory (default: ./results/<mode>)")
+    p.add_argument("--out", type=Path,
+                   help="write this run's files into DIR itself (DIR must be new or empty, see --overwrite); "
+                        "default: ./results/<mode>/<run id>/ with ./results/<mode>/latest pointing at it")
+    p.add_argument("--overwrite", action="store_true",
+                   help="with --out: replace the result files in a folder that already holds files")
     p.set_defaults(func=lambda args: run_backtest_command(args, service_factory))
 
 
@@ -57,8 +75,8 @@ def run_backtest_command(args: argparse.Namespace, service_factory: Callable[[],
             raise UsageError(f"unknown mode {args.mode!r} (allowed: {', '.join(MODES)})")
         if args.capital is not None and not args.capital > 0:
             raise UsageError(f"--capital must be positive, got {args.capital}")
-        if args.config is not None and not args.config.is_file():
-            raise UsageError(f"--config {args.config}: no such file")
+        if args.config is not None:
+            _check_config_file(args.config)
         request = BacktestRequest(
             mode=args.mode, start=_parse_day(args.start, "--start", False),
             end=_parse_day(args.end, "--end", True), capital=args.capital,
@@ -66,33 +84,62 @@ def run_backtest_command(args: argparse.Namespace, service_factory: Callable[[],
         )
         if request.start is not None and request.end is not None and request.end < request.start:
             raise UsageError(f"--end {args.end} is before --start {args.start}")
-        out_dir = args.out if args.out != Path("results") else Path("results") / args.mode
-        _check_writable(out_dir)
-        result = service_factory().run(request)
-        write_results(result, out_dir)
+        if args.overwrite and args.out is None:
+            raise UsageError("--overwrite applies to --out DIR only (default run folders are never reused)")
+        if args.out is not None:
+            try:
+                check_output_dir(args.out, args.overwrite)
+            except ResultsWriteError as exc:
+                hint = "" if args.overwrite or not args.out.is_dir() else " (--overwrite replaces its result files)"
+                raise UsageError(f"--out {exc}{hint}") from None
+        else:
+            check_output_dir(RESULTS_ROOT / args.mode, overwrite=True)   # a folder of earlier runs: writable?
+        result = service_factory().run(request, on_data=_warn_substitutes)
+        if args.out is not None:
+            write_results(result, args.out, overwrite=args.overwrite)
+            out_dir, latest = args.out, ""
+        else:
+            out_dir, kind = write_run(result, RESULTS_ROOT)
+            latest = f"; {RESULTS_ROOT / args.mode / LATEST} points at it ({kind})"
     except ConfigError as exc:
-        print(f"error: invalid configuration:\n{exc}", file=sys.stderr)
+        print(f"error: {exc.describe()}", file=sys.stderr)
         return 2
     except (UsageError, DataRangeError, ResultsWriteError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for warning in result.config_warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    for reason in result.summary["rewards"].get("excluded_reasons", []):
+        print(f"warning: reward excluded: {reason}", file=sys.stderr)
     print(format_summary(result))
-    print(f"results written to {out_dir}/ (summary.json, timeseries.csv, events.csv)")
+    print(f"results written to {out_dir}/ ({', '.join(RESULT_FILES)}){latest}")
     return 0
 
 
-def _check_writable(out_dir: Path) -> None:
-    """Fail before the run, not after it, when the results cannot be written."""
-    probe = out_dir
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir():
-        raise UsageError(f"--out {out_dir}: {probe} is a file, not a directory")
-    import os
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise UsageError(f"--out {out_dir}: {probe} is not writable")
+def _warn_substitutes(data) -> None:
+    for warning in data.substitute_warnings():
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
+
+
+def _series_line(p: dict) -> str:
+    parts = [f"{n:,} {source}" for source, n in p["substitutes"].items()]
+    if p["forward_filled"]:
+        parts.append(f"{p['forward_filled']:,} forward-filled")
+    text = f"{p['series']}: {p['own']:,} of {p['total']:,} {p['unit']} own"
+    if parts:
+        text += f"; substitutes {', '.join(parts)} ({p['substitute_share']:.1%})"
+    if p["cleaning"]:
+        text += "; cleaning: " + ", ".join(f"{step} {n:,}" for step, n in p["cleaning"].items())
+    return text
+
+
+def _check_config_file(path: Path) -> None:
+    if path.is_dir():
+        raise UsageError(f"--config {path}: is a folder; give the override YAML file inside it")
+    if not path.exists():
+        raise UsageError(f"--config {path}: no such file")
+    if not path.is_file():
+        raise UsageError(f"--config {path}: not a regular file (a device, pipe or socket)")
 
 
 def format_summary(result: BacktestResult) -> str:
@@ -112,19 +159,28 @@ def format_summary(result: BacktestResult) -> str:
     rows = [
         ("mode", f"{s['mode']} ({s['share_class']}, {cur})"),
         ("window", f"{s['start']} .. {s['end']} ({s['hours']} h)"),
+        ("run id", s["run_id"]),
         ("initial value", num(s["initial_value"])),
-        ("final value", num(s["final_value"])),
+        ("final value", f"{num(s['final_value'])} (LSTs at market; at the oracle: "
+                        f"{num(s['final_value_protocol'])})"),
+        ("exit value", f"{num(s['exit_value'])} (after unwinding every leg at the last hour's costs)"),
         ("P&L", num(s["pnl"])),
         ("APR / APY", f"{pct(s['apr'])} / {pct(s['apy'])}"),
         ("volatility / Sharpe", f"{pct(s['volatility'])} / {opt(s['sharpe'], '{:.2f}')}"),
-        ("max drawdown", pct(s["max_drawdown"])),
+        ("max drawdown", f"{pct(s['max_drawdown'])} (LSTs at the oracle: {pct(s['max_drawdown_protocol'])})"),
         ("min health factor", opt(s["min_health_factor"])),
         ("min margin ratio", opt(s["min_margin_ratio"])),
         ("liquidations / rebalances", f"{s['liquidations']} / {s['rebalances']}"),
         ("reconciliation error", f"{s['reconciliation_error']:.3g} {cur}"),
         ("engine time", f"{s['engine_seconds']:.3f} s ({s['hours_per_second']:,.0f} h/s)"),
     ]
+    rewards = s["rewards"]
+    if "paid" in rewards:
+        text = (f"{rewards['mode']}: {rewards['paid']} payments, net {num(rewards['net_value'])} "
+                f"(gross {num(rewards['gross_value'])}, sale cost {num(rewards['sale_cost'])}, "
+                f"gas {num(rewards['gas'])}); {rewards['excluded']} excluded, {rewards['unclaimed']} unclaimed")
+        rows.append(("rewards", text))
     rows += [(f"  pnl.{k}", num(s["pnl_components"][k])) for k in COMPONENTS if s["pnl_components"][k]]
-    rows += [("data fallback", f) for f in s["data_fallbacks"]]
+    rows += [("data", _series_line(p)) for p in s["data_fallbacks"].values() if p["substituted"] or p["cleaning"]]
     width = max(len(r[0]) for r in rows)
     return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)

@@ -78,6 +78,8 @@ _KIND_HINT = {
                           "whose timestamp is outside its window.",
     VenueErrorKind.PERMISSION: "The key lacks a permission or the IP is not whitelisted; fix it on the venue's "
                                "API management page.",
+    VenueErrorKind.MALFORMED: "The venue's answer was not its API's JSON (a proxy, captive portal or maintenance "
+                              "page answers instead of the venue?); check the network path and the venue's status.",
 }
 
 
@@ -125,7 +127,9 @@ class _Runner:
                 hint = _auth_hint(self.venue, self.environment, auth_fields)
             else:
                 hint = _KIND_HINT.get(exc.kind, "")
-            return self.result(check, Status.FAIL, f"{exc.kind.value}: {exc.detail}", hint, ms)
+            # a malformed answer's detail already says so ("malformed answer from okx: ...")
+            message = exc.detail if exc.kind is VenueErrorKind.MALFORMED else f"{exc.kind.value}: {exc.detail}"
+            return self.result(check, Status.FAIL, message, hint, ms)
         except diagnostics.NotAvailable as exc:
             return self.result(check, Status.SKIP, f"not available: {exc}")
         except Exception as exc:  # noqa: BLE001 - a check must never take the run down
@@ -142,14 +146,19 @@ class _KeyringProblem:
     hint: str
 
 
+#: What the checks read from the keyring per venue kind: never the wallet's private key (no check
+#: signs anything, and a key that is never read is never resident in this process).
+_CHECK_FIELDS = {"cex": ("api_key", "secret", "passphrase"), "rpc": ("rpc_url", "wallet_address")}
+
+
 async def _load_credentials(store: CredentialStore | None, environment: str, venue: str,
-                            timeout_s: float) -> tuple[VenueCredentials | None, _KeyringProblem | None]:
+                            timeout_s: float, kind: str) -> tuple[VenueCredentials | None, _KeyringProblem | None]:
     """(credentials, problem). The keyring is synchronous (D-Bus): run it in a thread, bounded."""
     if store is None:
         return None, _KeyringProblem("no credential store configured", "")
     try:
-        creds = await asyncio.wait_for(run_abandonable(store.load, environment, venue, name="keyring-load"),
-                                       timeout_s)
+        creds = await asyncio.wait_for(run_abandonable(store.load, environment, venue, _CHECK_FIELDS[kind],
+                                                       name="keyring-load"), timeout_s)
         return creds, None
     except asyncio.TimeoutError:
         return None, _KeyringProblem(f"the OS keyring did not answer within {timeout_s:g}s",
@@ -165,7 +174,7 @@ async def check_cex(venue: str, venue_config: Any, environment: str, underlying:
     # ccxt objects take a few ms each to build: build them off the loop so a UI never stutters.
     required = sorted({f for i in ids for f in await asyncio.to_thread(required_credential_fields, i)},
                       key=["api_key", "secret", "passphrase"].index)
-    creds, cred_error = await _load_credentials(store, environment, venue, settings.timeout_s)
+    creds, cred_error = await _load_credentials(store, environment, venue, settings.timeout_s, "cex")
     missing = required if creds is None else creds.missing(required)
     if cred_error:
         r.result("credentials", Status.FAIL, f"cannot read the keyring: {cred_error.message}", cred_error.hint)
@@ -298,7 +307,7 @@ async def check_rpc(config: Any, environment: str, emit: Emit, *, store: Credent
     """Checks of the rpc venue; returns the reader (left open) for the protocol venues' checks."""
     r = _Runner(RPC_VENUE, emit, settings, environment)
     state = _ChainState()
-    creds, cred_error = await _load_credentials(store, environment, RPC_VENUE, settings.timeout_s)
+    creds, cred_error = await _load_credentials(store, environment, RPC_VENUE, settings.timeout_s, "rpc")
     if cred_error or creds is None:
         problem = cred_error or _KeyringProblem("no credentials", "")
         r.result("credentials", Status.FAIL, f"cannot read the keyring: {problem.message}", problem.hint)

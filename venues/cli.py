@@ -18,6 +18,7 @@ import sys
 import time
 from typing import Callable, TextIO
 
+from engine.cli_args import check_range
 from venues.credentials import (
     ENVIRONMENTS,
     FIELDS,
@@ -62,7 +63,7 @@ def read_secret(prompt: str, stdin: TextIO | None = None) -> Secret:
 def cmd_credentials_set(args: argparse.Namespace, store: CredentialStore | None = None,
                         stdin: TextIO | None = None) -> int:
     kind = _venue_kind(args.venue)
-    if args.field is None:
+    if getattr(args, "field", None) is None:       # argparse requires it; callers building args by hand
         raise UsageError(f"--field is required for set; allowed for {args.venue}: "
                          f"{', '.join(FIELDS_BY_KIND[kind]) or 'none'}")
     validate_field(args.field, kind)
@@ -118,8 +119,7 @@ async def run_check_venues(args: argparse.Namespace, store: CredentialStore | No
     """check-venues on the running loop (the app and tests); prints rows as they finish, or JSON."""
     from venues.checks import CheckSettings, exit_code, plan_for_mode, run_checks
 
-    if args.timeout <= 0:
-        raise UsageError("--timeout must be a positive number of seconds")
+    check_range(args.timeout, "--timeout", 0.1, 600, unit="s")
     plan = plan_for_mode(args.mode, args.env)
     settings = CheckSettings(timeout_s=args.timeout)
     store = store or CredentialStore()
@@ -159,12 +159,12 @@ def _guard(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.N
         except KeyboardInterrupt:
             print("error: interrupted", file=sys.stderr)
             return 130
+        except ConfigError as exc:          # before ValueError, which it subclasses
+            text = " | ".join(line.strip() for line in exc.describe().splitlines())
+            print(f"error: {redact(text)}", file=sys.stderr)
+            return EXIT_USAGE
         except (UsageError, CredentialError, ValueError) as exc:
             print(f"error: {redact(str(exc))}", file=sys.stderr)
-            return EXIT_USAGE
-        except ConfigError as exc:
-            text = " | ".join(str(exc).splitlines())
-            print(f"error: configuration: {redact(text)}", file=sys.stderr)
             return EXIT_USAGE
         except Exception as exc:  # noqa: BLE001 - the CLI never dumps a traceback
             print(f"error: {type(exc).__name__}: {redact(str(exc))}", file=sys.stderr)
@@ -186,9 +186,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p = csub.add_parser(action, help=help_text)
         p.add_argument("--env", required=True, choices=ENVIRONMENTS, help=env_help)
         p.add_argument("--venue", required=action != "list", metavar="VENUE", help=f"one of: {', '.join(VENUES)}")
-        if action != "list":
+        if action == "set":
+            p.add_argument("--field", required=True, choices=FIELDS, metavar="FIELD",
+                           help="one of: " + "; ".join(f"{kind} venues: {', '.join(names)}"
+                                                       for kind, names in FIELDS_BY_KIND.items() if names))
+        elif action == "delete":
             p.add_argument("--field", choices=FIELDS, metavar="FIELD",
-                           help=f"one of: {', '.join(FIELDS)}" + (" (required)" if action == "set" else ""))
+                           help=f"one of: {', '.join(FIELDS)} (default: every field of the venue)")
     csub.choices["set"].set_defaults(func=_guard(cmd_credentials_set))
     csub.choices["delete"].set_defaults(func=_guard(cmd_credentials_delete))
     csub.choices["list"].set_defaults(func=_guard(cmd_credentials_list))
@@ -197,5 +201,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     check.add_argument("--mode", required=True, choices=MODES, metavar="MODE", help=f"one of: {', '.join(MODES)}")
     check.add_argument("--env", required=True, choices=ENVIRONMENTS, help=env_help)
     check.add_argument("--json", action="store_true", help="print the results as a JSON list")
-    check.add_argument("--timeout", type=float, default=5.0, help="seconds per check (default 5)")
+    check.add_argument("--timeout", type=float, default=5.0, help="seconds per check, 0.1..600 (default 5)")
     check.set_defaults(func=_guard(cmd_check_venues))

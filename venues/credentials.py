@@ -10,7 +10,10 @@ explaining how to get one; there is no plaintext fallback, and plaintext/"null" 
 
 Values read for use are wrapped in ``Secret`` (repr/str masked) and registered with the process-wide
 log redaction, so a secret that reaches a log call (ccxt logs request headers at DEBUG; web3 logs the
-RPC URL, which carries the provider key) is replaced by ``***`` before any handler sees it.
+RPC URL, which carries the provider key) is replaced by ``***`` before any handler sees it. Values
+that are never stored but are as good as a key for a while — request signatures in a signed URL
+(``signature=…``) or header (``OK-ACCESS-SIGN``, ``X-BAPI-SIGN``), and key headers — are masked by
+name, whatever their value. The same ``redact`` cleans the crash dialog and its stderr copy.
 """
 from __future__ import annotations
 
@@ -114,7 +117,7 @@ def register_secret(value: str | Secret | None) -> None:
         return
     with _registry_lock:
         _registered.add(raw)
-    _install_log_redaction()
+    install_log_redaction()
 
 
 def registered_secrets() -> frozenset[str]:
@@ -122,8 +125,17 @@ def registered_secrets() -> frozenset[str]:
         return frozenset(_registered)
 
 
+#: Names whose value is secret wherever it appears: query parameters, header names, JSON keys.
+_SENSITIVE = r"[\w-]*(?:sign(?:ature)?|api[-_]?key|access[-_]?key|passphrase|secret|password|private[-_]?key|authorization)[\w-]*"
+# ?signature=abc / &apiKey=abc / a urlencoded body starting with signature=abc
+_QUERY_VALUE = re.compile(rf"(?i)((?:^|[?&\s'\"(]){_SENSITIVE}=)[^&\s'\"#),]+")
+# 'OK-ACCESS-SIGN': 'abc' / "apiKey": "abc" (a dict repr in a log line, or a JSON body)
+_KEYED_VALUE = re.compile(rf"(?i)(['\"]{_SENSITIVE}['\"]\s*:\s*['\"])[^'\"]+(['\"])")
+
+
 def redact(text: str, extra: Iterable[str | Secret | None] = ()) -> str:
-    """Replace every registered secret (and ``extra`` values) in ``text`` by ``***``."""
+    """Replace every registered secret (and ``extra`` values) in ``text`` by ``***``, and every value
+    of a signature or key parameter/header/field by name."""
     values = set(registered_secrets())
     for v in extra:
         raw = v.reveal() if isinstance(v, Secret) else v
@@ -133,14 +145,20 @@ def redact(text: str, extra: Iterable[str | Secret | None] = ()) -> str:
     for v in sorted(values, key=len, reverse=True):
         if v in text:
             text = text.replace(v, _MASK)
+    if "=" in text:
+        text = _QUERY_VALUE.sub(rf"\1{_MASK}", text)
+    if ":" in text:
+        text = _KEYED_VALUE.sub(rf"\1{_MASK}\2", text)
     return text
 
 
-def _install_log_redaction() -> None:
+def install_log_redaction() -> None:
     """Wrap the LogRecord factory once so every emitted record is redacted at creation.
 
     A factory (not a Filter) is used because filters attached to a logger do not see records from
     child loggers, and third-party loggers (ccxt, web3, aiohttp) are created by those libraries.
+    Installed when the first secret is registered and when a venue client is built (signatures
+    need no registered secret to be masked).
     """
     global _factory_installed
     with _registry_lock:
@@ -151,8 +169,6 @@ def _install_log_redaction() -> None:
 
     def factory(*args, **kwargs) -> logging.LogRecord:
         record = previous(*args, **kwargs)
-        if not _registered:
-            return record
         try:
             message = record.getMessage()
         except Exception:  # a malformed log call: leave it to logging's own error handling
@@ -373,13 +389,18 @@ class CredentialStore:
         validate_environment(environment)
         return self._read_index(self.backend, service_name(environment, venue))
 
-    def load(self, environment: str, venue: str) -> VenueCredentials:
-        """Every stored field of a venue, for use by an adapter (values registered for redaction)."""
+    def load(self, environment: str, venue: str, fields: Iterable[str] | None = None) -> VenueCredentials:
+        """The stored fields of a venue (all, or only ``fields``), for use by an adapter (values
+        registered for redaction). Ask only for what the caller uses: a field never read never sits in
+        this process's memory (check-venues has no use for the wallet's private key)."""
         validate_environment(environment)
+        wanted = None if fields is None else {validate_field(f) for f in fields}
         backend = self.backend
         service = service_name(environment, venue)
         values: dict[str, Secret] = {}
         for name in self._read_index(backend, service):
+            if wanted is not None and name not in wanted:
+                continue
             raw = self._call("get", backend.get_password, service, name)
             if raw is None:
                 continue

@@ -43,12 +43,14 @@ from app.frame_scheduler import FrameScheduler
 from app.panels.config_panel import DraftSnapshot
 from app.replay import FRAME_MS, ReplayController
 from app.report_job import ReportJob
+from app.widgets.banner import show_banner
 from app.widgets.charts import ChartStack
 from app.widgets.event_log import EventLogView
 from app.widgets.event_model import EventIndex, index_events
 from app.widgets.metrics import MetricsView
 from app.widgets.replay_controls import ReplayControls
 from engine.config import MODES, ConfigError
+from engine.data.rewards import NOTE_PREFIX as REWARD_NOTE_PREFIX
 from engine.services.backtest import BacktestResult
 from engine.services.results_io import write_results
 
@@ -182,7 +184,8 @@ class BacktestPanel(QWidget):
         self._chart_options = (act, act.count() - 1)
         self.export_button = QPushButton("Export…", self)
         self.export_button.setEnabled(False)
-        self.export_button.setToolTip("Write summary.json, timeseries.csv, events.csv and charts.png to a folder")
+        self.export_button.setToolTip("Write summary.json, timeseries.csv, events.csv, balance_sheet.csv and "
+                                      "charts.png to a new folder named after the run")
         act.addWidget(self.export_button)
         self.report_button = QPushButton("HTML report…", self)
         self.report_button.setEnabled(False)
@@ -459,11 +462,16 @@ class BacktestPanel(QWidget):
         s = result.summary
         wall = time.perf_counter() - self._run_started
         notes = [f"config warning: {w}" for w in result.config_warnings] + \
-                [f"data fallback: {f}" for f in s["data_fallbacks"]]
+                [f"data fallback: {f}" for p in s["data_fallbacks"].values() for f in p["flags"]] + \
+                [n for n in s["data_notes"] if n.startswith(REWARD_NOTE_PREFIX)]
         extra = f" · {len(notes)} note(s) on the data and config (hover here)" if notes else ""
         self._status(f"{s['mode']} ({spec.source_label}) · {s['start'][:16]} → {s['end'][:16]} UTC · {s['hours']:,} hours · "
                      f"engine {s['engine_seconds']:.2f} s, total {wall:.2f} s · {s['events']:,} events{extra}")
         self.status.setToolTip("\n\n".join(notes))
+        warnings = s.get("data_warnings") or []
+        if warnings:        # a series mostly made of another venue's data: say so where the charts are
+            show_banner(self.error_banner, "<b>Substitute data</b><br>" + "<br>".join(_html(w) for w in warnings),
+                        "warnBanner")
         if self.autoplay_box.isChecked():
             self.replay.play()
 
@@ -533,11 +541,12 @@ class BacktestPanel(QWidget):
         dialog.open()
 
     def _export_name(self) -> str:
-        s = self.result.summary
-        return f"{s['mode']}_{s['start'][:10]}_{s['end'][:10]}"
+        """One folder per run (its id), like the command line's results/<mode>/<run id>/."""
+        return f"{self.result.summary['mode']}_{self.result.run_id}"
 
     def export_to(self, folder: Path) -> list[Path]:
-        """summary.json, timeseries.csv, events.csv (engine) + charts.png of the whole run."""
+        """summary.json, timeseries.csv, events.csv, balance_sheet.csv (engine) + charts.png of the
+        whole run. A folder that already holds files is refused: an export never overwrites."""
         if self.result is None:
             raise RuntimeError("no backtest result to export; run one first")
         folder = Path(folder)
@@ -595,8 +604,7 @@ class BacktestPanel(QWidget):
         self.status_message.emit(text)
 
     def _show_error(self, title: str, message: str) -> None:
-        self.error_banner.setText(f"<b>{title}</b><br>{_html(message)}")
-        self.error_banner.show()
+        show_banner(self.error_banner, f"<b>{title}</b><br>{_html(message)}", "banner")
         self._status(title)
 
     def shutdown(self) -> None:

@@ -95,6 +95,10 @@ def describe(event: Event, children: int = 0) -> str:
     if t == "transfer":
         return (f"{_num(event.amount)} {event.asset} → {event.to_asset} (received {_num(event.amount_out)})"
                 + (f" ({event.reason})" if event.reason else ""))
+    if t == "REWARD_PAYMENT":
+        label = event.reason.split(":", 1)[0]
+        return (f"{label}: {_num(event.amount)} {event.asset} sold @ {_num(event.price)} ETH → "
+                f"{_num(event.amount_out)} {event.to_asset}")
     if t == "liquidation":
         return f"{event.reason}: {_num(event.amount)} {event.asset} repaid/closed, {_num(event.amount_out)} seized"
     text = f"{_num(event.amount)} {event.asset}".strip() if event.asset or event.amount else ""

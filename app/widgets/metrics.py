@@ -36,6 +36,7 @@ class MetricsModel(ColumnTableModel):
         self.rows: list[tuple[str, str, str, str]] = []   # (name, at playhead, full, tooltip)
         self.result: BacktestResult | None = None
         self._series: np.ndarray | None = None
+        self._day: np.ndarray | None = None
         self._cum: dict[str, np.ndarray] = {}
         self._hf_min: np.ndarray | None = None
         self._margin_min: np.ndarray | None = None
@@ -46,6 +47,7 @@ class MetricsModel(ColumnTableModel):
         out = result.output
         self.result = result
         self._series = np.concatenate([[out.initial_value], out.values])
+        self._day = np.asarray(result.timestamps.asi8 // (86_400 * 10**9))
         self._cum = {name: np.cumsum(out.components[:, i]) for name, i in COMPONENT_INDEX.items()}
         hf = np.where(np.isnan(out.health_factor), np.inf, out.health_factor)
         self._hf_min = np.minimum.accumulate(hf)
@@ -63,6 +65,7 @@ class MetricsModel(ColumnTableModel):
         cur = s["currency"]
         dp = 2 if cur == "USDT" else 4
         series = self._series[: hour + 2]          # capital + values[0..hour]
+        daily = np.concatenate([series[:1], metrics.daily_closes(series[1:], self._day[: hour + 1])])
         initial = float(series[0])
         final = float(series[-1])
         hours = hour + 1
@@ -76,16 +79,16 @@ class MetricsModel(ColumnTableModel):
 
         rows: list[tuple[str, str, str, str]] = [
             ("Value", money(final), money(s["final_value"]),
-             "Portfolio value in the share-class currency (LSTs at the oracle rate AAVE uses)"),
+             "Portfolio value in the share-class currency, LSTs at their market rate"),
+            ("Exit value", "", money(s["exit_value"]),
+             "Value after unwinding every leg at the last hour's costs (swaps, slippage, fees, gas)"),
             ("P&L", money(final - initial), money(s["pnl"]), "Value minus the starting capital"),
-            *([("Exit value", "", money(s["exit_value"]),
-                "What unwinding everything at the last hour's costs and market rates would leave")]
-              if s.get("exit_value") is not None else []),
             ("APR", _pct(metrics.apr(initial, final, hours)), _pct(s["apr"]), "Simple annualised return"),
             ("APY", _pct(metrics.apy(initial, final, hours)), _pct(s["apy"]), "Compounded annualised return"),
-            ("Volatility", _pct(metrics.volatility(series)), _pct(s["volatility"]), "Annualised volatility of hourly returns"),
-            ("Sharpe", _plain(metrics.sharpe(series)), _plain(s["sharpe"]),
-             "Annualised mean hourly return / volatility (risk-free 0); very high when the value barely moves"),
+            ("Volatility", _pct(metrics.volatility(daily)), _pct(s["volatility"]),
+             "Annualised volatility of daily returns (the hourly series interpolates daily data)"),
+            ("Sharpe", _plain(metrics.sharpe(daily)), _plain(s["sharpe"]),
+             "Annualised mean daily return / volatility (risk-free 0); very high when the value barely moves"),
             ("Max drawdown", _pct(metrics.max_drawdown(series)), _pct(s["max_drawdown"]), "Largest fall from a peak"),
             ("Min health factor", _plain(hf_now if math.isfinite(hf_now) else None, 4),
              _plain(s["min_health_factor"], 4), "Lowest AAVE health factor (– without debt); liquidation below 1"),
@@ -100,6 +103,11 @@ class MetricsModel(ColumnTableModel):
             ("Reconciliation error", "", f"{s['reconciliation_error']:.3g} {cur}",
              "Max |value change − sum of P&L components| over the run (should be ~0)"),
         ]
+        if result.params.strategy.lst:
+            peg_total = s["pnl_components"]["lst_peg"]
+            rows.insert(3, ("LST peg P&L", money(self._cum["lst_peg"][hour]), money(peg_total),
+                            "LSTs' market rate vs their oracle rate (AAVE values them at the oracle; an exit "
+                            "gets the market rate)"))
         if reset or len(rows) != len(self.rows):
             self.beginResetModel()
             self.rows = rows

@@ -2,8 +2,13 @@
 
 value = CEX cash + CEX spot + perp unrealised P&L + aToken underlying x price - debt underlying x price
         + free wallet tokens (ETH may be negative: gas debt)
-LSTs are valued at their oracle rate (the rate AAVE uses); the market/oracle difference is realised
-only when an LST is actually sold, as an execution cost.
+Two values of the same holdings:
+- protocol value: LSTs at their oracle rate, the rate AAVE uses for the health factor (value_usd);
+- mark-to-market value: LSTs at their market rate, what an exit would get before costs
+  (value_usd + lst_peg_usd). The reported value series, returns and drawdowns use this one, so a
+  depeg (weETH 2024-08-06) shows up as the loss it is for anyone who has to sell.
+Selling an LST realises the market/oracle difference as an execution cost of the swap; the lst_peg
+component gives back the part of it the mark-to-market value had already booked.
 """
 from __future__ import annotations
 
@@ -33,6 +38,20 @@ def value_usd(p: Portfolio, mv: MarketView, t: int) -> float:
             if pos.size:
                 v += pos.unrealized(mv.perp[(venue, asset)][t])
     return v
+
+
+def lst_peg_usd(p: Portfolio, mv: MarketView, t: int) -> float:
+    """(market rate - oracle rate) x ETH price of every LST held, free or supplied on AAVE."""
+    w = p.wallet
+    peg = 0.0
+    for lst, market in mv.lst_market.items():
+        units = w.tokens.get(lst, 0.0)
+        scaled = w.supply_scaled.get(lst, 0.0)
+        if scaled:
+            units += scaled * mv.supply_index[lst][t]
+        if units:
+            peg += units * (market[t] - mv.lst_oracle[lst][t])
+    return peg * mv.eth[t]
 
 
 def to_numeraire(usd: float, currency: str, mv: MarketView, t: int) -> float:

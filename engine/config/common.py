@@ -30,6 +30,21 @@ CEX_VENUES: tuple[str, ...] = get_args(CexName)
 FlashVenueName = Literal["morpho", "instadapp"]
 StakingVenueName = Literal["lido", "etherfi"]
 LstType = Literal["weETH", "wstETH"]
+#: Which ether.fi reward streams a weETH position counts on top of the staking rate (the LST's own
+#: exchange-rate growth, always counted):
+#:   base_only            nothing else (the only choice for wstETH: Lido pays no reward tokens);
+#:   base_eigen           the KING weekly distributions: EIGEN per eETH, plus the ETHFI top-ups
+#:                        ether.fi paid into the same distributions (both exact published records);
+#:   base_eigen_seasonal  also the ETHFI seasonal airdrops (published only as ranges: the
+#:                        conservative end is used).
+RewardsMode = Literal["base_only", "base_eigen", "base_eigen_seasonal"]
+REWARDS_MODES: tuple[str, ...] = get_args(RewardsMode)
+#: Reward tokens each rewards mode needs the staking venue to pay.
+REWARDS_MODE_TOKENS: dict[str, tuple[str, ...]] = {
+    "base_only": (),
+    "base_eigen": ("EIGEN", "ETHFI"),
+    "base_eigen_seasonal": ("EIGEN", "ETHFI"),
+}
 Underlying = Literal["BTC", "ETH"]
 Currency = Literal["USDT", "ETH"]
 LendingAsset = Literal["USDT", "WETH"]

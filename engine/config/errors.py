@@ -54,6 +54,13 @@ class ConfigError(ValueError):
         header = f"{count} configuration error{'s' if count != 1 else ''}:"
         super().__init__("\n".join([header, *(f"  {issue}" for issue in self.errors)]))
 
+    def describe(self) -> str:
+        """The problems for a one-line (one error) or one-header (several) report after an `error:`
+        prefix: "invalid configuration: FILE: KEY: MESSAGE", or a count followed by one issue a line."""
+        if len(self.errors) == 1:
+            return f"invalid configuration: {self.errors[0]}"
+        return "\n".join([f"invalid configuration ({len(self.errors)} errors):", *(f"  {i}" for i in self.errors)])
+
     @classmethod
     def single(
         cls, file: str, key: str, message: str, *, line: int | None = None, column: int | None = None

@@ -26,6 +26,7 @@ from .common import (
     NonNegative,
     OpenFraction,
     Positive,
+    RewardsMode,
     StrictModel,
     Underlying,
 )
@@ -49,8 +50,10 @@ class StakingConfig(StrictModel):
     """Hold a liquid staking token and earn the staking rate."""
     lst_type: LstType
     """weETH (ether.fi) or wstETH (Lido)."""
-    rewards: bool
-    """Count ether.fi seasonal rewards (EIGEN/ETHFI); only weETH earns them."""
+    rewards_mode: RewardsMode
+    """Rewards counted on top of the staking rate: base_only; base_eigen (KING weekly EIGEN + ETHFI
+    top-ups, paid on their dates at pool prices); base_eigen_seasonal (also the ETHFI seasonal
+    airdrops, conservative end). wstETH: base_only."""
 
 
 class LeverageConfig(StrictModel):

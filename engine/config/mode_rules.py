@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .common import ALLOCATION_TOLERANCE, BASIS_MODES, CEX_VENUES, LST_VENUE, VENUES
+from .common import ALLOCATION_TOLERANCE, BASIS_MODES, CEX_VENUES, LST_VENUE, REWARDS_MODE_TOKENS, VENUES
 from .errors import ConfigIssue, Severity
 from .share_class import ShareClassConfig
 from .sources import SourceMap
@@ -248,18 +248,27 @@ STRUCTURE_RULES: tuple[Callable[[ModeContext], None], ...] = (
 
 # ----------------------------------------------------------------------------------- venue rules
 def _staking_rewards(ctx: ModeContext) -> None:
+    """A rewards mode needs a staking venue that pays its reward tokens (Lido pays none, so wstETH
+    allows base_only only). An error, not a silent switch-off: the operator asked for income the
+    position cannot earn, and a backtest that quietly drops it would answer a different question."""
     if not ctx.enabled("staking"):
         return
     staking = ctx.parts["staking"]
+    needed = REWARDS_MODE_TOKENS[staking.rewards_mode]
     venue = ctx.venues.get(LST_VENUE[staking.lst_type])
-    if staking.rewards and isinstance(venue, StakingVenueConfig) and not venue.supports_rewards:
-        earners = [lst for lst, name in LST_VENUE.items() if name != venue.name]
-        ctx.warn(
-            "staking.rewards",
-            f"{staking.lst_type} ({venue.display_name}) earns no reward tokens: "
-            f"staking.rewards switched off (rewards exist for {', '.join(earners)})",
-        )
-        ctx.update("staking", rewards=False)
+    if not needed or not isinstance(venue, StakingVenueConfig):
+        return
+    missing = [token for token in needed if token not in venue.reward_tokens]
+    if not missing:
+        return
+    allowed = [mode for mode, tokens in REWARDS_MODE_TOKENS.items()
+               if all(token in venue.reward_tokens for token in tokens)]
+    paid = ", ".join(venue.reward_tokens) or "no reward tokens"
+    ctx.error(
+        "staking.rewards_mode",
+        f"{staking.rewards_mode} counts {', '.join(needed)} rewards, but {staking.lst_type} "
+        f"({venue.display_name}) pays {paid} (allowed: {', '.join(allowed)})",
+    )
 
 
 def _target_ltv(ctx: ModeContext) -> None:

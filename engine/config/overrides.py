@@ -13,17 +13,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from .common import VENUES
 from .errors import DOCUMENT_KEY, ConfigError, ConfigIssue
 from .sources import CLI_SOURCE, Source
 from .validation_messages import yaml_type_name
-from .yaml_io import YamlDocument
+from .yaml_io import MAX_DEPTH, YamlDocument, parse_yaml_value
 
 SHARE_CLASS_NAMESPACE = "share_class_overrides"
 VENUE_NAMESPACE = "venue_overrides"
 
+#: The longest real key is ~50 characters (venue_overrides.binance.fees.perp_taker_bps).
+MAX_KEY_CHARS = 200
 _SEGMENT = re.compile(r"^[A-Za-z0-9_]+$")
 #: Exponent-only numbers ("5e5", "1e-9") that YAML 1.1 leaves as text; on a command line they mean numbers.
 _EXPONENT_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
@@ -48,7 +48,8 @@ def parse_cli_overrides(pairs: list[str]) -> dict[str, object]:
     meaning text).
 
     A pair without `=`, an empty key or value, a malformed value or a key given twice is an error
-    (a repeated key is ambiguous, so it is refused rather than resolved silently).
+    (a repeated key is ambiguous, so it is refused rather than resolved silently). Values are parsed
+    with the same size, depth and alias limits as a configuration file.
     """
     result: dict[str, object] = {}
     issues: list[ConfigIssue] = []
@@ -56,23 +57,19 @@ def parse_cli_overrides(pairs: list[str]) -> dict[str, object]:
         key, sep, text = pair.partition("=")
         key = key.strip()
         if not sep:
-            issues.append(ConfigIssue(CLI_SOURCE, pair, "expected key=value (e.g. leverage.target_ltv=0.8)"))
+            issues.append(ConfigIssue(CLI_SOURCE, _shown(pair), "expected key=value (e.g. leverage.target_ltv=0.8)"))
             continue
         problem = _key_problem(key)
         if problem:
-            issues.append(ConfigIssue(CLI_SOURCE, key or pair, problem))
+            issues.append(ConfigIssue(CLI_SOURCE, _shown(key or pair), problem))
             continue
         if not text.strip():
             issues.append(ConfigIssue(CLI_SOURCE, key, "missing value (write key=null to set null)"))
             continue
         try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            issues.append(
-                ConfigIssue(
-                    CLI_SOURCE, key, f"value {text!r} is not valid YAML ({getattr(exc, 'problem', exc)})"
-                )
-            )
+            value = parse_yaml_value(text, CLI_SOURCE, key)
+        except ConfigError as exc:
+            issues.extend(exc.errors)
             continue
         if isinstance(value, str) and _EXPONENT_NUMBER.match(value.strip()):
             value = float(value)
@@ -93,7 +90,7 @@ def expand_dotted(overrides: Mapping[str, object]) -> dict[str, Any]:
     for dotted, value in overrides.items():
         problem = _key_problem(dotted)
         if problem:
-            issues.append(ConfigIssue(CLI_SOURCE, str(dotted), problem))
+            issues.append(ConfigIssue(CLI_SOURCE, _shown(str(dotted)), problem))
             continue
         path = tuple(dotted.split("."))
         clash = next((set_paths[p] for p in set_paths if p == path[: len(p)] or path == p[: len(path)]), None)
@@ -178,9 +175,16 @@ def _issue(document: YamlDocument, path: tuple[str, ...], message: str) -> Confi
     return ConfigIssue(document.file, ".".join(path), message, "error", line, column)
 
 
+def _shown(text: str, limit: int = 80) -> str:
+    """A key as echoed in a message: a hostile 10,000-character key is cut, not printed whole."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
+
+
 def _key_problem(key: object) -> str | None:
     if not isinstance(key, str) or not key:
         return "empty key (expected a dotted key such as hedge.allocation.binance)"
+    if len(key) > MAX_KEY_CHARS or key.count(".") >= MAX_DEPTH:
+        return f"key is too long (at most {MAX_DEPTH} dotted parts and {MAX_KEY_CHARS} characters)"
     bad = [part for part in key.split(".") if not _SEGMENT.match(part)]
     if bad:
         return f"invalid key segment {bad[0]!r} (allowed: letters, digits and _ separated by dots)"

@@ -68,7 +68,23 @@ class SourceMap:
 
     def issue(self, path: KeyPath, message: str, severity: Severity = "error") -> ConfigIssue:
         where = self.locate(path)
+        blamed = self._override_below(path) if where.file == self.base.file else None
+        if blamed is not None:
+            # The file owns the section but an override changed part of it (--set hedge.allocation.
+            # binance=0.9 makes the weights sum to 1.5): the override is what the operator must look at.
+            changed = self.locate(blamed)
+            what = f"--set {changed.key}" if changed.file == CLI_SOURCE else \
+                f"{changed.key}" + (f" at line {changed.line}" if changed.line else "")
+            rest = f"; the rest is from {where.file}" + (f" line {where.line}" if where.line else "")
+            return ConfigIssue(changed.file, where.key, f"{message} (after {what}{rest})",
+                               severity, changed.line, changed.column)
         return ConfigIssue(where.file, where.key, message, severity, where.line, where.column)
+
+    def _override_below(self, path: KeyPath) -> KeyPath | None:
+        """The key under `path` most recently set by an override, if any."""
+        below = [p for p, owner in self._owners.items() if p[: len(path)] == path and p != path
+                 and owner.file != self.base.file]
+        return below[-1] if below else None
 
 
 def deep_merge(base: Any, override: Any, source: Source, sources: SourceMap, path: KeyPath = ()) -> Any:

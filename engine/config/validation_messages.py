@@ -23,6 +23,11 @@ from .yaml_io import KeyPath
 
 _UNRESOLVED = object()
 
+#: Keys older files may still carry, with what replaced them (named in the "unknown key" message).
+RENAMED_KEYS: dict[str, str] = {
+    "staking.rewards": "staking.rewards_mode (base_only | base_eigen | base_eigen_seasonal)",
+}
+
 
 def issues_from_validation_error(
     exc: ValidationError, root: Any, sources: SourceMap, prefix: KeyPath = ()
@@ -36,7 +41,7 @@ def issues_from_validation_error(
             message = _dict_key_message(error, root, loc[:-1])
         else:
             path = (*prefix, *(str(p) for p in loc))
-            message = _message(error, root, loc)
+            message = _message(error, root, loc, renamed=RENAMED_KEYS.get(".".join(path)))
         issues.append(sources.issue(path, message))
     return issues
 
@@ -98,14 +103,15 @@ def yaml_type_name(value: Any) -> str:
     return type(value).__name__
 
 
-def _message(error: dict[str, Any], root: Any, loc: tuple) -> str:
+def _message(error: dict[str, Any], root: Any, loc: tuple, renamed: str | None = None) -> str:
     kind = error["type"]
     ctx = error.get("ctx") or {}
     value = error.get("input")
     if kind == "extra_forbidden":
         owner = _resolve(root, loc[:-1])
         allowed = _model_keys(owner)
-        return f"unknown key {loc[-1]!r} (allowed: {allowed})"
+        hint = f"; it was replaced by {renamed}" if renamed else ""
+        return f"unknown key {loc[-1]!r}{hint} (allowed: {allowed})"
     annotation = _resolve(root, loc)
     expected = describe_type(annotation) if annotation is not _UNRESOLVED else None
     if kind == "missing":

@@ -173,8 +173,7 @@ class StakingVenueConfig(OnchainVenueConfig):
     lst_symbol: LstType
     #: The rebasing token the LST wraps (eETH, stETH).
     base_token: Annotated[str, Field(min_length=1)]
-    #: Whether holders earn extra reward tokens (ether.fi seasons); gates staking.rewards in modes.
-    supports_rewards: bool
+    #: The tokens paid; a mode's staking.rewards_mode may only count tokens listed here.
     reward_tokens: list[Annotated[str, Field(min_length=1)]]
 
 

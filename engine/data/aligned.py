@@ -14,6 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from engine.domain.rewards import RewardPayout
+from engine.data.provenance import SeriesProvenance
+
 FUNDING_HOURS_UTC: tuple[int, ...] = (0, 8, 16)
 
 
@@ -27,6 +30,10 @@ class AlignedMarketData:
                rows dropped), kept so a user can audit what was done to the raw files.
     gas_units: operation name -> gas units (operation_gas_costs_summary).
     aave_risk_params: the parsed aave_v3_risk_parameters.json.
+    reward_payouts: ether.fi reward distributions paid inside the window, on this grid's hours.
+    reward_benchmark: (UTC day, DeFiLlama eETH reward APY %) for the window's days that have one.
+    provenance: per column, how many values came from another source or a forward fill, and the
+               cleaning its source file needed (results: ``data_fallbacks``).
     """
 
     index: pd.DatetimeIndex
@@ -35,6 +42,17 @@ class AlignedMarketData:
     notes: list[str] = field(default_factory=list)
     gas_units: dict[str, int] = field(default_factory=dict)
     aave_risk_params: dict[str, Any] = field(default_factory=dict)
+    reward_payouts: list[RewardPayout] = field(default_factory=list)
+    reward_benchmark: list[tuple[int, float]] = field(default_factory=list)
+    provenance: dict[str, SeriesProvenance] = field(default_factory=dict)
+
+    def substitute_warnings(self) -> list[str]:
+        """One warning per series that is more than half substitute (OKX BTC perp: all of it)."""
+        return [p.warning() for p in self.provenance.values() if p.mostly_substitute]
+
+    def provenance_summary(self) -> dict[str, dict[str, Any]]:
+        """``data_fallbacks`` for the results: every series, keyed by column."""
+        return {column: p.to_dict() for column, p in self.provenance.items()}
 
     def __post_init__(self) -> None:
         if not isinstance(self.index, pd.DatetimeIndex) or str(self.index.tz) != "UTC":

@@ -20,11 +20,13 @@ import numpy as np
 import pandas as pd
 
 from engine.data.aligned import AlignedMarketData
+from engine.data.provenance import SeriesProvenance
 from engine.data.requirements import DataRequirements
+from engine.domain.rewards import RewardPayout
 
 # Bump when the cache layout changes. Code changes need no bump: the key also hashes the source of
 # the modules that clean and align the data (CODE_DIGEST), so editing a rule can never serve stale data.
-CACHE_VERSION = "2"
+CACHE_VERSION = "4"
 CODE_DIGEST = hashlib.blake2b(
     b"".join(p.read_bytes() for p in sorted(Path(__file__).parent.glob("*.py"))), digest_size=16
 ).hexdigest()
@@ -33,16 +35,23 @@ log = logging.getLogger(__name__)
 
 
 class FileDigests:
-    """Content digests of data files, memoized per (path, size, mtime) within a process."""
+    """Content digests of data files, memoized per (path, size, mtime) within a process.
 
-    def __init__(self) -> None:
+    BLAKE2b (fast) keys the cache; SHA-256 is what a run's provenance records, because it is the
+    digest anyone can recompute with `sha256sum`.
+    """
+
+    def __init__(self, algorithm: str = "blake2b") -> None:
+        if algorithm not in ("blake2b", "sha256"):
+            raise ValueError(f"unknown digest {algorithm!r} (allowed: blake2b, sha256)")
+        self.algorithm = algorithm
         self._memo: dict[tuple[str, int, int], str] = {}
 
     def digest(self, path: Path) -> str:
         stat = path.stat()
         key = (str(path), stat.st_size, stat.st_mtime_ns)
         if key not in self._memo:
-            h = hashlib.blake2b(digest_size=16)
+            h = hashlib.blake2b(digest_size=16) if self.algorithm == "blake2b" else hashlib.sha256()
             with open(path, "rb") as fh:
                 for block in iter(lambda: fh.read(1 << 20), b""):
                     h.update(block)
@@ -63,7 +72,7 @@ def cache_key(
             "perps": [list(p) for p in req.perps],
             "aave_reserves": list(req.aave_reserves),
             "lsts": list(req.lsts),
-            "etherfi_rewards": req.etherfi_rewards,
+            "etherfi_rewards": list(req.etherfi_rewards),
         },
         "start": start,
         "end": end,
@@ -95,6 +104,9 @@ def save_aligned(path: Path, data: AlignedMarketData) -> None:
         "notes": data.notes,
         "gas_units": data.gas_units,
         "aave_risk_params": data.aave_risk_params,
+        "reward_payouts": [p.as_dict() for p in data.reward_payouts],
+        "reward_benchmark": [list(row) for row in data.reward_benchmark],
+        "provenance": data.provenance_summary(),
     }
     index_ns = data.index.as_unit("ns").asi8
     try:
@@ -124,8 +136,11 @@ def load_aligned(path: Path) -> AlignedMarketData | None:
             notes=list(meta["notes"]),
             gas_units={k: int(v) for k, v in meta["gas_units"].items()},
             aave_risk_params=meta["aave_risk_params"],
+            reward_payouts=[RewardPayout.from_dict(doc) for doc in meta["reward_payouts"]],
+            reward_benchmark=[(int(d), float(v)) for d, v in meta["reward_benchmark"]],
+            provenance={c: SeriesProvenance.from_dict(c, d) for c, d in meta["provenance"].items()},
         )
-    except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError) as exc:
         log.warning("ignoring unreadable aligned-data cache %s: %s", path, exc)
         return None
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from engine.data.errors import DataFormatError
+
 _SPOT = "market_data/spot_prices"
 _PERP = "market_data/derivatives/futures_ohlcv"
 _FUNDING = "market_data/derivatives/funding_rates"
@@ -76,7 +78,18 @@ LST_PEG_FILES: dict[str, str] = {
     "wstETH": f"{_STAKING}/peg_analysis/wstETH_peg_analysis_2024-01-01_2025-09-18.csv",
 }
 
+# ether.fi reward seeds: the distribution records, the processed file that dates the EIGEN payouts,
+# the reward tokens' Uniswap v3 pools (price in WETH per token) and DeFiLlama's eETH reward APY.
+_ETHERFI = "manual_sources/etherfi_distributions"
 ETHERFI_REWARDS_FILE = f"{_STAKING}/restaking_final/etherfi_seasonal_rewards_2024-01-01_2025-09-18.csv"
+EIGEN_DISTRIBUTIONS_FILE = f"{_ETHERFI}/eigen_distributions_raw.csv"
+ETHFI_TOPUPS_FILE = f"{_ETHERFI}/ethfi_topups_raw.csv"
+SEASONAL_DROPS_FILE = f"{_ETHERFI}/seasonal_drops.csv"
+DEFILLAMA_EETH_APY_FILE = f"{_ETHERFI}/bar-chart-supply-apy-2025-09-29-eeth.csv"
+REWARD_POOL_FILES: dict[str, str] = {
+    "EIGEN": f"{_SPOT}/protocol_tokens/uniswapv3_EIGENWETH_1h_2024-10-05_2025-09-27.csv",
+    "ETHFI": f"{_SPOT}/protocol_tokens/uniswapv3_ETHFIWETH_1h_2024-04-01_2025-09-27.csv",
+}
 GAS_PRICES_FILE = "blockchain_data/gas_prices/ethereum_gas_prices_2024-01-01_2025-09-26.csv"
 GAS_UNITS_FILE = "blockchain_data/gas_prices/operation_gas_costs_summary_2024-01-01_2025-09-26.json"
 EXECUTION_COSTS_FILE = "execution_costs/lookup_tables/execution_costs_lookup.json"
@@ -86,8 +99,9 @@ AAVE_RISK_PARAMS_FILE = f"{_AAVE}/risk_params/aave_v3_risk_parameters.json"
 def resolve(data_dir: Path, relative: str) -> Path:
     """The on-disk file for a catalog path: the gzip copy if present, else the plain file.
 
-    Raises FileNotFoundError naming both candidates, because a missing data file is a packaging
-    error the user must see, not something to paper over.
+    Raises DataFormatError (a ValueError: every front end reports it as bad input) naming both
+    candidates, because a missing data file is a packaging error the user must see, not something
+    to paper over.
     """
     gz = data_dir / f"{relative}.gz"
     if gz.is_file():
@@ -95,4 +109,4 @@ def resolve(data_dir: Path, relative: str) -> Path:
     plain = data_dir / relative
     if plain.is_file():
         return plain
-    raise FileNotFoundError(f"data file not found: neither {gz} nor {plain} exists (data_dir={data_dir})")
+    raise DataFormatError(f"data file not found: neither {gz} nor {plain} exists (data_dir={data_dir})")

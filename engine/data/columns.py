@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engine.data import catalog
-from engine.data.errors import DataRangeError
+from engine.data.errors import DataFormatError, DataRangeError
+from engine.data.provenance import SeriesProvenance
 from engine.data.grid import (
     HOUR_S,
     AsOf,
@@ -42,6 +43,12 @@ class Built:
     columns: dict[str, np.ndarray] = field(default_factory=dict)
     fallbacks: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    provenance: dict[str, SeriesProvenance] = field(default_factory=dict)
+
+    def flag(self, prov: SeriesProvenance, message: str) -> None:
+        """A substitution message, both in the run's flat list and in its series' provenance."""
+        self.fallbacks.append(message)
+        prov.flags.append(message)
 
 
 def series_name(series: TimeSeries) -> str:
@@ -65,12 +72,17 @@ def checked_asof(series: TimeSeries, grid_s: np.ndarray, limit_h: int) -> AsOf:
     return joined
 
 
-def aligned_with_ffill(series: TimeSeries, grid_s: np.ndarray, limit_h: int, built: Built) -> np.ndarray:
-    """checked_asof, recording forward-filled hours in built.fallbacks and file notes in built.notes."""
+def aligned_with_ffill(series: TimeSeries, grid_s: np.ndarray, limit_h: int, built: Built,
+                       prov: SeriesProvenance | None = None) -> np.ndarray:
+    """checked_asof, recording forward-filled hours in built.fallbacks/prov and file notes in built.notes."""
+    if prov is None:
+        prov = SeriesProvenance(series.label, series.label, "hours", int(grid_s.size))
     joined = checked_asof(series, grid_s, limit_h)
     filled = joined.filled
+    prov.clean(dict(series.cleaning))
     if filled.any():
-        built.fallbacks.append(
+        prov.forward_filled += int(filled.sum())
+        built.flag(prov,
             f"{series.label}: {int(filled.sum())} of {grid_s.size} hours forward-filled from the last "
             "earlier value "
             f"(oldest {int(joined.age_h.max())} h; fill limit {limit_h} h) at {describe_runs(grid_s, filled)}"
@@ -95,10 +107,12 @@ class SpotColumn:
     def build(self, raw: RawStore, grid_s: np.ndarray) -> Built:
         built = Built()
         own = raw.spot(self.asset)
-        labels = [label for label, _ in catalog.SPOT_FALLBACK_FILES[self.asset]]
+        labels = [f"{label} close" for label, _ in catalog.SPOT_FALLBACK_FILES[self.asset]]
         others = list(zip(labels, raw.spot_fallbacks(self.asset)))
-        built.columns[f"spot.{self.asset}"] = fill_from_venues(
-            own, f"{catalog.SPOT_SOURCES[self.asset]}", others, grid_s, built)
+        column = f"spot.{self.asset}"
+        prov = built.provenance[column] = SeriesProvenance(column, catalog.SPOT_SOURCES[self.asset], "hours",
+                                                           grid_s.size)
+        built.columns[column] = fill_from_venues(own, catalog.SPOT_SOURCES[self.asset], others, grid_s, built, prov)
         return built
 
 
@@ -123,7 +137,7 @@ class PerpColumn:
         own = raw.perp(self.venue, self.asset)
         if not self.fallback_venues:
             if own is None:
-                raise FileNotFoundError(f"no perp price file for {self.venue} {self.asset} in the catalog")
+                raise DataFormatError(f"no perp price file for {self.venue} {self.asset} in the catalog")
             return [series_span(own)]
         spans = [series_span(raw.perp(v, self.asset)) for v in self.fallback_venues]
         if own is not None:
@@ -134,21 +148,24 @@ class PerpColumn:
     def build(self, raw: RawStore, grid_s: np.ndarray) -> Built:
         built = Built()
         own = raw.perp(self.venue, self.asset)
-        others = [(f"{v} {self.asset} perp", raw.perp(v, self.asset)) for v in self.fallback_venues]
-        built.columns[f"perp.{self.venue}.{self.asset}"] = fill_from_venues(
-            own, f"{self.venue} {self.asset} perp", others, grid_s, built)
+        others = [(f"{v} {self.asset} perp close", raw.perp(v, self.asset)) for v in self.fallback_venues]
+        column = f"perp.{self.venue}.{self.asset}"
+        label = f"{self.venue} {self.asset} perp"
+        prov = built.provenance[column] = SeriesProvenance(column, label, "hours", grid_s.size)
+        built.columns[column] = fill_from_venues(own, label, others, grid_s, built, prov)
         return built
 
 
 def fill_from_venues(own: TimeSeries | None, own_label: str, others: list[tuple[str, TimeSeries | None]],
-                     grid_s: np.ndarray, built: Built) -> np.ndarray:
+                     grid_s: np.ndarray, built: Built, prov: SeriesProvenance) -> np.ndarray:
     """Own closes where they exist; each remaining hour takes the first other venue's close for that
     same hour; hours no venue has are carried forward from the last close (own, else the first other
-    venue), up to PRICE_FILL_LIMIT_H. Every substitution is counted in `built.fallbacks`."""
+    venue), up to PRICE_FILL_LIMIT_H. Every substitution is counted in `built.fallbacks` and `prov`."""
     n = grid_s.size
     values = asof(own.times, own.values, grid_s, 0).values if own is not None else np.full(n, np.nan)
     if own is not None:
         built.notes.extend(own.notes)
+        prov.clean(dict(own.cleaning))
     for label, series in others:
         missing = np.isnan(values)
         if not missing.any() or series is None:
@@ -157,15 +174,18 @@ def fill_from_venues(own: TimeSeries | None, own_label: str, others: list[tuple[
         use = missing & ~np.isnan(same_hour)
         if use.any():
             values = np.where(use, same_hour, values)
+            prov.substitute(label, int(use.sum()))
+            prov.clean(dict(series.cleaning), label)
             why = (f"the data pack has no {own_label} prices" if own is None
                    else f"no {own_label} close at {describe_runs(grid_s, missing)}")
-            built.fallbacks.append(f"{own_label}: {int(use.sum())} of {n} hours use the {label} close ({why})")
+            built.flag(prov, f"{own_label}: {int(use.sum())} of {n} hours use the {label} ({why})")
     missing = np.isnan(values)
     if missing.any():
         base = own if own is not None else next(s for _, s in others if s is not None)
         carried = checked_asof(base, grid_s, PRICE_FILL_LIMIT_H)
         values = np.where(missing, carried.values, values)
-        built.fallbacks.append(
+        prov.forward_filled += int(missing.sum())
+        built.flag(prov,
             f"{own_label}: {int(missing.sum())} of {n} hours carry the last {series_name(base)} forward "
             f"(no venue has a close at {describe_runs(grid_s, missing)}; fill limit {PRICE_FILL_LIMIT_H} h)")
     return values
@@ -187,6 +207,10 @@ class AaveColumns:
     def build(self, raw: RawStore, grid_s: np.ndarray) -> Built:
         snap = raw.aave(self.reserve)
         built = Built(notes=list(snap.notes))
+        for kind in ("liquidity_index", "borrow_index"):
+            column = f"aave.{self.reserve}.{kind}"
+            built.provenance[column] = SeriesProvenance(column, f"AAVE {self.reserve} {kind.replace('_', ' ')}",
+                                                        "hours", grid_s.size, cleaning=dict(snap.cleaning))
         built.columns[f"aave.{self.reserve}.liquidity_index"] = geometric_interpolation(
             snap.times, snap.liquidity_index, grid_s
         )
@@ -221,14 +245,21 @@ class LstColumns:
 
     def build(self, raw: RawStore, grid_s: np.ndarray) -> Built:
         built = Built()
-        oracle = aligned_with_ffill(raw.lst_oracle(self.lst), grid_s, PRICE_FILL_LIMIT_H, built)
+        oracle_column, market_column = f"lst.{self.lst}.oracle", f"lst.{self.lst}.market"
+        oracle_prov = built.provenance[oracle_column] = SeriesProvenance(
+            oracle_column, f"{self.lst}/ETH AAVE oracle", "hours", grid_s.size)
+        market_prov = built.provenance[market_column] = SeriesProvenance(
+            market_column, f"{self.lst} market peg", "hours", grid_s.size)
+        oracle = aligned_with_ffill(raw.lst_oracle(self.lst), grid_s, PRICE_FILL_LIMIT_H, built, oracle_prov)
         peg = raw.lst_peg(self.lst)
         built.notes.extend(peg.notes)
+        market_prov.clean(dict(peg.cleaning))
         joined = asof(peg.times, peg.values, grid_s, PEG_FILL_LIMIT_H)
         missing = joined.missing
         market = np.where(missing, oracle, joined.values)
         if missing.any():
-            built.fallbacks.append(
+            market_prov.substitute("AAVE oracle rate", int(missing.sum()))
+            built.flag(market_prov,
                 f"{self.lst} market peg: {int(missing.sum())} of {grid_s.size} hours use the AAVE "
                 f"oracle rate (no peg_analysis market_rate within {PEG_FILL_LIMIT_H} h at "
                 f"{describe_runs(grid_s, missing)}; "
@@ -236,7 +267,8 @@ class LstColumns:
             )
         filled = joined.filled
         if filled.any():
-            built.fallbacks.append(
+            market_prov.forward_filled += int(filled.sum())
+            built.flag(market_prov,
                 f"{self.lst} market peg: {int(filled.sum())} of {grid_s.size} hours forward-filled "
                 f"(fill limit {PEG_FILL_LIMIT_H} h) at {describe_runs(grid_s, filled)}"
             )
@@ -254,7 +286,8 @@ class GasColumn:
 
     def build(self, raw: RawStore, grid_s: np.ndarray) -> Built:
         built = Built()
-        built.columns["gas.gwei"] = aligned_with_ffill(raw.gas(), grid_s, PRICE_FILL_LIMIT_H, built)
+        prov = built.provenance["gas.gwei"] = SeriesProvenance("gas.gwei", "gas price", "hours", grid_s.size)
+        built.columns["gas.gwei"] = aligned_with_ffill(raw.gas(), grid_s, PRICE_FILL_LIMIT_H, built, prov)
         return built
 
 
@@ -291,48 +324,4 @@ class CostColumns:
                     f"{fmt_ts(grid_s[0])}..{fmt_ts(grid_s[-1])} UTC"
                 )
             built.columns[f"cost_bps.{pair}.{bucket}"] = joined.values
-        return built
-
-
-class EtherfiRewardsColumn:
-    """rewards.etherfi.daily_yield: ETH per ETH of weETH per day from exact KING distributions.
-
-    Every hour of a UTC date carries that date's daily yield (a per-day fraction, not per hour).
-    Dates covered by several exact rows (EIGEN weeks overlapping ETHFI top-ups) get the sum; dates
-    with no exact row get 0 and are flagged, because the estimated rows are guesses we do not book.
-    """
-
-    def files(self) -> list[str]:
-        return [catalog.ETHERFI_REWARDS_FILE]
-
-    def spans(self, raw: RawStore) -> list[Span]:
-        raw.etherfi_periods()  # parse now so a broken file fails in available_window too
-        return []
-
-    def build(self, raw: RawStore, grid_s: np.ndarray) -> Built:
-        periods = raw.etherfi_periods()
-        built = Built()
-        day = grid_s - grid_s % DAY_S
-        starts = np.array([p.start_day for p in periods], dtype=np.int64)
-        ends = np.array([p.end_day for p in periods], dtype=np.int64)
-        yields = np.array([p.daily_yield for p in periods], dtype=np.float64)
-        covered = (day[:, None] >= starts[None, :]) & (day[:, None] <= ends[None, :])
-        values = covered.astype(np.float64) @ yields
-        n_rows = covered.sum(axis=1)
-        days_in_window = np.unique(day)
-        zero_days = np.unique(day[n_rows == 0])
-        if zero_days.size:
-            built.fallbacks.append(
-                f"etherfi rewards: daily_yield is 0 on {zero_days.size} of {days_in_window.size} days "
-                "with no exact KING distribution row (exact data covers "
-                f"{fmt_ts(starts.min())[:10]}..{fmt_ts(ends.max())[:10]}; "
-                f"zero at {describe_runs(grid_s, n_rows == 0)})"
-            )
-        multi_days = np.unique(day[n_rows > 1])
-        if multi_days.size:
-            built.notes.append(
-                f"etherfi rewards: {multi_days.size} days are covered by more than one exact row "
-                "(EIGEN week + ETHFI top-up); their daily yields are summed"
-            )
-        built.columns["rewards.etherfi.daily_yield"] = values
         return built

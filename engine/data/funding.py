@@ -1,14 +1,17 @@
 """funding.{venue}.{asset}: realized funding (decimal per 8 h) at 00/08/16 UTC, 0.0 at other hours.
 
-Cleaning rules (see data/README.md):
+Cleaning rules (see data/README.md); every step is counted in the series' provenance:
 - Rows off the 00/08/16 UTC settlement grid are dropped (none in the shipped data).
-- Conflicting duplicates (same settlement, different rates; OKX has 210 per asset, 2025-03-29 to
-  2025-06-09) are resolved by keeping the value closest to the mean of the reference venues' rates
-  at that settlement (Binance/Bybit for OKX). The rejected OKX values average about -0.023 % per
-  8 h while Binance/Bybit average +0.003 to +0.004 %, so one row of a pair is usually far from the
-  market; and file order is mixed (the kept value is the last row in 107 of 210 BTC pairs), so
-  "keep first/last" would keep the implausible row about half the time. With no reference rate at
-  that settlement the last occurrence is kept.
+- Conflicting duplicates (same settlement, different rates) follow the venue's rule in
+  DUPLICATE_RULES. OKX has 210 per asset, 2025-03-29 to 2025-06-09, and its rule keeps the value
+  closest to the mean of the reference venues' rates at that settlement (Binance/Bybit). The
+  rejected OKX values average about -0.023 % per 8 h while Binance/Bybit average +0.003 to
+  +0.004 %, so one row of a pair is usually far from the market; and file order is mixed (the kept
+  value is the last row in 107 of 210 BTC pairs), so "keep first/last" would keep the implausible
+  row about half the time. With no reference rate at that settlement the last occurrence is kept.
+  On eth_basis over its full window the rule books about 770 USDT more funding than keeping the
+  last row would. Binance and Bybit have no conflicting duplicates; one appearing there is an
+  error naming the file and lines, since nothing says which row is right.
 - A settlement the venue does not have is taken from the next fallback venue and flagged.
 """
 
@@ -20,12 +23,16 @@ import numpy as np
 
 from engine.data import catalog
 from engine.data.columns import Built
-from engine.data.errors import DataRangeError
+from engine.data.errors import DataFormatError, DataRangeError
+from engine.data.provenance import SeriesProvenance
 from engine.data.grid import HOUR_S, Span, describe_runs, fmt_ts, union_span
 from engine.data.raw_store import RawStore
 from engine.data.readers import RawRows
 
 SETTLEMENT_EVERY_H = 8
+#: How each venue's conflicting duplicate settlements are resolved (see the module docstring).
+CLOSEST_TO_REFERENCE, REJECT = "closest to the reference venues' mean rate", "error"
+DUPLICATE_RULES: dict[str, str] = {"okx": CLOSEST_TO_REFERENCE, "binance": REJECT, "bybit": REJECT}
 # The last settlement row also covers the 7 following hours (their funding is 0 by definition).
 SETTLEMENT_TAIL_S = (SETTLEMENT_EVERY_H - 1) * HOUR_S
 
@@ -45,6 +52,7 @@ class ResolvedFunding:
     values: np.ndarray
     conflict_times: np.ndarray
     notes: tuple[str, ...]
+    cleaning: dict[str, int]
 
 
 def _unique_rows(rows: RawRows) -> tuple[np.ndarray, np.ndarray]:
@@ -71,14 +79,26 @@ def resolve_venue(raw: RawStore, venue: str, asset: str) -> ResolvedFunding:
 def _resolve_venue(raw: RawStore, venue: str, asset: str) -> ResolvedFunding:
     rows = raw.funding(venue, asset)
     notes = list(rows.notes)
+    cleaning = dict(rows.cleaning)
     what = f"{rows.label} ({rows.source})"
     on_grid = is_settlement(rows.times)
     times, values = rows.times[on_grid], rows.values[on_grid]
+    lines = rows.lines[on_grid] if rows.lines.size else np.zeros(times.size, dtype=np.int64)
     if not on_grid.all():
+        cleaning["rows not at a 00/08/16 UTC settlement dropped"] = int((~on_grid).sum())
         notes.append(f"{what}: dropped {int((~on_grid).sum())} rows not at a 00/08/16 UTC settlement")
     uniq, first, counts = np.unique(times, return_index=True, return_counts=True)
     out = values[first].copy()
     conflicted = np.flatnonzero(counts > 1)
+    rule = DUPLICATE_RULES.get(venue, REJECT)
+    if conflicted.size and rule == REJECT:
+        k = int(conflicted[0])
+        group = slice(first[k], first[k] + counts[k])
+        raise DataFormatError(
+            f"{raw.path(rows.source)}: lines {', '.join(str(int(n)) for n in lines[group])}: conflicting "
+            f"{venue} funding rates {', '.join(repr(float(x)) for x in values[group])} for the settlement at "
+            f"{fmt_ts(int(uniq[k]))} UTC ({conflicted.size} such settlement(s)); {venue} has no "
+            "de-duplication rule, so remove the wrong row")
     if conflicted.size:
         ref_venues = catalog.FUNDING_FALLBACK[venue]
         references = [_unique_rows(raw.funding(v, asset)) for v in ref_venues]
@@ -99,7 +119,12 @@ def _resolve_venue(raw: RawStore, venue: str, asset: str) -> ResolvedFunding:
             f"closest to the {'/'.join(ref_venues)} mean rate at that settlement"
             + (f" ({no_reference} without a reference rate kept the last occurrence)" if no_reference else "")
         )
-    return ResolvedFunding(rows.label, rows.source, uniq, out, uniq[conflicted], tuple(notes))
+        cleaning[f"conflicting duplicate settlements: kept the value closest to the {'/'.join(ref_venues)} "
+                 "mean rate"] = int(conflicted.size - no_reference)
+        if no_reference:
+            cleaning["conflicting duplicate settlements without a reference rate: kept the last row"] = no_reference
+    return ResolvedFunding(rows.label, rows.source, uniq, out, uniq[conflicted], tuple(notes),
+                           {k: n for k, n in cleaning.items() if n})
 
 
 class FundingColumn:
@@ -128,6 +153,9 @@ class FundingColumn:
         settle_idx = np.flatnonzero(is_settlement(grid_s))
         settle_t = grid_s[settle_idx]
         rates = np.full(settle_t.size, np.nan)
+        column = f"funding.{self.venue}.{self.asset}"
+        prov = built.provenance[column] = SeriesProvenance(column, f"{self.venue} {self.asset} funding",
+                                                           "settlements", int(settle_t.size))
         for position, venue in enumerate(self.chain):
             missing = np.isnan(rates)
             if not missing.any():
@@ -138,18 +166,21 @@ class FundingColumn:
             rates[found] = res.values[pos[found]]
             if position == 0:
                 built.notes.extend(res.notes)
+                prov.clean(res.cleaning)
                 in_window = res.conflict_times[
                     (res.conflict_times >= grid_s[0]) & (res.conflict_times <= grid_s[-1])
                 ]
                 if in_window.size:
-                    built.fallbacks.append(
+                    built.flag(prov,
                         f"{self.venue} {self.asset} funding: {in_window.size} of {settle_t.size} "
                         "settlements had conflicting duplicate rows in the source "
                         f"({res.conflict_times.size} in the file); kept the "
                         f"value closest to the {'/'.join(self.chain[1:])} mean rate at that settlement"
                     )
             elif found.any():
-                built.fallbacks.append(
+                prov.substitute(f"{venue} rate", int(found.sum()))
+                prov.clean(res.cleaning, f"{venue} rate")
+                built.flag(prov,
                     f"{self.venue} {self.asset} funding: {int(found.sum())} of {settle_t.size} "
                     "settlements use the "
                     f"{venue} rate (no {self.venue} settlement at "
@@ -163,7 +194,7 @@ class FundingColumn:
                 f"{fmt_ts(grid_s[0])}..{fmt_ts(grid_s[-1])} UTC: "
                 f"{describe_runs(settle_t, still, unit='settlements')}"
             )
-        column = np.zeros(grid_s.size, dtype=np.float64)
-        column[settle_idx] = rates
-        built.columns[f"funding.{self.venue}.{self.asset}"] = column
+        values = np.zeros(grid_s.size, dtype=np.float64)
+        values[settle_idx] = rates
+        built.columns[column] = values
         return built

@@ -7,6 +7,8 @@ cached on disk keyed by the inputs' content so a second run with the same data s
 
 from __future__ import annotations
 
+import re
+import textwrap
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -21,17 +23,18 @@ from engine.data.columns import (
     AaveColumns,
     Built,
     CostColumns,
-    EtherfiRewardsColumn,
     GasColumn,
     LstColumns,
     PerpColumn,
     SpotColumn,
 )
-from engine.data.errors import DataRangeError
+from engine.data.errors import DataFormatError, DataRangeError
 from engine.data.funding import FundingColumn
 from engine.data.grid import Span, fmt_ts, hourly_grid
+from engine.data.provenance import SeriesProvenance
 from engine.data.raw_store import RawStore
 from engine.data.requirements import DataRequirements
+from engine.data.rewards import EtherfiRewardSchedule, RewardSchedule
 
 APP_NAME = "basis-workstation"
 
@@ -39,7 +42,7 @@ APP_NAME = "basis-workstation"
 class ColumnGroup(Protocol):
     def files(self) -> list[str]: ...
     def spans(self, raw: RawStore) -> list[Span]: ...
-    def build(self, raw: RawStore, grid_s: np.ndarray) -> Built: ...
+    def build(self, raw: RawStore, grid_s: np.ndarray) -> Built | RewardSchedule: ...
 
 
 def default_cache_dir() -> Path:
@@ -62,6 +65,27 @@ def to_utc_hour_seconds(value: Any, name: str) -> int | None:
     return int(ts.timestamp())
 
 
+def describe_uncovered(start: int, end: int, avail_start: int, avail_end: int, outside: list[Span]) -> str:
+    """A short multi-line message: the window the data has first, then the series that end too
+    early or start too late, grouped by what they cover (file paths left out: the series name is
+    what the operator recognises, and the paths made this one 1,200-character line)."""
+    groups: dict[tuple[int, int], list[str]] = {}
+    for span in outside:
+        groups.setdefault((span.start_s, span.end_s), []).append(_PATH_NOTE.sub("", span.series))
+    lines = [
+        f"the data covers {fmt_ts(avail_start)}..{fmt_ts(avail_end)} UTC for this run;",
+        f"the requested window {fmt_ts(start)}..{fmt_ts(end)} UTC is outside it. Series that limit it:",
+    ]
+    for (first, last), names in groups.items():
+        lines += textwrap.wrap(f"{fmt_ts(first)}..{fmt_ts(last)} UTC: {', '.join(names)}", width=100,
+                               initial_indent="  ", subsequent_indent="      ")
+    return "\n".join(lines)
+
+
+#: " (market_data/.../file.csv)" after a series name
+_PATH_NOTE = re.compile(r" \([^()]*/[^()]*\)")
+
+
 def plan(req: DataRequirements) -> list[ColumnGroup]:
     """Column groups for normalized requirements (ETH spot, gas and costs always included)."""
     groups: list[ColumnGroup] = [SpotColumn(asset) for asset in req.spot]
@@ -71,7 +95,7 @@ def plan(req: DataRequirements) -> list[ColumnGroup]:
     groups += [LstColumns(lst) for lst in req.lsts]
     groups += [GasColumn(), CostColumns()]
     if req.etherfi_rewards:
-        groups.append(EtherfiRewardsColumn())
+        groups.append(EtherfiRewardSchedule(req.etherfi_rewards))
     return groups
 
 
@@ -85,10 +109,11 @@ class HistoricalDataProvider:
     def __init__(self, data_dir: Path, cache_dir: Path | None = None) -> None:
         self.data_dir = Path(data_dir)
         if not self.data_dir.is_dir():
-            raise FileNotFoundError(f"data directory not found: {self.data_dir}")
+            raise DataFormatError(f"data directory not found: {self.data_dir}")
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self._raw = RawStore(self.data_dir)
         self._digests = FileDigests()
+        self._sha256 = FileDigests("sha256")
         self.last_load_from_cache = False
 
     # -- window -------------------------------------------------------------------------------
@@ -133,11 +158,7 @@ class HistoricalDataProvider:
             raise DataRangeError(f"requested start {fmt_ts(start)} UTC is after the end {fmt_ts(end)} UTC")
         outside = list(dict.fromkeys(s for s in spans if start < s.start_s or end > s.end_s))
         if outside:
-            raise DataRangeError(
-                f"requested window {fmt_ts(start)}..{fmt_ts(end)} UTC is not covered by the data: "
-                + "; ".join(s.describe() for s in outside)
-                + f". Available window for these requirements: {fmt_ts(avail_start)}..{fmt_ts(avail_end)} UTC"
-            )
+            raise DataRangeError(describe_uncovered(start, end, avail_start, avail_end, outside))
         return start, end
 
     # -- load ---------------------------------------------------------------------------------
@@ -145,6 +166,20 @@ class HistoricalDataProvider:
     def _file_digests(self, groups: list[ColumnGroup]) -> dict[str, str]:
         rels = _unique([rel for g in groups for rel in g.files()] + [catalog.AAVE_RISK_PARAMS_FILE])
         return {rel: self._digests.digest(self._raw.path(rel)) for rel in rels}
+
+    def data_files(self, req: DataRequirements) -> dict[str, str]:
+        """SHA-256 of every file the requirements read, keyed by its path under the data directory
+        (the shipped .gz name when that is what was read): a run's data provenance."""
+        rels = _unique([rel for g in plan(req.normalized()) for rel in g.files()] + [catalog.AAVE_RISK_PARAMS_FILE])
+        out: dict[str, str] = {}
+        for rel in rels:
+            path = self._raw.path(rel)
+            try:
+                name = path.relative_to(self.data_dir).as_posix()
+            except ValueError:
+                name = str(path)
+            out[name] = self._sha256.digest(path)
+        return out
 
     def _aligned_path(self, req: DataRequirements, groups: list[ColumnGroup], start_s: int | None,
                       end_s: int | None) -> Path:
@@ -183,11 +218,22 @@ class HistoricalDataProvider:
         columns: dict[str, np.ndarray] = {}
         fallbacks: list[str] = []
         notes: list[str] = []
+        rewards = None
+        provenance: dict[str, SeriesProvenance] = {}
         for group in groups:
             built = group.build(self._raw, grid)
+            if isinstance(built, RewardSchedule):
+                rewards = built
+                notes += built.notes
+                continue
             columns.update(built.columns)
             fallbacks += built.fallbacks
             notes += built.notes
+            provenance.update(built.provenance)
+            unattributed = [f for f in built.fallbacks if not any(f in p.flags for p in built.provenance.values())]
+            for column in built.columns:          # a builder without counts still gets its messages listed
+                if column not in provenance and unattributed and len(built.columns) == 1:
+                    provenance[column] = SeriesProvenance(column, column, "hours", grid.size, flags=unattributed)
         data = AlignedMarketData(
             index=pd.to_datetime(grid, unit="s", utc=True).as_unit("ns"),
             columns=columns,
@@ -195,6 +241,9 @@ class HistoricalDataProvider:
             notes=_unique(notes),
             gas_units=dict(self._raw.gas_units()),
             aave_risk_params=self._raw.risk_params(),
+            reward_payouts=rewards.payouts if rewards else [],
+            reward_benchmark=rewards.benchmark if rewards else [],
+            provenance=provenance,
         )
         save_aligned(path, data)
         self.last_load_from_cache = False

@@ -80,9 +80,6 @@ class RawStore:
         rel = catalog.GAS_PRICES_FILE
         return self._get("gas", rel, lambda p: readers.read_gas_gwei(p, rel, "gas price"))
 
-    def etherfi_periods(self) -> list[readers.RewardPeriod]:
-        return self._get("etherfi", catalog.ETHERFI_REWARDS_FILE, readers.read_etherfi_exact_periods)
-
     def execution_costs(self) -> readers.CostTable:
         rel = catalog.EXECUTION_COSTS_FILE
         return self._get("costs", rel, lambda p: readers.read_execution_costs(p, rel))

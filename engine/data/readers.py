@@ -1,10 +1,11 @@
 """Parse and clean the raw data files into sorted numpy series.
 
 Each reader reads only the columns it needs (usecols + dtype hints: the files carry many unused
-columns), validates them, and returns epoch-second int64 timestamps with float64 values. Cleaning
-that does not depend on the run window happens here (sorting, NaN rows, identical duplicates);
-anything window-dependent (fills, fallbacks) happens in the column builders so it can be counted
-per run.
+columns), validates them (engine/data/validation.py: every rule is an error naming file and line,
+or a counted cleaning step), and returns epoch-second int64 timestamps with float64 values.
+Cleaning that does not depend on the run window happens here (sorting, empty rows, identical
+duplicates); anything window-dependent (fills, fallbacks) happens in the column builders so it can
+be counted per run.
 """
 
 from __future__ import annotations
@@ -12,13 +13,15 @@ from __future__ import annotations
 import gzip
 import io
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from engine.data import validation as v
 from engine.data.errors import DataFormatError
 
 HOUR_S = 3600
@@ -39,6 +42,7 @@ class TimeSeries:
     times: np.ndarray
     values: np.ndarray
     notes: tuple[str, ...] = ()
+    cleaning: Mapping[str, int] = field(default_factory=dict)   # step -> rows affected in the file
 
     @property
     def first(self) -> int:
@@ -51,13 +55,16 @@ class TimeSeries:
 
 @dataclass(frozen=True)
 class RawRows:
-    """Timestamp/value rows in file order, duplicates kept (funding: conflicts need a reference)."""
+    """Time-sorted timestamp/value rows, conflicting duplicates kept (funding: a rule per venue
+    resolves them), with each row's file line for messages."""
 
     label: str
     source: str
     times: np.ndarray
     values: np.ndarray
     notes: tuple[str, ...] = ()
+    lines: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    cleaning: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -70,16 +77,7 @@ class AaveSnapshots:
     liquidity_index: np.ndarray
     borrow_index: np.ndarray
     notes: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class RewardPeriod:
-    """One exact EtherFi reward row: inclusive UTC dates and the daily yield fraction."""
-
-    start_day: int  # epoch seconds of the first UTC date (00:00)
-    end_day: int  # epoch seconds of the last UTC date (00:00), inclusive
-    daily_yield: float
-    reward_type: str
+    cleaning: Mapping[str, int] = field(default_factory=dict)
 
 
 def _open_text(path: Path) -> io.TextIOBase:
@@ -90,6 +88,10 @@ def _open_text(path: Path) -> io.TextIOBase:
 
 def _read_header(path: Path) -> tuple[dict[str, str], int, list[str]]:
     """Leading `# Key: value` comment lines (as a dict), their count, and the CSV column names."""
+    return v.guarded_read(path, lambda: _header(path))
+
+
+def _header(path: Path) -> tuple[dict[str, str], int, list[str]]:
     meta: dict[str, str] = {}
     n_comments = 0
     with _open_text(path) as fh:
@@ -107,106 +109,78 @@ def _read_header(path: Path) -> tuple[dict[str, str], int, list[str]]:
 def read_csv_columns(path: Path, columns: dict[str, str]) -> tuple[pd.DataFrame, dict[str, str]]:
     """Read only `columns` (name -> dtype) from a CSV (optionally gzip, optionally `#` headed).
 
-    Returns the frame and the parsed comment-header metadata (keys lower-cased).
+    Returns the frame and the parsed comment-header metadata (keys lower-cased). Blank lines are
+    kept as empty rows, so row i is file line ``frame.attrs["first_line"] + i`` (for messages). A
+    missing, truncated, corrupt or mislabelled (plain text named .gz) file is a DataFormatError
+    naming it: the whole file is decompressed here, so a broken gzip stream cannot pass unseen.
     """
     meta, n_comments, header = _read_header(path)
     missing = [c for c in columns if c not in header]
     if missing:
         raise DataFormatError(f"{path}: missing column(s) {missing}; columns present: {header}")
+
+    def read() -> pd.DataFrame:
+        return pd.read_csv(path, skiprows=n_comments, usecols=list(columns), dtype=columns, engine="c",
+                           compression="gzip" if path.suffix == ".gz" else None, skip_blank_lines=False)
+
     try:
-        frame = pd.read_csv(
-            path,
-            skiprows=n_comments,
-            usecols=list(columns),
-            dtype=columns,
-            engine="c",
-            compression="gzip" if path.suffix == ".gz" else None,
-        )
+        frame = v.guarded_read(path, read)
     except (ValueError, TypeError) as exc:
-        raise DataFormatError(f"{path}: cannot parse columns {list(columns)}: {exc}") from exc
+        if isinstance(exc, DataFormatError):
+            raise
+        raise DataFormatError(f"{path}: cannot parse columns {list(columns)}: {exc}") from None
+    frame.attrs["first_line"] = n_comments + 2        # comments, then the header line, then rows
     return frame, meta
 
 
-def parse_utc_seconds(values: pd.Series, path: Path, column: str) -> np.ndarray:
-    """ISO-8601 timestamps (any offset; naive means UTC) -> int64 epoch seconds."""
-    try:
-        parsed = pd.to_datetime(values, utc=True, format="ISO8601")
-    except (ValueError, TypeError) as exc:
-        raise DataFormatError(f"{path}: column {column!r} has unparsable timestamps: {exc}") from exc
-    if parsed.isna().any():
-        raise DataFormatError(f"{path}: column {column!r} has {int(parsed.isna().sum())} empty timestamps")
-    return parsed.dt.as_unit("s").astype("int64").to_numpy()
+def parse_utc_seconds(values: pd.Series, path: Path, column: str, lines: np.ndarray | None = None) -> np.ndarray:
+    """ISO-8601 timestamps (any offset; naive means UTC) -> int64 epoch seconds; a bad or empty
+    timestamp is an error naming its line (``lines``: each row's file line, default row order)."""
+    if lines is None:
+        lines = v.line_numbers(values)
+    return v.parse_times(values, lines, path, column)
 
 
-def _require_on_hour(times: np.ndarray, path: Path, column: str) -> None:
-    off = times % HOUR_S != 0
-    if off.any():
-        first = pd.Timestamp(int(times[off][0]), unit="s", tz="UTC")
-        raise DataFormatError(
-            f"{path}: column {column!r} has {int(off.sum())} timestamps not on the hour (first: {first})"
-        )
+def _rows(frame: pd.DataFrame, path: Path, time_column: str, values: np.ndarray, cleaning: v.Cleaning) -> v.Rows:
+    """Rows with parsed times and file lines; blank lines (every column empty) dropped and counted."""
+    lines = v.line_numbers(frame)
+    blank = frame.isna().all(axis=1).to_numpy()
+    if blank.any():
+        cleaning.add("blank lines skipped", int(blank.sum()))
+        frame, values, lines = frame[~blank], values[~blank], lines[~blank]
+    times = parse_utc_seconds(frame[time_column], path, time_column, lines)
+    return v.Rows(times, values, lines)
 
 
-def _sorted_rows(
-    times: np.ndarray, values: np.ndarray, notes: list[str], what: str
-) -> tuple[np.ndarray, np.ndarray]:
-    if times.size and not (np.diff(times) >= 0).all():
-        order = np.argsort(times, kind="stable")
-        times, values = times[order], values[order]
-        notes.append(f"{what}: rows were not in time order; sorted (stable)")
-    return times, values
+def _notes(what: str, cleaning: Mapping[str, int]) -> tuple[str, ...]:
+    return tuple(f"{what}: {step}: {count}" for step, count in cleaning.items())
 
 
-def _drop_identical_duplicates(
-    times: np.ndarray, values: np.ndarray, notes: list[str], what: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """Drop rows repeating the previous row's timestamp AND value (e.g. Bybit's 15 doubled rows)."""
-    same = np.zeros(times.size, dtype=bool)
-    same[1:] = (times[1:] == times[:-1]) & (values[1:] == values[:-1])
-    if same.any():
-        notes.append(f"{what}: dropped {int(same.sum())} duplicate rows identical to the previous row")
-        times, values = times[~same], values[~same]
-    return times, values
-
-
-def _keep_last_conflicts(
-    times: np.ndarray, values: np.ndarray, notes: list[str], what: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """Same timestamp, different values: keep the last occurrence in file order (newest write)."""
-    keep = np.ones(times.size, dtype=bool)
-    keep[:-1] = times[1:] != times[:-1]
-    if not keep.all():
-        notes.append(
-            f"{what}: {int((~keep).sum())} timestamps had conflicting duplicate rows; "
-            "kept the last occurrence"
-        )
-    return times[keep], values[keep]
-
-
-def _clean_hourly(
-    label: str, rel: str, path: Path, column: str, times: np.ndarray, values: np.ndarray, *, positive: bool
-) -> TimeSeries:
-    notes: list[str] = []
-    what = f"{label} ({rel})"
-    _require_on_hour(times, path, "timestamp")
-    bad = ~np.isfinite(values) | ((values <= 0) if positive else (values < 0))
-    if bad.any():
-        kind = "non-positive" if positive else "negative"
-        notes.append(f"{what}: dropped {int(bad.sum())} rows with empty or {kind} {column}")
-        times, values = times[~bad], values[~bad]
-    if times.size == 0:
+def _clean_hourly(label: str, rel: str, path: Path, column: str, rows: v.Rows, cleaning: v.Cleaning, *,
+                  low: float, high: float, low_inclusive: bool, jump: float | None, why: str) -> TimeSeries:
+    """The hourly-series rules, in order: on the hour; empty values dropped (counted); every value
+    finite and in bounds; sorted; identical repeats dropped (counted); conflicting duplicates and
+    jumps beyond ``jump`` rejected. Errors name the file and line."""
+    v.require_on_hour(rows, path, "timestamp")
+    rows = v.drop_empty(rows, cleaning, column)
+    v.require_values(rows, path, column, low=low, high=high, low_inclusive=low_inclusive, why=why)
+    if rows.size == 0:
         raise DataFormatError(f"{path}: no usable rows in column {column!r}")
-    times, values = _sorted_rows(times, values, notes, what)
-    times, values = _drop_identical_duplicates(times, values, notes, what)
-    times, values = _keep_last_conflicts(times, values, notes, what)
-    return TimeSeries(label, rel, times, values, tuple(notes))
+    rows = v.sort_by_time(rows, cleaning)
+    rows = v.drop_identical_duplicates(rows, cleaning)
+    v.reject_conflicting_duplicates(rows, path, column)
+    if jump is not None:
+        v.reject_jumps(rows, path, column, jump)
+    return TimeSeries(label, rel, rows.times, rows.values, _notes(f"{label} ({rel})", cleaning), dict(cleaning))
 
 
 def read_close(path: Path, rel: str, label: str) -> TimeSeries:
     """Hourly OHLCV file -> close prices (spot, perp)."""
     frame, _ = read_csv_columns(path, {"timestamp": "str", "close": "float64"})
-    times = parse_utc_seconds(frame["timestamp"], path, "timestamp")
-    return _clean_hourly(label, rel, path, "close", times, frame["close"].to_numpy(np.float64), positive=True)
+    cleaning = v.Cleaning()
+    rows = _rows(frame, path, "timestamp", frame["close"].to_numpy(np.float64), cleaning)
+    return _clean_hourly(label, rel, path, "close", rows, cleaning, low=0.0, high=1e12, low_inclusive=False,
+                         jump=v.PRICE_JUMP_FACTOR, why="a price must be positive")
 
 
 def read_lst_oracle(path: Path, rel: str, label: str, lst: str) -> TimeSeries:
@@ -218,87 +192,107 @@ def read_lst_oracle(path: Path, rel: str, label: str, lst: str) -> TimeSeries:
     pair = meta.get("asset_pair")
     if pair is not None and pair != f"{lst}_ETH":
         raise DataFormatError(f"{path}: header 'Asset_pair' is {pair!r}, expected '{lst}_ETH'")
-    times = parse_utc_seconds(frame["timestamp"], path, "timestamp")
-    return _clean_hourly(
-        label,
-        rel,
-        path,
-        "oracle_price_eth",
-        times,
-        frame["oracle_price_eth"].to_numpy(np.float64),
-        positive=True,
-    )
+    cleaning = v.Cleaning()
+    rows = _rows(frame, path, "timestamp", frame["oracle_price_eth"].to_numpy(np.float64), cleaning)
+    low, high = v.LST_RATE_BOUNDS
+    return _clean_hourly(label, rel, path, "oracle_price_eth", rows, cleaning, low=low, high=high,
+                         low_inclusive=True, jump=v.LST_JUMP_FACTOR, why="ETH per LST")
 
 
 def read_peg_market(path: Path, rel: str, label: str) -> TimeSeries:
     """peg_analysis file -> hourly market_rate (ETH per LST on the DEX pool)."""
     frame, _ = read_csv_columns(path, {"timestamp": "str", "market_rate": "float64"})
-    times = parse_utc_seconds(frame["timestamp"], path, "timestamp")
-    return _clean_hourly(
-        label, rel, path, "market_rate", times, frame["market_rate"].to_numpy(np.float64), positive=True
-    )
+    cleaning = v.Cleaning()
+    rows = _rows(frame, path, "timestamp", frame["market_rate"].to_numpy(np.float64), cleaning)
+    low, high = v.LST_RATE_BOUNDS
+    return _clean_hourly(label, rel, path, "market_rate", rows, cleaning, low=low, high=high,
+                         low_inclusive=True, jump=v.LST_JUMP_FACTOR, why="ETH per LST")
 
 
 def read_gas_gwei(path: Path, rel: str, label: str) -> TimeSeries:
-    """Hourly gas price in gwei = base_fee_gwei + priority_fee_p50_gwei (what a median tx pays)."""
+    """Hourly gas price in gwei = base_fee_gwei + priority_fee_p50_gwei (what a median tx pays).
+
+    Gas legitimately jumps tenfold within hours, so it has a ceiling but no jump rule."""
     frame, _ = read_csv_columns(
         path, {"timestamp": "str", "base_fee_gwei": "float64", "priority_fee_p50_gwei": "float64"}
     )
-    times = parse_utc_seconds(frame["timestamp"], path, "timestamp")
     gwei = frame["base_fee_gwei"].to_numpy(np.float64) + frame["priority_fee_p50_gwei"].to_numpy(np.float64)
-    return _clean_hourly(
-        label, rel, path, "base_fee_gwei + priority_fee_p50_gwei", times, gwei, positive=False
-    )
+    cleaning = v.Cleaning()
+    rows = _rows(frame, path, "timestamp", gwei, cleaning)
+    return _clean_hourly(label, rel, path, "base_fee_gwei + priority_fee_p50_gwei", rows, cleaning, low=0.0,
+                         high=v.GAS_GWEI_MAX, low_inclusive=True, jump=None, why="gwei")
 
 
 def read_funding_rows(path: Path, rel: str, label: str) -> RawRows:
-    """Realized funding rows (decimal per 8 h). Identical duplicates dropped; conflicts kept."""
+    """Realized funding rows (decimal per 8 h), time-sorted. Empty rates and identical duplicates
+    are dropped (counted); a rate beyond FUNDING_RATE_LIMIT is an error; conflicts are kept for
+    the venue's de-duplication rule (engine/data/funding.py)."""
     frame, _ = read_csv_columns(path, {"funding_timestamp": "str", "funding_rate": "float64"})
-    times = parse_utc_seconds(frame["funding_timestamp"], path, "funding_timestamp")
-    values = frame["funding_rate"].to_numpy(np.float64)
-    notes: list[str] = []
-    what = f"{label} ({rel})"
-    bad = ~np.isfinite(values)
-    if bad.any():
-        notes.append(f"{what}: dropped {int(bad.sum())} rows with an empty funding_rate")
-        times, values = times[~bad], values[~bad]
-    if times.size == 0:
+    cleaning = v.Cleaning()
+    rows = _rows(frame, path, "funding_timestamp", frame["funding_rate"].to_numpy(np.float64), cleaning)
+    rows = v.drop_empty(rows, cleaning, "funding_rate")
+    limit = v.FUNDING_RATE_LIMIT
+    v.require_values(rows, path, "funding_rate", low=-limit, high=limit,
+                     why=f"a rate per 8 h beyond {limit:.0%} is {limit * 3 * 365:.0%} a year: a wrong row")
+    if rows.size == 0:
         raise DataFormatError(f"{path}: no usable funding rows")
-    times, values = _sorted_rows(times, values, notes, what)
-    times, values = _drop_identical_duplicates(times, values, notes, what)
-    return RawRows(label, rel, times, values, tuple(notes))
+    rows = v.sort_by_time(rows, cleaning)
+    rows = v.drop_identical_duplicates(rows, cleaning)
+    return RawRows(label, rel, rows.times, rows.values, _notes(f"{label} ({rel})", cleaning), rows.lines,
+                   dict(cleaning))
 
 
 def read_aave_snapshots(path: Path, rel: str, label: str) -> AaveSnapshots:
     """Daily AaveScan export -> snapshot times (the `timestamp` column, unix s) and indices."""
     frame, _ = read_csv_columns(
-        path, {"timestamp": "int64", "liquidityIndex": "float64", "variableBorrowIndex": "float64"}
+        path, {"timestamp": "float64", "liquidityIndex": "float64", "variableBorrowIndex": "float64"}
     )
-    times = frame["timestamp"].to_numpy(np.int64)
+    blank = frame.isna().all(axis=1).to_numpy()
+    frame = frame[~blank]
+    lines = v.line_numbers(frame)
+    raw_times = frame["timestamp"].to_numpy(np.float64)
+    bad_time = ~np.isfinite(raw_times) | (raw_times != np.round(raw_times))
+    if bad_time.any():
+        i = int(np.flatnonzero(bad_time)[0])
+        raise DataFormatError(f"{path}: line {int(lines[i])}: column 'timestamp' must be unix seconds, "
+                              f"got {raw_times[i]!r}")
+    times = raw_times.astype(np.int64)
     li = frame["liquidityIndex"].to_numpy(np.float64)
     bi = frame["variableBorrowIndex"].to_numpy(np.float64)
     for name, arr in (("liquidityIndex", li), ("variableBorrowIndex", bi)):
-        if not (np.isfinite(arr) & (arr > 0)).all():
-            raise DataFormatError(f"{path}: column {name!r} has empty or non-positive values")
+        bad = ~(np.isfinite(arr) & (arr > 0))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise DataFormatError(f"{path}: line {int(lines[i])}: column {name!r} has an empty or non-positive "
+                                  f"value ({arr[i]!r}); {int(bad.sum())} such row(s)")
         median = float(np.median(arr))
         if not 0.5 < median < 100:
             raise DataFormatError(
                 f"{path}: column {name!r} median is {median:g}; expected a normalized index near 1.0 "
                 "(a ray-scaled 1e27 export must be divided by 1e27 before use)"
             )
-    notes: list[str] = []
-    what = f"{label} ({rel})"
+    cleaning = v.Cleaning()
+    cleaning.add("blank lines skipped", int(blank.sum()))
     order = np.argsort(times, kind="stable")
     if not (order == np.arange(times.size)).all():
-        notes.append(f"{what}: rows were not in time order; sorted (stable)")
-    times, li, bi = times[order], li[order], bi[order]
-    keep = np.ones(times.size, dtype=bool)
-    keep[:-1] = times[1:] != times[:-1]
-    if not keep.all():
-        notes.append(f"{what}: {int((~keep).sum())} duplicate snapshot timestamps; kept the last occurrence")
-        times, li, bi = times[keep], li[keep], bi[keep]
+        cleaning.add("rows out of time order sorted", int((order != np.arange(order.size)).sum()))
+    times, li, bi, lines = times[order], li[order], bi[order], lines[order]
+    repeat = np.zeros(times.size, dtype=bool)
+    repeat[1:] = times[1:] == times[:-1]
+    same = repeat.copy()
+    same[1:] &= (li[1:] == li[:-1]) & (bi[1:] == bi[:-1])
+    conflict = repeat & ~same
+    if conflict.any():
+        i = int(np.flatnonzero(conflict)[0])
+        raise DataFormatError(f"{path}: lines {int(lines[i - 1])} and {int(lines[i])}: two snapshots at "
+                              f"timestamp {int(times[i])} with different indices; remove the wrong row")
+    if same.any():
+        cleaning.add("duplicate rows identical to an earlier row dropped", int(same.sum()))
+        times, li, bi = times[~same], li[~same], bi[~same]
     if times.size < 2:
         raise DataFormatError(f"{path}: need at least two daily snapshots to interpolate, found {times.size}")
+    what = f"{label} ({rel})"
+    notes = list(_notes(what, cleaning))
     for name, arr in (("liquidityIndex", li), ("variableBorrowIndex", bi)):
         drops = int((np.diff(arr) < 0).sum())
         if drops:
@@ -306,7 +300,7 @@ def read_aave_snapshots(path: Path, rel: str, label: str) -> AaveSnapshots:
                 f"{what}: {name} decreases between {drops} consecutive snapshots (AAVE indices "
                 "should never decrease; values kept as published)"
             )
-    return AaveSnapshots(label, rel, times, li, bi, tuple(notes))
+    return AaveSnapshots(label, rel, times, li, bi, tuple(notes), dict(cleaning))
 
 
 def _epoch_day(values: pd.Series, path: Path, column: str) -> np.ndarray:
@@ -316,41 +310,17 @@ def _epoch_day(values: pd.Series, path: Path, column: str) -> np.ndarray:
     return seconds
 
 
-def read_etherfi_exact_periods(path: Path) -> list[RewardPeriod]:
-    """Rows of the EtherFi rewards file with data_quality == "exact" (real KING distributions)."""
-    frame, _ = read_csv_columns(
-        path,
-        {
-            "period_start": "str",
-            "period_end": "str",
-            "daily_yield_final": "float64",
-            "data_quality": "str",
-            "reward_type": "str",
-        },
-    )
-    exact = frame[frame["data_quality"] == "exact"]
-    if exact.empty:
-        raise DataFormatError(f"{path}: no rows with data_quality == 'exact'")
-    starts = _epoch_day(exact["period_start"], path, "period_start")
-    ends = _epoch_day(exact["period_end"], path, "period_end")
-    yields = exact["daily_yield_final"].to_numpy(np.float64)
-    if not np.isfinite(yields).all() or (yields < 0).any():
-        raise DataFormatError(f"{path}: exact rows need a finite, non-negative daily_yield_final")
-    if (ends < starts).any():
-        raise DataFormatError(f"{path}: an exact row has period_end before period_start")
-    return [
-        RewardPeriod(int(s), int(e), float(y), str(t))
-        for s, e, y, t in zip(starts, ends, yields, exact["reward_type"].to_numpy(), strict=True)
-    ]
-
-
 def read_json(path: Path) -> Any:
     """JSON file, optionally gzip-compressed."""
-    try:
+
+    def read() -> Any:
         with _open_text(path) as fh:
             return json.load(fh)
+
+    try:
+        return v.guarded_read(path, read)
     except json.JSONDecodeError as exc:
-        raise DataFormatError(f"{path}: invalid JSON: {exc}") from exc
+        raise DataFormatError(f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
 
 
 def read_gas_units(path: Path) -> dict[str, int]:

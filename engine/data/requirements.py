@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engine.domain.rewards import REWARD_KINDS
+
 SPOT_ASSETS: tuple[str, ...] = ("BTC", "ETH")
 PERP_VENUES: tuple[str, ...] = ("binance", "bybit", "okx")
 PERP_ASSETS: tuple[str, ...] = ("BTC", "ETH")
@@ -34,22 +36,23 @@ class DataRequirements:
                      its funding series.
     aave_reserves:   "USDT", "WETH", "weETH", "wstETH" (liquidity and variable-borrow indices).
     lsts:            "weETH", "wstETH" (AAVE oracle rate and market peg).
-    etherfi_rewards: include the EtherFi restaking reward yield column.
+    etherfi_rewards: ether.fi reward streams whose payouts the run pays ("eigen_weekly",
+                     "ethfi_topup", "ethfi_season"); empty for none.
     """
 
     spot: tuple[str, ...] = ()
     perps: tuple[tuple[str, str], ...] = ()
     aave_reserves: tuple[str, ...] = ()
     lsts: tuple[str, ...] = ()
-    etherfi_rewards: bool = False
+    etherfi_rewards: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # Accept lists from YAML-derived configs but store tuples so the object stays hashable.
-        for name in ("spot", "aave_reserves", "lsts"):
+        for name in ("spot", "aave_reserves", "lsts", "etherfi_rewards"):
             value = getattr(self, name)
-            if isinstance(value, str):
+            if isinstance(value, str) or not isinstance(value, (tuple, list)):
                 raise TypeError(
-                    f"DataRequirements.{name} must be a sequence of names, not the string {value!r}"
+                    f"DataRequirements.{name} must be a sequence of names, not {value!r}"
                 )
             object.__setattr__(self, name, tuple(value))
         perps = []
@@ -60,14 +63,13 @@ class DataRequirements:
                 )
             perps.append((item[0], item[1]))
         object.__setattr__(self, "perps", tuple(perps))
-        if not isinstance(self.etherfi_rewards, bool):
-            raise TypeError(f"DataRequirements.etherfi_rewards must be a bool, got {self.etherfi_rewards!r}")
 
         _check_allowed("spot", self.spot, SPOT_ASSETS)
         _check_allowed("perps (venue)", tuple(v for v, _ in self.perps), PERP_VENUES)
         _check_allowed("perps (asset)", tuple(a for _, a in self.perps), PERP_ASSETS)
         _check_allowed("aave_reserves", self.aave_reserves, AAVE_RESERVES)
         _check_allowed("lsts", self.lsts, LSTS)
+        _check_allowed("etherfi_rewards", self.etherfi_rewards, REWARD_KINDS)
 
     def normalized(self) -> DataRequirements:
         """Same requirements with ETH spot added, duplicates removed and a canonical order.
@@ -81,7 +83,7 @@ class DataRequirements:
             ),
             aave_reserves=tuple(r for r in AAVE_RESERVES if r in self.aave_reserves),
             lsts=tuple(lst for lst in LSTS if lst in self.lsts),
-            etherfi_rewards=self.etherfi_rewards,
+            etherfi_rewards=tuple(k for k in REWARD_KINDS if k in self.etherfi_rewards),
         )
 
     @property

@@ -10,6 +10,8 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
+from engine.domain.rewards import RewardPayout
+
 STABLES = ("USDT",)
 ETH_LIKE = ("ETH", "WETH", "GAS_DEBT")  # GAS_DEBT: negative ETH owed for gas (USDT modes)
 LSTS = ("weETH", "wstETH")
@@ -34,8 +36,9 @@ class MarketView:
     lst_oracle: dict[str, list[float]]
     lst_market: dict[str, list[float]]
     gas_gwei: list[float]
-    rewards_daily: list[float] | None
     cost_bps: dict[str, tuple[list[float], list[float], list[float]]]
+    #: ether.fi reward distributions paid inside the window (empty when the run counts none).
+    reward_payouts: list[RewardPayout] = field(default_factory=list)
     eth: list[float] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -67,13 +70,12 @@ class MarketView:
                 pair, bucket = k[len("cost_bps."):].rsplit(".", 1)
                 buckets.setdefault(pair, {})[bucket] = v.tolist()
         costs = {p: (b["10k"], b["100k"], b["1m"]) for p, b in buckets.items()}
-        rewards = cols.get("rewards.etherfi.daily_yield")
         return cls(
             timestamps=list(timestamps), spot=spot, perp=perp, funding=funding,
             supply_index=supply, borrow_index=borrow, lst_oracle=oracle, lst_market=market,
             gas_gwei=cols["gas.gwei"].tolist(),
-            rewards_daily=rewards.tolist() if rewards is not None else None,
             cost_bps=costs,
+            reward_payouts=list(getattr(data, "reward_payouts", ())),
         )
 
     def price_usd(self, token: str, t: int) -> float:

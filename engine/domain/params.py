@@ -50,7 +50,7 @@ class StrategyParams:
     capital: float
     lending_asset: str | None              # pure_lending
     lst: str | None                        # weETH | wstETH when staking
-    rewards: bool
+    rewards_mode: str                      # base_only | base_eigen | base_eigen_seasonal
     leverage: bool
     emode: bool
     target_ltv: float

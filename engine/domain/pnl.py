@@ -5,7 +5,8 @@ COMPONENTS: tuple[str, ...] = (
     "lending",          # aToken growth through the supply (liquidity) index
     "borrow",           # debt growth through the variable borrow index (negative)
     "staking",          # LST oracle exchange-rate growth
-    "rewards",          # restaking / seasonal rewards credited
+    "lst_peg",          # LSTs' market rate vs their oracle rate (what an exit gets vs what AAVE counts)
+    "rewards",          # ether.fi reward payments, net of their sale cost and gas
     "funding",          # perp funding settlements on current notional
     "perp_mtm",         # perp mark-to-market
     "spot_price",       # price change of spot holdings (ETH, BTC, LST/ETH exposure, gas debt)

@@ -55,11 +55,12 @@ class VenueErrorKind(str, Enum):
     REJECTED = "rejected"          # order refused (funds, filters, precision)
     NOT_FOUND = "not_found"        # order/symbol unknown
     CONFIG = "config"              # our configuration is wrong (unknown symbol, wrong chain, no contract)
+    MALFORMED = "malformed"        # the venue answered, but not with what its API returns (HTML, cut JSON)
     UNKNOWN = "unknown"
 
 
 RETRYABLE_KINDS = frozenset({VenueErrorKind.TIMEOUT, VenueErrorKind.NETWORK, VenueErrorKind.UNAVAILABLE,
-                             VenueErrorKind.RATE_LIMIT})
+                             VenueErrorKind.RATE_LIMIT, VenueErrorKind.MALFORMED})
 
 
 class VenueError(Exception):

@@ -1,4 +1,5 @@
-"""Run metrics from the hourly value series (DESIGN §5)."""
+"""Run metrics from the value series: returns and drawdown from the hourly mark-to-market values,
+volatility and Sharpe from daily closes."""
 from __future__ import annotations
 
 import math
@@ -20,26 +21,44 @@ def apy(initial: float, final: float, hours: int) -> float:
     return (final / initial) ** (HOURS_PER_YEAR / hours) - 1.0
 
 
-def hourly_returns(values: np.ndarray) -> np.ndarray:
+DAYS_PER_YEAR = 365.0
+
+
+def daily_closes(values: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """The last value of each UTC day (`day[i]` is the day number of hour i); a partial last day
+    contributes its latest value."""
     v = np.asarray(values, dtype=np.float64)
+    if v.size == 0:
+        return v
+    d = np.asarray(day)
+    last = np.flatnonzero(d[1:] != d[:-1])
+    return v[np.append(last, v.size - 1)]
+
+
+def daily_returns(daily: np.ndarray) -> np.ndarray:
+    v = np.asarray(daily, dtype=np.float64)
     return v[1:] / v[:-1] - 1.0 if v.size > 1 else np.zeros(0)
 
 
-def volatility(values: np.ndarray) -> float:
-    r = hourly_returns(values)
-    return float(np.std(r, ddof=1) * math.sqrt(HOURS_PER_YEAR)) if r.size > 1 else 0.0
+def volatility(daily: np.ndarray) -> float:
+    """Annualised volatility of DAILY returns. Daily, not hourly: the AAVE indices, LST oracles and
+    cost tables are daily data interpolated to the hour, so hourly returns carry no information
+    below a day and an hourly figure would understate the risk (and inflate the Sharpe)."""
+    r = daily_returns(daily)
+    return float(np.std(r, ddof=1) * math.sqrt(DAYS_PER_YEAR)) if r.size > 1 else 0.0
 
 
-def sharpe(values: np.ndarray, risk_free_apr: float = 0.0) -> float | None:
-    """Annualised mean excess hourly return over annualised volatility; None when volatility is 0."""
-    r = hourly_returns(values)
+def sharpe(daily: np.ndarray, risk_free_apr: float = 0.0) -> float | None:
+    """Annualised mean excess daily return over the annualised daily volatility; None when the
+    volatility is 0 (a value that never moves has no meaningful ratio)."""
+    r = daily_returns(daily)
     if r.size < 2:
         return None
     sd = float(np.std(r, ddof=1))
     if sd == 0.0:
         return None
-    excess = float(np.mean(r)) - risk_free_apr / HOURS_PER_YEAR
-    return excess / sd * math.sqrt(HOURS_PER_YEAR)
+    excess = float(np.mean(r)) - risk_free_apr / DAYS_PER_YEAR
+    return excess / sd * math.sqrt(DAYS_PER_YEAR)
 
 
 def max_drawdown(values: np.ndarray) -> float:

@@ -14,6 +14,9 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from engine.components import balance_sheet
+from engine.components.exit_value import ExitValue, exit_value
+from engine.components.rewards import quarterly_reward_apy
 from engine.config import load_config
 from engine.data import AlignedMarketData, HistoricalDataProvider
 from engine.domain.events import Event
@@ -21,6 +24,7 @@ from engine.domain.market import MarketView
 from engine.domain.params import RunParams
 from engine.domain.pnl import COMPONENTS
 from engine.math import metrics
+from engine.services import provenance
 from engine.services.run_params import build_run_params, data_requirements
 from engine.services.simulation import SimulationOutput, VenueWorld, simulate
 from engine.strategies import STRATEGIES
@@ -47,10 +51,23 @@ class BacktestResult:
     lst_peg: np.ndarray | None              # market / oracle rate of the mode's LST
     underlying_price: np.ndarray            # spot price of the hedged asset (ETH when unhedged)
     config_warnings: list[str]
+    data: AlignedMarketData | None = None   # the aligned inputs (prices for the balance sheet)
+
+    @property
+    def run_id(self) -> str:
+        return self.summary["run_id"]
 
     @property
     def events(self) -> list[Event]:
         return self.output.events.events
+
+    def balance_sheet(self) -> balance_sheet.BalanceSheet:
+        """Every holding per venue per hour, in units and in the share currency (built on demand:
+        the run itself only keeps snapshots of the hours its holdings changed)."""
+        if self.data is None:
+            raise RuntimeError("this result carries no aligned data to value its balance sheet with")
+        return balance_sheet.build(self.output.holdings, len(self.output.values), self.data.columns,
+                                   self.params.strategy.currency)
 
     def cumulative_components(self) -> dict[str, np.ndarray]:
         return {name: np.cumsum(self.output.components[:, i]) for i, name in enumerate(COMPONENTS)}
@@ -83,8 +100,14 @@ class BacktestService:
         return self.provider.is_cached(data_requirements(params), request.start, request.end)
 
     def run(self, request: BacktestRequest, progress: Callable[[int, int], None] | None = None,
-            should_cancel: Callable[[], bool] | None = None) -> BacktestResult:
+            should_cancel: Callable[[], bool] | None = None,
+            on_data: Callable[[AlignedMarketData], None] | None = None) -> BacktestResult:
+        """``on_data`` sees the aligned data before the simulation starts (the CLI prints the
+        substitute-data warnings there, at the start of the run)."""
+        run_id = provenance.new_run_id()
         resolved, params, data, load_seconds = self.prepare(request)
+        if on_data is not None:
+            on_data(data)
         if len(data) < 2:
             raise ValueError("the window must hold at least two hours")
         timestamps = data.index.strftime("%Y-%m-%dT%H:%M:%SZ").tolist()
@@ -94,10 +117,15 @@ class BacktestService:
         lst = params.strategy.lst
         peg = data[f"lst.{lst}.market"] / data[f"lst.{lst}.oracle"] if lst else None
         warnings = [f"{w.file}: {w.key}: {w.message}" for w in resolved.warnings]
-        summary = build_summary(resolved, params, data, out, load_seconds, warnings)
+        assert out.final_portfolio is not None
+        exit_ = exit_value(out.final_portfolio, mv, len(data) - 1, params)
+        summary = build_summary(resolved, params, data, out, load_seconds, warnings, exit_)
+        summary.update(run_id=run_id, code_version=provenance.code_version(),
+                       config=provenance.effective_config(resolved), overrides=provenance.overrides(request),
+                       data_files=self.provider.data_files(data_requirements(params)))
         underlying = params.strategy.underlying or "ETH"
         return BacktestResult(summary, data.index, out, params, np.asarray(data["spot.ETH"]), peg,
-                              np.asarray(data[f"spot.{underlying}"]), warnings)
+                              np.asarray(data[f"spot.{underlying}"]), warnings, data)
 
 
 def _none_if_nan(x: float | None) -> float | None:
@@ -105,13 +133,17 @@ def _none_if_nan(x: float | None) -> float | None:
 
 
 def build_summary(resolved: Any, params: RunParams, data: AlignedMarketData, out: SimulationOutput,
-                  load_seconds: float, warnings: list[str]) -> dict[str, Any]:
+                  load_seconds: float, warnings: list[str], exit_: ExitValue) -> dict[str, Any]:
+    """The run's figures. Returns, drawdown, volatility and Sharpe use the mark-to-market value
+    (LSTs at their market rate, so a depeg is a drawdown); volatility and Sharpe from daily closes."""
     sp = params.strategy
     values = out.values
     hours = len(values)
     initial, final = out.initial_value, float(values[-1])
     # The return series starts from the capital (before entry costs) so they count in the metrics.
     series = np.concatenate([[initial], values])
+    day = np.asarray(data.index.asi8 // (86_400 * 10**9))
+    daily = np.concatenate([[initial], metrics.daily_closes(values, day)])
     margin_mins = [np.nanmin(a) for a in out.margin_ratio.values() if np.any(~np.isnan(a))]
     hf_valid = out.health_factor[~np.isnan(out.health_factor)]
     totals = out.ledger_totals
@@ -125,15 +157,20 @@ def build_summary(resolved: Any, params: RunParams, data: AlignedMarketData, out
         "capital": sp.capital,
         "initial_value": initial,
         "final_value": final,
+        "final_value_protocol": float(out.values_protocol[-1]),
+        "exit_value": exit_.value,
+        "exit_costs": exit_.costs,
+        "exit_notes": exit_.notes,
         "pnl": final - initial,
         "pnl_components": totals,
         "reconciliation_error": float(np.max(out.reconciliation)),
         "total_return": final / initial - 1.0,
         "apr": metrics.apr(initial, final, hours),
         "apy": metrics.apy(initial, final, hours),
-        "volatility": metrics.volatility(series),
-        "sharpe": _none_if_nan(metrics.sharpe(series)),
+        "volatility": metrics.volatility(daily),
+        "sharpe": _none_if_nan(metrics.sharpe(daily)),
         "max_drawdown": metrics.max_drawdown(series),
+        "max_drawdown_protocol": metrics.max_drawdown(np.concatenate([[initial], out.values_protocol])),
         "min_health_factor": float(hf_valid.min()) if hf_valid.size else None,
         "min_margin_ratio": float(min(margin_mins)) if margin_mins else None,
         "liquidations": out.liquidation_count,
@@ -141,10 +178,40 @@ def build_summary(resolved: Any, params: RunParams, data: AlignedMarketData, out
         "hedge_notional_avg": float(np.mean(out.hedge_notional)) if sp.hedge else None,
         "funding_earned": totals["funding"],
         "costs_paid": -(totals["execution_costs"] + totals["gas"]),
+        "rewards": _rewards_summary(sp.rewards_mode, out, data),
         "events": len(out.events),
-        "data_fallbacks": list(data.fallbacks),
+        "data_fallbacks": data.provenance_summary(),
+        "data_warnings": data.substitute_warnings(),
+        "data_notes": list(data.notes),
         "config_warnings": warnings,
         "engine_seconds": out.engine_seconds,
         "data_load_seconds": load_seconds,
         "hours_per_second": hours / out.engine_seconds if out.engine_seconds > 0 else None,
     }
+
+
+def _rewards_summary(rewards_mode: str, out: SimulationOutput, data: AlignedMarketData) -> dict[str, Any]:
+    """Reward payments of the run: totals, every payout as settled, what was left out and why, and
+    the reward APY by quarter beside DeFiLlama's published one."""
+    book = out.rewards
+    block: dict[str, Any] = {"mode": rewards_mode}
+    if book is None:
+        return block
+    code = np.asarray(data.index.year * 4 + (data.index.month - 1) // 3, dtype=np.int64)
+    first = int(code[0])
+    quarter_of_hour = code - first
+    quarters = [f"{c // 4}Q{c % 4 + 1}" for c in range(first, int(code[-1]) + 1)]
+    by_quarter: dict[str, list[float]] = {}
+    for day_s, apy_pct in data.reward_benchmark:
+        day = pd.Timestamp(day_s, unit="s")
+        by_quarter.setdefault(f"{day.year}Q{(day.month - 1) // 3 + 1}", []).append(apy_pct)
+    benchmark = {q: (float(np.mean(v)), len(v)) for q, v in by_quarter.items()}
+    block.update(book.totals())
+    block["excluded_reasons"] = [f"{x.payout.label}: {x.payout.price_source}; not paid"
+                                 for x in book.payments if x.status == "excluded"]
+    block["unclaimed_reasons"] = [f"{x.payout.label}: {x.tokens:.6g} {x.payout.token} worth less than the "
+                                  "sale cost and gas of claiming it; left unclaimed"
+                                  for x in book.payments if x.status == "unclaimed"]
+    block["by_quarter"] = quarterly_reward_apy(book, quarter_of_hour, quarters, benchmark)
+    block["payments"] = [x.as_dict() for x in book.payments]
+    return block

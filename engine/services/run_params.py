@@ -6,6 +6,7 @@ from typing import Any
 
 from engine.data import DataRequirements
 from engine.domain.params import AaveParams, CexParams, CollateralParams, RunParams, StrategyParams
+from engine.domain.rewards import REWARDS_MODE_KINDS
 
 CEX_VENUES = ("binance", "bybit", "okx")
 FLASH_VENUES = ("morpho", "instadapp")
@@ -25,7 +26,7 @@ def build_run_params(resolved: Any, capital: float | None = None) -> RunParams:
         capital=float(capital if capital is not None else sc.default_capital),
         lending_asset=m.lending.asset if m.lending.enabled else None,
         lst=m.staking.lst_type if staking else None,
-        rewards=bool(staking and m.staking.rewards),
+        rewards_mode=m.staking.rewards_mode if staking else "base_only",
         leverage=lev.enabled,
         emode=lev.enabled and lev.emode,
         target_ltv=lev.target_ltv,
@@ -92,5 +93,6 @@ def data_requirements(params: RunParams) -> DataRequirements:
         reserves += [sp.lst, "WETH"]
     return DataRequirements(
         spot=spot, perps=perps, aave_reserves=tuple(reserves),
-        lsts=(sp.lst,) if sp.lst else (), etherfi_rewards=sp.rewards and sp.lst == "weETH",
+        lsts=(sp.lst,) if sp.lst else (),
+        etherfi_rewards=REWARDS_MODE_KINDS[sp.rewards_mode] if sp.lst == "weETH" else (),
     )

@@ -1,27 +1,35 @@
 """The backtest hot loop: one pass over the hourly grid with plain floats (DESIGN §4-§5).
 
-Per hour: attribute the market move of the holdings, let the venues act (funding, rewards,
-liquidations), let the strategy rebalance, then value the portfolio independently and record how far
-the value change is from the sum of the attributed components (reconciliation error).
+Per hour: attribute the market move of the holdings, let the venues act (funding, liquidations), let
+the strategy rebalance, pay any reward distribution due, then value the portfolio independently and
+record how far the value change is from the sum of the attributed components (reconciliation error).
+
+The reported value is mark-to-market (LSTs at their market rate); the strategy and the risk checks
+see the protocol value (LSTs at the oracle rate, what AAVE uses). The `lst_peg` component is the
+difference moving: its market part comes with the market move, and the part trades cause (an LST
+minted at the oracle rate is worth the market rate) is booked after the hour's actions.
 """
 from __future__ import annotations
 
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
+from engine.components.balance_sheet import BalanceSheetRecorder
 from engine.components.event_log import EventLog
 from engine.components.pnl_attribution import attribute_market_move
 from engine.components.pnl_ledger import PnlLedger
+from engine.components.rewards import RewardBook, RewardPayment, eligible_eeth
 from engine.components.risk import RiskSnapshot, snapshot
-from engine.components.valuation import to_numeraire, value_usd
+from engine.components.valuation import lst_peg_usd, to_numeraire, value_usd
 from engine.domain.instructions import Fill, Instruction
 from engine.domain.market import MarketView
 from engine.domain.params import RunParams
 from engine.domain.portfolio import Portfolio
+from engine.domain.rewards import RewardPayout
 from engine.execution.manager import ExecutionManager
 from engine.strategies.base import Strategy, StrategyContext
 
@@ -33,7 +41,7 @@ class VenueWorld(Protocol):
 
     def execute(self, ins: Instruction, t: int, charge_gas: bool = True) -> Fill: ...
     def settle_funding(self, t: int) -> list: ...
-    def accrue_rewards(self, t: int, lst: str) -> float: ...
+    def sell_reward(self, t: int, payout: RewardPayout, tokens: float) -> Any: ...
     def liquidate(self, t: int) -> list: ...
 
 
@@ -43,7 +51,8 @@ class Cancelled(Exception):
 
 @dataclass
 class SimulationOutput:
-    values: np.ndarray                  # hourly value in the share-class currency (after the hour's actions)
+    values: np.ndarray                  # hourly mark-to-market value, share currency (after the hour's actions)
+    values_protocol: np.ndarray         # the same holdings with LSTs at the oracle rate (what AAVE counts)
     components: np.ndarray              # hours x components
     reconciliation: np.ndarray          # hourly |value change - sum of components|
     health_factor: np.ndarray           # NaN where there is no debt
@@ -58,6 +67,9 @@ class SimulationOutput:
     initial_value: float
     engine_seconds: float
     ledger_totals: dict[str, float] = field(default_factory=dict)
+    rewards: RewardBook | None = None
+    holdings: BalanceSheetRecorder = field(default_factory=BalanceSheetRecorder)
+    final_portfolio: Portfolio | None = None
 
 
 def simulate(strategy: Strategy, params: RunParams, mv: MarketView,
@@ -77,6 +89,7 @@ def simulate(strategy: Strategy, params: RunParams, mv: MarketView,
     manager = ExecutionManager(world, mv, ledger, log, cur, rejected_exc)
 
     values = np.empty(n)
+    values_protocol = np.empty(n)
     recon = np.empty(n)
     hf = np.full(n, np.nan)
     ltv = np.zeros(n)
@@ -88,8 +101,20 @@ def simulate(strategy: Strategy, params: RunParams, mv: MarketView,
     rebalance_hours: list[int] = []
     liquidations = 0
     underlying = sp.underlying or "ETH"
-    rewards_lst = sp.lst if (sp.rewards and sp.lst == "weETH") else None
     aave = params.aave
+    usdt = cur == "USDT"
+    has_lst = bool(mv.lst_market) and sp.lst is not None
+    rewards = RewardBook(mv.reward_payouts, sp.rewards_mode, n) if sp.lst == "weETH" else None
+    if rewards is not None and not rewards.active:
+        rewards = None
+    holdings = BalanceSheetRecorder()
+
+    def peg_value(t: int) -> float:
+        """The LSTs' market-vs-oracle value in the share currency (0 without LSTs)."""
+        if not has_lst:
+            return 0.0
+        peg = lst_peg_usd(portfolio, mv, t)
+        return peg if usdt else peg / mv.eth[t]
 
     # ---- hour 0: deploy the capital. The hour's P&L is the entry cost (value - capital).
     ledger.start_hour(0)
@@ -97,10 +122,18 @@ def simulate(strategy: Strategy, params: RunParams, mv: MarketView,
     ctx = StrategyContext(portfolio, mv, 0, snapshot(portfolio, mv, 0, aave), params)
     manager.run(strategy.entry(ctx), 0)
     prev_usd = value_usd(portfolio, mv, 0)
-    prev_value = to_numeraire(prev_usd, cur, mv, 0)
+    if rewards is not None:
+        rewards.eligible[0] = eligible_eeth(portfolio, mv, 0, sp.lst)
+        if rewards.due(0):
+            prev_usd = _pay_rewards(0, rewards, world, portfolio, mv, ledger, log, cur)
+    peg = peg_value(0)
+    ledger.book("lst_peg", peg)
+    prev_value = to_numeraire(prev_usd, cur, mv, 0) + peg
     recon[0] = abs(prev_value - initial_value - ledger.hour_total())
     values[0] = prev_value
+    values_protocol[0] = prev_value - peg
     ledger.close_hour()
+    holdings.snapshot(0, portfolio)
     risk = snapshot(portfolio, mv, 0, aave)
     _record_risk(0, risk, portfolio, mv, hf, ltv, margin, d_on, d_cex, hedge_notional, underlying)
 
@@ -108,26 +141,26 @@ def simulate(strategy: Strategy, params: RunParams, mv: MarketView,
         if should_cancel is not None and t % PROGRESS_EVERY == 0 and should_cancel():
             raise Cancelled(f"cancelled at hour {t} of {n}")
         ledger.start_hour(t)
+        changed = False
         move = attribute_market_move(portfolio, mv, t - 1, t, prev_usd, cur)
         ledger.book("lending", move.lending)
         ledger.book("borrow", move.borrow)
         ledger.book("staking", move.staking)
+        ledger.book("lst_peg", move.lst_peg)
         ledger.book("perp_mtm", move.perp_mtm)
         ledger.book("spot_price", move.spot_price)
         eth = mv.eth[t]
 
         if portfolio.cex:
             for f in world.settle_funding(t):
-                ledger.book("funding", f.payment_usd if cur == "USDT" else f.payment_usd / eth)
+                changed = True
+                ledger.book("funding", f.payment_usd if usdt else f.payment_usd / eth)
                 log.add(mv.timestamps[t], t, f.venue, "funding", asset=f.asset, amount=f.size,
                         amount_out=f.payment_usd, price=f.mark, reason=f"rate {f.rate:.8g}")
-        if rewards_lst is not None:
-            reward_eth = world.accrue_rewards(t, rewards_lst)
-            if reward_eth:
-                ledger.book("rewards", reward_eth * eth if cur == "USDT" else reward_eth)
         for liq in world.liquidate(t):
             liquidations += 1
-            ledger.book("liquidation", -liq.loss_usd if cur == "USDT" else -liq.loss_usd / eth)
+            changed = True
+            ledger.book("liquidation", -liq.loss_usd if usdt else -liq.loss_usd / eth)
             log.add(mv.timestamps[t], t, liq.venue, "liquidation", asset=liq.asset,
                     amount=liq.repaid_or_closed, amount_out=liq.seized, execution_cost_usd=liq.loss_usd,
                     reason=liq.trigger)
@@ -139,16 +172,32 @@ def simulate(strategy: Strategy, params: RunParams, mv: MarketView,
         if reason is not None:
             marker = log.add(mv.timestamps[t], t, "strategy", "rebalance", reason=reason)
             if manager.run(strategy.rebalance(ctx, reason), t):
+                changed = True
                 rebalance_hours.append(t)
                 risk = snapshot(portfolio, mv, t, aave)
                 usd = value_usd(portfolio, mv, t)
             elif log.events[-1] is marker:
                 log.retract(marker)
+        if rewards is not None:
+            # The end-of-hour balance counts for the hour; a payout due now pays on the period
+            # including this hour (an EIGEN week pays on its last day).
+            rewards.eligible[t] = eligible_eeth(portfolio, mv, t, sp.lst)
+            if rewards.due(t):
+                changed = True
+                usd = _pay_rewards(t, rewards, world, portfolio, mv, ledger, log, cur)
+                risk = snapshot(portfolio, mv, t, aave)
 
-        value = to_numeraire(usd, cur, mv, t)
+        # Without an action the holdings are the ones the market move priced at t: same peg value.
+        peg = peg_value(t) if changed else move.peg_b
+        if changed and has_lst:
+            ledger.book("lst_peg", peg - move.peg_b)     # what this hour's trades did to the peg value
+        value = to_numeraire(usd, cur, mv, t) + peg
         recon[t] = abs(value - prev_value - ledger.hour_total())
         values[t] = value
+        values_protocol[t] = value - peg
         ledger.close_hour()
+        if changed:
+            holdings.snapshot(t, portfolio)
         _record_risk(t, risk, portfolio, mv, hf, ltv, margin, d_on, d_cex, hedge_notional, underlying)
         prev_usd, prev_value = usd, value
         if progress is not None and t % PROGRESS_EVERY == 0:
@@ -157,12 +206,41 @@ def simulate(strategy: Strategy, params: RunParams, mv: MarketView,
         progress(n, n)
 
     return SimulationOutput(
-        values=values, components=ledger.rows, reconciliation=recon, health_factor=hf, ltv=ltv,
-        margin_ratio=margin, delta_onchain=d_on, delta_cex=d_cex, hedge_notional=hedge_notional,
-        rebalance_hours=rebalance_hours, liquidation_count=liquidations, events=log,
-        initial_value=initial_value, engine_seconds=time.perf_counter() - started,
-        ledger_totals=ledger.totals(),
+        values=values, values_protocol=values_protocol, components=ledger.rows, reconciliation=recon,
+        health_factor=hf, ltv=ltv, margin_ratio=margin, delta_onchain=d_on, delta_cex=d_cex,
+        hedge_notional=hedge_notional, rebalance_hours=rebalance_hours, liquidation_count=liquidations,
+        events=log, initial_value=initial_value, engine_seconds=time.perf_counter() - started,
+        ledger_totals=ledger.totals(), rewards=rewards, holdings=holdings, final_portfolio=portfolio,
     )
+
+
+def _pay_rewards(t: int, book: RewardBook, world: VenueWorld, portfolio: Portfolio, mv: MarketView,
+                 ledger: PnlLedger, log: EventLog, currency: str) -> float:
+    """Pay every distribution due at hour t: tokens owed on the period's average balance, sold into
+    the share currency (net of sale cost and gas) and booked as `rewards`; one REWARD_PAYMENT event
+    each. A payout the pack has no price for, or one worth less than its costs, is recorded and not
+    paid. Returns the protocol USD value after the payments."""
+    eth = mv.eth[t]
+    for payout in book.due(t):
+        average, tokens = book.owed(payout)
+        if payout.price_eth is None:
+            book.payments.append(RewardPayment(payout, "excluded", average, tokens))
+            continue
+        sale = world.sell_reward(t, payout, tokens)
+        if sale is None:
+            book.payments.append(RewardPayment(payout, "unclaimed", average, tokens))
+            continue
+        book.payments.append(RewardPayment(payout, "paid", average, tokens, sale.gross_value, sale.sale_cost,
+                                           sale.gas, sale.net_value, sale.gross_eth))
+        ledger.book("rewards", sale.net_value)
+        to_usd = 1.0 if currency == "USDT" else eth
+        log.add(mv.timestamps[t], t, "etherfi", "REWARD_PAYMENT", asset=payout.token, amount=tokens,
+                to_asset=sale.token_out, amount_out=sale.proceeds, price=payout.price_eth,
+                execution_cost_usd=sale.sale_cost * to_usd, gas_eth=sale.gas_eth,
+                reason=(f"{payout.label}: {payout.per_eeth:.6g} {payout.token}/eETH on an average "
+                        f"{average:.6g} eETH held; price {payout.price_eth:.6g} ETH/{payout.token} "
+                        f"({payout.price_source})"))
+    return value_usd(portfolio, mv, t)
 
 
 def _record_risk(t: int, risk: RiskSnapshot, portfolio: Portfolio, mv: MarketView, hf: np.ndarray,

@@ -18,13 +18,14 @@ SUMMARY_KEYS = {
     "mode", "share_class", "currency", "start", "end", "hours", "initial_value", "final_value", "pnl",
     "pnl_components", "reconciliation_error", "apr", "apy", "volatility", "sharpe", "max_drawdown",
     "min_health_factor", "min_margin_ratio", "liquidations", "rebalances", "hedge_notional_avg",
-    "data_fallbacks", "engine_seconds",
+    "data_fallbacks", "engine_seconds", "final_value_protocol", "exit_value", "exit_costs", "rewards",
+    "run_id", "config", "overrides", "data_files", "code_version",
 }
 
 
-def run_cli(*args: str, cache_dir) -> subprocess.CompletedProcess:
+def run_cli(*args: str, cache_dir, cwd=REPO_ROOT) -> subprocess.CompletedProcess:
     env = dict(os.environ, XDG_CACHE_HOME=str(cache_dir))
-    return subprocess.run([sys.executable, "main.py", *args], cwd=REPO_ROOT, env=env,
+    return subprocess.run([sys.executable, str(REPO_ROOT / "main.py"), *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=120)
 
 
@@ -53,6 +54,60 @@ def test_backtest_writes_summary_timeseries_and_events(tmp_path, cache_dir):
         rows = list(csv.DictReader(fh))
     assert [int(r["order"]) for r in rows] == list(range(len(rows)))
     assert {"spot_trade", "perp_trade", "transfer", "funding"} <= {r["type"] for r in rows}
+    sheet = pd.read_csv(out / "balance_sheet.csv")
+    assert len(sheet) == 720 and (sheet["total.value"] - ts["value"]).abs().max() < 1e-6
+    for column in ("bybit.spot.ETH.units", "binance.perp.ETH.units", "okx.USDT.value"):
+        assert column in sheet.columns
+
+
+def test_each_run_gets_its_own_folder_and_latest_points_at_the_newest(tmp_path, cache_dir):
+    args = ("backtest", "--mode", "pure_lending", "--start", "2024-06-01", "--end", "2024-06-02")
+    first = run_cli(*args, cache_dir=cache_dir, cwd=tmp_path)
+    second = run_cli(*args, "--set", "rebalancing.enabled=true", cache_dir=cache_dir, cwd=tmp_path)
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    mode_dir = tmp_path / "results" / "pure_lending"
+    runs = sorted(p for p in mode_dir.iterdir() if p.name != "latest")
+    assert len(runs) == 2                                        # nothing overwritten
+    for run in runs:
+        assert {p.name for p in run.iterdir()} == {"summary.json", "timeseries.csv", "events.csv",
+                                                   "balance_sheet.csv"}
+        assert json.loads((run / "summary.json").read_text())["run_id"] == run.name
+    newest = json.loads((mode_dir / "latest" / "summary.json").read_text())
+    assert (mode_dir / "latest").is_symlink()
+    assert newest["overrides"]["set"] == {"rebalancing.enabled": True}
+    assert newest["config"]["mode"]["rebalancing"]["enabled"] is True       # the effective config
+    assert f"results/pure_lending/{newest['run_id']}/" in second.stdout and "(symlink)" in second.stdout
+
+
+def test_out_names_the_run_folder_and_refuses_to_overwrite_unless_asked(tmp_path, cache_dir):
+    out = tmp_path / "mine"
+    args = ("backtest", "--mode", "pure_lending", "--start", "2024-06-01", "--end", "2024-06-02", "--out", str(out))
+    assert run_cli(*args, cache_dir=cache_dir).returncode == 0
+    first = json.loads((out / "summary.json").read_text())["run_id"]
+    again = run_cli(*args, cache_dir=cache_dir)
+    assert again.returncode == 2 and "already holds files" in again.stderr and "--overwrite" in again.stderr
+    assert json.loads((out / "summary.json").read_text())["run_id"] == first
+    forced = run_cli(*args, "--overwrite", cache_dir=cache_dir)
+    assert forced.returncode == 0, forced.stderr
+    assert json.loads((out / "summary.json").read_text())["run_id"] != first
+
+
+def test_summary_records_data_hashes_and_code_version(tmp_path, cache_dir):
+    import hashlib
+    out = tmp_path / "run"
+    proc = run_cli("backtest", "--mode", "eth_staking_only", "--start", "2024-10-01", "--end", "2024-10-14",
+                   "--out", str(out), cache_dir=cache_dir)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    files = summary["data_files"]
+    assert "market_data/spot_prices/protocol_tokens/uniswapv3_EIGENWETH_1h_2024-10-05_2025-09-27.csv.gz" in files
+    for rel, digest in files.items():
+        assert hashlib.sha256((REPO_ROOT / "data" / rel).read_bytes()).hexdigest() == digest, rel
+    assert summary["code_version"]["source"] in ("git", "package")
+    assert summary["config"]["mode"]["staking"]["rewards_mode"] == "base_eigen"
+    assert summary["overrides"]["start"] == "2024-10-01T00:00:00Z"
+    with (out / "events.csv").open() as fh:
+        assert "REWARD_PAYMENT" in {r["type"] for r in csv.DictReader(fh)}
 
 
 def test_config_override_file_and_set_flag(tmp_path, cache_dir):

@@ -157,9 +157,12 @@ def test_export_writes_the_result_files_and_a_chart_png(loaded, tmp_path):
     panel.replay.seek(50)
     paths = panel.export_to(tmp_path / "export")
     names = {p.name for p in paths}
-    assert names == {"summary.json", "timeseries.csv", "events.csv", CHARTS_PNG}
+    assert names == {"summary.json", "timeseries.csv", "events.csv", "balance_sheet.csv", CHARTS_PNG}
     summary = json.loads((tmp_path / "export" / "summary.json").read_text())
     assert summary["mode"] == "eth_basis" and summary["hours"] == panel.chart_data.hours
+    assert summary["run_id"] == panel.result.run_id and panel._export_name().endswith(panel.result.run_id)
+    sheet = pd.read_csv(tmp_path / "export" / "balance_sheet.csv")
+    assert np.allclose(sheet["total.value"].to_numpy(), panel.result.output.values, rtol=1e-9)
     frame = pd.read_csv(tmp_path / "export" / "timeseries.csv")
     assert len(frame) == panel.chart_data.hours
     assert np.allclose(frame["value"].to_numpy(), panel.result.output.values, rtol=1e-9)
@@ -169,6 +172,11 @@ def test_export_writes_the_result_files_and_a_chart_png(loaded, tmp_path):
     image = QImage(str(tmp_path / "export" / CHARTS_PNG))
     assert image.width() > 600 and image.height() > 400
     assert panel.replay.playhead == 50 and panel.charts.rendered_hour == 50, "export restores the view"
+    # exporting into the same folder again never overwrites: it is refused with a message
+    before = (tmp_path / "export" / "summary.json").stat().st_mtime_ns
+    assert panel.export_to(tmp_path / "export") == []
+    assert "already holds files" in panel.error_banner.text()
+    assert (tmp_path / "export" / "summary.json").stat().st_mtime_ns == before
 
 
 def test_runs_the_config_editors_version(window, qtbot):
@@ -188,3 +196,13 @@ def test_runs_the_config_editors_version(window, qtbot):
     assert panel.result.params.strategy.allocation == {"binance": 0.5, "bybit": 0.5}
     assert set(panel.chart_data.margin_pct) == {"binance", "bybit"}
     assert panel.result.summary["hours"] <= 7 * 24
+
+
+def test_a_series_made_of_substitute_data_is_a_warning_banner(window, qtbot):
+    panel = window.backtest_panel
+    run_and_wait(qtbot, panel, BacktestSpec(mode="btc_basis", start=START, end=END))
+    assert panel.error_banner.isVisible() and panel.error_banner.objectName() == "warnBanner"
+    assert "okx BTC perp is 100% substitute data" in panel.error_banner.text()
+    assert "data fallback: okx BTC perp: " in panel.status.toolTip()
+    run_and_wait(qtbot, panel, BacktestSpec(mode="pure_lending", start=START, end=END))
+    assert not panel.error_banner.isVisible()               # the next run's data is its own

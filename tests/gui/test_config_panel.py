@@ -47,6 +47,19 @@ def test_cross_field_rules_land_on_the_field_they_name(panel):
     assert "reports in USDT" in panel.share_class_editor.message.text()
 
 
+def test_rewards_mode_is_a_choice_and_wsteth_allows_base_only(panel):
+    rewards = panel.form.editor("staking.rewards_mode")
+    assert [rewards.combo.itemText(i) for i in range(rewards.combo.count())] == [
+        "base_only", "base_eigen", "base_eigen_seasonal"]
+    assert rewards.combo.currentText() == "base_eigen"
+    lst = panel.form.editor("staking.lst_type")
+    lst.combo.setCurrentIndex(lst.combo.findText("wstETH"))
+    assert "allowed: base_only" in rewards.message.text() and not panel.validation.ok
+    rewards.combo.setCurrentIndex(rewards.combo.findText("base_only"))
+    assert not rewards.message.isVisible()
+    assert "rewards_mode: base_only" in panel.yaml_edit.toPlainText()
+
+
 def test_yaml_edits_update_the_form_and_comments_survive_form_edits(panel):
     text = panel.yaml_edit.toPlainText()
     assert text.startswith("# usdt_market_neutral"), "the shipped file's comments are shown"

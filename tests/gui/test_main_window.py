@@ -79,6 +79,39 @@ def test_uncaught_exceptions_show_a_dialog_with_copyable_details(window, qtbot, 
             reporter.dialog.close()
 
 
+def test_crash_dialog_its_stderr_copy_and_log_are_redacted(window, qtbot, capsys, caplog):
+    """The dialog promises "never keys or secrets": an exception carrying a registered secret, a signed
+    URL and a key header must show none of them, in the dialog, on stderr or in the log."""
+    import sys
+
+    from app.crash import CrashReporter
+    from venues.credentials import register_secret
+
+    secret = "crash-test-secret-4b1d9e"
+    register_secret(secret)
+    signature = "9f8e7d6c5b4a39281706f5e4d3c2b1a0"
+    text = (f"GET https://api.binance.com/api/v3/account?timestamp=1&signature={signature} failed; "
+            f"headers {{'X-MBX-APIKEY': 'key-in-a-header-77', 'OK-ACCESS-SIGN': 'c2lnbmF0dXJl'}}; key {secret}")
+    reporter = CrashReporter(window)
+    reporter.install()
+    try:
+        try:
+            raise RuntimeError(text)
+        except RuntimeError as exc:
+            sys.excepthook(type(exc), exc, exc.__traceback__)
+        qtbot.waitUntil(lambda: reporter.dialog is not None and reporter.dialog.isVisible(), timeout=3000)
+        shown = reporter.dialog.summary.text() + reporter.dialog.details.toPlainText()
+        printed = capsys.readouterr().err
+        for where, haystack in (("dialog", shown), ("stderr", printed), ("log", caplog.text)):
+            for leak in (secret, signature, "key-in-a-header-77", "c2lnbmF0dXJl"):
+                assert leak not in haystack, f"{leak!r} in the crash {where}"
+        assert "signature=***" in shown and "'X-MBX-APIKEY': '***'" in shown and "RuntimeError" in shown
+    finally:
+        reporter.uninstall()
+        if reporter.dialog is not None:
+            reporter.dialog.close()
+
+
 def test_live_session_locks_the_config_editor(window):
     window.bridge.live_session_changed.emit(True)
     panel = window.config_panel

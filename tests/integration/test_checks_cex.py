@@ -165,3 +165,24 @@ async def test_btc_mode_checks_btc_markets(emulator, cex_store):
     results = await run(emulator, cex_store, mode="btc_basis")
     assert "BTC/USDT:USDT" in by(results, "binance", "markets").message
     assert exit_code(results) == 0
+
+
+@pytest.mark.parametrize("body", ["truncated", "html"])
+async def test_garbled_answers_fail_as_malformed_not_as_a_bug(emulator, cex_store, body):
+    emulator.set_faults("okx", body=body)
+    results = await run(emulator, cex_store)
+    okx = [r for r in results if r.venue == "okx" and r.status is Status.FAIL]
+    assert okx and all(r.message.startswith("malformed answer from okx: ") for r in okx), okx
+    assert not any("bug" in (r.hint + r.message) for r in results)
+    assert "proxy" in okx[0].hint
+    assert exit_code(results) == 1
+
+
+async def test_a_malformed_balance_alone_fails_the_account_check(emulator, cex_store):
+    emulator.add_fault("okx", "api/v5/account/balance", "GET", body="truncated")
+    results = await run(emulator, cex_store)
+    account = by(results, "okx", "account")
+    assert account.status is Status.FAIL
+    assert account.message.startswith("malformed answer from okx: answered with text that is not valid JSON")
+    assert by(results, "okx", "markets").status is Status.OK
+    assert exit_code(results) == 1                                      # not "ready"

@@ -130,3 +130,17 @@ async def test_bad_input_is_one_line_and_exit_2(argv, expected, stdin, tmp_path,
     task, out, err = await run_cli(argv, service, stdin, install_signals=False)
     assert await task == 2
     assert err.getvalue().startswith("error: ") and expected in err.getvalue() and err.getvalue().count("\n") == 1
+
+
+async def test_a_corrupt_journal_is_one_line_naming_its_path(emulator, cex_store, tmp_path, cache_dir, stdin):
+    journal_dir = tmp_path / "journal"
+    journal_dir.mkdir()
+    corrupt = journal_dir / "journal-testnet.sqlite3"
+    corrupt.write_bytes(b"not a database\n" * 200)
+    service = make_service(emulator, cex_store, journal_dir, cache_dir)
+    task, out, err = await run_cli(["--mode", "eth_basis", "--execution", "live", "--dead-man", "0", *FAST],
+                                   service, stdin, install_signals=False)
+    assert await asyncio.wait_for(task, 30) == 2
+    assert err.getvalue().startswith(f"error: journal {corrupt} is not a usable SQLite database")
+    assert err.getvalue().count("\n") == 1 and "Traceback" not in err.getvalue()
+    assert open_orders(emulator) == {"binance": 0, "bybit": 0, "okx": 0}

@@ -87,7 +87,7 @@ def test_allocation_tolerance_boundary(delta, valid):
 def test_target_ltv_valid_iff_below_max_ltv(target, emode, lst):
     max_ltv = load_venue_config("aave_v3").max_ltv(lst, emode)
     document = doc("eth_leveraged")
-    document["staking"].update(lst_type=lst, rewards=lst == "weETH")
+    document["staking"].update(lst_type=lst, rewards_mode="base_eigen" if lst == "weETH" else "base_only")
     document["leverage"].update(target_ltv=target, emode=emode)
     keys = error_keys("eth_leveraged", document)
     if target < max_ltv:

@@ -151,7 +151,7 @@ def test_target_ltv_for_wsteth_uses_the_wsteth_standard_ltv():
         errors_of(
             "eth_leveraged",
             lambda d: (
-                d["staking"].update(lst_type="wstETH", rewards=False),
+                d["staking"].update(lst_type="wstETH", rewards_mode="base_only"),
                 d["leverage"].update(emode=False, target_ltv=0.79),
             ),
         ),
@@ -273,14 +273,30 @@ def test_all_errors_of_a_document_are_reported_together():
     assert all(e.file == file_of("usdt_market_neutral") for e in errors)
 
 
-def test_rewards_only_for_weeth_is_auto_corrected():
+@pytest.mark.parametrize("rewards_mode", ["base_eigen", "base_eigen_seasonal"])
+def test_wsteth_allows_base_only_rewards(rewards_mode):
+    """Lido pays no reward tokens: asking wstETH for EIGEN/ETHFI rewards is an error naming the
+    allowed value, never a silent switch-off."""
+    issue = only(
+        errors_of("eth_staking_only",
+                  lambda d: d["staking"].update(lst_type="wstETH", rewards_mode=rewards_mode)),
+        "staking.rewards_mode",
+    )
+    assert issue.message.endswith("(allowed: base_only)")
+    assert "wstETH" in issue.message and "no reward tokens" in issue.message
+    assert issue.file == file_of("eth_staking_only")
     document = doc("eth_staking_only")
-    document["staking"]["lst_type"] = "wstETH"
+    document["staking"].update(lst_type="wstETH", rewards_mode="base_only")
     cfg = validate_document("eth_staking_only", document, file=file_of("eth_staking_only"))
-    assert cfg.mode.staking.rewards is False
-    (warning,) = cfg.warnings
-    assert warning.key == "staking.rewards" and "switched off" in warning.message
+    assert cfg.mode.staking.rewards_mode == "base_only" and cfg.warnings == []
     assert cfg.required_venues() == ["lido", "alchemy"]
+
+
+def test_the_old_rewards_flag_names_its_replacement():
+    def old_flag(d: dict) -> None:
+        d["staking"]["rewards"] = d["staking"].pop("rewards_mode") != "base_only"
+    issue = only(errors_of("eth_staking_only", old_flag), "staking.rewards")
+    assert "replaced by staking.rewards_mode" in issue.message
 
 
 def test_mode_must_match_the_file_and_share_class_must_exist():

@@ -63,7 +63,7 @@ def test_mode_defaults_match_design_table():
     assert (eth.underlying, eth.spot_venue) == ("ETH", "bybit")
     staking = load_config("eth_staking_only")
     assert staking.share_class.currency == "ETH"
-    assert (staking.mode.staking.lst_type, staking.mode.staking.rewards) == ("weETH", True)
+    assert (staking.mode.staking.lst_type, staking.mode.staking.rewards_mode) == ("weETH", "base_eigen")
     lev = load_config("eth_leveraged").mode.leverage
     assert (lev.emode, lev.loop_method, lev.flash_venue, lev.target_ltv) == (True, "atomic", "morpho", 0.90)
     neutral = load_config("usdt_market_neutral").mode

@@ -21,7 +21,7 @@ HEAVIEST = DataRequirements(
     perps=tuple((venue, asset) for venue in ("binance", "bybit", "okx") for asset in ("BTC", "ETH")),
     aave_reserves=("USDT", "WETH", "weETH", "wstETH"),
     lsts=("weETH", "wstETH"),
-    etherfi_rewards=True,
+    etherfi_rewards=("eigen_weekly", "ethfi_topup", "ethfi_season"),
 )
 WINDOW_START = pd.Timestamp("2024-05-12 01:00", tz="UTC")
 WINDOW_END = pd.Timestamp("2025-09-18 23:00", tz="UTC")
@@ -81,7 +81,7 @@ def test_every_column_is_float64_without_nan_and_read_only(heavy: AlignedMarketD
 
 
 def test_expected_columns_are_present(heavy: AlignedMarketData) -> None:
-    expected = {"spot.BTC", "spot.ETH", "gas.gwei", "rewards.etherfi.daily_yield"}
+    expected = {"spot.BTC", "spot.ETH", "gas.gwei"}
     for venue in ("binance", "bybit", "okx"):
         for asset in ("BTC", "ETH"):
             expected |= {f"perp.{venue}.{asset}", f"funding.{venue}.{asset}"}
@@ -129,8 +129,12 @@ def test_binance_24h_hole_takes_the_bybit_close_of_the_same_hour(heavy: AlignedM
     assert "276 of 11879 hours use the bybit BTC perp close" in fallback(heavy, "binance BTC perp:")
 
 
-def test_bybit_identical_duplicate_rows_are_dropped_and_noted(heavy: AlignedMarketData) -> None:
-    assert any("bybit BTC perp" in n and "dropped 15 duplicate rows" in n for n in heavy.notes)
+def test_bybit_identical_duplicate_rows_are_dropped_and_counted(heavy: AlignedMarketData) -> None:
+    step = "duplicate rows identical to an earlier row dropped"
+    assert any("bybit BTC perp" in n and f"{step}: 15" in n for n in heavy.notes)
+    assert heavy.provenance["perp.bybit.BTC"].cleaning == {step: 15}
+    # the binance perp used the bybit file for its holes, so that file's cleaning is listed there too
+    assert heavy.provenance["perp.binance.BTC"].cleaning == {f"bybit BTC perp close: {step}": 15}
 
 
 def fallbacks_of(data: AlignedMarketData, prefix: str) -> list[str]:
@@ -253,15 +257,13 @@ def test_lst_oracle_and_market_peg(heavy: AlignedMarketData) -> None:
     assert 0.99 < ratio.min() and ratio.max() < 1.01
 
 
-def test_etherfi_daily_yield_sums_exact_rows_and_is_zero_elsewhere(heavy: AlignedMarketData) -> None:
-    # from the raw file: exact rows covering 2024-10-06..2024-10-12:
-    #   EIGEN_via_KING 3.686163980068629e-05 and ETHFI_via_KING 3.7337515135028457e-06
-    expected = 3.686163980068629e-05 + 3.7337515135028457e-06
-    assert at(heavy, "rewards.etherfi.daily_yield", "2024-10-08 00:00") == pytest.approx(expected, rel=1e-15)
-    assert at(heavy, "rewards.etherfi.daily_yield", "2024-10-08 17:00") == pytest.approx(expected, rel=1e-15)
-    assert at(heavy, "rewards.etherfi.daily_yield", "2024-06-01 12:00") == 0.0
-    assert at(heavy, "rewards.etherfi.daily_yield", "2025-09-01 12:00") == 0.0
-    assert "exact data covers 2024-08-15..2025-08-02" in fallback(heavy, "etherfi rewards:")
+def test_etherfi_rewards_are_discrete_payouts_not_a_column(heavy: AlignedMarketData) -> None:
+    """The reward seeds become payouts on their dates (tests/unit/test_data_rewards.py checks them
+    against the raw files); no smoothed hourly yield column exists any more."""
+    assert not any(name.startswith("rewards.") for name in heavy.columns)
+    kinds = {p.kind for p in heavy.reward_payouts}
+    assert kinds == {"eigen_weekly", "ethfi_topup", "ethfi_season"}
+    assert all(0 <= p.payout_hour < len(heavy) for p in heavy.reward_payouts)
 
 
 def test_cost_lookup_gas_units_and_risk_params(heavy: AlignedMarketData) -> None:
@@ -282,16 +284,16 @@ def test_window_outside_data_names_series_and_ranges(cache_dir: Path) -> None:
     req = DataRequirements(aave_reserves=("weETH",))
     with pytest.raises(DataRangeError) as info:
         provider.load(req, pd.Timestamp("2024-03-01 00:00"), pd.Timestamp("2024-06-01 00:00"))
-    message = str(info.value)
-    assert "AAVE weETH daily indices" in message and "aave_v3_aave-v3-ethereum_weETH_rates" in message
-    assert "covers 2024-05-12 00:00..2025-09-29 00:00 UTC" in message
-    assert "requested window 2024-03-01 00:00..2024-06-01 00:00 UTC" in message
+    lines = str(info.value).splitlines()
+    assert lines[0] == "the data covers 2024-05-12 00:00..2025-09-18 23:00 UTC for this run;"
+    assert "requested window 2024-03-01 00:00..2024-06-01 00:00 UTC" in lines[1]
+    assert "  2024-05-12 00:00..2025-09-29 00:00 UTC: AAVE weETH daily indices" in lines
 
 
 def test_window_may_not_end_after_the_cost_lookup(cache_dir: Path) -> None:
     provider = HistoricalDataProvider(DATA_DIR, cache_dir)
     with pytest.raises(
-        DataRangeError, match=r"execution cost .* covers 2024-01-01 00:00\.\.2025-09-18 23:00 UTC"
+        DataRangeError, match=r"2024-01-01 00:00\.\.2025-09-18 23:00 UTC: execution cost ETH_USDT"
     ):
         provider.load(DataRequirements(), "2025-09-01", "2025-09-19 00:00")
 
@@ -321,6 +323,7 @@ def test_warm_load_returns_identical_arrays_from_cache(heavy: AlignedMarketData,
         np.testing.assert_array_equal(warm[name], heavy[name], err_msg=name)
     assert warm.fallbacks == heavy.fallbacks and warm.notes == heavy.notes
     assert warm.gas_units == heavy.gas_units and warm.aave_risk_params == heavy.aave_risk_params
+    assert warm.reward_payouts == heavy.reward_payouts and warm.reward_benchmark == heavy.reward_benchmark
 
 
 def test_corrupt_cache_file_is_rebuilt(tmp_path: Path) -> None:

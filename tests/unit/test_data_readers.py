@@ -37,32 +37,45 @@ def write(path: Path, text: str, gz: bool = False) -> Path:
 OHLCV_HEADER = "timestamp,open,high,low,close,volume,source,symbol,data_type,turnover\n"
 
 
-def test_close_reader_drops_identical_duplicates_and_keeps_last_conflict(tmp_path: Path) -> None:
+def test_close_reader_drops_identical_duplicates_and_counts_them(tmp_path: Path) -> None:
     text = OHLCV_HEADER + (
         "2024-06-01T00:00:00Z,1,1,1,100.0,1,bybit,X,spot,1\n"
         "2024-06-01T01:00:00Z,1,1,1,101.0,1,bybit,X,spot,1\n"
         "2024-06-01T01:00:00Z,1,1,1,101.0,1,bybit,X,spot,1\n"
         "2024-06-01T02:00:00Z,1,1,1,102.0,1,bybit,X,spot,1\n"
-        "2024-06-01T02:00:00Z,1,1,1,103.0,1,bybit,X,spot,1\n"
     )
     series = read_close(write(tmp_path / "x.csv", text, gz=True), "x.csv", "x close")
     assert series.times.tolist() == [T0, T0 + 3600, T0 + 7200]
-    assert series.values.tolist() == [100.0, 101.0, 103.0]
-    assert any("dropped 1 duplicate rows identical" in n for n in series.notes)
-    assert any("1 timestamps had conflicting duplicate rows; kept the last" in n for n in series.notes)
+    assert series.values.tolist() == [100.0, 101.0, 102.0]
+    assert series.cleaning == {"duplicate rows identical to an earlier row dropped": 1}
+
+
+def test_close_reader_rejects_a_conflicting_duplicate_naming_both_lines(tmp_path: Path) -> None:
+    text = OHLCV_HEADER + (
+        "2024-06-01T00:00:00Z,1,1,1,100.0,1,bybit,X,spot,1\n"
+        "2024-06-01T01:00:00Z,1,1,1,101.0,1,bybit,X,spot,1\n"
+        "2024-06-01T01:00:00Z,1,1,1,103.0,1,bybit,X,spot,1\n"
+    )
+    path = write(tmp_path / "x.csv", text, gz=True)
+    with pytest.raises(DataFormatError) as info:
+        read_close(path, "x.csv", "x close")
+    message = str(info.value)
+    assert message.startswith(f"{path}: lines 3 and 4: two rows for 2024-06-01 01:00 with different close")
+    assert "(101.0 and 103.0)" in message
 
 
 def test_close_reader_rejects_missing_columns_and_off_hour_timestamps(tmp_path: Path) -> None:
     with pytest.raises(DataFormatError, match=r"missing column\(s\) \['close'\]"):
         read_close(write(tmp_path / "a.csv", "timestamp,open\n2024-06-01T00:00:00Z,1\n"), "a.csv", "a")
-    with pytest.raises(DataFormatError, match="not on the hour"):
+    with pytest.raises(DataFormatError, match="line 2: timestamp 2024-06-01 00:30:00 is not on the hour"):
         read_close(
             write(tmp_path / "b.csv", OHLCV_HEADER + "2024-06-01T00:30:00Z,1,1,1,1,1,s,X,spot,1\n"),
             "b.csv",
             "b",
         )
-    with pytest.raises(DataFormatError, match="unparsable timestamps"):
-        read_close(write(tmp_path / "c.csv", OHLCV_HEADER + "yesterday,1,1,1,1,1,s,X,spot,1\n"), "c.csv", "c")
+    with pytest.raises(DataFormatError, match="line 3: column 'timestamp' 'yesterday' is not a timestamp"):
+        read_close(write(tmp_path / "c.csv", OHLCV_HEADER + "2024-06-01T00:00:00Z,1,1,1,1,1,s,X,spot,1\n"
+                         "yesterday,1,1,1,1,1,s,X,spot,1\n"), "c.csv", "c")
 
 
 ORACLE = (

@@ -110,5 +110,15 @@ def test_metrics_by_hand():
     assert metrics.apr(100.0, 105.0, 8760) == pytest.approx(0.05)
     assert metrics.apy(100.0, 105.0, 4380) == pytest.approx(1.05 ** 2 - 1)
     r = np.array([0.1, -0.1, 120 / 99 - 1])
-    assert metrics.volatility(v) == pytest.approx(np.std(r, ddof=1) * math.sqrt(8760))
+    assert metrics.volatility(v) == pytest.approx(np.std(r, ddof=1) * math.sqrt(365))   # v as daily closes
+    assert metrics.sharpe(v) == pytest.approx(np.mean(r) / np.std(r, ddof=1) * math.sqrt(365))
     assert metrics.sharpe(np.array([1.0, 1.0, 1.0])) is None
+
+
+def test_daily_closes_take_each_days_last_hour():
+    hourly = np.arange(60, dtype=float)            # 2.5 days of hours starting at midnight
+    day = np.arange(60) // 24
+    assert metrics.daily_closes(hourly, day).tolist() == [23.0, 47.0, 59.0]   # the partial day: its latest
+    # hour-to-hour noise inside a day does not reach the daily series
+    noisy = hourly + np.where(np.arange(60) % 2 == 0, 5.0, -5.0)
+    assert metrics.daily_closes(noisy, day).tolist() == [18.0, 42.0, 54.0]

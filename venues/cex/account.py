@@ -1,7 +1,9 @@
 """One ccxt client = one account at a venue, with the call discipline every adapter needs.
 
-- reads (`read`) retry with exponential backoff on transient failures only (timeout, network, 5xx,
-  rate limit): 3 attempts by default (DESIGN §7);
+- reads (`read`) retry with exponential backoff on transient failures only (timeout, network —
+  including a connection dropped mid-answer —, 5xx, rate limit, a malformed answer): 3 attempts by
+  default; a venue's ``Retry-After`` (429/418/503) sets the pause, and one longer than the policy
+  allows ends the retries with that wait named;
 - writes (`write`) are never retried here: an order that timed out may exist, so the caller looks it
   up by client order id instead of submitting again;
 - cancels on the emergency path skip ccxt's *local* request pacing (`priority=True`): ccxt spaces
@@ -20,8 +22,9 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Iterable
 
 from engine.domain.venue_ports import MarketKind, VenueError
+from venues.cex import answers
 from venues.cex.errors import translate
-from venues.credentials import Secret
+from venues.credentials import Secret, install_log_redaction, register_secret
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,8 @@ class RetryPolicy:
     attempts: int = 3
     base_delay_s: float = 0.2
     max_delay_s: float = 2.0
+    #: the longest Retry-After a read waits for before retrying (a longer one ends the retries)
+    max_retry_after_s: float = 10.0
 
     def __post_init__(self) -> None:
         if self.attempts < 1:
@@ -54,8 +59,13 @@ class CcxtAccount:
         self.kinds = frozenset(kinds)
         self.retry = retry
         self._secrets = [s for s in secrets if s]
+        # ccxt logs every signed URL and its key headers at DEBUG: mask them in every log record
+        for secret in self._secrets:
+            register_secret(secret)
+        install_log_redaction()
         self._rate_limited = bool(getattr(exchange, "enableRateLimit", False))
         self._unthrottled = 0
+        answers.install_probe(exchange)
 
     @property
     def ccxt_id(self) -> str:
@@ -68,8 +78,9 @@ class CcxtAccount:
     def serves(self, kind: MarketKind) -> bool:
         return kind in self.kinds
 
-    def error(self, exc: BaseException, operation: str) -> VenueError:
-        return translate(exc, self.venue, f"{self.ccxt_id}.{operation}", self._secrets)
+    def error(self, exc: BaseException, operation: str, reply: answers.Reply | None = None) -> VenueError:
+        return translate(exc, self.venue, f"{self.ccxt_id}.{operation}", self._secrets,
+                         answered=reply is not None and reply.answered)
 
     @contextlib.contextmanager
     def unthrottled(self):
@@ -100,15 +111,25 @@ class CcxtAccount:
         last: VenueError | None = None
         tries = self.retry.attempts if attempts is None else max(1, attempts)
         for attempt in range(tries):
+            reply, token = answers.begin_call()
             try:
                 return await fn(*args, **kwargs)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - translated below, nothing escapes raw
-                last = self.error(exc, operation)
+                last = self.error(exc, operation, reply)
+            finally:
+                answers.end_call(token)
             if not last.retryable or attempt == tries - 1:
                 break
             delay = self.retry.delay(attempt)
+            if reply.retry_after_s is not None:
+                if reply.retry_after_s > self.retry.max_retry_after_s:
+                    last = VenueError(last.venue, last.kind, f"{last.detail}; the venue asks to wait "
+                                      f"{reply.retry_after_s:g} s (Retry-After), longer than a read waits "
+                                      f"({self.retry.max_retry_after_s:g} s)", operation=last.operation)
+                    break
+                delay = max(delay, reply.retry_after_s)
             log.info("%s: %s failed (%s), retry %d/%d in %.2fs", self.venue, operation, last.kind.value,
                      attempt + 1, tries - 1, delay)
             await asyncio.sleep(delay)
@@ -121,12 +142,15 @@ class CcxtAccount:
         if priority:
             with self.unthrottled():
                 return await self.write(operation, fn, *args, **kwargs)
+        reply, token = answers.begin_call()
         try:
             return await fn(*args, **kwargs)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001
-            raise self.error(exc, operation) from None
+            raise self.error(exc, operation, reply) from None
+        finally:
+            answers.end_call(token)
 
     async def load_markets(self) -> None:
         await self.read("load_markets", self.exchange.load_markets)

@@ -192,7 +192,9 @@ class CexVenueAdapter:
                 if t is None or t == 0:
                     continue
                 free = dec((bal.get("free") or {}).get(asset)) or Decimal(0)
-                used = dec((bal.get("used") or {}).get(asset)) or (t - free)
+                used = dec((bal.get("used") or {}).get(asset))
+                if used is None:            # a reported 0 stays 0 (it used to become total - free)
+                    used = t - free
                 out.append(VenueBalance(self._venue, account.account, asset, free, used, t))
         return out
 

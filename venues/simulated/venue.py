@@ -1,5 +1,5 @@
 """Simulated venues for the backtest: execute instructions against the portfolio with the cost model,
-and play the venues' own actions each hour (funding settlement, rewards, liquidations).
+and play the venues' own actions each hour (funding settlement, reward sales, liquidations).
 
 This is the backtest implementation of the engine's execution port; paper trading reuses it with live
 prices. Every cost is computed explicitly here (fees, slippage, peg difference, flash fee, gas) so that
@@ -14,6 +14,7 @@ from engine.domain.instructions import WALLET, Fill, Instruction, Op
 from engine.domain.market import ETH_LIKE, LSTS, MarketView
 from engine.domain.params import RunParams
 from engine.domain.portfolio import Portfolio
+from engine.domain.rewards import KING_UNWRAP_GAS_OP, RewardPayout
 from engine.math import aave as aave_math
 from engine.math.costs import gas_cost_eth, slippage_bps
 from engine.math.perp import funding_payment, is_liquidatable
@@ -42,6 +43,23 @@ class FundingSettlement:
     mark: float
     rate: float
     payment_usd: float          # received (+) / paid (-)
+
+
+@dataclass(slots=True)
+class RewardSale:
+    """A reward claimed and sold; values in the share-class currency."""
+
+    token_out: str              # ETH (ETH share class) | USDT
+    proceeds: float             # units of token_out credited to the wallet
+    gross_value: float          # tokens x pool price
+    sale_cost: float            # gross - proceeds (slippage table + pool fees)
+    gas: float                  # unwrap + swap gas, in the share currency
+    gas_eth: float
+    gross_eth: float            # gross value in ETH
+
+    @property
+    def net_value(self) -> float:
+        return self.proceeds - self.gas
 
 
 @dataclass(slots=True)
@@ -257,18 +275,40 @@ class SimulatedVenues:
                         out.append(FundingSettlement(venue, asset, pos.size, mark, rate, pay))
         return out
 
-    def accrue_rewards(self, t: int, lst: str) -> float:
-        """EtherFi rewards: daily yield on the weETH's ETH value, credited hourly as ETH; returns ETH."""
-        daily = self.mv.rewards_daily[t] if self.mv.rewards_daily is not None else 0.0
-        if not daily:
-            return 0.0
-        w = self.p.wallet
-        units = w.tokens.get(lst, 0.0)
-        if w.supply_scaled.get(lst):
-            units += w.supply_scaled[lst] * self.mv.supply_index[lst][t]
-        eth = units * self.mv.lst_oracle[lst][t] * daily / 24.0
-        w.add("ETH", eth)
-        return eth
+    def sell_reward(self, t: int, payout: RewardPayout, tokens: float) -> RewardSale | None:
+        """Claim `tokens` of a reward and sell them into the share currency at hour t.
+
+        The sale goes through the token's Uniswap v3 pool at the payout's pool price: the cost table's
+        {TOKEN}_ETH bucket for the size plus the pool's fee tier, then (USDT share classes) WETH ->
+        USDT through the ETH_USDT bucket plus the DEX venue's fee, all in one swap transaction. Gas:
+        the swap, plus unwrapping KING when the reward came as KING. A reward worth less than its
+        costs is left unclaimed (None): claiming it would only lose money. Nothing here is fixed:
+        price, slippage and gas are the hour's own."""
+        price = payout.price_eth
+        if price is None or tokens <= 0.0:
+            return None
+        mv, t_eth = self.mv, self.mv.eth[t]
+        gross_eth = tokens * price
+        notional = gross_eth * t_eth
+        bps = slippage_bps(notional, *(c[t] for c in mv.cost_bps[f"{payout.token}_ETH"])) + payout.pool_fee_bps
+        proceeds_eth = gross_eth * (1.0 - bps * 1e-4)
+        units = self.params.gas_units["TOKEN_SWAP"]
+        if payout.via_king:
+            units += self.params.gas_units[KING_UNWRAP_GAS_OP]
+        gas_eth = gas_cost_eth(units, mv.gas_gwei[t])
+        if self.gas_to_debt:        # USDT share class: on to USDT in the same transaction
+            hop = (slippage_bps(proceeds_eth * t_eth, *(c[t] for c in mv.cost_bps["ETH_USDT"]))
+                   + self.params.swap_fee_bps)
+            proceeds, token_out = proceeds_eth * t_eth * (1.0 - hop * 1e-4), "USDT"
+            gross, gas = notional, gas_eth * t_eth
+        else:
+            proceeds, token_out = proceeds_eth, "ETH"
+            gross, gas = gross_eth, gas_eth
+        if proceeds - gas <= 0.0:
+            return None
+        self.p.wallet.add(token_out, proceeds)
+        self._charge_gas(gas_eth)
+        return RewardSale(token_out, proceeds, gross, gross - proceeds, gas, gas_eth, gross_eth)
 
     def liquidate(self, t: int) -> list[LiquidationResult]:
         out: list[LiquidationResult] = []

@@ -21,6 +21,7 @@ import sys
 import time
 from typing import Callable, TextIO
 
+from engine.cli_args import check_range
 from engine.config import MODES, ConfigError, parse_cli_overrides
 from engine.services.live.emergency_stop import CancelStatus, VenueCancelProgress
 from engine.services.live.service import (
@@ -33,6 +34,7 @@ from engine.services.live.service import (
 from engine.services.live.session import LiveSession, SessionPhase
 
 EXIT_OK, EXIT_CANCEL_UNCONFIRMED, EXIT_USAGE, EXIT_NOT_ACKNOWLEDGED = 0, 1, 2, 3
+MAX_TICKS = 10**9
 
 
 class UsageError(ValueError):
@@ -53,13 +55,13 @@ def add_live_parser(subparsers: argparse._SubParsersAction,
                    help="confirm live trading with real money in production (check-venues must pass too)")
     p.add_argument("--acknowledge-recovery", action="store_true",
                    help="take over the positions/orders restart recovery finds without asking")
-    p.add_argument("--tick", type=float, default=5.0, help="seconds between ticks (default 5)")
+    p.add_argument("--tick", type=float, default=5.0, help="seconds between ticks, 0.05..3600 (default 5)")
     p.add_argument("--cancel-timeout", type=float, default=3.0,
-                   help="per-venue timeout of the emergency cancel-all, seconds (default 3)")
+                   help="per-venue timeout of the emergency cancel-all, 0.05..120 seconds (default 3)")
     p.add_argument("--data-timeout", type=float, default=5.0,
-                   help="per-venue timeout of market-data and account reads, seconds (default 5)")
+                   help="per-venue timeout of market-data and account reads, 0.1..600 seconds (default 5)")
     p.add_argument("--dead-man", type=float, default=60.0,
-                   help="live: exchange-side cancel-after countdown, seconds; 0 = off (default 60)")
+                   help="live: exchange-side cancel-after countdown, 1..3600 seconds; 0 = off (default 60)")
     p.add_argument("--max-ticks", type=int, help="stop cleanly after this many ticks (scripted runs)")
     p.set_defaults(func=lambda args: run_live_command(args, service_factory))
 
@@ -81,16 +83,22 @@ def build_request(args: argparse.Namespace) -> LiveStartRequest:
         raise UsageError(f"--env {args.env!r} (allowed: {', '.join(ENVIRONMENTS)})")
     if args.capital is not None and not args.capital > 0:
         raise UsageError(f"--capital must be positive, got {args.capital}")
-    if args.max_ticks is not None and args.max_ticks < 1:
-        raise UsageError(f"--max-ticks must be at least 1, got {args.max_ticks}")
-    if args.dead_man < 0:
-        raise UsageError(f"--dead-man must be 0 (off) or a positive number of seconds, got {args.dead_man}")
+    check_range(args.max_ticks, "--max-ticks", 1, MAX_TICKS)
+    check_range(args.tick, "--tick", 0.05, 3600, unit="s")
+    check_range(args.cancel_timeout, "--cancel-timeout", 0.05, 120, unit="s")
+    check_range(args.data_timeout, "--data-timeout", 0.1, 600, unit="s")
+    check_range(args.dead_man, "--dead-man", 1, 3600, unit="s", zero_means="off")
     return LiveStartRequest(
         mode=args.mode, execution=args.execution, environment=args.env, capital=args.capital,
         config_overrides=parse_cli_overrides(args.set), confirm_production=args.yes_production,
         acknowledge_recovery=args.acknowledge_recovery, tick_seconds=args.tick,
         cancel_timeout_seconds=args.cancel_timeout, data_timeout_seconds=args.data_timeout,
         dead_man_seconds=args.dead_man or None)
+
+
+def _one_line(exc: Exception) -> str:
+    text = exc.describe() if isinstance(exc, ConfigError) else str(exc)
+    return " | ".join(line.strip() for line in text.splitlines())
 
 
 def format_status(session: LiveSession) -> str:
@@ -157,7 +165,7 @@ async def run_live(args: argparse.Namespace, service_factory: Callable[[], LiveT
     try:
         req = build_request(args)
     except (UsageError, ConfigError, ValueError) as exc:
-        print(f"error: {' | '.join(str(exc).splitlines())}", file=err)
+        print(f"error: {_one_line(exc)}", file=err)
         return EXIT_USAGE
     service = service_factory()
     stop = asyncio.Event()
@@ -184,7 +192,7 @@ async def run_live(args: argparse.Namespace, service_factory: Callable[[], LiveT
             console.print(f"starting {req.mode} ({req.execution}, {req.environment}) ...")
             request_id = await service.start(req)
         except (LiveStartError, ConfigError, ValueError) as exc:
-            print(f"error: {' | '.join(str(exc).splitlines())}", file=err)
+            print(f"error: {_one_line(exc)}", file=err)
             return EXIT_USAGE
         session = service.session(request_id)
         if pressed:                                  # pressed while starting: halt what just started

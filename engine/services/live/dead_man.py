@@ -12,6 +12,7 @@ beat while the previous one is still out. Re-arms are spaced at least ``min_inte
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from typing import Mapping
 
@@ -28,6 +29,9 @@ def heartbeat_interval(tick_seconds: float) -> float:
 def check_timeout(timeout_s: float, tick_seconds: float) -> None:
     """The countdown must be long enough that a healthy session never lets it run out."""
     need = HEARTBEATS_PER_TIMEOUT * heartbeat_interval(tick_seconds)
+    if not math.isfinite(timeout_s):
+        # round(inf) fails inside the venue call, which left the switch unarmed while trading went on
+        raise ValueError(f"dead_man_seconds must be a finite number of seconds, got {timeout_s!r}")
     if not timeout_s >= need:
         raise ValueError(f"dead_man_seconds {timeout_s:g} is too short: at least {need:g} s "
                          f"({HEARTBEATS_PER_TIMEOUT:g} x the heartbeat of {heartbeat_interval(tick_seconds):g} s)")

@@ -3,11 +3,16 @@
 One small database per environment; writes are tiny and committed at once (WAL mode), so a crash
 loses nothing that was acknowledged. On restart the journal says which orders we believe are open and
 which positions our fills imply, and `recovery` compares that with what the venues report.
+
+The journal lists the account's orders, sizes and fills: it is private to the user, so the file is
+0600 in a 0700 folder (and SQLite gives its -wal/-shm files the database's mode).
 """
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import stat
 import time
 from dataclasses import dataclass
 from decimal import Decimal
@@ -56,13 +61,40 @@ class JournalOrder:
     exchange_order_id: str | None
 
 
+class JournalError(ValueError):
+    """The journal file cannot be used (corrupt, not a database, unreadable); the message names it."""
+
+
+def _private_dir(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    mode = folder.stat().st_mode
+    if mode & 0o077 and not mode & stat.S_ISVTX:     # never tighten a shared sticky folder such as /tmp
+        os.chmod(folder, 0o700)
+
+
+def _private_file(path: Path) -> None:
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    os.chmod(path, 0o600)
+
+
 class Journal:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.db = sqlite3.connect(path, isolation_level=None)   # autocommit: every write is durable
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.executescript(SCHEMA)
+        db: sqlite3.Connection | None = None
+        try:
+            _private_dir(path.parent)
+            _private_file(path)
+            db = sqlite3.connect(path, isolation_level=None)   # autocommit: every write is durable
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            if db is not None:
+                db.close()
+            raise JournalError(f"journal {path} is not a usable SQLite database ({exc}); move it aside to "
+                               "start a new journal (restart recovery then relies on the venues alone)") from None
+        except OSError as exc:
+            raise JournalError(f"journal {path}: {exc.strerror or exc}") from None
+        self.db = db
 
     def close(self) -> None:
         self.db.close()

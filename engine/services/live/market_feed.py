@@ -61,7 +61,6 @@ class LiveMarketFeed:
             lst_oracle={k.split(".")[1]: [] for k in cols if k.startswith("lst.") and k.endswith(".oracle")},
             lst_market={k.split(".")[1]: [] for k in cols if k.startswith("lst.") and k.endswith(".market")},
             gas_gwei=[],
-            rewards_daily=[] if "rewards.etherfi.daily_yield" in cols else None,
             cost_bps={p: ([], [], []) for p in {k.split(".")[1] for k in cols if k.startswith("cost_bps.")}},
         )
         self._frozen = last
@@ -152,8 +151,6 @@ class LiveMarketFeed:
         for lst, arr in v.lst_market.items():
             arr.append(self._frozen[f"lst.{lst}.market"])
         v.gas_gwei.append(self._frozen["gas.gwei"])
-        if v.rewards_daily is not None:
-            v.rewards_daily.append(0.0)
         for pair, (a, b, c) in v.cost_bps.items():
             a.append(self._frozen[f"cost_bps.{pair}.10k"])
             b.append(self._frozen[f"cost_bps.{pair}.100k"])

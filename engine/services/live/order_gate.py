@@ -17,8 +17,10 @@ from engine.domain.venue_ports import CexVenuePort, OrderRequest, VenueError, Ve
 from engine.services.live.state import TradingStateMachine
 
 JournalHook = Callable[[str, str, OrderRequest, VenueOrder | None, str | None], None]
-# Write failures after which the order may or may not exist at the venue.
-UNCERTAIN = frozenset({VenueErrorKind.TIMEOUT, VenueErrorKind.NETWORK, VenueErrorKind.UNAVAILABLE})
+# Write failures after which the order may or may not exist at the venue (a garbled answer to a create
+# may follow a booked order just as a timeout may).
+UNCERTAIN = frozenset({VenueErrorKind.TIMEOUT, VenueErrorKind.NETWORK, VenueErrorKind.UNAVAILABLE,
+                       VenueErrorKind.MALFORMED})
 
 
 class OrderGate:

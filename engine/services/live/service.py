@@ -138,8 +138,9 @@ class LiveTradingService:
                     "on-chain execution exists — run it with execution paper")
             if req.environment == "production":
                 if not req.confirm_production:
-                    raise LiveStartError("production live trading needs an explicit confirmation "
-                                         "(--yes-production / confirm_production=True)")
+                    raise LiveStartError("production live trading with real money needs an explicit "
+                                         "confirmation: --yes-production on the command line, or the "
+                                         "confirmation dialog in the app")
                 if self.checks_runner is None:
                     raise LiveStartError("production live trading needs a passing check-venues run, and this "
                                          "service has no checks runner configured")

@@ -51,6 +51,12 @@ class BinanceDialect:
     def __init__(self, state: VenueState) -> None:
         self.s = state
 
+    def rate_limited(self) -> web.Response:
+        """The venue's answer to a request over its rate limit (the emulator adds Retry-After)."""
+        return json_response({"code": -1003, "msg": "Too many requests; current limit of IP(127.0.0.1) is 6000 "
+                                            "requests per minute. Please use WebSocket Streams for live updates "
+                                            "to avoid polling the API."}, 429)
+
     # -- helpers -----------------------------------------------------------------------------------
     def inst(self, kind: str, symbol: str) -> Instrument:
         return self.s.instrument(f"{kind}:{symbol}")
@@ -81,17 +87,20 @@ class BinanceDialect:
             "symbol": o.instrument.venue_id, "orderId": int(o.order_id), "clientOrderId": o.client_id,
             "price": fmt(o.price or D(0)), "origQty": fmt(o.qty), "executedQty": fmt(o.filled),
             "status": _STATUS[o.status], "timeInForce": "GTC", "type": o.type.upper(), "side": o.side.upper(),
-            "updateTime": o.updated_ms,
+            "updateTime": o.updated_ms, "stopPrice": "0",
         }
         if futures:
             out.update({"avgPrice": fmt(o.avg_price), "cumQty": fmt(o.filled), "cumQuote": fmt(o.filled * o.avg_price),
                         "reduceOnly": o.reduce_only, "closePosition": False, "positionSide": "BOTH",
-                        "stopPrice": "0", "workingType": "CONTRACT_PRICE", "priceProtect": False,
-                        "origType": o.type.upper(), "time": o.created_ms})
+                        "workingType": "CONTRACT_PRICE", "priceProtect": False, "origType": o.type.upper(),
+                        "priceMatch": "NONE", "selfTradePreventionMode": "NONE", "goodTillDate": 0,
+                        "time": o.created_ms})
         else:
+            # one superset of the POST (RESULT/FULL) and GET answers: both carry these
             out.update({"orderListId": -1, "transactTime": o.created_ms, "time": o.created_ms,
                         "cummulativeQuoteQty": fmt(o.filled * o.avg_price), "isWorking": True,
-                        "workingTime": o.created_ms, "selfTradePreventionMode": "NONE", "fills": []})
+                        "workingTime": o.created_ms, "selfTradePreventionMode": "NONE", "icebergQty": "0",
+                        "origQuoteOrderQty": "0", "fills": []})
         return out
 
     def market_json(self, inst: Instrument) -> dict:
@@ -115,20 +124,23 @@ class BinanceDialect:
 
     def ticker_json(self, inst: Instrument) -> dict:
         return {"symbol": inst.venue_id, "priceChange": "0", "priceChangePercent": "0",
-                "weightedAvgPrice": fmt(inst.price), "lastPrice": fmt(inst.price), "lastQty": "1",
-                "openPrice": fmt(inst.price), "highPrice": fmt(inst.price), "lowPrice": fmt(inst.price),
+                "weightedAvgPrice": fmt(inst.price), "prevClosePrice": fmt(inst.price), "lastPrice": fmt(inst.price),
+                "lastQty": "1", "openPrice": fmt(inst.price), "highPrice": fmt(inst.price), "lowPrice": fmt(inst.price),
                 "volume": "1000", "quoteVolume": fmt(inst.price * 1000), "openTime": self.s.now_ms() - 86_400_000,
-                "closeTime": self.s.now_ms(), "count": 100,
+                "closeTime": self.s.now_ms(), "firstId": 1, "lastId": 100, "count": 100,
                 **({"bidPrice": fmt(inst.bid), "bidQty": "1", "askPrice": fmt(inst.ask), "askQty": "1"}
                    if inst.kind == "spot" else {})}
 
     # -- dispatch ----------------------------------------------------------------------------------
-    async def handle(self, request: web.Request, path: str, body: bytes) -> web.Response:
+    async def handle(self, request: web.Request, path: str, body: bytes, auth_only: bool = False) -> web.Response | None:
+        """Answer one request; ``auth_only``: only check its signature (None when it passes)."""
         raw_query = request.raw_path.partition("?")[2]
         if path in _SIGNED:
             denied = self.auth(request, raw_query, body)
             if denied is not None:
                 return denied
+        if auth_only:
+            return None
         params = dict(parse_qsl(body.decode())) if request.method == "POST" else dict(parse_qsl(raw_query))
         futures = path.startswith("fapi/")
         kind = "perp" if futures else "spot"
@@ -182,11 +194,15 @@ class BinanceDialect:
                 return self.futures_account()
             bal = s.balances["spot"]
             return json_response({
-                "makerCommission": 10, "takerCommission": 10, "canTrade": s.can_trade, "canWithdraw": s.can_withdraw,
-                "canDeposit": True, "brokered": False, "updateTime": s.now_ms(), "accountType": "SPOT",
+                "makerCommission": 10, "takerCommission": 10, "buyerCommission": 0, "sellerCommission": 0,
+                "commissionRates": {"maker": "0.00100000", "taker": "0.00100000", "buyer": "0.00000000",
+                                    "seller": "0.00000000"},
+                "canTrade": s.can_trade, "canWithdraw": s.can_withdraw, "canDeposit": True, "brokered": False,
+                "requireSelfTradePrevention": False, "preventSor": False, "updateTime": s.now_ms(),
+                "accountType": "SPOT",
                 "balances": [{"asset": a, "free": fmt(v - s.locked("spot", a)), "locked": fmt(s.locked("spot", a))}
                              for a, v in sorted(bal.items())],
-                "permissions": ["SPOT"]})
+                "permissions": ["SPOT"], "uid": 354937868})
         if method == "GET" and path == "leverageBracket":
             return json_response([{"symbol": i.venue_id, "notionalCoef": 1.0, "brackets": [
                 {"bracket": 1, "initialLeverage": 50, "notionalCap": 1000000, "notionalFloor": 0,
@@ -245,10 +261,19 @@ class BinanceDialect:
                  "crossWalletBalance": fmt(wallet), "crossUnPnl": fmt(upnl),
                  "availableBalance": fmt(wallet + upnl - margin), "maxWithdrawAmount": fmt(wallet - margin),
                  "updateTime": s.now_ms()}
+        positions = [{"symbol": s.instruments[k].venue_id, "positionSide": "BOTH", "positionAmt": fmt(p.qty),
+                      "unrealizedProfit": fmt(s.unrealized(k)), "isolatedMargin": "0",
+                      "notional": fmt(p.qty * s.instruments[k].price), "isolatedWallet": "0",
+                      "initialMargin": fmt(abs(p.qty * s.instruments[k].price) / 10), "maintMargin": "0",
+                      "updateTime": s.now_ms()}
+                     for k, p in s.positions.items() if p.qty != 0]
         return json_response({"totalInitialMargin": fmt(margin), "totalMaintMargin": "0",
                               "totalWalletBalance": fmt(wallet), "totalUnrealizedProfit": fmt(upnl),
-                              "totalMarginBalance": fmt(wallet + upnl), "availableBalance": asset["availableBalance"],
-                              "maxWithdrawAmount": asset["maxWithdrawAmount"], "assets": [asset], "positions": []})
+                              "totalMarginBalance": fmt(wallet + upnl), "totalPositionInitialMargin": fmt(margin),
+                              "totalOpenOrderInitialMargin": "0", "totalCrossWalletBalance": fmt(wallet),
+                              "totalCrossUnPnl": fmt(upnl), "availableBalance": asset["availableBalance"],
+                              "maxWithdrawAmount": asset["maxWithdrawAmount"], "assets": [asset],
+                              "positions": positions})
 
     def order_endpoint(self, method: str, p: dict, kind: str, futures: bool) -> web.Response:
         s = self.s

@@ -47,6 +47,11 @@ class BybitDialect:
     def __init__(self, state: VenueState) -> None:
         self.s = state
 
+    def rate_limited(self) -> web.Response:
+        """The venue's answer to a request over its rate limit (the emulator adds Retry-After)."""
+        return json_response({"retCode": 10006, "retMsg": "Too many visits!", "result": {}, "retExtInfo": {},
+                              "time": self.s.now_ms()}, 429)
+
     def ok(self, result: dict | list) -> web.Response:
         return json_response({"retCode": 0, "retMsg": "OK", "result": result, "retExtInfo": {},
                               "time": self.s.now_ms()})
@@ -75,14 +80,24 @@ class BybitDialect:
 
     def order_json(self, o: Order) -> dict:
         category = "spot" if o.instrument.kind == "spot" else "linear"
-        return {"orderId": o.order_id, "orderLinkId": o.client_id, "symbol": o.instrument.venue_id,
+        inst = o.instrument
+        leaves = o.qty - o.filled if o.status == "open" else D(0)
+        fee_coin = inst.base if inst.kind == "spot" and o.side == "buy" else inst.quote
+        return {"orderId": o.order_id, "orderLinkId": o.client_id, "symbol": inst.venue_id,
                 "category": category, "price": fmt(o.price or D(0)), "qty": fmt(o.qty),
                 "side": o.side.capitalize(), "orderStatus": _STATUS[o.status], "avgPrice": fmt(o.avg_price),
-                "cumExecQty": fmt(o.filled), "cumExecValue": fmt(o.filled * o.avg_price),
-                "leavesQty": fmt(o.qty - o.filled if o.status == "open" else D(0)), "timeInForce": "GTC",
-                "orderType": o.type.capitalize(), "reduceOnly": o.reduce_only, "createdTime": str(o.created_ms),
-                "updatedTime": str(o.updated_ms), "positionIdx": 0, "triggerPrice": "", "stopLoss": "",
-                "takeProfit": "", "cumFeeDetail": {}}
+                "cumExecQty": fmt(o.filled), "cumExecValue": fmt(o.filled * o.avg_price), "cumExecFee": "0",
+                "cumFeeDetail": {fee_coin: "0"} if o.filled else {},
+                "leavesQty": fmt(leaves), "leavesValue": fmt(leaves * (o.price or inst.price)), "timeInForce": "GTC",
+                "orderType": o.type.capitalize(), "reduceOnly": o.reduce_only, "closeOnTrigger": False,
+                "createdTime": str(o.created_ms), "updatedTime": str(o.updated_ms), "positionIdx": 0,
+                "triggerPrice": "", "triggerBy": "", "triggerDirection": 0, "stopLoss": "", "takeProfit": "",
+                "slLimitPrice": "0", "tpLimitPrice": "0", "slTriggerBy": "", "tpTriggerBy": "", "tpslMode": "",
+                "stopOrderType": "", "cancelType": "UNKNOWN" if o.status != "canceled" else "CancelByUser",
+                "createType": "CreateByUser", "rejectReason": "EC_NoError", "lastPriceOnCreated": fmt(inst.price),
+                "smpType": "None", "smpGroup": 0, "smpOrderId": "", "blockTradeId": "", "isLeverage": "",
+                "orderIv": "", "placeType": "", "marketUnit": "", "slippageTolerance": "0",
+                "slippageToleranceType": "UNKNOWN", "extraFees": ""}
 
     def market_json(self, inst: Instrument) -> dict:
         if inst.kind == "spot":
@@ -108,17 +123,24 @@ class BybitDialect:
                "volume24h": "1000"}
         if inst.kind == "perp":
             out.update({"indexPrice": fmt(inst.price - inst.tick), "markPrice": fmt(inst.price),
-                        "fundingRate": fmt(self.s.funding_rate), "nextFundingTime": str(self.s.next_funding_ms()),
-                        "openInterest": "100", "openInterestValue": fmt(inst.price * 100)})
+                        "prevPrice1h": fmt(inst.price), "fundingRate": fmt(self.s.funding_rate),
+                        "nextFundingTime": str(self.s.next_funding_ms()), "openInterest": "100",
+                        "openInterestValue": fmt(inst.price * 100), "predictedDeliveryPrice": "", "basisRate": "",
+                        "deliveryFeeRate": "", "deliveryTime": "0", "basis": ""})
+        else:
+            out.update({"usdIndexPrice": fmt(inst.price)})
         return out
 
-    async def handle(self, request: web.Request, path: str, body: bytes) -> web.Response:
+    async def handle(self, request: web.Request, path: str, body: bytes, auth_only: bool = False) -> web.Response | None:
+        """Answer one request; ``auth_only``: only check its signature (None when it passes)."""
         raw_query = request.raw_path.partition("?")[2]
         private = not path.startswith("v5/market/")
         if private:
             denied = self.auth(request, body.decode() if request.method == "POST" else raw_query)
             if denied is not None:
                 return denied
+        if auth_only:
+            return None
         p = json.loads(body) if request.method == "POST" and body else dict(parse_qsl(raw_query))
         try:
             return self.route(request.method, path, p)
@@ -164,9 +186,17 @@ class BybitDialect:
                 equity = amount + (upnl if asset == "USDT" else 0)
                 coins.append({"coin": asset, "equity": fmt(equity), "walletBalance": fmt(amount),
                               "locked": fmt(s.locked("unified", asset)), "totalPositionIM": "0", "totalOrderIM": "0",
-                              "unrealisedPnl": fmt(upnl if asset == "USDT" else D(0)), "borrowAmount": "0",
-                              "accruedInterest": "0", "usdValue": fmt(equity)})
-            return self.ok({"list": [{"accountType": "UNIFIED", "totalEquity": "0", "coin": coins}]})
+                              "totalPositionMM": "0", "unrealisedPnl": fmt(upnl if asset == "USDT" else D(0)),
+                              "cumRealisedPnl": "0", "borrowAmount": "0", "accruedInterest": "0",
+                              "availableToBorrow": "", "availableToWithdraw": "", "bonus": "0",
+                              "spotHedgingQty": "0", "collateralSwitch": True, "marginCollateral": True,
+                              "usdValue": fmt(equity)})
+            usdt = bal.get("USDT", D(0))
+            return self.ok({"list": [{"accountType": "UNIFIED", "totalEquity": fmt(usdt + upnl),
+                                      "totalWalletBalance": fmt(usdt), "totalMarginBalance": fmt(usdt + upnl),
+                                      "totalAvailableBalance": fmt(usdt + upnl), "totalPerpUPL": fmt(upnl),
+                                      "totalInitialMargin": "0", "totalMaintenanceMargin": "0",
+                                      "accountIMRate": "0", "accountMMRate": "0", "accountLTV": "0", "coin": coins}]})
         if path == "v5/position/list":
             items = []
             for key, pos in s.positions.items():
@@ -175,9 +205,14 @@ class BybitDialect:
                     continue
                 items.append({"symbol": inst.venue_id, "side": "Buy" if pos.qty > 0 else "Sell", "size": fmt(abs(pos.qty)),
                               "avgPrice": fmt(pos.entry), "positionValue": fmt(abs(pos.qty) * pos.entry),
-                              "leverage": "10", "markPrice": fmt(inst.price), "liqPrice": "", "positionIdx": 0,
-                              "tradeMode": 0, "positionStatus": "Normal", "unrealisedPnl": fmt(s.unrealized(key)),
-                              "cumRealisedPnl": "0", "createdTime": str(s.now_ms()), "updatedTime": str(s.now_ms()),
+                              "leverage": "10", "markPrice": fmt(inst.price), "liqPrice": "", "bustPrice": "",
+                              "positionIdx": 0, "tradeMode": 0, "positionStatus": "Normal", "autoAddMargin": 0,
+                              "riskId": 1, "riskLimitValue": "2000000", "isReduceOnly": False, "tpslMode": "Full",
+                              "takeProfit": "", "stopLoss": "", "trailingStop": "0", "adlRankIndicator": 2,
+                              "unrealisedPnl": fmt(s.unrealized(key)), "cumRealisedPnl": "0",
+                              "positionBalance": fmt(abs(pos.qty) * pos.entry / 10), "seq": 1,
+                              "createdTime": str(s.now_ms()), "updatedTime": str(s.now_ms()),
+                              "leverageSysUpdatedTime": "", "mmrSysUpdatedTime": "",
                               "positionIM": "0", "positionMM": "0"})
             return self.ok({"category": "linear", "list": items, "nextPageCursor": ""})
         if path in ("v5/order/realtime", "v5/order/history"):

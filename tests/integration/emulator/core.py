@@ -62,21 +62,64 @@ def store_test_keys(store, environments=("testnet", "production")):
     return store
 
 
-@dataclass
-class Faults:
-    """Fault injection for one venue; every request to the venue is affected.
+#: What the ``body`` fault answers with (HTTP 200 after the request was executed).
+BODY_FAULTS = ("truncated", "html", "empty")
 
-    latency_s: added before answering. http_status: answer every request with this status (e.g. 503).
-    hang: never answer (until the emulator stops or the fault is cleared). bad_auth: reject every signed
-    request as an invalid key. clock_skew_ms: the venue's clock runs this far ahead of ours (negative =
-    behind); server time and signed-request timestamp windows use it.
-    """
+
+@dataclass
+class RequestFaults:
+    """What can go wrong with one request. Before the venue sees it: ``latency_s`` (added delay),
+    ``hang`` (never answer until the emulator stops or the fault is cleared), ``http_status`` (answer
+    with this status, e.g. 503, without executing), ``retry_after_s`` (429 with a ``Retry-After``
+    header of that many seconds and the venue's rate-limit error, without executing).
+    After the venue executed it (an order is booked, a cancel done): ``answer_late_s`` (hold the
+    answer this long: a client whose timeout is shorter gives up while the order exists),
+    ``drop_answer`` (send the headers and half the body, then cut the connection: aiohttp raises a
+    payload error), ``body`` ("truncated": half the real JSON; "html": a 200 HTML page as a proxy or
+    maintenance page sends; "empty": a 200 with no body)."""
 
     latency_s: float = 0.0
     http_status: int | None = None
     hang: bool = False
+    retry_after_s: float | None = None
+    answer_late_s: float = 0.0
+    drop_answer: bool = False
+    body: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.body is not None and self.body not in BODY_FAULTS:
+            raise ValueError(f"unknown body fault {self.body!r}; allowed: {', '.join(BODY_FAULTS)}")
+
+
+@dataclass
+class Faults(RequestFaults):
+    """Fault injection for one venue; every request to the venue is affected (``FaultRule`` targets
+    one endpoint). Besides the request faults: ``bad_auth`` rejects every signed request as an invalid
+    key; ``clock_skew_ms`` makes the venue's clock run this far ahead of ours (negative = behind), for
+    server time and signed-request timestamp windows."""
+
     bad_auth: bool = False
     clock_skew_ms: int = 0
+
+
+@dataclass
+class FaultRule(RequestFaults):
+    """Request faults for the requests of one endpoint only: ``path`` is a prefix of the request path
+    after the venue prefix (e.g. "api/v5/trade/batch-orders", "fapi/v1/order"; empty: every path),
+    ``method`` exactly (empty: any); ``times`` limits the rule to the next N matching requests
+    (None: until removed). ``hits`` counts the requests it applied to."""
+
+    path: str = ""
+    method: str = ""
+    times: int | None = None
+    hits: int = 0
+    #: answer 200 with this JSON instead of the venue's own, without executing (replays of recorded
+    #: real answers, tests/fixtures/ccxt_static); signatures are still checked first
+    answer_json: Any = None
+
+    def matches(self, method: str, path: str) -> bool:
+        return (self.times is None or self.hits < self.times) and path.startswith(self.path) \
+            and (not self.method or self.method.upper() == method)
 
 
 @dataclass
@@ -148,6 +191,7 @@ class VenueState:
     instruments: dict[str, Instrument]
     balances: dict[str, dict[str, Decimal]]
     faults: Faults = field(default_factory=Faults)
+    fault_rules: list[FaultRule] = field(default_factory=list)
     funding_rate: Decimal = D("0.0001")
     funding_interval_h: int = 8
     can_trade: bool = True
@@ -317,6 +361,30 @@ def json_response(payload: Any, status: int = 200) -> web.Response:
     return web.Response(text=json.dumps(payload), status=status, content_type="application/json")
 
 
+async def _cut_mid_answer(request: web.Request, response: web.Response) -> web.StreamResponse:
+    """Announce the whole answer, send half of it, close the connection (what a dropped TCP
+    connection or a proxy timeout looks like to the client: aiohttp's ClientPayloadError)."""
+    payload = response.body if isinstance(response.body, bytes) else response.text.encode()
+    cut = web.StreamResponse(status=response.status, headers={"Content-Type": response.content_type})
+    cut.content_length = len(payload)
+    await cut.prepare(request)
+    await cut.write(payload[: len(payload) // 2])
+    if request.transport is not None:
+        request.transport.close()
+    return cut
+
+
+def _bad_body(response: web.Response, kind: str) -> web.Response:
+    if kind == "html":
+        return web.Response(status=200, content_type="text/html",
+                            text="<!DOCTYPE html><html><head><title>Service Unavailable</title></head><body>"
+                                 "<h1>We'll be back soon</h1><p>The exchange is under maintenance.</p></body></html>")
+    if kind == "empty":
+        return web.Response(status=200, content_type="application/json", text="")
+    text = response.text or ""
+    return web.Response(status=200, content_type="application/json", text=text[: max(1, len(text) // 2)])
+
+
 class ExchangeEmulator:
     """The aiohttp server with one VenueState + dialect per venue.
 
@@ -341,6 +409,9 @@ class ExchangeEmulator:
         self._runner: web.AppRunner | None = None
         self._dead_man_task: asyncio.Task | None = None
         self.port: int | None = None
+        #: with record_answers, every JSON answer by (venue, method, path), for the fidelity checks
+        self.record_answers = False
+        self.answers: dict[tuple[str, str, str], list[Any]] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -390,21 +461,38 @@ class ExchangeEmulator:
         for name, value in faults.items():
             if not hasattr(current, name):
                 raise AttributeError(f"unknown fault {name!r}")
+            if name == "body" and value is not None and value not in BODY_FAULTS:
+                raise ValueError(f"unknown body fault {value!r}; allowed: {', '.join(BODY_FAULTS)}")
             setattr(current, name, value)
 
     def clear_faults(self, venue: str | None = None) -> None:
+        """Remove every fault (global and per-endpoint) of one venue, or of all."""
         for name in ([venue] if venue else list(self.venues)):
             self.venues[name].faults = Faults()
+            self.venues[name].fault_rules.clear()
+
+    def add_fault(self, venue: str, path: str = "", method: str = "", *, times: int | None = None,
+                  **faults: Any) -> FaultRule:
+        """Request faults on one endpoint, e.g. ``add_fault("okx", "api/v5/trade/batch-orders", "POST",
+        answer_late_s=3, times=1)``. Rules are tried in the order added; the first that matches a
+        request applies (instead of the venue-wide faults)."""
+        rule = FaultRule(path=path, method=method, times=times, **faults)
+        self.venues[venue].fault_rules.append(rule)
+        return rule
 
     # -- requests ----------------------------------------------------------------------------------
-    async def _dispatch(self, request: web.Request) -> web.Response:
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         venue = request.match_info["venue"]
         state = self.venues.get(venue)
         if state is None:
             return json_response({"error": f"no emulated venue {venue!r}"}, 404)
         tail = request.match_info["tail"]
         state.requests.append((request.method, tail))
-        faults = state.faults
+        faults: RequestFaults = state.faults
+        rule = next((r for r in state.fault_rules if r.matches(request.method, tail)), None)
+        if rule is not None:
+            rule.hits += 1
+            faults = rule
         if faults.latency_s:
             await asyncio.sleep(faults.latency_s)
         if faults.hang:
@@ -413,5 +501,23 @@ class ExchangeEmulator:
         if faults.http_status is not None:
             return web.Response(status=faults.http_status, text=f"<html>{faults.http_status} injected</html>",
                                 content_type="text/html")
+        dialect = self._dialects[venue]
+        if faults.retry_after_s is not None:
+            response = dialect.rate_limited()
+            response.headers["Retry-After"] = f"{faults.retry_after_s:g}"
+            return response
         body = await request.read()
-        return await self._dialects[venue].handle(request, tail, body)
+        if isinstance(faults, FaultRule) and faults.answer_json is not None:
+            denied = await dialect.handle(request, tail, body, auth_only=True)
+            return denied if denied is not None else json_response(faults.answer_json)
+        response = await dialect.handle(request, tail, body)
+        if self.record_answers and response.content_type == "application/json" and response.text:
+            self.answers.setdefault((venue, request.method, tail), []).append(json.loads(response.text))
+        # From here on the venue has executed the request; only the answer goes wrong.
+        if faults.answer_late_s:
+            await asyncio.sleep(faults.answer_late_s)
+        if faults.drop_answer:
+            return await _cut_mid_answer(request, response)
+        if faults.body is not None:
+            return _bad_body(response, faults.body)
+        return response

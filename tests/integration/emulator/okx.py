@@ -52,9 +52,14 @@ class OkxDialect:
     def __init__(self, state: VenueState) -> None:
         self.s = state
 
-    @staticmethod
-    def ok(data: list) -> web.Response:
-        return json_response({"code": "0", "msg": "", "data": data})
+    def rate_limited(self) -> web.Response:
+        """The venue's answer to a request over its rate limit (the emulator adds Retry-After)."""
+        return json_response({"msg": "Too Many Requests", "code": "50011", "data": []}, 429)
+
+    def ok(self, data: list) -> web.Response:
+        """OKX's envelope; trade endpoints also stamp when the gateway received and answered (us)."""
+        now_us = str(self.s.now_ms() * 1000)
+        return json_response({"code": "0", "msg": "", "data": data, "inTime": now_us, "outTime": now_us})
 
     @staticmethod
     def error(code: str, msg: str, status: int = 200, data: list | None = None) -> web.Response:
@@ -91,15 +96,26 @@ class OkxDialect:
                 "lever": "100", "uly": f"{i.base}-{i.quote}", "instFamily": f"{i.base}-{i.quote}"}
 
     def order_json(self, o: Order) -> dict:
-        return {"instId": o.instrument.venue_id, "instType": "SPOT" if o.instrument.kind == "spot" else "SWAP",
-                "ordId": o.order_id, "clOrdId": o.client_id, "px": fmt(o.price) if o.price else "", "sz": fmt(o.qty),
-                "side": o.side, "ordType": o.type, "state": _STATE[o.status], "accFillSz": fmt(o.filled),
-                "fillSz": fmt(o.filled), "avgPx": fmt(o.avg_price) if o.filled else "", "cTime": str(o.created_ms),
-                "uTime": str(o.updated_ms), "fee": "0", "feeCcy": o.instrument.quote, "reduceOnly": str(o.reduce_only).lower(),
-                "tdMode": "cash" if o.instrument.kind == "spot" else "cross", "posSide": "net", "tgtCcy": "",
-                "tag": "", "category": "normal"}
+        inst = o.instrument
+        spot = inst.kind == "spot"
+        filled = bool(o.filled)
+        return {"instId": inst.venue_id, "instType": "SPOT" if spot else "SWAP", "ordId": o.order_id,
+                "clOrdId": o.client_id, "tag": "", "px": fmt(o.price) if o.price else "", "pxUsd": "", "pxVol": "",
+                "pxType": "", "sz": fmt(o.qty), "side": o.side, "ordType": o.type, "state": _STATE[o.status],
+                "accFillSz": fmt(o.filled), "fillSz": fmt(o.filled), "fillPx": fmt(o.avg_price) if filled else "",
+                "fillTime": str(o.updated_ms) if filled else "", "tradeId": "1" if filled else "",
+                "avgPx": fmt(o.avg_price) if filled else "", "cTime": str(o.created_ms), "uTime": str(o.updated_ms),
+                "fee": "0", "feeCcy": inst.base if spot and o.side == "buy" else inst.quote, "rebate": "0",
+                "rebateCcy": inst.quote, "pnl": "0", "reduceOnly": str(o.reduce_only).lower(),
+                "tdMode": "cash" if spot else "cross", "posSide": "net", "lever": "" if spot else "10", "ccy": "",
+                "tgtCcy": "base_ccy" if spot and o.type == "market" else "", "category": "normal",
+                "source": "", "stpId": "", "stpMode": "cancel_maker", "cancelSource": "", "cancelSourceReason": "",
+                "quickMgnType": "", "algoClOrdId": "", "algoId": "", "attachAlgoClOrdId": "", "attachAlgoOrds": [],
+                "linkedAlgoOrd": {"algoId": ""}, "isTpLimit": "false", "slOrdPx": "", "slTriggerPx": "",
+                "slTriggerPxType": "", "tpOrdPx": "", "tpTriggerPx": "", "tpTriggerPxType": ""}
 
-    async def handle(self, request: web.Request, path: str, body: bytes) -> web.Response:
+    async def handle(self, request: web.Request, path: str, body: bytes, auth_only: bool = False) -> web.Response | None:
+        """Answer one request; ``auth_only``: only check its signature (None when it passes)."""
         raw_query = request.raw_path.partition("?")[2]
         signed_path = "/" + path + ("?" + raw_query if raw_query else "")
         private = not (path.startswith("api/v5/public/") or path.startswith("api/v5/market/"))
@@ -107,6 +123,8 @@ class OkxDialect:
             denied = self.auth(request, signed_path, body)
             if denied is not None:
                 return denied
+        if auth_only:
+            return None
         p = json.loads(body) if request.method == "POST" and body else dict(parse_qsl(raw_query))
         try:
             return self.route(request.method, path.removeprefix("api/v5/"), p)
@@ -145,7 +163,9 @@ class OkxDialect:
             return self.ok([{"uid": "1", "mainUid": "1", "acctLv": str(s.account_level),
                              "posMode": "long_short_mode" if s.hedge_mode else "net_mode", "autoLoan": False,
                              "greeksType": "PA", "level": "Lv1", "levelTmp": "", "ctIsoMode": "automatic",
-                             "mgnIsoMode": "automatic", "perm": perm, "label": "emulator", "ip": "", "roleType": "0"}])
+                             "mgnIsoMode": "automatic", "perm": perm, "label": "emulator", "ip": "", "roleType": "0",
+                             "kycLv": "2", "liquidationGear": "-1", "opAuth": "0", "spotOffsetType": "",
+                             "spotRoleType": "0", "spotTraderInsts": [], "traderInsts": []}])
         if path == "account/balance":
             bal = s.balances["trading"]
             upnl = sum((s.unrealized(k) for k in s.positions), D(0))
@@ -153,10 +173,24 @@ class OkxDialect:
             for asset, amount in sorted(bal.items()):
                 eq = amount + (upnl if asset == "USDT" else 0)
                 frozen = s.locked("trading", asset)
-                details.append({"ccy": asset, "eq": fmt(eq), "cashBal": fmt(amount), "availBal": fmt(amount - frozen),
-                                "frozenBal": fmt(frozen), "ordFrozen": fmt(frozen), "upl": fmt(upnl if asset == "USDT" else D(0)),
-                                "uTime": str(s.now_ms())})
-            return self.ok([{"totalEq": "0", "uTime": str(s.now_ms()), "details": details}])
+                usd = eq if asset == "USDT" else D(0)
+                details.append({
+                    "ccy": asset, "eq": fmt(eq), "cashBal": fmt(amount), "availBal": fmt(amount - frozen),
+                    "availEq": fmt(eq - frozen), "frozenBal": fmt(frozen), "ordFrozen": fmt(frozen),
+                    "upl": fmt(upnl if asset == "USDT" else D(0)), "uplLiab": "0", "eqUsd": fmt(usd),
+                    "disEq": fmt(usd), "fixedBal": "0", "borrowFroz": "0", "crossLiab": "0", "liab": "0",
+                    "interest": "0", "isoEq": "0", "isoLiab": "0", "isoUpl": "0", "maxLoan": "0", "twap": "0",
+                    "spotIsoBal": "0", "stgyEq": "0", "smtSyncEq": "0", "spotCopyTradingEq": "0",
+                    "colBorrAutoConversion": "0", "collateralEnabled": asset == "USDT", "collateralRestrict": False,
+                    "accAvgPx": "", "openAvgPx": "", "imr": "", "mmr": "", "mgnRatio": "", "notionalLever": "",
+                    "clSpotInUseAmt": "", "maxSpotInUse": "", "spotInUseAmt": "", "spotBal": "", "spotUpl": "",
+                    "spotUplRatio": "", "totalPnl": "", "totalPnlRatio": "", "rewardBal": "", "uTime": str(s.now_ms())})
+            total = sum((d["eqUsd"] and D(d["eqUsd"]) for d in details), D(0))
+            return self.ok([{"totalEq": fmt(total), "adjEq": fmt(total), "availEq": fmt(total), "isoEq": "0",
+                             "borrowFroz": "0", "imr": "0", "mmr": "0", "mgnRatio": "", "ordFroz": "0", "upl": fmt(upnl),
+                             "notionalUsd": "0", "notionalUsdForBorrow": "0", "notionalUsdForFutures": "0",
+                             "notionalUsdForOption": "0", "notionalUsdForSwap": "0", "uTime": str(s.now_ms()),
+                             "details": details}])
         if path == "account/positions":
             wanted = set(p["instId"].split(",")) if p.get("instId") else None
             out = []
@@ -164,11 +198,21 @@ class OkxDialect:
                 i = s.instruments[key]
                 if pos.qty == 0 or (wanted is not None and i.venue_id not in wanted):
                     continue
+                notional = abs(pos.qty) * i.contract_size * i.price
                 out.append({"instId": i.venue_id, "instType": "SWAP", "mgnMode": "cross", "posSide": "net",
-                            "pos": fmt(pos.qty), "posCcy": "", "avgPx": fmt(pos.entry), "markPx": fmt(i.price),
-                            "upl": fmt(s.unrealized(key)), "uplRatio": "0", "lever": "10", "liqPx": "",
-                            "notionalUsd": fmt(abs(pos.qty) * i.contract_size * i.price), "margin": "", "imr": "0",
-                            "mmr": "0", "ccy": "USDT", "posId": key, "cTime": str(s.now_ms()), "uTime": str(s.now_ms())})
+                            "pos": fmt(pos.qty), "availPos": "", "posCcy": "", "avgPx": fmt(pos.entry), "bePx": fmt(pos.entry),
+                            "markPx": fmt(i.price), "idxPx": fmt(i.price), "last": fmt(i.price), "usdPx": "",
+                            "upl": fmt(s.unrealized(key)), "uplRatio": "0", "uplLastPx": fmt(s.unrealized(key)),
+                            "uplRatioLastPx": "0", "lever": "10", "liqPx": "", "liqPenalty": "0",
+                            "notionalUsd": fmt(notional), "margin": "", "imr": fmt(notional / 10), "mmr": "0",
+                            "mgnRatio": "", "ccy": "USDT", "posId": str(1000 + list(s.instruments).index(key)), "tradeId": "1",
+                            "adl": "1", "fee": "0", "fundingFee": "0", "pnl": "0", "realizedPnl": "0",
+                            "interest": "", "liab": "", "liabCcy": "", "optVal": "", "pendingCloseOrdLiabVal": "",
+                            "baseBal": "", "baseBorrowed": "", "baseInterest": "", "quoteBal": "", "quoteBorrowed": "",
+                            "quoteInterest": "", "spotInUseAmt": "", "spotInUseCcy": "", "clSpotInUseAmt": "",
+                            "maxSpotInUseAmt": "", "bizRefId": "", "bizRefType": "", "closeOrderAlgo": [],
+                            "deltaBS": "", "deltaPA": "", "gammaBS": "", "gammaPA": "", "thetaBS": "", "thetaPA": "",
+                            "vegaBS": "", "vegaPA": "", "cTime": str(s.now_ms()), "uTime": str(s.now_ms())})
             return self.ok(out)
         if path == "trade/orders-pending":
             # Every instrument type unless instType/instId narrow it; newest first, `limit` (max 100) per page.

@@ -24,40 +24,47 @@ def _plotly_traces(html: str) -> list[str]:
     return [json.loads(f'"{name}"') for name in re.findall(r'"name":"([^"]+)"', html)]
 
 
+#: what runs written before provenance was recorded lack
+NEWER_KEYS = ("run_id", "code_version", "config", "overrides", "data_files", "exit_value", "exit_costs",
+              "exit_notes", "final_value_protocol", "max_drawdown_protocol", "rewards")
+
+
 def test_an_older_run_folder_gets_a_full_report_that_says_what_it_does_not_record(result, tmp_path):
-    write_results(result, tmp_path / "run")
-    record = load_run(tmp_path / "run")
-    html = unescape(build_report(record))
-    s = result.summary
-    assert f"{s['final_value']:,.4f} ETH" in html and f"{100 * s['apr']:,.2f} %" in html
+    folder = tmp_path / "run"
+    write_results(result, folder)
+    summary = json.loads((folder / "summary.json").read_text())
+    for key in NEWER_KEYS:
+        summary.pop(key, None)
+    (folder / "summary.json").write_text(json.dumps(summary))
+    (folder / "balance_sheet.csv").unlink()
+    frame = pd.read_csv(folder / "timeseries.csv").rename(columns={"lst_market_over_oracle": "lst_peg"})
+    frame.drop(columns=["value_protocol"]).to_csv(folder / "timeseries.csv", index=False)
+
+    html = unescape(build_report(load_run(folder)))
+    assert f"{summary['final_value']:,.4f} ETH" in html and f"{100 * summary['apr']:,.2f} %" in html
     assert "not recorded by this run" in html                       # exit value
-    assert "does not record: run_id, code_version, data_hashes" in html
+    assert "does not record: run_id, code_version, config, data_files" in html
     assert "the shipped eth_leveraged.yaml (this run did not record its effective configuration)" in html
     assert "no balance_sheet.csv" in html
     names = _plotly_traces(html)
     assert {"staking", "borrow cost", "health factor", "market / oracle"} <= set(names)
     assert not any("margin" in n for n in names), "no perps, no margin chart"
-    # directional: ETH held is the share currency
-    assert "long ETH is its own currency" in html
+    assert "long ETH is its own currency" in html                   # directional: ETH is the share currency
 
 
-def test_a_newer_run_shows_its_provenance_exit_value_lst_peg_and_balance_sheet(result):
-    record = record_from_result(result, source="test")
-    record.summary.update({
-        "run_id": "20250320T000000-7f3a", "code_version": "abc1234", "exit_value": 39.95,
-        "data_hashes": {"data/market/eth_spot.csv.gz": "sha256:00ff"},
-        "overrides": {"leverage.target_ltv": 0.85},
-        "effective_config": {"mode": "eth_leveraged", "rebalancing": {"enabled": True, "hf_floor": 1.02}},
-    })
-    record.timeseries["pnl.lst_peg"] = np.linspace(0.0, -0.01, len(record.timeseries)) / len(record.timeseries)
-    record.balance_sheet = pd.DataFrame({"timestamp": ["2025-03-20T23:00:00Z"] * 2, "venue": ["aave_v3", "aave_v3"],
-                                         "holding": ["aweETH", "variableDebtWETH"], "units": [100.0, -90.0]})
-    html = unescape(build_report(record))
-    for text in ("20250320T000000-7f3a", "abc1234", "sha256:00ff", "39.9500 ETH", "leverage.target_ltv",
-                 "the run's effective configuration", "deleverage floor 1.02", "variableDebtWETH"):
+def test_a_run_with_provenance_shows_it_with_exit_value_lst_peg_and_balance_sheet(result):
+    s = result.summary
+    html = unescape(build_report(record_from_result(result, source="test")))
+    some_file, digest = next(iter(s["data_files"].items()))
+    for text in (s["run_id"], s["code_version"]["commit"], some_file, digest, f"{s['exit_value']:,.4f} ETH",
+                 f"{s['final_value_protocol']:,.4f} ETH", "the run's effective configuration",
+                 f"deleverage floor {s['config']['mode']['rebalancing']['hf_floor']:g}", "aave_v3.supply.weETH",
+                 "Venue files as the run used them", "Cost to unwind at the end"):
         assert text in html, text
-    assert "LST peg (market vs oracle)" in _plotly_traces(html)
-    assert "does not record" not in html
+    names = _plotly_traces(html)
+    assert "LST peg (market vs oracle)" in names and "market / oracle" in names
+    assert any(n.startswith("protocol value") for n in names) and any(n.startswith("exit value") for n in names)
+    assert "does not record" not in html and "not recorded by this run" not in html
 
 
 def test_resolving_a_run_folder(tmp_path, result):

@@ -18,6 +18,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="main.py", description="Basis Workstation")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_backtest_parser(sub, backtest_service)
+    from engine.lab.cli import add_stress_parser, add_sweep_parser
+    add_stress_parser(sub, backtest_service)
+    add_sweep_parser(sub, backtest_service)
     add_live_parser(sub, live_trading_service)
     from venues.cli import register as register_venue_commands
     register_venue_commands(sub)

@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-PANELS = ("backtest", "config")
+PANELS = ("backtest", "config", "lab")
 #: the smallest common laptop screen; the window must stay usable there
 MIN_SIZE = (1366, 768)
 MAX_SIZE = (7680, 4320)           # 8K: a larger grab is a typo that would allocate gigabytes
@@ -45,6 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="text size factor, as View > Text size (default 1.0)")
     p.add_argument("--start", help="first day of the backtest window, YYYY-MM-DD (default: the mode's data start)")
     p.add_argument("--end", help="last day, YYYY-MM-DD (default: the mode's data end)")
+    p.add_argument("--scenario", help="lab panel: the sweep's scenario (default: steth_june2022_7pct_3d)")
+    p.add_argument("--at", default="2024-12-06T15:00Z", help="lab panel: the hour the scenario starts")
     p.set_defaults(func=run_screenshot_command)
 
     r = subparsers.add_parser("report", help="write one self-contained HTML report (interactive charts, metrics, "
@@ -98,6 +100,9 @@ def run_screenshot_command(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="basis-screenshot-") as state:
         os.environ["BASIS_WORKSTATION_STATE_DIR"] = state     # never touch the user's layout/settings
         try:
+            if args.panel == "lab":
+                return take_lab_screenshot(args.mode, out, size, args.scenario or "steth_june2022_7pct_3d", args.at,
+                                           theme=args.theme, text_size=args.text_size)
             return take_screenshot(args.mode, out, args.panel, size, start, end, theme=args.theme,
                                    text_size=args.text_size)
         except ScreenshotError as exc:
@@ -186,4 +191,63 @@ def take_screenshot(mode: str, out: Path, panel: str, size: tuple[int, int], sta
     finally:
         window.close()
     print(f"saved {out} ({image.width()}x{image.height()}, {mode}, {panel} panel)")
+    return 0
+
+
+def take_lab_screenshot(mode: str, out: Path, size: tuple[int, int], scenario: str, at: str,
+                        theme: str = "dark", text_size: float = 1.0) -> int:
+    """The Lab after a sweep of the mode's default grid under `scenario`: the heatmap, a clicked cell
+    and its unshocked twin replayed side by side."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    from app.main_window import MainWindow, create_application
+    from app.style import apply_theme
+
+    apply_theme(create_application([sys.argv[0]]), theme, text_size)
+    window = MainWindow(persist_layout=False, initial_mode=mode)
+    window.resize(*size)
+    window.show()
+    window.show_panel("lab")
+    lab = window.lab_panel
+    lab.mode_combo.setCurrentIndex(lab.mode_combo.findData(mode))
+    lab.scenario_combo.setCurrentIndex(lab.scenario_combo.findData(scenario))
+    lab.at_edit.setText(at)
+    lab.open_box.setChecked(False)
+    loop = QEventLoop()
+    outcome: dict[str, str] = {}
+
+    def fail(message: str) -> None:
+        outcome["error"] = message
+        loop.quit()
+
+    def swept(_job, rows, _cancelled) -> None:
+        if not rows:
+            return fail("the sweep produced no rows")
+        x, y = lab.axes
+        lab.open_cell(len(x.values) - 1, 0)
+
+    def ran(_job, run) -> None:
+        if len(lab.history) == 1:
+            lab.history_table.selectRow(0)
+            lab.add_twin()
+        elif len(lab.history) == 2:
+            lab.compare.replay.seek(lab.compare.replay.hours - 1)
+            QTimer.singleShot(500, loop.quit)
+
+    lab.runner.sweep_finished.connect(swept)
+    lab.runner.run_finished.connect(ran)
+    lab.runner.sweep_failed.connect(lambda _job, message: fail(message))
+    lab.runner.run_failed.connect(lambda _job, message: fail(message))
+    QTimer.singleShot(TIMEOUT_S * 1000, lambda: fail(f"timed out after {TIMEOUT_S} s"))
+    QTimer.singleShot(0, lambda: lab.run() or fail(lab.status.text()))
+    loop.exec()
+    try:
+        if "error" in outcome:
+            raise ScreenshotError(f"lab: {outcome['error']}")
+        image = window.grab()
+        if not image.save(str(out), "PNG"):
+            raise ScreenshotError(f"cannot write {out}")
+    finally:
+        window.close()
+    print(f"saved {out} ({image.width()}x{image.height()}, {mode}, lab panel)")
     return 0

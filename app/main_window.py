@@ -34,8 +34,10 @@ from app import APP_NAME, APP_TITLE, ORGANIZATION, style
 from app import settings as state
 from app.bridge import EngineBridge
 from app.gui_gc import collect_on_ui_thread
+from app.lab_runner import LabRunner
 from app.panels.backtest_panel import SOURCE_EDITOR, BacktestPanel
 from app.panels.config_panel import ConfigPanel
+from app.panels.lab_panel import LabPanel
 from app.panels.live_controller import LiveController
 from app.panels.live_panel import LivePanel
 from app.panels.venue_checks_panel import VenueChecksPanel
@@ -53,6 +55,7 @@ PANELS: tuple[tuple[str, str], ...] = (
     ("config", "Config"),
     ("venues", "Venue checks"),
     ("live", "Live trading"),
+    ("lab", "Lab"),
 )
 DEFAULT_MODE = "usdt_market_neutral"
 LAYOUT_VERSION = 1
@@ -84,7 +87,8 @@ class _NoTitleBar(QWidget):
 
 class MainWindow(QMainWindow):
     def __init__(self, bridge: EngineBridge | None = None, persist_layout: bool = True,
-                 initial_mode: str | None = None, venue_wiring: VenueWiring | None = None) -> None:
+                 initial_mode: str | None = None, venue_wiring: VenueWiring | None = None,
+                 lab_runner: LabRunner | None = None) -> None:
         super().__init__()
         collect_on_ui_thread()
         self.setWindowTitle(APP_TITLE)
@@ -115,9 +119,10 @@ class MainWindow(QMainWindow):
         self.live_controller = LiveController(self.venue_wiring, self)
         self.venue_checks_panel = VenueChecksPanel(self.venue_wiring, self.config_panel.mode)
         self.live_panel = LivePanel(self.live_controller, self.config_panel.mode)
+        self.lab_panel = LabPanel(lab_runner)
         for name, title in PANELS:
             widget = {"config": self.config_panel, "backtest": self.backtest_panel,
-                      "venues": self.venue_checks_panel, "live": self.live_panel}[name]
+                      "venues": self.venue_checks_panel, "live": self.live_panel, "lab": self.lab_panel}[name]
             self._add_dock(name, title, widget)
         self._build_safety_bar()
         self._arrange_default()
@@ -138,6 +143,8 @@ class MainWindow(QMainWindow):
         self._front_panel = "backtest"
         for name, dock in self.docks.items():
             dock.visibilityChanged.connect(lambda visible, n=name: self._dock_visibility(n, visible))
+        self.lab_panel.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.lab_panel.open_in_replay.connect(self.open_lab_run)
         self._closing_live = False
         self._shortcuts_sheet: ShortcutsSheet | None = None
         self._build_menus()
@@ -388,6 +395,13 @@ class MainWindow(QMainWindow):
     def _remember(self, key: str, value: str) -> None:
         if self.persist_layout:
             state.write(key, value)
+    def open_lab_run(self, run) -> None:
+        """A Lab run (a heatmap cell, a twin) in the backtest replay, without running it again."""
+        from app.bridge import BacktestSpec
+        spec = BacktestSpec(mode=run.spec.mode, capital=run.spec.capital, source_label=f"Lab: {run.label}")
+        self.backtest_panel.load_result(run.result, spec, run.prepared[0])
+        self.show_panel("backtest")
+        self.statusBar().showMessage(f"In the replay: {run.label}", 8000)
 
     def _config_draft_changed(self, mode: str) -> None:
         panel = self.backtest_panel
@@ -436,6 +450,7 @@ class MainWindow(QMainWindow):
             self.save_layout()
         self.venue_checks_panel.shutdown()
         self.backtest_panel.shutdown()
+        self.lab_panel.shutdown()
         self.bridge.shutdown()
         super().closeEvent(event)
 

@@ -68,3 +68,10 @@ def write(key: str, value: str | float) -> None:
     settings = app_settings()
     settings.setValue(key, value)
     settings.sync()
+
+
+def user_lab_dir() -> Path:
+    """Where the Lab keeps its sweep stores (one folder per mode), so a sweep resumes across sessions."""
+    override = _state_override()
+    base = override if override is not None else Path(platformdirs.user_data_dir(APP_NAME))
+    return base / "lab"

@@ -52,7 +52,15 @@ def add_backtest_parser(subparsers: argparse._SubParsersAction,
                         "default: ./results/<mode>/<run id>/ with ./results/<mode>/latest pointing at it")
     p.add_argument("--overwrite", action="store_true",
                    help="with --out: replace the result files in a folder that already holds files")
+    add_scenario_arguments(p)
     p.set_defaults(func=lambda args: run_backtest_command(args, service_factory))
+
+
+def add_scenario_arguments(p: argparse.ArgumentParser) -> None:
+    from engine.scenarios import available_scenarios
+    p.add_argument("--scenario", metavar="NAME",
+                   help=f"stress scenario from configs/scenarios ({', '.join(available_scenarios())})")
+    p.add_argument("--at", metavar="TIME", help="hour the scenario starts, e.g. 2025-01-15T00:00Z (UTC)")
 
 
 def _parse_day(text: str | None, flag: str, end: bool) -> pd.Timestamp | None:
@@ -77,10 +85,12 @@ def run_backtest_command(args: argparse.Namespace, service_factory: Callable[[],
             raise UsageError(f"--capital must be positive, got {args.capital}")
         if args.config is not None:
             _check_config_file(args.config)
+        scenario, at = scenario_from_args(args)
         request = BacktestRequest(
             mode=args.mode, start=_parse_day(args.start, "--start", False),
             end=_parse_day(args.end, "--end", True), capital=args.capital,
             override_file=args.config, cli_overrides=parse_cli_overrides(args.set),
+            scenario=scenario, scenario_at=at,
         )
         if request.start is not None and request.end is not None and request.end < request.start:
             raise UsageError(f"--end {args.end} is before --start {args.start}")
@@ -111,6 +121,8 @@ def run_backtest_command(args: argparse.Namespace, service_factory: Callable[[],
         print(f"warning: {warning}", file=sys.stderr)
     for reason in result.summary["rewards"].get("excluded_reasons", []):
         print(f"warning: reward excluded: {reason}", file=sys.stderr)
+    for warning in (result.summary.get("scenario") or {}).get("warnings", []):
+        print(f"warning: scenario: {warning}", file=sys.stderr)
     print(format_summary(result))
     print(f"results written to {out_dir}/ ({', '.join(RESULT_FILES)}){latest}")
     return 0
@@ -142,6 +154,19 @@ def _check_config_file(path: Path) -> None:
         raise UsageError(f"--config {path}: not a regular file (a device, pipe or socket)")
 
 
+def scenario_from_args(args: argparse.Namespace):
+    """(Scenario, --at hour) from --scenario/--at, or (None, None); either alone is a usage error."""
+    from engine.scenarios import load_scenario, parse_at
+    if args.scenario is None and args.at is None:
+        return None, None
+    if args.scenario is None:
+        raise UsageError("--at needs --scenario NAME (the hour a scenario starts)")
+    if args.at is None:
+        raise UsageError(f"--scenario {args.scenario} needs --at TIME (the hour it starts, e.g. 2025-01-15T00:00Z)")
+    return load_scenario(args.scenario), parse_at(args.at)
+
+
+
 def format_summary(result: BacktestResult) -> str:
     s = result.summary
     cur = s["currency"]
@@ -158,6 +183,7 @@ def format_summary(result: BacktestResult) -> str:
 
     rows = [
         ("mode", f"{s['mode']} ({s['share_class']}, {cur})"),
+        *([("scenario", f"{s['scenario']['name']} at {s['scenario']['at']}")] if s.get("scenario") else []),
         ("window", f"{s['start']} .. {s['end']} ({s['hours']} h)"),
         ("run id", s["run_id"]),
         ("initial value", num(s["initial_value"])),

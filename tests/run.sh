@@ -4,9 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export QT_QPA_PLATFORM=offscreen
-# Local chain and compiler for the on-chain integration tests (npm registry; no-op when present).
+# Local chain, compiler and protocol packages for the on-chain tests (npm registry; no-op when
+# installed and no older than the lock file, which npm copies to node_modules/.package-lock.json).
 peers=tests/integration/peers
-if [ -f "$peers/package.json" ] && [ ! -d "$peers/node_modules" ] && command -v npm >/dev/null; then
+if [ -f "$peers/package.json" ] && command -v npm >/dev/null \
+   && { [ ! -d "$peers/node_modules" ] || [ "$peers/package-lock.json" -nt "$peers/node_modules/.package-lock.json" ]; }; then
     npm ci --prefix "$peers" --no-audit --no-fund --loglevel=error >/dev/null 2>&1 \
         || echo "warning: npm could not install $peers (anvil/solc tests will skip)" >&2
 fi

@@ -203,3 +203,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     check.add_argument("--json", action="store_true", help="print the results as a JSON list")
     check.add_argument("--timeout", type=float, default=5.0, help="seconds per check, 0.1..600 (default 5)")
     check.set_defaults(func=_guard(cmd_check_venues))
+
+    from venues.onchain.devstack.cli import add_devchain_parser
+    add_devchain_parser(subparsers)

@@ -11,7 +11,7 @@ document come together in one `ConfigError` (its `.errors` are `ConfigIssue`s).
 """
 
 from .common import BASIS_MODES, CEX_VENUES, LST_VENUE, MODES, VENUES
-from .documents import load_venue_config
+from .documents import load_venue_config, load_venue_configs
 from .errors import ConfigError, ConfigIssue
 from .loader import ResolvedConfig, dump_mode_yaml, load_config, validate_document, validate_yaml_text
 from .mode_models import (
@@ -70,6 +70,7 @@ __all__ = [
     "dump_mode_yaml",
     "load_config",
     "load_venue_config",
+    "load_venue_configs",
     "parse_cli_overrides",
     "validate_document",
     "validate_yaml_text",

@@ -6,6 +6,7 @@ loader can report the problems of every file involved in one ConfigError.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -106,3 +107,39 @@ def load_share_class(
             )
         )
     return (None if issues else share_class), issues
+
+
+def load_venue_configs(
+    names: Iterable[str],
+    *,
+    override_file: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    config_root: Path | None = None,
+) -> dict[str, VenueConfig]:
+    """Venue files with an override document's ``venue_overrides:`` merged in, each validated.
+
+    ``override_file`` is read from disk (``python main.py devchain`` writes one); ``overrides`` is
+    the same shape already parsed. Raises ConfigError listing every problem of every venue.
+    """
+    from .overrides import split_layer
+    from .yaml_io import YamlDocument
+
+    layer = None
+    if override_file is not None:
+        layer = split_layer(read_yaml_file(Path(override_file), what="override file"))
+    elif overrides is not None:
+        layer = split_layer(YamlDocument(file="<overrides>", data=dict(overrides)))
+    root = resolve_root(config_root)
+    out: dict[str, VenueConfig] = {}
+    errors: list[ConfigIssue] = []
+    for name in names:
+        layers: list[Layer] = []
+        if layer is not None and name in layer.venues:
+            layers.append((layer.venues[name], layer.venue_sources[name]))
+        venue, issues = load_venue(name, root, layers)
+        errors += [issue for issue in issues if issue.severity == "error"]
+        if venue is not None:
+            out[name] = venue
+    if errors:
+        raise ConfigError(errors)
+    return out

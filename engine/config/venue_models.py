@@ -177,17 +177,52 @@ class StakingVenueConfig(OnchainVenueConfig):
     reward_tokens: list[Annotated[str, Field(min_length=1)]]
 
 
+#: Uniswap v3 fee tiers (hundredths of a bip: 3000 = 0.3 %).
+FeeTier = Literal[100, 500, 3000, 10000]
+#: A swap pair "BASE/QUOTE" of token symbols (WETH/USDT, wstETH/WETH).
+SwapPair = Annotated[str, Field(pattern=r"^[A-Za-z0-9]+/[A-Za-z0-9]+$")]
+
+
 class DexVenueConfig(OnchainVenueConfig):
     name: Literal["uniswap"]
     #: Pool fee tier used for swaps, on top of the slippage table.
     swap_fee_bps: Bps
+    #: Live swaps: the pool (fee tier) each pair trades in, either direction.
+    swap_pools: dict[SwapPair, FeeTier]
+    #: Live swaps: amountOutMinimum = amount x reference price x (1 - pool fee) x (1 - this).
+    max_slippage_bps: Annotated[float, Field(gt=0, le=1000)]
 
 
 # ----------------------------------------------------------------------------------------------- RPC
+class TransactionSettings(StrictModel):
+    """How the transaction manager (venues/onchain/tx) sends: gas, fees, finality, stuck handling."""
+
+    #: Gas limit = eth_estimateGas x this: headroom for state that moves between estimate and inclusion.
+    gas_limit_margin: Annotated[float, Field(ge=1.0, le=3.0)]
+    #: The most any transaction may pay per gas (EIP-1559 maxFeePerGas); above it nothing is signed.
+    max_fee_per_gas_gwei: Positive
+    #: Upper bound on the tip offered to the block builder (the node's suggestion is used below it).
+    max_priority_fee_gwei: NonNegative
+    #: Blocks from the receipt's block to the head (1 = mined) before a transaction counts as final.
+    confirmations: Annotated[int, Field(ge=1, le=64)]
+    #: Without a receipt for this long a transaction is stuck and gets a fee-bumped replacement.
+    stuck_after_s: Positive
+    #: Fee bump of a replacement; nodes refuse replacements below +10 %, 0.125 leaves margin.
+    replacement_fee_bump: Annotated[float, Field(ge=0.125, le=2.0)]
+    #: Fee-bumped replacements before a stuck transaction is reported (and left to the operator).
+    max_replacements: Annotated[int, Field(ge=0, le=10)]
+    #: Seconds between receipt polls while waiting.
+    poll_interval_s: Annotated[float, Field(gt=0, le=60)]
+    #: MEV-protected endpoint used for eth_sendRawTransaction only (null: the keyring's rpc_url).
+    #: Only keyless public endpoints belong here (Flashbots Protect: https://rpc.flashbots.net).
+    private_rpc_url: Annotated[str, Field(pattern=r"^https?://[^\s]+$")] | None
+
+
 class RpcEnvironment(StrictModel):
     chain_id: Annotated[int, Field(gt=0)]
     #: Provider network slug; the URL itself (it contains the key) comes from the keyring.
     network: Annotated[str, Field(min_length=1)]
+    transactions: TransactionSettings
 
 
 class RpcEnvironments(StrictModel):

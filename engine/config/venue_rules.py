@@ -15,9 +15,11 @@ from .venue_models import (
     AaveConfig,
     CexVenueConfig,
     CollateralRisk,
+    DexVenueConfig,
     OnchainVenueConfig,
     RpcVenueConfig,
     StakingVenueConfig,
+    TransactionSettings,
     VenueConfig,
 )
 
@@ -57,7 +59,58 @@ def check_venue(name: str, venue: VenueConfig, sources: SourceMap) -> list[Confi
                         f"{env.chain_id} is not the {env_name} chain (allowed: {CHAIN_IDS[env_name]})",
                     )
                 )
+            issues += _transactions(env_name, env.transactions, sources)
+    if isinstance(venue, DexVenueConfig):
+        issues += _swap_pools(venue, sources)
     return issues
+
+
+def _transactions(env_name: str, tx: TransactionSettings, sources: SourceMap) -> Iterator[ConfigIssue]:
+    path = ("environments", env_name, "transactions")
+    if tx.max_priority_fee_gwei > tx.max_fee_per_gas_gwei:
+        yield sources.issue(
+            (*path, "max_priority_fee_gwei"),
+            f"{tx.max_priority_fee_gwei} must not exceed max_fee_per_gas_gwei {tx.max_fee_per_gas_gwei} "
+            f"(allowed: 0 <= max_priority_fee_gwei <= {tx.max_fee_per_gas_gwei})",
+        )
+    url = tx.private_rpc_url
+    if url is not None and url.startswith("http://") and not _is_loopback_url(url):
+        yield sources.issue(
+            (*path, "private_rpc_url"),
+            f"{url} is plain http to another host: signed transactions must travel over TLS "
+            "(allowed: https://..., http://127.0.0.1 or http://localhost, or null)",
+        )
+
+
+def _is_loopback_url(url: str) -> bool:
+    host = url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[0]
+    return host in ("127.0.0.1", "localhost", "[::1]")
+
+
+def _swap_pools(venue: DexVenueConfig, sources: SourceMap) -> Iterator[ConfigIssue]:
+    seen: dict[frozenset[str], str] = {}
+    for pair in venue.swap_pools:
+        base, quote = pair.split("/")
+        if base == quote:
+            yield sources.issue(
+                ("swap_pools", pair), "a pair needs two different tokens (allowed: BASE/QUOTE)"
+            )
+            continue
+        key = frozenset((base, quote))
+        if key in seen:
+            yield sources.issue(("swap_pools", pair), f"same pair as {seen[key]!r} (list each pair once)")
+        seen[key] = pair
+        for env_name, env in (
+            ("production", venue.environments.production),
+            ("testnet", venue.environments.testnet),
+        ):
+            for symbol in (base, quote):
+                if symbol not in env.tokens:
+                    yield sources.issue(
+                        ("swap_pools", pair),
+                        f"{symbol} is not in environments.{env_name}.tokens "
+                        f"(allowed: {', '.join(sorted(env.tokens))})",
+                    )
 
 
 def _cex(venue: CexVenueConfig, sources: SourceMap) -> Iterator[ConfigIssue]:

@@ -187,6 +187,13 @@ class HistoricalDataProvider:
                         None if end_s is None else str(end_s), self._file_digests(groups))
         return self.cache_dir / f"{key}.npz"
 
+    def data_key(self, req: DataRequirements, start: Any = None, end: Any = None) -> str:
+        """Content key of the frame `load` returns for these arguments: the input files' digests, the
+        window and the data code's digest (sweeps key their trials by it; it parses nothing)."""
+        req = req.normalized()
+        return self._aligned_path(req, plan(req), to_utc_hour_seconds(start, "start"),
+                                  to_utc_hour_seconds(end, "end")).stem
+
     def is_cached(self, req: DataRequirements, start: Any = None, end: Any = None) -> bool:
         """Would `load` be served from the cache? (Cheap: hashes the inputs, parses nothing.) The app
         asks before a run: a cold build parses CSVs in C code that holds the GIL for long stretches,

@@ -39,6 +39,8 @@ class MarketView:
     cost_bps: dict[str, tuple[list[float], list[float], list[float]]]
     #: ether.fi reward distributions paid inside the window (empty when the run counts none).
     reward_payouts: list[RewardPayout] = field(default_factory=list)
+    #: venue -> hours it accepts no instructions (a stress scenario's outage); empty normally
+    outages: dict[str, list[bool]] = field(default_factory=dict)
     eth: list[float] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -70,13 +72,18 @@ class MarketView:
                 pair, bucket = k[len("cost_bps."):].rsplit(".", 1)
                 buckets.setdefault(pair, {})[bucket] = v.tolist()
         costs = {p: (b["10k"], b["100k"], b["1m"]) for p, b in buckets.items()}
+        outages = {k.split(".", 1)[1]: (v > 0.0).tolist() for k, v in cols.items() if k.startswith("outage.")}
         return cls(
             timestamps=list(timestamps), spot=spot, perp=perp, funding=funding,
             supply_index=supply, borrow_index=borrow, lst_oracle=oracle, lst_market=market,
             gas_gwei=cols["gas.gwei"].tolist(),
-            cost_bps=costs,
+            cost_bps=costs, outages=outages,
             reward_payouts=list(getattr(data, "reward_payouts", ())),
         )
+
+    def venue_down(self, venue: str, t: int) -> bool:
+        down = self.outages.get(venue)
+        return down is not None and down[t]
 
     def price_usd(self, token: str, t: int) -> float:
         """USD(T) price of one unit of `token` at hour t (LSTs at their oracle rate, as AAVE values them)."""

@@ -25,6 +25,7 @@ from engine.domain.params import RunParams
 from engine.domain.pnl import COMPONENTS
 from engine.math import metrics
 from engine.services import provenance
+from engine.scenarios import Scenario, ShockedMarket, apply_scenario
 from engine.services.run_params import build_run_params, data_requirements
 from engine.services.simulation import SimulationOutput, VenueWorld, simulate
 from engine.strategies import STRATEGIES
@@ -39,6 +40,9 @@ class BacktestRequest:
     override_file: Path | None = None
     cli_overrides: dict[str, Any] = field(default_factory=dict)
     config_root: Path | None = None
+    #: a stress scenario applied to the market data from the hour `scenario_at` on
+    scenario: Scenario | None = None
+    scenario_at: pd.Timestamp | str | None = None
 
 
 @dataclass
@@ -110,6 +114,9 @@ class BacktestService:
             on_data(data)
         if len(data) < 2:
             raise ValueError("the window must hold at least two hours")
+        shocked = shock_market(request, resolved, data)
+        if shocked is not None:
+            data = shocked.data
         timestamps = data.index.strftime("%Y-%m-%dT%H:%M:%SZ").tolist()
         mv = MarketView.from_columns(data, timestamps)
         strategy = STRATEGIES[params.strategy.mode](params)
@@ -123,9 +130,21 @@ class BacktestService:
         summary.update(run_id=run_id, code_version=provenance.code_version(),
                        config=provenance.effective_config(resolved), overrides=provenance.overrides(request),
                        data_files=self.provider.data_files(data_requirements(params)))
+        summary["scenario"] = shocked.describe() if shocked is not None else None
         underlying = params.strategy.underlying or "ETH"
         return BacktestResult(summary, data.index, out, params, np.asarray(data["spot.ETH"]), peg,
                               np.asarray(data[f"spot.{underlying}"]), warnings, data)
+
+
+def shock_market(request: BacktestRequest, resolved: Any, data: AlignedMarketData) -> ShockedMarket | None:
+    """The request's scenario applied to a copy of the aligned data (None without a scenario)."""
+    if request.scenario is None:
+        if request.scenario_at is not None:
+            raise ValueError("--at is only meaningful with a scenario")
+        return None
+    if request.scenario_at is None:
+        raise ValueError(f"scenario {request.scenario.name!r} needs an hour to start at (--at)")
+    return apply_scenario(data, request.scenario, request.scenario_at, venues=resolved.required_venues())
 
 
 def _none_if_nan(x: float | None) -> float | None:

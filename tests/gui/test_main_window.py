@@ -6,11 +6,11 @@ from PySide6.QtWidgets import QLabel, QWidget
 from app.main_window import PANELS, MainWindow
 
 
-def test_window_opens_with_the_four_panels(window):
+def test_window_opens_with_the_five_panels(window):
     assert set(window.docks) == {name for name, _ in PANELS}
     assert window.docks["backtest"].isVisible()
     titles = {d.windowTitle() for d in window.docks.values()}
-    assert titles == {"Backtest replay", "Config", "Venue checks", "Live trading"}
+    assert titles == {"Backtest replay", "Config", "Venue checks", "Live trading", "Lab"}
     venues_text = " ".join(label.text() for label in window.panel("venues").findChildren(QLabel))
     assert "check-venues" in venues_text and "keyring" in venues_text
     live_text = " ".join(label.text() for label in window.panel("live").findChildren(QLabel))

@@ -9,6 +9,7 @@ import pytest
 
 from tests.integration.chain.anvil import Anvil
 from tests.integration.chain.configs import local_venue_configs
+from tests.integration.chain.defi import defi, defi_session, execution, ledger  # noqa: F401 - fixtures
 from tests.integration.chain.deploy import Deployment, deploy_all
 from tests.integration.chain.solidity import Artifact, PeerUnavailable, compile_contracts
 from tests.integration.emulator import ExchangeEmulator, store_test_keys

@@ -228,7 +228,7 @@ def test_funding_rate_of_5_is_refused_by_the_cli_with_file_and_line(tmp_path: Pa
     text[100] = ",".join(fields)
     path = replace_file(root, rel, gzip.compress("".join(text).encode()))
     args = argparse.Namespace(mode="eth_basis", start=None, end=None, capital=None, config=None, set=[],
-                              out=tmp_path / "out", overwrite=False)
+                              out=tmp_path / "out", overwrite=False, scenario=None, at=None)
     code = run_backtest_command(args, lambda: backtest_service(root, tmp_path / "cache"))
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1

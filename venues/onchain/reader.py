@@ -50,16 +50,29 @@ class ChainReader:
         self._decimals: dict[str, int] = {}
 
     # -- plumbing ----------------------------------------------------------------------------------
-    async def _call(self, operation: str, fn: Callable[[], Awaitable[Any]]) -> Any:
+    async def call(self, operation: str, fn: Callable[[], Awaitable[Any]], *,
+                   passthrough: tuple[type[BaseException], ...] = (), retry: bool = True) -> Any:
+        """``await fn()`` with the reader's timeout and retry policy, failures as redacted VenueErrors.
+
+        ``passthrough`` exception types are re-raised as they are, for callers that decode them
+        (a revert's data); ``retry=False`` makes one attempt (a write whose repeat is not harmless).
+        """
+        return await self._call(operation, fn, passthrough=passthrough, retry=retry)
+
+    async def _call(self, operation: str, fn: Callable[[], Awaitable[Any]], *,
+                    passthrough: tuple[type[BaseException], ...] = (), retry: bool = True) -> Any:
         last: VenueError | None = None
-        for attempt in range(self.retry.attempts):
+        attempts = self.retry.attempts if retry else 1
+        for attempt in range(attempts):
             try:
                 return await asyncio.wait_for(fn(), self.timeout_s)
             except asyncio.CancelledError:
                 raise
+            except passthrough:
+                raise
             except Exception as exc:  # noqa: BLE001 - translated, never escapes raw
                 last = translate(exc, self.venue, operation, self._secrets)
-            if not last.retryable or attempt == self.retry.attempts - 1:
+            if not last.retryable or attempt == attempts - 1:
                 break
             await asyncio.sleep(self.retry.delay(attempt))
         assert last is not None

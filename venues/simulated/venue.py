@@ -89,6 +89,8 @@ class SimulatedVenues:
 
     # ------------------------------------------------------------------ execution
     def execute(self, ins: Instruction, t: int, charge_gas: bool = True) -> Fill:
+        if self.mv.outages:
+            self._check_venue_up(ins, t)
         handler = getattr(self, "_exec_" + ins.op.value)
         fill: Fill = handler(ins, t)
         if charge_gas:
@@ -99,6 +101,12 @@ class SimulatedVenues:
                 fill.gas_eth = gas_cost_eth(self.params.gas_units[op_name], self.mv.gas_gwei[t])
                 self._charge_gas(fill.gas_eth)
         return fill
+
+    def _check_venue_up(self, ins: Instruction, t: int) -> None:
+        """A venue in an outage (stress scenario) takes no orders and sends or receives no transfers."""
+        for venue in (ins.venue, ins.to_venue if ins.op is Op.TRANSFER else None):
+            if venue and self.mv.venue_down(venue, t):
+                raise ExecutionRejected(f"{venue} is down (outage): {ins.op.value} refused")
 
     def _charge_gas(self, eth: float) -> None:
         w = self.p.wallet

@@ -7,12 +7,13 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-PEERS = Path(__file__).resolve().parents[1] / "peers"
+from venues.onchain.devstack.peers import PeersMissing, peers_dir
+
+PEERS = peers_dir()
 SOURCE = Path(__file__).resolve().parent / "TestContracts.sol"
 
-
-class PeerUnavailable(RuntimeError):
-    """A test peer (node, solc-js, anvil) is not installed; the message says how to install it."""
+# A test peer (node, solc-js, anvil) is not installed; the message says how to install it.
+PeerUnavailable = PeersMissing
 
 
 @dataclass(frozen=True)

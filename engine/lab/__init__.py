@@ -1,0 +1,1 @@
+"""The research lab: stress reports over the scenario library and parameter sweeps."""

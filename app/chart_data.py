@@ -107,8 +107,12 @@ class ChartData:
 
 
 def _f64(values) -> np.ndarray:
-    """A contiguous float64 copy owned by the chart (the result's arrays stay untouched)."""
-    return np.array(values, dtype=np.float64, copy=True, order="C")
+    """A contiguous float64 copy owned by the chart (the result's arrays stay untouched), with every
+    non-finite value as NaN: the curves draw NaN as a gap, while an infinity reaching pyqtgraph's
+    range and painting code can crash the whole app."""
+    out = np.array(values, dtype=np.float64, copy=True, order="C")
+    out[~np.isfinite(out)] = np.nan
+    return out
 
 
 def build_chart_data(result: BacktestResult, combine_price_legs: bool | None = None) -> ChartData:

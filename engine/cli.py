@@ -11,6 +11,7 @@ exits non-zero with one clear message and no traceback.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import Callable
@@ -81,8 +82,10 @@ def run_backtest_command(args: argparse.Namespace, service_factory: Callable[[],
     try:
         if args.mode not in MODES:
             raise UsageError(f"unknown mode {args.mode!r} (allowed: {', '.join(MODES)})")
-        if args.capital is not None and not args.capital > 0:
-            raise UsageError(f"--capital must be positive, got {args.capital}")
+        if args.capital is not None and not (math.isfinite(args.capital) and args.capital > 0):
+            # The share class's own upper bound is checked with the config (engine.config.capital),
+            # still before anything is run or written.
+            raise UsageError(f"--capital must be positive and finite, got {args.capital:g}")
         if args.config is not None:
             _check_config_file(args.config)
         scenario, at = scenario_from_args(args)

@@ -49,7 +49,7 @@ from app.widgets.event_log import EventLogView
 from app.widgets.event_model import EventIndex, index_events
 from app.widgets.metrics import MetricsView
 from app.widgets.replay_controls import ReplayControls
-from engine.config import MODES, ConfigError
+from engine.config import MODES, ConfigError, check_capital_text
 from engine.data.rewards import NOTE_PREFIX as REWARD_NOTE_PREFIX
 from engine.services.backtest import BacktestResult
 from engine.services.results_io import write_results
@@ -349,15 +349,10 @@ class BacktestPanel(QWidget):
     def current_spec(self) -> BacktestSpec:
         """The run the controls describe (raises ValueError for bad input, ConfigError for a bad draft)."""
         draft = self._draft_for_run()
-        capital_text = self.capital_edit.text().strip().replace(",", "")
-        capital = None
-        if capital_text:
-            try:
-                capital = float(capital_text)
-            except ValueError:
-                raise ValueError(f"capital {capital_text!r} is not a number") from None
-            if not capital > 0:
-                raise ValueError(f"capital must be positive, got {capital_text}")
+        capital_text = self.capital_edit.text()
+        # inf, nan, negative and absurd values stop here (the run would chart infinities); the share
+        # class's own bound is checked again by the engine when the run starts.
+        capital = check_capital_text(capital_text, None, "capital") if capital_text.strip() else None
         start = end = None
         if self._window is not None:
             lo, hi = self._window

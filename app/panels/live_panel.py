@@ -59,7 +59,7 @@ from app.widgets.live_tables import (
     pct,
     perp_liquidation_move,
 )
-from engine.config import MODES
+from engine.config import MODES, check_capital_text
 from engine.services.live import FlattenReport, LiveSession, LiveStartError, LiveStartRequest, SessionPhase
 from engine.services.live.service import ENVIRONMENTS, EXECUTIONS
 
@@ -304,15 +304,8 @@ class LivePanel(QWidget):
     # ---- the session form ---------------------------------------------------------------------
     def build_request(self) -> LiveStartRequest:
         """The LiveStartRequest the form describes (raises ValueError on a bad capital)."""
-        text = self.capital_edit.text().strip().replace(",", "")
-        capital = None
-        if text:
-            try:
-                capital = float(text)
-            except ValueError:
-                raise ValueError(f"capital {text!r} is not a number") from None
-            if not capital > 0 or not math.isfinite(capital):
-                raise ValueError(f"capital must be a positive number, got {text}")
+        text = self.capital_edit.text()
+        capital = check_capital_text(text, None, "capital") if text.strip() else None
         fields: dict[str, Any] = {"mode": self.mode_combo.currentData(), "execution": self.execution_combo.currentData(),
                                   "environment": self.env_combo.currentData(), "capital": capital,
                                   "tick_seconds": self.tick_spin.value()}

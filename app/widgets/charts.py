@@ -230,9 +230,12 @@ class _Plot:
         finite = [y for y in finite if y.size]
         if not finite:
             return
-        lo = min([float(y.min()) for y in finite] + self.anchors)
-        hi = max([float(y.max()) for y in finite] + self.anchors)
+        anchors = [a for a in self.anchors if math.isfinite(a)]
+        lo = min([float(y.min()) for y in finite] + anchors)
+        hi = max([float(y.max()) for y in finite] + anchors)
         span = hi - lo
+        if not math.isfinite(span):         # finite values near the float limits: nothing sane to show
+            return
         minimum = max(self.min_span, abs(hi) * 1e-6, 1e-12)
         if span < minimum:
             centre = (hi + lo) / 2
@@ -538,6 +541,7 @@ class ChartStack(QWidget):
     def _thresholds(self, plot: _Plot, lines: list[Threshold]) -> None:
         """Reference lines, named on the right axis beside them (not in the title legend: the
         labels already sit next to their lines, and the legend keeps its width for the series)."""
+        lines = [line for line in lines if math.isfinite(line.value)]
         for line in lines:
             color = line_color(line.kind)
             item = pg.InfiniteLine(pos=line.value, angle=0, pen=pg.mkPen(color, width=1, style=LINE_STYLES[line.kind]))
@@ -550,17 +554,23 @@ class ChartStack(QWidget):
 
     def _value_plot(self, data: ChartData) -> None:
         cur = data.currency
-        plot = self._new_plot("value", f"Portfolio value ({cur})", cur, 3, right_offset=data.initial_value)
+        # A non-finite initial value (never produced by a valid run) must not reach pyqtgraph: a line
+        # or an axis offset at NaN crashes Qt's painter (SIGSEGV), taking the whole app down.
+        initial = data.initial_value if math.isfinite(data.initial_value) else None
+        plot = self._new_plot("value", f"Portfolio value ({cur})", cur, 3,
+                              right_offset=initial if initial is not None else 0.0)
         plot.item.setLabel("right", f"P&L {cur}")
-        plot.item.addItem(pg.InfiniteLine(pos=data.initial_value, angle=0,
-                                          pen=pg.mkPen(style.TRIGGER_LINE, width=1, style=Qt.PenStyle.DotLine)))
-        plot.anchors.append(data.initial_value)
+        if initial is not None:
+            plot.item.addItem(pg.InfiniteLine(pos=initial, angle=0,
+                                              pen=pg.mkPen(style.TRIGGER_LINE, width=1, style=Qt.PenStyle.DotLine)))
+            plot.anchors.append(initial)
         self._curve(plot, data.value, style.SERIES["value"], "value (left axis) = capital + P&L (right axis)",
                     width=2)
         plot.legend.append(_Legend(style.TRIGGER_LINE, "initial capital (P&L 0)", "rule"))
         for hours, symbol, color, label, kind in (
                 (data.rebalance_hours, "t1", style.SERIES["rebalance"], "rebalance", "marker"),
                 (data.liquidation_hours, "x", style.SERIES["liquidation"], "liquidation", "cross")):
+            hours = hours[np.isfinite(data.value[hours])] if hours.size else hours
             if hours.size == 0:
                 continue
             scatter = pg.ScatterPlotItem(symbol=symbol, size=10, pen=pg.mkPen(color), brush=pg.mkBrush(color))

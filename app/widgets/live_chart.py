@@ -97,6 +97,9 @@ class LivePnlChart(QWidget):
         self.x[i] = at
         self.ys[:-1, i] = components
         self.ys[-1, i] = pnl
+        # A non-finite point is a gap, never an infinity handed to pyqtgraph's auto-range.
+        column = self.ys[:, i]
+        column[~np.isfinite(column)] = np.nan
         self.count += 1
 
     def sync(self, source: object, history, currency: str, ticks: int) -> None:
@@ -134,7 +137,7 @@ class LivePnlChart(QWidget):
                     continue                      # a component that never moved stays out of the legend
                 color = style.SERIES["pnl_total"] if name == TOTAL else style.COMPONENT_COLORS.get(name, style.TEXT)
                 pen = pg.mkPen(color, width=2 if name == TOTAL else 1)
-                self.curves[name] = self.item.plot(name=name.replace("_", " "), pen=pen)
+                self.curves[name] = self.item.plot(name=name.replace("_", " "), pen=pen, connect="finite")
             self.curves[name].setData(x, y)
 
     def drawn_points(self, name: str = TOTAL) -> int:

@@ -46,11 +46,14 @@ class StackedAreaItem(pg.GraphicsObject):
                 polygon = pg.functions.create_qpolygonf(2 * n)
                 view = pg.functions.ndarray_from_qpolygonf(polygon)
                 view[:, 0] = xs
-                view[:, 1] = np.nan_to_num(ys)
+                # A non-finite point collapses to the zero line: nan_to_num's default would put an
+                # infinity at +-1.8e308, far outside anything Qt's painter can rasterise.
+                view[:, 1] = np.nan_to_num(ys, nan=0.0, posinf=0.0, neginf=0.0)
                 self._polygons.append(polygon)
                 inner = outer
-            lo = min(0.0, float(min(np.nanmin(b) for b in boundaries)))
-            hi = max(0.0, float(max(np.nanmax(b) for b in boundaries)))
+            finite = [b[np.isfinite(b)] for b in boundaries]
+            lo = min([0.0] + [float(b.min()) for b in finite if b.size])
+            hi = max([0.0] + [float(b.max()) for b in finite if b.size])
             self._rect = QRectF(float(x[0]), lo, float(x[-1] - x[0]), hi - lo)
         else:
             self._rect = QRectF()

@@ -33,6 +33,7 @@ class RiskSnapshot:
     margin_ratio: dict[str, float] = field(default_factory=dict)   # venue -> equity/notional (+inf flat)
     delta_onchain_eth: float = 0.0             # ETH exposure held on-chain (LST x rate + ETH - debt)
     delta_cex: dict[str, float] = field(default_factory=dict)      # asset -> CEX spot + perp units
+    largest_position_usd: float = 0.0          # largest single CEX perp or spot notional
 
 
 def aave_state(p: Portfolio, mv: MarketView, t: int, params: AaveParams | None) -> AaveState:
@@ -85,14 +86,32 @@ def onchain_eth_units(p: Portfolio, mv: MarketView, t: int) -> float:
 def snapshot(p: Portfolio, mv: MarketView, t: int, params: AaveParams | None) -> RiskSnapshot:
     a = aave_state(p, mv, t, params)
     snap = RiskSnapshot(health_factor=a.health_factor, ltv=a.ltv)
+    delta = snap.delta_cex
+    largest = 0.0
     for venue, acct in p.cex.items():
-        equity, notional = cex_equity(acct, venue, mv, t)
+        # cex_equity inline: this runs every hour, and each position's notional is needed too
+        equity = acct.usdt
+        notional = 0.0
+        for asset, pos in acct.perps.items():
+            size = pos.size
+            delta[asset] = delta.get(asset, 0.0) + size
+            if size:
+                mark = mv.perp[(venue, asset)][t]
+                equity += size * (mark - pos.entry_price)
+                position = abs(size) * mark
+                notional += position
+                if position > largest:
+                    largest = position
         if acct.perps:
             snap.margin_ratio[venue] = margin_ratio(equity, notional)
         for asset, qty in acct.spot.items():
-            snap.delta_cex[asset] = snap.delta_cex.get(asset, 0.0) + qty
-        for asset, pos in acct.perps.items():
-            snap.delta_cex[asset] = snap.delta_cex.get(asset, 0.0) + pos.size
+            delta[asset] = delta.get(asset, 0.0) + qty
+            if qty:
+                prices = mv.spot.get(asset)
+                position = abs(qty) * (prices[t] if prices is not None else mv.price_usd(asset, t))
+                if position > largest:
+                    largest = position
+    snap.largest_position_usd = largest
     snap.delta_onchain_eth = onchain_eth_units(p, mv, t)
     return snap
 

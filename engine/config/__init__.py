@@ -10,6 +10,7 @@ Every problem is reported as `<file>: <dotted.key>: <problem> (allowed: ...)`; a
 document come together in one `ConfigError` (its `.errors` are `ConfigIssue`s).
 """
 
+from .capital import MAX_CAPITAL, CapitalError, check_capital, check_capital_text
 from .common import BASIS_MODES, CEX_VENUES, LST_VENUE, MODES, VENUES
 from .documents import load_venue_config, load_venue_configs
 from .errors import ConfigError, ConfigIssue
@@ -44,9 +45,11 @@ __all__ = [
     "CEX_VENUES",
     "CONFIG_ROOT",
     "LST_VENUE",
+    "MAX_CAPITAL",
     "MODES",
     "VENUES",
     "AaveConfig",
+    "CapitalError",
     "CexVenueConfig",
     "CollateralRisk",
     "ConfigError",
@@ -67,6 +70,8 @@ __all__ = [
     "StakingConfig",
     "StakingVenueConfig",
     "VenueConfig",
+    "check_capital",
+    "check_capital_text",
     "dump_mode_yaml",
     "load_config",
     "load_venue_config",

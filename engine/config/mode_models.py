@@ -88,7 +88,7 @@ class HedgeConfig(StrictModel):
     allocation: dict[CexName, NonNegative]
     """Share of the hedge placed on each exchange; the weights must sum to 1."""
     margin_ratio_target: Fraction
-    """Equity / notional placed at each perp venue at entry."""
+    """Equity / notional placed at each perp venue at entry (above the venues' initial margin)."""
 
 
 class RebalancingConfig(StrictModel):
@@ -117,7 +117,8 @@ class RiskConfig(StrictModel):
     max_daily_loss: Fraction
     """Live: stop (or reduce) after losing this fraction in one day."""
     max_position_usdt: Positive
-    """Largest position allowed, in USDT."""
+    """Largest CEX spot or perp position, in USDT: legs are sized within it in backtests and live;
+    capital beyond it stays idle."""
     hf_floor: HealthFactor
     """Live: health factor below which trading is halted or reduced."""
     margin_ratio_floor: OpenFraction

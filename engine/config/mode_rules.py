@@ -331,6 +331,14 @@ def _hedge_margins(ctx: ModeContext) -> None:
                 f"margin_warning_ratio {warning}, or the hedge starts in the "
                 f"warning zone (allowed: {warning} < margin_ratio_target <= 1)",
             )
+        initial = max(v.initial_margin_ratio for v in used.values())
+        if hedge.margin_ratio_target <= initial:
+            ctx.error(
+                "hedge.margin_ratio_target",
+                f"{hedge.margin_ratio_target} must be above the venues' initial_margin_ratio {initial}: "
+                f"a venue refuses to open a short with less margin "
+                f"(allowed: {initial} < margin_ratio_target <= 1)",
+            )
     maintenance = max((v.maintenance_margin_ratio for v in used.values()), default=0.0)
     target = hedge.margin_ratio_target
     if ctx.has("rebalancing"):

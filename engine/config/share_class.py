@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
+from .capital import MAX_CAPITAL
 from .common import Currency, Positive, StrictModel
 
 
@@ -23,3 +24,11 @@ class ShareClassConfig(StrictModel):
     #: False: perp hedges are never placed (a hedge in a mode file is switched off with a warning).
     allows_hedging: bool
     description: Annotated[str, Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _capital_within_bound(self) -> ShareClassConfig:
+        bound = MAX_CAPITAL[self.currency]
+        if self.default_capital > bound:
+            raise ValueError(f"default_capital {self.default_capital:g} is above the largest accepted capital "
+                             f"(allowed: 0 < default_capital <= {bound:g} {self.currency})")
+        return self

@@ -86,6 +86,10 @@ class CexVenueConfig(StrictModel):
     #: Cost of moving USDT off this venue to another (charged on every inter-venue transfer).
     withdrawal_fee_usdt: NonNegative
     min_order_usdt: Positive
+    #: Depth limit: the largest single order (USDT notional) the venue's book is taken to absorb in one
+    #: hour within the cost model; a larger order is refused (backtest and live pre-trade check).
+    max_order_usdt: Positive
+    #: The exchange's position limit (notional of one perp/spot position).
     max_position_usdt: Positive
     markets: CexMarkets
     historical_data: HistoricalData
@@ -191,6 +195,9 @@ class DexVenueConfig(OnchainVenueConfig):
     swap_pools: dict[SwapPair, FeeTier]
     #: Live swaps: amountOutMinimum = amount x reference price x (1 - pool fee) x (1 - this).
     max_slippage_bps: Annotated[float, Field(gt=0, le=1000)]
+    #: Depth limit: the largest single swap (USD notional) the pools are taken to absorb in one hour
+    #: within the cost model; a larger swap is refused.
+    max_order_usdt: Positive
 
 
 # ----------------------------------------------------------------------------------------------- RPC

@@ -144,6 +144,12 @@ def _cex(venue: CexVenueConfig, sources: SourceMap) -> Iterator[ConfigIssue]:
             f"{venue.min_order_usdt} must be below max_position_usdt {venue.max_position_usdt} "
             f"(allowed: 0 < min_order_usdt < {venue.max_position_usdt})",
         )
+    if venue.min_order_usdt >= venue.max_order_usdt:
+        yield sources.issue(
+            ("max_order_usdt",),
+            f"{venue.max_order_usdt} must be above min_order_usdt {venue.min_order_usdt} "
+            f"(allowed: max_order_usdt > {venue.min_order_usdt})",
+        )
     if venue.environments.production.sandbox:
         yield sources.issue(
             ("environments", "production", "sandbox"), "production must not use the sandbox (allowed: false)"

@@ -18,6 +18,8 @@ class CexParams:
     liquidation_fee_rate: float
     withdrawal_fee_usdt: float
     min_order_usdt: float                  # strategy floor: smaller resizes/transfers are not worth sending
+    max_order_usdt: float                  # depth limit: a larger single order is refused
+    max_position_usdt: float               # the exchange's limit on one position's notional
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +71,19 @@ class StrategyParams:
     delta_drift_trigger: float
     hf_floor: float
     hf_target: float
+    max_position_usdt: float               # risk.max_position_usdt: largest CEX spot/perp notional
+
+
+@dataclass(frozen=True, slots=True)
+class RiskParams:
+    """The mode's `risk:` limits (the live session's, also enforced in backtests)."""
+
+    max_drawdown: float
+    max_daily_loss: float
+    max_position_usdt: float
+    hf_floor: float
+    margin_ratio_floor: float
+    breach_action: str                     # halt | reduce
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,4 +93,6 @@ class RunParams:
     aave: AaveParams | None
     flash_fee_rate: dict[str, float]
     swap_fee_bps: float                    # DEX pool fee on top of the slippage table
+    dex_max_order_usdt: float | None       # DEX depth limit per swap; None: the mode loads no DEX
     gas_units: dict[str, int]              # per on-chain operation (alchemy venue config)
+    risk: RiskParams

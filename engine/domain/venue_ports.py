@@ -170,8 +170,8 @@ class OrderRequest:
     post_only: bool = False
 
     def __post_init__(self) -> None:
-        if not isinstance(self.amount, Decimal) or self.amount <= 0:
-            raise ValueError(f"order amount must be a positive Decimal, got {self.amount!r}")
+        if not isinstance(self.amount, Decimal) or not self.amount.is_finite() or self.amount <= 0:
+            raise ValueError(f"order amount must be a positive, finite Decimal, got {self.amount!r}")
         if self.type is OrderType.LIMIT and (not isinstance(self.price, Decimal) or self.price <= 0):
             raise ValueError(f"a limit order needs a positive Decimal price, got {self.price!r}")
         if self.type is OrderType.MARKET and self.post_only:
@@ -226,6 +226,11 @@ class CexVenuePort(Protocol):
     async def fetch_market_snapshot(self, symbols: Sequence[str]) -> MarketSnapshot: ...
 
     async def fetch_balances(self) -> list[VenueBalance]: ...
+
+    def balance_account(self, symbol: str) -> str:
+        """The account (``VenueBalance.account``) whose balances pay for orders in ``symbol``
+        (Binance: "spot" or "usdm"; one-account venues: that account)."""
+        ...
 
     async def fetch_positions(self, symbols: Sequence[str] | None = None) -> list[VenuePosition]: ...
 

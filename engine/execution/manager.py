@@ -1,14 +1,39 @@
 """Execution manager: drives a strategy program, routes each Instruction to the venue port, logs the
-events and books execution costs and gas into the P&L ledger (DESIGN §2, §6)."""
+events and books execution costs and gas into the P&L ledger (DESIGN §2, §6).
+
+It is also the execution boundary every backtest, paper and live instruction crosses: an amount no
+venue could execute (NaN, infinite, a negative stake) is refused here loudly, as InvalidInstruction,
+whatever the strategy computed.
+"""
 from __future__ import annotations
 
+import math
 from typing import Awaitable, Callable, Protocol
 
 from engine.components.event_log import EventLog
 from engine.components.pnl_ledger import PnlLedger
-from engine.domain.instructions import Fill, Instruction
+from engine.domain.instructions import Fill, Instruction, Op
 from engine.domain.market import MarketView
+from engine.domain.refusals import InvalidInstruction, MarginRefused
 from engine.strategies.base import Program
+
+#: Signed trades: the sign is the side, so zero is no order at all. Every other operation moves a
+#: quantity that cannot be negative (approvals and the e-mode switch carry none).
+_SIGNED = (Op.PERP_TRADE, Op.SPOT_TRADE)
+
+
+def validate_instruction(ins: Instruction) -> None:
+    """Raise InvalidInstruction unless every amount in `ins` (and its children) can be executed."""
+    what = f"{ins.op.value} {ins.amount!r} {ins.asset} on {ins.venue}" + (f" ({ins.reason})" if ins.reason else "")
+    if not math.isfinite(ins.amount):
+        raise InvalidInstruction(f"refused {what}: the amount is not a finite number")
+    if ins.op in _SIGNED:
+        if ins.amount == 0.0:
+            raise InvalidInstruction(f"refused {what}: a trade of zero is not an order")
+    elif ins.amount < 0.0:
+        raise InvalidInstruction(f"refused {what}: the amount must not be negative")
+    for child in ins.children:
+        validate_instruction(child)
 
 
 class ExecutionPort(Protocol):
@@ -34,11 +59,12 @@ class ExecutionManager:
         run = _ProgramRun(self, program, t)
         ins = run.start()
         while ins is not None:
+            run.validate(ins)
             try:
                 fill = self.port.execute(ins, t)
             except self.rejected_exc as exc:
-                run.rejected(ins, exc)
-                break
+                ins = run.rejected(ins, exc)
+                continue
             ins = run.filled(fill)
         return run.fills
 
@@ -48,11 +74,12 @@ class ExecutionManager:
         run = _ProgramRun(self, program, t)
         ins = run.start()
         while ins is not None:
+            run.validate(ins)
             try:
                 fill = await execute(ins, t)
             except self.rejected_exc as exc:
-                run.rejected(ins, exc)
-                break
+                ins = run.rejected(ins, exc)
+                continue
             ins = run.filled(fill)
         return run.fills
 
@@ -97,8 +124,27 @@ class _ProgramRun:
         except StopIteration:
             return None
 
-    def rejected(self, ins: Instruction, exc: Exception) -> None:
+    def validate(self, ins: Instruction) -> None:
+        try:
+            validate_instruction(ins)
+        except InvalidInstruction:
+            self.program.close()
+            raise
+
+    def rejected(self, ins: Instruction, exc: Exception) -> Instruction | None:
+        """Log the refusal. A margin refusal is handed to the program, which may skip that leg and
+        go on (the next instruction is returned); any other refusal stops the program (None)."""
         m = self.manager
         m.log.add(m.mv.timestamps[self.t], self.t, ins.venue, "rejected", asset=ins.asset, amount=ins.amount,
                   reason=f"{ins.op.value}: {exc}")
-        self.program.close()
+        if not isinstance(exc, MarginRefused):
+            self.program.close()
+            return None
+        try:
+            return self.program.throw(exc)
+        except StopIteration:
+            return None
+        except MarginRefused as raised:
+            if raised is not exc:
+                raise
+            return None     # the program did not handle it: it has stopped

@@ -29,6 +29,7 @@ from engine.scenarios import Scenario, ShockedMarket, apply_scenario
 from engine.services.run_params import build_run_params, data_requirements
 from engine.services.simulation import SimulationOutput, VenueWorld, simulate
 from engine.strategies import STRATEGIES
+from engine.strategies.capacity import capacity_warning
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,10 @@ class BacktestService:
         lst = params.strategy.lst
         peg = data[f"lst.{lst}.market"] / data[f"lst.{lst}.oracle"] if lst else None
         warnings = [f"{w.file}: {w.key}: {w.message}" for w in resolved.warnings]
+        capacity = capacity_warning(params)
+        if capacity is not None:
+            warnings.append(capacity)
+        warnings += out.risk_warnings
         assert out.final_portfolio is not None
         exit_ = exit_value(out.final_portfolio, mv, len(data) - 1, params)
         summary = build_summary(resolved, params, data, out, load_seconds, warnings, exit_)

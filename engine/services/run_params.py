@@ -4,8 +4,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from engine.config.capital import check_capital
 from engine.data import DataRequirements
-from engine.domain.params import AaveParams, CexParams, CollateralParams, RunParams, StrategyParams
+from engine.domain.params import AaveParams, CexParams, CollateralParams, RiskParams, RunParams, StrategyParams
 from engine.domain.rewards import REWARDS_MODE_KINDS
 
 CEX_VENUES = ("binance", "bybit", "okx")
@@ -13,9 +14,12 @@ FLASH_VENUES = ("morpho", "instadapp")
 
 
 def build_run_params(resolved: Any, capital: float | None = None) -> RunParams:
-    """`resolved` is an engine.config.ResolvedConfig; `capital` overrides the share class default."""
+    """`resolved` is an engine.config.ResolvedConfig; `capital` overrides the share class default
+    (checked here, the one place every backtest and live session gets its parameters from)."""
     m = resolved.mode
     sc = resolved.share_class
+    if capital is not None:
+        capital = check_capital(capital, sc.currency)
     venues = resolved.venues
     staking = m.staking.enabled
     lev = m.leverage
@@ -45,6 +49,7 @@ def build_run_params(resolved: Any, capital: float | None = None) -> RunParams:
         delta_drift_trigger=m.rebalancing.delta_drift_trigger,
         hf_floor=m.rebalancing.hf_floor,
         hf_target=m.rebalancing.hf_target,
+        max_position_usdt=m.risk.max_position_usdt,
     )
     cex = {}
     for name in CEX_VENUES:
@@ -56,7 +61,8 @@ def build_run_params(resolved: Any, capital: float | None = None) -> RunParams:
                 maintenance_margin_ratio=v.maintenance_margin_ratio,
                 margin_warning_ratio=v.margin_warning_ratio,
                 liquidation_fee_rate=v.liquidation_fee_rate, withdrawal_fee_usdt=v.withdrawal_fee_usdt,
-                min_order_usdt=v.min_order_usdt,
+                min_order_usdt=v.min_order_usdt, max_order_usdt=v.max_order_usdt,
+                max_position_usdt=v.max_position_usdt,
             )
     aave = None
     if "aave_v3" in venues:
@@ -72,10 +78,13 @@ def build_run_params(resolved: Any, capital: float | None = None) -> RunParams:
     flash = {name: venues[name].flash_loan_fee_rate for name in FLASH_VENUES if name in venues}
     # Modes that never swap on-chain (basis, pure lending, plain staking) do not load the DEX venue.
     swap_fee = venues["uniswap"].swap_fee_bps if "uniswap" in venues else math.nan
+    dex_depth = venues["uniswap"].max_order_usdt if "uniswap" in venues else None
     # CEX-only modes send no transactions: without the RPC venue there is nothing to price in gas.
     gas_units = venues["alchemy"].gas_units.as_dict() if "alchemy" in venues else {}
     return RunParams(strategy=strategy, cex=cex, aave=aave, flash_fee_rate=flash, swap_fee_bps=swap_fee,
-                     gas_units=gas_units)
+                     dex_max_order_usdt=dex_depth, gas_units=gas_units,
+                     risk=RiskParams(m.risk.max_drawdown, m.risk.max_daily_loss, m.risk.max_position_usdt,
+                                     m.risk.hf_floor, m.risk.margin_ratio_floor, m.risk.breach_action))
 
 
 def data_requirements(params: RunParams) -> DataRequirements:

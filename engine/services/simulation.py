@@ -31,6 +31,7 @@ from engine.domain.params import RunParams
 from engine.domain.portfolio import Portfolio
 from engine.domain.rewards import RewardPayout
 from engine.execution.manager import ExecutionManager
+from engine.services.backtest_risk import BacktestRiskMonitor
 from engine.strategies.base import Strategy, StrategyContext
 
 PROGRESS_EVERY = 500   # hours between progress callbacks (cheap enough, smooth enough for a bar)
@@ -67,6 +68,7 @@ class SimulationOutput:
     initial_value: float
     engine_seconds: float
     ledger_totals: dict[str, float] = field(default_factory=dict)
+    risk_warnings: list[str] = field(default_factory=list)   # live circuit breakers the run crossed
     rewards: RewardBook | None = None
     holdings: BalanceSheetRecorder = field(default_factory=BalanceSheetRecorder)
     final_portfolio: Portfolio | None = None
@@ -87,6 +89,8 @@ def simulate(strategy: Strategy, params: RunParams, mv: MarketView,
     ledger = PnlLedger(n)
     log = EventLog()
     manager = ExecutionManager(world, mv, ledger, log, cur, rejected_exc)
+    # Where the live circuit breakers would have stopped a session (reported, see backtest_risk).
+    monitor = BacktestRiskMonitor(params, mv, log)
 
     values = np.empty(n)
     values_protocol = np.empty(n)
@@ -120,6 +124,7 @@ def simulate(strategy: Strategy, params: RunParams, mv: MarketView,
     ledger.start_hour(0)
     initial_value = sp.capital
     ctx = StrategyContext(portfolio, mv, 0, snapshot(portfolio, mv, 0, aave), params)
+    monitor.observe(0, initial_value, ctx.risk)
     manager.run(strategy.entry(ctx), 0)
     prev_usd = value_usd(portfolio, mv, 0)
     if rewards is not None:
@@ -167,6 +172,7 @@ def simulate(strategy: Strategy, params: RunParams, mv: MarketView,
 
         risk = snapshot(portfolio, mv, t, aave)
         usd = value_usd(portfolio, mv, t)
+        monitor.observe(t, usd if usdt else usd / eth, risk)
         ctx = StrategyContext(portfolio, mv, t, risk, params, usd)
         reason = strategy.check(ctx)
         if reason is not None:
@@ -211,6 +217,7 @@ def simulate(strategy: Strategy, params: RunParams, mv: MarketView,
         hedge_notional=hedge_notional, rebalance_hours=rebalance_hours, liquidation_count=liquidations,
         events=log, initial_value=initial_value, engine_seconds=time.perf_counter() - started,
         ledger_totals=ledger.totals(), rewards=rewards, holdings=holdings, final_portfolio=portfolio,
+        risk_warnings=monitor.warnings(),
     )
 
 

@@ -10,12 +10,13 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar, Generator
 
-from engine.components.risk import RiskSnapshot, onchain_eth_units
+from engine.components.risk import RiskSnapshot, cex_equity, onchain_eth_units
 from engine.components.valuation import value_usd
 from engine.domain.instructions import Fill, Instruction
 from engine.domain.market import MarketView
 from engine.domain.params import RunParams, StrategyParams
 from engine.domain.portfolio import Portfolio
+from engine.strategies.capacity import Capacity, CapitalTooSmall, check_hedged_capital, hedged_capacity
 
 Program = Generator[Instruction, Fill, None]
 
@@ -54,6 +55,14 @@ class Strategy:
     def __init__(self, params: RunParams) -> None:
         self.params = params
         self.sp: StrategyParams = params.strategy
+        hedged = self.sp.hedge and self.sp.currency == "USDT"
+        self.capacity: Capacity | None = hedged_capacity(params) if hedged else None
+        cap = self.capacity
+        usable = cap.long_usd * (1.0 + self.sp.margin_ratio_target) if cap is not None else math.inf
+        self._position_cap = cap.position_usd if cap is not None else math.inf
+        self._long_cap = cap.long_usd if cap is not None else math.inf
+        self._working_capital = usable
+        self._idle_on_spot_venue = self.sp.capital > usable
 
     # -- lifecycle -----------------------------------------------------------------------------
     def seed(self, portfolio: Portfolio, market: MarketView) -> None:
@@ -73,22 +82,73 @@ class Strategy:
         return
         yield  # pragma: no cover
 
+    # -- capital -------------------------------------------------------------------------------
+    def require_capital(self, ctx: StrategyContext) -> None:
+        """Refuse (CapitalTooSmall) a capital the entry cannot use; each mode adds its own floor."""
+        check_hedged_capital(self.params)
+
+    def require_entry_gas(self, ctx: StrategyContext, gas_eth: float) -> None:
+        """ETH share classes pay the entry's gas from the capital: it must leave something to stake."""
+        if self.sp.capital <= gas_eth:
+            raise CapitalTooSmall(
+                f"capital {self.sp.capital:g} ETH is too small for {self.sp.mode}: the entry's gas at the first "
+                f"hour's price is {gas_eth:.6f} ETH, leaving nothing to stake; the minimum capital is "
+                f"{gas_eth:.6f} ETH (and a position that small mostly pays gas)")
+
+    def target_long_usd(self, ctx: StrategyContext) -> float:
+        """The long leg for the current value, V / (1 + margin target), capped at the mode's capacity
+        (see engine.strategies.capacity): capital beyond it stays idle."""
+        want = ctx.value_usd / (1.0 + self.sp.margin_ratio_target)
+        return min(want, self.capacity.long_usd) if self.capacity is not None else want
+
     # -- shared checks -------------------------------------------------------------------------
-    def hedged_check(self, ctx: StrategyContext, onchain_units: float) -> str | None:
-        """Margin first (a liquidation is the bigger danger), then delta drift, then idle surplus
-        margin. Net delta is the on-chain exposure plus every CEX holding of the underlying."""
+    def hedged_check(self, ctx: StrategyContext, onchain_units: float, long_units: float) -> str | None:
+        """Margin first (a liquidation is the bigger danger), then a leg past its position limit,
+        then delta drift, then idle surplus margin. Net delta is the on-chain exposure plus every CEX
+        holding of the underlying; `long_units` is the long leg the perps hedge. Runs every hour:
+        the capacity figures are precomputed in __init__."""
         sp = self.sp
-        for venue, ratio in ctx.risk.margin_ratio.items():
+        risk = ctx.risk
+        ratios = risk.margin_ratio
+        for venue, ratio in ratios.items():
             if ratio < sp.margin_ratio_trigger:
                 return f"margin:{venue}"
-        net = onchain_units + ctx.risk.delta_cex.get(sp.underlying or "", 0.0)
         price = ctx.market.spot[sp.underlying][ctx.t] if sp.underlying != "ETH" else ctx.eth
-        equity = ctx.value_at_check_usd
+        long_usd = long_units * price
+        if long_usd > self._position_cap:
+            return "capacity"
+        net = onchain_units + risk.delta_cex.get(sp.underlying or "", 0.0)
+        # Drift is measured against the capital at work: idle capital beyond the capacity would
+        # otherwise let the deployed legs drift unhedged by a multiple of themselves.
+        equity = min(ctx.value_at_check_usd, self._working_capital)
         if equity > 0 and abs(net) * price / equity > sp.delta_drift_trigger:
-            return "delta"
-        for venue, ratio in ctx.risk.margin_ratio.items():
-            if ratio > sp.margin_ratio_ceiling:
+            short = self.margin_shortfall(ctx, long_units)
+            # Re-hedging an account below its initial margin would only be refused: fund it first.
+            return f"margin:{short} (below initial margin for its hedge)" if short else "delta"
+        if long_usd >= self._long_cap:
+            return None      # surplus margin cannot grow a long leg that is at its capacity
+        ceiling = sp.margin_ratio_ceiling
+        for venue, ratio in ratios.items():
+            # Capital beyond the capacity waits on the spot venue (basis modes): its margin ratio
+            # then says nothing about surplus margin.
+            if ratio > ceiling and not (self._idle_on_spot_venue and venue == sp.spot_venue):
                 return f"margin_excess:{venue}"
+        return None
+
+    def margin_shortfall(self, ctx: StrategyContext, long_units: float) -> str | None:
+        """The first perp venue whose equity is below the initial margin of its full hedge of
+        `long_units` (e.g. an account emptied by a liquidation), or None."""
+        sp = self.sp
+        asset = sp.underlying or "ETH"
+        for venue, weight in sp.allocation.items():
+            if weight <= 0.0:
+                continue
+            acct = ctx.portfolio.cex.get(venue)
+            mark = ctx.market.perp[(venue, asset)][ctx.t]
+            need = ctx.params.cex[venue].initial_margin_ratio * weight * abs(long_units) * mark
+            equity = cex_equity(acct, venue, ctx.market, ctx.t)[0] if acct is not None else 0.0
+            if equity < need:
+                return venue
         return None
 
     def hf_below_floor(self, ctx: StrategyContext) -> bool:

@@ -6,12 +6,13 @@ from engine.domain.market import MarketView
 from engine.domain.portfolio import Portfolio
 from engine.strategies.base import Program, Strategy, StrategyContext
 from engine.math.costs import slippage_bps
-from engine.strategies.hedge import collect_surplus, fund_margins, hedge_to, margin_targets
+from engine.strategies.hedge import clamp_order, collect_surplus, fund_margins, hedge_to, margin_targets
 
 
 class BasisStrategy(Strategy):
-    """Capital starts as USDT on the spot venue. Spot X = V/(1+m) is bought there; each perp venue
-    gets m x its allocation of X as margin and shorts its allocation of the spot quantity."""
+    """Capital starts as USDT on the spot venue. Spot X = V/(1+m) is bought there (at most the mode's
+    capacity); each perp venue gets m x its allocation of X as margin and shorts its allocation of
+    the spot quantity."""
 
     def seed(self, portfolio: Portfolio, market: MarketView) -> None:
         portfolio.account(self.sp.spot_venue).usdt = self.sp.capital
@@ -29,9 +30,10 @@ class BasisStrategy(Strategy):
             else ctx.portfolio.account(venue).usdt
 
     def entry(self, ctx: StrategyContext) -> Program:
+        self.require_capital(ctx)
         sp = self.sp
         price = self._spot_price(ctx)
-        long_usd = ctx.value_usd / (1.0 + sp.margin_ratio_target)
+        long_usd = self.target_long_usd(ctx)
         qty = long_usd / price
         yield Instruction(Op.SPOT_TRADE, sp.spot_venue, sp.underlying, qty, reason="entry")
         targets = margin_targets(ctx, long_usd)
@@ -39,16 +41,18 @@ class BasisStrategy(Strategy):
         yield from hedge_to(ctx, self._spot_qty(ctx), "entry")
 
     def check(self, ctx: StrategyContext) -> str | None:
-        return self.hedged_check(ctx, 0.0) if self.sp.rebalancing else None
+        return self.hedged_check(ctx, 0.0, self._spot_qty(ctx)) if self.sp.rebalancing else None
 
     def rebalance(self, ctx: StrategyContext, reason: str) -> Program:
         sp = self.sp
         if reason.startswith("margin_excess"):
             yield from self._redeploy_surplus(ctx, reason)
-        elif reason.startswith("margin"):
+        elif reason.startswith("margin") or reason == "capacity":
+            # Shrink the spot leg to its target (V/(1+m), capped at capacity) and fund the margins.
             price = self._spot_price(ctx)
-            long_usd = ctx.value_usd / (1.0 + sp.margin_ratio_target)
-            sell = self._spot_qty(ctx) - long_usd / price
+            long_usd = self.target_long_usd(ctx)
+            sell = clamp_order(self._spot_qty(ctx) - long_usd / price, price,
+                               ctx.params.cex[sp.spot_venue].max_order_usdt)
             if sell * price > ctx.params.cex[sp.spot_venue].min_order_usdt:
                 yield Instruction(Op.SPOT_TRADE, sp.spot_venue, sp.underlying, -sell, reason=reason)
             targets = margin_targets(ctx, self._spot_qty(ctx) * price)
@@ -59,10 +63,11 @@ class BasisStrategy(Strategy):
         """Bring surplus margin home to the spot venue and buy spot with it (the hedge follows)."""
         sp = self.sp
         price = self._spot_price(ctx)
-        long_usd = ctx.value_usd / (1.0 + sp.margin_ratio_target)
+        long_usd = self.target_long_usd(ctx)
         targets = margin_targets(ctx, long_usd)
         yield from collect_surplus(ctx, targets, sp.spot_venue, reason)
-        cash = min(self._free_cash(ctx, targets), long_usd - self._spot_qty(ctx) * price)
+        cash = min(self._free_cash(ctx, targets), long_usd - self._spot_qty(ctx) * price,
+                   ctx.params.cex[sp.spot_venue].max_order_usdt)
         if cash <= ctx.params.cex[sp.spot_venue].min_order_usdt:
             return
         cost = sp_cost_rate(ctx, sp.spot_venue, sp.underlying, cash)

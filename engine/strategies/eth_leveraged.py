@@ -18,6 +18,7 @@ class EthLeveragedStrategy(Strategy):
         ops = ["SET_EMODE_ONCE", "APPROVAL_ONCE"]
         ops += ["ATOMIC_ENTRY"] if self.sp.loop_method == "atomic" else []
         reserve = estimated_gas_eth(ctx, *ops)
+        self.require_entry_gas(ctx, reserve)
         yield from lever_up(ctx, ctx.portfolio.wallet.tokens["ETH"] - reserve, "entry")
 
     def check(self, ctx: StrategyContext) -> str | None:

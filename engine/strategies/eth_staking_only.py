@@ -16,4 +16,5 @@ class EthStakingOnlyStrategy(Strategy):
     def entry(self, ctx: StrategyContext) -> Program:
         # Keep back exactly the gas of the stake so the wallet does not start in gas debt.
         gas = estimated_gas_eth(ctx, "STAKE_DEPOSIT")
+        self.require_entry_gas(ctx, gas)
         yield from stake(ctx, ctx.portfolio.wallet.tokens["ETH"] - gas, "entry")

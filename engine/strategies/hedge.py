@@ -1,25 +1,47 @@
 """Perp hedge sizing and margin funding shared by the hedged modes."""
 from __future__ import annotations
 
+import math
+
 from engine.components.risk import cex_equity
 from engine.domain.instructions import Instruction, Op
+from engine.domain.refusals import MarginRefused
 from engine.strategies.base import Program, StrategyContext
 
 DUST_USD = 10.0   # on-chain amounts below this are not worth a transaction's gas
 
 
+def clamp_order(units: float, price: float, max_order_usdt: float) -> float:
+    """`units` cut to a venue's depth limit (one order per leg per hour; the rest waits an hour)."""
+    cap = max_order_usdt * (1.0 - 1e-12) / price       # a hair under, so rounding never trips the venue
+    return units if abs(units) <= cap else math.copysign(cap, units)
+
+
 def hedge_to(ctx: StrategyContext, exposure_units: float, reason: str) -> Program:
-    """Set each venue's perp to -allocation x exposure (short what is held long)."""
+    """Set each venue's perp to -allocation x exposure (short what is held long), within the tighter
+    of the mode's and the exchange's position limit and one depth-limited order per venue.
+
+    A venue that refuses the order for lack of initial margin is skipped (the manager logs the
+    refusal); the others still hedge, and the next check sends a margin rebalance to that venue."""
     sp = ctx.params.strategy
     asset = sp.underlying or "ETH"
     for venue, weight in sp.allocation.items():
         if weight <= 0.0:
             continue
+        cp = ctx.params.cex[venue]
         acct = ctx.portfolio.account(venue)
+        mark = ctx.market.perp[(venue, asset)][ctx.t]
         current = acct.perps[asset].size if asset in acct.perps else 0.0
-        delta = -weight * exposure_units - current
-        if abs(delta) * ctx.market.perp[(venue, asset)][ctx.t] >= ctx.params.cex[venue].min_order_usdt:
-            yield Instruction(Op.PERP_TRADE, venue, asset, delta, reason=reason)
+        target = -weight * exposure_units
+        limit = min(sp.max_position_usdt, cp.max_position_usdt) / mark
+        if abs(target) > limit:
+            target = math.copysign(limit, target)
+        delta = clamp_order(target - current, mark, cp.max_order_usdt)
+        if abs(delta) * mark >= cp.min_order_usdt:
+            try:
+                yield Instruction(Op.PERP_TRADE, venue, asset, delta, reason=reason)
+            except MarginRefused:
+                continue
 
 
 def margin_targets(ctx: StrategyContext, long_notional_usd: float) -> dict[str, float]:

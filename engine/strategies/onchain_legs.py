@@ -92,6 +92,12 @@ def unwind(ctx: StrategyContext, collateral_units: float, debt_eth: float, reaso
     """
     sp = ctx.params.strategy
     lst = sp.lst
+    # One depth-limited swap of the collateral per hour: a larger unwind is scaled down (keeping its
+    # debt share), and the next hour's check asks for the rest.
+    depth_units = ctx.params.dex_max_order_usdt * (1.0 - 1e-12) / (ctx.market.lst_market[lst][ctx.t] * ctx.eth)
+    if collateral_units > depth_units:
+        debt_eth *= depth_units / collateral_units
+        collateral_units = depth_units
     if sp.flash_venue:
         fee = ctx.params.flash_fee_rate[sp.flash_venue]
         proceeds = collateral_units * _sale_rate(ctx, collateral_units)

@@ -130,7 +130,7 @@ def test_config_override_file_and_set_flag(tmp_path, cache_dir):
     (["--mode", "eth_basis", "--end", "2031-01-01"], "2031-01-01"),
     (["--mode", "eth_basis", "--start", "not-a-date"], "is not a date"),
     (["--mode", "eth_basis", "--start", "2024-06-02", "--end", "2024-06-01"], "is before --start"),
-    (["--mode", "eth_basis", "--capital", "-5"], "--capital must be positive"),
+    (["--mode", "eth_basis", "--capital", "-5"], "--capital must be positive and finite, got -5"),
     (["--mode", "eth_basis", "--set", "hedge.allocation.binance=0.9"], "hedge.allocation"),
     (["--mode", "eth_basis", "--set", "hedge.bogus_key=1"], "bogus_key"),
 ])
@@ -140,6 +140,30 @@ def test_bad_input_is_one_clear_message(args, needle, tmp_path, cache_dir):
     assert needle in proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
     assert not (tmp_path / "o" / "summary.json").exists()
+
+
+@pytest.mark.parametrize("capital, needle", [
+    ("inf", "--capital must be positive and finite, got inf"),
+    ("nan", "--capital must be positive and finite, got nan"),
+    ("-inf", "--capital must be positive and finite, got -inf"),
+    ("1e30", "above the largest accepted capital 10,000,000,000 USDT"),
+    ("1", "the minimum capital is 1,700 USDT"),
+])
+def test_unusable_capital_is_refused_before_any_output_exists(capital, needle, tmp_path, cache_dir):
+    out = tmp_path / "o"
+    proc = run_cli("backtest", "--mode", "eth_basis", f"--capital={capital}", "--out", str(out), cache_dir=cache_dir)
+    assert proc.returncode == 2, proc.stdout
+    assert needle in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert not out.exists()                                 # no empty results folder left behind
+
+
+def test_a_stake_too_small_for_its_gas_is_refused(tmp_path, cache_dir):
+    """eth_leveraged with 0.0001 ETH used to stake -0.0446 ETH; now the entry refuses the capital."""
+    proc = run_cli("backtest", "--mode", "eth_leveraged", "--capital", "0.0001", "--out", str(tmp_path / "o"),
+                   cache_dir=cache_dir)
+    assert proc.returncode == 2 and "too small for eth_leveraged" in proc.stderr and "minimum capital" in proc.stderr
+    assert not (tmp_path / "o").exists()
 
 
 def test_malformed_and_contradictory_yaml(tmp_path, cache_dir):

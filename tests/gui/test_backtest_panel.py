@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from PySide6.QtCore import Qt
 
 from app.bridge import BacktestSpec
 from app.panels.backtest_panel import CHARTS_PNG, SOURCE_EDITOR
@@ -126,7 +127,6 @@ def test_event_log_follows_the_playhead_filters_and_seeks_on_click(loaded, qtbot
     rect = log.tree.visualRect(model.index(target_row, 0))
     log.tree.scrollTo(model.index(target_row, 0))
     rect = log.tree.visualRect(model.index(target_row, 0))
-    from PySide6.QtCore import Qt
     qtbot.mouseClick(log.tree.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     assert panel.replay.playhead == target.hour
 
@@ -144,12 +144,65 @@ def test_bad_input_is_reported_not_run(window, qtbot):
     panel = window.backtest_panel
     panel.capital_edit.setText("-5")
     assert panel.run() == 0
-    assert "capital must be positive" in panel.error_banner.text()
+    assert "capital -5 must be positive" in panel.error_banner.text()
     panel.capital_edit.clear()
     with qtbot.waitSignal(panel.run_failed, timeout=30000) as blocker:
         panel.run(BacktestSpec(mode="eth_basis", start=pd.Timestamp("2019-01-01", tz="UTC"),
                                end=pd.Timestamp("2019-02-01", tz="UTC")))
     assert "not covered" in blocker.args[0]
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("inf", "capital inf must be a finite number"),
+    ("nan", "capital nan must be a finite number"),
+    ("-inf", "capital -inf must be a finite number"),
+    ("1e30", "is above the largest accepted capital"),
+    ("0", "capital 0 must be positive"),
+    ("lots", "capital 'lots' is not a number"),
+])
+def test_the_capital_field_refuses_what_no_run_can_use(window, qtbot, text, needle):
+    """Typing inf and pressing Run used to start a run whose charts crashed the whole workstation
+    (SIGSEGV inside pyqtgraph, live sessions and e-stop included). Now the field is refused with
+    the reason, nothing runs, and the app carries on."""
+    panel = window.backtest_panel
+    qtbot.keyClicks(panel.capital_edit, text)
+    qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
+    assert not panel.bridge.running and panel.result is None
+    assert panel.error_banner.isVisible() and needle in panel.error_banner.text()
+    assert panel.run_button.isEnabled()
+    panel.capital_edit.clear()
+
+
+def test_a_capital_too_small_for_the_hedge_is_refused_by_the_engine(window, qtbot):
+    panel = window.backtest_panel
+    qtbot.keyClicks(panel.capital_edit, "1")
+    with qtbot.waitSignal(panel.run_failed, timeout=30000) as blocker:
+        assert panel.run(BacktestSpec(mode="eth_basis", start=START, end=END, capital=1.0)) > 0
+    assert "minimum capital is 1,700 USDT" in blocker.args[0]
+    assert panel.result is None and panel.run_button.isEnabled()
+
+
+def test_charts_survive_non_finite_values(loaded, qtbot):
+    """Whatever a result holds, nothing non-finite reaches Qt's painter: a chart fed NaN and
+    infinities (values, P&L bands, margins and the initial value) draws gaps and stays alive."""
+    from dataclasses import replace
+
+    panel = loaded
+    data = panel.chart_data
+    poisoned = replace(data, initial_value=float("nan"), value=np.full(data.hours, np.inf),
+                       pnl=np.full(data.hours, np.nan),
+                       margin={v: np.where(np.arange(data.hours) % 2, np.inf, a) for v, a in data.margin.items()})
+    for band in poisoned.bands:
+        band.upper[:] = np.inf
+        band.lower[:] = -np.inf
+    panel.charts.set_data(poisoned)
+    for hour in (0, data.hours // 2, data.hours - 1):
+        panel.charts.render(hour)
+        qtbot.wait(20)
+    assert panel.charts.grab().width() > 0
+    panel.charts.set_data(data)                  # and the real data draws again afterwards
+    panel.charts.render(data.hours - 1)
+    assert panel.charts.rendered_hour == data.hours - 1
 
 
 def test_export_writes_the_result_files_and_a_chart_png(loaded, tmp_path):

@@ -233,7 +233,7 @@ def test_a_session_that_cannot_start_says_why(qtbot, live_window):
     assert panel.message.objectName() == "banner" and "Cannot start usdt_market_neutral" in panel.message.text()
     assert not window.config_panel.locked and panel.start_button.isEnabled()
     panel.capital_edit.setText("-5")
-    assert panel.start_session() is None and "capital must be a positive number" in panel.message.text()
+    assert panel.start_session() is None and "capital -5 must be positive" in panel.message.text()
 
 
 def test_the_emergency_stop_with_no_session_says_so(qtbot, live_window):

@@ -166,3 +166,47 @@ def test_share_class_file_checks(root):
         load_config("btc_basis", config_root=root)
     issue = next(e for e in info.value.errors if e.key == "currency")
     assert (issue.file, issue.message) == (str(path), "invalid value 'EUR' (allowed: USDT, ETH)")
+
+
+@pytest.mark.parametrize("venue", ["binance", "bybit", "okx", "uniswap"])
+def test_the_depth_limit_is_a_required_key_of_every_trading_venue(root, venue):
+    path = root / "venues" / f"{venue}.yaml"
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    path.write_text("".join(line for line in lines if not line.startswith("max_order_usdt:")), encoding="utf-8")
+    (issue,) = venue_errors(venue, root)
+    assert issue.file == str(path) and issue.key == "max_order_usdt"
+    assert "required key is missing" in issue.message
+
+
+def test_the_depth_limit_must_be_above_the_order_floor(root):
+    path = root / "venues" / "okx.yaml"
+    edit(path, "max_order_usdt: 5000000.0", "max_order_usdt: 50.0")
+    (issue,) = venue_errors("okx", root)
+    assert issue.key == "max_order_usdt" and "must be above min_order_usdt 100" in issue.message
+
+
+@pytest.mark.parametrize("value", [".inf", ".nan", "-.inf"])
+def test_no_venue_parameter_may_be_infinite_or_nan(root, value):
+    path = root / "venues" / "binance.yaml"
+    edit(path, "max_position_usdt: 10000000.0", f"max_position_usdt: {value}")
+    (issue,) = venue_errors("binance", root)
+    assert issue.key == "max_position_usdt" and "finite number" in issue.message
+
+
+def test_a_hedge_cannot_start_below_the_venues_initial_margin(root):
+    for venue in ("binance", "bybit", "okx"):
+        edit(root / "venues" / f"{venue}.yaml", "initial_margin_ratio: 0.10", "initial_margin_ratio: 0.30")
+    with pytest.raises(ConfigError) as info:
+        load_config("eth_basis", config_root=root)
+    issue = next(e for e in info.value.errors if e.key == "hedge.margin_ratio_target")
+    assert "must be above the venues' initial_margin_ratio 0.3" in issue.message
+
+
+def test_a_share_class_default_capital_must_be_finite_and_bounded(root):
+    path = root / "share_classes" / "usdt_stable.yaml"
+    edit(path, "default_capital: 100000.0", "default_capital: 1.0e+30")
+    with pytest.raises(ConfigError, match=r"default_capital.*above the largest accepted capital"):
+        load_config("eth_basis", config_root=root)
+    edit(path, "default_capital: 1.0e+30", "default_capital: .inf")
+    with pytest.raises(ConfigError, match="finite number"):
+        load_config("eth_basis", config_root=root)

@@ -1,6 +1,7 @@
 """Calculator unit tests with values computed by hand."""
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -94,9 +95,21 @@ def test_perp_position_entry_and_realized():
 def test_slippage_buckets_interpolate_in_log_notional():
     assert costs.slippage_bps(5_000, 5, 7, 13) == 5
     assert costs.slippage_bps(100_000, 5, 7, 13) == pytest.approx(7)
-    assert costs.slippage_bps(2_000_000, 5, 7, 13) == 13
+    assert costs.slippage_bps(1_000_000, 5, 7, 13) == pytest.approx(13)
     # sqrt(10k*100k) = 31,623 is half way in log space: 6 bps
     assert costs.slippage_bps(math.sqrt(1e4 * 1e5), 5, 7, 13) == pytest.approx(6.0)
+
+
+def test_slippage_keeps_growing_as_the_square_root_of_size_beyond_the_largest_bucket():
+    """Past the 1m bucket the impact is 1m bps x sqrt(size / 1m): 4x the size, 2x the bps; a 1e9
+    order no longer costs what a 1e6 one does."""
+    assert costs.slippage_bps(4_000_000, 5, 7, 13) == pytest.approx(26.0)
+    assert costs.slippage_bps(1e9, 5, 7, 13) == pytest.approx(13 * math.sqrt(1000))
+    sizes = np.geomspace(1e6, 1e9, 50)
+    bps = [costs.slippage_bps(n, 5, 7, 13) for n in sizes]
+    assert all(b2 > b1 for b1, b2 in itertools.pairwise(bps))
+    # continuous at the bucket edge
+    assert costs.slippage_bps(1e6 * (1 + 1e-9), 5, 7, 13) == pytest.approx(costs.slippage_bps(1e6 * (1 - 1e-9), 5, 7, 13))
 
 
 def test_gas_cost():

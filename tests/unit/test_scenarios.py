@@ -257,6 +257,7 @@ def test_outage_rejects_orders_and_transfers_on_the_venue_only():
     portfolio = Portfolio()
     portfolio.wallet.add("USDT", 10_000.0)
     portfolio.account("okx").usdt = 5_000.0
+    portfolio.account("binance").usdt = 5_000.0   # initial margin for the short it opens after the outage
     world = SimulatedVenues(portfolio, mv, params)
     with pytest.raises(ExecutionRejected, match="binance is down"):
         world.execute(Instruction(Op.PERP_TRADE, "binance", "ETH", -0.1), 12)

@@ -134,6 +134,9 @@ class CexVenueAdapter:
                 return account
         raise VenueError(self._venue, VenueErrorKind.CONFIG, f"no {kind.value} account configured for {symbol}")
 
+    def balance_account(self, symbol: str) -> str:
+        return self.account_for(symbol).account
+
     def perp_accounts(self) -> list[CcxtAccount]:
         return [a for a in self.accounts if a.serves(MarketKind.PERP)]
 

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from engine.components.risk import aave_state, cex_equity
 from engine.domain.instructions import WALLET, Fill, Instruction, Op
 from engine.domain.market import ETH_LIKE, LSTS, MarketView
-from engine.domain.params import RunParams
-from engine.domain.portfolio import Portfolio
+from engine.domain.params import CexParams, RunParams
+from engine.domain.portfolio import CexAccount, Portfolio
+from engine.domain.refusals import MarginRefused, OrderRefused
 from engine.domain.rewards import KING_UNWRAP_GAS_OP, RewardPayout
 from engine.math import aave as aave_math
 from engine.math.costs import gas_cost_eth, slippage_bps
@@ -31,8 +32,12 @@ GAS_OP = {
 }
 
 
-class ExecutionRejected(RuntimeError):
-    """The venue refuses the instruction (insufficient balance, unknown market...)."""
+class ExecutionRejected(RuntimeError, OrderRefused):
+    """The venue refuses the instruction (insufficient balance, unknown market, depth limit...)."""
+
+
+class InsufficientMargin(ExecutionRejected, MarginRefused):
+    """A perp order that adds exposure would leave the account below its initial margin."""
 
 
 @dataclass(slots=True)
@@ -68,8 +73,9 @@ class LiquidationResult:
     asset: str
     repaid_or_closed: float     # debt repaid (ETH) on AAVE / contracts closed on a CEX
     seized: float               # collateral units seized (AAVE) / 0
-    loss_usd: float             # value lost to the liquidator / fee (positive = loss)
+    loss_usd: float             # value lost to the liquidator / fee (>= 0: a liquidation never pays)
     trigger: str = ""           # the reading that triggered it (HF or margin ratio)
+    deficit_usd: float = 0.0    # what the account still owes after it (kept as a negative balance / debt)
 
 
 def _wallet_token(reserve: str) -> str:
@@ -183,8 +189,11 @@ class SimulatedVenues:
         """DEX swap: market price, slippage table by size, pool fee. The cost is the value given minus
         the value received, both at valuation (oracle) prices, so it includes the peg difference."""
         sold, bought = ins.asset, ins.to_asset
-        self._take(sold, ins.amount)
         notional = ins.amount * self._market_price_usd(sold, t)
+        if self.params.dex_max_order_usdt is None:
+            raise ExecutionRejected(f"{ins.venue}: this mode loads no DEX venue, so nothing can be swapped")
+        _within_depth(ins.venue, f"{sold}->{bought} swap", notional, self.params.dex_max_order_usdt)
+        self._take(sold, ins.amount)
         pair = _swap_pair(sold, bought)
         bps = slippage_bps(notional, *(c[t] for c in self.mv.cost_bps[pair])) + self.params.swap_fee_bps
         out = notional * (1.0 - bps * 1e-4) / self._market_price_usd(bought, t)
@@ -202,8 +211,13 @@ class SimulatedVenues:
         acct = self.p.account(ins.venue)
         price = self.mv.spot[ins.asset][t] if ins.asset not in ETH_LIKE else self.mv.eth[t]
         notional = abs(ins.amount) * price
-        fee = notional * (self.params.cex[ins.venue].spot_taker_bps
-                          + self._cex_cost_bps(ins.asset, False, notional, t)) * 1e-4
+        cp = self.params.cex[ins.venue]
+        _within_depth(ins.venue, f"{ins.asset} spot", notional, cp.max_order_usdt)
+        fee = notional * (cp.spot_taker_bps + self._cex_cost_bps(ins.asset, False, notional, t)) * 1e-4
+        if ins.amount > 0 and (acct.spot.get(ins.asset, 0.0) + ins.amount) * price > cp.max_position_usdt:
+            raise ExecutionRejected(
+                f"{ins.venue}: a {ins.asset} spot holding of {(acct.spot.get(ins.asset, 0.0) + ins.amount) * price:,.0f} "
+                f"USDT would exceed the exchange's position limit max_position_usdt {cp.max_position_usdt:,.0f}")
         if ins.amount > 0 and ins.amount * price + fee > acct.usdt + 1e-6:
             raise ExecutionRejected(f"{ins.venue}: {acct.usdt:.2f} USDT cannot buy {notional:.2f} + fee")
         held = acct.spot.get(ins.asset, 0.0)
@@ -214,14 +228,39 @@ class SimulatedVenues:
         return Fill(ins, ins.amount, ins.amount, price, fee, 0.0)
 
     def _exec_perp_trade(self, ins: Instruction, t: int) -> Fill:
+        """A taker fill at the mark. An order that adds exposure needs the account's initial margin
+        on the position it leaves (equity after the fee >= initial_margin_ratio x notional) and
+        must stay within the exchange's position limit; reducing a position is always allowed."""
+        cp = self.params.cex[ins.venue]
         acct = self.p.account(ins.venue)
         mark = self.mv.perp[(ins.venue, ins.asset)][t]
         notional = abs(ins.amount) * mark
-        fee = notional * (self.params.cex[ins.venue].perp_taker_bps
-                          + self._cex_cost_bps(ins.asset, True, notional, t)) * 1e-4
+        _within_depth(ins.venue, f"{ins.asset} perp", notional, cp.max_order_usdt)
+        fee = notional * (cp.perp_taker_bps + self._cex_cost_bps(ins.asset, True, notional, t)) * 1e-4
+        pos = acct.perps.get(ins.asset)
+        old = pos.size if pos is not None else 0.0
+        new = old + ins.amount
+        if adds_exposure(old, new):
+            self._check_initial_margin(acct, ins.venue, cp, abs(new) * mark - abs(old) * mark, fee, t)
+            if abs(new) * mark > cp.max_position_usdt:
+                raise ExecutionRejected(
+                    f"{ins.venue}: a {ins.asset} perp position of {abs(new) * mark:,.0f} USDT would exceed the "
+                    f"exchange's position limit max_position_usdt {cp.max_position_usdt:,.0f}")
         realized = acct.perp(ins.asset).trade(ins.amount, mark)
         acct.usdt += realized - fee
         return Fill(ins, ins.amount, ins.amount, mark, fee, 0.0)
+
+    def _check_initial_margin(self, acct: CexAccount, venue: str, cp: CexParams, added_notional: float,
+                              fee: float, t: int) -> None:
+        """Trading at the mark moves no equity but the fee, so the test is on equity - fee."""
+        equity, notional = cex_equity(acct, venue, self.mv, t)
+        after = notional + added_notional
+        required = cp.initial_margin_ratio * after
+        if equity - fee < required:
+            raise InsufficientMargin(
+                f"{venue}: equity {equity - fee:,.2f} USDT after fees is below the initial margin "
+                f"{required:,.2f} USDT ({cp.initial_margin_ratio:g} x {after:,.2f} notional) of the "
+                f"position this order opens; the account must be funded first")
 
     def _exec_transfer(self, ins: Instruction, t: int) -> Fill:
         """USDT moves: wallet -> CEX costs gas (ERC-20 transfer); CEX -> anywhere costs the source's
@@ -332,6 +371,9 @@ class SimulatedVenues:
                 liq = self._liquidate_cex(venue, equity, notional, t)
                 liq.trigger = (f"margin ratio {equity / notional:.4f} < maintenance "
                                f"{cp.maintenance_margin_ratio}")
+                if liq.deficit_usd:
+                    liq.trigger += (f"; the account owes {liq.deficit_usd:,.2f} USDT after the close "
+                                    "(negative balance kept as a debt)")
                 out.append(liq)
         return out
 
@@ -354,6 +396,9 @@ class SimulatedVenues:
         coll_usd = w.supply_scaled[coll_reserve] * self.mv.supply_index[coll_reserve][t] * coll_price
         bonus = params.collateral(coll_reserve, w.emode).liquidation_bonus
         seized_usd = aave_math.liquidation_seized(repay_usd, bonus, coll_usd)
+        # With too little collateral left for the bonus, the liquidator repays only what the seized
+        # collateral pays for: the rest of the debt stays owed (bad debt), never written off as a gain.
+        repay_usd = min(repay_usd, seized_usd / (1.0 + bonus))
         debt_price = self.mv.price_usd(debt_reserve, t)
         w.debt_scaled[debt_reserve] -= repay_usd / debt_price / self.mv.borrow_index[debt_reserve][t]
         seized_units = seized_usd / coll_price
@@ -363,8 +408,14 @@ class SimulatedVenues:
         return results
 
     def _liquidate_cex(self, venue: str, equity: float, notional: float, t: int) -> LiquidationResult:
-        """Close every perp on the venue at the mark; the exchange keeps a liquidation fee out of the
-        remaining equity, and absorbs a negative balance (insurance fund)."""
+        """Close every perp on the venue at the mark and charge the liquidation fee out of what equity
+        is left (never more: the fee cannot take the account below zero).
+
+        An exchange liquidates at maintenance margin, before the equity is gone; with hourly closes a
+        gap can still carry the account below zero before this runs. The price path inside the hour
+        is unknown, so the negative balance is kept as a debt the account owes (the worse case for the
+        operator, where an insurance fund would have absorbed it) and is never written off upward:
+        the liquidation itself only ever costs the fee."""
         acct = self.p.cex[venue]
         closed = 0.0
         asset = ""
@@ -374,11 +425,18 @@ class SimulatedVenues:
                 acct.usdt += pos.trade(-pos.size, self.mv.perp[(venue, asset)][t])
         fee = min(notional * self.params.cex[venue].liquidation_fee_rate, max(acct.usdt, 0.0))
         acct.usdt -= fee
-        loss = fee
-        if acct.usdt < 0.0:      # bankrupt beyond the fee: written off by the exchange
-            loss += acct.usdt
-            acct.usdt = 0.0
-        return LiquidationResult(venue, asset, closed, 0.0, loss)
+        return LiquidationResult(venue, asset, closed, 0.0, fee, deficit_usd=max(-acct.usdt, 0.0))
+
+
+def adds_exposure(old: float, new: float) -> bool:
+    """Does moving a position from `old` to `new` open or grow exposure (including flipping sides)?"""
+    return abs(new) > abs(old) or (old > 0.0 > new) or (old < 0.0 < new)
+
+
+def _within_depth(venue: str, what: str, notional: float, depth: float) -> None:
+    if notional > depth:
+        raise ExecutionRejected(f"{venue}: a {notional:,.0f} USDT {what} order exceeds the venue's depth limit "
+                                f"max_order_usdt {depth:,.0f}; split it over several hours or trade less")
 
 
 def _swap_pair(sold: str, bought: str) -> str:

@@ -11,7 +11,10 @@ are not asked for, on purpose). The operator pre-funds each venue's perp account
 out short of margin refuses the order itself, which stops the program and is shown.
 
 Both executors check the trading state before every instruction: REDUCING lets only risk-reducing
-ones through, HALTED nothing.
+ones through, HALTED nothing. Both run the pre-trade checks (engine.services.live.pretrade) on every
+CEX trade before it may leave; live also reads the venue account's free balance/margin first. A
+refusal is reported through ``on_refused`` (the session reduces trading, so it is not retried every
+tick) and raised, which stops the program.
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ from engine.domain.portfolio import Portfolio
 from engine.domain.venue_ports import OrderRequest, OrderStatus, OrderType, Side, VenueOrder, new_client_order_id
 from engine.services.live.market_feed import perp_symbol, spot_symbol, to_decimal
 from engine.services.live.order_gate import OrderGate
+from engine.services.live.pretrade import PreTradeRefused, check_amount, check_order, check_venue_funds
 from engine.services.live.state import TradingStateMachine
 
 TERMINAL = (OrderStatus.CLOSED, OrderStatus.CANCELED, OrderStatus.EXPIRED, OrderStatus.REJECTED)
@@ -54,17 +58,35 @@ def is_risk_reducing(ins: Instruction, portfolio: Portfolio) -> bool:
     return False
 
 
-class PaperExecutor:
-    """Simulated fills at live prices, behind the same trading-state gate as live orders."""
+RefusedHook = Callable[[PreTradeRefused], None]
 
-    def __init__(self, world, state: TradingStateMachine, portfolio: Portfolio) -> None:
+
+class PaperExecutor:
+    """Simulated fills at live prices, behind the same trading-state gate and pre-trade checks as
+    live orders (the simulated book stands in for the venue account's funds)."""
+
+    def __init__(self, world, state: TradingStateMachine, portfolio: Portfolio, *, params: RunParams,
+                 market: MarketView, on_refused: RefusedHook | None = None) -> None:
         self.world = world
         self.state = state
         self.portfolio = portfolio
+        self.params = params
+        self.mv = market
+        self.on_refused = on_refused
         self.sent = 0
+        self.refused = 0
 
     def execute(self, ins: Instruction, t: int, charge_gas: bool = True) -> Fill:
-        self.state.check(is_risk_reducing(ins, self.portfolio), f"{ins.venue} {ins.op.value}")
+        reducing = is_risk_reducing(ins, self.portfolio)
+        self.state.check(reducing, f"{ins.venue} {ins.op.value}")
+        if ins.op in (Op.PERP_TRADE, Op.SPOT_TRADE):
+            try:
+                check_order(ins, self.portfolio, self.mv, t, self.params, reducing)
+            except PreTradeRefused as exc:
+                self.refused += 1
+                if self.on_refused is not None:
+                    self.on_refused(exc)
+                raise
         self.sent += 1
         return self.world.execute(ins, t, charge_gas)
 
@@ -77,8 +99,8 @@ class LiveExecutor:
 
     def __init__(self, gate: OrderGate, params: RunParams, market: MarketView, portfolio: Portfolio,
                  state: TradingStateMachine, *, settle_timeout_s: float = 3.0,
-                 on_settled: SettledHook | None = None, on_allocation: Callable[[Instruction], None] | None = None
-                 ) -> None:
+                 on_settled: SettledHook | None = None, on_allocation: Callable[[Instruction], None] | None = None,
+                 on_refused: RefusedHook | None = None) -> None:
         self.gate = gate
         self.params = params
         self.mv = market
@@ -87,6 +109,8 @@ class LiveExecutor:
         self.settle_timeout_s = settle_timeout_s
         self.on_settled = on_settled
         self.on_allocation = on_allocation
+        self.on_refused = on_refused
+        self.refused = 0
 
     async def execute(self, ins: Instruction, t: int) -> Fill:
         if ins.op is Op.TRANSFER and ins.to_venue in self.params.cex and ins.venue in self.params.cex:
@@ -99,6 +123,19 @@ class LiveExecutor:
         perp = ins.op is Op.PERP_TRADE
         symbol = perp_symbol(ins.asset) if perp else spot_symbol(ins.asset)
         reducing = is_risk_reducing(ins, self.portfolio)
+        # An amount no venue could take is refused in any state. A session whose state refuses the
+        # order reads nothing more (the gate refuses it below); otherwise the pre-trade checks run on
+        # the book and on the venue account read just now.
+        try:
+            check_amount(ins)
+            if self.state.allows(reducing):
+                price = check_order(ins, self.portfolio, self.mv, t, self.params, reducing)
+                await check_venue_funds(ins, self.gate.venues[ins.venue], symbol, price, self.params, reducing)
+        except PreTradeRefused as exc:
+            self.refused += 1
+            if self.on_refused is not None:
+                self.on_refused(exc)
+            raise
         request = OrderRequest(
             symbol=symbol, side=Side.BUY if ins.amount > 0 else Side.SELL, type=OrderType.MARKET,
             amount=to_decimal(abs(ins.amount)), client_order_id=new_client_order_id(),

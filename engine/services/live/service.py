@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Mapping
 
-from engine.config import load_config
+from engine.config import CapitalError, load_config
 from engine.data import HistoricalDataProvider
 from engine.domain.instructions import Instruction, Op
 from engine.domain.venue_ports import CexVenuePort, MarketKind
@@ -38,6 +38,7 @@ from engine.services.live.risk_limits import Breach, RiskLimits
 from engine.services.live.session import LiveSession, SessionPhase, SessionStatus
 from engine.services.run_params import CEX_VENUES, build_run_params, data_requirements
 from engine.strategies import STRATEGIES
+from engine.strategies.capacity import CapitalTooSmall, check_hedged_capital
 
 EXECUTIONS = ("paper", "live")
 ENVIRONMENTS = ("testnet", "production")
@@ -127,7 +128,11 @@ class LiveTradingService:
             overrides["share_class"] = req.share_class
         # Reading YAML and the historical seed is blocking file I/O: off the (UI) event loop.
         resolved = await asyncio.to_thread(load_config, req.mode, cli_overrides=overrides)
-        params = build_run_params(resolved, req.capital)
+        try:
+            params = build_run_params(resolved, req.capital)
+            check_hedged_capital(params)
+        except (CapitalError, CapitalTooSmall) as exc:
+            raise LiveStartError(str(exc)) from None
         sp = params.strategy
         if live:
             onchain = [leg for leg, on in (("AAVE lending", bool(sp.lending_asset)), (f"{sp.lst} staking", bool(sp.lst)),

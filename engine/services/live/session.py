@@ -40,10 +40,12 @@ from engine.services.live.execution import TERMINAL, LiveExecutor, PaperExecutor
 from engine.services.live.journal import Journal
 from engine.services.live.market_feed import LiveDataUnavailable, LiveMarketFeed, perp_symbol
 from engine.services.live.order_gate import OrderGate
+from engine.services.live.pretrade import PreTradeRefused
 from engine.services.live.recovery import RecoveryReport
 from engine.services.live.risk_limits import Breach, RiskLimits, RiskReading, evaluate
 from engine.services.live.state import StateChange, TradingHalted, TradingState, TradingStateMachine
 from engine.strategies.base import Strategy, StrategyContext
+from engine.strategies.capacity import capacity_warning
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +169,7 @@ class LiveSession:
         self.events = EventLog()
         self.ledger = RunningLedger()
         self.capital = params.strategy.capital
+        self.capacity_warning = capacity_warning(params)
         self.started_at = time.time()
         self.last_heartbeat: float | None = None
         self.data_age: float | None = None
@@ -195,15 +198,17 @@ class LiveSession:
         strategy.seed(self.portfolio, feed.view)
         # The simulated venue layer: paper fills, and the funding settlements both modes book.
         self.world = world_factory(self.portfolio, feed.view, params)
-        halted = (rejected_exc, TradingHalted)
+        halted = (rejected_exc, TradingHalted, PreTradeRefused)
         if live:
             self.paper = None
             self.live_exec = LiveExecutor(self.gate, params, feed.view, self.portfolio, self.state,
-                                          on_settled=self._settled, on_allocation=self._allocated)
+                                          on_settled=self._settled, on_allocation=self._allocated,
+                                          on_refused=self._pre_trade_refused)
             self.manager = ExecutionManager(None, feed.view, self.ledger, self.events, params.strategy.currency,
                                             Exception)
         else:
-            self.paper = PaperExecutor(self.world, self.state, self.portfolio)
+            self.paper = PaperExecutor(self.world, self.state, self.portfolio, params=params, market=feed.view,
+                                       on_refused=self._pre_trade_refused)
             self.live_exec = None
             self.manager = ExecutionManager(self.paper, feed.view, self.ledger, self.events,
                                             params.strategy.currency, halted)
@@ -451,14 +456,7 @@ class LiveSession:
         if self.day_start is None or self.day_start[0] != day:
             self.day_start = (day, value)
         risk = snapshot(self.portfolio, mv, t, self.params.aave)
-        largest = 0.0
-        for venue, acct in self.portfolio.cex.items():
-            for asset, pos in acct.perps.items():
-                if pos.size and (venue, asset) in mv.perp:
-                    largest = max(largest, abs(pos.size) * mv.perp[(venue, asset)][t])
-            for asset, qty in acct.spot.items():
-                if qty:
-                    largest = max(largest, abs(qty) * mv.price_usd(asset, t))
+        largest = risk.largest_position_usd
         reading = RiskReading(value=value, peak_value=self.peak, day_start_value=self.day_start[1],
                               largest_position_usdt=largest, health_factor=risk.health_factor,
                               margin_ratios={v: r for v, r in risk.margin_ratio.items() if not math.isinf(r)},
@@ -561,6 +559,8 @@ class LiveSession:
     def status(self) -> SessionStatus:
         now = time.time()
         warnings = list(self.feed.warnings)
+        if self.capacity_warning:
+            warnings.append(self.capacity_warning)
         if self.execution == "live" and self.dead_man is None:
             warnings.append("dead-man switch off (dead_man_seconds not set)")
         if self.phase is SessionPhase.AWAITING_ACK:
@@ -651,6 +651,13 @@ class LiveSession:
             rec.average = None if order.average is None else str(order.average)
         if order.status is OrderStatus.OPEN:
             log.info("%s order %s resting", venue, request.client_order_id)
+
+    def _pre_trade_refused(self, exc: PreTradeRefused) -> None:
+        """An order failed its pre-trade check and was not sent. Trading is reduced at once, so the
+        next tick does not build the same order again; the operator fixes the cause and resets."""
+        self.last_error = str(exc)
+        self.journal.event(self.request_id, exc.instruction.venue, "pre_trade_refused", reason=str(exc))
+        self.state.reduce(f"{exc}; only risk-reducing orders until the cause is fixed and the session is reset")
 
     def _allocated(self, ins: Instruction) -> None:
         self.journal.event(self.request_id, ins.venue, "allocation", to_venue=ins.to_venue, amount=ins.amount,

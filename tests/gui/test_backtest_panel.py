@@ -191,7 +191,7 @@ def test_charts_survive_non_finite_values(loaded, qtbot):
     data = panel.chart_data
     poisoned = replace(data, initial_value=float("nan"), value=np.full(data.hours, np.inf),
                        pnl=np.full(data.hours, np.nan),
-                       margin={v: np.where(np.arange(data.hours) % 2, np.inf, a) for v, a in data.margin.items()})
+                       margin_pct={v: np.where(np.arange(data.hours) % 2, np.inf, a) for v, a in data.margin_pct.items()})
     for band in poisoned.bands:
         band.upper[:] = np.inf
         band.lower[:] = -np.inf

@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 from app import APP_NAME, APP_TITLE, ORGANIZATION, style
 from app import settings as state
 from app.bridge import EngineBridge
-from app.gui_gc import collect_on_ui_thread
+from app.gui_gc import collect_on_ui_thread, freeze_startup_objects
 from app.lab_runner import LabRunner
 from app.panels.backtest_panel import SOURCE_EDITOR, BacktestPanel
 from app.panels.config_panel import ConfigPanel
@@ -158,6 +158,7 @@ class MainWindow(QMainWindow):
             front = state.read_str(state.PANEL_KEY, list(self.docks), "backtest")
         self.show_panel(front)
         self._refresh_title_bars()
+        freeze_startup_objects()
 
     # ---- docks --------------------------------------------------------------------------------
     def _add_dock(self, name: str, title: str, widget: QWidget) -> QDockWidget:

@@ -265,7 +265,7 @@ def stylesheet(theme: Theme, scale: float = 1.0) -> str:
 
 
 def configure_pyqtgraph(theme: Theme | None = None) -> None:
-    """Global pyqtgraph options: chart colours, no antialiasing (cheap redraws, DESIGN §10)."""
+    """Global pyqtgraph options: chart colours, no antialiasing (cheap redraws)."""
     import pyqtgraph as pg
 
     theme = theme or _active

@@ -103,9 +103,9 @@ class LivePnlChart(QWidget):
         self.count += 1
 
     def sync(self, source: object, history, currency: str, ticks: int) -> None:
-        """Catch up with a session's tick history (a deque of TickRecord; `ticks` counts every tick,
-        including ones the bounded history has dropped)."""
-        if source is not self.source:
+        """Catch up with a session's tick history (TickRecords of its snapshot; `ticks` counts every
+        tick, including ones the bounded history has dropped). ``source`` names the session."""
+        if source != self.source:
             self.reset(source, currency)
             for rec in history:
                 self.append(rec.at, rec.pnl, rec.components)

@@ -15,6 +15,7 @@ from engine.strategies.hedge import (
     margin_targets,
 )
 from engine.strategies.onchain_legs import deleverage_to_target, lever_up, stake, unwind_fraction
+from engine.strategies.rebalance import HF_FLOOR, Rebalance, RebalanceKind
 
 
 class MarketNeutralStrategy(Strategy):
@@ -38,20 +39,21 @@ class MarketNeutralStrategy(Strategy):
         yield from fund_margins(ctx, targets, WALLET, ctx.portfolio.wallet.tokens.get("USDT", 0.0), "entry")
         yield from hedge_to(ctx, self.onchain_exposure(ctx), "entry")
 
-    def check(self, ctx: StrategyContext) -> str | None:
+    def check(self, ctx: StrategyContext) -> Rebalance | None:
         if not self.sp.rebalancing:
             return None
         if self.leveraged and self.hf_below_floor(ctx):
-            return "hf_floor"
+            return HF_FLOOR
         exposure = self.onchain_exposure(ctx)
         return self.hedged_check(ctx, exposure, exposure)
 
-    def rebalance(self, ctx: StrategyContext, reason: str) -> Program:
-        if reason == "hf_floor":
+    def rebalance(self, ctx: StrategyContext, why: Rebalance) -> Program:
+        reason = str(why)
+        if why.kind is RebalanceKind.HF_FLOOR:
             yield from deleverage_to_target(ctx, reason)
-        elif reason.startswith("margin_excess"):
+        elif why.kind is RebalanceKind.MARGIN_EXCESS:
             yield from self._redeploy_surplus(ctx, reason)
-        elif reason.startswith("margin") or reason == "capacity":
+        elif why.moves_margin:
             yield from self._move_value_to_margin(ctx, reason)
         yield from hedge_to(ctx, self.onchain_exposure(ctx), reason)
 

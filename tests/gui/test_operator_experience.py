@@ -299,8 +299,8 @@ def test_theme_and_text_size_apply_everywhere_and_are_remembered(loaded, window,
     assert QApplication.font().pointSizeF() == pytest.approx(base)
 
 
-def test_mode_speed_and_panel_are_kept_and_the_two_panels_share_the_mode(qtbot, bridge, state_dir):
-    first = MainWindow(bridge=bridge, persist_layout=True)
+def test_mode_speed_and_panel_are_kept_and_the_two_panels_share_the_mode(qtbot, bridge, services, state_dir):
+    first = MainWindow(services, bridge=bridge, persist_layout=True)
     qtbot.addWidget(first)
     first.show()
     first.backtest_panel.set_mode("btc_basis")
@@ -313,7 +313,7 @@ def test_mode_speed_and_panel_are_kept_and_the_two_panels_share_the_mode(qtbot, 
     QApplication.processEvents()
     first.save_layout()
 
-    second = MainWindow(bridge=bridge, persist_layout=True)
+    second = MainWindow(services, bridge=bridge, persist_layout=True)
     qtbot.addWidget(second)
     second.show()
     QApplication.processEvents()

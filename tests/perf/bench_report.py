@@ -25,7 +25,7 @@ PROBE_MS = 5
 IDLE_BEFORE_REPORT_MS = 2000
 
 
-def bench(mode: str, folder: Path) -> dict:
+def bench(services, mode: str, folder: Path) -> dict:
     from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
 
     from app.bridge import BacktestSpec
@@ -33,7 +33,7 @@ def bench(mode: str, folder: Path) -> dict:
     from app.report import build_report, load_run
     from engine.services.results_io import write_results
 
-    window = MainWindow(persist_layout=False, initial_mode=mode)
+    window = MainWindow(services, persist_layout=False, initial_mode=mode)
     window.resize(1600, 1000)
     window.show()
     panel = window.backtest_panel
@@ -101,11 +101,14 @@ def main() -> int:
         os.environ["BASIS_WORKSTATION_STATE_DIR"] = state
         from app.main_window import create_application
 
+        from bootstrap import app_services
+
         create_application([sys.argv[0]])
+        services = app_services()
         print(f"{'mode':32} {'headless':>9} {'size':>8} {'app, 1st':>9} {'stall':>7} {'app, 2nd':>9} {'stall':>7}"
               f" {'charts.png':>11}")
         for mode in args.modes.split(","):
-            r = bench(mode, Path(out))
+            r = bench(services, mode, Path(out))
             (first_s, first_stall), (second_s, second_stall) = r["app"]
             print(f"{r['mode']:32} {r['headless_s']:8.2f}s {r['size_mb']:6.1f}MB {first_s:8.2f}s {first_stall:4.0f} ms "
                   f"{second_s:8.2f}s {second_stall:4.0f} ms {r['png_s']:10.2f}s")

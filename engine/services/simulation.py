@@ -69,6 +69,7 @@ class SimulationOutput:
     engine_seconds: float
     ledger_totals: dict[str, float] = field(default_factory=dict)
     risk_warnings: list[str] = field(default_factory=list)   # live circuit breakers the run crossed
+    margin_ratio_at_check: dict[str, float] = field(default_factory=dict)  # lowest per venue, before acting
     rewards: RewardBook | None = None
     holdings: BalanceSheetRecorder = field(default_factory=BalanceSheetRecorder)
     final_portfolio: Portfolio | None = None
@@ -217,7 +218,7 @@ def simulate(strategy: Strategy, params: RunParams, mv: MarketView,
         hedge_notional=hedge_notional, rebalance_hours=rebalance_hours, liquidation_count=liquidations,
         events=log, initial_value=initial_value, engine_seconds=time.perf_counter() - started,
         ledger_totals=ledger.totals(), rewards=rewards, holdings=holdings, final_portfolio=portfolio,
-        risk_warnings=monitor.warnings(),
+        risk_warnings=monitor.warnings(), margin_ratio_at_check=dict(monitor.margin_ratio_min),
     )
 
 

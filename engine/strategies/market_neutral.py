@@ -18,12 +18,19 @@ from engine.strategies.hedge import (
     margin_cash_needed,
     margin_targets,
 )
-from engine.strategies.onchain_legs import deleverage_to_target, estimated_gas_eth, lever_up, stake, unwind_fraction
+from engine.strategies.onchain_legs import (
+    deleverage_to_target,
+    estimated_gas_eth,
+    lever_up,
+    stake,
+    unwind_fraction,
+    usdt_per_usd_freed,
+)
 
 
-#: A sale that must raise a margin top-up sells this much more than the top-up: the LST -> ETH -> USDT
-#: swaps (and, in the loop, the unwind of the levered amount) cost up to about 1 % of it.
-UNWIND_COST_CUSHION = 1.03
+#: A sale that must raise a margin top-up frees this much more than its costs say it needs: the cost
+#: table is read at an estimated size and the peg moves within the bundle's rounding.
+UNWIND_COST_CUSHION = 1.01
 
 
 class MarketNeutralStrategy(Strategy):
@@ -113,11 +120,13 @@ class MarketNeutralStrategy(Strategy):
         long_usd = self.onchain_exposure(ctx) * ctx.eth
         target_long = self.target_long_usd(ctx)
         excess = long_usd - target_long
-        # Raise at least what the venues in danger need (each top-up at least its floor), with room
-        # for the swaps' costs, beyond the USDT the wallet already holds.
+        # Raise at least what the venues in danger need (each top-up at least its floor) beyond the
+        # USDT the wallet holds, grossed up for what the unwind and the swaps cost on the way.
         short = margin_cash_needed(ctx, target_long, WALLET) - ctx.portfolio.wallet.tokens.get("USDT", 0.0)
         if short > 0.0:
-            excess = min(max(excess, short * UNWIND_COST_CUSHION), long_usd)
+            yield_ = usdt_per_usd_freed(ctx, short, self.leveraged)
+            need = short / yield_ * UNWIND_COST_CUSHION if yield_ > 0.0 else long_usd
+            excess = min(max(excess, need), long_usd)
         if excess > DUST_USD and long_usd > 0.0:
             depth = ctx.params.dex_max_order_usdt
             if self.leveraged:

@@ -33,7 +33,7 @@ STRESS = {
     "no rebalancing": {"rebalancing.enabled": False},
     "lazy hedge": {"hedge.margin_ratio_target": 0.21, "rebalancing.margin_ratio_trigger": 0.07,
                    "risk.margin_ratio_floor": 0.06, "rebalancing.delta_drift_trigger": 0.5},
-    "hair-trigger ceiling": {"rebalancing.margin_ratio_ceiling": 0.3},
+    "hair-trigger ceiling": {"rebalancing.margin_ratio_ceiling": 0.4},
 }
 # The window's first day: the common window of the market-neutral modes starts 2024-05-12; the basis
 # modes reach back to the Feb-Mar 2024 rally that liquidates unrebalanced shorts.

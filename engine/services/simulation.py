@@ -19,7 +19,7 @@ from typing import Any, Callable, Protocol
 import numpy as np
 
 from engine.components.balance_sheet import BalanceSheetRecorder
-from engine.components.event_log import EventLog
+from engine.components.event_log import EventLog, record_deposits
 from engine.components.pnl_attribution import attribute_market_move
 from engine.components.pnl_ledger import PnlLedger
 from engine.components.rewards import RewardBook, RewardPayment, eligible_eeth
@@ -89,6 +89,7 @@ def simulate(strategy: Strategy, params: RunParams, mv: MarketView,
     world = world_factory(portfolio, mv, params)
     ledger = PnlLedger(n)
     log = EventLog()
+    record_deposits(log, portfolio, mv.timestamps[0])
     manager = ExecutionManager(world, mv, ledger, log, cur, rejected_exc)
     # Where the live circuit breakers would have stopped a session (reported, see backtest_risk).
     monitor = BacktestRiskMonitor(params, mv, log)

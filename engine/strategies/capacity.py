@@ -150,9 +150,8 @@ def hedged_minimum_capital(params: RunParams, cost_fraction: float = 0.0, fixed_
         if weight <= 0.0:
             continue
         floor = params.cex[venue].min_order_usdt
-        needs.append(((floor / weight + fixed_cost_usd) / (1.0 - cost_fraction),
-                      f"the {venue} {asset} perp short ({weight:.0%} of the long) would be under "
-                      f"{venue}'s min_order_usdt {floor:g}"))
+        why = f"the {venue} {asset} perp short ({weight:.0%} of the long) would be under {venue}'s min_order_usdt {floor:g}"
+        needs.append(((floor / weight + fixed_cost_usd) / (1.0 - cost_fraction), why))
     if sp.spot_venue:
         floor = params.cex[sp.spot_venue].min_order_usdt
         needs.append((floor, f"the {sp.spot_venue} {asset} spot buy would be under its min_order_usdt {floor:g}"))

@@ -27,7 +27,6 @@ from engine.strategies.onchain_legs import (
     usdt_per_usd_freed,
 )
 
-
 #: A sale that must raise a margin top-up frees this much more than its costs say it needs: the cost
 #: table is read at an estimated size and the peg moves within the bundle's rounding.
 UNWIND_COST_CUSHION = 1.01

@@ -17,7 +17,7 @@ import pytest
 
 from engine.services.backtest import BacktestRequest
 from engine.services.results_io import write_results
-from tests.e2e.replay_ledger import ETH_LIKE, ReplayLedger, RawPrices, replay
+from tests.e2e.replay_ledger import ETH_LIKE, RawPrices, ReplayLedger, replay
 
 TOLERANCE = 1e-6
 MODES = ("pure_lending", "btc_basis", "eth_basis", "eth_staking_only", "eth_leveraged",

@@ -1,10 +1,12 @@
-"""Wiring in one place (DESIGN §2): which venue implementations back the engine's ports.
+"""Wiring in one place: which venue implementations back the engine's ports.
 
-main.py (headless commands) and the app both build their services here, so a backtest in the GUI and
-on the command line run exactly the same code.
+main.py builds every service here, for the headless commands and for the app (`app_services`, handed
+to the window), so a backtest in the GUI and on the command line run exactly the same code, and
+nothing under app/ or engine/ ever picks a venue implementation itself (docs/ARCHITECTURE.md).
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from engine.data import HistoricalDataProvider
@@ -24,7 +26,7 @@ def live_trading_service(*, store=None, url_overrides: dict[str, str] | None = N
                          journal_dir: Path | None = None, data_dir: Path = DATA_DIR, cache_dir: Path | None = None,
                          timeout_s: float = 10.0, rate_limit_ms: int | None = None, retry=None,
                          check_timeout_s: float = 5.0):
-    """The live/paper trading service wired to the real venues (DESIGN §7).
+    """The live/paper trading service wired to the real venues.
 
     - CEX adapters from configs/venues + the environment's endpoints; keys from the OS keyring
       (``store``: a venues.credentials.CredentialStore; the OS keyring by default). Paper sessions
@@ -89,3 +91,27 @@ def live_trading_service(*, store=None, url_overrides: dict[str, str] | None = N
 
     return LiveTradingService(HistoricalDataProvider(data_dir, cache_dir), venue_factory, SimulatedVenues,
                               ExecutionRejected, journal_factory, checks_runner)
+
+
+def app_services(*, store=None, url_overrides: dict[str, str] | None = None, check_settings=None,
+                 journal_dir: Path | None = None, data_dir: Path = DATA_DIR, cache_dir: Path | None = None,
+                 backtest: BacktestService | None = None, **live_options):
+    """Everything the desktop app runs on, built once (no venue is contacted until it is used).
+
+    ``store``: the keyring store the credentials dialog, the checks and live sessions share (the OS
+    keyring by default); ``url_overrides`` and ``check_settings`` point the checks and the live
+    adapters at the loopback emulator in tests; ``live_options`` go to `live_trading_service`.
+    """
+    from app.controllers.venues import VenueAccess
+    from app.services import AppServices
+    from venues.checks import CheckSettings
+    from venues.credentials import CredentialStore
+
+    store = store if store is not None else CredentialStore()
+    settings = check_settings if check_settings is not None else CheckSettings()
+    live_options.setdefault("rate_limit_ms", settings.rate_limit_ms)
+    live = live_trading_service(store=store, url_overrides=url_overrides, journal_dir=journal_dir,
+                                data_dir=data_dir, cache_dir=cache_dir, **live_options)
+    return AppServices(backtest=backtest if backtest is not None else backtest_service(data_dir, cache_dir),
+                       live=live, venues=VenueAccess(store, dict(url_overrides or {}), settings),
+                       lab_worker_factory=functools.partial(backtest_service, data_dir, cache_dir))

@@ -11,7 +11,7 @@ import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from bootstrap import backtest_service, live_trading_service
+    from bootstrap import app_services, backtest_service, live_trading_service
     from engine.cli import add_backtest_parser
     from engine.services.live.cli import add_live_parser
 
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     except ImportError:
         register_app_commands = None
     if register_app_commands is not None:
-        register_app_commands(sub)
+        register_app_commands(sub, app_services)
     return parser
 
 
@@ -37,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv:
         from app.main_window import run_app
-        return run_app()
+        from bootstrap import app_services
+        return run_app(app_services)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

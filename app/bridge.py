@@ -1,4 +1,4 @@
-"""The one QObject between the engine services and the widgets (DESIGN §10).
+"""The one QObject between the backtest service and the widgets.
 
 Backtests are CPU-bound (0.2-0.6 s plus a cold data load), so they run on one worker thread; every
 result reaches the UI as a queued Qt signal, which is how a plain Python thread hands work to the GUI
@@ -103,14 +103,10 @@ class EngineBridge(QObject):
     #: A live trading session started (True) or ended (False); the config editor locks while True.
     live_session_changed = Signal(bool)
 
-    def __init__(self, service_factory: Callable[[], BacktestService] | None = None,
-                 parent: QObject | None = None) -> None:
+    def __init__(self, service: BacktestService, parent: QObject | None = None) -> None:
+        """``service``: the app's one BacktestService (built by bootstrap)."""
         super().__init__(parent)
-        if service_factory is None:
-            from bootstrap import backtest_service as service_factory
-        self._service_factory = service_factory
-        self._service: BacktestService | None = None
-        self._service_lock = threading.Lock()
+        self._service = service
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine-worker")
         self._drafts = DraftConfigRoot()
         self._warmer = CacheWarmer()
@@ -194,10 +190,7 @@ class EngineBridge(QObject):
         self._warmer.warm(service.provider.data_dir, service.provider.cache_dir, request)
 
     def service(self) -> BacktestService:
-        with self._service_lock:
-            if self._service is None:
-                self._service = self._service_factory()
-            return self._service
+        return self._service
 
     # ---- data window ----------------------------------------------------------------------------
     def request_window(self, key: str, mode: str, draft_text: str | None = None) -> None:

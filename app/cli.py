@@ -14,7 +14,12 @@ import argparse
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.services import AppServices
 
 PANELS = ("backtest", "config", "lab")
 MIN_SIZE = (1280, 800)
@@ -22,7 +27,8 @@ MAX_SIZE = (7680, 4320)           # 8K: a larger grab is a typo that would alloc
 TIMEOUT_S = 180
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction, services: Callable[[], AppServices]) -> None:
+    """``services`` builds the window's services (bootstrap.app_services: main.py wires it)."""
     from engine.config import MODES
 
     p = subparsers.add_parser("screenshot", help="save a PNG of the workstation window after running and "
@@ -35,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--end", help="last day, YYYY-MM-DD (default: the mode's data end)")
     p.add_argument("--scenario", help="lab panel: the sweep's scenario (default: steth_june2022_7pct_3d)")
     p.add_argument("--at", default="2024-12-06T15:00Z", help="lab panel: the hour the scenario starts")
-    p.set_defaults(func=run_screenshot_command)
+    p.set_defaults(func=lambda args: run_screenshot_command(args, services))
 
 
 def _parse_size(text: str) -> tuple[int, int]:
@@ -50,7 +56,7 @@ def _parse_size(text: str) -> tuple[int, int]:
     return width, height
 
 
-def run_screenshot_command(args: argparse.Namespace) -> int:
+def run_screenshot_command(args: argparse.Namespace, services: Callable[[], AppServices]) -> int:
     try:
         size = _parse_size(args.size)
         start, end = _parse_window(args.start, args.end)
@@ -66,8 +72,9 @@ def run_screenshot_command(args: argparse.Namespace) -> int:
         os.environ["BASIS_WORKSTATION_STATE_DIR"] = state     # never touch the user's layout/settings
         try:
             if args.panel == "lab":
-                return take_lab_screenshot(args.mode, out, size, args.scenario or "steth_june2022_7pct_3d", args.at)
-            return take_screenshot(args.mode, out, args.panel, size, start, end)
+                return take_lab_screenshot(services(), args.mode, out, size,
+                                           args.scenario or "steth_june2022_7pct_3d", args.at)
+            return take_screenshot(services(), args.mode, out, args.panel, size, start, end)
         except ScreenshotError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
@@ -97,7 +104,8 @@ class ScreenshotError(RuntimeError):
     """The run failed, timed out, or the image could not be written."""
 
 
-def take_screenshot(mode: str, out: Path, panel: str, size: tuple[int, int], start=None, end=None) -> int:
+def take_screenshot(services: AppServices, mode: str, out: Path, panel: str, size: tuple[int, int],
+                    start=None, end=None) -> int:
     from PySide6.QtCore import QEventLoop, QTimer
 
     from app.bridge import BacktestSpec
@@ -109,7 +117,7 @@ def take_screenshot(mode: str, out: Path, panel: str, size: tuple[int, int], sta
     if not has_fonts():
         raise ScreenshotError("no fonts are installed, so the screenshot would have no text; install one "
                               "(Debian: apt-get install fonts-dejavu-core)")
-    window = MainWindow(persist_layout=False, initial_mode=mode)
+    window = MainWindow(services, persist_layout=False, initial_mode=mode)
     window.resize(*size)
     window.show()
     panel_widget = window.backtest_panel
@@ -154,7 +162,8 @@ def take_screenshot(mode: str, out: Path, panel: str, size: tuple[int, int], sta
     return 0
 
 
-def take_lab_screenshot(mode: str, out: Path, size: tuple[int, int], scenario: str, at: str) -> int:
+def take_lab_screenshot(services: AppServices, mode: str, out: Path, size: tuple[int, int], scenario: str,
+                        at: str) -> int:
     """The Lab after a sweep of the mode's default grid under `scenario`: the heatmap, a clicked cell
     and its unshocked twin replayed side by side."""
     from PySide6.QtCore import QEventLoop, QTimer
@@ -162,7 +171,7 @@ def take_lab_screenshot(mode: str, out: Path, size: tuple[int, int], scenario: s
     from app.main_window import MainWindow, create_application
 
     create_application([sys.argv[0]])
-    window = MainWindow(persist_layout=False, initial_mode=mode)
+    window = MainWindow(services, persist_layout=False, initial_mode=mode)
     window.resize(*size)
     window.show()
     window.show_panel("lab")

@@ -1,4 +1,4 @@
-"""Uncaught exceptions go to a dialog instead of killing the app (DESIGN §10).
+"""Uncaught exceptions go to a dialog instead of killing the app (docs/ARCHITECTURE.md, The app).
 
 Three entry points are covered: Python code run by Qt (slots, event handlers: sys.excepthook), other
 threads (threading.excepthook) and asyncio tasks/callbacks on the qasync loop (the loop's exception

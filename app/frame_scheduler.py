@@ -1,4 +1,4 @@
-"""Coalesce redraw requests to at most one frame per interval (DESIGN §10: charts redraw <= 30 Hz).
+"""Coalesce redraw requests to at most one frame per interval (charts redraw at most 30 times a second).
 
 Seeking with the slider can fire hundreds of signals a second; each only marks the view dirty. The
 first request after a quiet period draws at once (no added latency for a single step or click); the

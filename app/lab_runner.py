@@ -7,7 +7,6 @@ superseded job is ignored, like the backtest bridge does.
 """
 from __future__ import annotations
 
-import functools
 import itertools
 import threading
 import traceback
@@ -26,12 +25,6 @@ from engine.lab.sweep import NO_SCENARIO, plan_trials, run_sweep
 from engine.lab.trial import MemoProvider, TrialSpec
 from engine.scenarios import Scenario
 from engine.services.backtest import BacktestResult, BacktestService
-
-
-def default_worker_factory() -> Callable[[], BacktestService]:
-    """A picklable service factory (spawned workers and Ray actors rebuild the service from it)."""
-    from bootstrap import backtest_service
-    return functools.partial(backtest_service)
 
 
 @dataclass(frozen=True)
@@ -72,10 +65,11 @@ class LabRunner(QObject):
     #: (job, message)
     run_failed = Signal(int, str)
 
-    def __init__(self, worker_factory: Callable[[], BacktestService] | None = None,
-                 parent: QObject | None = None) -> None:
+    def __init__(self, worker_factory: Callable[[], BacktestService], parent: QObject | None = None) -> None:
+        """``worker_factory``: a picklable service factory (spawned workers and Ray actors rebuild the
+        service from it; bootstrap makes it)."""
         super().__init__(parent)
-        self.worker_factory = worker_factory or default_worker_factory()
+        self.worker_factory = worker_factory
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lab-worker")
         self._jobs = itertools.count(1)
         self._cancel = threading.Event()

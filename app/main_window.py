@@ -4,7 +4,9 @@ Panels are docks registered by name; `set_panel(name, widget)` replaces a dock's
 venue-checks and live-trading modules plug in their widgets) or adds a new dock. The layout is saved
 in QSettings on close and restored on start; View > Restore default layout puts it back.
 
-`run_app()` is what `python main.py` (no arguments) calls: QApplication on a qasync event loop.
+The window is given its services (`AppServices`, built once by bootstrap) and builds its panels and
+controllers on them; it picks no venue implementation itself. `run_app(services)` is what
+`python main.py` (no arguments) calls: QApplication on a qasync event loop.
 """
 from __future__ import annotations
 
@@ -28,14 +30,15 @@ from PySide6.QtWidgets import (
 from app import APP_NAME, APP_TITLE, ORGANIZATION
 from app.bridge import EngineBridge
 from app.gui_gc import collect_on_ui_thread
+from app.controllers.live import LiveController
 from app.lab_runner import LabRunner
 from app.panels.backtest_panel import SOURCE_EDITOR, BacktestPanel
 from app.panels.config_panel import ConfigPanel
 from app.panels.lab_panel import LabPanel
-from app.panels.live_controller import LiveController
 from app.panels.live_panel import LivePanel
+from app.panels.safety import bind_safety_bar
 from app.panels.venue_checks_panel import VenueChecksPanel
-from app.panels.venue_wiring import VenueWiring
+from app.services import AppServices
 from app.settings import app_settings
 from app.style import apply_theme
 from app.widgets.estop import SafetyBar, make_estop_action
@@ -55,9 +58,8 @@ DEFAULT_SIZE = (1600, 1000)
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, bridge: EngineBridge | None = None, persist_layout: bool = True,
-                 initial_mode: str = DEFAULT_MODE, venue_wiring: VenueWiring | None = None,
-                 lab_runner: LabRunner | None = None) -> None:
+    def __init__(self, services: AppServices, bridge: EngineBridge | None = None, persist_layout: bool = True,
+                 initial_mode: str = DEFAULT_MODE, lab_runner: LabRunner | None = None) -> None:
         super().__init__()
         collect_on_ui_thread()
         self.setWindowTitle(APP_TITLE)
@@ -65,7 +67,8 @@ class MainWindow(QMainWindow):
         self.setDockOptions(QMainWindow.DockOption.AllowTabbedDocks | QMainWindow.DockOption.AnimatedDocks |
                             QMainWindow.DockOption.AllowNestedDocks)
         self.setTabPosition(Qt.DockWidgetArea.AllDockWidgetAreas, QTabWidget.TabPosition.North)
-        self.bridge = bridge if bridge is not None else EngineBridge(parent=self)
+        self.services = services
+        self.bridge = bridge if bridge is not None else EngineBridge(services.backtest, parent=self)
         self.persist_layout = persist_layout
         self.docks: dict[str, QDockWidget] = {}
 
@@ -77,12 +80,12 @@ class MainWindow(QMainWindow):
         self.config_panel = ConfigPanel(initial_mode if initial_mode in MODES else MODES[0])
         self.backtest_panel = BacktestPanel(self.bridge, draft_provider=self.config_panel.draft_for)
         self.backtest_panel.set_mode(self.config_panel.mode)
-        # Venues and live trading share one wiring (keyring store, endpoints) and one live controller.
-        self.venue_wiring = venue_wiring if venue_wiring is not None else VenueWiring()
-        self.live_controller = LiveController(self.venue_wiring, self)
-        self.venue_checks_panel = VenueChecksPanel(self.venue_wiring, self.config_panel.mode)
+        # Venue checks and credentials share one VenueAccess; the dashboard and the e-stop one controller.
+        self.live_controller = LiveController(services.live, self)
+        self.venue_checks_panel = VenueChecksPanel(services.venues, self.config_panel.mode)
         self.live_panel = LivePanel(self.live_controller, self.config_panel.mode)
-        self.lab_panel = LabPanel(lab_runner)
+        self.lab_panel = LabPanel(lab_runner if lab_runner is not None else
+                                  LabRunner(services.lab_worker_factory, parent=self))
         for name, title in PANELS:
             widget = {"config": self.config_panel, "backtest": self.backtest_panel,
                       "venues": self.venue_checks_panel, "live": self.live_panel, "lab": self.lab_panel}[name]
@@ -166,13 +169,14 @@ class MainWindow(QMainWindow):
         bar.setFloatable(False)
         bar.toggleViewAction().setEnabled(False)
         bar.toggleViewAction().setVisible(False)
-        self.safety_bar = SafetyBar(self.live_controller, bar)
+        self.safety_bar = SafetyBar(bar)
         bar.addWidget(self.safety_bar)
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
         self.safety_toolbar = bar
         self.estop_button = self.safety_bar.button
-        self.estop_action = make_estop_action(self.live_controller, self)
+        self.estop_action = make_estop_action(self)
         self.addAction(self.estop_action)
+        bind_safety_bar(self.safety_bar, self.estop_action, self.live_controller)
 
     # ---- menus --------------------------------------------------------------------------------
     def _build_menus(self) -> None:
@@ -221,7 +225,7 @@ class MainWindow(QMainWindow):
                           "its backtest over real history hour by hour, check venues and trade live or on paper. "
                           "EMERGENCY STOP: the red toolbar button or Ctrl+Shift+X / F12.",
                           QMessageBox.StandardButton.Ok, self)
-        box.open()    # non-blocking (DESIGN §10)
+        box.open()    # non-blocking: exec() would run a nested event loop under the qasync loop
 
     def run_edited_config(self) -> None:
         """Run the Config panel's current mode and draft in the backtest panel."""
@@ -239,9 +243,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"In the replay: {run.label}", 8000)
 
     def _config_draft_changed(self, mode: str) -> None:
-        panel = self.backtest_panel
-        if panel.mode == mode and panel.source_combo.currentData() == SOURCE_EDITOR:
-            panel._request_window()
+        self.backtest_panel.config_draft_changed(mode)
 
     def _live_session_changed(self, active: bool) -> None:
         self.config_panel.set_locked(active)
@@ -276,7 +278,8 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if not self._closing_live and not self.live_panel.shutdown(self._live_stopped_close):
-            event.ignore()                 # live sessions stop first (async), then the window closes
+            event.ignore()                 # the operator chooses how the sessions stop; then the window closes
+            self.show_panel("live")
             return
         if self.persist_layout:
             self.save_layout()
@@ -306,8 +309,10 @@ def create_application(argv: list[str] | None = None) -> QApplication:
     return app
 
 
-def run_app(argv: list[str] | None = None, on_ready: Callable[[MainWindow], None] | None = None) -> int:
-    """Open the workstation on a qasync loop; returns the exit code."""
+def run_app(services: Callable[[], AppServices], argv: list[str] | None = None,
+            on_ready: Callable[[MainWindow], None] | None = None) -> int:
+    """Open the workstation on a qasync loop; returns the exit code. ``services`` builds the app's
+    services (bootstrap.app_services) once the display is known to work."""
     problem = _check_display()
     if problem:
         print(problem, file=sys.stderr)
@@ -315,11 +320,14 @@ def run_app(argv: list[str] | None = None, on_ready: Callable[[MainWindow], None
     import qasync
 
     from app.crash import CrashReporter
+    from app.logging_setup import install_log_file
+
+    install_log_file()
 
     app = create_application(argv)
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
-    window = MainWindow()
+    window = MainWindow(services())
     reporter = CrashReporter(window)
     reporter.install(loop)
     closed = asyncio.Event()

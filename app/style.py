@@ -94,7 +94,7 @@ def dark_palette() -> QPalette:
 
 
 def configure_pyqtgraph() -> None:
-    """Global pyqtgraph options: dark chart colours, no antialiasing (cheap redraws, DESIGN §10)."""
+    """Global pyqtgraph options: dark chart colours, no antialiasing (cheap redraws)."""
     import pyqtgraph as pg
 
     pg.setConfigOptions(antialias=False, background=CHART_BACKGROUND, foreground=CHART_FOREGROUND,

@@ -26,8 +26,8 @@ if [ -n "${BASIS_IN_KEYRING_SESSION:-}" ]; then
     eval "$(printf 'ci-keyring-pw' | gnome-keyring-daemon --unlock --components=secrets)"
     export GNOME_KEYRING_CONTROL
 fi
-# The GUI tests run on a qasync loop that stays "running" for the rest of their process (DESIGN
-# §11), which pytest-asyncio's own loops cannot share: they get a process of their own. Arguments
+# The GUI tests run on a qasync loop that stays "running" for the rest of their process
+# (docs/ARCHITECTURE.md, Testing), which pytest-asyncio's own loops cannot share: they get a process of their own. Arguments
 # naming test paths run just those, in one process.
 # Each process is bounded from outside too (pytest-timeout bounds each test, tests/conftest.py the exit).
 pytest=(timeout --kill-after=30 1500 python -m pytest -q -p no:cacheprovider)
@@ -35,6 +35,9 @@ for arg in "$@"; do
     case "$arg" in tests*|*/tests/*) exec "${pytest[@]}" "$@" ;; esac
 done
 status=0
+# Static types of the engine and the venue adapters (configured in pyproject.toml's [tool.mypy]).
+echo "mypy: engine/ venues/"
+python -m mypy || status=$?
 "${pytest[@]}" --ignore=tests/gui "$@" tests || status=$?
 "${pytest[@]}" "$@" tests/gui || status=$?
 exit $status

@@ -240,6 +240,11 @@ class BacktestPanel(QWidget):
             return None
         return self.draft_provider(self.mode)
 
+    def config_draft_changed(self, mode: str) -> None:
+        """The config editor's draft of ``mode`` changed: a run of the editor's version needs its window again."""
+        if self.mode == mode and self.source_combo.currentData() == SOURCE_EDITOR:
+            self._request_window()
+
     def _request_window(self) -> None:
         draft = self._draft()
         if draft is not None and not draft.valid:

@@ -269,7 +269,7 @@ class ConfigPanel(QWidget):
             self.draft.reset_to_shipped()
             self._text_changed_by_model()
 
-    # ---- dialogs (non-blocking: open() + signal, never exec(), DESIGN §10) --------------------
+    # ---- dialogs (non-blocking: open() + signal, never exec()) ---------------------------------------
     def open_save_dialog(self) -> None:
         folder = user_modes_dir()
         folder.mkdir(parents=True, exist_ok=True)

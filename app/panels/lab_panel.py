@@ -66,10 +66,10 @@ class LabPanel(QWidget):
     open_in_replay = Signal(object)
     status_message = Signal(str)
 
-    def __init__(self, runner: LabRunner | None = None, store_root: Path | None = None,
+    def __init__(self, runner: LabRunner, store_root: Path | None = None,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.runner = runner if runner is not None else LabRunner(parent=self)
+        self.runner = runner
         self.store_root = store_root
         self.sweep_job = 0
         self.axes: tuple[Axis, Axis | None] | None = None

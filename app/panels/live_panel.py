@@ -1,4 +1,4 @@
-"""Live trading dashboard (DESIGN §7, issue 5 item 6): start a paper or live session, watch it, stop it.
+"""Live trading dashboard: start a paper or live session, watch it, stop it.
 
 Top: the session form (mode, paper/live, environment, capital, tick) with Start and Stop, the explicit
 Reset (leaves HALTED, confirmed) and Flatten (closes the CEX legs, confirmed, says plainly which
@@ -12,12 +12,12 @@ visible, and on Ctrl+Shift+X / F12 (app.widgets.estop). This panel shows its per
 
 Updates: every service notification only marks the view dirty (the state badge is set at once); a
 FrameScheduler redraws at most 10 times a second and a 0.5 s timer keeps the ages current between
-ticks. Confirmations use QMessageBox.open() + finished, never exec() (DESIGN §10).
+ticks. Confirmations use QMessageBox.open() + finished, never exec() (docs/ARCHITECTURE.md, The app).
 """
 from __future__ import annotations
 
 import asyncio
-import math
+import logging
 import time
 from dataclasses import replace
 from typing import Any
@@ -44,27 +44,23 @@ from PySide6.QtWidgets import (
 )
 
 from app.frame_scheduler import FrameScheduler
-from app.panels.live_controller import EStopPress, LiveController
-from app.panels.venue_wiring import spawn
+from app.controllers.live import LiveController
+from app.tasks import spawn
+from app.view_models import CancelRow, EStopPress
 from app.widgets.banner import show_banner
 from app.widgets.estop import CancelProgressModel, StateBadge, shortcut_label
 from app.widgets.live_chart import LivePnlChart
-from app.widgets.live_tables import (
-    LiveEventsModel,
-    OrdersModel,
-    PositionsModel,
-    RiskLine,
-    RiskModel,
-    num,
-    pct,
-    perp_liquidation_move,
-)
+from app.widgets.live_tables import LiveEventsModel, OrdersModel, PositionsModel, RiskModel, pct
 from engine.config import MODES, check_capital_text
-from engine.services.live import FlattenReport, LiveSession, LiveStartError, LiveStartRequest, SessionPhase
+from engine.domain.modes import ExecutionMode
+from engine.services.live import FlattenReport, LiveStartError, LiveStartRequest, SessionSnapshot
 from engine.services.live.service import ENVIRONMENTS, EXECUTIONS
+
+log = logging.getLogger(__name__)
 
 FRAME_MS = 100
 AGE_TIMER_MS = 500
+NO_ESTOP = "The emergency stop has not been pressed for this session."
 ESTOP_HINT = (f"<b>EMERGENCY STOP</b>: the red button in the toolbar or <b>{shortcut_label()}</b> halts every "
               "session at once (no confirmation) and cancels every open order; Reset below leaves HALTED.")
 
@@ -103,17 +99,20 @@ class LivePanel(QWidget):
         self.task: asyncio.Task | None = None
         self.confirm_box: QMessageBox | None = None
         self.result_box: QMessageBox | None = None
+        self.close_box: QMessageBox | None = None
+        self.close_choices: dict[str, QPushButton] = {}
         self.last_flatten: FlattenReport | None = None
         self.positions = PositionsModel(self)
         self.risk = RiskModel(self)
         self.orders = OrdersModel(self)
         self.events = LiveEventsModel(parent=self)
-        self.cancels = CancelProgressModel(controller, self)
+        self.cancels = CancelProgressModel(self)
         self.frames = FrameScheduler(self._draw, interval_ms=FRAME_MS, parent=self)
         self._build(initial_mode if initial_mode in MODES else MODES[0])
         controller.session_updated.connect(self._session_updated)
         controller.sessions_changed.connect(self._sessions_changed)
         controller.estop_pressed.connect(self._estop_pressed)
+        controller.cancel_progress.connect(self.cancels.update_row)
         controller.estop_finished.connect(self._estop_finished)
         self.age_timer = QTimer(self)
         self.age_timer.setInterval(AGE_TIMER_MS)
@@ -275,7 +274,7 @@ class LivePanel(QWidget):
         estop_page = QWidget(self.tabs)
         estop_layout = QVBoxLayout(estop_page)
         estop_layout.setContentsMargins(4, 4, 4, 4)
-        self.estop_summary = QLabel("The emergency stop has not been pressed in this session of the app.", estop_page)
+        self.estop_summary = QLabel(NO_ESTOP, estop_page)
         self.estop_summary.setWordWrap(True)
         estop_layout.addWidget(self.estop_summary)
         self.cancels_view = _table(self.cancels, estop_page)
@@ -336,7 +335,7 @@ class LivePanel(QWidget):
         except ValueError as exc:
             self._show_message(str(exc), "banner")
             return None
-        if request.execution == "live" and request.environment == "production" and not request.confirm_production:
+        if ExecutionMode.parse(request.execution).sends_orders and request.environment == "production" and not request.confirm_production:
             self._ask("Live trading with real money",
                       f"Start {request.mode} LIVE on PRODUCTION with real money?\n\n"
                       "The venues' pre-live checks must pass first (they run now). The emergency stop "
@@ -369,10 +368,10 @@ class LivePanel(QWidget):
         self.status_message.emit(f"Live session {request_id} started")
 
     def stop_session(self) -> asyncio.Task | None:
-        session = self.session
-        if session is None or session.phase is SessionPhase.STOPPED:
+        snap = self.snapshot
+        if snap is None or not snap.active:
             return None
-        request_id = session.request_id
+        request_id = snap.request_id
         self._show_message(f"Stopping {request_id}…", "infoBanner")
 
         async def stop() -> None:
@@ -382,20 +381,63 @@ class LivePanel(QWidget):
         return spawn(stop(), name=f"live-stop:{request_id}")
 
     def shutdown(self, done) -> bool:
-        """Before the window closes: True when nothing runs; else stop every session, then call `done`."""
+        """Before the window closes: True when no session runs. Otherwise ask (open() + finished, never
+        exec()): stop the sessions (open orders cancelled, positions kept and named), emergency stop,
+        or keep the app open; ``done()`` is called once the chosen stop has finished."""
+        active = self.controller.active_snapshots()
         if not self.controller.active:
             return True
+        if self.close_box is not None:
+            self.close_box.raise_()
+            return False
+        kept = [f"{snap.request_id}: {p.venue} {p.asset} {p.kind} {p.size:+.8g}"
+                for snap in active for p in snap.positions if p.kind != "cash" and p.size] \
+            + [f"{snap.request_id}: {leg}" for snap in active for leg in snap.flatten.cannot_unwind]
+        names = "\n  ".join(f"{s.request_id}: {s.mode} {s.execution}/{s.environment} ({s.badge.text})"
+                            for s in active) or "a session is starting"
+        box = QMessageBox(QMessageBox.Icon.Warning, "Live sessions are running",
+                          f"Closing the workstation leaves these sessions unmanaged:\n  {names}\n\n"
+                          "Stop sessions: their loops stop and every open order on their venues is cancelled; "
+                          "positions stay as they are"
+                          + (":\n  " + "\n  ".join(kept) if kept else " (none is held).")
+                          + "\n\nEmergency stop: HALT every session and cancel every open order at once, then close."
+                          "\n\nCancel: keep the workstation open.", QMessageBox.StandardButton.NoButton, self)
+        stop = box.addButton("Stop sessions and close", QMessageBox.ButtonRole.AcceptRole)
+        estop = box.addButton("Emergency stop and close", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        self.close_choices = {"stop": stop, "estop": estop}
+
+        def answered(_result: int) -> None:
+            clicked = box.clickedButton()
+            self.close_box = None
+            if clicked is stop:
+                self._close_sessions(done, kept, emergency=False)
+            elif clicked is estop:
+                self._close_sessions(done, kept, emergency=True)
+            else:
+                self._show_message("Close cancelled: the sessions keep running.", "infoBanner")
+
+        box.finished.connect(answered)
+        self.close_box = box
+        box.open()
+        return False
+
+    def _close_sessions(self, done, kept: list[str], emergency: bool) -> asyncio.Task:
+        if emergency:
+            self.controller.emergency_stop("closing the workstation")
         self._show_message("Stopping the live sessions before closing…", "warnBanner")
+        log.info("closing: stopping the live sessions (%s); positions kept: %s",
+                 "emergency stop" if emergency else "open orders cancelled", "; ".join(kept) or "none")
 
         async def close() -> None:
             try:
-                await asyncio.wait_for(self.controller.aclose(), 15.0)
+                await asyncio.wait_for(self.controller.aclose(cancel_open_orders=True), 30.0)
             finally:
                 if shiboken6.isValid(self):
                     done()
 
-        spawn(close(), name="live-shutdown")
-        return False
+        return spawn(close(), name="live-shutdown")
 
     # ---- confirmed actions --------------------------------------------------------------------
     def _ask(self, title: str, text: str, yes_text: str, on_yes) -> QMessageBox:
@@ -415,15 +457,14 @@ class LivePanel(QWidget):
         return box
 
     def confirm_reset(self) -> QMessageBox | None:
-        session = self.session
-        if session is None:
+        snap = self.snapshot
+        if snap is None:
             return None
-        request_id = session.request_id
-        history = session.state.history
-        why = history[-1].reason if history else "no state change recorded"
+        request_id, state = snap.request_id, snap.state.value
+        why = snap.state_reason or "no state change recorded"
         return self._ask("Reset to ACTIVE",
-                         f"Reset session {request_id} ({session.mode}) from {session.state.state.value} to ACTIVE?\n\n"
-                         f"It is {session.state.state.value} because: {why}\n\nThe strategy trades again at its next "
+                         f"Reset session {request_id} ({snap.mode}) from {state} to ACTIVE?\n\n"
+                         f"It is {state} because: {why}\n\nThe strategy trades again at its next "
                          "tick. Make sure the cause is fixed.", "Reset to ACTIVE", lambda: self._reset(request_id))
 
     def _reset(self, request_id: str) -> None:
@@ -431,12 +472,12 @@ class LivePanel(QWidget):
         self._show_message(f"Session {request_id} reset to ACTIVE by the operator.", "infoBanner")
 
     def confirm_flatten(self) -> QMessageBox | None:
-        session = self.session
-        if session is None:
+        snap = self.snapshot
+        if snap is None:
             return None
-        request_id = session.request_id
-        close, cannot = flatten_preview(session)
-        text = (f"Flatten session {request_id} ({session.mode}, {session.execution})?\n\n"
+        request_id = snap.request_id
+        close, cannot = snap.flatten.close, snap.flatten.cannot_unwind
+        text = (f"Flatten session {request_id} ({snap.mode}, {snap.execution})?\n\n"
                 + ("It will send, perps first (reduce-only), then spot:\n  " + "\n  ".join(close) if close else
                    "No CEX position to close.")
                 + ("\n\nIt cannot unwind these on-chain legs (on-chain execution does not exist yet; do it by hand):\n  "
@@ -467,18 +508,19 @@ class LivePanel(QWidget):
         return spawn(run(), name=f"live-flatten:{request_id}")
 
     def acknowledge_recovery(self) -> None:
-        session = self.session
-        if session is not None and session.phase is SessionPhase.AWAITING_ACK:
-            self.controller.acknowledge_recovery(session.request_id)
-            self._show_message(f"Recovery acknowledged: session {session.request_id} trades.", "infoBanner")
+        snap = self.snapshot
+        if snap is not None and snap.awaiting_ack:
+            self.controller.acknowledge_recovery(snap.request_id)
+            self._show_message(f"Recovery acknowledged: session {snap.request_id} trades.", "infoBanner")
 
     # ---- sessions -----------------------------------------------------------------------------
     @property
-    def session(self) -> LiveSession | None:
+    def snapshot(self) -> SessionSnapshot | None:
+        """The latest snapshot of the session shown (everything here renders from it)."""
         if self.request_id is None:
             return None
         try:
-            return self.controller.session(self.request_id)
+            return self.controller.snapshot(self.request_id)
         except KeyError:
             return None
 
@@ -496,8 +538,8 @@ class LivePanel(QWidget):
         current = self.request_id
         combo.blockSignals(True)
         combo.clear()
-        for s in reversed(self.controller.sessions()):
-            combo.addItem(f"{s.request_id} · {s.mode} · {s.execution}/{s.environment} · {s.phase.value}", s.request_id)
+        for s in reversed(self.controller.snapshots()):
+            combo.addItem(f"{s.request_id} · {s.mode} · {s.execution}/{s.environment} · {s.phase}", s.request_id)
         if current is not None and combo.findData(current) >= 0:
             combo.setCurrentIndex(combo.findData(current))
         combo.blockSignals(False)
@@ -508,110 +550,99 @@ class LivePanel(QWidget):
             self.request_id = self.session_combo.itemData(index)
             self._draw()
 
-    def _session_updated(self, request_id: str) -> None:
+    def _session_updated(self, snap: SessionSnapshot) -> None:
         if self.request_id is None:
-            self.select_session(request_id)
+            self.select_session(snap.request_id)
             return
-        if request_id == self.request_id:
-            session = self.session
-            if session is not None:                   # the state is shown at once, the rest at frame rate
-                self.badge.set_state(session.state.state.value)
+        if snap.request_id == self.request_id:   # the badge and phase at once, the rest at frame rate
+            self._show_status(snap)
             self.frames.request()
 
     # ---- emergency stop -----------------------------------------------------------------------
     def _estop_pressed(self, press: EStopPress) -> None:
         self.tabs.setCurrentIndex(self.estop_index)
-        session = self.session
-        if session is not None:
-            self.badge.set_state(session.state.state.value)
-        targets = ", ".join(press.request_ids) or "none"
-        self.estop_summary.setText(f"Pressed at {time.strftime('%H:%M:%S', time.localtime(press.at))} "
-                                   f"({press.source}): HALTED {targets} in {press.halted_ms:.2f} ms; "
-                                   "cancelling open orders on every venue…" + (f" {press.note}" if press.note else ""))
+        snap = self.snapshot
+        if snap is not None:
+            self._show_status(snap)
         self.frames.request()
 
     def _estop_finished(self, press: EStopPress) -> None:
-        rows = self.cancels.rows
-        done = sum(1 for r in rows if r.status == "done")
-        bad = [f"{r.venue} {r.status}" for r in rows if r.status in ("failed", "timeout")]
-        text = (f"Emergency stop ({press.source}): HALTED in {press.halted_ms:.2f} ms; "
-                f"{done}/{len(rows)} venue(s) confirmed their cancels")
-        if press.finished_ms is not None and rows:
-            text += f" within {press.finished_ms:.0f} ms"
-        if bad:
-            text += f"; NOT confirmed: {', '.join(bad)} (open orders may remain there)"
-        if press.note:
-            text += f". {press.note}"
-        if press.error:
-            text += f". Error: {press.error}"
-        self.estop_summary.setText(text + ".")
         self.frames.request()
 
     # ---- drawing ------------------------------------------------------------------------------
     def _show_message(self, text: str, kind: str) -> None:
         show_banner(self.message, text, kind)
 
-    def _draw(self) -> None:
-        session = self.session
-        self._update_buttons(session)
-        if session is None:
+    def _show_status(self, snap: SessionSnapshot | None) -> None:
+        """Badge, phase and the e-stop line: all from one snapshot, so they always agree."""
+        if snap is None:
             self.badge.set_state(None)
+            self.estop_summary.setText(NO_ESTOP)
+            self.cancels.reset([])
+            return
+        self.badge.set_state(snap.badge.text)
+        self.readouts["phase"].setText(snap.phase_line)
+        estop = snap.estop
+        self.estop_summary.setText(NO_ESTOP if estop is None else estop.summary)
+        rows = [] if estop is None else [CancelRow(snap.request_id, p.venue, p.status.value, p.canceled, p.error,
+                                                   p.elapsed_ms) for p in estop.venues]
+        if rows != self.cancels.rows:
+            self.cancels.reset(rows)
+
+    def _draw(self) -> None:
+        snap = self.snapshot
+        self._update_buttons(snap)
+        self._show_status(snap)
+        if snap is None:
             for label in self.readouts.values():
                 label.setText("–")
             return
-        st = session.status()
-        self.badge.set_state(st.state)
-        cur = st.currency
-        dp = 2 if cur == "USDT" else 6
+        cur = snap.currency
+        dp = 2 if snap.currency == "USDT" else 6
         r = self.readouts
-        r["phase"].setText(st.phase)
-        r["value"].setText("–" if st.value is None else f"{st.value:,.{dp}f} {cur}")
-        r["pnl"].setText("–" if st.pnl is None else f"{st.pnl:+,.{dp}f} ({st.pnl / st.capital * 100:+.3f}%)")
-        r["drawdown"].setText(pct(st.drawdown))
-        r["trades"].setText(str(st.trades))
-        r["ticks"].setText(str(st.ticks))
-        r["session"].setText(f"{st.request_id} · {st.mode} · {st.execution}/{st.environment}")
+        r["value"].setText("–" if snap.value is None else f"{snap.value:,.{dp}f} {cur}")
+        r["pnl"].setText("–" if snap.pnl is None else f"{snap.pnl:+,.{dp}f} ({snap.pnl / snap.capital * 100:+.3f}%)")
+        r["drawdown"].setText(pct(snap.drawdown))
+        r["trades"].setText(str(snap.trades))
+        r["ticks"].setText(str(snap.ticks))
+        r["session"].setText(f"{snap.request_id} · {snap.mode} · {snap.execution}/{snap.environment}")
         self._update_ages()
-        self.positions.refresh(session.positions())
-        self.risk.refresh(risk_lines(session, st))
-        self.orders.refresh(session.orders)
-        self.events.refresh(session, session.events.events)
-        self.chart.sync(session, session.history, cur, st.ticks)
-        alerts = [f"BREACH {b}" for b in st.breaches] + ([f"Error: {st.last_error}"] if st.last_error else []) \
-            + st.warnings + [f"dead-man {v}: {t}" for v, t in st.dead_man.items()]
+        self.positions.refresh(snap.positions)
+        self.risk.refresh(snap.risk_lines)
+        self.orders.refresh(snap.orders)
+        self.events.refresh(snap.request_id, snap.events, snap.events_total)
+        self.chart.sync(snap.request_id, snap.history, cur, snap.ticks)
+        alerts = [f"BREACH {b}" for b in snap.breaches] + ([f"Error: {snap.last_error}"] if snap.last_error else []) \
+            + list(snap.warnings) + [f"dead-man {v}: {t}" for v, t in snap.dead_man.items()]
         self.alert.setText("\n".join(alerts))
         self.alert.setVisible(bool(alerts))
-        recovery = session.recovery
-        awaiting = session.phase is SessionPhase.AWAITING_ACK
-        if recovery is not None:
-            self.recovery_text.setPlainText("\n".join(recovery.lines()) or "clean: nothing open, no difference")
-        self.recovery_banner.setVisible(awaiting)
-        self.ack_button.setVisible(awaiting)
-        if awaiting and recovery is not None:
+        if snap.recovery_lines:
+            self.recovery_text.setPlainText("\n".join(snap.recovery_lines))
+        self.recovery_banner.setVisible(snap.awaiting_ack)
+        self.ack_button.setVisible(snap.awaiting_ack)
+        if snap.awaiting_ack:
             self.recovery_banner.setText("Restart recovery found positions, open orders or differences; trading waits "
-                                         "for you:\n" + "\n".join(recovery.lines()[:8]))
+                                         "for you:\n" + "\n".join(snap.recovery_lines[:8]))
 
     def _update_ages(self) -> None:
-        session = self.session
-        if session is None:
+        snap = self.snapshot
+        if snap is None:
             return
         now = time.time()
         r = self.readouts
-        hb = None if session.last_heartbeat is None else max(0.0, now - session.last_heartbeat)
-        stale = hb is not None and hb > 3 * session.tick_seconds + 1
+        hb = snap.heartbeat_age(now)
         r["heartbeat"].setText("–" if hb is None else f"{hb:.1f} s ago")
-        r["heartbeat"].setStyleSheet("color: #ffb454;" if stale else "")
-        age = session.data_age
-        limit = session.limits.max_data_age_seconds
+        r["heartbeat"].setStyleSheet("color: #ffb454;" if hb is not None and hb > snap.heartbeat_stale_after else "")
+        age = snap.data_age_seconds
         r["data_age"].setText("–" if age is None else f"{age:.1f} s")
-        r["data_age"].setStyleSheet("color: #ff6b6b;" if age is not None and age > limit else "")
-        r["uptime"].setText(_duration(now - session.started_at))
+        r["data_age"].setStyleSheet("color: #ff6b6b;" if age is not None and age > snap.max_data_age_seconds else "")
+        r["uptime"].setText(_duration(now - snap.started_at))
 
-    def _update_buttons(self, session: LiveSession | None) -> None:
-        live = session is not None and session.phase is not SessionPhase.STOPPED
+    def _update_buttons(self, snap: SessionSnapshot | None) -> None:
+        live = snap is not None and snap.active
         self.stop_button.setEnabled(live)
-        self.reset_button.setEnabled(live and session.state.state.value != "ACTIVE")
-        self.flatten_button.setEnabled(live and session.phase in (SessionPhase.RUNNING, SessionPhase.AWAITING_ACK))
+        self.reset_button.setEnabled(live and snap is not None and snap.state.value != "ACTIVE")
+        self.flatten_button.setEnabled(live and snap is not None and snap.phase in ("running", "awaiting_acknowledgement"))
 
 
 def _duration(seconds: float) -> str:
@@ -619,88 +650,3 @@ def _duration(seconds: float) -> str:
     h, rest = divmod(seconds, 3600)
     m, s = divmod(rest, 60)
     return f"{h}:{m:02d}:{s:02d}"
-
-
-def flatten_preview(session: LiveSession) -> tuple[list[str], list[str]]:
-    """(orders a flatten would send, on-chain legs it cannot unwind), from the strategy book."""
-    close: list[str] = []
-    portfolio = session.portfolio
-    for venue, acct in portfolio.cex.items():
-        for asset, pos in acct.perps.items():
-            if pos.size:
-                close.append(f"{venue} {asset} perp {'buy' if pos.size < 0 else 'sell'} {abs(pos.size):.8g} "
-                             "(reduce-only)")
-    for venue, acct in portfolio.cex.items():
-        for asset, qty in acct.spot.items():
-            if qty > 0:
-                close.append(f"{venue} {asset} spot sell {qty:.8g}")
-    cannot: list[str] = []
-    w = portfolio.wallet
-    if any(w.debt_scaled.values()):
-        cannot.append("AAVE leverage loop (LST collateral and WETH debt)")
-    elif any(w.supply_scaled.values()):
-        cannot.append("AAVE supply (" + ", ".join(k for k, v in w.supply_scaled.items() if v) + ")")
-    lst = session.params.strategy.lst
-    if lst and w.tokens.get(lst, 0.0) > 0:
-        cannot.append(f"{lst} holding ({w.tokens[lst]:.6g})")
-    return close, cannot
-
-
-def risk_lines(session: LiveSession, st) -> list[RiskLine]:
-    """The risk-and-exposure rows for one session (see RiskModel)."""
-    limits = session.limits
-    sp = session.params.strategy
-    risk = session.risk()
-    lines: list[RiskLine] = []
-    if risk is not None:
-        hf = risk.health_factor
-        if math.isinf(hf):
-            lines.append(RiskLine("Health factor", "∞ (no debt)", f"floor {limits.hf_floor:g}"))
-        else:
-            color = "bad" if hf < limits.hf_floor else "warn" if hf < limits.hf_floor * 1.05 else None
-            lines.append(RiskLine("Health factor", f"{hf:.3f}", f"floor {limits.hf_floor:g} · collateral can fall "
-                                  f"{pct(max(0.0, 1 - 1 / hf))} vs debt before HF 1", color))
-        lines.append(RiskLine("LTV", pct(risk.ltv) if risk.ltv else "0", ""))
-        for venue, ratio in sorted(risk.margin_ratio.items()):
-            acct = session.portfolio.cex.get(venue)
-            size = sum(p.size for p in acct.perps.values()) if acct else 0.0
-            cex = session.params.cex.get(venue)
-            if math.isinf(ratio) or cex is None:
-                lines.append(RiskLine(f"Margin ratio {venue}", "∞ (flat)" if math.isinf(ratio) else f"{ratio:.3f}",
-                                      f"floor {limits.margin_ratio_floor:g}"))
-                continue
-            move = perp_liquidation_move(ratio, cex.maintenance_margin_ratio, size < 0)
-            color = "bad" if ratio < limits.margin_ratio_floor else "warn" if ratio < cex.margin_warning_ratio else None
-            lines.append(RiskLine(
-                f"Margin ratio {venue}", f"{ratio:.3f}",
-                f"floor {limits.margin_ratio_floor:g} · maintenance {cex.maintenance_margin_ratio:g} · mark can "
-                f"{'rise' if size < 0 else 'fall'} {pct(move)} before liquidation", color,
-                "equity / perp notional of the venue account (USDT + unrealized P&L)"))
-        underlying = sp.underlying or "ETH"
-        cex_units = risk.delta_cex.get(underlying, 0.0)
-        onchain = risk.delta_onchain_eth if underlying == "ETH" else 0.0
-        net = onchain + cex_units
-        view = session.feed.view
-        price = view.spot[underlying][-1] if view.timestamps and view.spot.get(underlying) else None
-        per_venue = ", ".join(f"{v}: spot {num(a.spot.get(underlying, 0.0), 6)}, perp "
-                              f"{num(a.perps[underlying].size if underlying in a.perps else 0.0, 6)}"
-                              for v, a in session.portfolio.cex.items())
-        lines.append(RiskLine(f"Delta on-chain ({underlying})", f"{onchain:+.6f}", "wallet, LSTs and AAVE net of debt"))
-        lines.append(RiskLine(f"Delta CEX ({underlying})", f"{cex_units:+.6f}", per_venue, tip=per_venue))
-        drift = None
-        if price and st.value:
-            value_usd = st.value if st.currency == "USDT" else st.value * view.eth[-1]
-            drift = abs(net) * price / value_usd if value_usd > 0 else None
-        color = "warn" if drift is not None and drift > sp.delta_drift_trigger else None
-        lines.append(RiskLine(f"Net delta ({underlying})", f"{net:+.6f}",
-                              ("" if price is None else f"≈ {net * price:+,.2f} USD · ")
-                              + f"rebalance above {pct(sp.delta_drift_trigger)} of value"
-                              + ("" if drift is None else f" (now {pct(drift)})"), color))
-    lines.append(RiskLine("Drawdown", pct(st.drawdown), f"limit {pct(limits.max_drawdown)}",
-                          "bad" if st.drawdown > limits.max_drawdown else None))
-    age = st.data_age_seconds
-    lines.append(RiskLine("Data age", "–" if age is None else f"{age:.1f} s",
-                          f"limit {limits.max_data_age_seconds:g} s",
-                          "bad" if age is not None and age > limits.max_data_age_seconds else None))
-    lines.append(RiskLine("Breach action", limits.breach_action, "what a breached limit does"))
-    return lines

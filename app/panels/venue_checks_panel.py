@@ -1,6 +1,6 @@
-"""Venue checks panel (DESIGN §8): every venue the selected mode needs, checked before going live.
+"""Venue checks panel: every venue the selected mode needs, checked before going live.
 
-Run resolves the mode (in a thread), then streams ``venues.checks.iter_checks`` on the qasync loop:
+Run resolves the mode (in a thread), then streams the checks (through `VenueAccess`) on the qasync loop:
 each result lands in the venue x check grid the moment its check finishes, coloured OK / WARN / FAIL /
 SKIP with its latency; the message and hint are in the cell's tooltip and in the details pane of the
 selected cell. The checks are async (keyring reads and ccxt setup run in threads inside
@@ -31,7 +31,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.panels.venue_wiring import VenueWiring, spawn
+from app.controllers.venues import VenueAccess
+from app.panels.credentials_dialog import CredentialsDialog
+from app.tasks import spawn
 from app.widgets.banner import show_banner
 from app.widgets.check_results import (
     STATUS_TEXT,
@@ -40,18 +42,9 @@ from app.widgets.check_results import (
     check_title,
     latency_text,
 )
-from app.widgets.credentials_dialog import CredentialsDialog, credential_venues
 from engine.config import MODES, ConfigError
-from venues.blocking import run_abandonable
-from venues.checks import CheckResult, Status, exit_code, iter_checks, load_plan
-from venues.credentials import ENVIRONMENTS, CredentialError
-
-#: Checks each venue kind runs (columns shown before the first result arrives).
-EXPECTED_CHECKS = {
-    "cex": ("credentials", "reachable", "clock", "markets", "funding", "account", "permissions", "account_mode"),
-    "rpc": ("credentials", "rpc", "chain_id", "block_age", "gas"),
-    "onchain": ("contracts",),
-}
+from engine.domain.readiness import CheckResult
+from engine.domain.readiness import CheckStatus as Status
 
 HELP_TEXT = ("Checks every venue the mode needs: exchanges (reachable and latency, clock skew, authenticated "
              "account, key permissions, position mode, funding interval, markets) and the chain (RPC, chain id, "
@@ -70,9 +63,9 @@ class VenueChecksPanel(QWidget):
     run_failed = Signal(str)
     status_message = Signal(str)
 
-    def __init__(self, wiring: VenueWiring, initial_mode: str = "eth_basis", parent: QWidget | None = None) -> None:
+    def __init__(self, access: VenueAccess, initial_mode: str = "eth_basis", parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.wiring = wiring
+        self.access = access
         self.model = CheckGridModel(self)
         self.task: asyncio.Task | None = None
         self.last_results: list[CheckResult] = []
@@ -95,7 +88,7 @@ class VenueChecksPanel(QWidget):
         bar.addWidget(self.mode_combo)
         bar.addWidget(QLabel("Environment"))
         self.env_combo = QComboBox(self)
-        for env in ENVIRONMENTS:
+        for env in self.access.environments:
             self.env_combo.addItem(env, env)
         self.env_combo.setToolTip("testnet: Binance/Bybit testnets, OKX demo trading, Sepolia; production: real money")
         bar.addWidget(self.env_combo)
@@ -186,9 +179,10 @@ class VenueChecksPanel(QWidget):
         self.mode_combo.setCurrentIndex(MODES.index(mode))
 
     def set_environment(self, environment: str) -> None:
-        if environment not in ENVIRONMENTS:
-            raise ValueError(f"unknown environment {environment!r}; allowed: {', '.join(ENVIRONMENTS)}")
-        self.env_combo.setCurrentIndex(ENVIRONMENTS.index(environment))
+        environments = self.access.environments
+        if environment not in environments:
+            raise ValueError(f"unknown environment {environment!r}; allowed: {', '.join(environments)}")
+        self.env_combo.setCurrentIndex(environments.index(environment))
 
     @property
     def running(self) -> bool:
@@ -228,16 +222,13 @@ class VenueChecksPanel(QWidget):
         try:
             await self._check_keyring()
             try:
-                plan = await load_plan(mode, env)
+                run = await self.access.plan(mode, env)
             except (ConfigError, ValueError) as exc:
                 self._show_verdict(f"Cannot check {mode}: {exc}", "banner")
                 self.run_failed.emit(str(exc))
                 return
-            expected = {c for v in plan.venues
-                        for c in EXPECTED_CHECKS.get(getattr(plan.venue_configs[v], "kind", ""), ())}
-            self.model.start(plan.venues, expected)
-            async for result in iter_checks(plan, store=self.wiring.store, settings=self.wiring.check_settings,
-                                            url_overrides=self.wiring.url_overrides):
+            self.model.start(run.venues, run.expected)
+            async for result in self.access.checks(run):
                 results.append(result)
                 self.model.add(result)
                 self.result_added.emit(result)
@@ -273,7 +264,7 @@ class VenueChecksPanel(QWidget):
         counts = {s: sum(1 for r in results if r.status is s) for s in Status}
         tally = " · ".join(f"{n} {s.value}" for s, n in counts.items() if n)
         failed = sorted({r.venue for r in results if r.status is Status.FAIL})
-        if exit_code(results) == 0:
+        if self.access.ready(results):
             warn = " (look at the warnings)" if counts[Status.WARN] else ""
             self._show_verdict(f"Ready for {mode} on {env}: no check failed{warn}. {tally}.", "infoBanner")
         else:
@@ -317,9 +308,9 @@ class VenueChecksPanel(QWidget):
     def open_credentials(self, venue: str | None = None) -> CredentialsDialog:
         """The credentials dialog (non-modal, open()), for `venue` or the selected one when it has keys."""
         venue = venue or self.selected_venue()
-        if venue not in credential_venues():
+        if venue not in self.access.credential_venues():
             venue = None
-        dialog = CredentialsDialog(self.wiring, environment=self.environment, venue=venue, mode=self.mode,
+        dialog = CredentialsDialog(self.access, environment=self.environment, venue=venue, mode=self.mode,
                                    parent=self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self._dialogs.append(dialog)
@@ -334,10 +325,9 @@ class VenueChecksPanel(QWidget):
         if self._keyring_checked:
             return
         self._keyring_checked = True
-        try:
-            await run_abandonable(self.wiring.store.describe_backend, name="keyring-probe")
-        except CredentialError as exc:
-            self.keyring_banner.setText(f"No OS keyring: {exc.message}. {exc.hint}")
+        problem = await self.access.keyring_problem()
+        if problem is not None:
+            self.keyring_banner.setText(f"No OS keyring: {problem.message}. {problem.hint}")
             self.keyring_banner.show()
         else:
             self.keyring_banner.hide()

@@ -1,4 +1,4 @@
-"""Table models for pre-live check results (venues.checks.CheckResult): the venue x check grid of the
+"""Table models for pre-live check results (engine.domain.readiness.CheckResult): the venue x check grid of the
 Venue checks panel and the flat list the credentials dialog shows after "Test connection".
 
 Both take results one at a time (``add``) as the checks stream in, so a row or a cell appears the
@@ -16,7 +16,8 @@ from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from app import style
 from app.widgets.table_model import ColumnTableModel
-from venues.checks import CheckResult, Status
+from engine.domain.readiness import CheckResult
+from engine.domain.readiness import CheckStatus as Status
 
 RESULT_ROLE = Qt.ItemDataRole.UserRole + 1
 _DISPLAY = Qt.ItemDataRole.DisplayRole
@@ -39,10 +40,10 @@ SEVERITY = {Status.FAIL: 3, Status.WARN: 2, Status.OK: 1, Status.SKIP: 0}
 
 #: Column order of the grid: CEX checks in the order they run, then the chain's, then anything new.
 CHECK_ORDER = ("credentials", "reachable", "clock", "markets", "funding", "account", "permissions",
-               "account_mode", "rpc", "chain_id", "block_age", "gas", "contracts", "rate", "tokens",
-               "config", "internal")
+               "account_mode", "rpc", "chain_id", "block_age", "gas", "fee_cap", "contracts", "rate", "tokens",
+               "emode", "executor", "allowances", "config", "internal")
 CHECK_TITLES = {"account_mode": "position mode", "chain_id": "chain id", "block_age": "block age",
-                "reachable": "reachable"}
+                "reachable": "reachable", "fee_cap": "fee cap", "emode": "e-mode"}
 
 
 def check_title(check: str) -> str:

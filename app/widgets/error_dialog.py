@@ -1,7 +1,7 @@
 """The dialog an uncaught exception opens: what happened, and details the operator can copy.
 
-It is non-modal (shown with show(), never exec(): DESIGN §10) and collects further errors while it
-is open instead of stacking a dialog per exception.
+It is non-modal (shown with show(), never exec(), which nests an event loop) and collects further
+errors while it is open instead of stacking a dialog per exception.
 """
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
-"""The emergency stop (DESIGN §7): a red button that is always visible in the main window's safety
-toolbar (outside every dock, so closing or floating a panel never hides it), a keyboard shortcut that
-works from any window of the app, the trading-state badge, and the per-venue cancel progress.
+"""The emergency-stop widgets: the red button (always visible in the main window's safety toolbar,
+outside every dock, so closing or floating a panel never hides it), its keyboard action (works from
+any window of the app), the trading-state badge, and the per-venue cancel progress table.
 
-One press, no confirmation: the click handler calls ``LiveController.emergency_stop`` whose first
-statement is the service's synchronous ``halt_all_now`` — every session is HALTED before the handler
-returns — then the concurrent cancel-all runs on the loop and reports per venue (pending, cancelling,
+These are leaves: they show what they are given and say when they are pressed; the main window
+connects a press to ``LiveController.emergency_stop``, which HALTS every session inside the call
+(before the click handler returns) and then reports each venue's cancel-all (pending, cancelling,
 done, failed, timeout; orders cancelled; ms since the press).
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWi
 
 from app import style
 from app.widgets.table_model import ColumnTableModel
-from app.panels.live_controller import CancelRow, EStopPress, LiveController
+from app.view_models import CancelRow
 
 #: The shortcuts (shown on the button). Ctrl+Shift+X is hard to hit by accident; F12 is one key.
 ESTOP_SHORTCUTS = ("Ctrl+Shift+X", "F12")
@@ -26,9 +26,12 @@ ESTOP_TEXT = "EMERGENCY STOP"
 STATE_COLORS = {
     "ACTIVE": ("#1f3a2a", style.OK),
     "REDUCING": ("#4a3a1c", style.WARNING),
+    "AWAITING ACK": ("#4a3a1c", style.WARNING),
     "HALTED": ("#5a2326", "#ffd7d7"),
     None: (style.SURFACE_ALT, style.TEXT_DIM),
 }
+#: Which badge the safety bar shows when several sessions run: the most urgent.
+BADGE_PRIORITY = ("HALTED", "AWAITING ACK", "REDUCING", "STARTING", "ACTIVE")
 CANCEL_COLORS = {"pending": style.TEXT_DIM, "cancelling": style.ACCENT, "done": style.OK,
                  "failed": style.ERROR, "timeout": style.WARNING}
 
@@ -38,7 +41,8 @@ def shortcut_label() -> str:
 
 
 class StateBadge(QLabel):
-    """ACTIVE (green) / REDUCING (amber) / HALTED (red) / no session (grey)."""
+    """A session's badge: ACTIVE (green), REDUCING or AWAITING ACK (amber), HALTED (red), STARTING,
+    STOPPED or no session (grey)."""
 
     def __init__(self, parent: QWidget | None = None, large: bool = False) -> None:
         super().__init__(parent)
@@ -60,9 +64,8 @@ class StateBadge(QLabel):
 class EmergencyStopButton(QPushButton):
     """Big, red, labelled with its shortcuts. Pressing it halts without any confirmation."""
 
-    def __init__(self, controller: LiveController, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(f"■  {ESTOP_TEXT}   ({shortcut_label()})", parent)
-        self.controller = controller
         self.setObjectName("estop")
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)        # a stray Space/Enter never presses it
@@ -75,29 +78,22 @@ class EmergencyStopButton(QPushButton):
                            " border: 2px solid #ff8a80; border-radius: 5px; padding: 4px 16px; }"
                            "QPushButton#estop:hover { background: #e53935; }"
                            "QPushButton#estop:pressed { background: #8e0000; }")
-        self.clicked.connect(self.press)
-
-    def press(self) -> EStopPress:
-        # the controller's first statement is the service's synchronous halt_all_now()
-        return self.controller.emergency_stop("button")
 
 
-def make_estop_action(controller: LiveController, parent: QWidget) -> QAction:
+def make_estop_action(parent: QWidget) -> QAction:
     """The keyboard emergency stop: application-wide, so it works from a floating panel or a dialog."""
     action = QAction(f"{ESTOP_TEXT}", parent)
     action.setShortcuts([QKeySequence(s) for s in ESTOP_SHORTCUTS])
     action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
     action.setToolTip("HALT every session and cancel every open order (no confirmation)")
-    action.triggered.connect(lambda: controller.emergency_stop("keyboard"))
     return action
 
 
 class SafetyBar(QWidget):
-    """Toolbar content: state of the live sessions, the e-stop summary, and the e-stop button."""
+    """Toolbar content: the state of the live sessions, the e-stop summary, and the e-stop button."""
 
-    def __init__(self, controller: LiveController, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.controller = controller
         layout = QHBoxLayout(self)
         layout.setContentsMargins(6, 2, 6, 2)
         layout.setSpacing(10)
@@ -113,46 +109,32 @@ class SafetyBar(QWidget):
         self.progress_label = QLabel(self)
         self.progress_label.setTextFormat(Qt.TextFormat.RichText)
         layout.addWidget(self.progress_label)
-        self.button = EmergencyStopButton(controller, self)
+        self.button = EmergencyStopButton(self)
         layout.addWidget(self.button)
-        controller.session_updated.connect(lambda _rid: self.refresh())
-        controller.sessions_changed.connect(self.refresh)
-        controller.estop_pressed.connect(self._pressed)
-        controller.cancel_progress.connect(lambda _row: self._show_progress())
-        controller.estop_finished.connect(lambda _press: self._show_progress())
-        self.refresh()
+        self.show_sessions([])
 
-    def refresh(self) -> None:
-        sessions = self.controller.active_sessions()
+    def show_sessions(self, sessions: list[tuple[str, str]]) -> None:
+        """(badge, one-line description) of every session that is not stopped."""
         if not sessions:
             self.badge.set_state(None)
             self.sessions_label.setText("no session running")
             return
-        states = [s.state.state.value for s in sessions]
-        worst = "HALTED" if "HALTED" in states else "REDUCING" if "REDUCING" in states else "ACTIVE"
-        self.badge.set_state(worst)
-        self.sessions_label.setText(", ".join(f"{s.mode} {s.execution}/{s.environment} {s.state.state.value}"
-                                              for s in sessions))
+        badges = {badge for badge, _ in sessions}
+        self.badge.set_state(next((b for b in BADGE_PRIORITY if b in badges), sorted(badges)[0]))
+        self.sessions_label.setText(", ".join(text for _, text in sessions))
 
-    def _pressed(self, press: EStopPress) -> None:
-        self.refresh()
-        self._show_progress()
-
-    def _show_progress(self) -> None:
-        press = self.controller.last_press
-        if press is None:
-            return
-        parts = [f"<b style='color:{style.ERROR}'>E-STOP</b> HALTED in {press.halted_ms:.1f} ms"]
-        for row in self.controller.cancel_rows.values():
+    def show_press(self, halted_ms: float, rows: list[CancelRow], error: str = "", note: str = "") -> None:
+        parts = [f"<b style='color:{style.ERROR}'>E-STOP</b> HALTED in {halted_ms:.1f} ms"]
+        for row in rows:
             color = CANCEL_COLORS.get(row.status, style.TEXT)
             text = f"{row.venue} <span style='color:{color}'>{row.status}</span>"
             if row.status in ("done", "failed", "timeout"):
                 text += f" {row.canceled} in {row.elapsed_ms:.0f} ms"
             parts.append(text)
-        if press.error:
-            parts.append(f"<span style='color:{style.ERROR}'>error: {press.error}</span>")
-        elif press.note and not self.controller.cancel_rows:
-            parts.append(f"<span style='color:{style.TEXT_DIM}'>{press.note}</span>")
+        if error:
+            parts.append(f"<span style='color:{style.ERROR}'>error: {error}</span>")
+        elif note and not rows:
+            parts.append(f"<span style='color:{style.TEXT_DIM}'>{note}</span>")
         self.progress_label.setText(" · ".join(parts))
 
 
@@ -161,19 +143,16 @@ class CancelProgressModel(ColumnTableModel):
 
     COLUMNS = ("Session", "Venue", "Status", "Cancelled", "Elapsed (ms)", "Detail")
 
-    def __init__(self, controller: LiveController, parent=None) -> None:
+    def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self.controller = controller
         self.rows: list[CancelRow] = []
-        controller.estop_pressed.connect(self._reset)
-        controller.cancel_progress.connect(self._progress)
 
-    def _reset(self, _press: EStopPress) -> None:
+    def reset(self, rows: list[CancelRow]) -> None:
         self.beginResetModel()
-        self.rows = list(self.controller.cancel_rows.values())
+        self.rows = list(rows)
         self.endResetModel()
 
-    def _progress(self, row: CancelRow) -> None:
+    def update_row(self, row: CancelRow) -> None:
         for i, existing in enumerate(self.rows):
             if (existing.request_id, existing.venue) == (row.request_id, row.venue):
                 self.rows[i] = row

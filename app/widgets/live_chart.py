@@ -2,7 +2,7 @@
 
 Points are appended to preallocated float64 arrays (capacity doubles when full, so an append is
 O(1) amortised); curves are drawn with clip-to-view and peak downsampling and no antialiasing, at the
-dashboard's bounded frame rate (DESIGN §10). A component appears in the legend once it moved.
+dashboard's bounded frame rate. A component appears in the legend once it moved.
 """
 from __future__ import annotations
 
@@ -67,9 +67,9 @@ class LivePnlChart(QWidget):
         self.count += 1
 
     def sync(self, source: object, history, currency: str, ticks: int) -> None:
-        """Catch up with a session's tick history (a deque of TickRecord; `ticks` counts every tick,
-        including ones the bounded history has dropped)."""
-        if source is not self.source:
+        """Catch up with a session's tick history (TickRecords of its snapshot; `ticks` counts every
+        tick, including ones the bounded history has dropped). ``source`` names the session."""
+        if source != self.source:
             self.reset(source, currency)
             for rec in history:
                 self.append(rec.at, rec.pnl, rec.components)

@@ -1,13 +1,13 @@
 """Table models of the live dashboard: positions per venue, risk and exposure, the order blotter and
-the event log. Each is refreshed from a LiveSession at the dashboard's frame rate (never per signal)
-and holds a capped number of rows (DESIGN §10).
+the event log. Each is refreshed from a session's snapshot (engine.services.live.snapshot) at the
+dashboard's frame rate (never per signal) and holds a capped number of rows.
 """
 from __future__ import annotations
 
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from decimal import Decimal
 from typing import Any
 
@@ -18,6 +18,7 @@ from app import style
 from app.widgets.table_model import ColumnTableModel
 from app.widgets.event_model import cost_text, describe
 from engine.domain.events import Event
+from engine.services.live.snapshot import PositionLine, RiskLine
 
 _DISPLAY = Qt.ItemDataRole.DisplayRole
 _FOREGROUND = Qt.ItemDataRole.ForegroundRole
@@ -99,37 +100,15 @@ class PositionsModel(_RowsModel):
     NUMERIC = frozenset({3, 4, 5, 6})
     COLORED = frozenset({6})
 
-    def refresh(self, positions: list[dict[str, Any]]) -> None:
+    def refresh(self, positions: Sequence[PositionLine]) -> None:
         rows, colors = [], []
         for p in positions:
-            unrealized = p.get("unrealized")
-            rows.append((p["venue"], p["kind"], p["asset"], num(p["size"], 6), num(p.get("entry")),
-                         num(p.get("price")), "" if unrealized is None else f"{unrealized:+,.2f}"))
+            unrealized = p.unrealized
+            rows.append((p.venue, p.kind, p.asset, num(p.size, 6), num(p.entry), num(p.price),
+                         "" if unrealized is None else f"{unrealized:+,.2f}"))
             colors.append(None if unrealized is None or abs(unrealized) < 0.005 else
                           ("ok" if unrealized > 0 else "bad"))
         self.set_rows(rows, colors)
-
-
-@dataclass(frozen=True)
-class RiskLine:
-    metric: str
-    value: str
-    limit: str = ""
-    color: str | None = None
-    tip: str = ""
-
-
-def perp_liquidation_move(margin: float, maintenance: float, short: bool) -> float | None:
-    """Price move (fraction) that takes a perp account from margin ratio `margin` (equity/notional) to
-    the maintenance ratio: a short loses as the mark rises, a long as it falls.
-
-    Short of q at mark P, equity E = m·qP: at P' equity E - q(P'-P) = mm·qP'  =>  P'/P = (1+m)/(1+mm).
-    Long: E + q(P'-P) = mm·qP'  =>  P'/P = (1-m)/(1-mm)."""
-    if not math.isfinite(margin):
-        return None
-    if short:
-        return (1 + margin) / (1 + maintenance) - 1
-    return 1 - (1 - margin) / (1 - maintenance) if maintenance < 1 else None
 
 
 class RiskModel(_RowsModel):
@@ -140,8 +119,8 @@ class RiskModel(_RowsModel):
     NUMERIC = frozenset({1})
     COLORED = frozenset({0, 1})
 
-    def refresh(self, lines: list[RiskLine]) -> None:
-        self.set_rows([(x.metric, x.value, x.limit) for x in lines], [x.color for x in lines], [x.tip for x in lines])
+    def refresh(self, lines: Sequence[RiskLine]) -> None:
+        self.set_rows([(x.metric, x.value, x.limit) for x in lines], [x.severity for x in lines], [x.tip for x in lines])
 
     def value_of(self, metric: str) -> str:
         for row in self.rows:
@@ -193,20 +172,22 @@ class LiveEventsModel(ColumnTableModel):
         self.seen = 0
         self.source: object | None = None
 
-    def refresh(self, source: object, events: Sequence[Event]) -> None:
-        """Show the events of `source` (a session); only the new ones are inserted."""
-        if source is not self.source or len(events) < self.seen:
+    def refresh(self, source: object, events: Sequence[Event], total: int | None = None) -> None:
+        """Show the events of `source` (a session id): ``events`` are the newest of ``total`` logged
+        so far (all of them when ``total`` is None); only the new ones are inserted."""
+        total = len(events) if total is None else total
+        if source != self.source or total < self.seen:
             self.beginResetModel()
             self.source = source
             self.events = list(reversed(events[-self.cap:]))
-            self.seen = len(events)
+            self.seen = total
             self.endResetModel()
             return
-        new = events[self.seen:]
-        if not new:
+        count = min(total - self.seen, len(events))
+        if count <= 0:
             return
-        self.seen = len(events)
-        new = list(reversed(new[-self.cap:]))
+        self.seen = total
+        new = list(reversed(list(events[-count:])[-self.cap:]))
         self.beginInsertRows(QModelIndex(), 0, len(new) - 1)
         self.events[:0] = new
         self.endInsertRows()

@@ -1,4 +1,4 @@
-"""Event log with a global order; atomic bundles get a parent event and child events (DESIGN §6)."""
+"""Event log with a global order; atomic bundles get a parent event and child events."""
 from __future__ import annotations
 
 from engine.domain.events import Event

@@ -17,8 +17,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from engine.components.valuation import lst_peg_usd, to_numeraire, value_usd
+from engine.components.valuation import lst_peg_usd, value_usd
 from engine.domain.market import ETH_LIKE, LSTS, MarketView
+from engine.domain.numeraire import Numeraire
 from engine.domain.params import RunParams
 from engine.domain.portfolio import Portfolio
 from engine.math.costs import gas_cost_eth, slippage_bps
@@ -92,12 +93,12 @@ def exit_value(p: Portfolio, mv: MarketView, t: int, params: RunParams) -> ExitV
         if not has_debt or free:
             gas_ops.append("TOKEN_SWAP")
     if has_debt:
-        venue = params.strategy.flash_venue
-        if venue is None or venue not in params.flash_fee_rate:
+        flash_venue: str | None = params.strategy.flash_venue
+        if flash_venue is None or flash_venue not in params.flash_fee_rate:
             fees = params.flash_fee_rate
-            venue = min(fees, key=fees.get) if fees else None
-        rate = params.flash_fee_rate.get(venue, 0.0) if venue else 0.0
-        if venue is None:
+            flash_venue = min(fees, key=lambda name: fees[name]) if fees else None
+        rate = params.flash_fee_rate.get(flash_venue, 0.0) if flash_venue else 0.0
+        if flash_venue is None:
             notes.append("no flash-loan venue configured: the deleverage is priced as one atomic bundle "
                          "without a flash fee")
         flash += debt_eth * rate * eth
@@ -115,9 +116,10 @@ def exit_value(p: Portfolio, mv: MarketView, t: int, params: RunParams) -> ExitV
     gas_usd = sum(gas_cost_eth(params.gas_units[op], mv.gas_gwei[t]) for op in gas_ops) * eth if gas_ops else 0.0
     costs_usd = {"cex_fees": cex_fees, "dex_swaps": dex, "flash_fees": flash, "gas": gas_usd}
     total = sum(costs_usd.values())
+    num = Numeraire(cur, mv)
     return ExitValue(
-        value=to_numeraire(mtm_usd - total, cur, mv, t),
-        mark_to_market=to_numeraire(mtm_usd, cur, mv, t),
-        costs={k: (v if cur == "USDT" else v / eth) for k, v in costs_usd.items()},
+        value=num.from_usd(mtm_usd - total, t),
+        mark_to_market=num.from_usd(mtm_usd, t),
+        costs={k: num.from_usd(v, t) for k, v in costs_usd.items()},
         notes=notes,
     )

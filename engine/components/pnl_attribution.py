@@ -1,4 +1,4 @@
-"""Market-move P&L attribution, in closed form from holdings and price changes (DESIGN §5).
+"""Market-move P&L attribution, in closed form from holdings and price changes.
 
 Between hour t-1 and t the holdings are fixed, only market factors move. The factors are applied in a
 fixed order: supply indices (lending), borrow indices (borrow), LST oracle rates (staking), perp marks

@@ -1,4 +1,4 @@
-"""Risk and exposure monitor: health factor, LTV, per-venue margin ratio, net delta (DESIGN §5, §7)."""
+"""Risk and exposure monitor: health factor, LTV, per-venue margin ratio, net delta."""
 from __future__ import annotations
 
 import math
@@ -34,6 +34,7 @@ class RiskSnapshot:
     delta_onchain_eth: float = 0.0             # ETH exposure held on-chain (LST x rate + ETH - debt)
     delta_cex: dict[str, float] = field(default_factory=dict)      # asset -> CEX spot + perp units
     largest_position_usd: float = 0.0          # largest single CEX perp or spot notional
+    hedge_notional: float = 0.0                # sum over venues of |perp size| x mark, USD
 
 
 def aave_state(p: Portfolio, mv: MarketView, t: int, params: AaveParams | None) -> AaveState:
@@ -102,6 +103,7 @@ def snapshot(p: Portfolio, mv: MarketView, t: int, params: AaveParams | None) ->
                 notional += position
                 if position > largest:
                     largest = position
+        snap.hedge_notional += notional
         if acct.perps:
             snap.margin_ratio[venue] = margin_ratio(equity, notional)
         for asset, qty in acct.spot.items():

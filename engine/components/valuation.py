@@ -1,4 +1,4 @@
-"""Valuation: what the portfolio is worth, in USD(T) and in the share-class currency (DESIGN §5).
+"""Valuation: what the portfolio is worth, in USD(T) and in the share-class currency.
 
 value = CEX cash + CEX spot + perp unrealised P&L + aToken underlying x price - debt underlying x price
         + free wallet tokens (ETH may be negative: gas debt)
@@ -13,6 +13,7 @@ component gives back the part of it the mark-to-market value had already booked.
 from __future__ import annotations
 
 from engine.domain.market import MarketView
+from engine.domain.numeraire import Numeraire
 from engine.domain.portfolio import Portfolio
 
 
@@ -55,8 +56,8 @@ def lst_peg_usd(p: Portfolio, mv: MarketView, t: int) -> float:
 
 
 def to_numeraire(usd: float, currency: str, mv: MarketView, t: int) -> float:
-    """Convert a USD(T) amount to the share-class currency at hour t."""
-    return usd if currency == "USDT" else usd / mv.eth[t]
+    """Convert a USD(T) amount to the share-class currency at hour t (see engine.domain.numeraire)."""
+    return Numeraire(currency, mv).from_usd(usd, t)
 
 
 def value(p: Portfolio, mv: MarketView, t: int, currency: str) -> float:

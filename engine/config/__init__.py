@@ -1,4 +1,4 @@
-"""Configuration layer: YAML files -> validated pydantic models (DESIGN §3, §7).
+"""Configuration layer: YAML files -> validated pydantic models.
 
 Typical use::
 

@@ -20,7 +20,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 
 MAX_CAPITAL: dict[str, float] = {"USDT": 1e10, "ETH": 1e7}
 
-_CAPITAL = {cur: TypeAdapter(Annotated[float, Field(strict=False, gt=0, le=bound, allow_inf_nan=False)])
+_CAPITAL: dict[str, TypeAdapter[float]] = {cur: TypeAdapter(Annotated[float, Field(strict=False, gt=0, le=bound, allow_inf_nan=False)])
             for cur, bound in MAX_CAPITAL.items()}
 
 

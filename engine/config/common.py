@@ -22,7 +22,7 @@ ModeName = Literal[
 ]
 MODES: tuple[str, ...] = get_args(ModeName)
 
-#: Modes whose long leg is spot on a CEX and whose short leg is perps (DESIGN §3).
+#: Modes whose long leg is spot on a CEX and whose short leg is perps (docs/ARCHITECTURE.md, Modes).
 BASIS_MODES: tuple[str, ...] = ("btc_basis", "eth_basis")
 
 CexName = Literal["binance", "bybit", "okx"]

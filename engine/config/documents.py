@@ -6,9 +6,9 @@ loader can report the problems of every file involved in one ConfigError.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
 
@@ -25,7 +25,7 @@ from .yaml_io import read_yaml_file
 Layer = tuple[dict[str, Any], Source]
 
 
-def _read_merged(path: Path, what: str, layers: list[Layer]) -> tuple[Any, SourceMap] | list[ConfigIssue]:
+def _read_merged(path: Path, what: str, layers: Sequence[Layer]) -> tuple[Any, SourceMap] | list[ConfigIssue]:
     """The file's data with the override layers merged in and a map of where each key came from,
     or the read/parse issues."""
     try:
@@ -40,7 +40,7 @@ def _read_merged(path: Path, what: str, layers: list[Layer]) -> tuple[Any, Sourc
 
 
 def load_venue(
-    name: str, root: Path, layers: list[Layer] = ()
+    name: str, root: Path, layers: Sequence[Layer] = ()
 ) -> tuple[VenueConfig | None, list[ConfigIssue]]:
     """Read configs/venues/<name>.yaml, merge `layers` into it and validate."""
     if name not in VENUES:
@@ -65,7 +65,7 @@ def validate_venue_document(
         return None, [sources.issue((), f"expected a mapping of venue keys, got {yaml_type_name(data)}")]
     model_type = VENUE_MODELS[name]
     try:
-        venue = model_type.model_validate(data)
+        venue = cast(VenueConfig, model_type.model_validate(data))
     except ValidationError as exc:
         return None, issues_from_validation_error(exc, model_type, sources)
     issues = check_venue(name, venue, sources)
@@ -82,7 +82,7 @@ def load_venue_config(name: str, config_root: Path | None = None) -> VenueConfig
 
 
 def load_share_class(
-    name: str, root: Path, layers: list[Layer] = ()
+    name: str, root: Path, layers: Sequence[Layer] = ()
 ) -> tuple[ShareClassConfig | None, list[ConfigIssue]]:
     """Read configs/share_classes/<name>.yaml, merge `layers` into it and validate."""
     merged = _read_merged(share_class_path(root, name), f"share class file for {name!r}", layers)

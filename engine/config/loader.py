@@ -221,7 +221,7 @@ def _share_class_currencies(root: Path) -> dict[str, str]:
     for name in available_share_classes(root):
         share, _ = load_share_class(name, root)
         if share is not None:
-            currencies[name] = share.currency
+            currencies[name] = str(share.currency)
     return currencies
 
 

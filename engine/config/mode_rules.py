@@ -1,4 +1,4 @@
-"""Cross-key and cross-file rules of a mode (DESIGN §3): fail fast on contradictions, auto-correct
+"""Cross-key and cross-file rules of a mode: fail fast on contradictions, auto-correct
 what is derivable with a warning.
 
 Rules run on the sections that passed type validation, so one pass reports every problem it can.

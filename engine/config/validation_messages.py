@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import types
 import typing
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -103,7 +103,7 @@ def yaml_type_name(value: Any) -> str:
     return type(value).__name__
 
 
-def _message(error: dict[str, Any], root: Any, loc: tuple, renamed: str | None = None) -> str:
+def _message(error: Mapping[str, Any], root: Any, loc: tuple, renamed: str | None = None) -> str:
     kind = error["type"]
     ctx = error.get("ctx") or {}
     value = error.get("input")
@@ -142,7 +142,7 @@ def _message(error: dict[str, Any], root: Any, loc: tuple, renamed: str | None =
     return f"{error['msg']} (got {show(value)})"
 
 
-def _dict_key_message(error: dict[str, Any], root: Any, loc: tuple) -> str:
+def _dict_key_message(error: Mapping[str, Any], root: Any, loc: tuple) -> str:
     mapping = _strip_annotated(_resolve(root, loc[:-1]))
     key_type = typing.get_args(mapping)[0] if typing.get_origin(mapping) is dict else None
     allowed = _choices(key_type) if key_type is not None else error["msg"]

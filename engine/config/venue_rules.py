@@ -23,7 +23,7 @@ from .venue_models import (
     VenueConfig,
 )
 
-#: Chain id each environment must point at (DESIGN §7: production = Ethereum, testnet = Sepolia).
+#: Chain id each environment must point at (production = Ethereum, testnet = Sepolia).
 CHAIN_IDS = {"production": 1, "testnet": 11155111}
 
 

@@ -131,7 +131,7 @@ def check_bounds(text: str, file: str) -> None:
                         file, event, f"alias *{event.anchor} refers to its own anchor &{event.anchor} "
                         "(a value cannot contain itself)"
                     )
-                size = sizes.get(event.anchor, (1, 0))   # an unknown alias is reported by the composer
+                size = sizes.get(event.anchor or "", (1, 0))   # an unknown alias is reported by the composer
             elif isinstance(event, yaml.StreamEndEvent):
                 return
             else:

@@ -7,13 +7,13 @@ the rules are visible in one place (and in data/README.md).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from engine.data import catalog
 from engine.data.errors import DataFormatError, DataRangeError
-from engine.data.provenance import SeriesProvenance
 from engine.data.grid import (
     HOUR_S,
     AsOf,
@@ -24,6 +24,7 @@ from engine.data.grid import (
     geometric_interpolation,
     union_span,
 )
+from engine.data.provenance import SeriesProvenance
 from engine.data.raw_store import RawStore
 from engine.data.readers import DAY_S, TimeSeries
 
@@ -139,7 +140,13 @@ class PerpColumn:
             if own is None:
                 raise DataFormatError(f"no perp price file for {self.venue} {self.asset} in the catalog")
             return [series_span(own)]
-        spans = [series_span(raw.perp(v, self.asset)) for v in self.fallback_venues]
+        spans = []
+        for v in self.fallback_venues:
+            fallback = raw.perp(v, self.asset)
+            if fallback is None:
+                raise DataFormatError(f"no perp price file for {v} {self.asset} (a fallback of {self.venue}) "
+                                      "in the catalog")
+            spans.append(series_span(fallback))
         if own is not None:
             spans.append(series_span(own))
         label = f"{self.venue} {self.asset} perp (with {'/'.join(self.fallback_venues)} fallback)"
@@ -156,7 +163,7 @@ class PerpColumn:
         return built
 
 
-def fill_from_venues(own: TimeSeries | None, own_label: str, others: list[tuple[str, TimeSeries | None]],
+def fill_from_venues(own: TimeSeries | None, own_label: str, others: Sequence[tuple[str, TimeSeries | None]],
                      grid_s: np.ndarray, built: Built, prov: SeriesProvenance) -> np.ndarray:
     """Own closes where they exist; each remaining hour takes the first other venue's close for that
     same hour; hours no venue has are carried forward from the last close (own, else the first other

@@ -103,7 +103,7 @@ def _resolve_venue(raw: RawStore, venue: str, asset: str) -> ResolvedFunding:
         ref_venues = catalog.FUNDING_FALLBACK[venue]
         references = [_unique_rows(raw.funding(v, asset)) for v in ref_venues]
         no_reference = 0
-        for k in conflicted:
+        for k in conflicted.tolist():
             t = int(uniq[k])
             candidates = values[
                 first[k] : first[k] + counts[k]

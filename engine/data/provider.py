@@ -57,7 +57,7 @@ def to_utc_hour_seconds(value: Any, name: str) -> int | None:
         ts = pd.Timestamp(value)
     except (ValueError, TypeError) as exc:
         raise ValueError(f"{name}: cannot parse {value!r} as a timestamp: {exc}") from exc
-    if ts is pd.NaT:
+    if pd.isna(ts):
         raise ValueError(f"{name}: got NaT, expected a timestamp")
     ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
     if ts != ts.floor("h"):

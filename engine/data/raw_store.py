@@ -7,6 +7,7 @@ parses every file once, and column builders can share sources (the OKX perp reus
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -44,7 +45,7 @@ class RawStore:
 
     def spot_fallbacks(self, asset: str) -> list[readers.TimeSeries]:
         """Other venues' spot closes for `asset`, in priority order."""
-        return [self._get("close", rel, lambda p, rel=rel, label=label: readers.read_close(p, rel, f"{label} close"))
+        return [self._get("close", rel, partial(_read_close, rel=rel, label=f"{label} close"))
                 for label, rel in catalog.SPOT_FALLBACK_FILES[asset]]
 
     def perp(self, venue: str, asset: str) -> readers.TimeSeries | None:
@@ -89,3 +90,7 @@ class RawStore:
 
     def risk_params(self) -> dict[str, Any]:
         return self._get("risk", catalog.AAVE_RISK_PARAMS_FILE, readers.read_risk_params)
+
+
+def _read_close(path: Path, *, rel: str, label: str) -> readers.TimeSeries:
+    return readers.read_close(path, rel, label)

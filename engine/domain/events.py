@@ -1,4 +1,4 @@
-"""The event record: every state change gets a globally ordered event (DESIGN §6)."""
+"""The event record: every state change gets a globally ordered event (docs/ARCHITECTURE.md, Events)."""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -28,7 +28,7 @@ class Op(str, Enum):
     BUNDLE = "bundle"                # atomic transaction: children execute together, one gas charge
 
 
-WALLET = "wallet"  # the single on-chain address (DESIGN §5)
+WALLET = "wallet"  # the single on-chain address (docs/ARCHITECTURE.md, Accounting)
 
 
 @dataclass(slots=True)

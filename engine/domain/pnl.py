@@ -1,4 +1,4 @@
-"""P&L component keys (DESIGN §5). The sum of these equals the change in value every hour."""
+"""P&L component keys. The sum of these equals the change in value every hour."""
 from __future__ import annotations
 
 COMPONENTS: tuple[str, ...] = (

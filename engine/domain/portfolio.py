@@ -1,4 +1,4 @@
-"""Holdings: one on-chain wallet (with AAVE scaled balances) and one account per CEX (DESIGN §5).
+"""Holdings: one on-chain wallet (with AAVE scaled balances) and one account per CEX.
 
 AAVE positions are stored as *scaled* balances: underlying = scaled x index, with the liquidity index
 for aTokens and the variable borrow index for debt. Storing the scaled amount is what makes interest

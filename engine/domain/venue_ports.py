@@ -1,6 +1,6 @@
 """Venue ports: what the engine needs from a live exchange account or chain, as `typing.Protocol`s.
 
-The engine never imports venues/ or any SDK (DESIGN §2); live adapters (venues.cex, venues.onchain)
+The engine never imports venues/ or any SDK; live adapters (venues.cex, venues.onchain)
 implement these protocols and the bootstrap wires them in. Conventions at this boundary:
 
 - Symbols are ccxt unified symbols: spot ``"ETH/USDT"``, USDT-margined linear perp ``"ETH/USDT:USDT"``.
@@ -8,7 +8,7 @@ implement these protocols and the bootstrap wires them in. Conventions at this b
   Amounts are always in **base-asset units** (ETH, BTC), also for perps: an adapter converts to
   contracts where a venue counts in contracts (OKX swaps), so the engine never sees contract sizes.
 - Every order carries a client order id made by the caller (``new_client_order_id``): a retry after
-  a timeout can then look the order up instead of submitting it twice (DESIGN §7).
+  a timeout can then look the order up instead of submitting it twice.
 - Reads are safe to retry; writes are not retried by the adapter.
 - On-chain amounts are returned both raw (integer base units) and as ``Decimal`` token units.
 """
@@ -143,7 +143,7 @@ class VenueBalance:
 
 @dataclass(frozen=True, slots=True)
 class VenuePosition:
-    """A perp position. size > 0 long, < 0 short, in base-asset units (DESIGN §5 convention)."""
+    """A perp position. size > 0 long, < 0 short, in base-asset units (the engine's convention)."""
 
     venue: str
     symbol: str
@@ -270,7 +270,7 @@ class DeadManSwitchStatus:
 
 @runtime_checkable
 class DeadManSwitchPort(Protocol):
-    """Optional capability of a CEX adapter: keep an exchange-side cancel-after armed (DESIGN §7).
+    """Optional capability of a CEX adapter: keep an exchange-side cancel-after armed.
 
     The caller re-arms on every heartbeat; if the heartbeats stop (the workstation crashed or lost
     its network), the venue cancels the covered orders when ``timeout_s`` runs out.

@@ -1,5 +1,13 @@
 """Execution manager: drives a strategy program, routes each Instruction to the venue port, logs the
-events and books execution costs and gas into the P&L ledger (DESIGN §2, §6).
+events and books execution costs and gas into the ledger.
+
+A program is a generator of Instructions that receives each Fill back. The manager runs it to its
+end, or until an instruction fails in one of the ways its `Failures` declares (the trading state
+refused it, a venue or a pre-trade check refused it, the venue errored): that stop is logged as a
+"rejected" event and returned in the `ProgramOutcome`. A margin refusal is handed to the program,
+which may skip that leg and go on. Anything else an execution raises is a bug and propagates. The
+sync driver (`run`) serves backtests and paper sessions, whose fills are simulated; the async one
+(`run_async`) awaits each live order's round trip.
 
 It is also the execution boundary every backtest, paper and live instruction crosses: an amount no
 venue could execute (NaN, infinite, a negative stake) is refused here loudly, as InvalidInstruction,
@@ -8,13 +16,16 @@ whatever the strategy computed.
 from __future__ import annotations
 
 import math
-from typing import Awaitable, Callable, Protocol
+from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from engine.components.event_log import EventLog
-from engine.components.pnl_ledger import PnlLedger
 from engine.domain.instructions import Fill, Instruction, Op
 from engine.domain.market import MarketView
+from engine.domain.numeraire import Numeraire
 from engine.domain.refusals import InvalidInstruction, MarginRefused
+from engine.execution.ledger import Ledger
+from engine.execution.outcome import Failures, ProgramOutcome, ProgramStop
 from engine.strategies.base import Program
 
 #: Signed trades: the sign is the side, so zero is no order at all. Every other operation moves a
@@ -42,34 +53,40 @@ class ExecutionPort(Protocol):
     def execute(self, ins: Instruction, t: int, charge_gas: bool = True) -> Fill: ...
 
 
+AsyncExecute = Callable[[Instruction, int], Awaitable[Fill]]
+
+
 class ExecutionManager:
-    def __init__(self, port: ExecutionPort, market: MarketView, ledger: PnlLedger, log: EventLog,
-                 currency: str, rejected_exc: type[Exception] | tuple[type[Exception], ...]) -> None:
+    def __init__(self, port: ExecutionPort | None, market: MarketView, ledger: Ledger, log: EventLog,
+                 numeraire: Numeraire, failures: Failures) -> None:
+        """``port`` executes instructions for `run` (None where only `run_async` is used)."""
         self.port = port
         self.mv = market
         self.ledger = ledger
         self.log = log
-        self.currency = currency
-        self.rejected_exc = rejected_exc
+        self.numeraire = numeraire
+        self.failures = failures
+        self._stopping = failures.all
         self.instructions_executed = 0
 
-    def run(self, program: Program, t: int) -> int:
-        """Execute a program to completion at hour t; returns the number of fills. A rejection stops
-        the program (logged as an event) and leaves the portfolio as the executed part made it."""
+    def run(self, program: Program, t: int) -> ProgramOutcome:
+        """Execute a program to completion at step t. A stop leaves the portfolio as the executed part
+        made it."""
+        if self.port is None:
+            raise RuntimeError("this execution manager has no synchronous execution port")
         run = _ProgramRun(self, program, t)
         ins = run.start()
         while ins is not None:
             run.validate(ins)
             try:
                 fill = self.port.execute(ins, t)
-            except self.rejected_exc as exc:
-                ins = run.rejected(ins, exc)
+            except self._stopping as exc:
+                ins = run.stopped(ins, exc)
                 continue
             ins = run.filled(fill)
-        return run.fills
+        return run.outcome()
 
-    async def run_async(self, program: Program, t: int,
-                        execute: Callable[[Instruction, int], Awaitable[Fill]]) -> int:
+    async def run_async(self, program: Program, t: int, execute: AsyncExecute) -> ProgramOutcome:
         """The live variant: each instruction is awaited (an order round-trip) before the next."""
         run = _ProgramRun(self, program, t)
         ins = run.start()
@@ -77,19 +94,17 @@ class ExecutionManager:
             run.validate(ins)
             try:
                 fill = await execute(ins, t)
-            except self.rejected_exc as exc:
-                ins = run.rejected(ins, exc)
+            except self._stopping as exc:
+                ins = run.stopped(ins, exc)
                 continue
             ins = run.filled(fill)
-        return run.fills
+        return run.outcome()
 
     def _record(self, fill: Fill, t: int) -> None:
-        eth = self.mv.eth[t]
         if fill.execution_cost:
-            self.ledger.book("execution_costs",
-                             -fill.execution_cost if self.currency == "USDT" else -fill.execution_cost / eth)
+            self.ledger.book("execution_costs", -self.numeraire.from_usd(fill.execution_cost, t))
         if fill.gas_eth:
-            self.ledger.book("gas", -fill.gas_eth * eth if self.currency == "USDT" else -fill.gas_eth)
+            self.ledger.book("gas", -self.numeraire.from_eth(fill.gas_eth, t))
         parent = self._log_fill(fill, t, parent=None)
         for child in fill.children:
             self._log_fill(child, t, parent=parent)
@@ -111,6 +126,7 @@ class _ProgramRun:
     def __init__(self, manager: ExecutionManager, program: Program, t: int) -> None:
         self.manager, self.program, self.t = manager, program, t
         self.fills = 0
+        self.stop: ProgramStop | None = None
 
     def start(self) -> Instruction | None:
         return next(self.program, None)
@@ -131,13 +147,16 @@ class _ProgramRun:
             self.program.close()
             raise
 
-    def rejected(self, ins: Instruction, exc: Exception) -> Instruction | None:
+    def stopped(self, ins: Instruction, exc: BaseException) -> Instruction | None:
         """Log the refusal. A margin refusal is handed to the program, which may skip that leg and
-        go on (the next instruction is returned); any other refusal stops the program (None)."""
+        go on (the next instruction is returned); anything else stops the program (None) and is the
+        outcome's stop."""
         m = self.manager
         m.log.add(m.mv.timestamps[self.t], self.t, ins.venue, "rejected", asset=ins.asset, amount=ins.amount,
                   reason=f"{ins.op.value}: {exc}")
+        stop = ProgramStop(m.failures.kind_of(exc), ins.venue, ins.op.value, str(exc))
         if not isinstance(exc, MarginRefused):
+            self.stop = stop
             self.program.close()
             return None
         try:
@@ -147,4 +166,8 @@ class _ProgramRun:
         except MarginRefused as raised:
             if raised is not exc:
                 raise
-            return None     # the program did not handle it: it has stopped
+            self.stop = stop           # the program did not handle it: it has stopped
+            return None
+
+    def outcome(self) -> ProgramOutcome:
+        return ProgramOutcome(self.fills, self.stop)

@@ -119,7 +119,7 @@ class SweepExecutor:
         try:
             workers = self.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
             workers = min(workers, len(specs))
-            actor_class = ray.remote(num_cpus=1)(TrialActor)
+            actor_class: Any = ray.remote(num_cpus=1)(TrialActor)
             actors = [actor_class.remote(self.service_factory) for _ in range(workers)]
             for digest in ray.get([a.code.remote() for a in actors]):
                 self._check_code(digest, "Ray")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from engine.lab.executors import ExecutorError, SweepExecutor
 from engine.lab.grid import Axis
@@ -28,6 +28,7 @@ def suggest(trial: Any, axis: Axis) -> Any:
         return trial.suggest_categorical(axis.key, list(axis.values))
     if isinstance(axis.low, int) and isinstance(axis.high, int):
         return trial.suggest_int(axis.key, axis.low, axis.high)
+    assert axis.low is not None and axis.high is not None      # a range axis has both ends
     return trial.suggest_float(axis.key, float(axis.low), float(axis.high))
 
 
@@ -41,7 +42,7 @@ def open_study(out: Path, name: str, direction: str):
     out.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = JournalStorage(Backend(str(out / JOURNAL)))
-    return optuna.create_study(study_name=name, storage=storage, direction=direction, load_if_exists=True)
+    return optuna.create_study(study_name=name, storage=storage, direction=cast(Any, direction), load_if_exists=True)
 
 
 def counted(study: Any) -> list[Any]:
@@ -92,7 +93,8 @@ def run_optuna(args: argparse.Namespace, service: Any, executor: SweepExecutor, 
                     trial.set_user_attr("failure", errors[0] if errors else f"{args.objective} is undefined")
                     study.tell(trial, state=TrialState.FAIL)
                 else:
-                    study.tell(trial, min(scores) if direction == "maximize" else max(scores))
+                    valid = [float(v) for v in scores if v is not None]
+                    study.tell(trial, min(valid) if direction == "maximize" else max(valid))
             remaining -= len(batch)
             bar.update(len(batch))
     except KeyboardInterrupt:

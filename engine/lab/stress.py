@@ -199,6 +199,7 @@ def format_report(report: StressReport) -> str:
                          "not applicable: changes nothing this run reads"])
             continue
         s = row.shocked
+        assert s is not None                      # an applicable row was run shocked
         total = s.pnl - base.pnl
         top = sorted((k for k in COMPONENTS if abs(row.pnl_diff[k]) >= 0.5 * 10 ** -dp),
                      key=lambda k: -abs(row.pnl_diff[k]))[:3]

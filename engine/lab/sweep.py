@@ -103,7 +103,7 @@ def run_sweep(planned: list[PlannedTrial], store: TrialStore, executor: SweepExe
     cached = sum(1 for p in planned if p.key in have)
     invalid = [p for p in planned if p.invalid is not None and p.key not in have]
     for p in invalid:
-        store.put(p.key, error_record(p.invalid))
+        store.put(p.key, error_record(p.invalid or "invalid"))
     todo = [p for p in planned if p.key not in have and p.invalid is None]
     done = 0
     if progress is not None:

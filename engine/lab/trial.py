@@ -12,10 +12,10 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from engine.config import ConfigError
-from engine.data import DataRangeError
+from engine.data import DataRangeError, HistoricalDataProvider
 from engine.domain.pnl import COMPONENTS
 from engine.lab.keys import code_digest
 from engine.scenarios import Scenario, ScenarioError
@@ -66,7 +66,7 @@ class WorkerState:
     def __init__(self, service_factory: Callable[[], BacktestService]) -> None:
         self.service = service_factory()
         self.provider = MemoProvider(self.service.provider)
-        self.service.provider = self.provider
+        self.service.provider = cast(HistoricalDataProvider, self.provider)   # the memo answers as the provider
         self.trials = 0
 
 

@@ -81,7 +81,7 @@ def parse_at(value: Any, flag: str = "--at") -> pd.Timestamp:
         ts = pd.Timestamp(value)
     except (ValueError, TypeError):
         raise ScenarioError(f"{flag} {value!r} is not a time (expected e.g. 2025-01-15T08:00Z)") from None
-    if ts is pd.NaT:
+    if pd.isna(ts):
         raise ScenarioError(f"{flag} is empty (expected e.g. 2025-01-15T08:00Z)")
     ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
     if ts != ts.floor("h"):

@@ -1,4 +1,4 @@
-"""BacktestService: config -> data -> strategy -> simulation -> result (DESIGN §2).
+"""BacktestService: config -> data -> strategy -> simulation -> result (docs/ARCHITECTURE.md, Layers).
 
 The one entry point the CLI and the app use. Venue wiring is injected (`world_factory`), so the engine
 imports nothing from venues/ (dependency rule: engine -> nothing of ours outside engine).
@@ -27,7 +27,8 @@ from engine.math import metrics
 from engine.services import provenance
 from engine.scenarios import Scenario, ShockedMarket, apply_scenario
 from engine.services.run_params import build_run_params, data_requirements
-from engine.services.simulation import SimulationOutput, VenueWorld, simulate
+from engine.execution.cycle import WorldFactory
+from engine.services.simulation import SimulationOutput, simulate
 from engine.strategies import STRATEGIES
 from engine.strategies.capacity import capacity_warning
 
@@ -80,7 +81,7 @@ class BacktestResult:
 
 class BacktestService:
     def __init__(self, provider: HistoricalDataProvider,
-                 world_factory: Callable[[Any, MarketView, RunParams], VenueWorld],
+                 world_factory: WorldFactory,
                  rejected_exc: type[Exception]) -> None:
         self.provider = provider
         self.world_factory = world_factory

@@ -93,8 +93,9 @@ def data_requirements(params: RunParams) -> DataRequirements:
     perps: tuple[tuple[str, str], ...] = ()
     spot: tuple[str, ...] = ()
     if sp.hedge:
-        perps = tuple((v, sp.underlying) for v, w in sp.allocation.items() if w > 0)
-        spot = (sp.underlying,)
+        underlying = sp.underlying or "ETH"
+        perps = tuple((v, underlying) for v, w in sp.allocation.items() if w > 0)
+        spot = (underlying,)
     reserves: list[str] = []
     if sp.lending_asset:
         reserves.append(sp.lending_asset)

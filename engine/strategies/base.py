@@ -1,4 +1,4 @@
-"""The strategy base: every mode emits Instructions and never calls a venue (DESIGN §2).
+"""The strategy base: every mode emits Instructions and never calls a venue (docs/ARCHITECTURE.md, Layers).
 
 A strategy program is a generator: it yields an Instruction and receives the resulting Fill back, so
 later steps can size themselves on what actually executed (a swap's proceeds, a withdrawal capped by
@@ -23,6 +23,7 @@ from engine.strategies.capacity import (
     hedged_capacity,
     long_for_value,
 )
+from engine.strategies.rebalance import CAPACITY, DELTA, Rebalance, margin, margin_excess
 
 Program = Generator[Instruction, Fill, None]
 
@@ -80,11 +81,11 @@ class Strategy:
         raise NotImplementedError
         yield  # pragma: no cover
 
-    def check(self, ctx: StrategyContext) -> str | None:
-        """Cheap per-hour test: a reason to rebalance, or None. Called every hour."""
+    def check(self, ctx: StrategyContext) -> Rebalance | None:
+        """Cheap per-hour test: why to rebalance, or None. Called every hour."""
         return None
 
-    def rebalance(self, ctx: StrategyContext, reason: str) -> Program:
+    def rebalance(self, ctx: StrategyContext, why: Rebalance) -> Program:
         return
         yield  # pragma: no cover
 
@@ -110,7 +111,7 @@ class Strategy:
         return min(long_for_value(self.params, ctx.value_usd, cost_rate), self.capacity.long_usd)
 
     # -- shared checks -------------------------------------------------------------------------
-    def hedged_check(self, ctx: StrategyContext, onchain_units: float, long_units: float) -> str | None:
+    def hedged_check(self, ctx: StrategyContext, onchain_units: float, long_units: float) -> Rebalance | None:
         """Margin first (a liquidation is the bigger danger), then a leg past its position limit,
         then delta drift, then idle surplus margin. Net delta is the on-chain exposure plus every CEX
         holding of the underlying; `long_units` is the long leg the perps hedge. Runs every hour:
@@ -120,11 +121,11 @@ class Strategy:
         ratios = risk.margin_ratio
         for venue, ratio in ratios.items():
             if ratio < sp.margin_ratio_trigger:
-                return f"margin:{venue}"
+                return margin(venue)
         price = ctx.market.spot[sp.underlying][ctx.t] if sp.underlying != "ETH" else ctx.eth
         long_usd = long_units * price
         if long_usd > self._position_cap:
-            return "capacity"
+            return CAPACITY
         net = onchain_units + risk.delta_cex.get(sp.underlying or "", 0.0)
         # Drift is measured against the capital at work: idle capital beyond the capacity would
         # otherwise let the deployed legs drift unhedged by a multiple of themselves.
@@ -132,7 +133,7 @@ class Strategy:
         if equity > 0 and abs(net) * price / equity > sp.delta_drift_trigger:
             short = self.margin_shortfall(ctx, long_units)
             # Re-hedging an account below its initial margin would only be refused: fund it first.
-            return f"margin:{short} (below initial margin for its hedge)" if short else "delta"
+            return margin(short, "below initial margin for its hedge") if short else DELTA
         if long_usd >= self._long_cap:
             return None      # surplus margin cannot grow a long leg that is at its capacity
         ceiling = sp.margin_ratio_ceiling
@@ -140,7 +141,7 @@ class Strategy:
             # Capital beyond the capacity waits on the spot venue (basis modes): its margin ratio
             # then says nothing about surplus margin.
             if ratio > ceiling and not (self._idle_on_spot_venue and venue == sp.spot_venue):
-                return f"margin_excess:{venue}"
+                return margin_excess(venue)
         return None
 
     def margin_shortfall(self, ctx: StrategyContext, long_units: float) -> str | None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 from engine.domain.instructions import Instruction, Op
 from engine.domain.market import MarketView
 from engine.domain.portfolio import Portfolio
-from engine.strategies.base import Program, Strategy, StrategyContext
 from engine.math.costs import slippage_bps
+from engine.strategies.base import Program, Strategy, StrategyContext
 from engine.strategies.hedge import (
     clamp_order,
     collect_surplus,
@@ -16,6 +16,7 @@ from engine.strategies.hedge import (
     venue_equity,
     venue_notional,
 )
+from engine.strategies.rebalance import Rebalance, RebalanceKind
 
 
 class BasisStrategy(Strategy):
@@ -56,14 +57,15 @@ class BasisStrategy(Strategy):
         yield from fund_margins(ctx, long_usd, sp.spot_venue, self._free_cash(ctx, targets), "entry")
         yield from hedge_to(ctx, self._spot_qty(ctx), "entry")
 
-    def check(self, ctx: StrategyContext) -> str | None:
+    def check(self, ctx: StrategyContext) -> Rebalance | None:
         return self.hedged_check(ctx, 0.0, self._spot_qty(ctx)) if self.sp.rebalancing else None
 
-    def rebalance(self, ctx: StrategyContext, reason: str) -> Program:
+    def rebalance(self, ctx: StrategyContext, why: Rebalance) -> Program:
         sp = self.sp
-        if reason.startswith("margin_excess"):
+        reason = str(why)
+        if why.kind is RebalanceKind.MARGIN_EXCESS:
             yield from self._redeploy_surplus(ctx, reason)
-        elif reason.startswith("margin") or reason == "capacity":
+        elif why.moves_margin:
             # Shrink the spot leg to its target (V/(1+m) less any margin floors, capped at capacity)
             # and fund the margins. The sale raises at least what the venues in danger need; a sale
             # below the spot venue's floor is rounded up to it when they need the cash.

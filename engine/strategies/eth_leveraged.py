@@ -6,6 +6,7 @@ from engine.domain.market import MarketView
 from engine.domain.portfolio import Portfolio
 from engine.strategies.base import Program, Strategy, StrategyContext
 from engine.strategies.onchain_legs import deleverage_to_target, estimated_gas_eth, lever_up
+from engine.strategies.rebalance import HF_FLOOR, Rebalance
 
 
 class EthLeveragedStrategy(Strategy):
@@ -21,8 +22,8 @@ class EthLeveragedStrategy(Strategy):
         self.require_entry_gas(ctx, reserve)
         yield from lever_up(ctx, ctx.portfolio.wallet.tokens["ETH"] - reserve, "entry")
 
-    def check(self, ctx: StrategyContext) -> str | None:
-        return "hf_floor" if self.sp.rebalancing and self.hf_below_floor(ctx) else None
+    def check(self, ctx: StrategyContext) -> Rebalance | None:
+        return HF_FLOOR if self.sp.rebalancing and self.hf_below_floor(ctx) else None
 
-    def rebalance(self, ctx: StrategyContext, reason: str) -> Program:
-        yield from deleverage_to_target(ctx, reason)
+    def rebalance(self, ctx: StrategyContext, why: Rebalance) -> Program:
+        yield from deleverage_to_target(ctx, str(why))

@@ -26,6 +26,7 @@ from engine.strategies.onchain_legs import (
     unwind_fraction,
     usdt_per_usd_freed,
 )
+from engine.strategies.rebalance import HF_FLOOR, Rebalance, RebalanceKind
 
 #: A sale that must raise a margin top-up frees this much more than its costs say it needs: the cost
 #: table is read at an estimated size and the peg moves within the bundle's rounding.
@@ -78,20 +79,21 @@ class MarketNeutralStrategy(Strategy):
         yield from fund_margins(ctx, long_usd, WALLET, ctx.portfolio.wallet.tokens.get("USDT", 0.0), "entry")
         yield from hedge_to(ctx, self.onchain_exposure(ctx), "entry")
 
-    def check(self, ctx: StrategyContext) -> str | None:
+    def check(self, ctx: StrategyContext) -> Rebalance | None:
         if not self.sp.rebalancing:
             return None
         if self.leveraged and self.hf_below_floor(ctx):
-            return "hf_floor"
+            return HF_FLOOR
         exposure = self.onchain_exposure(ctx)
         return self.hedged_check(ctx, exposure, exposure)
 
-    def rebalance(self, ctx: StrategyContext, reason: str) -> Program:
-        if reason == "hf_floor":
+    def rebalance(self, ctx: StrategyContext, why: Rebalance) -> Program:
+        reason = str(why)
+        if why.kind is RebalanceKind.HF_FLOOR:
             yield from deleverage_to_target(ctx, reason)
-        elif reason.startswith("margin_excess"):
+        elif why.kind is RebalanceKind.MARGIN_EXCESS:
             yield from self._redeploy_surplus(ctx, reason)
-        elif reason.startswith("margin") or reason == "capacity":
+        elif why.moves_margin:
             yield from self._move_value_to_margin(ctx, reason)
         yield from hedge_to(ctx, self.onchain_exposure(ctx), reason)
 

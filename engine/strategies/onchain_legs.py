@@ -5,7 +5,7 @@ from engine.components.risk import aave_state
 from engine.domain.instructions import Instruction, Op
 from engine.math import aave as aave_math
 from engine.math.costs import gas_cost_eth, slippage_bps
-from engine.math.leverage import flash_loan_amount, sequential_loop
+from engine.math.leverage import flash_loan_for_target_ltv, sequential_loop
 from engine.strategies.base import Program, StrategyContext
 
 AAVE = "aave_v3"
@@ -39,8 +39,10 @@ def lever_up(ctx: StrategyContext, equity_eth: float, reason: str, first_time: b
     if sp.loop_method == "atomic":
         flash_venue = sp.flash_venue
         fee = ctx.params.flash_fee_rate[flash_venue]
-        f = flash_loan_amount(equity_eth, sp.target_ltv)
-        staked = equity_eth + f - f * fee           # the flash fee is paid out of the staked amount
+        # The flash fee is paid out of the staked amount; sizing for it keeps debt / collateral at the
+        # target exactly (the executor contract sizes its entry the same way).
+        f = flash_loan_for_target_ltv(0.0, 0.0, sp.target_ltv, equity_eth=equity_eth, fee_rate=fee)
+        staked = equity_eth + f - f * fee
         units = staked / ctx.market.lst_oracle[lst][ctx.t]
         yield Instruction(Op.BUNDLE, flash_venue, reason=reason, gas_op="ATOMIC_ENTRY", children=[
             Instruction(Op.FLASH_BORROW, flash_venue, DEBT, f),
@@ -132,7 +134,7 @@ def unwind(ctx: StrategyContext, collateral_units: float, debt_eth: float, reaso
 
 
 def deleverage_to_target(ctx: StrategyContext, reason: str) -> Program:
-    """Bring HF back to hf_target by selling collateral to repay debt (DESIGN §5 rebalancing)."""
+    """Bring HF back to hf_target by selling collateral to repay debt ."""
     sp = ctx.params.strategy
     lst = sp.lst
     coll, debt = _position(ctx)

@@ -1,4 +1,4 @@
-"""pure_lending: supply USDT on AAVE v3 and hold the aToken (DESIGN §3)."""
+"""pure_lending: supply USDT on AAVE v3 and hold the aToken (docs/ARCHITECTURE.md, Modes)."""
 from __future__ import annotations
 
 from engine.domain.instructions import Instruction, Op

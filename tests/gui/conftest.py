@@ -1,4 +1,4 @@
-"""GUI test fixtures (pytest-qt, offscreen; DESIGN §11).
+"""GUI test fixtures (pytest-qt, offscreen; docs/ARCHITECTURE.md, Testing).
 
 The qasync loop is created once with already_running=True so qtbot.waitUntil/waitSignal (which spin
 Qt's event loop) also drive asyncio callbacks; it is never stopped (stopping it quits the
@@ -35,19 +35,31 @@ def state_dir(tmp_path, monkeypatch):
 
 
 @pytest.fixture
+def services(qasync_loop, backtest_service, tmp_path, cache_dir):
+    """The window's services as bootstrap builds them: an in-memory keyring and a temp journal, so a
+    test never touches the developer's keyring or journal."""
+    from bootstrap import app_services
+    from tests.integration.memory_keyring import MemoryKeyring
+    from venues.credentials import CredentialStore
+
+    return app_services(store=CredentialStore(MemoryKeyring()), journal_dir=tmp_path / "journal",
+                        cache_dir=cache_dir, backtest=backtest_service)
+
+
+@pytest.fixture
 def bridge(qasync_loop, backtest_service):
     from app.bridge import EngineBridge
 
-    engine_bridge = EngineBridge(lambda: backtest_service)
+    engine_bridge = EngineBridge(backtest_service)
     yield engine_bridge
     engine_bridge.shutdown()
 
 
 @pytest.fixture
-def window(qtbot, bridge):
+def window(qtbot, bridge, services):
     from app.main_window import MainWindow
 
-    main = MainWindow(bridge=bridge, persist_layout=False, initial_mode="eth_basis")
+    main = MainWindow(services, bridge=bridge, persist_layout=False, initial_mode="eth_basis")
     qtbot.addWidget(main)
     main.resize(1400, 900)
     main.show()

@@ -10,8 +10,8 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QLineEdit, QMessageBox
 
-from app.panels.venue_wiring import VenueWiring
-from app.widgets.credentials_dialog import STORED, CredentialsDialog, credential_venues, venue_fields
+from app.controllers.venues import VenueAccess
+from app.panels.credentials_dialog import STORED, CredentialsDialog
 from tests.gui.emulator_support import CEX, fast_checks, os_keyring_or_none
 from tests.integration.emulator import TEST_KEYS
 from venues.checks import Status
@@ -28,15 +28,15 @@ def store(memory_store) -> CredentialStore:
     chosen = real if real is not None else memory_store
     yield chosen
     for env in ("testnet", "production"):
-        for venue in credential_venues():
+        for venue in VenueAccess.credential_venues():
             chosen.delete(env, venue)
 
 
 @pytest.fixture
 def dialog(qtbot, store, emulator):
-    wiring = VenueWiring(store=store, url_overrides={v: emulator.base_url(v) for v in CEX},
+    access = VenueAccess(store=store, url_overrides={v: emulator.base_url(v) for v in CEX},
                          check_settings=fast_checks())
-    dlg = CredentialsDialog(wiring, environment="testnet", venue="okx", mode="eth_basis")
+    dlg = CredentialsDialog(access, environment="testnet", venue="okx", mode="eth_basis")
     qtbot.addWidget(dlg)
     dlg.open()
     qtbot.waitExposed(dlg)
@@ -65,10 +65,10 @@ def save(qtbot, dialog, values: dict[str, str]) -> list[str]:
 
 
 def test_fields_per_venue_are_masked_and_okx_alone_has_a_passphrase():
-    assert venue_fields("okx") == ("api_key", "secret", "passphrase")
-    assert venue_fields("binance") == ("api_key", "secret")
-    assert venue_fields("alchemy") == ("rpc_url", "wallet_address", "private_key")
-    assert set(credential_venues()) == {"binance", "bybit", "okx", "alchemy"}
+    assert VenueAccess.venue_fields("okx") == ("api_key", "secret", "passphrase")
+    assert VenueAccess.venue_fields("binance") == ("api_key", "secret")
+    assert VenueAccess.venue_fields("alchemy") == ("rpc_url", "wallet_address", "private_key", "executor_address")
+    assert set(VenueAccess.credential_venues()) == {"binance", "bybit", "okx", "alchemy"}
 
 
 def test_round_trip_save_test_delete_never_shows_a_secret(qtbot, dialog, store, caplog):
@@ -88,7 +88,7 @@ def test_round_trip_save_test_delete_never_shows_a_secret(qtbot, dialog, store, 
     assert "stored — type to replace" in dialog.edits["secret"].placeholderText()
 
     # a new dialog on the same venue shows which fields exist, never their values
-    again = CredentialsDialog(dialog.wiring, environment="testnet", venue="okx")
+    again = CredentialsDialog(dialog.access, environment="testnet", venue="okx")
     qtbot.addWidget(again)
     again.open()
     qtbot.waitUntil(lambda: again.stored == ["api_key", "passphrase", "secret"], timeout=5000)
@@ -137,9 +137,9 @@ def test_wrong_keys_fail_the_test_with_a_hint_and_bad_input_names_the_field_only
     assert bogus not in visible_text(dialog)
 
     # switching to the RPC venue: its own fields, wallet address checked before anything is written
-    dialog.venue_combo.setCurrentIndex(list(credential_venues()).index("alchemy"))
+    dialog.venue_combo.setCurrentIndex(list(VenueAccess.credential_venues()).index("alchemy"))
     qtbot.waitUntil(lambda: not dialog.busy, timeout=5000)
-    assert list(dialog.edits) == ["rpc_url", "wallet_address", "private_key"]
+    assert list(dialog.edits) == ["rpc_url", "wallet_address", "private_key", "executor_address"]
     assert dialog.edits["wallet_address"].echoMode() == QLineEdit.EchoMode.Normal     # public
     assert dialog.edits["rpc_url"].echoMode() == QLineEdit.EchoMode.Password          # embeds the provider key
     qtbot.keyClicks(dialog.edits["wallet_address"], "0x1234-not-an-address")

@@ -114,10 +114,12 @@ def test_bad_axes_are_reported_not_run(qtbot, lab):
     assert lab.run() == 0 and "is not a time" in lab.status.text()
 
 
-def test_main_window_opens_a_lab_cell_in_the_backtest_replay(qtbot, bridge, lab_runner, tmp_path, monkeypatch):
+def test_main_window_opens_a_lab_cell_in_the_backtest_replay(qtbot, bridge, services, lab_runner, tmp_path,
+                                                              monkeypatch):
     from app.main_window import MainWindow
     monkeypatch.setenv("BASIS_WORKSTATION_STATE_DIR", str(tmp_path / "state"))
-    window = MainWindow(bridge=bridge, persist_layout=False, initial_mode="eth_leveraged", lab_runner=lab_runner)
+    window = MainWindow(services, bridge=bridge, persist_layout=False, initial_mode="eth_leveraged",
+                        lab_runner=lab_runner)
     qtbot.addWidget(window)
     window.resize(1400, 900)
     window.show()

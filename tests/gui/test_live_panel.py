@@ -12,9 +12,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
 from app.main_window import MainWindow
-from app.panels.venue_wiring import VenueWiring
 from app.widgets.estop import ESTOP_SHORTCUTS, ESTOP_TEXT
-from bootstrap import DATA_DIR, live_trading_service
+from bootstrap import DATA_DIR, app_services
 from tests.gui.emulator_support import CEX, fast_checks, run_on_loop
 from venues.cex.account import RetryPolicy
 
@@ -31,15 +30,11 @@ pytest_plugins = ["tests.gui.emulator_support"]
 @pytest.fixture
 def live_window(qtbot, bridge, emulator, cex_store, tmp_path, cache_dir):
     urls = {v: emulator.base_url(v) for v in CEX}
-
-    def factory():
-        return live_trading_service(store=cex_store, url_overrides=urls, journal_dir=tmp_path / "journal",
-                                    data_dir=DATA_DIR, cache_dir=cache_dir, timeout_s=2.0, rate_limit_ms=1,
-                                    retry=RetryPolicy(attempts=2, base_delay_s=0.01), check_timeout_s=2.0)
-
-    wiring = VenueWiring(store=cex_store, url_overrides=urls, check_settings=fast_checks(),
-                         live_service_factory=factory)
-    window = MainWindow(bridge=bridge, persist_layout=False, initial_mode="eth_basis", venue_wiring=wiring)
+    services = app_services(store=cex_store, url_overrides=urls, check_settings=fast_checks(),
+                            journal_dir=tmp_path / "journal", data_dir=DATA_DIR, cache_dir=cache_dir,
+                            timeout_s=2.0, rate_limit_ms=1, retry=RetryPolicy(attempts=2, base_delay_s=0.01),
+                            check_timeout_s=2.0)
+    window = MainWindow(services, bridge=bridge, persist_layout=False, initial_mode="eth_basis")
     qtbot.addWidget(window)
     window.resize(1500, 950)
     window.show()
@@ -50,9 +45,7 @@ def live_window(qtbot, bridge, emulator, cex_store, tmp_path, cache_dir):
     panel.set_form(mode="eth_basis", execution="paper", environment="testnet", capital=10_000, tick_seconds=TICK)
     window.show_panel("live")
     yield window
-    service = wiring.existing_live_service()      # pytest-qt may have deleted the window already
-    if service is not None:
-        run_on_loop(qtbot, service.close())
+    run_on_loop(qtbot, services.live.close())      # pytest-qt may have deleted the window already
 
 
 def start(qtbot, window, **form) -> str:
@@ -242,7 +235,8 @@ def test_the_emergency_stop_with_no_session_says_so(qtbot, live_window):
     press = window.live_controller.last_press
     assert press.request_ids == [] and "nothing to halt" in press.note
     assert "nothing to halt" in window.safety_bar.progress_label.text()
-    assert window.live_controller.service is None, "pressing it never builds a service"
+    service = window.live_controller.service
+    assert service.sessions == {} and service._journals == {}, "a press with no session touches nothing"
     window.activateWindow()
     qtbot.waitUntil(lambda: window.isActiveWindow(), timeout=2000)
     qtbot.keyClick(window.config_panel, Qt.Key.Key_X,
@@ -250,12 +244,75 @@ def test_the_emergency_stop_with_no_session_says_so(qtbot, live_window):
     assert window.live_controller.last_press is not press and window.live_controller.last_press.source == "keyboard"
 
 
-def test_closing_the_window_stops_the_running_sessions_first(qtbot, live_window):
-    window = live_window
+def test_closing_the_window_with_a_session_asks_first_and_never_closes_silently(qtbot, live_window):
+    window, panel = live_window, live_window.live_panel
     rid = start(qtbot, window)
     service = window.live_controller.service
     qtbot.waitUntil(lambda: service.session(rid).ticks >= 1, timeout=10000)
-    assert window.close() is False, "the close waits for the live sessions to stop"
-    assert window.isVisible()
-    qtbot.waitUntil(lambda: not window.isVisible(), timeout=10000)
+    assert window.close() is False, "a running session is never left behind silently"
+    box = panel.close_box
+    assert box is not None and box.isVisible() and rid in box.text() and "positions stay" in box.text()
+    box.button(QMessageBox.StandardButton.Cancel).click()
+    qtbot.waitUntil(lambda: panel.close_box is None, timeout=2000)
+    assert window.isVisible() and service.status(rid).phase == "running", "cancel keeps everything running"
+
+    assert window.close() is False
+    panel.close_choices["stop"].click()
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=15000)
     assert service.status(rid).phase == "stopped"
+
+
+def test_closing_with_a_live_session_cancels_its_open_orders_and_names_the_positions_kept(qtbot, live_window,
+                                                                                          emulator):
+    from tests.integration.live_support import open_orders, venue_positions
+
+    window, panel = live_window, live_window.live_panel
+    rid, service = start_hedged_live_session(qtbot, window)
+    place_resting(emulator, per_slot=2)
+    assert sum(open_orders(emulator).values()) == 12
+    panel.frames.flush()
+    assert window.close() is False
+    text = panel.close_box.text()
+    assert f"{rid}: okx ETH perp -" in text and f"{rid}: bybit ETH spot +" in text, "the positions kept are named"
+    panel.close_choices["stop"].click()
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=15000)
+    assert open_orders(emulator) == {"binance": 0, "bybit": 0, "okx": 0}
+    assert all(size < 0 for size in venue_positions(emulator).values()), "positions are kept"
+    assert service.status(rid).phase == "stopped"
+
+
+def test_the_dashboard_renders_snapshots_only_and_badge_phase_and_estop_agree(qtbot, live_window):
+    """Whatever the session object says, the dashboard shows the snapshot it was handed: badge,
+    phase line and e-stop line from one snapshot, never a mix."""
+    import dataclasses
+
+    from engine.services.live import TradingState
+    from engine.services.live.snapshot import Badge, EStopLine
+
+    window, panel = live_window, live_window.live_panel
+    rid = start(qtbot, window)
+    session = window.live_controller.service.session(rid)
+    qtbot.waitUntil(lambda: session.ticks >= 1, timeout=10000)
+    real = window.live_controller.snapshot(rid)
+    assert real.badge.text == "ACTIVE" and real.estop is None
+    panel.frames.flush()
+    assert panel.estop_summary.text() == "The emergency stop has not been pressed for this session."
+
+    window.live_controller.service.on_update = None          # only the snapshots below reach the view
+    halted = dataclasses.replace(real, state=TradingState.HALTED, badge=Badge("HALTED", "bad"),
+                                 phase_line="running, HALTED: nothing but cancels (test)",
+                                 estop=EStopLine("test", real.taken_at, 0.01, (), True, 3.0, "", "E-STOP TEXT"))
+    window.live_controller._snapshots[rid] = halted
+    window.live_controller.session_updated.emit(halted)
+    panel.frames.flush()
+    assert session.state.state is TradingState.ACTIVE, "the session itself was not touched"
+    assert panel.badge.text() == "HALTED" and panel.readouts["phase"].text().startswith("running, HALTED")
+    assert panel.estop_summary.text() == "E-STOP TEXT"
+
+    waiting = dataclasses.replace(real, phase="awaiting_acknowledgement", badge=Badge("AWAITING ACK", "warn"),
+                                  phase_line="awaiting acknowledgement", awaiting_ack=True, estop=None)
+    window.live_controller._snapshots[rid] = waiting
+    window.live_controller.session_updated.emit(waiting)
+    panel.frames.flush()
+    assert panel.badge.text() == "AWAITING ACK" and panel.readouts["phase"].text() == "awaiting acknowledgement"
+    assert panel.ack_button.isVisible() and "not been pressed" in panel.estop_summary.text()

@@ -27,15 +27,15 @@ def test_set_panel_replaces_a_placeholder_and_adds_new_docks(window, qtbot):
     assert dock.toggleViewAction() in window._panels_menu.actions()
 
 
-def test_layout_is_saved_and_the_default_can_be_restored(qtbot, bridge, state_dir):
-    first = MainWindow(bridge=bridge, persist_layout=True)
+def test_layout_is_saved_and_the_default_can_be_restored(qtbot, bridge, services, state_dir):
+    first = MainWindow(services, bridge=bridge, persist_layout=True)
     qtbot.addWidget(first)
     first.show()
     first.docks["config"].setFloating(True)
     first.save_layout()
     assert (state_dir / "workstation.ini").is_file()
 
-    second = MainWindow(bridge=bridge, persist_layout=True)
+    second = MainWindow(services, bridge=bridge, persist_layout=True)
     qtbot.addWidget(second)
     second.show()
     assert second.docks["config"].isFloating(), "the saved layout was not restored"

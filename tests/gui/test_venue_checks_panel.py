@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import QElapsedTimer, Qt, QTimer
 
 from app.panels.venue_checks_panel import VenueChecksPanel
-from app.panels.venue_wiring import VenueWiring
+from app.controllers.venues import VenueAccess
 from app.widgets.check_results import RESULT_ROLE, STATUS_BACKGROUND
 from tests.gui.emulator_support import CEX, fast_checks
 from venues.checks import Status
@@ -21,9 +21,9 @@ pytest_plugins = ["tests.gui.emulator_support"]
 
 @pytest.fixture
 def panel(qtbot, emulator, cex_store):
-    wiring = VenueWiring(store=cex_store, url_overrides={v: emulator.base_url(v) for v in CEX},
+    access = VenueAccess(store=cex_store, url_overrides={v: emulator.base_url(v) for v in CEX},
                          check_settings=fast_checks())
-    widget = VenueChecksPanel(wiring, initial_mode="eth_basis")
+    widget = VenueChecksPanel(access, initial_mode="eth_basis")
     qtbot.addWidget(widget)
     widget.resize(1300, 600)
     widget.show()
@@ -92,7 +92,7 @@ def test_a_faulted_venue_fails_with_its_hint_and_the_others_stay_ok(qtbot, panel
 
 
 def test_a_hung_venue_can_be_cancelled_and_the_ui_never_stalls(qtbot, panel, emulator):
-    panel.wiring.check_settings = fast_checks(timeout_s=30.0)
+    panel.access.check_settings = fast_checks(timeout_s=30.0)
     emulator.set_faults("binance", hang=True)
     gaps: list[int] = []
     clock = QElapsedTimer()
@@ -126,15 +126,15 @@ def test_a_hung_venue_can_be_cancelled_and_the_ui_never_stalls(qtbot, panel, emu
     assert panel.verdict.text().startswith("Cancelled")
     assert panel.run_button.isEnabled()
     assert panel.model.index(panel.model.venues.index("binance"), 1).data() in ("–", "OK")
-    # the event loop kept turning while the checks ran (DESIGN §10 budget: no stall over 50 ms is the
+    # the event loop kept turning while the checks ran (the app's budget: no stall over 50 ms is the
     # target; allow slack for a shared CI machine)
     assert gaps and max(gaps[1:]) < 250, max(gaps)
 
 
 def test_no_keys_fail_the_credentials_cells_and_say_how_to_store_them(qtbot, emulator, memory_store):
-    wiring = VenueWiring(store=memory_store, url_overrides={v: emulator.base_url(v) for v in CEX},
+    access = VenueAccess(store=memory_store, url_overrides={v: emulator.base_url(v) for v in CEX},
                          check_settings=fast_checks())
-    panel = VenueChecksPanel(wiring, initial_mode="btc_basis")
+    panel = VenueChecksPanel(access, initial_mode="btc_basis")
     qtbot.addWidget(panel)
     panel.show()
     run_and_wait(qtbot, panel)
@@ -146,7 +146,7 @@ def test_no_keys_fail_the_credentials_cells_and_say_how_to_store_them(qtbot, emu
 
 
 def test_a_bad_mode_config_is_reported_not_raised(qtbot, panel, monkeypatch):
-    import app.panels.venue_checks_panel as module
+    import app.controllers.venues as module
     from engine.config import ConfigError
 
     async def broken(mode, env):
@@ -164,9 +164,9 @@ def test_without_a_keyring_the_panel_says_how_to_get_one(qtbot, emulator):
 
     from venues.credentials import CredentialStore
 
-    wiring = VenueWiring(store=CredentialStore(fail.Keyring()), url_overrides={v: emulator.base_url(v) for v in CEX},
+    access = VenueAccess(store=CredentialStore(fail.Keyring()), url_overrides={v: emulator.base_url(v) for v in CEX},
                          check_settings=fast_checks())
-    panel = VenueChecksPanel(wiring, initial_mode="eth_basis")
+    panel = VenueChecksPanel(access, initial_mode="eth_basis")
     qtbot.addWidget(panel)
     panel.show()
     run_and_wait(qtbot, panel)

@@ -54,7 +54,7 @@ async def test_estop_cancels_50_open_orders_across_three_venues(paced_service, e
     assert sum(open_orders(emulator).values()) == 50
     progress = []
     service.on_cancel_progress = lambda request_id, p: progress.append((request_id, p.venue, p.status))
-    reports = await service.emergency_stop()
+    reports = await service.emergency_stop().done
     report = reports[rid]
     assert s.state.state is TradingState.HALTED
     assert report.all_cancelled, [p.describe() for p in report.venues.values()]
@@ -74,9 +74,10 @@ async def test_hung_and_failing_venues_never_delay_the_healthy_one(service, emul
     emulator.set_faults("bybit", http_status=503)
     sent_before = order_posts(emulator)
     t0 = time.perf_counter()
-    service.halt_all_now("test press")
-    assert s.state.state is TradingState.HALTED              # synchronously, before any await
-    report = (await service.emergency_stop())[rid]
+    handle = service.emergency_stop("test press")
+    assert s.state.state is TradingState.HALTED              # synchronously, inside the call
+    assert handle.request_ids == [rid] and handle.halted_ms < 50
+    report = (await handle.done)[rid]
     elapsed = time.perf_counter() - t0
     v = report.venues
     assert v["binance"].status is CancelStatus.DONE and v["binance"].elapsed_ms < 500
@@ -98,7 +99,7 @@ async def test_hung_and_failing_venues_never_delay_the_healthy_one(service, emul
 
 async def test_reset_is_the_only_way_out_of_halted(service, emulator):
     rid, s = await entered_live_session(service)
-    await service.emergency_stop(rid)
+    await service.emergency_stop(request_id=rid).done
     ticks = s.ticks
     await wait_until(lambda: s.ticks >= ticks + 2, what="ticks while halted")
     assert s.state.state is TradingState.HALTED
@@ -142,3 +143,19 @@ async def test_dead_man_countdown_must_outlast_the_heartbeat(service):
     from engine.services.live import LiveStartError
     with pytest.raises(LiveStartError, match="dead_man_seconds 1 is too short"):
         await service.start(request(dead_man_seconds=1.0))
+
+
+async def test_a_press_while_a_session_starts_halts_it_the_moment_it_is_up(service, emulator):
+    starting = asyncio.ensure_future(service.start(request()))
+    await asyncio.sleep(0.01)                     # connecting: the session does not exist yet
+    assert not starting.done() and service.sessions == {}
+    handle = service.emergency_stop("pressed while starting")
+    assert handle.request_ids == [] and handle.waiting_for_starts
+    rid = await starting
+    s = service.session(rid)
+    assert s.state.state is TradingState.HALTED and handle.request_ids == [rid]
+    reports = await asyncio.wait_for(handle.done, 5)
+    assert reports[rid].all_cancelled
+    ticks = s.ticks
+    await wait_until(lambda: s.ticks >= ticks + 2, what="ticks after the start")
+    assert s.status().trades == 0 and sum(order_posts(emulator).values()) == 0, "it never entered"

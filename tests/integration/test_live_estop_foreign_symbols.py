@@ -52,7 +52,7 @@ async def test_binance_spot_and_usdm_orders_on_foreign_symbols_are_cancelled_and
     foreign = [rest(st, inst) for inst in known + late for _ in range(2)]
     place_resting(emulator, 12)                                  # managed books of all three venues too
     requests_before = len(st.requests)
-    report = (await service.emergency_stop())[rid]
+    report = (await service.emergency_stop().done)[rid]
     v = report.venues["binance"]
     assert v.status is CancelStatus.DONE, v.describe()
     assert v.canceled == len(foreign) + 4                        # 8 foreign + 4 on ETHUSDT spot/perp
@@ -71,7 +71,7 @@ async def test_binance_foreign_cancel_failure_is_reported_not_hidden(service, em
     inst = st.add_instrument(binance.make_instrument("spot", "SOL", D("150")))
     rest(st, inst)
     st.instruments.pop(inst.key)     # the venue now refuses the symbol (-1121): the order cannot be cancelled
-    report = (await service.emergency_stop())[rid]
+    report = (await service.emergency_stop().done)[rid]
     v = report.venues["binance"]
     assert v.status is CancelStatus.FAILED and "spot SOLUSDT" in v.error, v.describe()
     assert len(st.open_orders()) == 1
@@ -84,7 +84,7 @@ async def test_bybit_cancels_foreign_spot_usdt_and_usdc_perp_orders(service, emu
             for category, quote in (("spot", "USDT"), ("linear", "USDT"), ("linear", "USDC"))]
     foreign = [rest(st, inst) for inst in late]
     place_resting(emulator, 6)
-    report = (await service.emergency_stop())[rid]
+    report = (await service.emergency_stop().done)[rid]
     v = report.venues["bybit"]
     assert v.status is CancelStatus.DONE and v.canceled == 3 + 2, v.describe()
     assert_all_gone(st, foreign)
@@ -96,7 +96,7 @@ async def test_okx_cancels_foreign_instruments_unknown_to_the_loaded_markets(ser
     late = [st.add_instrument(inst) for inst in okx.make_instruments("SOL", D("150"), D("1"))]
     foreign = [rest(st, inst, D("1")) for inst in late for _ in range(11)]    # 22: more than one batch of 20
     place_resting(emulator, 6)
-    report = (await service.emergency_stop())[rid]
+    report = (await service.emergency_stop().done)[rid]
     v = report.venues["okx"]
     assert v.status is CancelStatus.DONE and v.canceled == 22 + 2, v.describe()
     assert_all_gone(st, foreign)

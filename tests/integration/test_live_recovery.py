@@ -56,7 +56,7 @@ async def test_restart_finds_the_open_positions_and_waits_for_acknowledgement(em
         await wait_until(lambda: s.ticks >= 3, what="ticks after the acknowledgement")
         for venue, size in held.items():                             # resumed the book, did not re-enter
             assert s.portfolio.cex[venue].perps["ETH"].size == float(size)
-        assert order_posts(emulator) == sent and second.status(rid).breaches == []
+        assert order_posts(emulator) == sent and not second.status(rid).breaches
         with pytest.raises(LiveStartError, match="not awaiting"):
             second.acknowledge_recovery(rid)
     finally:
@@ -82,7 +82,7 @@ async def test_a_position_changed_while_away_is_a_difference_and_the_venue_wins(
         # the strategy's own rebalance restores it at the venue.
         await wait_until(lambda: venue_positions(emulator)["binance"] <= held["binance"] + Decimal("0.001"),
                          what="the rebalance of the binance hedge")
-        assert second.status(rid).breaches == []
+        assert not second.status(rid).breaches
     finally:
         await second.close()
 

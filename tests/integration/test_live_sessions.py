@@ -76,7 +76,7 @@ async def test_live_mode_places_real_orders_and_journals_them(service, emulator,
     fills = dict(((v, sym), Decimal(a)) for v, sym, a in db.execute("SELECT venue, symbol, amount FROM fills"))
     assert fills[("okx", "ETH/USDT:USDT")] == -positions["okx"]
     st = service.status(rid)
-    assert st.trades == 4 and st.breaches == [] and st.state == "ACTIVE"
+    assert st.trades == 4 and not st.breaches and st.state == "ACTIVE"
     assert st.reconciliation_error < 1e-6
     assert len(s.orders) == 4 and all(o.status == "closed" for o in s.orders)      # the blotter
 

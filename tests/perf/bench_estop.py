@@ -4,16 +4,18 @@
 
 A live eth_basis session runs against the loopback exchange emulator (binance, bybit, okx) with
 ccxt's real per-venue request pacing and its tick loop going. Each round places ``--orders`` resting
-orders spread over the three venues, presses the emergency stop the way the app and the CLI do
-(``halt_all_now`` then ``emergency_stop``), checks that the venues hold no open order, and resets.
+orders spread over the three venues, presses the emergency stop the way the app and the CLI do (one
+call: ``service.emergency_stop(reason)``), checks that the venues hold no open order, and resets.
 
 Reported (median / max over the rounds):
 - press -> HALTED: until the trading state changed (from the state machine's own timestamp);
+- press -> the call returned: the whole synchronous body (state listeners: journal, view; the
+  handle's own halt latency is this figure for one session);
 - press -> all cancels acknowledged: until every venue confirmed (cancel-all answered and the
   read-back found nothing open);
 - with OKX hung: the healthy venues' time to acknowledged, and when the hung venue was reported
   (TIMEOUT at ``--hung-timeout``).
-Budget (DESIGN §11b): HALTED < 50 ms; all cancels < 500 ms; a hung venue reported at its timeout
+Budget (docs/ARCHITECTURE.md): HALTED < 50 ms; all cancels < 500 ms; a hung venue reported at its timeout
 without delaying the others.
 """
 from __future__ import annotations
@@ -51,12 +53,12 @@ def stats(values: list[float]) -> str:
 
 
 async def press(service, session) -> tuple[float, float, dict]:
-    """(press -> HALTED, press -> halt_all_now returned (state listeners: journal, view), report)."""
+    """(press -> HALTED, press -> the call returned (state listeners: journal, view), report)."""
     t0 = time.perf_counter()
-    service.halt_all_now("benchmark press")
+    handle = service.emergency_stop("benchmark press")
     returned_ms = (time.perf_counter() - t0) * 1000.0
     halted_ms = (session.state.history[-1].monotonic - t0) * 1000.0
-    report = (await service.emergency_stop(reason="benchmark press"))[session.request_id]
+    report = (await handle.done)[session.request_id]
     return halted_ms, returned_ms, report
 
 
@@ -94,7 +96,7 @@ async def main() -> int:
             done.append(report.finished_after_ms)
         print("three healthy venues:")
         print(f"  press -> HALTED                     {stats(halted)}")
-        print(f"  press -> halt call returned         {stats(returned)}  (incl. journal write + view hook)")
+        print(f"  press -> the call returned          {stats(returned)}  (incl. journal write + view hook)")
         print(f"  press -> all cancels acknowledged   {stats(done)}")
 
         emulator.set_faults("okx", hang=True)

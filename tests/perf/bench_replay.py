@@ -36,8 +36,9 @@ def bench(mode: str, size: tuple[int, int]) -> dict:
 
     from app.main_window import MainWindow
     from app.replay import SPEEDS
+    from bootstrap import app_services
 
-    window = MainWindow(persist_layout=False, initial_mode=mode)
+    window = MainWindow(app_services(), persist_layout=False, initial_mode=mode)
     window.resize(*size)
     window.show()
     panel = window.backtest_panel

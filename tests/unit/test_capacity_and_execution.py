@@ -8,13 +8,15 @@ import math
 import pytest
 
 from engine.components.event_log import EventLog
-from engine.components.pnl_ledger import PnlLedger
 from engine.components.risk import snapshot
 from engine.config import CapitalError, check_capital, check_capital_text, load_config
 from engine.domain.instructions import Instruction, Op
+from engine.domain.numeraire import Numeraire
 from engine.domain.portfolio import Portfolio
 from engine.domain.refusals import InvalidInstruction
+from engine.execution.ledger import HourlyLedger
 from engine.execution.manager import ExecutionManager, validate_instruction
+from engine.execution.outcome import Failures
 from engine.services.run_params import build_run_params
 from engine.strategies.base import StrategyContext
 from engine.strategies.capacity import (
@@ -239,7 +241,8 @@ def test_valid_amounts_pass_the_boundary():
 def manager_for(p: Portfolio, run_params) -> tuple[ExecutionManager, EventLog]:
     mv = market()
     log = EventLog()
-    return ExecutionManager(SimulatedVenues(p, mv, run_params), mv, PnlLedger(2), log, "USDT", ExecutionRejected), log
+    return ExecutionManager(SimulatedVenues(p, mv, run_params), mv, HourlyLedger(2), log, Numeraire("USDT", mv),
+                            Failures(rejected=(ExecutionRejected,))), log
 
 
 def test_an_invalid_instruction_stops_the_run_instead_of_reaching_the_venue():
@@ -264,8 +267,8 @@ def test_the_hedge_skips_a_venue_without_initial_margin_and_hedges_the_others():
         p.account(venue).usdt = usdt
     manager, log = manager_for(p, run_params)
     ctx = StrategyContext(p, market(), 0, snapshot(p, market(), 0, None), run_params)
-    fills = manager.run(hedge_to(ctx, 2.0, "delta"), 0)        # hedge a 2 ETH long: 0.8 / 0.6 / 0.6 ETH
-    assert fills == 2
+    outcome = manager.run(hedge_to(ctx, 2.0, "delta"), 0)      # hedge a 2 ETH long: 0.8 / 0.6 / 0.6 ETH
+    assert outcome.fills == 2 and outcome.completed, "the margin refusal skipped one leg, the program went on"
     assert p.cex["binance"].perps.get("ETH") is None or p.cex["binance"].perps["ETH"].size == 0.0
     assert p.cex["bybit"].perps["ETH"].size == pytest.approx(-0.6)
     assert p.cex["okx"].perps["ETH"].size == pytest.approx(-0.6)

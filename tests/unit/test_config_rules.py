@@ -1,4 +1,4 @@
-"""Mode validation rules (DESIGN §3): each contradiction is an error naming the file, the key and the
+"""Mode validation rules: each contradiction is an error naming the file, the key and the
 allowed values; derivable fixes are applied with a warning."""
 
 from __future__ import annotations

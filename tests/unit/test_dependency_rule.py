@@ -1,4 +1,4 @@
-"""DESIGN §2 dependency rule: the engine imports no Qt, no venue SDK and nothing of ours outside engine/."""
+"""The dependency rule: the engine imports no Qt, no venue SDK and nothing of ours outside engine/."""
 from __future__ import annotations
 
 import ast

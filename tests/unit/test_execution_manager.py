@@ -8,13 +8,15 @@ import asyncio
 import pytest
 
 from engine.components.event_log import EventLog
-from engine.components.pnl_ledger import PnlLedger
 from engine.config import load_config
 from engine.domain.instructions import WALLET, Instruction, Op
 from engine.domain.pnl import COMPONENT_INDEX
 from engine.domain.portfolio import Portfolio
 from engine.domain.refusals import InvalidInstruction, MarginRefused
+from engine.domain.numeraire import Numeraire
+from engine.execution.ledger import HourlyLedger
 from engine.execution.manager import ExecutionManager
+from engine.execution.outcome import Failures, StopKind
 from engine.services.run_params import build_run_params
 from tests.unit.market_support import MARK, market
 from venues.simulated.venue import ExecutionRejected, SimulatedVenues
@@ -24,14 +26,15 @@ def make(mode: str, portfolio: Portfolio):
     """The manager as the backtest builds it: the simulated venues, an hourly ledger and the log."""
     params = build_run_params(load_config(mode))
     mv = market()
-    ledger, log = PnlLedger(mv.hours), EventLog()
+    ledger, log = HourlyLedger(mv.hours), EventLog()
     ledger.start_hour(0)
     world = SimulatedVenues(portfolio, mv, params)
-    manager = ExecutionManager(world, mv, ledger, log, params.strategy.currency, ExecutionRejected)
+    manager = ExecutionManager(world, mv, ledger, log, Numeraire(params.strategy.currency, mv),
+                               Failures(rejected=(ExecutionRejected,)))
     return manager, ledger, log
 
 
-def booked(ledger: PnlLedger, component: str) -> float:
+def booked(ledger: HourlyLedger, component: str) -> float:
     """What hour 0 booked on `component` (the hour is closed to read it)."""
     ledger.close_hour()
     return float(ledger.rows[0][COMPONENT_INDEX[component]])
@@ -109,7 +112,9 @@ def test_a_venue_refusal_is_logged_and_stops_the_program():
         finally:
             closed.append(True)
 
-    assert manager.run(program(), 0) == 1
+    outcome = manager.run(program(), 0)
+    assert outcome.fills == 1 and outcome.stop is not None and outcome.stop.kind is StopKind.REJECTED
+    assert (outcome.stop.venue, outcome.stop.operation) == (WALLET, "transfer")
     assert [e.type for e in log.events] == ["transfer", "rejected"]
     rejected = log.events[-1]
     assert rejected.venue == WALLET and rejected.amount == 60.0 and rejected.reason.startswith("transfer: wallet has")
@@ -129,7 +134,8 @@ def test_a_margin_refusal_is_handed_back_and_the_program_goes_on():
             except MarginRefused as exc:
                 seen.append(str(exc))
 
-    assert manager.run(program(), 0) == 1
+    outcome = manager.run(program(), 0)
+    assert outcome.fills == 1 and outcome.completed                    # the program handled it
     assert [(e.venue, e.type) for e in log.events] == [("binance", "rejected"), ("bybit", "perp_trade")]
     assert len(seen) == 1 and "initial margin" in seen[0]
     assert p.cex["bybit"].perps["ETH"].size == -1.0
@@ -143,7 +149,8 @@ def test_a_margin_refusal_the_program_does_not_catch_stops_it_quietly():
         yield Instruction(Op.PERP_TRADE, "binance", "ETH", -1.0)
         yield Instruction(Op.PERP_TRADE, "okx", "ETH", -1.0)
 
-    assert manager.run(program(), 0) == 0
+    outcome = manager.run(program(), 0)
+    assert outcome.fills == 0 and outcome.stop is not None and outcome.stop.kind is StopKind.REJECTED
     assert [(e.venue, e.type) for e in log.events] == [("binance", "rejected")]
 
 
@@ -179,6 +186,7 @@ def test_the_async_driver_has_the_same_rules():
         yield Instruction(Op.SPOT_TRADE, "bybit", "ETH", 100.0)          # cannot pay: stops here
         yield Instruction(Op.PERP_TRADE, "okx", "ETH", -1.0)
 
-    assert asyncio.run(manager.run_async(program(), 0, execute)) == 1
+    outcome = asyncio.run(manager.run_async(program(), 0, execute))
+    assert outcome.fills == 1 and outcome.stop is not None and outcome.stop.venue == "bybit"
     assert [(e.venue, e.type) for e in log.events] == [("binance", "rejected"), ("bybit", "perp_trade"),
                                                        ("bybit", "rejected")]

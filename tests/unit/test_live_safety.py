@@ -91,11 +91,14 @@ async def test_a_hung_venue_is_reported_at_its_timeout_even_if_its_cancellation_
               "bad": FakeVenue(fail=VenueError("bad", VenueErrorKind.UNAVAILABLE, "HTTP 503"))}
     sm = TradingStateMachine()
     seen = []
-    estop = EmergencyStop(sm, venues, None, 0.3, lambda p: seen.append((p.venue, p.status)))
+    estop = EmergencyStop(sm, venues, None, 0.3, [lambda p: seen.append((p.venue, p.status))])
     t0 = time.perf_counter()
-    report = await estop.press()
+    pressed = estop.press()
+    assert sm.state is TradingState.HALTED, "HALTED inside the press, before anything awaited"
+    assert [status for _, status in seen] == [CancelStatus.PENDING] * 3
+    report = await pressed
     elapsed = time.perf_counter() - t0
-    assert sm.state is TradingState.HALTED and report.halted_after_ms < 5
+    assert report.halted_after_ms < 5
     assert report.venues["ok"].status is CancelStatus.DONE and report.venues["ok"].elapsed_ms < 200
     assert report.venues["bad"].status is CancelStatus.FAILED and "503" in report.venues["bad"].error
     assert report.venues["hung"].status is CancelStatus.TIMEOUT
@@ -175,3 +178,98 @@ def test_journal_books_survive_a_restart(tmp_path):
     j.close()
     session, _, book = Journal(tmp_path / "j.sqlite3").latest_book("eth_basis", "live")
     assert session == "s1" and book == {"cex": {}, "flat": True}
+
+
+async def test_one_press_halts_every_session_inside_the_call_and_reports_through_its_handle():
+    from engine.services.live.emergency_stop import EStopHandle
+
+    class Session:
+        def __init__(self, rid: str, venue: FakeVenue) -> None:
+            self.request_id = rid
+            self.state = TradingStateMachine()
+            self.stop = EmergencyStop(self.state, {"v": venue}, None, 1.0)
+            self.presses = 0
+
+        @property
+        def halted_at(self):
+            return self.stop.last_halted_at
+
+        def emergency_stop(self, reason, on_progress=()):
+            self.presses += 1
+            return self.stop.press(reason, on_progress)
+
+    heard = []
+    sessions = [Session("a", FakeVenue(0.02)), Session("b", FakeVenue(0.01))]
+    starting = object()
+    handle = EStopHandle("press", [lambda rid, p: heard.append((rid, p.status))], starts=[starting])
+    for s in sessions:
+        handle.stop(s)
+    handle.halted()
+    assert all(s.state.state is TradingState.HALTED and s.presses == 1 for s in sessions), "one halt each"
+    assert handle.request_ids == ["a", "b"] and handle.halted_ms < 50
+    await asyncio.sleep(0.05)
+    assert not handle.done.done(), "a session that was starting at the press is still to come"
+    late = Session("c", FakeVenue())
+    handle.stop(late)                      # the service does this the moment the start is up
+    assert late.state.state is TradingState.HALTED
+    handle.start_ended(starting)
+    reports = await asyncio.wait_for(handle.done, 1.0)
+    assert set(reports) == {"a", "b", "c"} and handle.all_cancelled and handle.finished_ms > 0
+    assert [st for rid, st in heard if rid == "a"] == [CancelStatus.PENDING, CancelStatus.CANCELLING,
+                                                         CancelStatus.DONE]
+
+
+def test_the_badge_and_the_phase_line_come_from_the_same_facts():
+    from engine.services.live.snapshot import badge as _badge
+
+    badge, line = _badge("awaiting_acknowledgement", TradingState.ACTIVE, "")
+    assert badge.text == "AWAITING ACK" and "acknowledge" in line, "never ACTIVE while trading waits"
+    badge, line = _badge("running", TradingState.HALTED, "operator emergency stop (button)")
+    assert badge.text == "HALTED" and line.startswith("running, HALTED") and "operator emergency stop" in line
+    badge, line = _badge("running", TradingState.REDUCING, "risk limit")
+    assert badge.text == "REDUCING" and "REDUCING" in line
+    assert _badge("stopped", TradingState.HALTED, "")[0].text == "STOPPED"
+    assert _badge("running", TradingState.ACTIVE, "")[0].text == "ACTIVE"
+
+
+def test_reducing_lets_only_risk_reducing_instructions_through():
+    from engine.domain.instructions import Instruction, Op
+    from engine.domain.portfolio import Portfolio
+    from engine.services.live.execution import PaperExecutor, is_risk_reducing
+
+    book = Portfolio()
+    book.account("okx").perp("ETH").size = -2.0
+    book.account("bybit").spot["ETH"] = 3.0
+    adds_short = Instruction(Op.PERP_TRADE, "okx", "ETH", -0.5)
+    covers = Instruction(Op.PERP_TRADE, "okx", "ETH", 0.5)
+    flips = Instruction(Op.PERP_TRADE, "okx", "ETH", 3.0)           # past flat: opens a long
+    assert not is_risk_reducing(adds_short, book) and is_risk_reducing(covers, book)
+    assert not is_risk_reducing(flips, book)
+    assert not is_risk_reducing(Instruction(Op.PERP_TRADE, "binance", "ETH", -0.1), book), "a new position"
+    assert is_risk_reducing(Instruction(Op.SPOT_TRADE, "bybit", "ETH", -1.0), book)
+    assert not is_risk_reducing(Instruction(Op.SPOT_TRADE, "bybit", "ETH", 1.0), book)
+    borrow = Instruction(Op.BUNDLE, "aave_v3", children=[Instruction(Op.BORROW, "aave_v3", "WETH", 1.0)])
+    repay = Instruction(Op.BUNDLE, "aave_v3", children=[Instruction(Op.REPAY, "aave_v3", "WETH", 1.0)])
+    assert not is_risk_reducing(borrow, book) and is_risk_reducing(repay, book)
+
+    class World:
+        def __init__(self) -> None:
+            self.executed: list[Instruction] = []
+
+        def execute(self, ins, t, charge_gas=True):
+            self.executed.append(ins)
+            return ins
+
+    from engine.config import load_config
+    from engine.services.run_params import build_run_params
+    from tests.unit.market_support import market
+
+    book.account("okx").usdt = 10_000.0                 # margin enough for the pre-trade check
+    world, state = World(), TradingStateMachine()
+    paper = PaperExecutor(world, state, book, params=build_run_params(load_config("eth_basis"), 10_000.0),
+                          market=market())
+    state.reduce("risk limit")
+    with pytest.raises(TradingHalted, match="reduce-only"):
+        paper.execute(adds_short, 0)
+    paper.execute(covers, 0)
+    assert world.executed == [covers] and paper.sent == 1

@@ -17,13 +17,15 @@ import math
 import pytest
 
 from engine.components.event_log import EventLog
-from engine.components.pnl_ledger import PnlLedger
 from engine.components.risk import aave_state, cex_equity, onchain_eth_units, snapshot
 from engine.config import load_config
 from engine.domain.instructions import WALLET
 from engine.domain.market import MarketView
 from engine.domain.portfolio import Portfolio
+from engine.domain.numeraire import Numeraire
+from engine.execution.ledger import HourlyLedger
 from engine.execution.manager import ExecutionManager
+from engine.execution.outcome import Failures
 from engine.services.run_params import build_run_params
 from engine.strategies import STRATEGIES
 from engine.strategies.base import StrategyContext
@@ -50,11 +52,11 @@ class Run:
         self.p = Portfolio()
         self.strategy.seed(self.p, self.mv)
         self.log = EventLog()
-        ledger = PnlLedger(self.mv.hours)
+        ledger = HourlyLedger(self.mv.hours)
         ledger.start_hour(0)
         world = SimulatedVenues(self.p, self.mv, self.params)
-        self.manager = ExecutionManager(world, self.mv, ledger, self.log, self.params.strategy.currency,
-                                        ExecutionRejected)
+        self.manager = ExecutionManager(world, self.mv, ledger, self.log, Numeraire(self.params.strategy.currency, self.mv),
+                                        Failures(rejected=(ExecutionRejected,)))
 
     def ctx(self, t: int) -> StrategyContext:
         return StrategyContext(self.p, self.mv, t, snapshot(self.p, self.mv, t, self.params.aave), self.params)

@@ -13,20 +13,22 @@ from typing import Any, Mapping
 import ccxt.async_support as ccxt_async
 
 from engine.domain.venue_ports import MarketKind
-from venues.cex.account import CcxtAccount, RetryPolicy
+from venues.cex.account import RetryPolicy
 from venues.cex.adapter import CexVenueAdapter
+from venues.cex.binance import BinanceSpot, BinanceUsdm
+from venues.cex.bybit import Bybit
+from venues.cex.client import CexClient
+from venues.cex.okx import Okx
 from venues.credentials import VenueCredentials
 
-# fetchMarkets types per ccxt class and the market kinds each serves (DESIGN §11: loading only these
-# keeps load_markets to a few requests). A class not listed here is not supported by the adapter.
-_CLIENTS: Mapping[str, tuple[list[str], frozenset[MarketKind]]] = {
-    "binance": (["spot"], frozenset({MarketKind.SPOT})),
-    "binanceusdm": (["linear"], frozenset({MarketKind.PERP})),
-    "bybit": (["spot", "linear"], frozenset({MarketKind.SPOT, MarketKind.PERP})),
-    "okx": (["spot", "swap"], frozenset({MarketKind.SPOT, MarketKind.PERP})),
+# The client class of each supported ccxt class: its fetchMarkets types (loading only those keeps
+# load_markets to a few requests), the market kinds it serves and the venue's own quirks.
+CLIENTS: Mapping[str, type[CexClient]] = {
+    "binance": BinanceSpot,
+    "binanceusdm": BinanceUsdm,
+    "bybit": Bybit,
+    "okx": Okx,
 }
-# Account names as the venues call them (balances are reported per account).
-_ACCOUNT_NAMES = {"binance": "spot", "binanceusdm": "usdm", "bybit": "unified", "okx": "trading"}
 _HOST = re.compile(r"^[a-z]+://[^/]+", re.IGNORECASE)
 
 
@@ -52,7 +54,7 @@ def rewrite_urls(urls: Any, base: str) -> Any:
 
 def _make_exchange(ccxt_id: str, *, sandbox: bool, credentials: VenueCredentials | None, timeout_s: float,
                    url_override: str | None, rate_limit_ms: int | None) -> Any:
-    types, _ = _CLIENTS[ccxt_id]
+    types = list(CLIENTS[ccxt_id].MARKET_TYPES)
     cls = getattr(ccxt_async, ccxt_id)
     config: dict[str, Any] = {
         "enableRateLimit": True,
@@ -113,18 +115,19 @@ def build_cex_adapter(venue: str, venue_config: Any, environment: str, credentia
     if perp_id:
         ids.append(perp_id)
     for ccxt_id in ids:
-        if ccxt_id not in _CLIENTS:
+        if ccxt_id not in CLIENTS:
             raise CexConfigError(f"configs/venues/{venue}.yaml: ccxt id {ccxt_id!r} is not supported; "
-                                 f"allowed: {', '.join(_CLIENTS)}")
+                                 f"allowed: {', '.join(CLIENTS)}")
     secrets = credentials.secret_values() if credentials is not None else []
-    accounts = []
+    accounts: list[CexClient] = []
     for ccxt_id in ids:
-        _, kinds = _CLIENTS[ccxt_id]
-        if perp_id and ccxt_id == ids[0]:
+        client = CLIENTS[ccxt_id]
+        kinds = client.KINDS
+        if perp_id and ccxt_id == ids[0]:      # a separate perp client takes the perps
             kinds = kinds - {MarketKind.PERP}
         exchange = _make_exchange(ccxt_id, sandbox=sandbox, credentials=credentials, timeout_s=timeout_s,
                                   url_override=url_override, rate_limit_ms=rate_limit_ms)
-        accounts.append(CcxtAccount(venue, _ACCOUNT_NAMES[ccxt_id], exchange, kinds, secrets=secrets, retry=retry))
+        accounts.append(client(venue, exchange, kinds, secrets=secrets, retry=retry))
     configured = _attr(venue_config, "markets", venue)
     markets: dict[MarketKind, dict[str, str]] = {}
     for kind, key in ((MarketKind.SPOT, "spot"), (MarketKind.PERP, "perp")):

@@ -86,7 +86,7 @@ def _wallet_token(reserve: str) -> str:
 class SimulatedVenues:
     def __init__(self, portfolio: Portfolio, market: MarketView, params: RunParams) -> None:
         """USDT share classes hold no ETH: all their gas accrues as GAS_DEBT (a negative ETH balance,
-        DESIGN §5). ETH share classes pay gas from free ETH, any shortfall becoming GAS_DEBT."""
+        valued at the ETH price). ETH share classes pay gas from free ETH, any shortfall becoming GAS_DEBT."""
         self.p = portfolio
         self.gas_to_debt = params.strategy.currency == "USDT"
         self.mv = market

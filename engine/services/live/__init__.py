@@ -1,15 +1,17 @@
 """Live and paper trading: sessions, trading state, risk limits, emergency stop, dead-man switch,
-journal and restart recovery (DESIGN §7)."""
-from engine.services.live.emergency_stop import CancelStatus, EmergencyStopReport, VenueCancelProgress
+journal and restart recovery (docs/ARCHITECTURE.md, "Live and paper")."""
+from engine.services.live.emergency_stop import CancelStatus, EmergencyStopReport, EStopHandle, VenueCancelProgress
 from engine.services.live.recovery import Difference, RecoveryReport
 from engine.services.live.risk_limits import Breach, RiskLimits
 from engine.services.live.service import FlattenReport, LiveStartError, LiveStartRequest, LiveTradingService
-from engine.services.live.session import LiveSession, OrderRecord, SessionPhase, SessionStatus, TickRecord
+from engine.services.live.blotter import OrderRecord
+from engine.services.live.session import LiveSession, SessionPhase, TickRecord
+from engine.services.live.snapshot import SessionSnapshot
 from engine.services.live.state import TradingHalted, TradingState, TradingStateMachine
 
 __all__ = [
-    "Breach", "CancelStatus", "Difference", "EmergencyStopReport", "FlattenReport", "LiveSession",
+    "Breach", "CancelStatus", "Difference", "EmergencyStopReport", "EStopHandle", "FlattenReport", "LiveSession",
     "LiveStartError", "LiveStartRequest", "LiveTradingService", "OrderRecord", "RecoveryReport", "RiskLimits",
-    "SessionPhase", "SessionStatus", "TickRecord", "TradingHalted", "TradingState", "TradingStateMachine",
+    "SessionPhase", "SessionSnapshot", "TickRecord", "TradingHalted", "TradingState", "TradingStateMachine",
     "VenueCancelProgress",
 ]

@@ -19,11 +19,12 @@ import asyncio
 import signal
 import sys
 import time
+from functools import partial
 from typing import Callable, TextIO
 
 from engine.cli_args import check_range
 from engine.config import MODES, ConfigError, parse_cli_overrides
-from engine.services.live.emergency_stop import CancelStatus, VenueCancelProgress
+from engine.services.live.emergency_stop import CancelStatus, EStopHandle, VenueCancelProgress
 from engine.services.live.service import (
     ENVIRONMENTS,
     EXECUTIONS,
@@ -102,16 +103,16 @@ def _one_line(exc: Exception) -> str:
 
 
 def format_status(session: LiveSession) -> str:
-    st = session.status()
+    st = session.snapshot()
     cur = st.currency
-    dp = 2 if cur == "USDT" else 6
+    dp = session.manager.numeraire.decimals()
 
     def age(x: float | None) -> str:
         return "-" if x is None else f"{x:.1f}s"
 
     value = "-" if st.value is None else f"{st.value:,.{dp}f} {cur}"
     pnl = "-" if st.pnl is None else f"{st.pnl:+,.{dp}f} ({st.pnl / st.capital * 100:+.2f}%)"
-    line = (f"[{time.strftime('%H:%M:%S')}] #{st.ticks} {st.state} hb {age(st.heartbeat_age_seconds)} "
+    line = (f"[{time.strftime('%H:%M:%S')}] #{st.ticks} {st.badge.text} hb {age(st.heartbeat_age_seconds)} "
             f"data {age(st.data_age_seconds)} value {value} pnl {pnl} dd {st.drawdown * 100:.2f}% "
             f"trades {st.trades}")
     if st.breaches:
@@ -173,15 +174,15 @@ async def run_live(args: argparse.Namespace, service_factory: Callable[[], LiveT
     console = _Console(out, args.max_ticks, stop)
     service.on_update = console.update
     service.on_cancel_progress = console.cancel_progress
-    pressed: list[str] = []
+    pressed: list[EStopHandle] = []
 
     def press(reason: str) -> None:
-        """Signal/keyboard handler: synchronous HALT of every session, then wake the main task."""
+        """Signal/keyboard handler: the emergency stop (every session HALTED inside the call, a session
+        still starting HALTED the moment it is up), then wake the main task."""
         if pressed:
             console.print("emergency stop already in progress")
             return
-        pressed.append(reason)
-        service.halt_all_now(f"emergency stop ({reason})")
+        pressed.append(service.emergency_stop(f"emergency stop ({reason})"))
         console.print(f"EMERGENCY STOP ({reason}): trading HALTED; cancelling open orders on every venue ...")
         stop.set()
 
@@ -195,19 +196,20 @@ async def run_live(args: argparse.Namespace, service_factory: Callable[[], LiveT
             print(f"error: {_one_line(exc)}", file=err)
             return EXIT_USAGE
         session = service.session(request_id)
-        if pressed:                                  # pressed while starting: halt what just started
-            service.halt_all_now(f"emergency stop ({pressed[0]})")
-        elif session.phase is SessionPhase.AWAITING_ACK:
+        if pressed and request_id not in pressed[0].request_ids:
+            # pressed before the start began: this session was not there to halt yet
+            pressed[0] = service.emergency_stop(pressed[0].reason, request_id=request_id)
+        elif not pressed and session.phase is SessionPhase.AWAITING_ACK:
             code = await _acknowledge(service, session, args, stdin, lines, stop, console, err)
             if code != EXIT_OK:
                 return code
         if not pressed:
             console.print(f"session {request_id} running: Ctrl-C or 's' + Enter = emergency stop")
-            for w in session.status().warnings:
+            for w in session.snapshot().warnings:
                 console.print(f"  warning: {w}")
             await _wait(stop, lines, press)
         if pressed:
-            reports = await service.emergency_stop(reason=f"emergency stop ({pressed[0]})")
+            reports = await pressed[0].done
             report = reports.get(request_id)
             if report is not None:
                 console.print(f"HALTED {report.halted_after_ms:.2f} ms after the press; cancel-all finished in "
@@ -222,8 +224,7 @@ async def run_live(args: argparse.Namespace, service_factory: Callable[[], LiveT
     except Exception as exc:                         # never a traceback; a live session is e-stopped
         print(f"error: {type(exc).__name__}: {exc}", file=err)
         if service.sessions:
-            service.halt_all_now("headless command failed")
-            await service.emergency_stop(reason="headless command failed")
+            await service.emergency_stop("headless command failed").done
         return EXIT_USAGE
     finally:
         for undo in installed:
@@ -281,14 +282,14 @@ def _interactive(stdin: TextIO) -> bool:
 
 
 def _install_handlers(loop: asyncio.AbstractEventLoop, press: Callable[[str], None], lines: asyncio.Queue[str],
-                      stdin: TextIO, install_signals: bool) -> list[Callable[[], None]]:
+                      stdin: TextIO, install_signals: bool) -> list[Callable[[], object]]:
     """SIGINT/SIGTERM -> press; stdin lines -> the queue. Returns the undo callables."""
-    undo: list[Callable[[], None]] = []
+    undo: list[Callable[[], object]] = []
     if install_signals:
         for sig, name in ((signal.SIGINT, "Ctrl-C"), (signal.SIGTERM, "SIGTERM")):
             try:
                 loop.add_signal_handler(sig, press, name)
-                undo.append(lambda s=sig: loop.remove_signal_handler(s))
+                undo.append(partial(loop.remove_signal_handler, sig))
             except (NotImplementedError, RuntimeError, ValueError):   # not the main thread / platform
                 pass
     try:

@@ -1,6 +1,6 @@
 """Keeps the venues' exchange-side cancel-after (dead-man switch) armed while a live session runs.
 
-Each heartbeat re-arms the countdown on every venue that offers one (DESIGN §7); if the workstation
+Each heartbeat re-arms the countdown on every venue that offers one; if the workstation
 crashes or loses its network, the heartbeats stop and the venue cancels the open orders by itself
 when the countdown runs out. Venues without one (Binance spot, Bybit over REST) are listed as
 uncovered so the operator knows what is protected and what is not.
@@ -48,7 +48,7 @@ class DeadManHeartbeat:
         self.status: dict[str, DeadManSwitchStatus] = {}
         self.errors: dict[str, str] = {}
         self.last_beat: dict[str, float] = {}        # time.monotonic() of the last successful arm
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Future[list[None]] | None = None
         self.disarmed = False
 
     async def arm(self) -> None:

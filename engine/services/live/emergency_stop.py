@@ -1,4 +1,10 @@
-"""Emergency stop (DESIGN §7): HALTED at once, then cancel-all on every venue concurrently.
+"""Emergency stop: HALTED at once, then cancel-all on every venue concurrently.
+
+A press is one synchronous call: the trading state is HALTED inside it, before it returns and before
+anything awaits, so no instruction can reach a venue after the operator's press (every order passes
+the OrderGate, which checks the state right before it sends). The cancel-all then runs as a task.
+``LiveTradingService.emergency_stop`` presses every session at once and returns an `EStopHandle`:
+the halt latency at once, ``await handle.done`` for the per-session reports.
 
 Each venue gets its own task and its own deadline, so a hung venue is reported at its timeout and
 never delays the others: the deadline is enforced with ``asyncio.wait`` and the late task is
@@ -10,10 +16,13 @@ confirmed action.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from enum import Enum
-from typing import Callable, Mapping
+from functools import partial
+from typing import Protocol
 
 from engine.domain.venue_ports import CexVenuePort, OrderStatus, VenueError, VenueErrorKind
 from engine.services.live.order_gate import OrderGate
@@ -58,66 +67,66 @@ class EmergencyStopReport:
         return all(p.status is CancelStatus.DONE for p in self.venues.values())
 
 
+ProgressListener = Callable[[VenueCancelProgress], None]
+#: (request id of the session, a copy of one venue's progress at that moment)
+SessionProgressListener = Callable[[str, VenueCancelProgress], None]
+log = logging.getLogger(__name__)
+
+
 class EmergencyStop:
+    """One session's emergency stop: its trading state, its venues and its order gate."""
+
     def __init__(self, state: TradingStateMachine, venues: Mapping[str, CexVenuePort], gate: OrderGate | None,
-                 timeout_seconds: float,
-                 on_progress: Callable[[VenueCancelProgress], None] | None = None) -> None:
+                 timeout_seconds: float, listeners: Sequence[ProgressListener] = ()) -> None:
+        """``listeners`` hear every venue's progress of every press (a copy per report)."""
         if not timeout_seconds > 0:
             raise ValueError(f"cancel timeout must be positive, got {timeout_seconds!r}")
         self.state = state
         self.venues = venues
         self.gate = gate
         self.timeout = timeout_seconds
-        self.on_progress = on_progress
-        self._pressed_at: tuple[float, float] | None = None      # (perf_counter, time.time) of the first press
-        self._inflight: dict[str, list[asyncio.Task]] = {}       # order submissions in flight at that press
+        self.listeners = tuple(listeners)
+        self.last_halted_ms = 0.0             # press -> HALTED of the last press
+        self.last_halted_at = 0.0             # time.perf_counter() when the last press took effect
 
-    def halt_now(self, reason: str) -> tuple[float, float]:
-        """The synchronous half of a press: HALTED before anything awaits.
+    def press(self, reason: str = "operator emergency stop",
+              listeners: Sequence[ProgressListener] = ()) -> asyncio.Future[EmergencyStopReport]:
+        """HALT now, synchronously, then cancel every open order on every venue in the background.
 
-        Returns (wall time of the press, press -> HALTED ms). The press time is remembered so that a
-        cancel-all started a moment later (``press``) still measures from the operator's press.
+        The state is HALTED before this returns; the returned future resolves to the report when every
+        venue is done, failed or timed out. ``listeners`` hear this press's progress (after the
+        stop's own listeners), starting with every venue PENDING before this returns.
         """
         t0 = time.perf_counter()
         wall = time.time()
-        self.state.halt(reason)
-        halted = time.perf_counter()
-        if self._pressed_at is None:
-            self._pressed_at = (t0, wall)
-            # Snapshot now: a submission that lands while the cancel-all runs leaves the gate's set
-            # before the cancel-all returns, and must still be waited for and cancelled.
-            self._inflight = {v: self.gate.inflight_tasks(v) for v in self.venues} if self.gate is not None else {}
-        return wall, (halted - t0) * 1000.0
-
-    async def press(self, reason: str = "operator emergency stop") -> EmergencyStopReport:
-        t_call = time.perf_counter()
-        _, halted_ms = self.halt_now(reason)
-        t0, wall = self._pressed_at if self._pressed_at is not None else (t_call, time.time())
-        inflight, self._inflight = self._inflight, {}
-        self._pressed_at = None
-        if t0 < t_call:                         # halted earlier by halt_now(): report from that press
-            halted_ms = self._halted_ms_since(t0)
-        report = EmergencyStopReport(wall, halted_ms)
+        change = self.state.halt(reason)
+        halted_at = change.monotonic if change is not None else time.perf_counter()
+        # Snapshot now: a submission that lands while the cancel-all runs leaves the gate's set
+        # before the cancel-all returns, and must still be waited for and cancelled.
+        inflight = {v: self.gate.inflight_tasks(v) for v in self.venues} if self.gate is not None else {}
+        report = EmergencyStopReport(wall, max(0.0, (halted_at - t0) * 1000.0))
+        self.last_halted_ms = report.halted_after_ms
+        self.last_halted_at = halted_at
         report.venues = {v: VenueCancelProgress(v) for v in self.venues}
         if not self.venues:
             report.note = "no venue orders to cancel (paper session: fills are simulated)"
+        hear = (*self.listeners, *listeners)
         for p in report.venues.values():
-            self._emit(p)
-        await asyncio.gather(*(self._cancel_venue(v, report.venues[v], t0, inflight.get(v, []))
+            _emit(hear, p)
+        return asyncio.ensure_future(self._cancel_everything(report, t0, inflight, hear))
+
+    async def _cancel_everything(self, report: EmergencyStopReport, t0: float,
+                                 inflight: dict[str, list[asyncio.Task]],
+                                 hear: Sequence[ProgressListener]) -> EmergencyStopReport:
+        await asyncio.gather(*(self._cancel_venue(v, report.venues[v], t0, inflight.get(v, []), hear)
                                for v in self.venues))
         report.finished_after_ms = (time.perf_counter() - t0) * 1000.0
         return report
 
-    def _halted_ms_since(self, t0: float) -> float:
-        for change in reversed(self.state.history):
-            if change.current.value == "HALTED":
-                return max(0.0, (change.monotonic - t0) * 1000.0)
-        return 0.0
-
     async def _cancel_venue(self, venue: str, progress: VenueCancelProgress, t0: float,
-                            inflight: list[asyncio.Task]) -> None:
+                            inflight: list[asyncio.Task], hear: Sequence[ProgressListener]) -> None:
         progress.status = CancelStatus.CANCELLING
-        self._emit(progress)
+        _emit(hear, progress)
         remaining = self.timeout - (time.perf_counter() - t0)
         task = asyncio.ensure_future(self._cancel_all(venue, progress, inflight))
         done, _ = await asyncio.wait({task}, timeout=max(remaining, 0.0))
@@ -137,7 +146,7 @@ class EmergencyStop:
                 progress.status = CancelStatus.FAILED
                 progress.error = f"{type(exc).__name__}: {exc}"
         progress.elapsed_ms = (time.perf_counter() - t0) * 1000.0
-        self._emit(progress)
+        _emit(hear, progress)
 
     async def _cancel_all(self, venue: str, progress: VenueCancelProgress, inflight: list[asyncio.Task]) -> None:
         port = self.venues[venue]
@@ -163,9 +172,115 @@ class EmergencyStop:
                 raise
             progress.canceled += 1
 
-    def _emit(self, progress: VenueCancelProgress) -> None:
-        if self.on_progress is not None:
-            self.on_progress(progress)
+
+class StoppableSession(Protocol):
+    """What an `EStopHandle` needs from a session."""
+
+    @property
+    def request_id(self) -> str: ...
+
+    @property
+    def halted_at(self) -> float:
+        """time.perf_counter() when its last emergency stop took effect (the state became HALTED)."""
+        ...
+
+    def emergency_stop(self, reason: str,
+                       on_progress: Sequence[ProgressListener] = ()) -> asyncio.Future[EmergencyStopReport]: ...
+
+
+class EStopHandle:
+    """One press of the emergency stop across every session it reached.
+
+    Built by ``LiveTradingService.emergency_stop``, which has HALTED every running session before it
+    returns the handle: ``halted_ms`` is the time from the press to the last of them HALTED. A
+    session that was still starting at the press joins the handle the moment it is up (HALTED before
+    its first tick), so ``done`` waits for those starts too. ``await handle.done`` gives the reports
+    by request id; ``subscribers`` (given at construction, so no report can be missed) hear every
+    venue's progress of this press as (request id, a copy of the progress).
+    """
+
+    def __init__(self, reason: str, subscribers: Sequence[SessionProgressListener] = (),
+                 starts: Sequence[object] = ()) -> None:
+        self.reason = reason
+        self.pressed_at = time.time()
+        self._t0 = time.perf_counter()
+        self.halted_ms = 0.0
+        self.finished_ms: float | None = None
+        self.request_ids: list[str] = []
+        self.reports: dict[str, EmergencyStopReport] = {}
+        self.errors: dict[str, str] = {}
+        self._subscribers = tuple(subscribers)
+        self._starts = set(starts)              # session starts in flight at the press
+        self._pending: dict[str, asyncio.Future[EmergencyStopReport]] = {}
+        self._halted_at: list[float] = []
+        self._done: asyncio.Future[dict[str, EmergencyStopReport]] = asyncio.get_running_loop().create_future()
+
+    @property
+    def done(self) -> asyncio.Future[dict[str, EmergencyStopReport]]:
+        """Resolves to {request id: report} when every reached session finished its cancel-all."""
+        return self._done
+
+    @property
+    def waiting_for_starts(self) -> bool:
+        return bool(self._starts)
+
+    @property
+    def all_cancelled(self) -> bool:
+        return not self.errors and all(r.all_cancelled for r in self.reports.values())
+
+    def stop(self, session: StoppableSession, reason: str | None = None) -> None:
+        """Press ``session``'s stop as part of this handle (HALTED before this returns)."""
+        rid = session.request_id
+        future = session.emergency_stop(reason or self.reason, [partial(self._progress, rid)])
+        self.request_ids.append(rid)
+        self._halted_at.append(session.halted_at)
+        self._pending[rid] = future
+        future.add_done_callback(partial(self._finished, rid))
+
+    def halted(self) -> None:
+        """Every session running at the press is HALTED: record the latency (press -> the last of
+        their states HALTED, the same measure each session's report gives)."""
+        self.halted_ms = max(((h - self._t0) * 1000.0 for h in self._halted_at), default=0.0)
+        self._maybe_done()
+
+    def start_ended(self, token: object) -> None:
+        """A session start that was in flight at the press has ended (up and stopped, or failed)."""
+        self._starts.discard(token)
+        self._maybe_done()
+
+    def awaits_start(self, token: object) -> bool:
+        return token in self._starts
+
+    def _progress(self, request_id: str, progress: VenueCancelProgress) -> None:
+        for listener in self._subscribers:
+            try:
+                listener(request_id, replace(progress))
+            except Exception:                 # a listener's bug must never hold up the e-stop
+                log.exception("emergency-stop progress listener failed")
+
+    def _finished(self, request_id: str, future: asyncio.Future[EmergencyStopReport]) -> None:
+        if future.cancelled():
+            self.errors[request_id] = "the cancel-all was cancelled (the app or command is shutting down)"
+        elif future.exception() is not None:
+            exc = future.exception()
+            self.errors[request_id] = f"{type(exc).__name__}: {exc}"
+        else:
+            self.reports[request_id] = future.result()
+        self._maybe_done()
+
+    def _maybe_done(self) -> None:
+        if self._done.done() or self._starts or len(self.reports) + len(self.errors) < len(self._pending):
+            return
+        self.finished_ms = (time.perf_counter() - self._t0) * 1000.0
+        self._done.set_result(dict(self.reports))
+
+
+def _emit(listeners: Sequence[ProgressListener], progress: VenueCancelProgress) -> None:
+    for listener in listeners:
+        try:
+            listener(replace(progress))
+        except Exception:                     # a view's bug must never hold up the e-stop
+            log.exception("emergency-stop progress listener failed")
 
 
 def _swallow(task: asyncio.Task) -> None:

@@ -1,4 +1,4 @@
-"""Journal: events, orders and fills in SQLite under the user data dir (DESIGN §7).
+"""Journal: events, orders and fills in SQLite under the user data dir.
 
 One small database per environment; writes are tiny and committed at once (WAL mode), so a crash
 loses nothing that was acknowledged. On restart the journal says which orders we believe are open and

@@ -130,11 +130,12 @@ class LiveMarketFeed:
             rate = float(q.funding_rate) if (info.funding_settled and q.funding_rate is not None) else 0.0
             v.funding[key].append(rate)
             oldest = min(oldest, self._quote_ms[(venue, perp_symbol(asset))] / 1000.0)
-        spot_q = self._last_quotes.get((sp.spot_venue, spot_symbol(self.underlying))) if sp.spot_venue else None
+        spot_key = (sp.spot_venue, spot_symbol(self.underlying)) if sp.spot_venue else None
+        spot_q = self._last_quotes.get(spot_key) if spot_key is not None else None
         marks = [v.perp[k][-1] for k in self.perp_keys]
-        if spot_q is not None:
+        if spot_q is not None and spot_key is not None:
             underlying_price = self._price(spot_q, False)
-            oldest = min(oldest, self._quote_ms[(sp.spot_venue, spot_symbol(self.underlying))] / 1000.0)
+            oldest = min(oldest, self._quote_ms[spot_key] / 1000.0)
         elif marks:
             underlying_price = sum(marks) / len(marks)      # LST modes: no spot leg; the perp marks agree
         else:

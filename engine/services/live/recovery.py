@@ -1,4 +1,4 @@
-"""Restart recovery (DESIGN §7): before a live session trades, read positions, open orders and
+"""Restart recovery: before a live session trades, read positions, open orders and
 balances back from the venues, compare them with the journal, and list every difference.
 
 What is compared:

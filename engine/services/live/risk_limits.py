@@ -1,8 +1,14 @@
-"""Live risk limits checked every tick (DESIGN §7): a breach moves to REDUCING or HALTED."""
+"""Live risk limits checked every tick: a breach moves to REDUCING or HALTED."""
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
+
+from engine.components.risk import snapshot
+from engine.domain.market import MarketView
+from engine.domain.params import AaveParams
+from engine.domain.portfolio import Portfolio
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,3 +76,32 @@ def evaluate(limits: RiskLimits, r: RiskReading) -> list[Breach]:
     for where, diff in r.position_mismatches.items():
         out.append(Breach(f"position_mismatch[{where}]", diff, 0.0))
     return out
+
+
+class RiskWatch:
+    """The limits of one session and the state their readings need (peak value, value at the start
+    of the UTC day); `check` evaluates one step and keeps the breaches for the dashboard."""
+
+    def __init__(self, limits: RiskLimits) -> None:
+        self.limits = limits
+        self.peak = 0.0
+        self.day_start: tuple[int, float] | None = None
+        self.breaches: list[Breach] = []
+
+    def check(self, value: float, p: Portfolio, mv: MarketView, t: int, aave: AaveParams | None,
+              data_age_seconds: float, mismatches: dict[str, float]) -> list[Breach]:
+        self.peak = max(self.peak, value)
+        day = int(time.time() // 86400)
+        if self.day_start is None or self.day_start[0] != day:
+            self.day_start = (day, value)
+        risk = snapshot(p, mv, t, aave)
+        reading = RiskReading(value=value, peak_value=self.peak, day_start_value=self.day_start[1],
+                              largest_position_usdt=risk.largest_position_usd,
+                              health_factor=risk.health_factor,
+                              margin_ratios={v: r for v, r in risk.margin_ratio.items() if not math.isinf(r)},
+                              data_age_seconds=data_age_seconds, position_mismatches=mismatches)
+        self.breaches = evaluate(self.limits, reading)
+        return self.breaches
+
+    def drawdown(self, value: float | None) -> float:
+        return 0.0 if value is None or self.peak <= 0 else max(0.0, 1.0 - value / self.peak)

@@ -1,4 +1,4 @@
-"""LiveTradingService (DESIGN §7): start/stop sessions, status, performance, risk, emergency stop,
+"""LiveTradingService: start/stop sessions, status, performance, risk, emergency stop,
 reset, flatten and restart recovery. One running strategy per request id, all on the asyncio (qasync)
 loop; the same strategy classes as the backtest.
 
@@ -22,25 +22,29 @@ import asyncio
 import inspect
 import math
 import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Any
 
 from engine.config import CapitalError, load_config
 from engine.data import HistoricalDataProvider
 from engine.domain.instructions import Instruction, Op
+from engine.domain.modes import SESSION_MODES, ExecutionMode
 from engine.domain.venue_ports import CexVenuePort, MarketKind
+from engine.execution.cycle import WorldFactory
 from engine.services.live.dead_man import check_timeout
-from engine.services.live.emergency_stop import EmergencyStopReport, VenueCancelProgress
+from engine.services.live.emergency_stop import EStopHandle, SessionProgressListener, VenueCancelProgress
 from engine.services.live.journal import Journal
 from engine.services.live.market_feed import LiveMarketFeed, perp_symbol, spot_symbol
 from engine.services.live.recovery import RecoveryReport, recover
 from engine.services.live.risk_limits import Breach, RiskLimits
-from engine.services.live.session import LiveSession, SessionPhase, SessionStatus
+from engine.services.live.session import LiveSession, SessionPhase
+from engine.services.live.snapshot import SessionSnapshot
 from engine.services.run_params import CEX_VENUES, build_run_params, data_requirements
 from engine.strategies import STRATEGIES
 from engine.strategies.capacity import CapitalTooSmall, check_hedged_capital
 
-EXECUTIONS = ("paper", "live")
+EXECUTIONS = tuple(m.value for m in SESSION_MODES)
 ENVIRONMENTS = ("testnet", "production")
 
 # (venue, environment, *, private, underlyings) -> adapter. ``private``: the session needs account
@@ -55,7 +59,7 @@ class LiveStartError(ValueError):
 @dataclass(frozen=True)
 class LiveStartRequest:
     mode: str
-    execution: str = "paper"                     # paper | live
+    execution: ExecutionMode | str = ExecutionMode.PAPER
     environment: str = "testnet"                 # testnet | production
     capital: float | None = None
     share_class: str | None = None
@@ -87,7 +91,7 @@ def _positive(name: str, value: float) -> None:
 
 class LiveTradingService:
     def __init__(self, provider: HistoricalDataProvider, venue_factory: VenueFactory,
-                 world_factory: Callable[..., Any], rejected_exc: type[Exception],
+                 world_factory: WorldFactory, rejected_exc: type[Exception],
                  journal_factory: Callable[[str], Journal],
                  checks_runner: Callable[[str, str], Awaitable[list[str]]] | None = None) -> None:
         """``checks_runner(mode, environment)`` runs check-venues and returns the failures (one line
@@ -100,6 +104,8 @@ class LiveTradingService:
         self.checks_runner = checks_runner
         self.sessions: dict[str, LiveSession] = {}
         self._journals: dict[str, Journal] = {}
+        self._starts: set[object] = set()                 # session starts in flight (one token each)
+        self._open_stops: list[EStopHandle] = []          # presses still waiting for such a start
         # Hooks for a view (the Qt dashboard connects its bridge here; the CLI prints). Both are
         # called on the event loop; an exception in a hook is logged and never stops trading.
         self.on_update: Callable[[LiveSession], None] | None = None
@@ -107,8 +113,24 @@ class LiveTradingService:
 
     # ------------------------------------------------------------------ start / stop
     async def start(self, req: LiveStartRequest) -> str:
-        """Start a session; returns its request id. See the module docstring for the sequence."""
-        if req.execution not in EXECUTIONS:
+        """Start a session; returns its request id. See the module docstring for the sequence.
+
+        An emergency stop pressed while this start is in flight HALTS the session the moment it is
+        up, before its first tick (the press's handle reports it)."""
+        token = object()
+        self._starts.add(token)
+        try:
+            return await self._start(req, token)
+        finally:
+            self._starts.discard(token)
+            for handle in list(self._open_stops):
+                handle.start_ended(token)
+                if not handle.waiting_for_starts:
+                    self._open_stops.remove(handle)
+
+    async def _start(self, req: LiveStartRequest, token: object) -> str:
+        execution = ExecutionMode(req.execution) if req.execution in EXECUTIONS else None
+        if execution is None:
             raise LiveStartError(f"execution {req.execution!r} (allowed: {', '.join(EXECUTIONS)})")
         if req.environment not in ENVIRONMENTS:
             raise LiveStartError(f"environment {req.environment!r} (allowed: {', '.join(ENVIRONMENTS)})")
@@ -116,7 +138,7 @@ class LiveTradingService:
             _positive(name, getattr(req, name))
         if req.capital is not None and not req.capital > 0:
             raise LiveStartError(f"capital must be positive, got {req.capital!r}")
-        live = req.execution == "live"
+        live = execution.sends_orders
         if live and req.dead_man_seconds is not None:
             try:
                 check_timeout(req.dead_man_seconds, req.tick_seconds)
@@ -163,17 +185,17 @@ class LiveTradingService:
             feed = LiveMarketFeed(params, venues, seed, req.data_timeout_seconds)
             journal = self._journal(req.environment)
             session = LiveSession(
-                mode=req.mode, execution=req.execution, environment=req.environment, params=params,
+                mode=req.mode, execution=execution, environment=req.environment, params=params,
                 strategy=STRATEGIES[sp.mode](params), feed=feed, venues=venues,
                 limits=RiskLimits.from_config(resolved.mode.risk), journal=journal,
                 world_factory=self.world_factory, rejected_exc=self.rejected_exc, tick_seconds=req.tick_seconds,
                 cancel_timeout_seconds=req.cancel_timeout_seconds,
                 dead_man_seconds=req.dead_man_seconds if live else None,
-                data_timeout_seconds=req.data_timeout_seconds, on_update=self._updated)
-            session.estop.on_progress = lambda p: self._cancel_progress(session, p)
+                data_timeout_seconds=req.data_timeout_seconds, on_update=self._updated,
+                on_cancel_progress=self._cancel_progress)
             report = None
             if live:
-                report = await recover(venues, journal, mode=req.mode, execution=req.execution,
+                report = await recover(venues, journal, mode=req.mode, execution=execution.value,
                                        perp_symbol_of={underlyings[0]: perp_symbol(underlyings[0])},
                                        timeout=req.data_timeout_seconds)
                 unreachable = [d for d in report.differences if d.kind == "venue_unreachable"]
@@ -184,6 +206,9 @@ class LiveTradingService:
             await asyncio.gather(*(p.close() for p in venues.values()), return_exceptions=True)
             raise
         self.sessions[session.request_id] = session
+        for handle in self._open_stops:            # pressed while this session was starting
+            if handle.awaits_start(token):
+                handle.stop(session, f"{handle.reason} (pressed while the session was starting)")
         if report is not None:
             session.adopt(report)
             if report.needs_acknowledgement and not req.acknowledge_recovery:
@@ -249,20 +274,22 @@ class LiveTradingService:
     def recovery(self, request_id: str) -> RecoveryReport | None:
         return self._session(request_id).recovery
 
-    async def stop(self, request_id: str) -> None:
-        """Stop the loop, disarm the dead-man switch, close the adapters. Positions stay as they are."""
+    async def stop(self, request_id: str, *, cancel_open_orders: bool = False) -> None:
+        """Stop the loop, disarm the dead-man switch, close the adapters. Positions stay as they are;
+        with ``cancel_open_orders`` every open order on the session's venues is cancelled first."""
         session = self._session(request_id)
         if session.phase is SessionPhase.STOPPED:
             return
-        await session.stop()
+        await session.stop(cancel_open_orders=cancel_open_orders)
         await asyncio.gather(*(p.close() for p in session.venues.values()), return_exceptions=True)
 
-    async def stop_all(self) -> None:
-        await asyncio.gather(*(self.stop(rid) for rid in list(self.sessions)), return_exceptions=True)
+    async def stop_all(self, *, cancel_open_orders: bool = False) -> None:
+        await asyncio.gather(*(self.stop(rid, cancel_open_orders=cancel_open_orders) for rid in list(self.sessions)),
+                             return_exceptions=True)
 
-    async def close(self) -> None:
+    async def close(self, *, cancel_open_orders: bool = False) -> None:
         """Stop everything and close the journals (app/CLI shutdown)."""
-        await self.stop_all()
+        await self.stop_all(cancel_open_orders=cancel_open_orders)
         for journal in self._journals.values():
             journal.close()
         self._journals.clear()
@@ -271,19 +298,20 @@ class LiveTradingService:
     def session(self, request_id: str) -> LiveSession:
         return self._session(request_id)
 
-    def status(self, request_id: str) -> SessionStatus:
-        return self._session(request_id).status()
+    def status(self, request_id: str) -> SessionSnapshot:
+        """The session as it is now (a fresh snapshot)."""
+        return self._session(request_id).snapshot()
 
     def performance(self, request_id: str) -> dict[str, Any]:
         s = self._session(request_id)
-        st = s.status()
+        st = s.snapshot()
         return {
             "value": st.value, "pnl": st.pnl, "return": None if st.value is None else st.value / st.capital - 1.0,
             "capital": st.capital, "trades": st.trades, "drawdown": st.drawdown,
             "uptime_seconds": time.time() - s.started_at, "last_heartbeat": st.last_heartbeat,
             "heartbeat_age_seconds": st.heartbeat_age_seconds, "data_age_seconds": st.data_age_seconds,
             "currency": st.currency, "state": st.state, "phase": st.phase, "ticks": st.ticks,
-            "pnl_components": st.pnl_components,
+            "pnl_components": dict(st.pnl_components),
         }
 
     def risk_check(self, request_id: str) -> list[Breach]:
@@ -291,21 +319,25 @@ class LiveTradingService:
         return list(self._session(request_id).breaches)
 
     # ------------------------------------------------------------------ safety
-    def halt_all_now(self, reason: str = "operator emergency stop") -> None:
-        """The synchronous half of an emergency stop: every session HALTED before anything awaits.
-        Call it first from a button or a signal handler, then await ``emergency_stop``."""
-        for s in self.sessions.values():
-            s.estop.halt_now(reason)
+    def emergency_stop(self, reason: str = "operator emergency stop", *, request_id: str | None = None,
+                       on_progress: Sequence[SessionProgressListener] = ()) -> EStopHandle:
+        """The emergency stop: every running session (or one) HALTED before this returns, then
+        cancel-all on every venue of every such session concurrently, in the background.
 
-    async def emergency_stop(self, request_id: str | None = None,
-                             reason: str = "operator emergency stop") -> dict[str, EmergencyStopReport]:
-        """HALT now, then cancel-all on every venue of every (or one) session concurrently."""
+        Call it straight from a button, a shortcut or a signal handler: nothing before it is needed
+        and nothing in it awaits. The handle gives the halt latency at once and ``await handle.done``
+        the reports; ``on_progress`` hears every venue's progress of this press. A session that is
+        still starting is HALTED the moment it is up and joins the handle.
+        """
         targets = [self._session(request_id)] if request_id else \
             [s for s in self.sessions.values() if s.phase is not SessionPhase.STOPPED]
+        handle = EStopHandle(reason, on_progress, starts=() if request_id else tuple(self._starts))
         for s in targets:
-            s.estop.halt_now(reason)
-        reports = await asyncio.gather(*(s.emergency_stop(reason) for s in targets))
-        return {s.request_id: r for s, r in zip(targets, reports)}
+            handle.stop(s)
+        handle.halted()
+        if handle.waiting_for_starts:
+            self._open_stops.append(handle)
+        return handle
 
     def reset(self, request_id: str, reason: str = "operator reset") -> None:
         """The explicit action that leaves HALTED/REDUCING and returns to ACTIVE."""
@@ -352,18 +384,18 @@ class LiveTradingService:
                 s.mark_flat()
             s.journal.event(s.request_id, "session", "flatten", closed=report.closed, failed=report.failed,
                             cannot_unwind=report.cannot_unwind)
-        s._notify()
+        s.publish()
         return report
 
     async def _flatten_one(self, s: LiveSession, ins: Instruction, t: int, report: FlattenReport) -> None:
         """One closing order through the session's execution manager (events, costs, journal)."""
         desc = f"{ins.venue} {ins.asset} {'perp' if ins.op is Op.PERP_TRADE else 'spot'} " \
                f"{'buy' if ins.amount > 0 else 'sell'} {abs(ins.amount):.8g}"
-        fills, rejection = await s.run_instruction(ins, t)
-        if fills:
+        outcome = await s.run_instruction(ins, t)
+        if outcome.fills:
             report.closed.append(desc + (" (reduce-only)" if ins.op is Op.PERP_TRADE else ""))
         else:
-            report.failed.append(f"{desc}: {rejection or 'not filled'}")
+            report.failed.append(f"{desc}: {outcome.stop or 'not filled'}")
 
     # ------------------------------------------------------------------ helpers
     def _session(self, request_id: str) -> LiveSession:
@@ -376,10 +408,6 @@ class LiveTradingService:
         if self.on_update is not None:
             self.on_update(session)
 
-    def _cancel_progress(self, session: LiveSession, progress: VenueCancelProgress) -> None:
+    def _cancel_progress(self, request_id: str, progress: VenueCancelProgress) -> None:
         if self.on_cancel_progress is not None:
-            try:
-                self.on_cancel_progress(session.request_id, progress)
-            except Exception:                     # a view's bug must not break the e-stop
-                import logging
-                logging.getLogger(__name__).exception("on_cancel_progress hook failed")
+            self.on_cancel_progress(request_id, progress)     # EmergencyStop logs a listener's failure

@@ -1,4 +1,4 @@
-"""Trading state (DESIGN §7): ACTIVE, REDUCING (only risk-reducing orders), HALTED (nothing but cancels).
+"""Trading state: ACTIVE, REDUCING (only risk-reducing orders), HALTED (nothing but cancels).
 
 The state changes synchronously — no await — so an emergency stop takes effect the instant it is
 pressed: every order goes through `OrderGate`, which checks `allows()` right before it sends.

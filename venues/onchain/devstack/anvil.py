@@ -13,6 +13,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import IO
 
 from venues.onchain.devstack.peers import anvil_command, peers_dir
 
@@ -37,7 +38,7 @@ class Anvil:
         self.proc: subprocess.Popen | None = None
         self.url = ""
         self.log_path: Path | None = None
-        self._log = None
+        self._log: IO[bytes] | None = None
 
     def start(self) -> "Anvil":
         cmd = anvil_command() + [
@@ -52,8 +53,9 @@ class Anvil:
             *self.extra_args,
         ]
         # anvil logs every request; into a file, never a pipe nobody drains (a full pipe would block it).
-        self._log = tempfile.NamedTemporaryFile(prefix="anvil-", suffix=".log", delete=False)
-        self.log_path = Path(self._log.name)
+        log_file = tempfile.NamedTemporaryFile(prefix="anvil-", suffix=".log", delete=False)
+        self._log = log_file
+        self.log_path = Path(log_file.name)
         self.proc = subprocess.Popen(
             cmd,
             stdout=self._log,

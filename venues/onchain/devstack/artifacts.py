@@ -69,8 +69,9 @@ def load(package: str, name: str, *, source_hint: str | None = None) -> Artifact
             raise FileNotFoundError(f"{package}: {len(matches)} artifacts named {name} under {source_hint!r}")
         path = matches[0]
     else:
-        path = _index(package).get(name)
-        if path is None:
+        found = _index(package).get(name)
+        if found is None:
             raise FileNotFoundError(f"{package} has no compiled artifact named {name}")
+        path = found
     data = json.loads(path.read_text())
     return Artifact(name, data["abi"], data["bytecode"], data.get("linkReferences") or {})

@@ -1,4 +1,4 @@
-"""Credentials dialog (DESIGN §9): set, test and delete a venue's keys in the OS keyring.
+"""Credentials dialog: set, test and delete a venue's keys in the OS keyring.
 
 Per environment and venue it shows the fields that venue uses (API key, secret and — OKX only — the
 passphrase for exchanges; RPC URL, wallet address and private key for the chain) as masked inputs,
@@ -7,14 +7,13 @@ empty and say "stored" (the keyring's field index is read, never the secrets), t
 Save replaces it. Test connection runs that venue's pre-live checks with what is stored. Delete
 removes every field of the venue in that environment, after a confirmation.
 
-Keyring calls are synchronous (D-Bus) and run in a thread; the confirmation uses open() + finished,
-never exec(), so nothing blocks the qasync loop (DESIGN §10). Nothing here logs a value.
+Keyring calls are synchronous (D-Bus): `VenueAccess` runs them in a thread; the confirmation uses
+open() + finished, never exec() (a nested event loop inside a coroutine re-enters the qasync loop),
+so nothing blocks the loop. Nothing here logs a value.
 """
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-from functools import cache, lru_cache
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -34,13 +33,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.panels.venue_wiring import VenueWiring, spawn
+from app.controllers.venues import CredentialProblem, VenueAccess
+from app.tasks import spawn
 from app.widgets.banner import show_banner
 from app.widgets.check_results import CheckListModel
-from engine.config import VENUES, ConfigError, load_venue_config
-from venues.blocking import run_abandonable
-from venues.checks import CheckResult, Status, iter_checks, load_plan
-from venues.credentials import ENVIRONMENTS, FIELDS_BY_KIND, SECRET_FIELDS, CredentialError, normalize_value
+from engine.config import ConfigError
+from engine.domain.readiness import CheckResult, CheckStatus
 
 FIELD_LABELS = {
     "api_key": "API key",
@@ -49,6 +47,7 @@ FIELD_LABELS = {
     "rpc_url": "RPC URL",
     "wallet_address": "Wallet address",
     "private_key": "Private key",
+    "executor_address": "Executor address",
 }
 FIELD_HELP = {
     "api_key": "The exchange API key (trading on, withdrawals off).",
@@ -56,34 +55,12 @@ FIELD_HELP = {
     "passphrase": "The passphrase chosen when the OKX key was created.",
     "rpc_url": "The provider URL including its key, e.g. https://eth-sepolia.g.alchemy.com/v2/KEY.",
     "wallet_address": "0x… address of the strategy wallet (public).",
-    "private_key": "Optional until on-chain execution exists: the checks and paper trading only read the chain.",
+    "private_key": "Signs the wallet's transactions; the checks and paper trading only read the chain.",
+    "executor_address": "0x… address of the wallet's LeverageExecutor (public; `python main.py executor deploy` "
+                        "stores it). Only atomic leverage needs it.",
 }
 STORED = "stored"
 NOT_SET = "not set"
-
-
-@lru_cache(maxsize=1)
-def credential_venues() -> dict[str, str]:
-    """venue -> kind for every venue that holds credentials of its own (exchanges and the RPC)."""
-    out = {}
-    for venue in VENUES:
-        kind = load_venue_config(venue).kind
-        if FIELDS_BY_KIND.get(kind):
-            out[venue] = kind
-    return out
-
-
-@cache
-def venue_fields(venue: str) -> tuple[str, ...]:
-    """The fields `venue` uses: what its ccxt classes require (OKX adds the passphrase), or the RPC's."""
-    config = load_venue_config(venue)
-    if config.kind == "cex":
-        from venues.cex.factory import required_credential_fields
-
-        ids = [config.ccxt_id] + ([config.ccxt_perp_id] if config.ccxt_perp_id else [])
-        needed = {f for i in ids for f in required_credential_fields(i)}
-        return tuple(f for f in FIELDS_BY_KIND["cex"] if f in needed)
-    return FIELDS_BY_KIND[config.kind]
 
 
 class CredentialsDialog(QDialog):
@@ -98,13 +75,13 @@ class CredentialsDialog(QDialog):
     #: a keyring operation failed (message, never a value)
     operation_failed = Signal(str)
 
-    def __init__(self, wiring: VenueWiring, environment: str = "testnet", venue: str | None = None,
+    def __init__(self, access: VenueAccess, environment: str = "testnet", venue: str | None = None,
                  mode: str = "eth_basis", parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Venue credentials")
         self.setModal(False)
         self.resize(760, 560)
-        self.wiring = wiring
+        self.access = access
         self.mode = mode
         self.stored: list[str] = []
         self.edits: dict[str, QLineEdit] = {}
@@ -113,9 +90,9 @@ class CredentialsDialog(QDialog):
         self.confirm_box: QMessageBox | None = None
         self.results = CheckListModel(self)
         self._build()
-        if environment in ENVIRONMENTS:
-            self.env_combo.setCurrentIndex(ENVIRONMENTS.index(environment))
-        venues = list(credential_venues())
+        if environment in access.environments:
+            self.env_combo.setCurrentIndex(access.environments.index(environment))
+        venues = list(access.credential_venues())
         if venue is not None:
             if venue not in venues:
                 raise ValueError(f"{venue} holds no credentials of its own; allowed: {', '.join(venues)}")
@@ -130,13 +107,13 @@ class CredentialsDialog(QDialog):
         top = QHBoxLayout()
         top.addWidget(QLabel("Environment"))
         self.env_combo = QComboBox(self)
-        for env in ENVIRONMENTS:
+        for env in self.access.environments:
             self.env_combo.addItem(env, env)
         top.addWidget(self.env_combo)
         top.addWidget(QLabel("Venue"))
         self.venue_combo = QComboBox(self)
-        for venue in credential_venues():
-            self.venue_combo.addItem(load_venue_config(venue).display_name, venue)
+        for venue in self.access.credential_venues():
+            self.venue_combo.addItem(self.access.display_name(venue), venue)
         top.addWidget(self.venue_combo)
         top.addStretch(1)
         layout.addLayout(top)
@@ -199,10 +176,10 @@ class CredentialsDialog(QDialog):
         while self.form.rowCount():
             self.form.removeRow(0)
         self.edits, self.states = {}, {}
-        for field in venue_fields(self.venue):
+        for field in self.access.venue_fields(self.venue):
             edit = QLineEdit(self.form_host)
             edit.setObjectName(f"field_{field}")
-            edit.setEchoMode(QLineEdit.EchoMode.Password if field in SECRET_FIELDS and not self.show_box.isChecked()
+            edit.setEchoMode(QLineEdit.EchoMode.Password if field in self.access.secret_fields and not self.show_box.isChecked()
                              else QLineEdit.EchoMode.Normal)
             edit.setToolTip(FIELD_HELP[field])
             edit.setPlaceholderText("…")
@@ -219,7 +196,7 @@ class CredentialsDialog(QDialog):
 
     def _set_echo(self, show: bool) -> None:
         for field, edit in self.edits.items():
-            if field in SECRET_FIELDS:
+            if field in self.access.secret_fields:
                 edit.setEchoMode(QLineEdit.EchoMode.Normal if show else QLineEdit.EchoMode.Password)
 
     # ---- state --------------------------------------------------------------------------------
@@ -263,8 +240,8 @@ class CredentialsDialog(QDialog):
     async def _guard(self, coro) -> None:
         try:
             await coro
-        except CredentialError as exc:            # messages and hints never contain a value
-            self._show_message(f"{exc.message}. {exc.hint}" if exc.hint else exc.message, "banner")
+        except CredentialProblem as exc:          # messages and hints never contain a value
+            self._show_message(exc.text(), "banner")
             self.operation_failed.emit(exc.message)
         finally:
             if self.task is None or self.task is asyncio.current_task():
@@ -277,8 +254,8 @@ class CredentialsDialog(QDialog):
 
     async def _refresh(self, env: str, venue: str) -> None:
         try:
-            fields = await run_abandonable(self.wiring.store.list_fields, env, venue, name="keyring-list")
-        except CredentialError:
+            fields = await self.access.stored_fields(env, venue)
+        except CredentialProblem:
             for state in self.states.values():
                 state.setText("?")
             raise
@@ -301,22 +278,14 @@ class CredentialsDialog(QDialog):
             self._show_message("Nothing to save: type a value in at least one field.", "warnBanner")
             return None
         try:
-            values = {f: normalize_value(f, v) for f, v in typed.items()}   # errors name the field, never the value
-        except CredentialError as exc:
+            values = {f: self.access.normalize(f, v) for f, v in typed.items()}   # errors name the field, never the value
+        except CredentialProblem as exc:
             self._show_message(exc.message, "banner")
             return None
         return self._start(self._save(self.environment, self.venue, values), "credentials-save")
 
     async def _save(self, env: str, venue: str, values: dict[str, str]) -> None:
-        kind = credential_venues()[venue]
-        store = self.wiring.store
-
-        def write() -> list[str]:
-            for field, value in values.items():
-                store.set(env, venue, field, value, venue_kind=kind)
-            return store.list_fields(env, venue)
-
-        fields = await run_abandonable(write, name="keyring-write")
+        fields = await self.access.save(env, venue, values)
         for field in values:
             self.edits[field].clear()
         values.clear()
@@ -346,12 +315,7 @@ class CredentialsDialog(QDialog):
             self._start(self._delete(env, venue), "credentials-delete")
 
     async def _delete(self, env: str, venue: str) -> None:
-        store = self.wiring.store
-
-        def remove() -> tuple[list[str], list[str]]:
-            return store.delete(env, venue), store.list_fields(env, venue)
-
-        removed, fields = await run_abandonable(remove, name="keyring-delete")
+        removed, fields = await self.access.delete(env, venue)
         self._apply_stored(fields)
         self._show_message(f"Deleted {', '.join(removed) or 'nothing (no field was stored)'} for {venue} ({env}).",
                            "infoBanner")
@@ -368,21 +332,16 @@ class CredentialsDialog(QDialog):
             if pending else ""
         self._show_message(f"Testing {venue} ({env}) with the stored credentials…{note}", "infoBanner")
         try:
-            plan = await load_plan(self.mode, env)
+            run = await self.access.plan(self.mode, env, venue=venue)
         except (ConfigError, ValueError) as exc:
             self._show_message(f"Cannot test: {exc}", "banner")
             return
-        configs = dict(plan.venue_configs)
-        if venue not in configs:
-            configs[venue] = await asyncio.to_thread(load_venue_config, venue)
-        plan = dataclasses.replace(plan, venues=[venue], venue_configs=configs)
         results: list[CheckResult] = []
-        async for result in iter_checks(plan, store=self.wiring.store, settings=self.wiring.check_settings,
-                                        url_overrides=self.wiring.url_overrides):
+        async for result in self.access.checks(run):
             results.append(result)
             self.results.add(result)
-        failed = [r for r in results if r.status is Status.FAIL]
-        warned = [r for r in results if r.status is Status.WARN]
+        failed = [r for r in results if r.status is CheckStatus.FAIL]
+        warned = [r for r in results if r.status is CheckStatus.WARN]
         if failed:
             self._show_message(f"{venue} ({env}): {len(failed)} check(s) failed — first: {failed[0].check}: "
                                f"{failed[0].message}", "banner")

@@ -178,7 +178,7 @@ def test_a_capital_too_small_for_the_hedge_is_refused_by_the_engine(window, qtbo
     qtbot.keyClicks(panel.capital_edit, "1")
     with qtbot.waitSignal(panel.run_failed, timeout=30000) as blocker:
         assert panel.run(BacktestSpec(mode="eth_basis", start=START, end=END, capital=1.0)) > 0
-    assert "minimum capital is 1,700 USDT" in blocker.args[0]
+    assert "minimum capital is 580 USDT" in blocker.args[0]
     assert panel.result is None and panel.run_button.isEnabled()
 
 

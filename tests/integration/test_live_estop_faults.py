@@ -209,3 +209,22 @@ async def test_an_order_booked_after_the_sweep_listed_is_looked_up_and_cancelled
     assert booked.status == "canceled", f"the in-flight order is {booked.status}: {describe(report)}"
     assert report.all_cancelled, describe(report)
     assert open_orders(emulator) == dict.fromkeys(VENUES, 0)
+
+
+CANCEL_ALL = {"binance": ("api/v3/openOrders", "DELETE"), "bybit": ("v5/order/cancel-all", "POST"),
+              "okx": ("api/v5/trade/cancel-batch-orders", "POST")}
+
+
+@pytest.mark.parametrize("fault", [{"drop_answer": True}, {"body": "html"}, {"body": "truncated"},
+                                   {"answer_late_s": 0.5}, {"status_after": 504}],
+                         ids=["dropped", "html", "truncated", "late", "gateway-504"])
+async def test_a_cancel_executed_but_answered_badly_is_confirmed_by_reading_back(service, emulator, fault):
+    # Each venue executes its first cancel-all, then its answer goes wrong once: the stop never takes
+    # it as proof either way; the read-back (and a further pass if needed) decides.
+    rid, s = await entered(service, cancel_timeout_seconds=3.0)
+    rules = [emulator.add_fault(venue, path, method, times=1, **fault) for venue, (path, method) in CANCEL_ALL.items()]
+    report, elapsed = await press(service, emulator, rid)
+    assert [r.hits for r in rules] == [1, 1, 1], "every venue's first cancel-all was answered badly"
+    assert report.all_cancelled, describe(report)
+    assert open_orders(emulator) == dict.fromkeys(VENUES, 0)
+    assert elapsed < 3.0

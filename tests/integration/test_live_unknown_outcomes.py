@@ -65,9 +65,12 @@ async def test_a_booked_order_whose_answer_is_lost_is_looked_up_never_sent_twice
     await wait_until(lambda: s.status().trades == 4 and s.ticks >= 3, timeout=10, what="the entry")
     assert len(spot_orders(emulator)) == 1, "the entry's spot buy was sent once"
     book = Decimal(repr(s.portfolio.cex["bybit"].spot["ETH"]))
-    assert venue_spot(emulator) == book > Decimal(3)                       # the book holds what the venue holds
-    for venue, size in venue_positions(emulator).items():
+    assert venue_spot(emulator) == book > 0                                # the book holds what the venue holds
+    perps = venue_positions(emulator)
+    for venue, size in perps.items():
         assert float(size) == pytest.approx(s.portfolio.cex[venue].perps["ETH"].size, abs=1e-12)
+    # the perps hedge that one spot entry once (each rounded to its venue's lot)
+    assert float(sum(perps.values())) == pytest.approx(-float(book), abs=0.005)
     st = service.status(rid)
     assert st.state == "ACTIVE" and not st.breaches
     kinds = [e.type for e in s.events.events]

@@ -153,7 +153,11 @@ class LiveController(QObject):
 
         Returns at once; ``estop_pressed`` is emitted before returning, per-venue progress follows
         as ``cancel_progress`` and the end as ``estop_finished``."""
-        handle = self.service.emergency_stop(f"{ESTOP_REASON} ({source})")
+        try:
+            handle = self.service.emergency_stop(f"{ESTOP_REASON} ({source})")
+        except Exception as exc:  # noqa: BLE001 - never the crash dialog instead of the stop
+            log.exception("emergency stop: the service's press failed; halting every session directly")
+            return self._press_failed(source, exc)
         targets = list(handle.request_ids)
         press = EStopPress(handle.pressed_at, handle.halted_ms, targets, source)
         if not targets:
@@ -167,6 +171,27 @@ class LiveController(QObject):
         else:
             press.finished_ms = handle.finished_ms
             self.estop_finished.emit(press)
+        return press
+
+    def _press_failed(self, source: str, exc: Exception) -> EStopPress:
+        """The service's press raised (a bug): HALT each session's state directly (its own stop), so
+        the operator's press still stops trading and cancels, and say what failed."""
+        import time
+
+        halted: list[str] = []
+        for rid, session in list(self.service.sessions.items()):
+            try:
+                session.emergency_stop(f"{ESTOP_REASON} ({source}, after an error)")
+                halted.append(rid)
+            except Exception:  # noqa: BLE001
+                log.exception("emergency stop of session %s failed", rid)
+                session.state.halt(f"{ESTOP_REASON} ({source}, after an error)")
+        press = EStopPress(time.time(), 0.0, halted, source)
+        press.error = f"the emergency stop raised {type(exc).__name__}: {exc}; every session was halted directly"
+        self.last_press = press
+        self.cancel_rows = {}
+        self.estop_pressed.emit(press)
+        self.estop_finished.emit(press)
         return press
 
     async def _cancel_all(self, handle: EStopHandle, press: EStopPress) -> None:

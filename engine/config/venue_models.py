@@ -60,6 +60,18 @@ class CexMarkets(StrictModel):
     perp: dict[Underlying, Annotated[str, Field(min_length=1)]]
 
 
+class CexEmergencyStop(StrictModel):
+    """What the emergency stop may spend on this venue.
+
+    ``cancel_budget_seconds`` covers list -> cancel -> read back (three round trips) plus retries on
+    5xx/429/network: with 2 s of latency one pass takes about 6 s. ``dead_man_seconds`` is the short
+    countdown the exchange-side cancel-after is left on after a stop while orders may remain (OKX
+    clamps it to 10..120 s; venues without one ignore it)."""
+
+    cancel_budget_seconds: Annotated[float, Field(gt=0, le=120)]
+    dead_man_seconds: Annotated[float, Field(ge=1, le=600)]
+
+
 class HistoricalData(StrictModel):
     """Which hourly series the shipped data has for this venue (what a backtest can use)."""
 
@@ -91,6 +103,7 @@ class CexVenueConfig(StrictModel):
     max_order_usdt: Positive
     #: The exchange's position limit (notional of one perp/spot position).
     max_position_usdt: Positive
+    emergency_stop: CexEmergencyStop
     markets: CexMarkets
     historical_data: HistoricalData
     environments: CexEnvironments

@@ -18,7 +18,7 @@ import secrets
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Callable, Protocol, Sequence, runtime_checkable
 
 # OKX accepts 1-32 alphanumerics only; Binance and Bybit allow 36 with some punctuation. The common
 # subset is what every venue accepts, so ids are made to fit it.
@@ -56,6 +56,7 @@ class VenueErrorKind(str, Enum):
     NOT_FOUND = "not_found"        # order/symbol unknown
     CONFIG = "config"              # our configuration is wrong (unknown symbol, wrong chain, no contract)
     MALFORMED = "malformed"        # the venue answered, but not with what its API returns (HTML, cut JSON)
+    NOT_SENT = "not_sent"          # an order never left: the trading state refused it right before the request
     UNKNOWN = "unknown"
 
 
@@ -64,14 +65,19 @@ RETRYABLE_KINDS = frozenset({VenueErrorKind.TIMEOUT, VenueErrorKind.NETWORK, Ven
 
 
 class VenueError(Exception):
-    """A failed venue call. The message is already redacted (no key, secret or RPC key in it)."""
+    """A failed venue call. The message is already redacted (no key, secret or RPC key in it).
 
-    def __init__(self, venue: str, kind: VenueErrorKind, message: str, *, operation: str = "") -> None:
+    ``retry_after_s``: how long the venue asked to wait before the next request (its Retry-After on a
+    429/418/503), when it said so."""
+
+    def __init__(self, venue: str, kind: VenueErrorKind, message: str, *, operation: str = "",
+                 retry_after_s: float | None = None) -> None:
         super().__init__(f"{venue}: {operation + ': ' if operation else ''}{message}")
         self.venue = venue
         self.kind = kind
         self.detail = message
         self.operation = operation
+        self.retry_after_s = retry_after_s
 
     @property
     def retryable(self) -> bool:
@@ -198,16 +204,54 @@ class VenueOrder:
 
 
 @dataclass(frozen=True, slots=True)
+class VenueFill:
+    """One trade of an order, in base units."""
+
+    venue: str
+    symbol: str
+    order_id: str | None
+    client_order_id: str | None
+    side: Side | None
+    amount: Decimal
+    price: Decimal
+    timestamp_ms: int | None = None
+
+
+@dataclass(slots=True)
 class CancelAllResult:
-    """What a cancel-all did on one venue: ids canceled and per-symbol errors (never raised mid-way)."""
+    """What one cancel-all pass did on one venue: the orders cancelled and the errors by account or
+    symbol (collected, never raised mid-way).
+
+    ``kinds`` gives each error's kind where a venue call failed (absent for "still open after the
+    cancel"), so a caller can tell a venue that will answer again (5xx, 429, network, a garbled
+    answer) from one that will not (keys, permissions); ``retry_after_s`` is the longest wait any of
+    its calls was asked for. ``verified``: the read-back ran and found no open order anywhere it looked
+    (what separates "acknowledged" from "sent")."""
 
     venue: str
     canceled: list[VenueOrder] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
+    kinds: dict[str, VenueErrorKind] = field(default_factory=dict)
+    retry_after_s: float | None = None
+    verified: bool = False
 
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    def fail(self, key: str, error: BaseException | str, kind: VenueErrorKind | None = None) -> None:
+        """Record one failure: a VenueError keeps its kind and Retry-After."""
+        self.errors[key] = str(error) if isinstance(error, VenueError) else str(error) or type(error).__name__
+        if isinstance(error, VenueError):
+            kind = error.kind
+            if error.retry_after_s is not None:
+                self.retry_after_s = max(self.retry_after_s or 0.0, error.retry_after_s)
+        if kind is not None:
+            self.kinds[key] = kind
+
+
+#: ``may_send()``: asked right before an order's HTTP request leaves the process; False drops it.
+SendCheck = Callable[[], bool]
 
 
 @runtime_checkable
@@ -240,7 +284,16 @@ class CexVenuePort(Protocol):
         """Find an order after an uncertain submit (timeout); None when the venue never saw it."""
         ...
 
-    async def create_order(self, request: OrderRequest) -> VenueOrder: ...
+    async def fetch_fills_by_client_id(self, symbol: str, client_order_id: str,
+                                       since_ms: int | None = None) -> list[VenueFill] | None:
+        """The trades of the order with this client id (the second look after an order look-up found
+        nothing); None where the venue's trades do not carry client ids."""
+        ...
+
+    async def create_order(self, request: OrderRequest, *, may_send: SendCheck | None = None) -> VenueOrder:
+        """Send one order. ``may_send`` is asked right before the HTTP request leaves (after any local
+        rate-limit wait); False raises VenueError NOT_SENT and nothing is sent."""
+        ...
 
     async def cancel_order(self, symbol: str, *, order_id: str | None = None,
                            client_order_id: str | None = None) -> VenueOrder: ...

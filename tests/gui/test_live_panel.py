@@ -316,3 +316,27 @@ def test_the_dashboard_renders_snapshots_only_and_badge_phase_and_estop_agree(qt
     panel.frames.flush()
     assert panel.badge.text() == "AWAITING ACK" and panel.readouts["phase"].text() == "awaiting acknowledgement"
     assert panel.ack_button.isVisible() and "not been pressed" in panel.estop_summary.text()
+
+
+def test_the_button_stops_and_cancels_with_the_journal_locked_and_no_crash_dialog(qtbot, live_window, emulator,
+                                                                                  tmp_path, qasync_loop):
+    from app.crash import CrashReporter
+    from tests.integration.live_support import ExclusiveLock
+
+    window, panel = live_window, live_window.live_panel
+    rid, service = start_hedged_live_session(qtbot, window)
+    resting = place_resting(emulator, per_slot=3)
+    reporter = CrashReporter(window)
+    reporter.install(qasync_loop)
+    try:
+        with ExclusiveLock(tmp_path / "journal" / "journal-testnet.sqlite3"):     # another process holds it
+            qtbot.mouseClick(window.estop_button, Qt.MouseButton.LeftButton)
+            assert service.status(rid).state == "HALTED", "the first press halts"
+            model = panel.cancels
+            qtbot.waitUntil(lambda: [model.status_of(v) for v in CEX] == ["done"] * 3, timeout=5000)
+            assert sum(r.canceled for r in model.rows) == resting
+            assert all(len(st.open_orders()) == 0 for st in emulator.venues.values())
+            qtbot.waitUntil(lambda: "writes failing" in service.status(rid).journal, timeout=3000)
+        assert reporter.dialog is None, "the press went to the stop, not to the crash dialog"
+    finally:
+        reporter.uninstall()

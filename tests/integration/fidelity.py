@@ -62,6 +62,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("bybit", "POST", "v5/order/create", (("createOrder", "create spot order"),)),
     Endpoint("bybit", "POST", "v5/order/cancel-all", (("cancelAllOrders", "cancel spot orders"),)),
     Endpoint("bybit", "GET", "v5/market/tickers", (("fetchTicker", "swap ticker"),), category="linear"),
+    Endpoint("bybit", "GET", "v5/execution/list", (("fetchMyTrades", "spot trades without symbol"),), category="spot"),
+    Endpoint("bybit", "GET", "v5/execution/list", (("fetchMyTrades", "swap trades without symbol"),),
+             category="linear"),
     Endpoint("okx", "GET", "api/v5/account/balance", (("fetchBalance", "spot balance"),)),
     Endpoint("okx", "GET", "api/v5/account/positions", (("fetchPosition", "fetch position"),)),
     Endpoint("okx", "GET", "api/v5/trade/orders-pending",
@@ -71,6 +74,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("okx", "GET", "api/v5/market/ticker", (("fetchTicker", "public spot ticker"),)),
     Endpoint("okx", "GET", "api/v5/public/time", (("fetchTime", "Fetch time"),)),
     Endpoint("okx", "GET", "api/v5/account/config", (("fetchAccounts", "Fetch accounts"),)),
+    Endpoint("okx", "GET", "api/v5/trade/fills-history", (("fetchMyTrades", "Fetch spot trade"),)),
 )
 
 #: Keys in a recording that the venue never sent, with the reason (skipped by the check).

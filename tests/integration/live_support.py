@@ -3,6 +3,8 @@ loopback emulator (test keys in an in-memory keyring, journal in a temp dir), an
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import threading
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -86,3 +88,34 @@ def venue_positions(emulator: ExchangeEmulator) -> dict[str, Decimal]:
                 total += pos.qty * inst.contract_size
         out[v] = total
     return out
+
+
+class ExclusiveLock:
+    """Another process's hold on a journal: a connection in a thread of its own inside BEGIN
+    EXCLUSIVE until the block ends (what a second tool, a backup or a stuck process looks like)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.held = threading.Event()
+        self.release = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="journal-locker", daemon=True)
+
+    def _run(self) -> None:
+        db = sqlite3.connect(self.path, isolation_level=None, timeout=5)
+        try:
+            db.execute("BEGIN EXCLUSIVE")
+            self.held.set()
+            self.release.wait(60)
+            db.execute("ROLLBACK")
+        finally:
+            db.close()
+
+    def __enter__(self) -> "ExclusiveLock":
+        self.thread.start()
+        if not self.held.wait(5):
+            raise RuntimeError(f"could not lock {self.path}")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release.set()
+        self.thread.join(5)

@@ -53,6 +53,13 @@ async def exercise(a: CexVenueAdapter, venue: str, emulator) -> None:
     await a.fetch_market_snapshot([spot, perp])
     assert (await a.fetch_order_by_client_id(spot, filled_spot)).status is OrderStatus.CLOSED
     assert (await a.fetch_order_by_client_id(perp, filled_perp)).status is OrderStatus.CLOSED
+    # the second look of an uncertain submit: the order's trades by client id (none on Binance)
+    spot_fills = await a.fetch_fills_by_client_id(spot, filled_spot)
+    perp_fills = await a.fetch_fills_by_client_id(perp, filled_perp)
+    if venue == "binance":
+        assert spot_fills is None and perp_fills is None
+    else:
+        assert [f.amount for f in spot_fills] == [Decimal("0.01")] and [f.amount for f in perp_fills] == [Decimal("0.1")]
     await a.accounts[0].server_time_ms(samples=1)
     await diagnostics.account_mode(a)
     await a.cancel_all_orders()

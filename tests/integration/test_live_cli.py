@@ -15,7 +15,14 @@ import pytest
 
 from bootstrap import DATA_DIR, live_trading_service
 from engine.services.live.cli import add_live_parser, run_live
-from tests.integration.live_support import make_service, open_orders, place_resting, request, wait_until
+from tests.integration.live_support import (
+    ExclusiveLock,
+    make_service,
+    open_orders,
+    place_resting,
+    request,
+    wait_until,
+)
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -147,3 +154,27 @@ async def test_a_corrupt_journal_is_one_line_naming_its_path(emulator, cex_store
     assert err.getvalue().startswith(f"error: journal {corrupt} is not a usable SQLite database")
     assert err.getvalue().count("\n") == 1 and "Traceback" not in err.getvalue()
     assert open_orders(emulator) == {"binance": 0, "bybit": 0, "okx": 0}
+
+
+@pytest.mark.parametrize("how", ["s", "SIGTERM", "SIGINT"])
+async def test_every_cli_stop_reaches_cancel_all_with_the_journal_locked(emulator, cex_store, tmp_path, cache_dir,
+                                                                         stdin, how):
+    journal_dir = tmp_path / "journal"
+    service = make_service(emulator, cex_store, journal_dir, cache_dir)
+    task, out, err = await run_cli(["--mode", "eth_basis", "--execution", "live", *FAST],
+                                   service, stdin, install_signals=how != "s")
+    await wait_until(lambda: " #3 " in out.getvalue(), what="three status lines")
+    place_resting(emulator, 50)
+    with ExclusiveLock(journal_dir / "journal-testnet.sqlite3"):       # another process holds it
+        t0 = time.monotonic()
+        if how == "s":
+            stdin.type("s\n")
+        else:                                       # SIGINT is Ctrl-C
+            os.kill(os.getpid(), getattr(signal, how))
+        await wait_until(lambda: open_orders(emulator) == {"binance": 0, "bybit": 0, "okx": 0}, timeout=5,
+                         what="every venue's cancels, the journal locked")
+        assert time.monotonic() - t0 < 1.5
+        assert "EMERGENCY STOP" in out.getvalue()
+    assert await asyncio.wait_for(task, 15) == 0, err.getvalue()
+    for venue in ("binance", "bybit", "okx"):
+        assert f"cancel-all {venue}: DONE" in out.getvalue()

@@ -24,6 +24,7 @@ from engine.services.live.dead_man import DeadManHeartbeat, check_timeout
 from engine.services.live.emergency_stop import CancelStatus, EmergencyStop
 from engine.services.live.journal import Journal
 from engine.services.live.order_gate import OrderGate
+from engine.services.live.outcome_resolver import OrderNotPlaced, ResolvePolicy, UnknownOutcomeResolver
 from engine.services.live.state import TradingHalted, TradingState, TradingStateMachine
 
 
@@ -54,9 +55,12 @@ class FakeVenue:
         await self._wait()
         if self.fail:
             raise self.fail
-        return CancelAllResult("fake")
+        return CancelAllResult("fake", verified=True)      # read back: nothing open
 
-    async def create_order(self, req: OrderRequest) -> VenueOrder:
+    async def create_order(self, req: OrderRequest, *, may_send=None) -> VenueOrder:
+        # the port's contract: ask may_send right before the request leaves (it leaves at once here)
+        if may_send is not None and not may_send():
+            raise VenueError("fake", VenueErrorKind.NOT_SENT, "not sent")
         await self._wait()
         self.created.append(req)
         if self.fail:
@@ -70,6 +74,9 @@ class FakeVenue:
 
     async def fetch_order_by_client_id(self, symbol, client_order_id):
         return self.known.get(client_order_id)
+
+    async def fetch_fills_by_client_id(self, symbol, client_order_id, since_ms=None):
+        return None                                          # its trades carry no client ids
 
     async def arm_dead_man_switch(self, timeout_s: float) -> DeadManSwitchStatus:
         await self._wait()
@@ -124,16 +131,17 @@ async def test_an_order_in_flight_at_the_press_is_waited_for_and_cancelled():
 async def test_an_uncertain_submit_is_looked_up_by_client_id_never_resent():
     journal = []
     venue = FakeVenue(fail=VenueError("v", VenueErrorKind.TIMEOUT, "no response"))
-    gate = OrderGate(TradingStateMachine(), {"v": venue}, lambda what, *a: journal.append(what))
+    resolver = UnknownOutcomeResolver({"v": venue}, ResolvePolicy(absent_after_s=0.05, first_delay_s=0.01))
+    gate = OrderGate(TradingStateMachine(), {"v": venue}, lambda what, *a: journal.append(what), resolver=resolver)
     req = limit_buy()
     venue.known[req.client_order_id] = order(req)      # the venue did receive it
     found = await gate.submit("v", req)
     assert found.client_order_id == req.client_order_id and len(venue.created) == 1
-    assert journal == ["submitted", "acknowledged"]
+    assert journal == ["submitted", "uncertain", "acknowledged"]
     journal.clear()
-    with pytest.raises(VenueError):                    # never received: reported as not placed
+    with pytest.raises(OrderNotPlaced):                # never received: reported as not placed
         await gate.submit("v", limit_buy())
-    assert journal == ["submitted", "failed"] and len(venue.created) == 2
+    assert journal == ["submitted", "uncertain", "not_placed"] and len(venue.created) == 2
 
 
 async def test_a_rejected_submit_is_not_looked_up():

@@ -21,8 +21,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Iterable
 
-from engine.domain.venue_ports import MarketKind, VenueError
-from venues.cex import answers
+from engine.domain.venue_ports import MarketKind, SendCheck, VenueError, VenueErrorKind
+from venues.cex import answers, send_guard
 from venues.cex.errors import translate
 from venues.credentials import Secret, install_log_redaction, register_secret
 
@@ -66,6 +66,7 @@ class CcxtAccount:
         self._rate_limited = bool(getattr(exchange, "enableRateLimit", False))
         self._unthrottled = 0
         answers.install_probe(exchange)
+        send_guard.install(exchange)
 
     @property
     def ccxt_id(self) -> str:
@@ -79,8 +80,11 @@ class CcxtAccount:
         return kind in self.kinds
 
     def error(self, exc: BaseException, operation: str, reply: answers.Reply | None = None) -> VenueError:
-        return translate(exc, self.venue, f"{self.ccxt_id}.{operation}", self._secrets,
-                         answered=reply is not None and reply.answered)
+        error = translate(exc, self.venue, f"{self.ccxt_id}.{operation}", self._secrets,
+                          answered=reply is not None and reply.answered)
+        if reply is not None and reply.retry_after_s is not None and error.retry_after_s is None:
+            error.retry_after_s = reply.retry_after_s
+        return error
 
     @contextlib.contextmanager
     def unthrottled(self):
@@ -137,19 +141,28 @@ class CcxtAccount:
         raise last from None
 
     async def write(self, operation: str, fn: Callable[..., Awaitable[Any]], *args: Any, priority: bool = False,
-                    **kwargs: Any) -> Any:
-        """Call a state-changing ccxt method once (``priority``: skip the local rate limiter)."""
+                    may_send: SendCheck | None = None, **kwargs: Any) -> Any:
+        """Call a state-changing ccxt method once (``priority``: skip the local rate limiter).
+
+        ``may_send`` is asked right before each HTTP request of the call leaves the process, after
+        ccxt's local rate limiter released it: False drops the request (VenueError NOT_SENT). An order
+        queued behind the limiter when the emergency stop is pressed is dropped there."""
         if priority:
             with self.unthrottled():
-                return await self.write(operation, fn, *args, **kwargs)
+                return await self.write(operation, fn, *args, may_send=may_send, **kwargs)
         reply, token = answers.begin_call()
+        guard = send_guard.begin(may_send)
         try:
             return await fn(*args, **kwargs)
         except asyncio.CancelledError:
             raise
+        except send_guard.RequestDropped:
+            raise VenueError(self.venue, VenueErrorKind.NOT_SENT, "not sent: the trading state refused the order "
+                             "right before its request left", operation=f"{self.ccxt_id}.{operation}") from None
         except Exception as exc:  # noqa: BLE001
             raise self.error(exc, operation, reply) from None
         finally:
+            send_guard.end(guard)
             answers.end_call(token)
 
     async def load_markets(self) -> None:

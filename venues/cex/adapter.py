@@ -29,10 +29,12 @@ from engine.domain.venue_ports import (
     OrderRequest,
     OrderStatus,
     OrderType,
+    SendCheck,
     Side,
     VenueBalance,
     VenueError,
     VenueErrorKind,
+    VenueFill,
     VenueOrder,
     VenuePosition,
 )
@@ -168,11 +170,21 @@ class CexVenueAdapter:
             # Bybit accepts at most one symbol: ask for all (one request everywhere) and filter here.
             arg = mine if len(mine) == 1 else None
             raw = await account.read("fetch_positions", account.exchange.fetch_positions, arg)
+            if not isinstance(raw, list):
+                raise VenueError(self._venue, VenueErrorKind.MALFORMED, f"positions answer is a {type(raw).__name__}, "
+                                 "not a list", operation="fetch_positions")
             for p in raw:
                 symbol = p.get("symbol")
                 if symbol not in mine:
                     continue
-                contracts = dec(p.get("contracts")) or Decimal(0)
+                # A size the venue did not state is not "no position": a position read that cannot be
+                # trusted must never let the strategy enter again on top of what is held.
+                contracts = dec(p.get("contracts"))
+                if contracts is None:
+                    raise VenueError(self._venue, VenueErrorKind.MALFORMED,
+                                     f"the position of {symbol} has no readable size "
+                                     f"({'contracts' if 'contracts' in p else 'no contracts field'}: {p.get('contracts')!r})",
+                                     operation="fetch_positions")
                 if contracts == 0:
                     continue
                 size = contracts * (dec(p.get("contractSize")) or account.contract_size(symbol))
@@ -203,6 +215,28 @@ class CexVenueAdapter:
                 return order
         return await self.account_for(symbol).find_by_client_id(symbol, client_order_id)
 
+    async def fetch_fills_by_client_id(self, symbol: str, client_order_id: str,
+                                       since_ms: int | None = None) -> list[VenueFill] | None:
+        """The trades of one order found by its client id (amounts in base units); None where the
+        venue's trades carry no client id (Binance: its order look-up by client id is authoritative)."""
+        await self._ensure_markets()
+        account = self.account_for(symbol)
+        raw = await account.fills_by_client_id(symbol, client_order_id, since_ms)
+        if raw is None:
+            return None
+        size = account.contract_size(symbol)
+        out: list[VenueFill] = []
+        for t in raw:
+            amount, price = dec(t.get("amount")), dec(t.get("price"))
+            if amount is None or price is None:
+                raise VenueError(self._venue, VenueErrorKind.MALFORMED,
+                                 f"a trade of order {client_order_id} has no amount or price", operation="fetch_my_trades")
+            side = t.get("side")
+            out.append(VenueFill(self._venue, symbol, t.get("order"), client_order_id,
+                                 Side(side) if side in ("buy", "sell") else None, amount * size, price,
+                                 t.get("timestamp")))
+        return out
+
     # -- writes ------------------------------------------------------------------------------------
     def _venue_amount(self, account: CexClient, market: dict, amount: Decimal) -> Decimal:
         size = account.contract_size(market["symbol"])
@@ -225,7 +259,9 @@ class CexVenueAdapter:
         rounding = ROUND_FLOOR if side is Side.BUY else ROUND_CEILING
         return (price / tick).to_integral_value(rounding=rounding) * tick
 
-    async def create_order(self, request: OrderRequest) -> VenueOrder:
+    async def create_order(self, request: OrderRequest, *, may_send: SendCheck | None = None) -> VenueOrder:
+        """Send one order; ``may_send`` is asked right before its HTTP request leaves (after ccxt's
+        local rate limiter): False raises VenueError NOT_SENT and nothing reaches the venue."""
         await self._ensure_markets()
         account, market = self._market(request.symbol)
         qty = self._venue_amount(account, market, request.amount)
@@ -242,7 +278,7 @@ class CexVenueAdapter:
         raw = await account.write(
             "create_order", account.exchange.create_order, request.symbol, request.type.value, request.side.value,
             as_float(self._venue, qty, "amount"),
-            as_float(self._venue, price, "price") if price is not None else None, params)
+            as_float(self._venue, price, "price") if price is not None else None, params, may_send=may_send)
         order = account.order(raw, request.symbol, request.client_order_id)
         # Bybit and OKX acknowledge with ids only (status UNKNOWN = accepted, state not reported yet):
         # complete what the venue left out from the request itself.
@@ -266,20 +302,23 @@ class CexVenueAdapter:
 
     # -- cancel-all (the emergency path) -----------------------------------------------------------
     async def cancel_all_orders(self, symbol: str | None = None, *, verify: bool = True) -> CancelAllResult:
-        """Cancel every open order: of one symbol, or (symbol None) of the whole venue — every symbol
+        """One pass of cancel-all: of one symbol, or (symbol None) of the whole venue — every symbol
         of every account, including symbols this mode does not trade. Accounts and symbols run
-        concurrently; cancels skip ccxt's local pacing; errors are collected per account/symbol,
-        never raised mid-way.
+        concurrently; cancels skip ccxt's local pacing; errors are collected per account/symbol with
+        their kinds, never raised mid-way. A pass does not retry: the emergency stop repeats passes
+        within its budget, so it decides how long to wait (Retry-After included).
 
-        With ``verify`` the managed symbols' open orders, and those of every other symbol the sweep
-        cancelled on, are read back once (no retries: the e-stop's budget is not spent retrying): any
-        survivor is reported as an error, so an e-stop can tell "acknowledged" from "sent".
+        With ``verify`` every account's open orders are read back once after its cancels — the whole
+        account or category where the venue can list it in one read (Binance, Bybit, OKX) — also on
+        an account whose cancel failed, since a garbled answer to a cancel that executed must not
+        leave the venue "unconfirmed" when a read proves it flat. ``verified`` is set only when every
+        read-back answered and found nothing open; an unreadable answer is an error, never "nothing".
         """
         result = CancelAllResult(self._venue)
         try:
             await self._ensure_markets()
         except VenueError as exc:
-            result.errors["*"] = str(exc)
+            result.fail("*", exc)
             return result
         if symbol is not None:
             keys: list[str] = [symbol]
@@ -288,32 +327,45 @@ class CexVenueAdapter:
             keys = [a.account for a in self.accounts]
             jobs = [a.cancel_account_wide(self.managed(a)) for a in self.accounts]
         outcomes = await asyncio.gather(*jobs, return_exceptions=True)
-        failed_accounts: set[str] = set()
-        recheck: list[Recheck] = []
+        rechecks: dict[str, list[Recheck]] = {}
         for key, outcome in zip(keys, outcomes):
             if isinstance(outcome, BaseException):
                 if not isinstance(outcome, Exception):
                     raise outcome
-                result.errors[key] = describe(outcome)
-                failed_accounts.add(key)
+                result.fail(key, outcome if isinstance(outcome, VenueError) else describe(outcome),
+                            VenueErrorKind.UNKNOWN)
             else:
                 result.canceled.extend(outcome.canceled)
-                result.errors.update(outcome.errors)
-                recheck.extend(outcome.recheck)
+                for k, text in outcome.errors.items():
+                    result.errors[k] = text
+                    result.kinds[k] = outcome.kinds.get(k, VenueErrorKind.UNKNOWN)
+                if outcome.retry_after_s is not None:
+                    result.retry_after_s = max(result.retry_after_s or 0.0, outcome.retry_after_s)
+                rechecks[key] = outcome.recheck
         if verify:
-            targets = [symbol] if symbol is not None else [
-                s for s in self.symbols() if self.account_for(s).account not in failed_accounts]
-            reads: list[Recheck] = [(s, partial(self.account_for(s).open_orders_once, s)) for s in targets
-                                    if s not in result.errors]
-            reads += [(k, read) for k, read in recheck if k not in result.errors]
+            if symbol is not None:
+                reads: list[Recheck] = [(symbol, partial(self.account_for(symbol).open_orders_once, symbol))]
+            else:
+                reads = [r for a in self.accounts for r in a.verify_reads(self.managed(a), rechecks.get(a.account, []))]
             checks = await asyncio.gather(*(read() for _, read in reads), return_exceptions=True)
+            clean = True
             for (key, _), left in zip(reads, checks):
                 if isinstance(left, BaseException):
                     if not isinstance(left, Exception):
                         raise left
-                    result.errors[key] = f"could not verify: {left}"
+                    clean = False
+                    result.fail(f"verify {key}", f"could not verify: {describe(left)}",
+                                left.kind if isinstance(left, VenueError) else VenueErrorKind.UNKNOWN)
+                    if isinstance(left, VenueError) and left.retry_after_s is not None:
+                        result.retry_after_s = max(result.retry_after_s or 0.0, left.retry_after_s)
+                elif not isinstance(left, list):
+                    clean = False
+                    result.fail(f"verify {key}", f"could not verify: the answer is a {type(left).__name__}, "
+                                "not a list of orders", VenueErrorKind.MALFORMED)
                 elif left:
-                    result.errors[key] = f"{len(left)} order(s) still open after cancel-all"
+                    clean = False
+                    result.errors[f"verify {key}"] = f"{len(left)} order(s) still open after cancel-all"
+            result.verified = clean
         return result
 
     async def _one_symbol(self, symbol: str) -> Sweep:

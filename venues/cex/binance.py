@@ -19,7 +19,7 @@ from functools import partial
 from typing import Any, ClassVar, Sequence
 
 from engine.domain.venue_ports import MarketKind, VenueError, VenueErrorKind, VenueOrder
-from venues.cex.client import AccountMode, CexClient, KeyPermissions, NotAvailable, RawOrder, Sweep, describe
+from venues.cex.client import AccountMode, CexClient, KeyPermissions, NotAvailable, RawOrder, Recheck, Sweep
 
 
 class _BinanceClient(CexClient):
@@ -70,7 +70,7 @@ class _BinanceClient(CexClient):
                 if isinstance(outcome, BaseException):
                     if not isinstance(outcome, Exception):
                         raise outcome
-                    sweep.errors[symbol] = describe(outcome)
+                    sweep.fail(symbol, outcome)
                 else:
                     sweep.canceled.extend(outcome)
 
@@ -79,7 +79,7 @@ class _BinanceClient(CexClient):
             try:
                 rows = await self.raw_open_orders()
             except VenueError as exc:
-                sweep.errors[key] = f"could not list open orders: {exc}"
+                sweep.fail(key, exc, "could not list open orders: ")
                 return
             by_id: dict[str, list[RawOrder]] = {}
             for row in rows:
@@ -94,13 +94,17 @@ class _BinanceClient(CexClient):
                 if isinstance(outcome, BaseException):
                     if not isinstance(outcome, Exception):
                         raise outcome
-                    sweep.errors[label] = describe(outcome)
+                    sweep.fail(label, outcome)
                     continue
                 sweep.canceled.extend(self.canceled_raw(outcome))
                 sweep.recheck.append((label, partial(self.raw_open_orders, sid)))
 
         await asyncio.gather(mine(), others())
         return sweep
+
+    def verify_reads(self, managed: Sequence[str], recheck: Sequence[Recheck]) -> list[Recheck]:
+        """One read of the account's open orders on every symbol (weight 80 spot / 40 USD-M)."""
+        return [(f"{self.account} (every symbol)", self.raw_open_orders)]
 
 
 class BinanceSpot(_BinanceClient):

@@ -14,10 +14,11 @@ Quirks owned here:
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import Sequence
 
 from engine.domain.venue_ports import MarketKind, VenueOrder
-from venues.cex.client import AccountMode, CexClient, KeyPermissions, Sweep
+from venues.cex.client import AccountMode, CexClient, KeyPermissions, RawOrder, Recheck, Sweep
 
 #: Linear perps settle in USDT or USDC (USDC perps: BTCPERP...); cancel-all needs one settle coin per call.
 SETTLE_COINS = ("USDT", "USDC")
@@ -44,8 +45,47 @@ class Bybit(CexClient):
             scopes.extend({"type": "swap", "subType": "linear", "settleCoin": coin} for coin in SETTLE_COINS)
         ex = self.exchange
         answers = await asyncio.gather(*(self.write("cancel_all_orders", ex.cancel_all_orders, None, scope,
-                                                    priority=True) for scope in scopes))
-        return Sweep([o for raw in answers for o in self.listed_orders(raw)])
+                                                    priority=True) for scope in scopes), return_exceptions=True)
+        sweep = Sweep()
+        for scope, answer in zip(scopes, answers):
+            if isinstance(answer, BaseException):
+                if not isinstance(answer, Exception):
+                    raise answer
+                sweep.fail(self._scope_name(scope), answer)
+            else:
+                sweep.canceled.extend(self.listed_orders(answer))
+        return sweep
+
+    @staticmethod
+    def _scope_name(scope: dict[str, str]) -> str:
+        return "spot" if scope["type"] == "spot" else f"linear {scope['settleCoin']}"
+
+    def _scopes(self) -> list[dict[str, str]]:
+        """Cancel-all and open-order reads take one category (and, for linear, one settle coin) each."""
+        out: list[dict[str, str]] = []
+        if self.serves(MarketKind.SPOT):
+            out.append({"category": "spot"})
+        if self.serves(MarketKind.PERP):
+            out.extend({"category": "linear", "settleCoin": coin} for coin in SETTLE_COINS)
+        return out
+
+    async def open_orders_of(self, params: dict[str, str]) -> list[RawOrder]:
+        """One unpaced read of a whole category's open orders (the e-stop's verification)."""
+        answer = await self.read("fetch_open_orders", self.exchange.privateGetV5OrderRealtime, params,
+                                 attempts=1, priority=True)
+        return list(((answer or {}).get("result") or {}).get("list") or [])
+
+    def verify_reads(self, managed: Sequence[str], recheck: Sequence[Recheck]) -> list[Recheck]:
+        """One read per category and settle coin: every symbol the cancel-alls covered."""
+        return [(f"open orders {params['category']}" + (f" {params['settleCoin']}" if "settleCoin" in params else ""),
+                 partial(self.open_orders_of, params)) for params in self._scopes()]
+
+    async def fills_by_client_id(self, symbol: str, client_order_id: str,
+                                 since_ms: int | None) -> list[RawOrder] | None:
+        """Bybit's execution list filters on orderLinkId directly."""
+        trades = await self.read("fetch_my_trades", self.exchange.fetch_my_trades, symbol, since_ms, 100,
+                                 self.client_id_params(client_order_id))
+        return [t for t in trades if str((t.get("info") or {}).get("orderLinkId")) == client_order_id]
 
     def dead_man_coverage(self, managed_perps: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
         return (), ("Bybit: its disconnect-cancel (DCP) fires only when a private websocket subscribed to "

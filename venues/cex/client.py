@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from typing import Any, Awaitable, Callable, ClassVar, Iterable, Mapping, Sequence
 
 from engine.domain.venue_ports import MarketKind, OrderStatus, Side, VenueError, VenueErrorKind, VenueOrder
@@ -42,12 +43,29 @@ Recheck = tuple[str, Callable[[], Awaitable[list[RawOrder]]]]
 
 @dataclass(slots=True)
 class Sweep:
-    """One account's (or symbol's) cancel-all: what was cancelled, errors by account/symbol, and the
-    read-backs that verify symbols outside the managed set ((key, read) pairs)."""
+    """One account's (or symbol's) cancel-all: what was cancelled, errors by account/symbol (with
+    their kinds, so the e-stop knows which are worth a retry), and the read-backs that verify symbols
+    outside the managed set ((key, read) pairs)."""
 
     canceled: list[VenueOrder] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
     recheck: list[Recheck] = field(default_factory=list)
+    kinds: dict[str, VenueErrorKind] = field(default_factory=dict)
+    retry_after_s: float | None = None
+
+    def fail(self, key: str, exc: BaseException, prefix: str = "") -> None:
+        self.errors[key] = prefix + describe(exc)
+        self.kinds[key] = exc.kind if isinstance(exc, VenueError) else VenueErrorKind.UNKNOWN
+        if isinstance(exc, VenueError) and exc.retry_after_s is not None:
+            self.retry_after_s = max(self.retry_after_s or 0.0, exc.retry_after_s)
+
+    def merge(self, other: "Sweep") -> None:
+        self.canceled.extend(other.canceled)
+        self.errors.update(other.errors)
+        self.kinds.update(other.kinds)
+        self.recheck.extend(other.recheck)
+        if other.retry_after_s is not None:
+            self.retry_after_s = max(self.retry_after_s or 0.0, other.retry_after_s)
 
 
 @dataclass(frozen=True)
@@ -175,6 +193,19 @@ class CexClient(CcxtAccount):
         """One unpaced read of a symbol's open orders (the e-stop's verification: no retries)."""
         return await self.read("fetch_open_orders", self.exchange.fetch_open_orders, symbol,
                                attempts=1, priority=True)
+
+    def verify_reads(self, managed: Sequence[str], recheck: Sequence[Recheck]) -> list[Recheck]:
+        """The read-backs that prove this account has no open order left after a cancel-all: one
+        per managed symbol plus the sweep's own rechecks by default; a venue that can list the whole
+        account (or a whole category) in one read overrides with that."""
+        return [(s, partial(self.open_orders_once, s)) for s in managed] + list(recheck)
+
+    # -- trades of one order (the second look of an uncertain submit) ---------------------------------
+    async def fills_by_client_id(self, symbol: str, client_order_id: str,
+                                 since_ms: int | None) -> list[RawOrder] | None:
+        """Raw ccxt trades of the order with this client id; None where the venue's trades do not
+        carry client ids (the order look-up is then the only evidence)."""
+        return None
 
     # -- dead-man switch (exchange-side cancel-after) ------------------------------------------------
     def dead_man_coverage(self, managed_perps: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -17,7 +17,7 @@ from functools import partial
 from typing import Sequence
 
 from engine.domain.venue_ports import MarketKind, VenueError, VenueErrorKind, VenueOrder
-from venues.cex.client import AccountMode, CexClient, KeyPermissions, RawOrder, Sweep, describe
+from venues.cex.client import AccountMode, CexClient, KeyPermissions, RawOrder, Recheck, Sweep
 
 #: sCodes meaning "nothing left to cancel" (already canceled, filled, or unknown).
 GONE = frozenset({"51400", "51401", "51402"})
@@ -81,11 +81,12 @@ class Okx(CexClient):
             if isinstance(outcome, BaseException):
                 if not isinstance(outcome, Exception):
                     raise outcome
-                sweep.errors[f"{self.account} batch of {len(batch)}"] = describe(outcome)
+                sweep.fail(f"{self.account} batch of {len(batch)}", outcome)
                 continue
             done, errors = outcome
             sweep.canceled.extend(self.canceled_raw(done))
             sweep.errors.update(errors)
+            sweep.kinds.update(dict.fromkeys(errors, VenueErrorKind.REJECTED))
         return sweep
 
     # -- the client's behaviour ---------------------------------------------------------------------------
@@ -103,16 +104,30 @@ class Okx(CexClient):
         sweep = Sweep()
         foreign: set[str] = set()
         for _ in range(MAX_PAGES):
-            rows = await self.pending()
+            try:
+                rows = await self.pending()
+            except VenueError as exc:
+                sweep.fail(f"{self.account} (every instrument)", exc, "could not list pending orders: ")
+                break
             foreign.update(r["instId"] for r in rows if r.get("instId") and r["instId"] not in managed_ids)
             page = await self.cancel_rows(rows)
-            sweep.canceled.extend(page.canceled)
-            sweep.errors.update(page.errors)
+            sweep.merge(page)
             if len(rows) < PAGE or page.errors or not page.canceled:
                 break
         for inst_id in sorted(foreign):
             sweep.recheck.append((f"{self.account} {inst_id}", partial(self.pending, inst_id)))
         return sweep
+
+    def verify_reads(self, managed: Sequence[str], recheck: Sequence[Recheck]) -> list[Recheck]:
+        """One read of every pending order of the account, every instrument type (a full page of 100
+        means orders are left, which the caller reports)."""
+        return [(f"{self.account} (every instrument)", self.pending)]
+
+    async def fills_by_client_id(self, symbol: str, client_order_id: str,
+                                 since_ms: int | None) -> list[RawOrder] | None:
+        """OKX fills carry the order's clOrdId: the last 3 days' fills of the instrument, filtered."""
+        trades = await self.read("fetch_my_trades", self.exchange.fetch_my_trades, symbol, since_ms, 100)
+        return [t for t in trades if str((t.get("info") or {}).get("clOrdId")) == client_order_id]
 
     def dead_man_coverage(self, managed_perps: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
         return ("all orders of the OKX trading account",), ()

@@ -52,9 +52,13 @@ class Blotter:
                 average=None if order.average is None else str(order.average))
 
     def failed(self, request: OrderRequest, error: str) -> None:
+        self.marked(request, "failed", error)
+
+    def marked(self, request: OrderRequest, status: str, error: str = "") -> None:
+        """A state the gate knows without the venue's order: not_sent, unknown, not_placed, failed."""
         rec = self._by_id.get(request.client_order_id)
         if rec is not None:
-            self._by_id[rec.client_order_id] = replace(rec, status="failed", error=error)
+            self._by_id[rec.client_order_id] = replace(rec, status=status, error=error or rec.error)
 
     def rows(self) -> tuple[OrderRecord, ...]:
         """Oldest first."""

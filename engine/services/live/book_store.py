@@ -3,6 +3,7 @@ a restarted session so it resumes its positions instead of entering again on top
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 
 from engine.domain.portfolio import CexAccount, Portfolio
@@ -10,8 +11,10 @@ from engine.domain.portfolio import CexAccount, Portfolio
 Book = dict[str, Any]
 
 
-def book_of(p: Portfolio, capital: float, entered: bool, flat: bool) -> Book:
-    """The book as the journal stores it; ``flat`` also when nothing is held."""
+def book_of(p: Portfolio, capital: float, entered: bool, flat: bool,
+            spot_baseline: dict[tuple[str, str], Decimal] | None = None) -> Book:
+    """The book as the journal stores it; ``flat`` also when nothing is held. ``spot_baseline``: what
+    each spot account held beyond the book when the session started (a restart compares with it)."""
     holds = any(pos.size for a in p.cex.values() for pos in a.perps.values()) \
         or any(q for a in p.cex.values() for q in a.spot.values()) or bool(p.wallet.supply_scaled) \
         or bool(p.wallet.debt_scaled)
@@ -22,6 +25,8 @@ def book_of(p: Portfolio, capital: float, entered: bool, flat: bool) -> Book:
         "wallet": {"tokens": dict(p.wallet.tokens), "supply_scaled": dict(p.wallet.supply_scaled),
                    "debt_scaled": dict(p.wallet.debt_scaled), "emode": p.wallet.emode},
         "capital": capital, "entered": entered, "flat": flat or not holds,
+        "spot_baseline": {v: {a: str(q) for (v2, a), q in (spot_baseline or {}).items() if v2 == v}
+                          for v in sorted({v for v, _ in (spot_baseline or {})})},
     }
 
 
@@ -40,6 +45,22 @@ def load_book(p: Portfolio, book: Book, capital: float) -> float:
     p.wallet.debt_scaled = {k: float(v) for k, v in (w.get("debt_scaled") or {}).items()}
     p.wallet.emode = bool(w.get("emode", False))
     return float(book.get("capital", capital))
+
+
+def apply_fill(p: Portfolio, venue: str, asset: str, perp: bool, signed_qty: float, price: float, fee: float,
+               *, size_from_venue: bool = False) -> None:
+    """A fill the book never saw (found at restart): spot moves the coin and the cash; a perp trades
+    the position, or, where the venue's own size was already taken (``size_from_venue``), only
+    books its fee."""
+    acct = p.account(venue)
+    if perp:
+        if size_from_venue:
+            acct.usdt -= fee
+        else:
+            acct.usdt += acct.perp(asset).trade(signed_qty, price) - fee
+    else:
+        acct.spot[asset] = acct.spot.get(asset, 0.0) + signed_qty
+        acct.usdt -= signed_qty * price + fee
 
 
 class BookWriter:

@@ -57,13 +57,17 @@ def add_live_parser(subparsers: argparse._SubParsersAction,
     p.add_argument("--acknowledge-recovery", action="store_true",
                    help="take over the positions/orders restart recovery finds without asking")
     p.add_argument("--tick", type=float, default=5.0, help="seconds between ticks, 0.05..3600 (default 5)")
-    p.add_argument("--cancel-timeout", type=float, default=3.0,
-                   help="per-venue timeout of the emergency cancel-all, 0.05..120 seconds (default 3)")
+    p.add_argument("--cancel-timeout", type=float, default=None,
+                   help="per-venue budget of the emergency cancel-all (list, cancel, read back, retries), "
+                        "0.05..120 seconds (default: each venue's emergency_stop.cancel_budget_seconds)")
     p.add_argument("--data-timeout", type=float, default=5.0,
                    help="per-venue timeout of market-data and account reads, 0.1..600 seconds (default 5)")
     p.add_argument("--dead-man", type=float, default=60.0,
                    help="live: exchange-side cancel-after countdown, 1..3600 seconds; 0 = off (default 60)")
     p.add_argument("--max-ticks", type=int, help="stop cleanly after this many ticks (scripted runs)")
+    p.add_argument("--resolve-budget", type=float, default=30.0,
+                   help="seconds an order whose outcome is unknown is looked up before trading halts, "
+                        "0.1..600 (default 30)")
     p.set_defaults(func=lambda args: run_live_command(args, service_factory))
 
 
@@ -89,12 +93,13 @@ def build_request(args: argparse.Namespace) -> LiveStartRequest:
     check_range(args.cancel_timeout, "--cancel-timeout", 0.05, 120, unit="s")
     check_range(args.data_timeout, "--data-timeout", 0.1, 600, unit="s")
     check_range(args.dead_man, "--dead-man", 1, 3600, unit="s", zero_means="off")
+    check_range(args.resolve_budget, "--resolve-budget", 0.1, 600, unit="s")
     return LiveStartRequest(
         mode=args.mode, execution=args.execution, environment=args.env, capital=args.capital,
         config_overrides=parse_cli_overrides(args.set), confirm_production=args.yes_production,
         acknowledge_recovery=args.acknowledge_recovery, tick_seconds=args.tick,
         cancel_timeout_seconds=args.cancel_timeout, data_timeout_seconds=args.data_timeout,
-        dead_man_seconds=args.dead_man or None)
+        dead_man_seconds=args.dead_man or None, resolve_budget_seconds=args.resolve_budget)
 
 
 def _one_line(exc: Exception) -> str:
@@ -175,16 +180,22 @@ async def run_live(args: argparse.Namespace, service_factory: Callable[[], LiveT
     service.on_update = console.update
     service.on_cancel_progress = console.cancel_progress
     pressed: list[EStopHandle] = []
+    failures: list[str] = []
 
     def press(reason: str) -> None:
         """Signal/keyboard handler: the emergency stop (every session HALTED inside the call, a session
-        still starting HALTED the moment it is up), then wake the main task."""
-        if pressed:
-            console.print("emergency stop already in progress")
-            return
-        pressed.append(service.emergency_stop(f"emergency stop ({reason})"))
-        console.print(f"EMERGENCY STOP ({reason}): trading HALTED; cancelling open orders on every venue ...")
-        stop.set()
+        still starting HALTED the moment it is up), then wake the main task — whatever fails around
+        it (a console that cannot be written, a bug), the main task is woken and waits for the cancels."""
+        try:
+            if pressed:
+                console.print("emergency stop already in progress")
+                return
+            pressed.append(service.emergency_stop(f"emergency stop ({reason})"))
+            console.print(f"EMERGENCY STOP ({reason}): trading HALTED; cancelling open orders on every venue ...")
+        except Exception as exc:                     # noqa: BLE001 - a signal handler must not raise
+            failures.append(f"{type(exc).__name__}: {exc}")
+        finally:
+            stop.set()
 
     installed = _install_handlers(loop, press, lines, stdin, install_signals)
     code = EXIT_OK
@@ -203,11 +214,19 @@ async def run_live(args: argparse.Namespace, service_factory: Callable[[], LiveT
             code = await _acknowledge(service, session, args, stdin, lines, stop, console, err)
             if code != EXIT_OK:
                 return code
+        elif session.recovery is not None and session.recovery.needs_acknowledgement:
+            # taken over without asking (--acknowledge-recovery): the report is shown all the same
+            console.print("restart recovery (taken over with --acknowledge-recovery):")
+            for line in session.recovery.lines():
+                console.print(f"  {line}")
         if not pressed:
             console.print(f"session {request_id} running: Ctrl-C or 's' + Enter = emergency stop")
             for w in session.snapshot().warnings:
                 console.print(f"  warning: {w}")
             await _wait(stop, lines, press)
+        if failures and not pressed:
+            # the press itself failed before it reached the service: stop every session now
+            pressed.append(service.emergency_stop("emergency stop (after a failed press)"))
         if pressed:
             reports = await pressed[0].done
             report = reports.get(request_id)
@@ -230,6 +249,10 @@ async def run_live(args: argparse.Namespace, service_factory: Callable[[], LiveT
         for undo in installed:
             undo()
         await service.close()
+        for s in list(service.sessions.values()):
+            for venue, why in (s.dead_man.left_armed.items() if s.dead_man is not None else ()):
+                print(f"warning: dead-man switch {venue} left armed ({why}): the venue cancels the remaining "
+                      "orders when its countdown runs out", file=err)
 
 
 async def _acknowledge(service: LiveTradingService, session: LiveSession, args: argparse.Namespace,

@@ -6,12 +6,14 @@ the OrderGate, which checks the state right before it sends). The cancel-all the
 ``LiveTradingService.emergency_stop`` presses every session at once and returns an `EStopHandle`:
 the halt latency at once, ``await handle.done`` for the per-session reports.
 
-Each venue gets its own task and its own deadline, so a hung venue is reported at its timeout and
-never delays the others: the deadline is enforced with ``asyncio.wait`` and the late task is
-cancelled *without being awaited* (``asyncio.wait_for`` would wait for the cancellation to finish,
-which a stuck connection can drag out). Progress is reported per venue as it happens (the dashboard
-and the headless CLI show it). Flatten is deliberately *not* part of this: it is a separate,
-confirmed action.
+Each venue gets its own task and its own budget (`VenueCanceller`: cancel-all, read-back, retries on
+5xx/429/network within the budget, in-flight orders settled), so a hung venue is reported at its
+deadline and never delays the others: the deadline is enforced with ``asyncio.wait`` and the late task
+is cancelled *without being awaited* (``asyncio.wait_for`` would wait for the cancellation to finish,
+which a stuck connection can drag out). Nothing here touches the journal or waits for a listener: a
+listener's failure is logged and the stop goes on. Progress is reported per venue as it happens (the
+dashboard and the headless CLI show it). Flatten is deliberately *not* part of this: it is a
+separate, confirmed action.
 """
 from __future__ import annotations
 
@@ -24,7 +26,8 @@ from enum import Enum
 from functools import partial
 from typing import Protocol
 
-from engine.domain.venue_ports import CexVenuePort, OrderStatus, VenueError, VenueErrorKind
+from engine.domain.venue_ports import CexVenuePort, OrderRequest, VenueError
+from engine.services.live.canceller import RetryPacing, VenueCanceller
 from engine.services.live.order_gate import OrderGate
 from engine.services.live.state import TradingStateMachine
 
@@ -32,9 +35,9 @@ from engine.services.live.state import TradingStateMachine
 class CancelStatus(str, Enum):
     PENDING = "pending"
     CANCELLING = "cancelling"
-    DONE = "done"            # the venue acknowledged and no managed order is left open
-    FAILED = "failed"        # the venue refused or answered an error (message says which)
-    TIMEOUT = "timeout"      # no answer within the venue's timeout: open orders may remain
+    DONE = "done"            # a read-back after the cancels found no open order on the venue
+    FAILED = "failed"        # the venue kept refusing, erred or answered unreadably within its budget (says which)
+    TIMEOUT = "timeout"      # no confirmation within the venue's budget: open orders may remain
 
 
 @dataclass(slots=True)
@@ -77,17 +80,29 @@ class EmergencyStop:
     """One session's emergency stop: its trading state, its venues and its order gate."""
 
     def __init__(self, state: TradingStateMachine, venues: Mapping[str, CexVenuePort], gate: OrderGate | None,
-                 timeout_seconds: float, listeners: Sequence[ProgressListener] = ()) -> None:
-        """``listeners`` hear every venue's progress of every press (a copy per report)."""
-        if not timeout_seconds > 0:
-            raise ValueError(f"cancel timeout must be positive, got {timeout_seconds!r}")
+                 timeout_seconds: float | Mapping[str, float], listeners: Sequence[ProgressListener] = (),
+                 pacing: RetryPacing = RetryPacing()) -> None:
+        """``timeout_seconds``: each venue's budget (list -> cancel -> verify, with retries), one for
+        all or per venue. ``listeners`` hear every venue's progress of every press (a copy per report)."""
+        budgets = dict(timeout_seconds) if isinstance(timeout_seconds, Mapping) else \
+            {v: timeout_seconds for v in venues}
+        for venue in venues:
+            budget = budgets.get(venue)
+            if budget is None or not budget > 0:
+                raise ValueError(f"cancel budget of {venue} must be positive, got {budget!r}")
         self.state = state
         self.venues = venues
         self.gate = gate
-        self.timeout = timeout_seconds
+        self.budgets = budgets
+        self.pacing = pacing
         self.listeners = tuple(listeners)
         self.last_halted_ms = 0.0             # press -> HALTED of the last press
         self.last_halted_at = 0.0             # time.perf_counter() when the last press took effect
+
+    @property
+    def timeout(self) -> float:
+        """The longest venue budget (what a caller waits at most)."""
+        return max(self.budgets.values(), default=0.0)
 
     def press(self, reason: str = "operator emergency stop",
               listeners: Sequence[ProgressListener] = ()) -> asyncio.Future[EmergencyStopReport]:
@@ -102,8 +117,12 @@ class EmergencyStop:
         change = self.state.halt(reason)
         halted_at = change.monotonic if change is not None else time.perf_counter()
         # Snapshot now: a submission that lands while the cancel-all runs leaves the gate's set
-        # before the cancel-all returns, and must still be waited for and cancelled.
-        inflight = {v: self.gate.inflight_tasks(v) for v in self.venues} if self.gate is not None else {}
+        # before the cancel-all returns, and must still be waited for and cancelled. One whose request
+        # has not left yet (queued behind ccxt's rate limiter) never will: the state is HALTED, and
+        # the adapter asks it right before the request would leave.
+        inflight = {v: self.gate.inflight_requests(v, left_only=True) for v in self.venues} \
+            if self.gate is not None else {}
+        uncertain = {v: self.gate.uncertain_orders(v) for v in self.venues} if self.gate is not None else {}
         report = EmergencyStopReport(wall, max(0.0, (halted_at - t0) * 1000.0))
         self.last_halted_ms = report.halted_after_ms
         self.last_halted_at = halted_at
@@ -113,64 +132,53 @@ class EmergencyStop:
         hear = (*self.listeners, *listeners)
         for p in report.venues.values():
             _emit(hear, p)
-        return asyncio.ensure_future(self._cancel_everything(report, t0, inflight, hear))
+        return asyncio.ensure_future(self._cancel_everything(report, t0, inflight, uncertain, hear))
 
     async def _cancel_everything(self, report: EmergencyStopReport, t0: float,
-                                 inflight: dict[str, list[asyncio.Task]],
+                                 inflight: dict[str, list[tuple[asyncio.Task, OrderRequest]]],
+                                 uncertain: dict[str, list[OrderRequest]],
                                  hear: Sequence[ProgressListener]) -> EmergencyStopReport:
-        await asyncio.gather(*(self._cancel_venue(v, report.venues[v], t0, inflight.get(v, []), hear)
-                               for v in self.venues))
+        await asyncio.gather(*(self._cancel_venue(v, report.venues[v], t0, inflight.get(v, []), uncertain.get(v, []),
+                                                  hear) for v in self.venues))
         report.finished_after_ms = (time.perf_counter() - t0) * 1000.0
         return report
 
     async def _cancel_venue(self, venue: str, progress: VenueCancelProgress, t0: float,
-                            inflight: list[asyncio.Task], hear: Sequence[ProgressListener]) -> None:
+                            inflight: list[tuple[asyncio.Task, OrderRequest]], uncertain: list[OrderRequest],
+                            hear: Sequence[ProgressListener]) -> None:
         progress.status = CancelStatus.CANCELLING
         _emit(hear, progress)
-        remaining = self.timeout - (time.perf_counter() - t0)
-        task = asyncio.ensure_future(self._cancel_all(venue, progress, inflight))
-        done, _ = await asyncio.wait({task}, timeout=max(remaining, 0.0))
+        budget = self.budgets[venue]
+        deadline = t0 + budget
+
+        def retrying(line: str) -> None:
+            progress.error = line
+            _emit(hear, progress)
+
+        canceller = VenueCanceller(venue, self.venues[venue], deadline, pacing=self.pacing, report=retrying)
+        task = asyncio.ensure_future(canceller.run(inflight, uncertain))
+        done, _ = await asyncio.wait({task}, timeout=max(deadline - time.perf_counter(), 0.0))
+        out = canceller.outcome
+        progress.canceled = out.canceled
         if not done:
             task.cancel()                     # not awaited: a stuck request must not hold the report
             task.add_done_callback(_swallow)
             progress.status = CancelStatus.TIMEOUT
-            progress.error = f"no answer within {self.timeout:g} s: open orders may remain"
+            detail = f"; last: {out.error}" if out.error and out.passes > 1 else ""
+            progress.error = f"no confirmation within {budget:g} s: open orders may remain{detail}"
         else:
             exc = task.exception()
-            if exc is None:
-                progress.status = CancelStatus.DONE if not progress.error else CancelStatus.FAILED
-            elif isinstance(exc, VenueError):
+            if exc is not None:               # an adapter bug must not stop the other venues' cancels
                 progress.status = CancelStatus.FAILED
-                progress.error = str(exc)
-            else:                             # an adapter bug must not stop the other venues' cancels
+                progress.error = str(exc) if isinstance(exc, VenueError) else f"{type(exc).__name__}: {exc}"
+            elif out.verified and not out.inflight_error:
+                progress.status = CancelStatus.DONE
+                progress.error = out.error    # what went wrong on the way, if anything (the read-back is clean)
+            else:
                 progress.status = CancelStatus.FAILED
-                progress.error = f"{type(exc).__name__}: {exc}"
+                progress.error = "; ".join(e for e in (out.error, out.inflight_error) if e)
         progress.elapsed_ms = (time.perf_counter() - t0) * 1000.0
         _emit(hear, progress)
-
-    async def _cancel_all(self, venue: str, progress: VenueCancelProgress, inflight: list[asyncio.Task]) -> None:
-        port = self.venues[venue]
-        result = await port.cancel_all_orders()
-        progress.canceled = len(result.canceled)
-        if result.errors:
-            progress.error = "; ".join(f"{k}: {v}" for k, v in result.errors.items())
-        # Orders in flight when the stop was pressed may land after the cancel-all: wait for them
-        # (shielded: our timeout must not turn a submit into an unknown outcome) and cancel whatever
-        # they left open.
-        for task in inflight:
-            try:
-                order = await asyncio.shield(task)
-            except Exception:              # the submit failed: nothing was opened
-                continue
-            if order.status is not OrderStatus.OPEN:
-                continue
-            try:
-                await port.cancel_order(order.symbol, order_id=order.order_id, client_order_id=order.client_order_id)
-            except VenueError as exc:
-                if exc.kind in (VenueErrorKind.NOT_FOUND, VenueErrorKind.REJECTED):
-                    continue               # already gone: the cancel-all got it, or it filled
-                raise
-            progress.canceled += 1
 
 
 class StoppableSession(Protocol):
@@ -231,8 +239,13 @@ class EStopHandle:
     def stop(self, session: StoppableSession, reason: str | None = None) -> None:
         """Press ``session``'s stop as part of this handle (HALTED before this returns)."""
         rid = session.request_id
-        future = session.emergency_stop(reason or self.reason, [partial(self._progress, rid)])
         self.request_ids.append(rid)
+        try:
+            future = session.emergency_stop(reason or self.reason, [partial(self._progress, rid)])
+        except Exception as exc:              # a bug in one session must not spare the others
+            log.exception("emergency stop of session %s failed", rid)
+            self.errors[rid] = f"the press failed: {type(exc).__name__}: {exc}"
+            return
         self._halted_at.append(session.halted_at)
         self._pending[rid] = future
         future.add_done_callback(partial(self._finished, rid))
@@ -269,7 +282,8 @@ class EStopHandle:
         self._maybe_done()
 
     def _maybe_done(self) -> None:
-        if self._done.done() or self._starts or len(self.reports) + len(self.errors) < len(self._pending):
+        settled = len(self.reports) + sum(1 for rid in self.errors if rid in self._pending)
+        if self._done.done() or self._starts or settled < len(self._pending):
             return
         self.finished_ms = (time.perf_counter() - self._t0) * 1000.0
         self._done.set_result(dict(self.reports))

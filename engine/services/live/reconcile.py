@@ -1,42 +1,111 @@
-"""The venues are the truth: every live tick reads their positions on the mode's perp symbols and
-compares them with the strategy book. Any difference (a manual trade, a liquidation, a lost fill)
-is a risk breach: trading on a wrong book is guesswork, so it halts."""
+"""The venues are the truth: every live tick reads their positions on the mode's perp symbols and the
+spot holdings of the mode's spot legs, and compares them with the strategy book. Any difference (a
+manual trade, a liquidation, a lost or doubled fill) is a risk breach: trading on a wrong book is
+guesswork, so it halts.
+
+Spot holdings are compared as a change: a venue account also holds coins the strategy does not manage,
+so what the account held beyond the book when the session started (`spot_baseline`) is subtracted.
+Spot fees are often taken in the bought coin, so the comparison allows twice the taker fee of the
+holding; a doubled entry is a multiple of it.
+
+A read that fails, times out or cannot be parsed is *unknown*, never "no position": the tick that
+got it does not trade (the session's guard allows nothing) and says why.
+"""
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
 
+from engine.domain.params import RunParams
 from engine.domain.portfolio import Portfolio
-from engine.domain.venue_ports import CexVenuePort, VenuePosition
-from engine.services.live.market_feed import perp_symbol
+from engine.domain.venue_ports import CexVenuePort, VenueBalance, VenuePosition
+from engine.services.live.market_feed import perp_symbol, spot_symbol
 
 POSITION_TOLERANCE = 1e-8       # base units; fills are applied from the venue's own numbers
+SPOT_FEE_ALLOWANCE = 2.0        # x the taker fee of the holding: fees taken in the bought coin
 
 
-async def read_positions(venues: Mapping[str, CexVenuePort], perp_keys: Sequence[tuple[str, str]],
-                         timeout: float) -> tuple[dict[str, list[VenuePosition]] | None, str]:
-    """(every venue's positions on the mode's perp symbols, error). None when any venue could not
-    answer: no comparison on partial information; the error says which and why."""
-    symbols = {v: [perp_symbol(a)] for v, a in perp_keys}
-    names = list(symbols)
-    results = await asyncio.gather(
-        *(asyncio.wait_for(venues[v].fetch_positions(symbols[v]), timeout) for v in names), return_exceptions=True)
-    out: dict[str, list[VenuePosition]] = {}
-    for venue, res in zip(names, results):
+@dataclass
+class VenueReading:
+    """One tick's read of the venues: perp positions and the spot holdings of the spot legs."""
+
+    positions: dict[str, list[VenuePosition]] = field(default_factory=dict)
+    spot: dict[tuple[str, str], Decimal] = field(default_factory=dict)    # (venue, asset) -> account total
+    error: str = ""
+
+    @property
+    def complete(self) -> bool:
+        return not self.error
+
+
+def spot_total(balances: Sequence[VenueBalance], account: str, asset: str) -> Decimal:
+    return sum((b.total for b in balances if b.account == account and b.asset == asset), Decimal(0))
+
+
+async def read_venues(venues: Mapping[str, CexVenuePort], perp_keys: Sequence[tuple[str, str]],
+                      spot_keys: Sequence[tuple[str, str]], timeout: float) -> VenueReading:
+    """Every venue's positions on the mode's perp symbols and the totals of its spot legs' coins.
+    Any venue that cannot answer makes the reading incomplete (``error`` says which and why): no
+    comparison on partial information, and no trading on it."""
+    reading = VenueReading()
+    symbols: dict[str, list[str]] = {}
+    for v, a in perp_keys:
+        symbols.setdefault(v, []).append(perp_symbol(a))
+    spot_venues: dict[str, list[str]] = {}
+    for v, a in spot_keys:
+        spot_venues.setdefault(v, []).append(a)
+    jobs: list[tuple[str, str, asyncio.Future]] = []
+    for venue, syms in symbols.items():
+        jobs.append((venue, "positions", asyncio.ensure_future(
+            asyncio.wait_for(venues[venue].fetch_positions(syms), timeout))))
+    for venue in spot_venues:
+        jobs.append((venue, "balances", asyncio.ensure_future(
+            asyncio.wait_for(venues[venue].fetch_balances(), timeout))))
+    results = await asyncio.gather(*(j[2] for j in jobs), return_exceptions=True)
+    errors: list[str] = []
+    for (venue, what, _), res in zip(jobs, results):
         if isinstance(res, BaseException):
             if isinstance(res, asyncio.CancelledError):
                 raise res
             why = "no answer in time" if isinstance(res, asyncio.TimeoutError) else (str(res) or type(res).__name__)
-            return None, f"{venue}: positions not read: {why}"
-        out[venue] = res
-    return out, ""
+            errors.append(f"{venue}: {what} not read: {why}")
+            continue
+        if what == "positions":
+            reading.positions[venue] = list(res)
+        else:
+            port = venues[venue]
+            for asset in spot_venues[venue]:
+                reading.spot[(venue, asset)] = spot_total(res, port.balance_account(spot_symbol(asset)), asset)
+    reading.error = "; ".join(errors)
+    return reading
+
+
+async def read_positions(venues: Mapping[str, CexVenuePort], perp_keys: Sequence[tuple[str, str]],
+                         timeout: float) -> tuple[dict[str, list[VenuePosition]] | None, str]:
+    """(every venue's positions on the mode's perp symbols, error); None when any venue could not answer."""
+    reading = await read_venues(venues, perp_keys, (), timeout)
+    return (None if reading.error else reading.positions), reading.error
+
+
+def spot_keys_of(params: RunParams, venues: Mapping[str, CexVenuePort]) -> list[tuple[str, str]]:
+    """The (venue, coin) spot legs a mode holds at a CEX (basis modes: the spot venue's underlying)."""
+    sp = params.strategy
+    if sp.spot_venue and sp.underlying and sp.spot_venue in venues:
+        return [(sp.spot_venue, sp.underlying)]
+    return []
 
 
 def mismatches(book: Portfolio, venue_positions: Mapping[str, list[VenuePosition]],
                perp_keys: Sequence[tuple[str, str]],
-               foreign: Mapping[tuple[str, str], float]) -> dict[str, float]:
-    """"venue symbol" -> venue size minus the book's, for every perp that differs. ``foreign``:
-    positions the session found at start and does not own (left alone, not compared)."""
+               foreign: Mapping[tuple[str, str], float], *,
+               spot: Mapping[tuple[str, str], Decimal] | None = None,
+               spot_baseline: Mapping[tuple[str, str], Decimal] | None = None,
+               spot_fee_rate: Mapping[str, float] | None = None) -> dict[str, float]:
+    """"venue symbol" -> venue size minus the book's, for every perp and spot leg that differs.
+    ``foreign``: perp positions the session found at start and does not own (left alone, not
+    compared); ``spot_baseline``: what each spot account held beyond the book at start."""
     out: dict[str, float] = {}
     for venue, asset in perp_keys:
         symbol = perp_symbol(asset)
@@ -46,4 +115,15 @@ def mismatches(book: Portfolio, venue_positions: Mapping[str, list[VenuePosition
         size = acct.perps[asset].size if acct and asset in acct.perps else 0.0
         if abs(venue_size - size) > POSITION_TOLERANCE * max(1.0, abs(size)):
             out[f"{venue} {symbol}"] = venue_size - size
+    for (venue, asset), total in (spot or {}).items():
+        base = (spot_baseline or {}).get((venue, asset))
+        if base is None:
+            continue
+        held = float(total - base)
+        acct = book.cex.get(venue)
+        size = acct.spot.get(asset, 0.0) if acct else 0.0
+        fee = (spot_fee_rate or {}).get(venue, 0.0)
+        allowed = max(POSITION_TOLERANCE * max(1.0, abs(size)), SPOT_FEE_ALLOWANCE * fee * abs(size))
+        if abs(held - size) > allowed:
+            out[f"{venue} {spot_symbol(asset)} (spot)"] = held - size
     return out

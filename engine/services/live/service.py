@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import math
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,8 +36,11 @@ from engine.domain.venue_ports import CexVenuePort, MarketKind
 from engine.execution.cycle import WorldFactory
 from engine.services.live.dead_man import check_timeout
 from engine.services.live.emergency_stop import EStopHandle, SessionProgressListener, VenueCancelProgress
+from engine.services.live.instance_lock import HEARTBEAT_S as LEASE_HEARTBEAT_S
+from engine.services.live.instance_lock import InstanceLock, InstanceLocked
 from engine.services.live.journal import Journal
 from engine.services.live.market_feed import LiveMarketFeed, perp_symbol, spot_symbol
+from engine.services.live.outcome_resolver import ResolvePolicy
 from engine.services.live.recovery import RecoveryReport, recover
 from engine.services.live.risk_limits import Breach, RiskLimits
 from engine.services.live.session import LiveSession, SessionPhase
@@ -44,6 +49,7 @@ from engine.services.run_params import CEX_VENUES, build_run_params, data_requir
 from engine.strategies import STRATEGIES
 from engine.strategies.capacity import CapitalTooSmall, check_hedged_capital
 
+log = logging.getLogger(__name__)
 EXECUTIONS = tuple(m.value for m in SESSION_MODES)
 ENVIRONMENTS = ("testnet", "production")
 
@@ -68,9 +74,13 @@ class LiveStartRequest:
     confirm_production: bool = False
     acknowledge_recovery: bool = False           # take over what restart recovery finds without pausing
     tick_seconds: float = 5.0
-    cancel_timeout_seconds: float = 3.0          # per venue, emergency stop
+    #: per venue, emergency stop (list -> cancel -> verify, with retries); None: each venue's
+    #: ``emergency_stop.cancel_budget_seconds`` from configs/venues
+    cancel_timeout_seconds: float | None = None
     data_timeout_seconds: float = 5.0            # per venue, market data / connect / recovery reads
     dead_man_seconds: float | None = 60.0        # live: exchange-side cancel-after; None switches it off
+    #: how long an order whose outcome is unknown is looked up by client id before the session halts
+    resolve_budget_seconds: float = 30.0
 
 
 @dataclass
@@ -82,6 +92,11 @@ class FlattenReport:
     def lines(self) -> list[str]:
         return ([f"closed {c}" for c in self.closed] + [f"FAILED {f}" for f in self.failed]
                 + [f"cannot unwind: {c}" for c in self.cannot_unwind]) or ["nothing to close"]
+
+
+def _venue_estop(resolved, venue: str):
+    """The venue file's emergency_stop section (a required key: the loader has validated it)."""
+    return resolved.venues[venue].emergency_stop
 
 
 def _positive(name: str, value: float) -> None:
@@ -104,6 +119,8 @@ class LiveTradingService:
         self.checks_runner = checks_runner
         self.sessions: dict[str, LiveSession] = {}
         self._journals: dict[str, Journal] = {}
+        self._locks: dict[str, InstanceLock] = {}
+        self._lease_task: asyncio.Task | None = None
         self._starts: set[object] = set()                 # session starts in flight (one token each)
         self._open_stops: list[EStopHandle] = []          # presses still waiting for such a start
         # Hooks for a view (the Qt dashboard connects its bridge here; the CLI prints). Both are
@@ -134,8 +151,10 @@ class LiveTradingService:
             raise LiveStartError(f"execution {req.execution!r} (allowed: {', '.join(EXECUTIONS)})")
         if req.environment not in ENVIRONMENTS:
             raise LiveStartError(f"environment {req.environment!r} (allowed: {', '.join(ENVIRONMENTS)})")
-        for name in ("tick_seconds", "cancel_timeout_seconds", "data_timeout_seconds"):
+        for name in ("tick_seconds", "data_timeout_seconds", "resolve_budget_seconds"):
             _positive(name, getattr(req, name))
+        if req.cancel_timeout_seconds is not None:
+            _positive("cancel_timeout_seconds", req.cancel_timeout_seconds)
         if req.capital is not None and not req.capital > 0:
             raise LiveStartError(f"capital must be positive, got {req.capital!r}")
         live = execution.sends_orders
@@ -178,32 +197,61 @@ class LiveTradingService:
                                          + "; ".join(failures))
         cex_names = [v for v in resolved.required_venues() if v in CEX_VENUES]
         underlyings = [sp.underlying] if sp.underlying else ["ETH"]
-        venues = await self._build_venues(cex_names, req.environment, live, underlyings)
+        budgets = {v: float(req.cancel_timeout_seconds) if req.cancel_timeout_seconds is not None
+                   else _venue_estop(resolved, v).cancel_budget_seconds for v in cex_names}
+        estop_dead_man = min((_venue_estop(resolved, v).dead_man_seconds for v in cex_names), default=10.0)
+        journal = self._journal(req.environment)
+        notes: list[str] = []
+        locked_env: str | None = None
+        if live:
+            # one live instance per journal and accounts: refused before any venue is contacted
+            notes = self._lock(req.environment, journal)
+            locked_env = req.environment
+        try:
+            venues = await self._build_venues(cex_names, req.environment, live, underlyings)
+        except BaseException:
+            if locked_env is not None:
+                self._unlock_if_idle(locked_env)
+            raise
         try:
             await self._connect(venues, params, req.data_timeout_seconds)
             seed = await asyncio.to_thread(self.provider.load, data_requirements(params))
             feed = LiveMarketFeed(params, venues, seed, req.data_timeout_seconds)
-            journal = self._journal(req.environment)
             session = LiveSession(
                 mode=req.mode, execution=execution, environment=req.environment, params=params,
                 strategy=STRATEGIES[sp.mode](params), feed=feed, venues=venues,
                 limits=RiskLimits.from_config(resolved.mode.risk), journal=journal,
                 world_factory=self.world_factory, rejected_exc=self.rejected_exc, tick_seconds=req.tick_seconds,
-                cancel_timeout_seconds=req.cancel_timeout_seconds,
+                cancel_timeout_seconds=budgets,
                 dead_man_seconds=req.dead_man_seconds if live else None,
-                data_timeout_seconds=req.data_timeout_seconds, on_update=self._updated,
-                on_cancel_progress=self._cancel_progress)
+                data_timeout_seconds=req.data_timeout_seconds, estop_dead_man_seconds=estop_dead_man,
+                resolve_policy=ResolvePolicy(budget_s=req.resolve_budget_seconds,
+                                             lookup_timeout_s=req.data_timeout_seconds,
+                                             absent_after_s=min(2.0, req.data_timeout_seconds)),
+                notes=notes, on_update=self._updated, on_cancel_progress=self._cancel_progress)
             report = None
             if live:
+                spot_legs = {(v, a): (venues[v].balance_account(spot_symbol(a)), spot_symbol(a))
+                             for v, a in session.spot_keys}
                 report = await recover(venues, journal, mode=req.mode, execution=execution.value,
                                        perp_symbol_of={underlyings[0]: perp_symbol(underlyings[0])},
-                                       timeout=req.data_timeout_seconds)
-                unreachable = [d for d in report.differences if d.kind == "venue_unreachable"]
-                if unreachable:
-                    raise LiveStartError("cannot read the venue accounts before trading: "
-                                         + "; ".join(f"{d.venue}: {d.detail}" for d in unreachable))
+                                       timeout=req.data_timeout_seconds, spot_legs=spot_legs,
+                                       resolve_policy=ResolvePolicy(budget_s=max(req.data_timeout_seconds, 1.0),
+                                                                    lookup_timeout_s=req.data_timeout_seconds,
+                                                                    absent_after_s=min(2.0, req.data_timeout_seconds)))
+                blocking = report.blocking
+                if blocking:
+                    journal.event(session.request_id, "session", "recovery_blocked", mode=req.mode,
+                                  lines=report.lines())
+                    unreadable = [d for d in blocking if d.kind == "venue_unreadable"]
+                    head = "cannot read the venue accounts before trading" if unreadable else \
+                        "restart recovery cannot resolve the journal's orders"
+                    raise LiveStartError(f"{head} (UNKNOWN is never taken for 'nothing held', so nothing trades): "
+                                         + "; ".join(f"{d.venue}: {d.detail}" for d in blocking))
         except BaseException:
             await asyncio.gather(*(p.close() for p in venues.values()), return_exceptions=True)
+            if locked_env is not None:
+                self._unlock_if_idle(locked_env)
             raise
         self.sessions[session.request_id] = session
         for handle in self._open_stops:            # pressed while this session was starting
@@ -264,6 +312,43 @@ class LiveTradingService:
             self._journals[environment] = self.journal_factory(environment)
         return self._journals[environment]
 
+    # ------------------------------------------------------------------ one live instance per journal
+    def _lock(self, environment: str, journal: Journal) -> list[str]:
+        """Take the journal's live-trading lock (once per environment); returns takeover warnings."""
+        lock = self._locks.get(environment)
+        if lock is None:
+            lock = self._locks[environment] = InstanceLock(journal)
+        if lock.held:
+            return []
+        try:
+            warnings = lock.acquire()
+        except InstanceLocked as exc:
+            raise LiveStartError(str(exc)) from None
+        except sqlite3.Error as exc:
+            raise LiveStartError(f"journal {journal.path}: cannot write the instance lease ({exc}); another "
+                                 "process may hold it locked") from None
+        for w in warnings:
+            journal.event("service", "session", "lease_taken_over", detail=w)
+        if self._lease_task is None or self._lease_task.done():
+            self._lease_task = asyncio.ensure_future(self._lease_heartbeat())
+        return warnings
+
+    async def _lease_heartbeat(self) -> None:
+        while any(lock.held for lock in self._locks.values()):
+            for lock in self._locks.values():
+                lock.heartbeat()
+            await asyncio.sleep(LEASE_HEARTBEAT_S)
+
+    def _unlock_if_idle(self, environment: str) -> None:
+        """Release the lock when no live session of the environment is left that is not stopped."""
+        lock = self._locks.get(environment)
+        if lock is None or not lock.held:
+            return
+        if any(s.environment == environment and s.execution.sends_orders and s.phase is not SessionPhase.STOPPED
+               for s in self.sessions.values()):
+            return
+        lock.release()
+
     def acknowledge_recovery(self, request_id: str) -> None:
         """The operator has seen the recovery report: start trading."""
         s = self._session(request_id)
@@ -282,6 +367,7 @@ class LiveTradingService:
             return
         await session.stop(cancel_open_orders=cancel_open_orders)
         await asyncio.gather(*(p.close() for p in session.venues.values()), return_exceptions=True)
+        self._unlock_if_idle(session.environment)
 
     async def stop_all(self, *, cancel_open_orders: bool = False) -> None:
         await asyncio.gather(*(self.stop(rid, cancel_open_orders=cancel_open_orders) for rid in list(self.sessions)),
@@ -290,8 +376,16 @@ class LiveTradingService:
     async def close(self, *, cancel_open_orders: bool = False) -> None:
         """Stop everything and close the journals (app/CLI shutdown)."""
         await self.stop_all(cancel_open_orders=cancel_open_orders)
+        for lock in self._locks.values():
+            lock.release()
+        self._locks.clear()
+        if self._lease_task is not None:
+            self._lease_task.cancel()
+            self._lease_task = None
         for journal in self._journals.values():
-            journal.close()
+            health = await asyncio.to_thread(journal.close)
+            if not health.ok:
+                log.error("%s", health.describe())
         self._journals.clear()
 
     # ------------------------------------------------------------------ reporting

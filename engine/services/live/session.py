@@ -39,9 +39,10 @@ from engine.execution.ledger import RunningLedger
 from engine.execution.manager import ExecutionManager
 from engine.execution.outcome import Failures, ProgramOutcome, StopKind
 from engine.services.live.blotter import Blotter
-from engine.services.live.book_store import BookWriter, book_of, load_book
+from engine.services.live.book_store import BookWriter, apply_fill, book_of, load_book
 from engine.services.live.dead_man import DeadManHeartbeat
 from engine.services.live.emergency_stop import (
+    CancelStatus,
     EmergencyStop,
     EmergencyStopReport,
     ProgressListener,
@@ -50,11 +51,18 @@ from engine.services.live.emergency_stop import (
 )
 from engine.services.live.execution import TERMINAL, FillNotConfirmed, LiveExecutor, LiveUnsupported, PaperExecutor
 from engine.services.live.journal import Journal
-from engine.services.live.market_feed import LiveDataUnavailable, LiveMarketFeed
-from engine.services.live.order_gate import OrderGate
+from engine.services.live.market_feed import LiveDataUnavailable, LiveMarketFeed, spot_symbol
+from engine.services.live.order_gate import OrderGate, OrderNotJournaled
+from engine.services.live.outcome_resolver import (
+    OrderNotPlaced,
+    OutcomeUnresolved,
+    PendingOutcome,
+    ResolvePolicy,
+    UnknownOutcomeResolver,
+)
 from engine.services.live.pretrade import PreTradeRefused
-from engine.services.live.reconcile import mismatches, read_positions
-from engine.services.live.recovery import RecoveryReport
+from engine.services.live.reconcile import VenueReading, mismatches, read_venues, spot_keys_of, spot_total
+from engine.services.live.recovery import RecoveryReport, book_spot_baseline
 from engine.services.live.risk_limits import RiskLimits, RiskWatch
 from engine.services.live.snapshot import (
     EVENTS_IN_SNAPSHOT,
@@ -92,10 +100,16 @@ class LiveSession:
     def __init__(self, *, mode: str, execution: ExecutionMode, environment: str, params: RunParams,
                  strategy: Strategy, feed: LiveMarketFeed, venues: Mapping[str, CexVenuePort], limits: RiskLimits,
                  journal: Journal, world_factory: WorldFactory, rejected_exc: type[Exception],
-                 tick_seconds: float, cancel_timeout_seconds: float, dead_man_seconds: float | None = None,
-                 data_timeout_seconds: float = 5.0,
+                 tick_seconds: float, cancel_timeout_seconds: float | Mapping[str, float],
+                 dead_man_seconds: float | None = None, data_timeout_seconds: float = 5.0,
+                 estop_dead_man_seconds: float = 10.0, resolve_policy: ResolvePolicy | None = None,
+                 notes: Sequence[str] = (),
                  on_update: Callable[[LiveSession], None] | None = None,
                  on_cancel_progress: SessionProgressListener | None = None) -> None:
+        """``cancel_timeout_seconds``: each venue's emergency-stop budget (one for all, or per venue);
+        ``estop_dead_man_seconds``: the short countdown the dead-man switch is left on after a stop;
+        ``resolve_policy``: how long an order of unknown outcome is looked up before the session
+        halts; ``notes``: start-up warnings to show (a lease taken over)."""
         self.request_id = uuid.uuid4().hex[:12]
         self.mode, self.execution, self.environment = mode, execution, environment
         self.params = params
@@ -110,12 +124,17 @@ class LiveSession:
         self.state = TradingStateMachine(self._on_state_change)
         live = execution.sends_orders
         order_venues = venues if live else {}
-        self.gate = OrderGate(self.state, order_venues, self._journal_order)
+        self.notes = list(notes)
+        self.estop_dead_man_seconds = estop_dead_man_seconds
+        self.resolver = UnknownOutcomeResolver(order_venues, resolve_policy or ResolvePolicy(),
+                                               listener=self._outcome_event)
+        self.gate = OrderGate(self.state, order_venues, self._journal_order, resolver=self.resolver,
+                              write_ahead=self._write_ahead if live else None, on_unresolved=self._unresolved)
         progress: list[ProgressListener] = [self._estop_progress]
         if on_cancel_progress is not None:
             progress.append(lambda p: on_cancel_progress(self.request_id, p))
         self.estop = EmergencyStop(self.state, order_venues, self.gate, cancel_timeout_seconds, progress)
-        self.dead_man = DeadManHeartbeat(venues, dead_man_seconds, tick_seconds, min(cancel_timeout_seconds, 5.0)) \
+        self.dead_man = DeadManHeartbeat(venues, dead_man_seconds, tick_seconds, min(self.estop.timeout, 5.0)) \
             if live and dead_man_seconds else None
         self.portfolio = Portfolio()
         self.events = EventLog()
@@ -135,12 +154,16 @@ class LiveSession:
         self.recovery: RecoveryReport | None = None
         self.reconciliation_error = 0.0
         self.foreign_positions: dict[tuple[str, str], float] = {}   # venue positions the book does not own
+        self.spot_keys = spot_keys_of(params, venues) if live else []
+        self.spot_baseline: dict[tuple[str, str], Decimal] = {}     # what spot accounts held beyond the book
+        self.last_reading: VenueReading | None = None
         self.lock = asyncio.Lock()                                  # one of: a tick, a flatten
         self._task: asyncio.Task | None = None
         self._estop_task: asyncio.Future[EmergencyStopReport] | None = None
         self._flat = False
         self._failed_programs = 0
         self._last_failure = ""
+        self._sent_at_estop = 0
         self._books = BookWriter(lambda book: journal.save_book(self.request_id, mode, execution.value, book))
         strategy.seed(self.portfolio, feed.view)
         # The simulated venue layer: paper fills, and the funding settlements both modes book.
@@ -152,8 +175,8 @@ class LiveSession:
             self.live_exec = LiveExecutor(self.gate, params, feed.view, self.portfolio, self.state,
                                           on_settled=self._settled, on_allocation=self._allocated,
                                           on_refused=self._pre_trade_refused)
-            failures = Failures(halted=(TradingHalted,), rejected=(LiveUnsupported, PreTradeRefused),
-                                venue_error=(VenueError, FillNotConfirmed))
+            failures = Failures(halted=(TradingHalted,), rejected=(LiveUnsupported, PreTradeRefused, OrderNotJournaled),
+                                venue_error=(VenueError, FillNotConfirmed, OrderNotPlaced, OutcomeUnresolved))
             self.manager = ExecutionManager(None, feed.view, self.ledger, self.events, numeraire, failures)
         else:
             self.paper = PaperExecutor(self.world, self.state, self.portfolio, params=params, market=feed.view,
@@ -177,14 +200,17 @@ class LiveSession:
     def await_acknowledgement(self, report: RecoveryReport) -> None:
         self.recovery = report
         self.phase = SessionPhase.AWAITING_ACK
-        self.journal.event(self.request_id, "session", "recovery", mode=self.mode, lines=report.lines())
         self.publish()
 
     def adopt(self, report: RecoveryReport) -> None:
-        """Take over what recovery found: resume the journaled book (perp sizes from the venues), or
-        start fresh next to positions the journal does not know (they are left alone and excluded
-        from the per-tick position check)."""
+        """Take over what recovery found: resume the journaled book (perp sizes from the venues, plus
+        the fills it never saw), or start fresh next to positions the journal does not know (they are
+        left alone and excluded from the per-tick position check). The report is journaled either
+        way, acknowledged or not."""
         self.recovery = report
+        self.journal.event(self.request_id, "session", "recovery", mode=self.mode, lines=report.lines(),
+                           needs_acknowledgement=report.needs_acknowledgement)
+        adopted_perps: dict[tuple[str, str], float] = {}
         if report.book is not None:
             self.capital = load_book(self.portfolio, report.book, self.capital)
             for venue, positions in report.positions.items():     # every venue that answered
@@ -196,10 +222,40 @@ class LiveSession:
                     pos.size = float(p.size)
                     pos.entry_price = float(p.entry_price) if p.entry_price else pos.entry_price
             self.cycle.entered = True
-        else:
+        for fill in report.adopted:
+            perp = ":" in fill.symbol
+            asset = fill.symbol.split("/")[0]
+            signed = float(fill.amount) if fill.side == "buy" else -float(fill.amount)
+            cex = self.params.cex.get(fill.venue)
+            fee_bps = (cex.perp_taker_bps if perp else cex.spot_taker_bps) if cex is not None else 0.0
+            fee = abs(signed) * float(fill.price) * fee_bps * 1e-4
+            apply_fill(self.portfolio, fill.venue, asset, perp, signed, float(fill.price), fee,
+                       size_from_venue=perp and report.book is not None)
+            if perp:
+                adopted_perps[(fill.venue, fill.symbol)] = adopted_perps.get((fill.venue, fill.symbol), 0.0) + signed
+            self.cycle.entered = True
+        if report.book is None:
             for venue, positions in report.positions.items():
                 for p in positions:
-                    self.foreign_positions[(venue, p.symbol)] = float(p.size)
+                    foreign = float(p.size) - adopted_perps.get((venue, p.symbol), 0.0)
+                    if abs(foreign) > 1e-12:
+                        self.foreign_positions[(venue, p.symbol)] = foreign
+        self._set_spot_baseline(report)
+        if report.adopted:
+            self._save_book(force=True)
+
+    def _set_spot_baseline(self, report: RecoveryReport) -> None:
+        """What each spot account holds beyond the book: from the resumed book when it says, else
+        measured now (the venue's total minus the book's holding)."""
+        saved = book_spot_baseline(report.book)
+        for venue, asset in self.spot_keys:
+            if (venue, asset) in saved:
+                self.spot_baseline[(venue, asset)] = saved[(venue, asset)]
+            elif venue in report.balances:
+                account = self.venues[venue].balance_account(spot_symbol(asset))
+                held = Decimal(repr(self.portfolio.cex[venue].spot.get(asset, 0.0))) if venue in self.portfolio.cex \
+                    else Decimal(0)
+                self.spot_baseline[(venue, asset)] = spot_total(report.balances[venue], account, asset) - held
 
     def start(self) -> None:
         """Start trading (after recovery was clean or acknowledged)."""
@@ -236,7 +292,8 @@ class LiveSession:
         if self._estop_task is not None:
             await asyncio.gather(self._estop_task, return_exceptions=True)
         if self.dead_man is not None:
-            await self.dead_man.disarm()
+            # Never switched off where orders may remain: it is what cancels them once we are gone.
+            await self.dead_man.release(self.orders_may_remain(), self.estop_dead_man_seconds)
         self.phase = SessionPhase.STOPPED
         self.journal.event(self.request_id, "session", "stop")
         self.publish()
@@ -248,14 +305,41 @@ class LiveSession:
     def emergency_stop(self, reason: str = "operator emergency stop",
                        on_progress: Sequence[ProgressListener] = ()) -> asyncio.Future[EmergencyStopReport]:
         """HALTED before this returns; every venue's open orders are cancelled in the background. The
-        future resolves to the report (also kept as ``last_estop`` and journaled)."""
+        future resolves to the report (also kept as ``last_estop`` and journaled).
+
+        Nothing here waits for the journal or a view: the press and the cancels come first, and a
+        failure of anything around them is logged, never raised into the stop."""
         self.estop_track = EStopTrack(reason, time.time(), 0.0, {})
         future = self.estop.press(reason, on_progress)
-        self.estop_track.halted_ms = self.estop.last_halted_ms
         self._estop_task = future
-        future.add_done_callback(self._estop_finished)
+        try:
+            self.estop_track.halted_ms = self.estop.last_halted_ms
+            if self.dead_man is not None:
+                self.dead_man.hold(self.estop_dead_man_seconds)   # the venue's own backstop, short
+            future.add_done_callback(self._estop_finished)
+        except Exception:
+            log.exception("emergency stop: bookkeeping after the press failed (the cancels run regardless)")
         self.publish()
         return future
+
+    def orders_may_remain(self) -> dict[str, str]:
+        """venue -> why orders of this session may still be open there ("" when none can be)."""
+        out: dict[str, str] = {}
+        report = self.last_estop
+        sent_since = self.gate.sent != self._sent_at_estop
+        for venue in self.venues:
+            reasons: list[str] = []
+            progress = report.venues.get(venue) if report is not None else None
+            if progress is not None and progress.status is not CancelStatus.DONE:
+                reasons.append(f"the emergency stop could not confirm its cancels ({progress.describe()})")
+            elif progress is None or sent_since:
+                own = [r for r in self.blotter.rows() if r.venue == venue and r.status in ("submitted", "open", "unknown")]
+                if own:
+                    reasons.append(f"{len(own)} order(s) of this session may be open")
+            if self.gate.uncertain_orders(venue):
+                reasons.append("an order's outcome is still being looked up")
+            out[venue] = "; ".join(reasons)
+        return out
 
     @property
     def halted_at(self) -> float:
@@ -272,6 +356,7 @@ class LiveSession:
             return                             # the handle that awaits it reports why
         report = future.result()
         self.last_estop = report
+        self._sent_at_estop = self.gate.sent
         if self.estop_track is not None:
             self.estop_track.report = report
             self.estop_track.halted_ms = report.halted_after_ms
@@ -283,6 +368,8 @@ class LiveSession:
     def reset(self, reason: str = "operator reset") -> None:
         self.state.reset(reason)
         self._failed_programs = 0
+        if self.dead_man is not None:
+            self.dead_man.resume()
 
     # ---------------------------------------------------------------- the loop
     async def _run(self) -> None:
@@ -308,19 +395,28 @@ class LiveSession:
     async def tick(self) -> None:
         if self.dead_man is not None:
             self.dead_man.beat()
-        if self.execution.sends_orders:
-            info, (venue_positions, read_error) = await asyncio.gather(
-                self.feed.tick(), read_positions(self.venues, self.feed.perp_keys, self.data_timeout_seconds))
+        live = self.execution.sends_orders
+        reading: VenueReading | None = None
+        if live:
+            info, reading = await asyncio.gather(
+                self.feed.tick(), read_venues(self.venues, self.feed.perp_keys, self.spot_keys,
+                                              self.data_timeout_seconds))
+            self.last_reading = reading
         else:
-            info, venue_positions, read_error = await self.feed.tick(), None, ""
+            info = await self.feed.tick()
+        unknown = reading is not None and not reading.complete
+        read_error = f"venue state UNKNOWN, no trading this tick: {reading.error}" if reading is not None and unknown else ""
         self.last_error = "; ".join([f"{v}: {e}" for v, e in info.errors.items()] + ([read_error] if read_error else []))
         self.data_age = info.data_age_seconds
-        wrong = mismatches(self.portfolio, venue_positions, self.feed.perp_keys, self.foreign_positions) \
-            if venue_positions is not None else {}
+        wrong = mismatches(self.portfolio, reading.positions, self.feed.perp_keys, self.foreign_positions,
+                           spot=reading.spot, spot_baseline=self.spot_baseline,
+                           spot_fee_rate={v: c.spot_taker_bps * 1e-4 for v, c in self.params.cex.items()}) \
+            if reading is not None and not unknown else {}
 
         def guard(t: int) -> Allowance:
             self._check_risk(t, info.data_age_seconds, wrong)
-            return _ALLOWANCE[self.state.state]
+            # Positions that could not be read are unknown, not "none": nothing trades on them.
+            return Allowance.NOTHING if unknown else _ALLOWANCE[self.state.state]
 
         if self.execution.sends_orders:
             outcome = await self.cycle.step_async(info.t, self._execute_live, funding_due=info.funding_settled,
@@ -427,7 +523,7 @@ class LiveSession:
 
     # ---------------------------------------------------------------- book persistence
     def book(self) -> dict:
-        return book_of(self.portfolio, self.capital, self.cycle.entered, self._flat)
+        return book_of(self.portfolio, self.capital, self.cycle.entered, self._flat, self.spot_baseline)
 
     def _save_book(self, force: bool = False) -> None:
         """Live only: paper sessions hold nothing at the venues, a restart simply starts afresh."""
@@ -453,6 +549,12 @@ class LiveSession:
             out.append("dead-man switch off (dead_man_seconds not set)")
         if self.phase is SessionPhase.AWAITING_ACK:
             out.append("recovery found open positions/orders or differences: acknowledge to start trading")
+        out.extend(self.notes)
+        health = self.journal.health()
+        if not health.ok:
+            out.append(health.describe())
+        if self.dead_man is not None:
+            out.extend(f"dead-man switch {v} left armed at exit: {why}" for v, why in self.dead_man.left_armed.items())
         return out
 
     @property
@@ -471,7 +573,8 @@ class LiveSession:
         state = self.state.state
         phase = self.phase.value
         reason = self.state.history[-1].reason if self.state.history else ""
-        shown, phase_line = badge(phase, state, reason)
+        pending = tuple(p.describe() for p in self.resolver.pending.values())
+        shown, phase_line = badge(phase, state, reason, len(pending))
         events = self.events.events
         inputs = RiskInputs(self.portfolio, mv, self.params, self.limits, self.manager.numeraire, value, drawdown,
                             self.data_age)
@@ -493,7 +596,8 @@ class LiveSession:
             awaiting_ack=self.phase is SessionPhase.AWAITING_ACK,
             recovery_lines=tuple(self.recovery.lines()) if self.recovery is not None else (),
             orders=self.orders, events=tuple(events[-EVENTS_IN_SNAPSHOT:]), events_total=len(events),
-            history=tuple(self.history),
+            history=tuple(self.history), unresolved_orders=pending,
+            journal=self.journal.health().describe(),
         )
 
     def status(self) -> SessionSnapshot:
@@ -518,18 +622,57 @@ class LiveSession:
         self.publish()
 
     # ---------------------------------------------------------------- orders: journal and blotter
+    def _write_ahead(self, venue: str, request: OrderRequest):
+        """The order's journal row, before it is sent (the gate waits until it is on disk)."""
+        return self.journal.order_submitted(self.request_id, venue, request)
+
     def _journal_order(self, what: str, venue: str, request: OrderRequest, order: VenueOrder | None,
                        error: str | None) -> None:
+        cid = request.client_order_id
         if what == "submitted":
-            self.journal.order_submitted(self.request_id, venue, request)
+            if self.gate.write_ahead is None:
+                self.journal.order_submitted(self.request_id, venue, request)
             self.blotter.submitted(venue, request)
         elif what == "acknowledged" and order is not None:
             self._record_order_state(venue, request, order)
         elif what == "failed":
-            self.journal.order_update(request.client_order_id, "failed", error=error)
+            self.journal.order_update(cid, "failed", error=error)
             self.blotter.failed(request, error or "")
+        elif what == "not_sent":
+            self.journal.order_update(cid, "not_sent", error=error)
+            self.blotter.marked(request, "not_sent", error or "")
+        elif what in ("uncertain", "unresolved"):
+            # stays among the rows a restart resolves ("unknown") until a look-up settles it
+            self.journal.order_update(cid, "unknown", error=error)
+            self.blotter.marked(request, "unknown", error or "")
+        elif what == "not_placed":
+            self.journal.order_update(cid, "not_placed", error=error)
+            self.blotter.marked(request, "not_placed", error or "")
         elif what == "refused":
             self.journal.event(self.request_id, venue, "order_refused", symbol=request.symbol, state=error)
+
+    def _outcome_event(self, what: str, item: PendingOutcome, detail: str) -> None:
+        """The resolver's progress: shown (snapshot), logged as events, journaled."""
+        try:
+            if what != "retry":
+                mv = self.feed.view
+                t = max(len(mv.timestamps) - 1, 0)
+                r = item.request
+                self.events.add(mv.timestamps[t] if mv.timestamps else "", t, item.venue, f"order_outcome_{what}",
+                                asset=r.symbol, amount=float(r.amount), reason=detail or item.cause)
+                self.journal.event(self.request_id, item.venue, f"order_outcome_{what}", client_order_id=r.client_order_id,
+                                   symbol=r.symbol, side=r.side.value, amount=r.amount, detail=detail or item.cause)
+                level = logging.ERROR if what == "unresolved" else logging.WARNING if what == "started" else logging.INFO
+                log.log(level, "%s order %s: outcome %s (%s)", item.venue, r.client_order_id, what, detail or item.cause)
+            self.publish()
+        except Exception:
+            log.exception("recording an order look-up failed")
+
+    def _unresolved(self, reason: str) -> None:
+        """An order's outcome stayed unknown for the whole look-up budget: stop trading and say so."""
+        self.last_error = reason
+        if self.state.state is not TradingState.HALTED:
+            self._halt_and_cancel(f"order outcome unknown: {reason}; check the venue, then reset")
 
     def _settled(self, venue: str, request: OrderRequest, order: VenueOrder) -> None:
         self._record_order_state(venue, request, order)

@@ -142,6 +142,9 @@ class SessionSnapshot:
     events: tuple[Event, ...]         # the newest EVENTS_IN_SNAPSHOT, oldest first
     events_total: int
     history: tuple[TickRecord, ...]   # the dashboard's time series (bounded)
+    #: orders whose outcome is being looked up by client id (the program waits for each)
+    unresolved_orders: tuple[str, ...] = ()
+    journal: str = "journal: ok"      # the journal writer's state in words
 
     @property
     def active(self) -> bool:
@@ -159,8 +162,17 @@ class SessionSnapshot:
         return 3 * self.tick_seconds + 1
 
 
-def badge(phase: str, state: TradingState, reason: str) -> tuple[Badge, str]:
-    """The badge and the phase line, from the same two facts."""
+def badge(phase: str, state: TradingState, reason: str, waiting: int = 0) -> tuple[Badge, str]:
+    """The badge and the phase line, from the same facts. ``waiting``: orders whose outcome is being
+    looked up (the strategy's program waits for them; nothing else is sent)."""
+    shown, line = _badge(phase, state, reason)
+    if waiting and phase == "running":
+        line += (f"; WAITING: the outcome of {waiting} order{'s' if waiting > 1 else ''} is unknown, looking "
+                 f"{'them' if waiting > 1 else 'it'} up by client order id before anything else is sent")
+    return shown, line
+
+
+def _badge(phase: str, state: TradingState, reason: str) -> tuple[Badge, str]:
     if phase == "stopped":
         return Badge("STOPPED", "dim"), f"stopped (trading was {state.value} when the session stopped)"
     if phase == "starting":

@@ -6,10 +6,13 @@ Leaving HALTED needs an explicit `reset()`; nothing else moves the state out of 
 """
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from enum import Enum
 from typing import Callable
+
+log = logging.getLogger(__name__)
 
 
 class TradingState(str, Enum):
@@ -78,6 +81,11 @@ class TradingStateMachine:
         change = StateChange(self._state, new, reason, time.time(), time.perf_counter())
         self._state = new
         self.history.append(change)
+        # The state has changed before any listener runs, and a listener's failure (a view, the
+        # journal) is logged, never raised: a HALT must hold whatever a listener does.
         for listener in self._listeners:
-            listener(change)
+            try:
+                listener(change)
+            except Exception:
+                log.exception("trading-state listener failed (the state is %s regardless)", new.value)
         return change

@@ -34,6 +34,7 @@ FAULT_HELP = {
     "answer_late_s": "execute the request (an order is booked), then hold the answer this many seconds",
     "drop_answer": "true: execute, send half the answer, cut the connection (aiohttp: ClientPayloadError)",
     "body": f"execute, then answer 200 with a bad body: {' | '.join(BODY_FAULTS)}",
+    "status_after": "execute, then answer with this HTTP status (e.g. 504: a gateway lost the venue's answer)",
     "bad_auth": "true: reject every signed request as an invalid key (venue-wide only)",
     "clock_skew_ms": "the venue's clock runs this many ms ahead (negative: behind) (venue-wide only)",
 }

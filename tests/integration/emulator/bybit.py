@@ -99,6 +99,23 @@ class BybitDialect:
                 "orderIv": "", "placeType": "", "marketUnit": "", "slippageTolerance": "0",
                 "slippageToleranceType": "UNKNOWN", "extraFees": ""}
 
+    def execution_json(self, t) -> dict:
+        """One row of v5/execution/list (fields as Bybit's recorded answer)."""
+        o = t.order
+        inst = o.instrument
+        spot = inst.kind == "spot"
+        value = t.qty * t.price
+        return {"symbol": inst.venue_id, "orderType": o.type.capitalize(), "underlyingPrice": "",
+                "orderLinkId": o.client_id, "orderId": o.order_id, "stopOrderType": "" if spot else "UNKNOWN",
+                "execTime": str(t.ts_ms), "feeCurrency": inst.base if spot and o.side == "buy" else "",
+                "createType": "CreateByUser", "feeRate": "0", "tradeIv": "", "blockTradeId": "",
+                "markPrice": "" if spot else fmt(inst.price), "execPrice": fmt(t.price), "markIv": "",
+                "orderQty": fmt(o.qty), "orderPrice": fmt(o.price or t.price), "execValue": fmt(value),
+                "closedSize": "" if spot else "0", "execType": "Trade", "seq": t.trade_id,
+                "side": o.side.capitalize(), "indexPrice": "", "leavesQty": "0", "isMaker": o.type == "limit",
+                "execFee": "0", "execId": t.trade_id, "marketUnit": "baseCoin" if spot else "",
+                "execQty": fmt(t.qty)}
+
     def market_json(self, inst: Instrument) -> dict:
         if inst.kind == "spot":
             return {"symbol": inst.venue_id, "baseCoin": inst.base, "quoteCoin": inst.quote, "status": "Trading",
@@ -223,6 +240,14 @@ class BybitDialect:
                       and p.get("orderLinkId") in (None, o.client_id) and p.get("orderId") in (None, o.order_id)]
             return self.ok({"category": category, "list": [self.order_json(o) for o in orders],
                             "nextPageCursor": ""})
+        if path == "v5/execution/list":
+            since = int(p.get("startTime") or 0)
+            rows = [t for t in s.trades if t.order.instrument.kind == kind and t.ts_ms >= since
+                    and p.get("symbol") in (None, t.order.instrument.venue_id)
+                    and p.get("orderLinkId") in (None, t.order.client_id) and p.get("orderId") in (None, t.order.order_id)]
+            rows.sort(key=lambda t: t.ts_ms, reverse=True)
+            return self.ok({"nextPageCursor": "", "category": category,
+                            "list": [self.execution_json(t) for t in rows[:int(p.get("limit") or 50)]]})
         if path == "v5/order/create" and method == "POST":
             o = s.place(f"{category}:{p['symbol']}", p["side"].lower(), p["orderType"].lower(), Decimal(str(p["qty"])),
                         Decimal(str(p["price"])) if p.get("price") else None, p.get("orderLinkId"),

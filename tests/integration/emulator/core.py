@@ -76,7 +76,9 @@ class RequestFaults:
     answer this long: a client whose timeout is shorter gives up while the order exists),
     ``drop_answer`` (send the headers and half the body, then cut the connection: aiohttp raises a
     payload error), ``body`` ("truncated": half the real JSON; "html": a 200 HTML page as a proxy or
-    maintenance page sends; "empty": a 200 with no body)."""
+    maintenance page sends; "empty": a 200 with no body), ``status_after`` (answer with this HTTP
+    status, e.g. 502 or 504, as a gateway does when the venue behind it booked the order but its
+    answer did not come back in time)."""
 
     latency_s: float = 0.0
     http_status: int | None = None
@@ -85,6 +87,7 @@ class RequestFaults:
     answer_late_s: float = 0.0
     drop_answer: bool = False
     body: str | None = None
+    status_after: int | None = None
 
     def __post_init__(self) -> None:
         if self.body is not None and self.body not in BODY_FAULTS:
@@ -174,6 +177,17 @@ class Position:
     entry: Decimal = D(0)
 
 
+@dataclass(frozen=True)
+class Trade:
+    """One execution of an order (the emulator fills an order in one trade)."""
+
+    trade_id: str
+    order: Order
+    qty: Decimal                   # venue units
+    price: Decimal
+    ts_ms: int
+
+
 class RejectOrder(Exception):
     """The venue refuses an order; ``reason`` is one of: funds, min_qty, unknown_symbol, duplicate_id."""
 
@@ -202,6 +216,7 @@ class VenueState:
     orders: dict[str, Order] = field(default_factory=dict)
     positions: dict[str, Position] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)
+    trades: list[Trade] = field(default_factory=list)
     # Dead-man switches (exchange-side cancel-after): scope -> deadline on the venue clock (ms). A scope
     # is "*" (every order of the venue, OKX) or an instrument key (Binance USD-M is per symbol).
     dead_man: dict[str, int] = field(default_factory=dict)
@@ -317,6 +332,7 @@ class VenueState:
         order.filled, order.avg_price, order.status = order.qty, price, "filled"
         order.locked = None
         order.updated_ms = self.now_ms()
+        self.trades.append(Trade(str(next(self._ids)), order, order.qty, price, order.updated_ms))
 
     def cancel(self, order: Order) -> Order:
         if order.status != "open":
@@ -518,6 +534,9 @@ class ExchangeEmulator:
             await asyncio.sleep(faults.answer_late_s)
         if faults.drop_answer:
             return await _cut_mid_answer(request, response)
+        if faults.status_after is not None:
+            return web.Response(status=faults.status_after, content_type="text/html",
+                                text=f"<html><head><title>{faults.status_after} Gateway Time-out</title></head></html>")
         if faults.body is not None:
             return _bad_body(response, faults.body)
         return response

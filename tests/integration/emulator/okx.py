@@ -114,6 +114,19 @@ class OkxDialect:
                 "linkedAlgoOrd": {"algoId": ""}, "isTpLimit": "false", "slOrdPx": "", "slTriggerPx": "",
                 "slTriggerPxType": "", "tpOrdPx": "", "tpTriggerPx": "", "tpTriggerPxType": ""}
 
+    def fill_json(self, t) -> dict:
+        """One row of trade/fills(-history) (fields as OKX's recorded answer; sizes in contracts)."""
+        o = t.order
+        inst = o.instrument
+        spot = inst.kind == "spot"
+        return {"side": o.side, "fillSz": fmt(t.qty), "fillPx": fmt(t.price), "fillPxVol": "", "fillFwdPx": "",
+                "fee": "0", "fillPnl": "0", "ordId": o.order_id, "feeRate": "0", "instType": "SPOT" if spot else "SWAP",
+                "fillPxUsd": "", "instId": inst.venue_id, "clOrdId": o.client_id, "posSide": "net",
+                "billId": t.trade_id, "fillMarkVol": "", "tag": "", "fillTime": str(t.ts_ms),
+                "execType": "M" if o.type == "limit" else "T", "fillIdxPx": "", "tradeId": t.trade_id,
+                "fillMarkPx": "" if spot else fmt(inst.price), "feeCcy": inst.base if spot and o.side == "buy"
+                else inst.quote, "ts": str(t.ts_ms)}
+
     async def handle(self, request: web.Request, path: str, body: bytes, auth_only: bool = False) -> web.Response | None:
         """Answer one request; ``auth_only``: only check its signature (None when it passes)."""
         raw_query = request.raw_path.partition("?")[2]
@@ -221,6 +234,14 @@ class OkxDialect:
                       and (not p.get("instType") or o.instrument.kind == inst_kind)]
             orders.sort(key=lambda o: int(o.order_id), reverse=True)
             return self.ok([self.order_json(o) for o in orders[:min(int(p.get("limit") or 100), 100)]])
+        if path in ("trade/fills", "trade/fills-history"):
+            inst_kind = {"SPOT": "spot", "SWAP": "perp"}.get(p.get("instType", ""))
+            since = int(p.get("begin") or 0)
+            rows = [t for t in s.trades if t.ts_ms >= since and p.get("instId") in (None, t.order.instrument.venue_id)
+                    and (not p.get("instType") or t.order.instrument.kind == inst_kind)
+                    and p.get("ordId") in (None, t.order.order_id)]
+            rows.sort(key=lambda t: t.ts_ms, reverse=True)
+            return self.ok([self.fill_json(t) for t in rows[:min(int(p.get("limit") or 100), 100)]])
         if path == "trade/order" and method == "GET":
             order = s.find_order(p.get("ordId"), p.get("clOrdId"))
             if order is None or order.instrument.venue_id != p.get("instId"):

@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from tests.integration.emulator.core import D, Instrument, Order, RejectOrder, TestKeys, VenueState, fmt, \
+from venues.emulator.core import D, Instrument, Order, RejectOrder, TestKeys, VenueState, fmt, \
     json_response
 
 _STATUS = {"open": "New", "filled": "Filled", "canceled": "Cancelled"}

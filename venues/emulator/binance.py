@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from tests.integration.emulator.core import D, Instrument, Order, RejectOrder, TestKeys, VenueState, fmt, \
+from venues.emulator.core import D, Instrument, Order, RejectOrder, TestKeys, VenueState, fmt, \
     json_response
 
 _SIGNED = {
@@ -209,13 +209,13 @@ class BinanceDialect:
                  "maintMarginRatio": 0.005, "cum": 0}]} for i in s.instruments.values() if i.kind == "perp"])
         if method == "GET" and path == "positionRisk":
             out = []
-            for key, pos in s.positions.items():
+            for inst_key, pos in s.positions.items():
                 if pos.qty == 0:
                     continue
-                inst = s.instruments[key]
+                inst = s.instruments[inst_key]
                 out.append({"symbol": inst.venue_id, "positionSide": "BOTH", "positionAmt": fmt(pos.qty),
                             "entryPrice": fmt(pos.entry), "breakEvenPrice": fmt(pos.entry), "markPrice": fmt(inst.price),
-                            "unRealizedProfit": fmt(s.unrealized(key)), "liquidationPrice": "0", "isolatedMargin": "0",
+                            "unRealizedProfit": fmt(s.unrealized(inst_key)), "liquidationPrice": "0", "isolatedMargin": "0",
                             "notional": fmt(pos.qty * inst.price), "marginAsset": "USDT", "isolatedWallet": "0",
                             "initialMargin": fmt(abs(pos.qty * inst.price) / 10), "maintMargin": "0",
                             "positionInitialMargin": "0", "openOrderInitialMargin": "0", "adl": 1,

@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from venues.emulator import transfers
 from venues.emulator.core import D, Instrument, Order, RejectOrder, TestKeys, VenueState, fmt, \
     json_response
 
@@ -21,7 +22,7 @@ _SIGNED = {
     "api/v3/account", "api/v3/order", "api/v3/openOrders", "sapi/v1/account/apiRestrictions",
     "fapi/v3/account", "fapi/v2/account", "fapi/v1/leverageBracket", "fapi/v3/positionRisk",
     "fapi/v1/openOrders", "fapi/v1/order", "fapi/v1/allOpenOrders", "fapi/v1/positionSide/dual",
-    "fapi/v1/countdownCancelAll",
+    "fapi/v1/countdownCancelAll", *transfers.BINANCE_SIGNED,
 }
 _STATUS = {"open": "NEW", "filled": "FILLED", "canceled": "CANCELED"}
 _REJECT = {"funds": (-2010, "Account has insufficient balance for requested action."),
@@ -221,6 +222,8 @@ class BinanceDialect:
                             "positionInitialMargin": "0", "openOrderInitialMargin": "0", "adl": 1,
                             "bidNotional": "0", "askNotional": "0", "updateTime": s.now_ms()})
             return json_response(out)
+        if path in transfers.BINANCE_PATHS:
+            return transfers.binance(self, method, path, p)
         if method == "GET" and path == "positionSide/dual":
             return json_response({"dualSidePosition": s.hedge_mode})
         if path == "openOrders" and method == "GET":

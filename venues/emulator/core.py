@@ -208,6 +208,8 @@ class VenueState:
     dead_man_arms: list[tuple[str, int]] = field(default_factory=list)      # (scope, timeout ms), 0 = off
     dead_man_fired: list[tuple[str, list[str]]] = field(default_factory=list)  # (scope, cancelled ids)
     _ids: Any = field(default_factory=lambda: itertools.count(1_000_001))
+    #: the venue's wallet on a chain (venues/emulator/chain_bridge.ChainBridge): withdrawals and deposits
+    chain: Any = None
 
     # -- clocks ------------------------------------------------------------------------------------
     def now_ms(self) -> int:

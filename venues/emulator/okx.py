@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from venues.emulator import transfers
 from venues.emulator.core import D, Instrument, Order, RejectOrder, TestKeys, VenueState, fmt, \
     json_response
 
@@ -134,6 +135,8 @@ class OkxDialect:
 
     def route(self, method: str, path: str, p) -> web.Response:
         s = self.s
+        if path in transfers.OKX_PATHS:
+            return transfers.okx(self, method, path, p)
         if path == "public/time":
             return self.ok([{"ts": str(s.now_ms())}])
         if path == "public/instruments":

@@ -44,7 +44,7 @@ class _NeverSelected(KeyringBackend):
     priority would make keyring pick it for the whole process)."""
 
     @properties.classproperty
-    def priority(cls) -> float:  # type: ignore[override]
+    def priority(cls) -> float:
         raise RuntimeError("the demo's keyring is passed explicitly, never selected")
 
 

@@ -14,8 +14,8 @@ from app.demo import _preset
 from app.main_window import MainWindow
 from bootstrap import app_services
 from tests.gui.emulator_support import run_on_loop
-from venues.demo import DemoBackends, InMemoryDemoKeyring
 from venues.credentials import CredentialStore
+from venues.demo import DemoBackends, InMemoryDemoKeyring
 
 
 def _peers_or_skip() -> None:

@@ -42,7 +42,7 @@ def test_demo_no_window_starts_the_venues_and_stores_the_keys():
     proc = subprocess.Popen([sys.executable, "main.py", "demo", "--no-window"], cwd=REPO, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
-        info, lines = read_until_ready(proc, 120)
+        info, _lines = read_until_ready(proc, 120)
         ready_s = time.monotonic() - started
         # the exchanges answer the real protocol paths
         binance = requests.get(info["exchanges"]["binance"] + "/api/v3/time", timeout=5).json()

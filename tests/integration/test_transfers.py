@@ -9,6 +9,7 @@ other address, the journal's steps, and a restart that resumes a transfer in fli
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from decimal import Decimal as D
 
 import pytest
@@ -183,3 +184,35 @@ def test_settings_come_from_the_config_file_and_name_missing_keys(tmp_path):
     from engine.services.live.transfers import TransferConfigError
     with pytest.raises(TransferConfigError, match=r"transfers.yaml: environments.testnet.poll_interval_s is missing"):
         load_transfer_settings("testnet", bad)
+
+
+async def test_the_factory_wires_okx_and_the_wallet_from_config_and_keyring(bridged, defi, tmp_path):
+    """build_transfer_service as `python main.py transfer` uses it: OKX keys and the wallet's rpc_url and key
+    from the keyring, the chain's token addresses from the devchain override file, the journal beside the
+    live journal; OKX (its demo environment has wallet endpoints) -> wallet and back on testnet."""
+    import yaml
+
+    from tests.integration.chain.defi import FAST_TRANSACTIONS, wallet_store
+    from tests.integration.emulator import store_test_keys
+    from venues.onchain.devstack.overrides import venue_overrides
+    from venues.transfer_factory import build_transfer_service
+
+    emulator, bridge, _ = bridged
+    store = store_test_keys(wallet_store(defi.url), environments=("testnet",))
+    override = tmp_path / "devchain.yaml"
+    override.write_text(yaml.safe_dump(venue_overrides(defi.stack, transactions=FAST_TRANSACTIONS)))
+    svc, close = await build_transfer_service(
+        "testnet", store, cex_venues=["okx"], journal_path=tmp_path / "journal-testnet.sqlite3",
+        override_file=override, url_overrides={"okx": emulator.base_url("okx")},
+        extra_whitelist={"wallet": WALLET}, timeout_s=5.0, retry=RetryPolicy(attempts=2, base_delay_s=0.01),
+        rate_limit_ms=1)
+    try:
+        assert svc.settings.confirmations == load_transfer_settings("testnet").confirmations
+        svc = TransferService(svc.journal, svc.cex, svc.wallet, dataclasses.replace(svc.settings, poll_interval_s=0.05))
+        out = await svc.wait((await svc.cex_to_wallet("okx", "USDT", D(250))).id, 30)
+        assert out.status is TransferStatus.ARRIVED, out
+        back = await svc.wait((await svc.wallet_to_cex("okx", "USDT", D(100))).id, 30)
+        assert back.status is TransferStatus.CREDITED, back
+        assert [t.status for t in svc.transfers()] == [TransferStatus.ARRIVED, TransferStatus.CREDITED]
+    finally:
+        await close()

@@ -88,6 +88,12 @@ class CexTransferPort(Protocol):
     @property
     def venue(self) -> str: ...
 
+    @property
+    def finds_by_client_id(self) -> bool:
+        """Whether a withdrawal can be looked up by the client id it was sent with (a restart needs it
+        to know whether a withdrawal it did not see acknowledged was made)."""
+        ...
+
     async def deposit_address(self, asset: str) -> str: ...
 
     async def withdraw(self, asset: str, amount: Decimal, address: str, client_id: str) -> str:

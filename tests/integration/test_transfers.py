@@ -65,7 +65,7 @@ async def bridged(defi):
     miner = asyncio.ensure_future(mine())
     adapters = {v: build_cex_adapter(v, load_venue_config(v), "production", creds(v), url_override=emulator.base_url(v),
                                      timeout_s=3.0, retry=RetryPolicy(attempts=2, base_delay_s=0.01),
-                                     underlyings=["ETH"], rate_limit_ms=1) for v in ("binance", "okx")}
+                                     underlyings=["ETH"], rate_limit_ms=1) for v in ("binance", "okx", "bybit")}
     try:
         yield emulator, bridge, adapters
     finally:
@@ -216,3 +216,36 @@ async def test_the_factory_wires_okx_and_the_wallet_from_config_and_keyring(brid
         assert [t.status for t in svc.transfers()] == [TransferStatus.ARRIVED, TransferStatus.CREDITED]
     finally:
         await close()
+
+
+async def test_bybit_withdraws_to_the_wallet_and_credits_a_deposit(bridged, execution, tmp_path):
+    emulator, bridge, adapters = bridged
+    svc = service(tmp_path, adapters, execution, {"wallet": execution.ctx.address})
+    before = await execution.ctx.w3.eth.get_balance(execution.ctx.address)
+    out = await svc.wait((await svc.cex_to_wallet("bybit", "ETH", D("1.5"))).id, 20)
+    assert out.status is TransferStatus.ARRIVED, out
+    assert await execution.ctx.w3.eth.get_balance(execution.ctx.address) == before + 15 * 10 ** 17
+    bybit = emulator.venues["bybit"]
+    usdt0 = bybit.balance("unified", "USDT")
+    back = await svc.wait((await svc.wallet_to_cex("bybit", "USDT", D(55))).id, 20)
+    assert back.status is TransferStatus.CREDITED, back
+    assert bybit.balance("unified", "USDT") == usdt0 + D(55)
+
+
+async def test_a_withdrawal_whose_answer_is_lost_is_found_by_its_client_id(bridged, execution, tmp_path):
+    """The venue makes the withdrawal and the connection drops before the answer: Binance is asked by
+    client id and the transfer goes on (one withdrawal); Bybit cannot be asked, so the transfer fails
+    saying the withdrawal may exist and is not sent again."""
+    emulator, bridge, adapters = bridged
+    svc = service(tmp_path, adapters, execution, {"wallet": execution.ctx.address})
+    emulator.add_fault("binance", "sapi/v1/capital/withdraw/apply", "POST", drop_answer=True, times=1)
+    t = await svc.cex_to_wallet("binance", "USDT", D(99))
+    assert t.status is TransferStatus.SENT and t.withdraw_id == bridge.withdrawals["binance"][0].id
+    assert (await svc.wait(t.id, 20)).status is TransferStatus.ARRIVED
+    assert len(bridge.withdrawals["binance"]) == 1
+
+    emulator.add_fault("bybit", "v5/asset/withdraw/create", "POST", drop_answer=True, times=1)
+    lost = await svc.cex_to_wallet("bybit", "USDT", D(12))
+    assert lost.status is TransferStatus.FAILED
+    assert "cannot look it up by client id: check its withdrawal history for 12 USDT" in lost.detail
+    assert len(bridge.withdrawals["bybit"]) == 1, "the venue made it; the workstation did not send it twice"

@@ -4,7 +4,8 @@ engine.domain.transfers.CexTransferPort).
 ``withdraw`` (a state change: sent once, never retried, so a timeout can never pay twice; the
 client id lets a restart find it), ``fetchDepositAddress``, ``fetchWithdrawals`` and ``fetchDeposits``
 (reads, retried like every read). The client id travels in the venue's own parameter: Binance
-``withdrawOrderId``, OKX ``clientId``, Bybit has none (a restart then matches by amount and address).
+``withdrawOrderId``, OKX ``clientId``; Bybit's withdrawal records carry none, so a restart cannot tell
+whether an unacknowledged Bybit withdrawal was made and says so instead of sending it again.
 """
 from __future__ import annotations
 
@@ -28,6 +29,10 @@ class CcxtTransfers:
         return self.account.venue
 
     @property
+    def finds_by_client_id(self) -> bool:
+        return self.account.ccxt_id in CLIENT_ID_PARAM
+
+    @property
     def _ex(self) -> Any:
         return self.account.exchange
 
@@ -45,6 +50,15 @@ class CcxtTransfers:
                                           {"ccy": asset})
             rows = [r for r in raw.get("data") or [] if r.get("selected") in (True, "true")]
             answer = {"address": rows[0].get("addr")} if rows else {}
+        elif self.account.ccxt_id == "bybit":
+            # ccxt's bybit picks "the default network" from fetchCurrencies (left off, as above) and
+            # refuses without it; the addresses by network are there: exactly one must be
+            by_network = await self.account.read(f"fetchDepositAddressesByNetwork {asset}",
+                                                 self._ex.fetch_deposit_addresses_by_network, asset)
+            if len(by_network) != 1:
+                raise ValueError(f"{self.venue} lists {asset} deposit addresses on {len(by_network)} networks "
+                                 f"({', '.join(by_network) or 'none'}): expected exactly one")
+            answer = next(iter(by_network.values()))
         else:
             answer = await self.account.read(f"fetchDepositAddress {asset}", self._ex.fetch_deposit_address, asset)
         address = (answer or {}).get("address")

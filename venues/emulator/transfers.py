@@ -5,7 +5,9 @@ Binance: ``/sapi/v1/capital/withdraw/apply``, ``capital/deposit/address``, ``cap
 ``capital/withdraw/history`` (statuses: deposit 0 pending / 1 success; withdrawal 4 processing /
 6 completed / 5 failure). OKX: ``/api/v5/asset/withdrawal``, ``asset/deposit-address``,
 ``asset/deposit-history``, ``asset/withdrawal-history`` (deposit state 0 waiting for confirmations /
-2 successful; withdrawal 1 broadcasting / 2 success / -1 failed). A venue without a bridge answers
+2 successful; withdrawal 1 broadcasting / 2 success / -1 failed). Bybit v5: ``/v5/asset/withdraw/create``,
+``deposit/query-address``, ``deposit/query-record`` (status 2 processing / 3 success),
+``withdraw/query-record`` (Pending / success / Fail). A venue without a bridge answers
 these endpoints with the venue's own "not supported" error.
 """
 from __future__ import annotations
@@ -126,3 +128,49 @@ def okx(dialect: Any, method: str, path: str, p: dict) -> Any:
                             "ts": str(w.created_ms), "nonTradableAsset": False, "tag": "", "pmtId": "", "memo": "",
                             "addrEx": None, "wdId": w.id} for w in reversed(wrows)])
     return dialect.error("50000", f"emulator: no route {method} {path}", 404)
+
+
+# ------------------------------------------------------------------------------------------------ Bybit
+BYBIT_PATHS = {"v5/asset/withdraw/create", "v5/asset/deposit/query-address", "v5/asset/deposit/query-record",
+               "v5/asset/withdraw/query-record"}
+BYBIT_CHAIN = "ETH"
+#: Bybit's deposit status codes: 2 processing (confirming), 3 success
+_BYBIT_WITHDRAW_STATUS = {"processing": "Pending", "completed": "success", "failed": "Fail"}
+
+
+def bybit(dialect: Any, method: str, path: str, p: dict) -> Any:
+    """Answer one of BYBIT_PATHS (v5 envelopes: retCode 0 and ``result``)."""
+    bridge: ChainBridge | None = dialect.s.chain
+    if bridge is None:
+        return dialect.error(131002, "Withdraw and deposit are not available (emulator without a chain)")
+    state = dialect.s
+    if method == "POST" and path == "v5/asset/withdraw/create":
+        try:
+            record = bridge.withdraw(state, p["coin"], _amount(p["amount"]), p["address"], p.get("requestId", ""))
+        except KeyError as exc:
+            return dialect.error(10001, f"missing parameter {exc.args[0]}")
+        except ValueError as exc:
+            code = 131001 if "insufficient" in str(exc) else 131002
+            return dialect.error(code, str(exc))
+        return dialect.ok({"id": record.id})
+    if method == "GET" and path == "v5/asset/deposit/query-address":
+        return dialect.ok({"coin": p.get("coin", ""), "chains": [
+            {"chainType": "Ethereum (ERC20)", "addressDeposit": bridge.deposit_address(state.name), "tagDeposit": "",
+             "chain": BYBIT_CHAIN, "batchReleaseLimit": "-1", "contractAddress": ""}]})
+    if method == "GET" and path == "v5/asset/deposit/query-record":
+        rows = [d for d in bridge.deposits.get(state.name, []) if p.get("coin") in (None, d.asset)]
+        return dialect.ok({"rows": [
+            {"id": d.tx_hash[-12:], "coin": d.asset, "chain": BYBIT_CHAIN, "amount": fmt(d.amount), "txID": d.tx_hash,
+             "status": 3 if d.credited else 2, "toAddress": d.address, "tag": "", "depositFee": "",
+             "successAt": str(d.created_ms), "confirmations": str(d.confirmations), "txIndex": "0",
+             "blockHash": "", "batchReleaseLimit": "-1", "depositType": 0, "fromAddress": ""}
+            for d in reversed(rows)], "nextPageCursor": ""})
+    if method == "GET" and path == "v5/asset/withdraw/query-record":
+        wrows = [w for w in bridge.withdrawals.get(state.name, [])
+                 if p.get("coin") in (None, w.asset) and p.get("withdrawID") in (None, w.id)]
+        return dialect.ok({"rows": [
+            {"coin": w.asset, "chain": BYBIT_CHAIN, "amount": fmt(w.amount), "txID": w.tx_hash,
+             "status": _BYBIT_WITHDRAW_STATUS[w.status], "toAddress": w.address, "tag": "", "withdrawFee": fmt(w.fee),
+             "createTime": str(w.created_ms), "updateTime": str(w.updated_ms), "withdrawId": w.id, "withdrawType": 0}
+            for w in reversed(wrows)], "nextPageCursor": ""})
+    return dialect.error(10001, f"emulator: no route {method} {path}")

@@ -42,7 +42,8 @@ from engine.domain.transfers import (
     TransferStatus,
     WalletTransferPort,
 )
-from engine.domain.venue_ports import VenueError
+from engine.domain.onchain_ports import TransactionError, TxStage
+from engine.domain.venue_ports import VenueError, VenueErrorKind
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,11 @@ CREATE TABLE IF NOT EXISTS transfer_events (
 """
 _COLUMNS = "id, kind, asset, amount, source, destination, address, status, withdraw_id, tx_hash, " \
            "created_at, updated_at, detail"
+#: ccxt transaction statuses that end a withdrawal or deposit without the asset arriving ("ok" lands it;
+#: "pending", "processing", "unknown" mean the venue is still on it)
+REFUSED = frozenset({"failed", "fail", "canceled", "cancelled", "rejected"})
+#: a wallet payment that failed at these stages may still have been broadcast (or be mined later)
+UNCERTAIN_STAGES = frozenset({TxStage.SUBMISSION, TxStage.STUCK})
 CONFIG_PATH = Path(__file__).resolve().parents[3] / "configs" / "transfers.yaml"
 
 
@@ -211,15 +217,33 @@ class TransferService:
                 return await self._send(t, resuming=resuming)
             if t.status is TransferStatus.SENT:
                 return await self._follow(t)
+        except TransactionError as exc:
+            if t.status is not TransferStatus.REQUESTED:
+                raise
+            if exc.stage in UNCERTAIN_STAGES:    # signed and maybe broadcast: the nonce ledger knows, resume() looks
+                log.warning("transfer %s: the wallet payment is unresolved (%s); resume() finds it", t.id, exc)
+                return t
+            return self._set(t, TransferStatus.FAILED, detail=f"the wallet payment did not happen: {exc}")
         except VenueError as exc:
             if t.status is TransferStatus.REQUESTED and not resuming:
-                # the venue refused or did not answer the request itself: look once more before failing
-                found = await self._find_withdrawal(t)
-                if found is not None:
-                    return found
-                return self._set(t, TransferStatus.FAILED, detail=f"the withdrawal was not accepted: {exc}")
+                return await self._withdrawal_failed(t, exc)
             log.info("transfer %s: %s (retried at the next step)", t.id, exc)
         return t
+
+    async def _withdrawal_failed(self, t: Transfer, exc: VenueError) -> Transfer:
+        """The withdrawal request raised: refused, or no answer (then it may have been made)."""
+        venue = self._venue(t.source)
+        if venue.finds_by_client_id:
+            found = await self._find_withdrawal(t)       # made after all (an answer lost on the way back)
+            if found is not None:
+                return found
+            return self._set(t, TransferStatus.FAILED, detail=f"the withdrawal was not made: {exc}")
+        if exc.kind in (VenueErrorKind.TIMEOUT, VenueErrorKind.UNAVAILABLE, VenueErrorKind.NETWORK,
+                        VenueErrorKind.MALFORMED, VenueErrorKind.UNKNOWN):
+            return self._set(t, TransferStatus.FAILED, detail=(
+                f"{t.source} did not answer the withdrawal request ({exc}) and cannot look it up by client id: "
+                f"check its withdrawal history for {t.amount} {t.asset} to {t.address}; not sent again"))
+        return self._set(t, TransferStatus.FAILED, detail=f"the withdrawal was not made: {exc}")
 
     async def wait(self, transfer_id: str, timeout_s: float) -> Transfer:
         """Advance until final; raises TimeoutError (the transfer stays journaled as it is)."""
@@ -295,10 +319,15 @@ class TransferService:
             if tx_hash is None:
                 tx_hash = await wallet.pay(t.asset, t.amount, t.address, payment_label(t.id))
             return self._set(t, TransferStatus.SENT, tx_hash=tx_hash, detail="paid from the wallet")
-        found = await self._find_withdrawal(t)       # a restart after the venue accepted it
+        venue = self._venue(t.source)
+        if resuming and not venue.finds_by_client_id:
+            return self._set(t, TransferStatus.FAILED, detail=(
+                f"interrupted before {t.source} acknowledged the withdrawal, and {t.source} cannot look it up by "
+                f"client id: check its withdrawal history for {t.amount} {t.asset} to {t.address}; not sent again"))
+        found = await self._find_withdrawal(t) if venue.finds_by_client_id else None   # a restart after the venue accepted it
         if found is not None:
             return found
-        withdraw_id = await self._venue(t.source).withdraw(t.asset, t.amount, t.address, t.id)
+        withdraw_id = await venue.withdraw(t.asset, t.amount, t.address, t.id)
         return self._set(t, TransferStatus.SENT, withdraw_id=withdraw_id, detail="withdrawal accepted")
 
     async def _follow(self, t: Transfer) -> Transfer:
@@ -306,7 +335,7 @@ class TransferService:
             state = await self._venue(t.source).find_withdrawal(t.asset, withdraw_id=t.withdraw_id, client_id=t.id)
             if state is None:
                 return t
-            if state.status in ("failed", "canceled"):
+            if state.status in REFUSED:
                 return self._set(t, TransferStatus.FAILED, detail=f"{t.source} reports the withdrawal {state.status}")
             if not state.tx_hash:
                 return t
@@ -320,8 +349,10 @@ class TransferService:
                 return self._set(t, TransferStatus.ARRIVED, detail=f"{confirmations} confirmations")
             return t
         deposit = await self._venue(t.destination).find_deposit(t.asset, t.tx_hash)
-        if deposit is None or deposit.status == "pending":
+        if deposit is None:
             return t
         if deposit.status == "ok":
             return self._set(t, TransferStatus.CREDITED, detail=f"{t.destination} credited {deposit.amount} {t.asset}")
-        return self._set(t, TransferStatus.FAILED, detail=f"{t.destination} reports the deposit {deposit.status}")
+        if deposit.status in REFUSED:
+            return self._set(t, TransferStatus.FAILED, detail=f"{t.destination} reports the deposit {deposit.status}")
+        return t                     # pending, processing, unknown: the venue is still confirming it

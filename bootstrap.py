@@ -30,7 +30,9 @@ def live_trading_service(*, store=None, url_overrides: dict[str, str] | None = N
 
     - CEX adapters from configs/venues + the environment's endpoints; keys from the OS keyring
       (``store``: a venues.credentials.CredentialStore; the OS keyring by default). Paper sessions
-      build public-only adapters and never touch the keyring.
+      build public-only adapters (no exchange key is read).
+    - Modes with on-chain legs read the chain each tick (AAVE indices, LST rates, gas) through the RPC
+      venue's ``rpc_url`` in the keyring; without one they run on the last historical values, and say so.
     - The journal in the platformdirs user data dir (``journal_dir`` overrides: tests).
     - Production live runs check-venues (venues.checks) first and refuses on any FAIL.
     ``url_overrides`` (venue -> base URL) and ``rate_limit_ms`` point the adapters at the loopback
@@ -84,13 +86,42 @@ def live_trading_service(*, store=None, url_overrides: dict[str, str] | None = N
                                    url_overrides=overrides)
         return [f"{r.venue} {r.check}: {r.message}" for r in results if r.status is Status.FAIL]
 
+    async def chain_market_factory(venue_configs, environment: str, needs):
+        from engine.domain.chain_market import ChainFeedUnavailable
+        from venues.onchain.factory import OnchainConfigError, expected_chain_id
+        from venues.onchain.market_reader import connect_chain_market
+        from venues.onchain.reader import RPC_VENUE, ChainReader
+
+        rpc_config = venue_configs[RPC_VENUE] if RPC_VENUE in venue_configs else load_venue_config(RPC_VENUE)
+        try:
+            credentials = await asyncio.wait_for(
+                run_abandonable(get_store().load, environment, RPC_VENUE, ["rpc_url"], name="keyring-load"), timeout_s)
+        except CredentialError as exc:
+            return ChainFeedUnavailable(f"cannot read the keyring: {exc.message}")
+        except asyncio.TimeoutError:
+            return ChainFeedUnavailable(f"the keyring did not answer within {timeout_s:g} s")
+        rpc_url = credentials.reveal("rpc_url")
+        if rpc_url is None:
+            return ChainFeedUnavailable(f"no rpc_url stored for {RPC_VENUE} ({environment}): python main.py credentials "
+                                        f"set --env {environment} --venue {RPC_VENUE} --field rpc_url")
+        reader = ChainReader(rpc_url, tokens={}, contracts={}, timeout_s=timeout_s, retry=policy, venue=RPC_VENUE,
+                             secrets=credentials.secret_values())
+        try:
+            return await connect_chain_market(reader, venue_configs, environment, needs,
+                                              expected_chain_id=expected_chain_id(rpc_config, environment),
+                                              block_age_limit_s=rpc_config.max_block_age_seconds, rpc_venue=RPC_VENUE)
+        except OnchainConfigError as exc:
+            await reader.close()
+            return ChainFeedUnavailable(str(exc))
+
     def journal_factory(environment: str) -> Journal:
         path = (journal_dir / f"journal-{environment}.sqlite3") if journal_dir is not None \
             else default_journal_path(environment)
         return Journal(path)
 
     return LiveTradingService(HistoricalDataProvider(data_dir, cache_dir), venue_factory, SimulatedVenues,
-                              ExecutionRejected, journal_factory, checks_runner)
+                              ExecutionRejected, journal_factory, checks_runner,
+                              chain_market_factory=chain_market_factory)
 
 
 def app_services(*, store=None, url_overrides: dict[str, str] | None = None, check_settings=None,

@@ -3,6 +3,7 @@
     python main.py                      open the desktop workstation
     python main.py backtest --mode M    run a backtest headless (see --help of each subcommand)
     python main.py live --mode M        run a mode on paper or live headless (Ctrl-C = emergency stop)
+    python main.py demo [--mode M]      the app on a local exchange emulator and DeFi chain (try it)
 """
 from __future__ import annotations
 

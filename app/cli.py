@@ -54,6 +54,8 @@ def register(subparsers: argparse._SubParsersAction, services: Callable[[], AppS
     p.add_argument("--scenario", help="lab panel: the sweep's scenario (default: steth_june2022_7pct_3d)")
     p.add_argument("--at", default="2024-12-06T15:00Z", help="lab panel: the hour the scenario starts")
     p.set_defaults(func=lambda args: run_screenshot_command(args, services))
+    from app.demo import register as register_demo
+    register_demo(subparsers, services)
 
     r = subparsers.add_parser("report", help="write one self-contained HTML report (interactive charts, metrics, "
                                              "config, provenance) of a backtest results folder")

@@ -212,3 +212,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_devchain_parser(subparsers)
     from venues.onchain.executor_cli import add_executor_parser
     add_executor_parser(subparsers, _guard)
+    from venues.transfer_cli import add_transfer_parser
+    add_transfer_parser(subparsers, _guard)

@@ -173,3 +173,21 @@ QUOTER_V2 = [{
     "outputs": [{"name": "amountOut", "type": "uint256"}, {"name": "sqrtPriceX96After", "type": "uint160"},
                 {"name": "initializedTicksCrossed", "type": "uint32"}, {"name": "gasEstimate", "type": "uint256"}],
 }]
+
+# ------------------------------------------------------------------------------------------------ market reads
+# The chain market feed (venues/onchain/market_reader.py): AaveOracle.getAssetsPrices(assets) (one call
+# for every price of a tick, aave-v3-core contracts/misc/AaveOracle.sol); UniswapV3Factory.getPool(
+# tokenA, tokenB, fee) (v3-core contracts/UniswapV3Factory.sol); UniswapV3Pool.slot0() -> sqrtPriceX96
+# (token1 per token0, Q64.96) and the rest of the slot (v3-core contracts/interfaces/pool/IUniswapV3PoolState.sol).
+AAVE_ORACLE_BATCH = [_view("getAssetsPrices", [("assets", "address[]")], [("", "uint256[]")]),
+                     _view("BASE_CURRENCY_UNIT", [], [("", "uint256")])]
+UNISWAP_FACTORY = [_view("getPool", [("tokenA", "address"), ("tokenB", "address"), ("fee", "uint24")],
+                         [("", "address")])]
+UNISWAP_POOL_SLOT0 = [_view("slot0", [], [
+    ("sqrtPriceX96", "uint160"), ("tick", "int24"), ("observationIndex", "uint16"),
+    ("observationCardinality", "uint16"), ("observationCardinalityNext", "uint16"), ("feeProtocol", "uint8"),
+    ("unlocked", "bool")])]
+
+# - ERC-20 transfer(to, amount) -> bool and the Transfer(from, to, value) event (EIP-20): the wallet's
+#   deposits to an exchange and the detection of arrivals (venues/transfers).
+ERC20_TRANSFER = [*ERC20, _fn("transfer", [("to", "address"), ("amount", "uint256")], [("", "bool")])]

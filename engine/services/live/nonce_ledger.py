@@ -161,6 +161,10 @@ class NonceLedger:
     def by_nonce(self, chain_id: int, sender: str, nonce: int) -> list[LedgerTx]:
         return self._rows("chain_id=? AND sender=? AND nonce=?", (chain_id, sender.lower(), nonce))
 
+    def by_label(self, label: str) -> list[LedgerTx]:
+        """Every transaction signed under ``label`` (a transfer finds its payment after a restart)."""
+        return self._rows("label=?", (label,))
+
     def highest_nonce(self, chain_id: int, sender: str) -> int | None:
         row = self.db.execute(
             "SELECT MAX(nonce) FROM chain_transactions WHERE chain_id=? AND sender=? AND status<>?",

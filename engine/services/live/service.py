@@ -30,9 +30,10 @@ from typing import Any
 
 from engine.config import CapitalError, load_config
 from engine.data import HistoricalDataProvider
+from engine.domain.chain_market import ChainFeedUnavailable, ChainMarketNeeds, ChainMarketPort
 from engine.domain.instructions import Instruction, Op
 from engine.domain.modes import SESSION_MODES, ExecutionMode
-from engine.domain.venue_ports import CexVenuePort, MarketKind
+from engine.domain.venue_ports import CexVenuePort, MarketKind, VenueError
 from engine.execution.cycle import WorldFactory
 from engine.services.live.dead_man import check_timeout
 from engine.services.live.emergency_stop import EStopHandle, SessionProgressListener, VenueCancelProgress
@@ -56,6 +57,11 @@ ENVIRONMENTS = ("testnet", "production")
 # (venue, environment, *, private, underlyings) -> adapter. ``private``: the session needs account
 # access (live); paper needs public market data only and works without keys.
 VenueFactory = Callable[..., CexVenuePort]
+# (the mode's venue configs, environment, what to read) -> the session's chain market source, or why
+# there is none (its on-chain series then stay historical, and the session says why). A chain that does
+# not answer raises VenueError: the start fails, as it does for an exchange that does not answer.
+ChainMarketFactory = Callable[[Mapping[str, Any], str, ChainMarketNeeds],
+                              Awaitable[ChainMarketPort | ChainFeedUnavailable]]
 
 
 class LiveStartError(ValueError):
@@ -108,15 +114,18 @@ class LiveTradingService:
     def __init__(self, provider: HistoricalDataProvider, venue_factory: VenueFactory,
                  world_factory: WorldFactory, rejected_exc: type[Exception],
                  journal_factory: Callable[[str], Journal],
-                 checks_runner: Callable[[str, str], Awaitable[list[str]]] | None = None) -> None:
+                 checks_runner: Callable[[str, str], Awaitable[list[str]]] | None = None,
+                 chain_market_factory: ChainMarketFactory | None = None) -> None:
         """``checks_runner(mode, environment)`` runs check-venues and returns the failures (one line
-        each; empty = pass): production live refuses to start on any."""
+        each; empty = pass): production live refuses to start on any. ``chain_market_factory`` gives
+        sessions of modes with on-chain legs their chain reads (AAVE indices, LST rates, gas)."""
         self.provider = provider
         self.venue_factory = venue_factory
         self.world_factory = world_factory
         self.rejected_exc = rejected_exc
         self.journal_factory = journal_factory
         self.checks_runner = checks_runner
+        self.chain_market_factory = chain_market_factory
         self.sessions: dict[str, LiveSession] = {}
         self._journals: dict[str, Journal] = {}
         self._locks: dict[str, InstanceLock] = {}
@@ -216,7 +225,8 @@ class LiveTradingService:
         try:
             await self._connect(venues, params, req.data_timeout_seconds)
             seed = await asyncio.to_thread(self.provider.load, data_requirements(params))
-            feed = LiveMarketFeed(params, venues, seed, req.data_timeout_seconds)
+            feed = LiveMarketFeed(params, venues, seed, req.data_timeout_seconds,
+                                  chain=await self._chain_source(resolved, req.environment, params))
             session = LiveSession(
                 mode=req.mode, execution=execution, environment=req.environment, params=params,
                 strategy=STRATEGIES[sp.mode](params), feed=feed, venues=venues,
@@ -366,6 +376,7 @@ class LiveTradingService:
         if session.phase is SessionPhase.STOPPED:
             return
         await session.stop(cancel_open_orders=cancel_open_orders)
+        await session.feed.close()             # the chain source's RPC session (the CEX adapters: below)
         await asyncio.gather(*(p.close() for p in session.venues.values()), return_exceptions=True)
         self._unlock_if_idle(session.environment)
 
@@ -505,3 +516,18 @@ class LiveTradingService:
     def _cancel_progress(self, request_id: str, progress: VenueCancelProgress) -> None:
         if self.on_cancel_progress is not None:
             self.on_cancel_progress(request_id, progress)     # EmergencyStop logs a listener's failure
+
+    # ------------------------------------------------------------------ the chain market source
+    async def _chain_source(self, resolved, environment: str, params) -> ChainMarketPort | ChainFeedUnavailable | None:
+        """Where a session's on-chain series come from: None for a mode that holds nothing on-chain."""
+        from engine.services.live.market_feed import chain_needs
+
+        needs = chain_needs(data_requirements(params))
+        if not needs:
+            return None
+        if self.chain_market_factory is None:
+            return ChainFeedUnavailable("this service has no chain reader")
+        try:
+            return await self.chain_market_factory(resolved.venues, environment, needs)
+        except VenueError as exc:
+            raise LiveStartError(f"cannot read the chain: {exc}") from None

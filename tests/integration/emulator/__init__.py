@@ -1,5 +1,12 @@
-"""Loopback exchange emulator for binance (spot + USD-M), bybit v5 and okx v5 (see core.py)."""
-from tests.integration.emulator.core import (
+"""The loopback exchange emulator, now a product package (venues/emulator, used by ``python main.py
+demo``), under its old name: ``tests.integration.emulator`` and its submodules ``core``, ``binance``,
+``bybit`` and ``okx`` are the very same module objects as ``venues.emulator.*`` (aliases in
+sys.modules, so patching one patches the other), and ``python -m tests.integration.emulator`` keeps
+running the check-venues CLI in __main__.py."""
+import sys
+
+from venues.emulator import binance, bybit, core, okx
+from venues.emulator.core import (
     BODY_FAULTS,
     TEST_KEYS,
     ExchangeEmulator,
@@ -11,4 +18,8 @@ from tests.integration.emulator.core import (
     store_test_keys,
 )
 
-__all__ = ["BODY_FAULTS", "TEST_KEYS", "ExchangeEmulator", "FaultRule", "Faults", "Order", "TestKeys", "VenueState", "store_test_keys"]
+for _module in (core, binance, bybit, okx):
+    sys.modules[f"{__name__}.{_module.__name__.rsplit('.', 1)[1]}"] = _module
+
+__all__ = ["BODY_FAULTS", "TEST_KEYS", "ExchangeEmulator", "FaultRule", "Faults", "Order", "TestKeys", "VenueState",
+           "store_test_keys", "binance", "bybit", "core", "okx"]

@@ -15,7 +15,8 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from tests.integration.emulator.core import D, Instrument, Order, RejectOrder, TestKeys, VenueState, fmt, \
+from venues.emulator import transfers
+from venues.emulator.core import D, Instrument, Order, RejectOrder, TestKeys, VenueState, fmt, \
     json_response
 
 _STATUS = {"open": "New", "filled": "Filled", "canceled": "Cancelled"}
@@ -169,6 +170,8 @@ class BybitDialect:
         s = self.s
         category = p.get("category", "")
         kind = _CATEGORY_KIND.get(category)
+        if path in transfers.BYBIT_PATHS:
+            return transfers.bybit(self, method, path, p)
         if path == "v5/market/time":
             now = s.now_ms()
             return self.ok({"timeSecond": str(now // 1000), "timeNano": str(now * 1_000_000)})

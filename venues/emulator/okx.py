@@ -17,7 +17,8 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from tests.integration.emulator.core import D, Instrument, Order, RejectOrder, TestKeys, VenueState, fmt, \
+from venues.emulator import transfers
+from venues.emulator.core import D, Instrument, Order, RejectOrder, TestKeys, VenueState, fmt, \
     json_response
 
 _STATE = {"open": "live", "filled": "filled", "canceled": "canceled"}
@@ -147,6 +148,8 @@ class OkxDialect:
 
     def route(self, method: str, path: str, p) -> web.Response:
         s = self.s
+        if path in transfers.OKX_PATHS:
+            return transfers.okx(self, method, path, p)
         if path == "public/time":
             return self.ok([{"ts": str(s.now_ms())}])
         if path == "public/instruments":
@@ -198,7 +201,7 @@ class OkxDialect:
                     "accAvgPx": "", "openAvgPx": "", "imr": "", "mmr": "", "mgnRatio": "", "notionalLever": "",
                     "clSpotInUseAmt": "", "maxSpotInUse": "", "spotInUseAmt": "", "spotBal": "", "spotUpl": "",
                     "spotUplRatio": "", "totalPnl": "", "totalPnlRatio": "", "rewardBal": "", "uTime": str(s.now_ms())})
-            total = sum((d["eqUsd"] and D(d["eqUsd"]) for d in details), D(0))
+            total = sum((D(str(d["eqUsd"])) for d in details if d["eqUsd"]), D(0))
             return self.ok([{"totalEq": fmt(total), "adjEq": fmt(total), "availEq": fmt(total), "isoEq": "0",
                              "borrowFroz": "0", "imr": "0", "mmr": "0", "mgnRatio": "", "ordFroz": "0", "upl": fmt(upnl),
                              "notionalUsd": "0", "notionalUsdForBorrow": "0", "notionalUsdForFutures": "0",

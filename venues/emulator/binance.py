@@ -14,14 +14,15 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from tests.integration.emulator.core import D, Instrument, Order, RejectOrder, TestKeys, VenueState, fmt, \
+from venues.emulator import transfers
+from venues.emulator.core import D, Instrument, Order, RejectOrder, TestKeys, VenueState, fmt, \
     json_response
 
 _SIGNED = {
     "api/v3/account", "api/v3/order", "api/v3/openOrders", "sapi/v1/account/apiRestrictions",
     "fapi/v3/account", "fapi/v2/account", "fapi/v1/leverageBracket", "fapi/v3/positionRisk",
     "fapi/v1/openOrders", "fapi/v1/order", "fapi/v1/allOpenOrders", "fapi/v1/positionSide/dual",
-    "fapi/v1/countdownCancelAll",
+    "fapi/v1/countdownCancelAll", *transfers.BINANCE_SIGNED,
 }
 _STATUS = {"open": "NEW", "filled": "FILLED", "canceled": "CANCELED"}
 _REJECT = {"funds": (-2010, "Account has insufficient balance for requested action."),
@@ -209,18 +210,20 @@ class BinanceDialect:
                  "maintMarginRatio": 0.005, "cum": 0}]} for i in s.instruments.values() if i.kind == "perp"])
         if method == "GET" and path == "positionRisk":
             out = []
-            for key, pos in s.positions.items():
+            for inst_key, pos in s.positions.items():
                 if pos.qty == 0:
                     continue
-                inst = s.instruments[key]
+                inst = s.instruments[inst_key]
                 out.append({"symbol": inst.venue_id, "positionSide": "BOTH", "positionAmt": fmt(pos.qty),
                             "entryPrice": fmt(pos.entry), "breakEvenPrice": fmt(pos.entry), "markPrice": fmt(inst.price),
-                            "unRealizedProfit": fmt(s.unrealized(key)), "liquidationPrice": "0", "isolatedMargin": "0",
+                            "unRealizedProfit": fmt(s.unrealized(inst_key)), "liquidationPrice": "0", "isolatedMargin": "0",
                             "notional": fmt(pos.qty * inst.price), "marginAsset": "USDT", "isolatedWallet": "0",
                             "initialMargin": fmt(abs(pos.qty * inst.price) / 10), "maintMargin": "0",
                             "positionInitialMargin": "0", "openOrderInitialMargin": "0", "adl": 1,
                             "bidNotional": "0", "askNotional": "0", "updateTime": s.now_ms()})
             return json_response(out)
+        if path in transfers.BINANCE_PATHS:
+            return transfers.binance(self, method, path, p)
         if method == "GET" and path == "positionSide/dual":
             return json_response({"dualSidePosition": s.hedge_mode})
         if path == "openOrders" and method == "GET":

@@ -17,7 +17,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Protocol
 
 from aiohttp import web
 
@@ -223,6 +223,8 @@ class VenueState:
     dead_man_arms: list[tuple[str, int]] = field(default_factory=list)      # (scope, timeout ms), 0 = off
     dead_man_fired: list[tuple[str, list[str]]] = field(default_factory=list)  # (scope, cancelled ids)
     _ids: Any = field(default_factory=lambda: itertools.count(1_000_001))
+    #: the venue's wallet on a chain (venues/emulator/chain_bridge.ChainBridge): withdrawals and deposits
+    chain: Any = None
 
     # -- clocks ------------------------------------------------------------------------------------
     def now_ms(self) -> int:
@@ -373,6 +375,15 @@ class VenueState:
 Handler = Callable[[web.Request, str, bytes], Awaitable[web.Response]]
 
 
+class Dialect(Protocol):
+    """One venue's REST protocol (venues/emulator/binance.py, bybit.py, okx.py)."""
+
+    def rate_limited(self) -> web.Response: ...
+
+    async def handle(self, request: web.Request, path: str, body: bytes,
+                     auth_only: bool = False) -> web.Response | None: ...
+
+
 def json_response(payload: Any, status: int = 200) -> web.Response:
     return web.Response(text=json.dumps(payload), status=status, content_type="application/json")
 
@@ -380,7 +391,7 @@ def json_response(payload: Any, status: int = 200) -> web.Response:
 async def _cut_mid_answer(request: web.Request, response: web.Response) -> web.StreamResponse:
     """Announce the whole answer, send half of it, close the connection (what a dropped TCP
     connection or a proxy timeout looks like to the client: aiohttp's ClientPayloadError)."""
-    payload = response.body if isinstance(response.body, bytes) else response.text.encode()
+    payload = response.body if isinstance(response.body, bytes) else (response.text or "").encode()
     cut = web.StreamResponse(status=response.status, headers={"Content-Type": response.content_type})
     cut.content_length = len(payload)
     await cut.prepare(request)
@@ -408,7 +419,7 @@ class ExchangeEmulator:
     """
 
     def __init__(self, keys: dict[str, TestKeys] | None = None) -> None:
-        from tests.integration.emulator import binance, bybit, okx  # dialects register their defaults
+        from venues.emulator import binance, bybit, okx  # dialects register their defaults
 
         keys = keys or TEST_KEYS
         self.venues: dict[str, VenueState] = {
@@ -416,7 +427,7 @@ class ExchangeEmulator:
             "bybit": bybit.default_state(keys["bybit"]),
             "okx": okx.default_state(keys["okx"]),
         }
-        self._dialects = {
+        self._dialects: dict[str, Dialect] = {
             "binance": binance.BinanceDialect(self.venues["binance"]),
             "bybit": bybit.BybitDialect(self.venues["bybit"]),
             "okx": okx.OkxDialect(self.venues["okx"]),
@@ -526,7 +537,9 @@ class ExchangeEmulator:
         if isinstance(faults, FaultRule) and faults.answer_json is not None:
             denied = await dialect.handle(request, tail, body, auth_only=True)
             return denied if denied is not None else json_response(faults.answer_json)
-        response = await dialect.handle(request, tail, body)
+        answered = await dialect.handle(request, tail, body)
+        assert answered is not None, "a dialect answers every request that is not auth_only"
+        response = answered
         if self.record_answers and response.content_type == "application/json" and response.text:
             self.answers.setdefault((venue, request.method, tail), []).append(json.loads(response.text))
         # From here on the venue has executed the request; only the answer goes wrong.

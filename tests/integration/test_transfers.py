@@ -1,0 +1,251 @@
+"""Transfers end to end: the real ccxt client against the loopback exchange emulator, whose wallet is
+bridged to the local anvil chain, and the real web3 wallet (TxManager) on the same chain.
+
+CEX -> wallet (a real ERC-20 / ETH transfer from the emulator's hot wallet, detected in the wallet
+after confirmations), wallet -> CEX (paid to the venue's deposit address, credited after
+confirmations), CEX -> CEX (binance withdraws to okx's deposit address), the whitelist refusing any
+other address, the journal's steps, and a restart that resumes a transfer in flight without paying twice.
+"""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from decimal import Decimal as D
+
+import pytest
+
+from engine.config import load_venue_config
+from engine.domain.transfers import TransferRefused, TransferStatus
+from engine.services.live.transfers import (
+    TransferJournal,
+    TransferService,
+    TransferSettings,
+    load_transfer_settings,
+)
+from tests.integration.chain.defi import WALLET
+from tests.integration.emulator import TEST_KEYS, ExchangeEmulator
+from venues.cex.account import RetryPolicy
+from venues.cex.factory import build_cex_adapter
+from venues.cex.transfers import CcxtTransfers
+from venues.credentials import Secret, VenueCredentials
+from venues.emulator.chain_bridge import ChainBridge, deposit_address_of
+from venues.onchain.transfers import WalletTransfers
+
+# anvil's published development account 2 (mnemonic "test test ... junk"): the emulator's hot wallet
+HOT_WALLET_KEY = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a"
+CONFIRMATIONS = 2
+
+
+def creds(venue: str) -> VenueCredentials:
+    keys = TEST_KEYS[venue]
+    values = {"api_key": Secret(keys.api_key), "secret": Secret(keys.secret)}
+    if keys.passphrase:
+        values["passphrase"] = Secret(keys.passphrase)
+    return VenueCredentials("production", venue, values)
+
+
+@pytest.fixture
+async def bridged(defi):
+    """The emulator with its venues' wallets on the local chain; blocks are mined every 50 ms. The CEX
+    side is the production configuration (Binance's testnet has no wallet endpoints), served by the
+    emulator."""
+    emulator = ExchangeEmulator()
+    await emulator.start()
+    bridge = ChainBridge(defi.url, HOT_WALLET_KEY, {"USDT": defi.stack.tokens["USDT"]}, confirmations=CONFIRMATIONS,
+                         poll_s=0.05)
+    defi.admin.fund(bridge.hot_wallet, usdt=D(1_000_000))
+    defi.admin.fund(WALLET, usdt=D(10_000))
+    await bridge.start(emulator.venues)
+
+    async def mine() -> None:
+        while True:
+            await asyncio.to_thread(defi.chain.mine)
+            await asyncio.sleep(0.05)
+
+    miner = asyncio.ensure_future(mine())
+    adapters = {v: build_cex_adapter(v, load_venue_config(v), "production", creds(v), url_override=emulator.base_url(v),
+                                     timeout_s=3.0, retry=RetryPolicy(attempts=2, base_delay_s=0.01),
+                                     underlyings=["ETH"], rate_limit_ms=1) for v in ("binance", "okx", "bybit")}
+    try:
+        yield emulator, bridge, adapters
+    finally:
+        miner.cancel()
+        await asyncio.gather(miner, return_exceptions=True)
+        await asyncio.gather(*(a.close() for a in adapters.values()))
+        await bridge.stop()
+        await emulator.stop()
+
+
+def service(tmp_path, adapters, execution, whitelist) -> TransferService:
+    journal = TransferJournal(tmp_path / "journal-testnet.sqlite3")
+    wallet = WalletTransfers(execution.ctx, {"USDT": execution.aave.token("USDT")}, confirmations=CONFIRMATIONS)
+    cex = {v: CcxtTransfers(a.accounts[0]) for v, a in adapters.items()}
+    return TransferService(journal, cex, wallet, TransferSettings(CONFIRMATIONS, 0.05, whitelist))
+
+
+async def test_cex_to_wallet_usdt_and_eth_arrive_on_chain(bridged, execution, tmp_path):
+    emulator, bridge, adapters = bridged
+    svc = service(tmp_path, adapters, execution, {"wallet": execution.ctx.address})
+    usdt = execution.aave.token("USDT")
+    before_usdt = await execution.ctx.balance(usdt)
+    before_eth = await execution.ctx.w3.eth.get_balance(execution.ctx.address)
+    binance_usdt = emulator.venues["binance"].balance("spot", "USDT")
+    t = await svc.cex_to_wallet("binance", "USDT", D("1250.5"))
+    assert t.status is TransferStatus.SENT and t.withdraw_id
+    assert emulator.venues["binance"].balance("spot", "USDT") == binance_usdt - D("1250.5")
+    done = await svc.wait(t.id, 20)
+    assert done.status is TransferStatus.ARRIVED, done
+    assert await execution.ctx.balance(usdt) == before_usdt + D("1250.5")
+    assert [s for s, _ in svc.journal.events(t.id)] == ["requested", "sent", "sent", "arrived"]
+    assert done.tx_hash == bridge.withdrawals["binance"][0].tx_hash
+    # native ETH from OKX
+    eth = await svc.wait((await svc.cex_to_wallet("okx", "ETH", D("0.75"))).id, 20)
+    assert eth.status is TransferStatus.ARRIVED, eth
+    assert await execution.ctx.w3.eth.get_balance(execution.ctx.address) == before_eth + 75 * 10 ** 16
+
+
+async def test_wallet_to_cex_is_credited_after_confirmations(bridged, execution, tmp_path):
+    emulator, bridge, adapters = bridged
+    svc = service(tmp_path, adapters, execution, {})
+    okx = emulator.venues["okx"]
+    before = okx.balance("trading", "USDT")
+    usdt = execution.aave.token("USDT")
+    wallet_before = await execution.ctx.balance(usdt)
+    t = await svc.wallet_to_cex("okx", "USDT", D(300))
+    assert t.status is TransferStatus.SENT and t.address == deposit_address_of("okx") and t.tx_hash
+    assert await execution.ctx.balance(usdt) == wallet_before - D(300)
+    done = await svc.wait(t.id, 20)
+    assert done.status is TransferStatus.CREDITED, done
+    assert okx.balance("trading", "USDT") == before + D(300)
+    deposit = bridge.deposits["okx"][0]
+    assert deposit.tx_hash == t.tx_hash and deposit.confirmations >= CONFIRMATIONS
+
+
+async def test_cex_to_cex_moves_through_the_chain(bridged, execution, tmp_path):
+    emulator, bridge, adapters = bridged
+    svc = service(tmp_path, adapters, execution, {"okx": deposit_address_of("okx")})
+    binance, okx = emulator.venues["binance"], emulator.venues["okx"]
+    b0, o0 = binance.balance("spot", "USDT"), okx.balance("trading", "USDT")
+    done = await svc.wait((await svc.cex_to_cex("binance", "okx", "USDT", D(4000))).id, 20)
+    assert done.status is TransferStatus.CREDITED, done
+    assert binance.balance("spot", "USDT") == b0 - D(4000) and okx.balance("trading", "USDT") == o0 + D(4000)
+
+
+async def test_addresses_off_the_whitelist_are_refused_before_anything_moves(bridged, execution, tmp_path):
+    emulator, bridge, adapters = bridged
+    svc = service(tmp_path, adapters, execution, {"wallet": "0x" + "11" * 20, "okx": "0x" + "22" * 20})
+    with pytest.raises(TransferRefused, match=r"refusing to withdraw to the wallet 0x7099.*not on the withdrawal "
+                                              r"whitelist \(configs/transfers.yaml; wallet 0x1111"):
+        await svc.cex_to_wallet("binance", "USDT", D(10))
+    with pytest.raises(TransferRefused, match="not on the withdrawal whitelist"):
+        await svc.cex_to_cex("binance", "okx", "USDT", D(10))
+    with pytest.raises(TransferRefused, match="whitelist names 0x2222"):
+        await svc.wallet_to_cex("okx", "USDT", D(10))
+    assert svc.transfers() == [] and bridge.withdrawals["binance"] == []
+    assert not [r for r in emulator.venues["binance"].requests if r[1].startswith("sapi/v1/capital/withdraw/apply")]
+
+
+async def test_a_restart_resumes_in_flight_transfers_without_paying_twice(bridged, execution, tmp_path):
+    """A withdrawal accepted just before a crash (journal still 'requested') is found by its client id;
+    a wallet payment signed before a crash is found in the nonce ledger; both finish after the restart."""
+    emulator, bridge, adapters = bridged
+    svc = service(tmp_path, adapters, execution, {"wallet": execution.ctx.address})
+    binance = emulator.venues["binance"]
+    # the crash: journaled, then the venue accepted it, then the process died before recording 'sent'
+    from engine.domain.transfers import Transfer, TransferKind
+    t = Transfer(id="crashedwithdrawal01", kind=TransferKind.CEX_TO_WALLET, asset="USDT", amount=D(42),
+                 source="binance", destination="wallet", address=execution.ctx.address,
+                 status=TransferStatus.REQUESTED, created_at=1.0, updated_at=1.0)
+    svc.journal.insert(t)
+    await svc.cex["binance"].withdraw("USDT", D(42), execution.ctx.address, t.id)
+    # and a wallet payment signed under its transfer label, journal still 'requested'
+    p = Transfer(id="crashedpayment00001", kind=TransferKind.WALLET_TO_CEX, asset="USDT", amount=D(7),
+                 source="wallet", destination="okx", address=deposit_address_of("okx"),
+                 status=TransferStatus.REQUESTED, created_at=2.0, updated_at=2.0)
+    svc.journal.insert(p)
+    await svc.wallet.pay("USDT", D(7), p.address, f"transfer {p.id}")
+    svc.journal.close()
+
+    restarted = service(tmp_path, adapters, execution, {"wallet": execution.ctx.address})
+    resumed = {x.id: x for x in await restarted.resume()}
+    assert resumed[t.id].status is TransferStatus.SENT and resumed[p.id].status is TransferStatus.SENT
+    assert (await restarted.wait(t.id, 20)).status is TransferStatus.ARRIVED
+    assert (await restarted.wait(p.id, 20)).status is TransferStatus.CREDITED
+    assert len(bridge.withdrawals["binance"]) == 1                # the withdrawal was not requested again
+    assert len(bridge.deposits["okx"]) == 1                       # nor the payment sent again
+    assert binance.requests.count(("POST", "sapi/v1/capital/withdraw/apply")) == 1
+
+
+def test_settings_come_from_the_config_file_and_name_missing_keys(tmp_path):
+    settings = load_transfer_settings("testnet")
+    assert settings.confirmations >= 1 and settings.whitelist == {}
+    bad = tmp_path / "transfers.yaml"
+    bad.write_text("environments:\n  testnet:\n    confirmations: 2\n    whitelist: {}\n")
+    from engine.services.live.transfers import TransferConfigError
+    with pytest.raises(TransferConfigError, match=r"transfers.yaml: environments.testnet.poll_interval_s is missing"):
+        load_transfer_settings("testnet", bad)
+
+
+async def test_the_factory_wires_okx_and_the_wallet_from_config_and_keyring(bridged, defi, tmp_path):
+    """build_transfer_service as `python main.py transfer` uses it: OKX keys and the wallet's rpc_url and key
+    from the keyring, the chain's token addresses from the devchain override file, the journal beside the
+    live journal; OKX (its demo environment has wallet endpoints) -> wallet and back on testnet."""
+    import yaml
+
+    from tests.integration.chain.defi import FAST_TRANSACTIONS, wallet_store
+    from tests.integration.emulator import store_test_keys
+    from venues.onchain.devstack.overrides import venue_overrides
+    from venues.transfer_factory import build_transfer_service
+
+    emulator, bridge, _ = bridged
+    store = store_test_keys(wallet_store(defi.url), environments=("testnet",))
+    override = tmp_path / "devchain.yaml"
+    override.write_text(yaml.safe_dump(venue_overrides(defi.stack, transactions=FAST_TRANSACTIONS)))
+    svc, close = await build_transfer_service(
+        "testnet", store, cex_venues=["okx"], journal_path=tmp_path / "journal-testnet.sqlite3",
+        override_file=override, url_overrides={"okx": emulator.base_url("okx")},
+        extra_whitelist={"wallet": WALLET}, timeout_s=5.0, retry=RetryPolicy(attempts=2, base_delay_s=0.01),
+        rate_limit_ms=1)
+    try:
+        assert svc.settings.confirmations == load_transfer_settings("testnet").confirmations
+        svc = TransferService(svc.journal, svc.cex, svc.wallet, dataclasses.replace(svc.settings, poll_interval_s=0.05))
+        out = await svc.wait((await svc.cex_to_wallet("okx", "USDT", D(250))).id, 30)
+        assert out.status is TransferStatus.ARRIVED, out
+        back = await svc.wait((await svc.wallet_to_cex("okx", "USDT", D(100))).id, 30)
+        assert back.status is TransferStatus.CREDITED, back
+        assert [t.status for t in svc.transfers()] == [TransferStatus.ARRIVED, TransferStatus.CREDITED]
+    finally:
+        await close()
+
+
+async def test_bybit_withdraws_to_the_wallet_and_credits_a_deposit(bridged, execution, tmp_path):
+    emulator, bridge, adapters = bridged
+    svc = service(tmp_path, adapters, execution, {"wallet": execution.ctx.address})
+    before = await execution.ctx.w3.eth.get_balance(execution.ctx.address)
+    out = await svc.wait((await svc.cex_to_wallet("bybit", "ETH", D("1.5"))).id, 20)
+    assert out.status is TransferStatus.ARRIVED, out
+    assert await execution.ctx.w3.eth.get_balance(execution.ctx.address) == before + 15 * 10 ** 17
+    bybit = emulator.venues["bybit"]
+    usdt0 = bybit.balance("unified", "USDT")
+    back = await svc.wait((await svc.wallet_to_cex("bybit", "USDT", D(55))).id, 20)
+    assert back.status is TransferStatus.CREDITED, back
+    assert bybit.balance("unified", "USDT") == usdt0 + D(55)
+
+
+async def test_a_withdrawal_whose_answer_is_lost_is_found_by_its_client_id(bridged, execution, tmp_path):
+    """The venue makes the withdrawal and the connection drops before the answer: Binance is asked by
+    client id and the transfer goes on (one withdrawal); Bybit cannot be asked, so the transfer fails
+    saying the withdrawal may exist and is not sent again."""
+    emulator, bridge, adapters = bridged
+    svc = service(tmp_path, adapters, execution, {"wallet": execution.ctx.address})
+    emulator.add_fault("binance", "sapi/v1/capital/withdraw/apply", "POST", drop_answer=True, times=1)
+    t = await svc.cex_to_wallet("binance", "USDT", D(99))
+    assert t.status is TransferStatus.SENT and t.withdraw_id == bridge.withdrawals["binance"][0].id
+    assert (await svc.wait(t.id, 20)).status is TransferStatus.ARRIVED
+    assert len(bridge.withdrawals["binance"]) == 1
+
+    emulator.add_fault("bybit", "v5/asset/withdraw/create", "POST", drop_answer=True, times=1)
+    lost = await svc.cex_to_wallet("bybit", "USDT", D(12))
+    assert lost.status is TransferStatus.FAILED
+    assert "cannot look it up by client id: check its withdrawal history for 12 USDT" in lost.detail
+    assert len(bridge.withdrawals["bybit"]) == 1, "the venue made it; the workstation did not send it twice"

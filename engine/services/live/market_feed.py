@@ -17,7 +17,7 @@ from typing import Mapping
 from engine.data import AlignedMarketData
 from engine.domain.market import MarketView
 from engine.domain.params import RunParams
-from engine.domain.venue_ports import CexVenuePort, MarketQuote
+from engine.domain.venue_ports import CexVenuePort, MarketQuote, VenueErrorKind
 
 FUNDING_PERIOD_S = 8 * 3600
 
@@ -37,6 +37,7 @@ class TickInfo:
     data_age_seconds: float                     # age of the oldest quote used this tick, after the fetch
     errors: dict[str, str] = field(default_factory=dict)
     funding_settled: bool = False
+    timeouts: set[str] = field(default_factory=set)   # venues that gave no answer in time (alerted)
 
 
 class LiveMarketFeed:
@@ -97,6 +98,8 @@ class LiveMarketFeed:
         for venue, res in zip(venues, results):
             if isinstance(res, BaseException):
                 info.errors[venue] = str(res) or type(res).__name__
+                if isinstance(res, asyncio.TimeoutError) or getattr(res, "kind", None) is VenueErrorKind.TIMEOUT:
+                    info.timeouts.add(venue)
                 continue
             for symbol, kind, asset in want[venue]:
                 q = res.quotes.get(symbol)

@@ -32,6 +32,7 @@ from engine.domain.instructions import Instruction, Op
 from engine.domain.modes import SESSION_MODES, ExecutionMode
 from engine.domain.venue_ports import CexVenuePort, MarketKind
 from engine.execution.cycle import WorldFactory
+from engine.services.live.alerts import AlertBus
 from engine.services.live.dead_man import check_timeout
 from engine.services.live.emergency_stop import EStopHandle, SessionProgressListener, VenueCancelProgress
 from engine.services.live.journal import Journal
@@ -93,9 +94,13 @@ class LiveTradingService:
     def __init__(self, provider: HistoricalDataProvider, venue_factory: VenueFactory,
                  world_factory: WorldFactory, rejected_exc: type[Exception],
                  journal_factory: Callable[[str], Journal],
-                 checks_runner: Callable[[str, str], Awaitable[list[str]]] | None = None) -> None:
+                 checks_runner: Callable[[str, str], Awaitable[list[str]]] | None = None,
+                 alerts: AlertBus | None = None) -> None:
         """``checks_runner(mode, environment)`` runs check-venues and returns the failures (one line
-        each; empty = pass): production live refuses to start on any."""
+        each; empty = pass): production live refuses to start on any. ``alerts``: the bus every
+        session raises its alerts on (the app subscribes its tray and sound, bootstrap adds the
+        webhook and Telegram channels)."""
+        self.alerts = alerts if alerts is not None else AlertBus()
         self.provider = provider
         self.venue_factory = venue_factory
         self.world_factory = world_factory
@@ -192,7 +197,7 @@ class LiveTradingService:
                 cancel_timeout_seconds=req.cancel_timeout_seconds,
                 dead_man_seconds=req.dead_man_seconds if live else None,
                 data_timeout_seconds=req.data_timeout_seconds, on_update=self._updated,
-                on_cancel_progress=self._cancel_progress)
+                on_cancel_progress=self._cancel_progress, alerts=self.alerts)
             report = None
             if live:
                 report = await recover(venues, journal, mode=req.mode, execution=execution.value,

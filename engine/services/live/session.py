@@ -38,6 +38,7 @@ from engine.execution.cycle import Allowance, TradingCycle, WorldFactory
 from engine.execution.ledger import RunningLedger
 from engine.execution.manager import ExecutionManager
 from engine.execution.outcome import Failures, ProgramOutcome, StopKind
+from engine.services.live.alerts import Alert, AlertBus, AlertKind, journal_alert
 from engine.services.live.blotter import Blotter
 from engine.services.live.book_store import BookWriter, book_of, load_book
 from engine.services.live.dead_man import DeadManHeartbeat
@@ -95,8 +96,11 @@ class LiveSession:
                  tick_seconds: float, cancel_timeout_seconds: float, dead_man_seconds: float | None = None,
                  data_timeout_seconds: float = 5.0,
                  on_update: Callable[[LiveSession], None] | None = None,
-                 on_cancel_progress: SessionProgressListener | None = None) -> None:
+                 on_cancel_progress: SessionProgressListener | None = None,
+                 alerts: AlertBus | None = None) -> None:
         self.request_id = uuid.uuid4().hex[:12]
+        self.alerts = alerts
+        self._journal_alert = journal_alert(journal, self.request_id)
         self.mode, self.execution, self.environment = mode, execution, environment
         self.params = params
         self.feed = feed
@@ -255,6 +259,7 @@ class LiveSession:
         self._estop_task = future
         future.add_done_callback(self._estop_finished)
         self.publish()
+        self.raise_alert(AlertKind.ESTOP, f"HALTED in {self.estop.last_halted_ms:.1f} ms: {reason}")
         return future
 
     @property
@@ -266,6 +271,9 @@ class LiveSession:
         if track is not None:
             track.venues[progress.venue] = progress
             self.publish()
+        if progress.status.value == "timeout":
+            self.raise_alert(AlertKind.VENUE_TIMEOUT, f"cancel-all got no answer: {progress.describe()}",
+                             progress.venue)
 
     def _estop_finished(self, future: asyncio.Future[EmergencyStopReport]) -> None:
         if future.cancelled() or future.exception() is not None:
@@ -314,6 +322,8 @@ class LiveSession:
         else:
             info, venue_positions, read_error = await self.feed.tick(), None, ""
         self.last_error = "; ".join([f"{v}: {e}" for v, e in info.errors.items()] + ([read_error] if read_error else []))
+        for venue in info.timeouts:
+            self.raise_alert(AlertKind.VENUE_TIMEOUT, f"market data: no answer within {self.feed.timeout:g} s", venue)
         self.data_age = info.data_age_seconds
         wrong = mismatches(self.portfolio, venue_positions, self.feed.perp_keys, self.foreign_positions) \
             if venue_positions is not None else {}
@@ -386,6 +396,7 @@ class LiveSession:
     def _log_breach(self, t: int, reason: str) -> None:
         self.events.add(self.feed.view.timestamps[t], t, "risk", "breach", reason=reason)
         self.journal.event(self.request_id, "risk", "breach", reason=reason)
+        self.raise_alert(AlertKind.RISK_BREACH, reason)
 
     def _halt_and_cancel(self, reason: str) -> None:
         """HALTED now (synchronously), cancel-all in the background (the tick does not wait for it)."""
@@ -435,6 +446,14 @@ class LiveSession:
             return
         if self.cycle.entered or force:
             self._books.write(self.book())
+
+    # ---------------------------------------------------------------- alerts
+    def raise_alert(self, kind: AlertKind, message: str, venue: str = "") -> None:
+        """Tell the operator (tray, sound, webhook, Telegram; journaled). Never blocks: the bus
+        delivers after this returns, so it is safe on the e-stop and order paths. On-chain code of
+        the session raises ``AlertKind.TX_FAILED`` through here."""
+        if self.alerts is not None:
+            self.alerts.raise_alert(Alert(kind, message, self.request_id, venue), self._journal_alert)
 
     # ---------------------------------------------------------------- reporting
     @property
@@ -528,8 +547,12 @@ class LiveSession:
         elif what == "failed":
             self.journal.order_update(request.client_order_id, "failed", error=error)
             self.blotter.failed(request, error or "")
+            self.raise_alert(AlertKind.ORDER_FAILED, f"{request.side.value} {request.amount} {request.symbol} "
+                             f"({request.client_order_id}) failed: {error}", venue)
         elif what == "refused":
             self.journal.event(self.request_id, venue, "order_refused", symbol=request.symbol, state=error)
+            self.raise_alert(AlertKind.ORDER_FAILED, f"{request.side.value} {request.amount} {request.symbol} refused: "
+                             f"trading is {error}", venue)
 
     def _settled(self, venue: str, request: OrderRequest, order: VenueOrder) -> None:
         self._record_order_state(venue, request, order)
@@ -549,6 +572,7 @@ class LiveSession:
         next tick does not build the same order again; the operator fixes the cause and resets."""
         self.last_error = str(exc)
         self.journal.event(self.request_id, exc.instruction.venue, "pre_trade_refused", reason=str(exc))
+        self.raise_alert(AlertKind.ORDER_FAILED, str(exc), exc.instruction.venue)
         self.state.reduce(f"{exc}; only risk-reducing orders until the cause is fixed and the session is reset")
 
     def _allocated(self, ins: Instruction) -> None:

@@ -263,7 +263,7 @@ class LivePanel(QWidget):
 
         self.tabs = QTabWidget(self)
         self.orders_view = _table(self.orders, self.tabs)
-        for column, width in enumerate((70, 70, 120, 50, 110, 85, 75, 90, 90, 230)):
+        for column, width in enumerate((70, 70, 70, 120, 50, 110, 85, 75, 90, 90, 230)):
             self.orders_view.horizontalHeader().resizeSection(column, width)
         self.tabs.addTab(self.orders_view, "Order blotter")
         self.events_view = _table(self.events, self.tabs)

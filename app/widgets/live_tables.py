@@ -144,17 +144,18 @@ def _decimal(text: str | None) -> str:
 
 
 class OrdersModel(_RowsModel):
-    """The order blotter: live orders, newest first (paper fills are simulated and show as events)."""
+    """The order blotter, newest first: live orders as the venue reports them and paper sessions'
+    simulated fills; ``Source`` tells the strategy's orders from the operator's (manual)."""
 
-    COLUMNS = ("Time", "Venue", "Symbol", "Side", "Amount", "Reduce-only", "Status", "Filled", "Avg price",
-               "Client id", "Error")
-    NUMERIC = frozenset({4, 7, 8})
+    COLUMNS = ("Time", "Source", "Venue", "Symbol", "Side", "Amount", "Reduce-only", "Status", "Filled",
+               "Avg price", "Client id", "Error")
+    NUMERIC = frozenset({5, 8, 9})
 
     def refresh(self, orders: Sequence[Any]) -> None:
         rows, colors = [], []
         for o in reversed(list(orders)):
-            rows.append((time.strftime("%H:%M:%S", time.localtime(o.submitted_at)), o.venue, o.symbol, o.side,
-                         _decimal(o.amount), "yes" if o.reduce_only else "", o.status, _decimal(o.filled),
+            rows.append((time.strftime("%H:%M:%S", time.localtime(o.submitted_at)), o.source, o.venue, o.symbol,
+                         o.side, _decimal(o.amount), "yes" if o.reduce_only else "", o.status, _decimal(o.filled),
                          _decimal(o.average), o.client_order_id, o.error))
             colors.append("bad" if o.status in ("failed", "rejected") else "dim" if o.status == "canceled" else None)
         self.set_rows(rows, colors)

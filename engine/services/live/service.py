@@ -36,6 +36,7 @@ from engine.services.live.alerts import AlertBus
 from engine.services.live.dead_man import check_timeout
 from engine.services.live.emergency_stop import EStopHandle, SessionProgressListener, VenueCancelProgress
 from engine.services.live.journal import Journal
+from engine.services.live.manual_orders import ManualOrder, ManualOrderResult, ManualOrders, ManualQuote, close_order
 from engine.services.live.market_feed import LiveMarketFeed, perp_symbol, spot_symbol
 from engine.services.live.recovery import RecoveryReport, recover
 from engine.services.live.risk_limits import Breach, RiskLimits
@@ -401,6 +402,21 @@ class LiveTradingService:
             report.closed.append(desc + (" (reduce-only)" if ins.op is Op.PERP_TRADE else ""))
         else:
             report.failed.append(f"{desc}: {outcome.stop or 'not filled'}")
+
+    # ------------------------------------------------------------------ manual orders
+    def quote_manual_order(self, request_id: str, order: ManualOrder) -> ManualQuote:
+        """Check the operator's ticket and price it for the confirmation (notional, fee); raises
+        ManualOrderRefused with the reason (HALTED, recovery unacknowledged, reduce-only, ...)."""
+        return ManualOrders(self._session(request_id)).quote(order)
+
+    async def manual_order(self, request_id: str, order: ManualOrder) -> ManualOrderResult:
+        """Send the operator's order through the session's pre-trade checks, order gate and journal
+        (engine/services/live/manual_orders.py); raises ManualOrderRefused when nothing was sent."""
+        return await ManualOrders(self._session(request_id)).place(order)
+
+    def close_position_order(self, request_id: str, venue: str, kind: str, asset: str) -> ManualOrder:
+        """The reduce-only market order that closes one position of the session's book in full."""
+        return close_order(self._session(request_id), venue, kind, asset)
 
     # ------------------------------------------------------------------ helpers
     def _session(self, request_id: str) -> LiveSession:

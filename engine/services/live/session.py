@@ -33,7 +33,14 @@ from engine.domain.numeraire import Numeraire
 from engine.domain.params import RunParams
 from engine.domain.pnl import COMPONENTS
 from engine.domain.portfolio import Portfolio
-from engine.domain.venue_ports import CexVenuePort, OrderRequest, OrderStatus, VenueError, VenueOrder
+from engine.domain.venue_ports import (
+    CexVenuePort,
+    OrderRequest,
+    OrderStatus,
+    VenueError,
+    VenueOrder,
+    new_client_order_id,
+)
 from engine.execution.cycle import Allowance, TradingCycle, WorldFactory
 from engine.execution.ledger import RunningLedger
 from engine.execution.manager import ExecutionManager
@@ -49,9 +56,18 @@ from engine.services.live.emergency_stop import (
     SessionProgressListener,
     VenueCancelProgress,
 )
-from engine.services.live.execution import TERMINAL, FillNotConfirmed, LiveExecutor, LiveUnsupported, PaperExecutor
+from engine.services.live.execution import (
+    MANUAL_PREFIX,
+    MANUAL_REASON,
+    PAPER_PREFIX,
+    TERMINAL,
+    FillNotConfirmed,
+    LiveExecutor,
+    LiveUnsupported,
+    PaperExecutor,
+)
 from engine.services.live.journal import Journal
-from engine.services.live.market_feed import LiveDataUnavailable, LiveMarketFeed
+from engine.services.live.market_feed import LiveDataUnavailable, LiveMarketFeed, perp_symbol, spot_symbol
 from engine.services.live.order_gate import OrderGate
 from engine.services.live.pretrade import PreTradeRefused
 from engine.services.live.reconcile import mismatches, read_positions
@@ -161,7 +177,7 @@ class LiveSession:
             self.manager = ExecutionManager(None, feed.view, self.ledger, self.events, numeraire, failures)
         else:
             self.paper = PaperExecutor(self.world, self.state, self.portfolio, params=params, market=feed.view,
-                                       on_refused=self._pre_trade_refused)
+                                       on_refused=self._pre_trade_refused, on_filled=self._paper_filled)
             failures = Failures(halted=(TradingHalted,), rejected=(rejected_exc, PreTradeRefused))
             self.manager = ExecutionManager(self.paper, feed.view, self.ledger, self.events, numeraire, failures)
         self.cycle = TradingCycle(strategy, params, feed.view, self.portfolio, self.world, self.manager, self.ledger,
@@ -566,6 +582,17 @@ class LiveSession:
         self.blotter.reported(request, order)
         if order.status is OrderStatus.OPEN:
             log.info("%s order %s resting", venue, request.client_order_id)
+
+    def _paper_filled(self, fill: Fill, reduce_only: bool) -> None:
+        """Paper fills go to the blotter too, so paper and live read the same (never to the journal's
+        order and fill tables: those are what restart recovery compares with the venues)."""
+        ins = fill.instruction
+        perp = ins.op.value == "perp_trade"
+        manual = ins.reason == MANUAL_REASON
+        self.blotter.paper_fill(new_client_order_id(MANUAL_PREFIX if manual else PAPER_PREFIX), ins.venue,
+                                perp_symbol(ins.asset) if perp else spot_symbol(ins.asset),
+                                "buy" if ins.amount > 0 else "sell", abs(fill.amount_in), fill.price,
+                                reduce_only, manual)
 
     def _pre_trade_refused(self, exc: PreTradeRefused) -> None:
         """An order failed its pre-trade check and was not sent. Trading is reduced at once, so the

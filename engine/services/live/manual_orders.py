@@ -57,6 +57,15 @@ class ManualOrder:
     price: Decimal | None = None         # LIMIT only
     reduce_only: bool = False
 
+    def __post_init__(self) -> None:
+        # Views hand over plain strings ("buy", "limit"): accept them, refuse anything else by name.
+        for name, enum in (("side", Side), ("order_type", OrderType)):
+            value = getattr(self, name)
+            try:
+                object.__setattr__(self, name, enum(value))
+            except ValueError:
+                raise ManualOrderRefused(f"{name} {value!r} (allowed: {', '.join(e.value for e in enum)})") from None
+
     @property
     def symbol(self) -> str:
         return perp_symbol(self.asset) if self.kind == "perp" else spot_symbol(self.asset)

@@ -82,10 +82,19 @@ class OrderTicket(QWidget):
             caption.setObjectName("dim")
             grid.addWidget(caption, 0, column)
             grid.addWidget(widget, 1, column)
+        self.size_edit.setMinimumWidth(150)
+        self.price_edit.setMinimumWidth(150)
         grid.addWidget(self.reduce_box, 1, len(fields))
         grid.addWidget(self.review_button, 1, len(fields) + 1)
-        grid.addWidget(self.message, 2, 0, 1, len(fields) + 2)
-        grid.setRowStretch(3, 1)
+        grid.setColumnStretch(len(fields) + 2, 1)
+        grid.addWidget(self.message, 2, 0, 1, len(fields) + 3)
+        hint = QLabel("The ticket's orders go through the same pre-trade checks, order gate and journal as the "
+                      "strategy's; refused while HALTED or while restart recovery waits. Close… on a position row "
+                      "sends a reduce-only market order for its full size. Both ask first.", self)
+        hint.setObjectName("sectionHelp")
+        hint.setWordWrap(True)
+        grid.addWidget(hint, 3, 0, 1, len(fields) + 3)
+        grid.setRowStretch(4, 1)
         self.set_markets([], [])
 
     def set_markets(self, venues: Iterable[str], assets: Iterable[str]) -> None:

@@ -17,6 +17,7 @@ from tests.integration.live_support import make_service, request, wait_until
 from venues.alert_channels import TelegramChannel, WebhookChannel
 from venues.credentials import Secret, registered_secrets
 
+
 @pytest.fixture
 async def receiver():
     r = await Receiver().start()

@@ -89,7 +89,7 @@ async def test_refused_by_a_pretrade_check_with_the_reason(service, emulator):
     rid, s = await entered(service, risk_overrides={"max_position_usdt": 20_000.0})
     posts = order_posts(emulator)
     with pytest.raises(ManualOrderRefused, match="above risk.max_position_usdt 20,000 USDT"):
-        await service.manual_order(rid, ManualOrder("binance", "ETH", "perp", Side.SELL, Decimal("10")))
+        await service.manual_order(rid, ManualOrder("binance", "ETH", "perp", Side.SELL, Decimal(10)))
     emulator.venues["binance"].balances["spot"]["USDT"] = Decimal(0)
     with pytest.raises(ManualOrderRefused, match="account has 0 USDT free"):
         await service.manual_order(rid, ManualOrder("binance", "ETH", "spot", Side.BUY, Decimal("0.5")))
@@ -129,4 +129,23 @@ async def test_paper_fills_and_paper_manual_orders_are_in_the_blotter(service, e
     assert result.filled == pytest.approx(0.1) and order_posts(emulator) == dict.fromkeys(emulator.venues, 0)
     with pytest.raises(ManualOrderRefused, match="paper sessions fill at the market price"):
         service.quote_manual_order(rid, ManualOrder("okx", "ETH", "perp", Side.BUY, Decimal("0.1"),
-                                                    OrderType.LIMIT, Decimal("1000")))
+                                                    OrderType.LIMIT, Decimal(1000)))
+
+
+async def test_a_resting_limit_order_is_sent_journaled_and_listed(service, emulator):
+    rid, s = await entered(service)
+    ref = s.feed.view.perp[("binance", "ETH")][-1]
+    price = Decimal(int(ref * 0.8))
+    order = ManualOrder("binance", "ETH", "perp", "buy", Decimal("0.02"), "limit", price)
+    quote = service.quote_manual_order(rid, order)
+    assert quote.notional == pytest.approx(0.02 * float(price))
+    result = await service.manual_order(rid, order)
+    assert result.status == "open" and result.filled == 0 and result.client_order_id.startswith("man")
+    row = s.orders[-1]
+    assert row.source == "manual" and row.status == "open"
+    journaled = service._journal("testnet").db.execute(
+        "SELECT type, price, status FROM orders WHERE client_order_id=?", (result.client_order_id,)).fetchone()
+    assert journaled == ("limit", str(price), "open")
+    assert len(emulator.venues["binance"].open_orders()) == 1
+    with pytest.raises(ManualOrderRefused, match="side 'hold'"):
+        ManualOrder("binance", "ETH", "perp", "hold", Decimal("1"))

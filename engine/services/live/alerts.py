@@ -217,12 +217,12 @@ class AlertBus:
         started = time.monotonic()
         try:
             await asyncio.wait_for(channel.send(alert), self.policy.send_timeout_seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self._record(Delivery(channel.name, alert, False,
                                   f"no answer within {self.policy.send_timeout_seconds:g} s", _ms(started)))
         except asyncio.CancelledError:
             raise
-        except Exception as exc:                   # a channel's failure is reported, never raised
+        except Exception as exc:  # noqa: BLE001 - a channel's failure is reported, never raised
             self._record(Delivery(channel.name, alert, False, str(exc) or type(exc).__name__, _ms(started)))
         else:
             self._record(Delivery(channel.name, alert, True, "", _ms(started)))

@@ -28,11 +28,11 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
 from engine.domain.instructions import Instruction, Op
-from engine.domain.venue_ports import OrderRequest, OrderType, Side, new_client_order_id
+from engine.domain.venue_ports import OrderRequest, OrderType, Side, VenueError, new_client_order_id
 from engine.services.live.execution import MANUAL_PREFIX, MANUAL_REASON, is_risk_reducing
 from engine.services.live.market_feed import perp_symbol, spot_symbol
 from engine.services.live.pretrade import PreTradeRefused, check_order, check_venue_funds
-from engine.services.live.state import TradingState
+from engine.services.live.state import TradingHalted, TradingState
 
 if TYPE_CHECKING:
     from engine.services.live.session import LiveSession
@@ -255,7 +255,7 @@ class ManualOrders:
                                reduce_only=order.kind == "perp" and quote.reducing)
         try:
             venue_order = await s.gate.submit(order.venue, request, risk_reducing=quote.reducing)
-        except Exception as exc:               # refused by the state or failed at the venue: journaled by the gate
+        except (TradingHalted, VenueError) as exc:     # refused by the state or by the venue (the gate journals it)
             s.journal.event(s.request_id, order.venue, "manual_order", ticket=order.describe(), outcome="failed",
                             client_order_id=request.client_order_id, reason=str(exc))
             raise ManualOrderRefused(f"{order.describe()}: {exc}") from None

@@ -164,3 +164,15 @@ async def test_a_risk_breach_is_alerted_and_journaled(service, receiver):
     assert breach["session"] == rid and "max_data_age_seconds" in breach["message"]
     kinds = [a["kind"] for a in journaled_alerts(service)]
     assert "risk_breach" in kinds and "emergency_stop" in kinds, "the breach halts: both are journaled"
+
+
+async def test_a_plain_stop_that_cancels_its_orders_raises_no_emergency_stop_alert(service):
+    heard: list[Alert] = []
+    service.alerts.subscribe(heard.append)
+    rid = await service.start(request())
+    s = service.session(rid)
+    await wait_until(lambda: s.status().trades == 4, timeout=10, what="the live entry")
+    await service.stop(rid, cancel_open_orders=True)
+    await service.alerts.drain(timeout=2)
+    assert s.state.state is TradingState.HALTED and s.last_estop is not None
+    assert [a for a in heard if a.kind is AlertKind.ESTOP] == []

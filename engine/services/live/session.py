@@ -251,8 +251,8 @@ class LiveSession:
             except asyncio.CancelledError:
                 pass
             self._task = None
-        if cancel_open_orders:
-            self.emergency_stop("session stopped: cancelling its open orders (positions stay)")
+        if cancel_open_orders:       # the operator's own stop: no alert
+            self.emergency_stop("session stopped: cancelling its open orders (positions stay)", alert=False)
         if self._estop_task is not None:
             await asyncio.gather(self._estop_task, return_exceptions=True)
         if self.dead_man is not None:
@@ -266,16 +266,19 @@ class LiveSession:
         return self._task is not None and not self._task.done()
 
     def emergency_stop(self, reason: str = "operator emergency stop",
-                       on_progress: Sequence[ProgressListener] = ()) -> asyncio.Future[EmergencyStopReport]:
+                       on_progress: Sequence[ProgressListener] = (), *,
+                       alert: bool = True) -> asyncio.Future[EmergencyStopReport]:
         """HALTED before this returns; every venue's open orders are cancelled in the background. The
-        future resolves to the report (also kept as ``last_estop`` and journaled)."""
+        future resolves to the report (also kept as ``last_estop`` and journaled). ``alert``: raise
+        the e-stop alert (after the halt; a plain stop that cancels its orders does not)."""
         self.estop_track = EStopTrack(reason, time.time(), 0.0, {})
         future = self.estop.press(reason, on_progress)
         self.estop_track.halted_ms = self.estop.last_halted_ms
         self._estop_task = future
         future.add_done_callback(self._estop_finished)
         self.publish()
-        self.raise_alert(AlertKind.ESTOP, f"HALTED in {self.estop.last_halted_ms:.1f} ms: {reason}")
+        if alert:
+            self.raise_alert(AlertKind.ESTOP, f"HALTED in {self.estop.last_halted_ms:.1f} ms: {reason}")
         return future
 
     @property

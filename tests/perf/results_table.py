@@ -1,5 +1,5 @@
 """Print the README's results tables: every mode with its shipped config, on the common window
-(2024-05-12 .. 2025-09-18, the hours every mode has data for) and on each mode's full window.
+(2024-05-12 01:00 .. 2025-09-18 23:00, the hours every mode has data for) and on each mode's full window.
 
 Why a script and not hand-edited numbers: the table is the operator's first look at what the engine
 claims, so it must come from the engine as it is, on the shipped data, with one command:
@@ -24,7 +24,7 @@ from engine.services.backtest import BacktestRequest  # noqa: E402
 
 MODES = ("pure_lending", "btc_basis", "eth_basis", "eth_staking_only", "eth_leveraged",
          "usdt_market_neutral_no_leverage", "usdt_market_neutral")
-COMMON_WINDOW = (pd.Timestamp("2024-05-12", tz="UTC"), pd.Timestamp("2025-09-18 23:00", tz="UTC"))
+COMMON_WINDOW = (pd.Timestamp("2024-05-12 01:00", tz="UTC"), pd.Timestamp("2025-09-18 23:00", tz="UTC"))
 PRICE_MOVES = ("spot_price", "perp_mtm")      # the hedged price move, shown as one number
 
 

@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable
 
 from PySide6.QtCore import QByteArray, QSize, Qt, QTimer
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QGuiApplication, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QGuiApplication, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
@@ -34,10 +34,13 @@ from PySide6.QtWidgets import (
 
 from app import APP_NAME, APP_TITLE, ORGANIZATION, style
 from app import settings as state
+from app.alert_notifier import AlertNotifier
 from app.bridge import EngineBridge
+from app.controllers.alerts import AlertsController, AlertSettings
 from app.controllers.live import LiveController
 from app.gui_gc import collect_on_ui_thread, freeze_startup_objects
 from app.lab_runner import LabRunner
+from app.panels.alerts_settings import AlertSettingsDialog
 from app.panels.backtest_panel import SOURCE_EDITOR, BacktestPanel
 from app.panels.config_panel import ConfigPanel
 from app.panels.lab_panel import LabPanel
@@ -47,7 +50,8 @@ from app.panels.venue_checks_panel import VenueChecksPanel
 from app.replay import SPEEDS
 from app.services import AppServices
 from app.settings import app_settings
-from app.style import apply_theme
+from app.style import APP_ICON, apply_theme
+from app.tasks import spawn
 from app.widgets.estop import SafetyBar, make_estop_action
 from app.widgets.shortcuts_sheet import ShortcutsSheet
 from engine.config import MODES
@@ -119,6 +123,7 @@ class MainWindow(QMainWindow):
         self.backtest_panel.set_mode(self.config_panel.mode)
         # Venue checks and credentials share one VenueAccess; the dashboard and the e-stop one controller.
         self.live_controller = LiveController(services.live, self)
+        self._build_alerts(persist_layout)
         self.venue_checks_panel = VenueChecksPanel(services.venues, self.config_panel.mode)
         self.live_panel = LivePanel(self.live_controller, self.config_panel.mode)
         self.lab_panel = LabPanel(lab_runner if lab_runner is not None else
@@ -312,6 +317,11 @@ class MainWindow(QMainWindow):
         credentials = QAction("Venue &credentials…", self)
         credentials.triggered.connect(lambda: self.venue_checks_panel.open_credentials())
         trading.addAction(credentials)
+        alerts = QAction("&Alerts…", self)
+        alerts.setToolTip("Which events alert, tray and sound, webhook and Telegram")
+        alerts.triggered.connect(self.open_alert_settings)
+        trading.addAction(alerts)
+        self.alerts_action = alerts
         checks = QAction("Run venue &checks", self)
         checks.triggered.connect(lambda: (self.show_panel("venues"), self.venue_checks_panel.run()))
         trading.addAction(checks)
@@ -326,6 +336,43 @@ class MainWindow(QMainWindow):
         about = QAction("&About", self)
         about.triggered.connect(self._about)
         help_menu.addAction(about)
+
+    # ---- alerts -------------------------------------------------------------------------------
+    def _build_alerts(self, persist: bool) -> None:
+        """Tray + sound for every alert the live service raises; the remote channels from the saved
+        settings (tests, which do not persist, start from the defaults: desktop only)."""
+        self.alerts = AlertsController(self.services.live.alerts, self.services.venues.store, self)
+        self.alert_notifier = AlertNotifier(QIcon(str(APP_ICON)), self,
+                                            status=lambda text, ms: self.statusBar().showMessage(text, ms))
+        self.alerts.alert_raised.connect(self.alert_notifier.notify)
+        self.alerts.settings_applied.connect(self._alert_settings_applied)
+        self.alert_settings_dialog: AlertSettingsDialog | None = None
+        if persist:
+            saved = AlertSettings.load()
+            self._alert_settings_applied_local(saved)
+            QTimer.singleShot(0, lambda: self._apply_saved_alerts(saved))
+
+    def _apply_saved_alerts(self, saved: AlertSettings) -> None:
+        try:
+            spawn(self.alerts.apply(saved, persist=False), name="alerts-startup")
+        except RuntimeError:            # no loop yet (a script building the window): desktop defaults
+            pass
+
+    def _alert_settings_applied(self, applied) -> None:
+        self._alert_settings_applied_local(applied.settings)
+
+    def _alert_settings_applied_local(self, settings: AlertSettings) -> None:
+        self.alert_notifier.desktop = settings.desktop
+        self.alert_notifier.sound = settings.sound
+
+    def open_alert_settings(self) -> AlertSettingsDialog:
+        if self.alert_settings_dialog is None:
+            self.alert_settings_dialog = AlertSettingsDialog(self.alerts, self)
+        dialog = self.alert_settings_dialog
+        dialog.show_settings(self.alerts.settings)
+        dialog.show()
+        dialog.raise_()
+        return dialog
 
     def _about(self) -> None:
         box = QMessageBox(QMessageBox.Icon.Information, f"About {APP_TITLE}",

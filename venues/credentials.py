@@ -193,6 +193,16 @@ def install_log_redaction() -> None:
 # ---------------------------------------------------------------------------------------------------
 # Values
 # ---------------------------------------------------------------------------------------------------
+#: The app's own secrets, one keyring service for all of them: basis-workstation/app.
+APP_SECRET_SERVICE = f"{SERVICE_PREFIX}/app"
+APP_SECRETS = ("telegram_bot_token",)
+
+
+def _validate_app_secret(name: str) -> None:
+    if name not in APP_SECRETS:
+        raise InvalidCredential(f"unknown app secret {name!r}; allowed: {', '.join(APP_SECRETS)}")
+
+
 def service_name(environment: str, venue: str) -> str:
     return f"{SERVICE_PREFIX}/{environment}/{venue}"
 
@@ -390,6 +400,33 @@ class CredentialStore:
         """Names of the stored fields (from the index; no secret is read)."""
         validate_environment(environment)
         return self._read_index(self.backend, service_name(environment, venue))
+
+    # -- the app's own secrets (not tied to a venue or an environment) ------------------------------
+    def set_app_secret(self, name: str, value: str | Secret) -> None:
+        """Store one of the app's own secrets (APP_SECRETS, e.g. the Telegram bot token for alerts)."""
+        _validate_app_secret(name)
+        raw = (value.reveal() if isinstance(value, Secret) else value).strip()
+        if not raw:
+            raise InvalidCredential(f"{name} is empty")
+        register_secret(raw)
+        self._call("set", self.backend.set_password, APP_SECRET_SERVICE, name, raw, secret_value=raw)
+
+    def get_app_secret(self, name: str) -> Secret | None:
+        _validate_app_secret(name)
+        raw = self._call("get", self.backend.get_password, APP_SECRET_SERVICE, name)
+        if raw is None:
+            return None
+        register_secret(raw)
+        return Secret(raw)
+
+    def delete_app_secret(self, name: str) -> bool:
+        """Delete it; True when something was stored."""
+        _validate_app_secret(name)
+        backend = self.backend
+        if self._call("get", backend.get_password, APP_SECRET_SERVICE, name) is None:
+            return False
+        self._call("delete", backend.delete_password, APP_SECRET_SERVICE, name)
+        return True
 
     def load(self, environment: str, venue: str, fields: Iterable[str] | None = None) -> VenueCredentials:
         """The stored fields of a venue (all, or only ``fields``), for use by an adapter (values

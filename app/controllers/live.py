@@ -32,6 +32,7 @@ from engine.services.live import (
     SessionSnapshot,
     VenueCancelProgress,
 )
+from engine.services.live.manual_orders import ManualOrder, ManualOrderResult, ManualQuote
 from engine.services.run_params import build_run_params, data_requirements
 
 log = logging.getLogger(__name__)
@@ -145,6 +146,18 @@ class LiveController(QObject):
     async def flatten(self, request_id: str) -> FlattenReport:
         """Close the CEX legs (reduce-only); the caller has asked the operator first."""
         return await self.service.flatten(request_id, confirmed=True)
+
+    # ---- manual orders ------------------------------------------------------------------------
+    def quote_manual_order(self, request_id: str, order: ManualOrder) -> ManualQuote:
+        """Check and price the ticket for the confirmation (raises ManualOrderRefused with the reason)."""
+        return self.service.quote_manual_order(request_id, order)
+
+    async def manual_order(self, request_id: str, order: ManualOrder) -> ManualOrderResult:
+        """Send a confirmed ticket (same checks, gate, journal and e-stop as strategy orders)."""
+        return await self.service.manual_order(request_id, order)
+
+    def close_position_order(self, request_id: str, venue: str, kind: str, asset: str) -> ManualOrder:
+        return self.service.close_position_order(request_id, venue, kind, asset)
 
     # ---- emergency stop -----------------------------------------------------------------------
     def emergency_stop(self, source: str = "button") -> EStopPress:

@@ -51,9 +51,11 @@ from app.widgets.banner import show_banner
 from app.widgets.estop import CancelProgressModel, StateBadge, shortcut_label
 from app.widgets.live_chart import LivePnlChart
 from app.widgets.live_tables import LiveEventsModel, OrdersModel, PositionsModel, RiskModel, pct
+from app.widgets.order_ticket import OrderTicket
 from engine.config import MODES, check_capital_text
 from engine.domain.modes import ExecutionMode
 from engine.services.live import FlattenReport, LiveStartError, LiveStartRequest, SessionSnapshot
+from engine.services.live.manual_orders import ManualOrder, ManualOrderRefused, ManualOrderResult
 from engine.services.live.service import ENVIRONMENTS, EXECUTIONS
 
 log = logging.getLogger(__name__)
@@ -87,6 +89,8 @@ class LivePanel(QWidget):
     start_failed = Signal(str)
     #: (FlattenReport) a confirmed flatten finished
     flattened = Signal(object)
+    #: (ManualOrderResult | str) a confirmed manual order was placed, or the reason it was not
+    manual_order_done = Signal(object)
     status_message = Signal(str)
 
     def __init__(self, controller: LiveController, initial_mode: str = "eth_basis",
@@ -102,6 +106,7 @@ class LivePanel(QWidget):
         self.close_box: QMessageBox | None = None
         self.close_choices: dict[str, QPushButton] = {}
         self.last_flatten: FlattenReport | None = None
+        self.last_manual: ManualOrderResult | None = None
         self.positions = PositionsModel(self)
         self.risk = RiskModel(self)
         self.orders = OrdersModel(self)
@@ -263,7 +268,7 @@ class LivePanel(QWidget):
 
         self.tabs = QTabWidget(self)
         self.orders_view = _table(self.orders, self.tabs)
-        for column, width in enumerate((70, 70, 120, 50, 110, 85, 75, 90, 90, 230)):
+        for column, width in enumerate((70, 70, 70, 120, 50, 110, 85, 75, 90, 90, 230)):
             self.orders_view.horizontalHeader().resizeSection(column, width)
         self.tabs.addTab(self.orders_view, "Order blotter")
         self.events_view = _table(self.events, self.tabs)
@@ -286,6 +291,10 @@ class LivePanel(QWidget):
                                               "venues before trading and compare them with the journal; the report "
                                               "shows here.")
         self.tabs.addTab(self.recovery_text, "Recovery")
+        self.ticket = OrderTicket(self.tabs)
+        self.ticket.review_requested.connect(self.review_order)
+        self.ticket_index = self.tabs.addTab(self.ticket, "Order ticket")
+        self.positions_view.clicked.connect(self._position_clicked)
 
         body = QSplitter(Qt.Orientation.Vertical, self)
         body.addWidget(center)
@@ -507,6 +516,67 @@ class LivePanel(QWidget):
 
         return spawn(run(), name=f"live-flatten:{request_id}")
 
+    # ---- manual orders (the ticket and the Close buttons) ---------------------------------------
+    def review_order(self, order: ManualOrder) -> QMessageBox | None:
+        """Check and price the ticket, then ask (notional, fee) before anything is sent."""
+        snap = self.snapshot
+        if snap is None or not snap.active:
+            self.ticket.show_message("Start a session first: the ticket trades on its venues.", "banner")
+            return None
+        request_id = snap.request_id
+        try:
+            quote = self.controller.quote_manual_order(request_id, order)
+        except (ManualOrderRefused, KeyError) as exc:
+            self.ticket.show_message(f"Refused: {exc}", "banner")
+            return None
+        where = f"session {request_id} ({snap.mode}, {snap.execution}/{snap.environment})"
+        text = ("\n".join(quote.lines()) + f"\n\nOn {where}. It goes through the same pre-trade checks, order "
+                "gate and journal as the strategy's orders; the emergency stop halts it like any other.")
+        return self._ask("Confirm manual order", text, "Send order", lambda: self._send_manual(request_id, order))
+
+    def _send_manual(self, request_id: str, order: ManualOrder) -> asyncio.Task:
+        self.ticket.review_button.setEnabled(False)
+        self.ticket.show_message(f"Sending {order.describe()}…", "infoBanner")
+
+        async def run() -> None:
+            try:
+                result = await self.controller.manual_order(request_id, order)
+            except (ManualOrderRefused, KeyError) as exc:
+                self.ticket.show_message(f"Not sent: {exc}", "banner")
+                self.manual_order_done.emit(str(exc))
+                return
+            finally:
+                self.ticket.review_button.setEnabled(True)
+                self.frames.request()
+            self.last_manual = result
+            self.ticket.show_message(result.message + f" (client id {result.client_order_id})", "infoBanner")
+            self.status_message.emit(f"Manual order: {result.message}")
+            self.manual_order_done.emit(result)
+
+        return spawn(run(), name=f"live-manual:{request_id}")
+
+    def _position_clicked(self, index) -> QMessageBox | None:
+        if index.column() != PositionsModel.CLOSE_COLUMN:
+            return None
+        line = self.positions.closable(index.row())
+        snap = self.snapshot
+        if line is None or snap is None:
+            return None
+        return self.close_position(line.venue, line.kind, line.asset)
+
+    def close_position(self, venue: str, kind: str, asset: str) -> QMessageBox | None:
+        """The row's Close button: a reduce-only market order for the whole position, confirmed first."""
+        snap = self.snapshot
+        if snap is None:
+            return None
+        try:
+            order = self.controller.close_position_order(snap.request_id, venue, kind, asset)
+        except (ManualOrderRefused, KeyError) as exc:
+            self.ticket.show_message(f"Cannot close: {exc}", "banner")
+            return None
+        self.ticket.set_order(order)
+        return self.review_order(order)
+
     def acknowledge_recovery(self) -> None:
         snap = self.snapshot
         if snap is not None and snap.awaiting_ack:
@@ -608,6 +678,9 @@ class LivePanel(QWidget):
         r["session"].setText(f"{snap.request_id} · {snap.mode} · {snap.execution}/{snap.environment}")
         self._update_ages()
         self.positions.refresh(snap.positions)
+        self.ticket.set_markets(dict.fromkeys(p.venue for p in snap.positions if p.kind == "cash"),
+                                dict.fromkeys([p.asset for p in snap.positions if p.kind in ("perp", "spot")]
+                                              or ["BTC" if snap.mode.startswith("btc") else "ETH"]))
         self.risk.refresh(snap.risk_lines)
         self.orders.refresh(snap.orders)
         self.events.refresh(snap.request_id, snap.events, snap.events_total)

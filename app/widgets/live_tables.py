@@ -95,17 +95,44 @@ class _RowsModel(ColumnTableModel):
         return [r[i] for r in self.rows]
 
 
+CLOSE_TEXT = "Close…"
+
+
 class PositionsModel(_RowsModel):
-    COLUMNS = ("Venue", "Kind", "Asset", "Size", "Entry", "Mark", "Unrealized")
+    """Positions per venue; the last column is the row's Close button (CEX perp and spot rows)."""
+
+    COLUMNS = ("Venue", "Kind", "Asset", "Size", "Entry", "Mark", "Unrealized", "")
     NUMERIC = frozenset({3, 4, 5, 6})
     COLORED = frozenset({6})
+    CLOSE_COLUMN = 7
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.lines: list[PositionLine] = []
+
+    def closable(self, row: int) -> PositionLine | None:
+        """The position a click on row ``row``'s Close cell closes, or None."""
+        if 0 <= row < len(self.lines) and self.rows[row][self.CLOSE_COLUMN]:
+            return self.lines[row]
+        return None
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = _DISPLAY) -> Any:
+        if index.isValid() and index.column() == self.CLOSE_COLUMN and self.rows[index.row()][self.CLOSE_COLUMN]:
+            if role == _FOREGROUND:
+                return _BRUSH["warn"]
+            if role == _TOOLTIP:
+                return "Close this position: a reduce-only market order for its full size (asks first)"
+        return super().data(index, role)
 
     def refresh(self, positions: Sequence[PositionLine]) -> None:
         rows, colors = [], []
+        self.lines = list(positions)
         for p in positions:
             unrealized = p.unrealized
+            close = CLOSE_TEXT if p.kind in ("perp", "spot") and p.size and p.venue != "wallet" \
+                and not (p.kind == "spot" and p.size < 0) else ""
             rows.append((p.venue, p.kind, p.asset, num(p.size, 6), num(p.entry), num(p.price),
-                         "" if unrealized is None else f"{unrealized:+,.2f}"))
+                         "" if unrealized is None else f"{unrealized:+,.2f}", close))
             colors.append(None if unrealized is None or abs(unrealized) < 0.005 else
                           ("ok" if unrealized > 0 else "bad"))
         self.set_rows(rows, colors)
@@ -144,17 +171,18 @@ def _decimal(text: str | None) -> str:
 
 
 class OrdersModel(_RowsModel):
-    """The order blotter: live orders, newest first (paper fills are simulated and show as events)."""
+    """The order blotter, newest first: live orders as the venue reports them and paper sessions'
+    simulated fills; ``Source`` tells the strategy's orders from the operator's (manual)."""
 
-    COLUMNS = ("Time", "Venue", "Symbol", "Side", "Amount", "Reduce-only", "Status", "Filled", "Avg price",
-               "Client id", "Error")
-    NUMERIC = frozenset({4, 7, 8})
+    COLUMNS = ("Time", "Source", "Venue", "Symbol", "Side", "Amount", "Reduce-only", "Status", "Filled",
+               "Avg price", "Client id", "Error")
+    NUMERIC = frozenset({5, 8, 9})
 
     def refresh(self, orders: Sequence[Any]) -> None:
         rows, colors = [], []
         for o in reversed(list(orders)):
-            rows.append((time.strftime("%H:%M:%S", time.localtime(o.submitted_at)), o.venue, o.symbol, o.side,
-                         _decimal(o.amount), "yes" if o.reduce_only else "", o.status, _decimal(o.filled),
+            rows.append((time.strftime("%H:%M:%S", time.localtime(o.submitted_at)), o.source, o.venue, o.symbol,
+                         o.side, _decimal(o.amount), "yes" if o.reduce_only else "", o.status, _decimal(o.filled),
                          _decimal(o.average), o.client_order_id, o.error))
             colors.append("bad" if o.status in ("failed", "rejected") else "dim" if o.status == "canceled" else None)
         self.set_rows(rows, colors)

@@ -1,5 +1,8 @@
-"""The order blotter of a live session: every order the gate sent, with its state as the venue last
-reported it (capped; the journal keeps them all)."""
+"""The order blotter of a session: every order the gate sent, with its state as the venue last
+reported it, and in paper sessions every simulated fill (capped; the journal keeps the live orders).
+
+``source`` says who asked: the strategy, or the operator's order ticket (``manual``: client ids with
+the ``man`` prefix); paper rows have status ``filled (paper)``."""
 from __future__ import annotations
 
 import time
@@ -8,12 +11,14 @@ from dataclasses import dataclass, replace
 
 from engine.domain.venue_ports import OrderRequest, VenueOrder
 
+MANUAL_PREFIX = "man"       # engine.services.live.execution.MANUAL_PREFIX (kept here: no import cycle)
+
 BLOTTER_LIMIT = 500
 
 
 @dataclass(frozen=True, slots=True)
 class OrderRecord:
-    """One row of the order blotter (live orders; paper fills are events)."""
+    """One row of the order blotter (a live order, or a simulated paper fill)."""
 
     client_order_id: str
     venue: str
@@ -27,6 +32,7 @@ class OrderRecord:
     filled: str | None = None
     average: str | None = None
     error: str = ""
+    source: str = "strategy"             # strategy | manual
 
 
 class Blotter:
@@ -36,11 +42,22 @@ class Blotter:
 
     def submitted(self, venue: str, request: OrderRequest) -> None:
         cid = request.client_order_id
+        self._add(OrderRecord(cid, venue, request.symbol, request.side.value, str(request.amount),
+                              request.reduce_only, "submitted", time.time(),
+                              source="manual" if cid.startswith(MANUAL_PREFIX) else "strategy"))
+
+    def paper_fill(self, client_order_id: str, venue: str, symbol: str, side: str, amount: float, price: float,
+                   reduce_only: bool, manual: bool) -> None:
+        """A simulated fill of a paper session (no venue saw it)."""
+        text = f"{amount:.8g}"
+        self._add(OrderRecord(client_order_id, venue, symbol, side, text, reduce_only, "filled (paper)", time.time(),
+                              filled=text, average=f"{price:.8g}", source="manual" if manual else "strategy"))
+
+    def _add(self, record: OrderRecord) -> None:
         if len(self._rows) == self._rows.maxlen:
             self._by_id.pop(self._rows[0], None)
-        self._rows.append(cid)
-        self._by_id[cid] = OrderRecord(cid, venue, request.symbol, request.side.value, str(request.amount),
-                                       request.reduce_only, "submitted", time.time())
+        self._rows.append(record.client_order_id)
+        self._by_id[record.client_order_id] = record
 
     def reported(self, request: OrderRequest, order: VenueOrder) -> None:
         """The venue's view of the order (acknowledged, or read back until settled)."""

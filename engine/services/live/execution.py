@@ -33,6 +33,12 @@ from engine.services.live.pretrade import PreTradeRefused, check_amount, check_o
 from engine.services.live.state import TradingStateMachine
 
 TERMINAL = (OrderStatus.CLOSED, OrderStatus.CANCELED, OrderStatus.EXPIRED, OrderStatus.REJECTED)
+#: An instruction from the operator's order ticket (engine/services/live/manual_orders.py): its
+#: orders carry the MANUAL_PREFIX client id, so the journal and the blotter tell them apart.
+MANUAL_REASON = "manual"
+MANUAL_PREFIX = "man"
+STRATEGY_PREFIX = "bw"
+PAPER_PREFIX = "ppr"
 
 
 class LiveUnsupported(RuntimeError):
@@ -66,8 +72,10 @@ class PaperExecutor:
     live orders (the simulated book stands in for the venue account's funds)."""
 
     def __init__(self, world, state: TradingStateMachine, portfolio: Portfolio, *, params: RunParams,
-                 market: MarketView, on_refused: RefusedHook | None = None) -> None:
+                 market: MarketView, on_refused: RefusedHook | None = None,
+                 on_filled: Callable[[Fill, bool], None] | None = None) -> None:
         self.world = world
+        self.on_filled = on_filled
         self.state = state
         self.portfolio = portfolio
         self.params = params
@@ -88,7 +96,10 @@ class PaperExecutor:
                     self.on_refused(exc)
                 raise
         self.sent += 1
-        return self.world.execute(ins, t, charge_gas)
+        fill = self.world.execute(ins, t, charge_gas)
+        if self.on_filled is not None and ins.op in (Op.PERP_TRADE, Op.SPOT_TRADE):
+            self.on_filled(fill, reducing and ins.op is Op.PERP_TRADE)
+        return fill
 
 
 SettledHook = Callable[[str, OrderRequest, VenueOrder], None]
@@ -138,7 +149,8 @@ class LiveExecutor:
             raise
         request = OrderRequest(
             symbol=symbol, side=Side.BUY if ins.amount > 0 else Side.SELL, type=OrderType.MARKET,
-            amount=to_decimal(abs(ins.amount)), client_order_id=new_client_order_id(),
+            amount=to_decimal(abs(ins.amount)),
+            client_order_id=new_client_order_id(MANUAL_PREFIX if ins.reason == MANUAL_REASON else STRATEGY_PREFIX),
             reduce_only=perp and reducing)
         order = await self.gate.submit(ins.venue, request, risk_reducing=reducing)
         if order.status not in TERMINAL or order.filled is None:
@@ -187,6 +199,10 @@ class LiveExecutor:
         if self.on_allocation is not None:
             self.on_allocation(ins)
         return Fill(ins, ins.amount, ins.amount, 1.0, 0.0, 0.0)
+
+    def apply_fill(self, ins: Instruction, qty: float, price: float, fee: float, perp: bool) -> None:
+        """Apply a venue's fill to the strategy's book (also a manual limit order's immediate fill)."""
+        self._apply(ins, qty, price, fee, perp)
 
     def _apply(self, ins: Instruction, qty: float, price: float, fee: float, perp: bool) -> None:
         """Apply the venue's fill to the strategy's book."""

@@ -23,7 +23,7 @@ from engine.data.requirements import DataRequirements
 from engine.domain.chain_market import ChainFeedUnavailable, ChainMarketNeeds, ChainMarketPort, ChainMarketReading
 from engine.domain.market import MarketView
 from engine.domain.params import RunParams
-from engine.domain.venue_ports import CexVenuePort, MarketQuote
+from engine.domain.venue_ports import CexVenuePort, MarketQuote, VenueErrorKind
 
 FUNDING_PERIOD_S = 8 * 3600
 
@@ -54,6 +54,7 @@ class TickInfo:
     funding_settled: bool = False
     chain_block: int | None = None              # the block the tick's chain series were read at
     chain_latency_s: float | None = None        # how long this tick's chain read took (None: no read)
+    timeouts: set[str] = field(default_factory=set)   # venues that gave no answer in time (alerted)
 
 
 class LiveMarketFeed:
@@ -167,6 +168,8 @@ class LiveMarketFeed:
         for venue, res in zip(venues, results):
             if isinstance(res, BaseException):
                 info.errors[venue] = str(res) or type(res).__name__
+                if isinstance(res, asyncio.TimeoutError) or getattr(res, "kind", None) is VenueErrorKind.TIMEOUT:
+                    info.timeouts.add(venue)
                 continue
             for symbol, kind, asset in want[venue]:
                 q = res.quotes.get(symbol)

@@ -35,11 +35,13 @@ from engine.domain.instructions import Instruction, Op
 from engine.domain.modes import SESSION_MODES, ExecutionMode
 from engine.domain.venue_ports import CexVenuePort, MarketKind, VenueError
 from engine.execution.cycle import WorldFactory
+from engine.services.live.alerts import AlertBus
 from engine.services.live.dead_man import check_timeout
 from engine.services.live.emergency_stop import EStopHandle, SessionProgressListener, VenueCancelProgress
 from engine.services.live.instance_lock import HEARTBEAT_S as LEASE_HEARTBEAT_S
 from engine.services.live.instance_lock import InstanceLock, InstanceLocked
 from engine.services.live.journal import Journal
+from engine.services.live.manual_orders import ManualOrder, ManualOrderResult, ManualOrders, ManualQuote, close_order
 from engine.services.live.market_feed import LiveMarketFeed, perp_symbol, spot_symbol
 from engine.services.live.outcome_resolver import ResolvePolicy
 from engine.services.live.recovery import RecoveryReport, recover
@@ -115,10 +117,14 @@ class LiveTradingService:
                  world_factory: WorldFactory, rejected_exc: type[Exception],
                  journal_factory: Callable[[str], Journal],
                  checks_runner: Callable[[str, str], Awaitable[list[str]]] | None = None,
-                 chain_market_factory: ChainMarketFactory | None = None) -> None:
+                 chain_market_factory: ChainMarketFactory | None = None,
+                 alerts: AlertBus | None = None) -> None:
         """``checks_runner(mode, environment)`` runs check-venues and returns the failures (one line
         each; empty = pass): production live refuses to start on any. ``chain_market_factory`` gives
-        sessions of modes with on-chain legs their chain reads (AAVE indices, LST rates, gas)."""
+        sessions of modes with on-chain legs their chain reads (AAVE indices, LST rates, gas).
+        ``alerts``: the bus every session raises its alerts on (the app subscribes its tray and
+        sound, bootstrap adds the webhook and Telegram channels)."""
+        self.alerts = alerts if alerts is not None else AlertBus()
         self.provider = provider
         self.venue_factory = venue_factory
         self.world_factory = world_factory
@@ -238,7 +244,8 @@ class LiveTradingService:
                 resolve_policy=ResolvePolicy(budget_s=req.resolve_budget_seconds,
                                              lookup_timeout_s=req.data_timeout_seconds,
                                              absent_after_s=min(2.0, req.data_timeout_seconds)),
-                notes=notes, on_update=self._updated, on_cancel_progress=self._cancel_progress)
+                notes=notes, on_update=self._updated, on_cancel_progress=self._cancel_progress,
+                alerts=self.alerts)
             report = None
             if live:
                 spot_legs = {(v, a): (venues[v].balance_account(spot_symbol(a)), spot_symbol(a))
@@ -501,6 +508,21 @@ class LiveTradingService:
             report.closed.append(desc + (" (reduce-only)" if ins.op is Op.PERP_TRADE else ""))
         else:
             report.failed.append(f"{desc}: {outcome.stop or 'not filled'}")
+
+    # ------------------------------------------------------------------ manual orders
+    def quote_manual_order(self, request_id: str, order: ManualOrder) -> ManualQuote:
+        """Check the operator's ticket and price it for the confirmation (notional, fee); raises
+        ManualOrderRefused with the reason (HALTED, recovery unacknowledged, reduce-only, ...)."""
+        return ManualOrders(self._session(request_id)).quote(order)
+
+    async def manual_order(self, request_id: str, order: ManualOrder) -> ManualOrderResult:
+        """Send the operator's order through the session's pre-trade checks, order gate and journal
+        (engine/services/live/manual_orders.py); raises ManualOrderRefused when nothing was sent."""
+        return await ManualOrders(self._session(request_id)).place(order)
+
+    def close_position_order(self, request_id: str, venue: str, kind: str, asset: str) -> ManualOrder:
+        """The reduce-only market order that closes one position of the session's book in full."""
+        return close_order(self._session(request_id), venue, kind, asset)
 
     # ------------------------------------------------------------------ helpers
     def _session(self, request_id: str) -> LiveSession:

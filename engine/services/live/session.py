@@ -33,11 +33,19 @@ from engine.domain.numeraire import Numeraire
 from engine.domain.params import RunParams
 from engine.domain.pnl import COMPONENTS
 from engine.domain.portfolio import Portfolio
-from engine.domain.venue_ports import CexVenuePort, OrderRequest, OrderStatus, VenueError, VenueOrder
+from engine.domain.venue_ports import (
+    CexVenuePort,
+    OrderRequest,
+    OrderStatus,
+    VenueError,
+    VenueOrder,
+    new_client_order_id,
+)
 from engine.execution.cycle import Allowance, TradingCycle, WorldFactory
 from engine.execution.ledger import RunningLedger
 from engine.execution.manager import ExecutionManager
 from engine.execution.outcome import Failures, ProgramOutcome, StopKind
+from engine.services.live.alerts import Alert, AlertBus, AlertKind, journal_alert
 from engine.services.live.blotter import Blotter
 from engine.services.live.book_store import BookWriter, apply_fill, book_of, load_book
 from engine.services.live.dead_man import DeadManHeartbeat
@@ -49,9 +57,18 @@ from engine.services.live.emergency_stop import (
     SessionProgressListener,
     VenueCancelProgress,
 )
-from engine.services.live.execution import TERMINAL, FillNotConfirmed, LiveExecutor, LiveUnsupported, PaperExecutor
+from engine.services.live.execution import (
+    MANUAL_PREFIX,
+    MANUAL_REASON,
+    PAPER_PREFIX,
+    TERMINAL,
+    FillNotConfirmed,
+    LiveExecutor,
+    LiveUnsupported,
+    PaperExecutor,
+)
 from engine.services.live.journal import Journal
-from engine.services.live.market_feed import LiveDataUnavailable, LiveMarketFeed, spot_symbol
+from engine.services.live.market_feed import LiveDataUnavailable, LiveMarketFeed, perp_symbol, spot_symbol
 from engine.services.live.order_gate import OrderGate, OrderNotJournaled
 from engine.services.live.outcome_resolver import (
     OrderNotPlaced,
@@ -105,12 +122,16 @@ class LiveSession:
                  estop_dead_man_seconds: float = 10.0, resolve_policy: ResolvePolicy | None = None,
                  notes: Sequence[str] = (),
                  on_update: Callable[[LiveSession], None] | None = None,
-                 on_cancel_progress: SessionProgressListener | None = None) -> None:
+                 on_cancel_progress: SessionProgressListener | None = None,
+                 alerts: AlertBus | None = None) -> None:
         """``cancel_timeout_seconds``: each venue's emergency-stop budget (one for all, or per venue);
         ``estop_dead_man_seconds``: the short countdown the dead-man switch is left on after a stop;
         ``resolve_policy``: how long an order of unknown outcome is looked up before the session
-        halts; ``notes``: start-up warnings to show (a lease taken over)."""
+        halts; ``notes``: start-up warnings to show (a lease taken over); ``alerts``: the bus this
+        session raises its alerts on."""
         self.request_id = uuid.uuid4().hex[:12]
+        self.alerts = alerts
+        self._journal_alert = journal_alert(journal, self.request_id)
         self.mode, self.execution, self.environment = mode, execution, environment
         self.params = params
         self.feed = feed
@@ -180,7 +201,7 @@ class LiveSession:
             self.manager = ExecutionManager(None, feed.view, self.ledger, self.events, numeraire, failures)
         else:
             self.paper = PaperExecutor(self.world, self.state, self.portfolio, params=params, market=feed.view,
-                                       on_refused=self._pre_trade_refused)
+                                       on_refused=self._pre_trade_refused, on_filled=self._paper_filled)
             failures = Failures(halted=(TradingHalted,), rejected=(rejected_exc, PreTradeRefused))
             self.manager = ExecutionManager(self.paper, feed.view, self.ledger, self.events, numeraire, failures)
         self.cycle = TradingCycle(strategy, params, feed.view, self.portfolio, self.world, self.manager, self.ledger,
@@ -287,8 +308,8 @@ class LiveSession:
             except asyncio.CancelledError:
                 pass
             self._task = None
-        if cancel_open_orders:
-            self.emergency_stop("session stopped: cancelling its open orders (positions stay)")
+        if cancel_open_orders:       # the operator's own stop: no alert
+            self.emergency_stop("session stopped: cancelling its open orders (positions stay)", alert=False)
         if self._estop_task is not None:
             await asyncio.gather(self._estop_task, return_exceptions=True)
         if self.dead_man is not None:
@@ -303,9 +324,11 @@ class LiveSession:
         return self._task is not None and not self._task.done()
 
     def emergency_stop(self, reason: str = "operator emergency stop",
-                       on_progress: Sequence[ProgressListener] = ()) -> asyncio.Future[EmergencyStopReport]:
+                       on_progress: Sequence[ProgressListener] = (), *,
+                       alert: bool = True) -> asyncio.Future[EmergencyStopReport]:
         """HALTED before this returns; every venue's open orders are cancelled in the background. The
-        future resolves to the report (also kept as ``last_estop`` and journaled).
+        future resolves to the report (also kept as ``last_estop`` and journaled). ``alert``: raise
+        the e-stop alert (after the halt; a plain stop that cancels its orders does not).
 
         Nothing here waits for the journal or a view: the press and the cancels come first, and a
         failure of anything around them is logged, never raised into the stop."""
@@ -320,6 +343,8 @@ class LiveSession:
         except Exception:
             log.exception("emergency stop: bookkeeping after the press failed (the cancels run regardless)")
         self.publish()
+        if alert:
+            self.raise_alert(AlertKind.ESTOP, f"HALTED in {self.estop.last_halted_ms:.1f} ms: {reason}")
         return future
 
     def orders_may_remain(self) -> dict[str, str]:
@@ -350,6 +375,9 @@ class LiveSession:
         if track is not None:
             track.venues[progress.venue] = progress
             self.publish()
+        if progress.status.value == "timeout":
+            self.raise_alert(AlertKind.VENUE_TIMEOUT, f"cancel-all got no answer: {progress.describe()}",
+                             progress.venue)
 
     def _estop_finished(self, future: asyncio.Future[EmergencyStopReport]) -> None:
         if future.cancelled() or future.exception() is not None:
@@ -407,6 +435,8 @@ class LiveSession:
         unknown = reading is not None and not reading.complete
         read_error = f"venue state UNKNOWN, no trading this tick: {reading.error}" if reading is not None and unknown else ""
         self.last_error = "; ".join([f"{v}: {e}" for v, e in info.errors.items()] + ([read_error] if read_error else []))
+        for venue in info.timeouts:
+            self.raise_alert(AlertKind.VENUE_TIMEOUT, f"market data: no answer within {self.feed.timeout:g} s", venue)
         self.data_age = info.data_age_seconds
         wrong = mismatches(self.portfolio, reading.positions, self.feed.perp_keys, self.foreign_positions,
                            spot=reading.spot, spot_baseline=self.spot_baseline,
@@ -482,6 +512,7 @@ class LiveSession:
     def _log_breach(self, t: int, reason: str) -> None:
         self.events.add(self.feed.view.timestamps[t], t, "risk", "breach", reason=reason)
         self.journal.event(self.request_id, "risk", "breach", reason=reason)
+        self.raise_alert(AlertKind.RISK_BREACH, reason)
 
     def _halt_and_cancel(self, reason: str) -> None:
         """HALTED now (synchronously), cancel-all in the background (the tick does not wait for it)."""
@@ -531,6 +562,14 @@ class LiveSession:
             return
         if self.cycle.entered or force:
             self._books.write(self.book())
+
+    # ---------------------------------------------------------------- alerts
+    def raise_alert(self, kind: AlertKind, message: str, venue: str = "") -> None:
+        """Tell the operator (tray, sound, webhook, Telegram; journaled). Never blocks: the bus
+        delivers after this returns, so it is safe on the e-stop and order paths. On-chain code of
+        the session raises ``AlertKind.TX_FAILED`` through here."""
+        if self.alerts is not None:
+            self.alerts.raise_alert(Alert(kind, message, self.request_id, venue), self._journal_alert)
 
     # ---------------------------------------------------------------- reporting
     @property
@@ -638,6 +677,8 @@ class LiveSession:
         elif what == "failed":
             self.journal.order_update(cid, "failed", error=error)
             self.blotter.failed(request, error or "")
+            self.raise_alert(AlertKind.ORDER_FAILED, f"{request.side.value} {request.amount} {request.symbol} "
+                             f"({request.client_order_id}) failed: {error}", venue)
         elif what == "not_sent":
             self.journal.order_update(cid, "not_sent", error=error)
             self.blotter.marked(request, "not_sent", error or "")
@@ -650,6 +691,8 @@ class LiveSession:
             self.blotter.marked(request, "not_placed", error or "")
         elif what == "refused":
             self.journal.event(self.request_id, venue, "order_refused", symbol=request.symbol, state=error)
+            self.raise_alert(AlertKind.ORDER_FAILED, f"{request.side.value} {request.amount} {request.symbol} refused: "
+                             f"trading is {error}", venue)
 
     def _outcome_event(self, what: str, item: PendingOutcome, detail: str) -> None:
         """The resolver's progress: shown (snapshot), logged as events, journaled."""
@@ -687,11 +730,23 @@ class LiveSession:
         if order.status is OrderStatus.OPEN:
             log.info("%s order %s resting", venue, request.client_order_id)
 
+    def _paper_filled(self, fill: Fill, reduce_only: bool) -> None:
+        """Paper fills go to the blotter too, so paper and live read the same (never to the journal's
+        order and fill tables: those are what restart recovery compares with the venues)."""
+        ins = fill.instruction
+        perp = ins.op.value == "perp_trade"
+        manual = ins.reason == MANUAL_REASON
+        self.blotter.paper_fill(new_client_order_id(MANUAL_PREFIX if manual else PAPER_PREFIX), ins.venue,
+                                perp_symbol(ins.asset) if perp else spot_symbol(ins.asset),
+                                "buy" if ins.amount > 0 else "sell", abs(fill.amount_in), fill.price,
+                                reduce_only, manual)
+
     def _pre_trade_refused(self, exc: PreTradeRefused) -> None:
         """An order failed its pre-trade check and was not sent. Trading is reduced at once, so the
         next tick does not build the same order again; the operator fixes the cause and resets."""
         self.last_error = str(exc)
         self.journal.event(self.request_id, exc.instruction.venue, "pre_trade_refused", reason=str(exc))
+        self.raise_alert(AlertKind.ORDER_FAILED, str(exc), exc.instruction.venue)
         self.state.reduce(f"{exc}; only risk-reducing orders until the cause is fixed and the session is reset")
 
     def _allocated(self, ins: Instruction) -> None:

@@ -38,6 +38,7 @@ def test_a_breach_shows_a_tray_message_sounds_and_is_journaled(qtbot, live_windo
     assert "ALERT" in window.statusBar().currentMessage()
     qtbot.waitUntil(lambda: any(t.startswith("Emergency stop") for t, _, _ in shown), timeout=5000)
     journal = window.live_controller.service._journal("testnet")
+    assert journal.flush(5.0)                            # journal writes are queued off the trading path
     alerts = [json.loads(d) for _at, sid, _v, type_, d in journal.events(2000) if type_ == "alert" and sid == rid]
     assert {"risk_breach", "emergency_stop"} <= {a["kind"] for a in alerts}
 

@@ -100,7 +100,9 @@ async def service(emulator, cex_store, tmp_path, cache_dir):
 
 
 def journaled_alerts(service, environment: str = "testnet") -> list[dict]:
-    rows = service._journal(environment).events(5000)
+    journal = service._journal(environment)
+    assert journal.flush(5.0)                            # journal writes are queued off the trading path
+    rows = journal.events(5000)
     return [json.loads(detail) | {"venue": venue} for _at, _sid, venue, type_, detail in rows if type_ == "alert"]
 
 

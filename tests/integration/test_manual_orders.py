@@ -30,6 +30,7 @@ async def entered(service, **kw):
 
 
 def manual_events(service, rid: str) -> list[dict]:
+    assert service._journal("testnet").flush(5.0)       # journal writes are queued off the trading path
     return [json.loads(d) for _at, sid, _v, type_, d in service._journal("testnet").events(2000)
             if type_ == "manual_order" and sid == rid]
 
@@ -50,6 +51,7 @@ async def test_a_manual_order_is_placed_journaled_and_in_the_blotter(service, em
     assert s.portfolio.cex["binance"].perps["ETH"].size == pytest.approx(book_before + 0.05), "the book follows"
     row = s.orders[-1]
     assert row.source == "manual" and row.client_order_id == result.client_order_id and row.status == "closed"
+    assert s.journal.flush(5.0)                  # journal writes are queued off the trading path
     journaled = service._journal("testnet").db.execute(
         "SELECT venue, side, amount, status FROM orders WHERE client_order_id=?", (result.client_order_id,)).fetchone()
     assert journaled == ("binance", "buy", "0.05", "closed")
@@ -143,6 +145,7 @@ async def test_a_resting_limit_order_is_sent_journaled_and_listed(service, emula
     assert result.status == "open" and result.filled == 0 and result.client_order_id.startswith("man")
     row = s.orders[-1]
     assert row.source == "manual" and row.status == "open"
+    assert s.journal.flush(5.0)                  # journal writes are queued off the trading path
     journaled = service._journal("testnet").db.execute(
         "SELECT type, price, status FROM orders WHERE client_order_id=?", (result.client_order_id,)).fetchone()
     assert journaled == ("limit", str(price), "open")

@@ -30,8 +30,10 @@ from engine.config import CapitalError, load_config
 from engine.data import HistoricalDataProvider
 from engine.domain.instructions import Instruction, Op
 from engine.domain.modes import SESSION_MODES, ExecutionMode
+from engine.domain.onchain_live import OnchainInstructionPort, TransferPort
 from engine.domain.venue_ports import CexVenuePort, MarketKind
 from engine.execution.cycle import WorldFactory
+from engine.services.live.chain_recovery import reconcile_chain, underfunded
 from engine.services.live.dead_man import check_timeout
 from engine.services.live.emergency_stop import EStopHandle, SessionProgressListener, VenueCancelProgress
 from engine.services.live.journal import Journal
@@ -47,6 +49,8 @@ from engine.strategies.capacity import CapitalTooSmall, check_hedged_capital
 EXECUTIONS = tuple(m.value for m in SESSION_MODES)
 ENVIRONMENTS = ("testnet", "production")
 
+# environment -> the wallet's write side on the chain (engine.domain.onchain_live).
+OnchainFactory = Callable[[str], Awaitable[OnchainInstructionPort]]
 # (venue, environment, *, private, underlyings) -> adapter. ``private``: the session needs account
 # access (live); paper needs public market data only and works without keys.
 VenueFactory = Callable[..., CexVenuePort]
@@ -93,15 +97,21 @@ class LiveTradingService:
     def __init__(self, provider: HistoricalDataProvider, venue_factory: VenueFactory,
                  world_factory: WorldFactory, rejected_exc: type[Exception],
                  journal_factory: Callable[[str], Journal],
-                 checks_runner: Callable[[str, str], Awaitable[list[str]]] | None = None) -> None:
+                 checks_runner: Callable[[str, str], Awaitable[list[str]]] | None = None,
+                 onchain_factory: OnchainFactory | None = None, transfers: TransferPort | None = None) -> None:
         """``checks_runner(mode, environment)`` runs check-venues and returns the failures (one line
-        each; empty = pass): production live refuses to start on any."""
+        each; empty = pass): production live refuses to start on any. ``onchain_factory(environment)``
+        builds the wallet's write side for live modes with on-chain legs (without one they are
+        refused); ``transfers`` moves assets between the wallet and the CEXs (without one a transfer
+        step is refused plainly)."""
         self.provider = provider
         self.venue_factory = venue_factory
         self.world_factory = world_factory
         self.rejected_exc = rejected_exc
         self.journal_factory = journal_factory
         self.checks_runner = checks_runner
+        self.onchain_factory = onchain_factory
+        self.transfers = transfers
         self.sessions: dict[str, LiveSession] = {}
         self._journals: dict[str, Journal] = {}
         self._starts: set[object] = set()                 # session starts in flight (one token each)
@@ -159,10 +169,10 @@ class LiveTradingService:
         if live:
             onchain = [leg for leg, on in (("AAVE lending", bool(sp.lending_asset)), (f"{sp.lst} staking", bool(sp.lst)),
                                            ("AAVE leverage loop", sp.leverage)) if on]
-            if onchain:
+            if onchain and self.onchain_factory is None:
                 raise LiveStartError(
-                    f"{req.mode} has on-chain legs ({', '.join(onchain)}); live mode only sends CEX orders until "
-                    "on-chain execution exists — run it with execution paper")
+                    f"{req.mode} has on-chain legs ({', '.join(onchain)}) and this service has no on-chain "
+                    "execution configured (wallet key and RPC in the keyring) — run it with execution paper")
             if req.environment == "production":
                 if not req.confirm_production:
                     raise LiveStartError("production live trading with real money needs an explicit "
@@ -179,7 +189,17 @@ class LiveTradingService:
         cex_names = [v for v in resolved.required_venues() if v in CEX_VENUES]
         underlyings = [sp.underlying] if sp.underlying else ["ETH"]
         venues = await self._build_venues(cex_names, req.environment, live, underlyings)
+        chain: OnchainInstructionPort | None = None
         try:
+            if live and onchain:
+                assert self.onchain_factory is not None
+                try:
+                    chain = await self.onchain_factory(req.environment)
+                except Exception as exc:          # no key, wrong chain, RPC down: say so, start nothing
+                    raise LiveStartError(
+                        f"{req.mode} has on-chain legs ({', '.join(onchain)}) and on-chain execution cannot "
+                        f"start: {exc} — store the wallet's rpc_url and private_key in the keyring, or run it "
+                        "with execution paper") from None
             await self._connect(venues, params, req.data_timeout_seconds)
             seed = await asyncio.to_thread(self.provider.load, data_requirements(params))
             feed = LiveMarketFeed(params, venues, seed, req.data_timeout_seconds)
@@ -192,7 +212,7 @@ class LiveTradingService:
                 cancel_timeout_seconds=req.cancel_timeout_seconds,
                 dead_man_seconds=req.dead_man_seconds if live else None,
                 data_timeout_seconds=req.data_timeout_seconds, on_update=self._updated,
-                on_cancel_progress=self._cancel_progress)
+                on_cancel_progress=self._cancel_progress, onchain=chain, transfers=self.transfers)
             report = None
             if live:
                 report = await recover(venues, journal, mode=req.mode, execution=execution.value,
@@ -202,8 +222,18 @@ class LiveTradingService:
                 if unreachable:
                     raise LiveStartError("cannot read the venue accounts before trading: "
                                          + "; ".join(f"{d.venue}: {d.detail}" for d in unreachable))
+            if chain is not None:
+                report = await reconcile_chain(session, report)
+                assert session.chain_recovery is not None
+                short = underfunded(session.portfolio.wallet.tokens, session.chain_recovery.found) \
+                    if report.book is None else []
+                if short:
+                    raise LiveStartError(f"the wallet {chain.wallet} on {chain.chain} does not hold the session's "
+                                         "capital (fund it, or start with less): " + "; ".join(short))
         except BaseException:
             await asyncio.gather(*(p.close() for p in venues.values()), return_exceptions=True)
+            if chain is not None:
+                await chain.close()
             raise
         self.sessions[session.request_id] = session
         for handle in self._open_stops:            # pressed while this session was starting
@@ -282,6 +312,8 @@ class LiveTradingService:
             return
         await session.stop(cancel_open_orders=cancel_open_orders)
         await asyncio.gather(*(p.close() for p in session.venues.values()), return_exceptions=True)
+        if session.onchain is not None:
+            await session.onchain.close()
 
     async def stop_all(self, *, cancel_open_orders: bool = False) -> None:
         await asyncio.gather(*(self.stop(rid, cancel_open_orders=cancel_open_orders) for rid in list(self.sessions)),

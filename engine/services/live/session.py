@@ -38,7 +38,11 @@ from engine.execution.cycle import Allowance, TradingCycle, WorldFactory
 from engine.execution.ledger import RunningLedger
 from engine.execution.manager import ExecutionManager
 from engine.execution.outcome import Failures, ProgramOutcome, StopKind
+from engine.domain.onchain_live import OnchainInstructionPort, TransferPort, TransferUnavailable
 from engine.services.live.blotter import Blotter
+from engine.domain.onchain_live import ChainHoldings
+from engine.services.live.chain_estop import ChainEStop
+from engine.services.live.chain_recovery import ChainRecovery, adopt_chain, check_chain, holdings_dict
 from engine.services.live.book_store import BookWriter, book_of, load_book
 from engine.services.live.dead_man import DeadManHeartbeat
 from engine.services.live.emergency_stop import (
@@ -51,11 +55,12 @@ from engine.services.live.emergency_stop import (
 from engine.services.live.execution import TERMINAL, FillNotConfirmed, LiveExecutor, LiveUnsupported, PaperExecutor
 from engine.services.live.journal import Journal
 from engine.services.live.market_feed import LiveDataUnavailable, LiveMarketFeed
+from engine.services.live.onchain_routing import OnchainRefused, OnchainRouter, StepRecord
 from engine.services.live.order_gate import OrderGate
 from engine.services.live.pretrade import PreTradeRefused
 from engine.services.live.reconcile import mismatches, read_positions
 from engine.services.live.recovery import RecoveryReport
-from engine.services.live.risk_limits import RiskLimits, RiskWatch
+from engine.services.live.risk_limits import Breach, RiskLimits, RiskWatch
 from engine.services.live.snapshot import (
     EVENTS_IN_SNAPSHOT,
     EStopTrack,
@@ -95,7 +100,8 @@ class LiveSession:
                  tick_seconds: float, cancel_timeout_seconds: float, dead_man_seconds: float | None = None,
                  data_timeout_seconds: float = 5.0,
                  on_update: Callable[[LiveSession], None] | None = None,
-                 on_cancel_progress: SessionProgressListener | None = None) -> None:
+                 on_cancel_progress: SessionProgressListener | None = None,
+                 onchain: OnchainInstructionPort | None = None, transfers: TransferPort | None = None) -> None:
         self.request_id = uuid.uuid4().hex[:12]
         self.mode, self.execution, self.environment = mode, execution, environment
         self.params = params
@@ -115,6 +121,9 @@ class LiveSession:
         if on_cancel_progress is not None:
             progress.append(lambda p: on_cancel_progress(self.request_id, p))
         self.estop = EmergencyStop(self.state, order_venues, self.gate, cancel_timeout_seconds, progress)
+        # The wallet's write side (live sessions of modes with on-chain legs): halted inside every press.
+        self.onchain = onchain if live else None
+        self.chain_estop = ChainEStop(self.onchain, progress) if self.onchain is not None else None
         self.dead_man = DeadManHeartbeat(venues, dead_man_seconds, tick_seconds, min(cancel_timeout_seconds, 5.0)) \
             if live and dead_man_seconds else None
         self.portfolio = Portfolio()
@@ -133,6 +142,8 @@ class LiveSession:
         self.last_estop: EmergencyStopReport | None = None
         self.estop_track: EStopTrack | None = None
         self.recovery: RecoveryReport | None = None
+        self.chain_recovery: ChainRecovery | None = None
+        self.chain_holdings: ChainHoldings | None = None           # the chain as read at the last tick
         self.reconciliation_error = 0.0
         self.foreign_positions: dict[tuple[str, str], float] = {}   # venue positions the book does not own
         self.lock = asyncio.Lock()                                  # one of: a tick, a flatten
@@ -148,11 +159,17 @@ class LiveSession:
         numeraire = Numeraire(params.strategy.currency, feed.view)
         self.paper: PaperExecutor | None = None
         self.live_exec: LiveExecutor | None = None
+        self.router: OnchainRouter | None = None
         if live:
+            if self.onchain is not None:
+                self.router = OnchainRouter(self.onchain, self.portfolio, feed.view, params, self.state, self.ledger,
+                                            numeraire, hf_floor=limits.hf_floor, transfers=transfers,
+                                            on_step=self._chain_step)
             self.live_exec = LiveExecutor(self.gate, params, feed.view, self.portfolio, self.state,
                                           on_settled=self._settled, on_allocation=self._allocated,
-                                          on_refused=self._pre_trade_refused)
-            failures = Failures(halted=(TradingHalted,), rejected=(LiveUnsupported, PreTradeRefused),
+                                          on_refused=self._pre_trade_refused, router=self.router)
+            failures = Failures(halted=(TradingHalted,),
+                                rejected=(LiveUnsupported, PreTradeRefused, TransferUnavailable, OnchainRefused),
                                 venue_error=(VenueError, FillNotConfirmed))
             self.manager = ExecutionManager(None, feed.view, self.ledger, self.events, numeraire, failures)
         else:
@@ -196,7 +213,11 @@ class LiveSession:
                     pos.size = float(p.size)
                     pos.entry_price = float(p.entry_price) if p.entry_price else pos.entry_price
             self.cycle.entered = True
+            booked = adopt_chain(self)
+            if booked:
+                self.journal.event(self.request_id, "chain", "recovery_booked", lines=booked)
         else:
+            adopt_chain(self)
             for venue, positions in report.positions.items():
                 for p in positions:
                     self.foreign_positions[(venue, p.symbol)] = float(p.size)
@@ -250,6 +271,8 @@ class LiveSession:
         """HALTED before this returns; every venue's open orders are cancelled in the background. The
         future resolves to the report (also kept as ``last_estop`` and journaled)."""
         self.estop_track = EStopTrack(reason, time.time(), 0.0, {})
+        if self.chain_estop is not None:
+            self.chain_estop.press(reason)        # no new transaction is signed from here on
         future = self.estop.press(reason, on_progress)
         self.estop_track.halted_ms = self.estop.last_halted_ms
         self._estop_task = future
@@ -282,6 +305,8 @@ class LiveSession:
 
     def reset(self, reason: str = "operator reset") -> None:
         self.state.reset(reason)
+        if self.onchain is not None:
+            self.onchain.resume()
         self._failed_programs = 0
 
     # ---------------------------------------------------------------- the loop
@@ -308,15 +333,20 @@ class LiveSession:
     async def tick(self) -> None:
         if self.dead_man is not None:
             self.dead_man.beat()
+        chain_wrong: dict[str, float] = {}
         if self.execution.sends_orders:
             info, (venue_positions, read_error) = await asyncio.gather(
                 self.feed.tick(), read_positions(self.venues, self.feed.perp_keys, self.data_timeout_seconds))
+            if self.onchain is not None and self.router is not None:
+                self.chain_holdings = await asyncio.wait_for(self.onchain.holdings(), self.data_timeout_seconds)
+                chain_wrong = check_chain(self.router.last_holdings, self.chain_holdings)
         else:
             info, venue_positions, read_error = await self.feed.tick(), None, ""
         self.last_error = "; ".join([f"{v}: {e}" for v, e in info.errors.items()] + ([read_error] if read_error else []))
         self.data_age = info.data_age_seconds
         wrong = mismatches(self.portfolio, venue_positions, self.feed.perp_keys, self.foreign_positions) \
             if venue_positions is not None else {}
+        wrong.update(chain_wrong)
 
         def guard(t: int) -> Allowance:
             self._check_risk(t, info.data_age_seconds, wrong)
@@ -372,6 +402,10 @@ class LiveSession:
     def _check_risk(self, t: int, data_age: float, wrong: dict[str, float]) -> None:
         breaches = self.risk_watch.check(self.cycle.value_now(t), self.portfolio, self.feed.view, t,
                                          self.params.aave, data_age, wrong)
+        chain_hf = self.chain_holdings.health_factor if self.chain_holdings is not None else None
+        if chain_hf is not None and chain_hf < self.limits.hf_floor:
+            # The chain's own health factor (the Pool's oracle and indices), read this tick.
+            breaches.append(Breach("hf_floor (chain)", chain_hf, self.limits.hf_floor))
         if not breaches or self.state.state is TradingState.HALTED:
             return
         reason = "risk limit: " + "; ".join(str(b) for b in breaches)
@@ -427,7 +461,10 @@ class LiveSession:
 
     # ---------------------------------------------------------------- book persistence
     def book(self) -> dict:
-        return book_of(self.portfolio, self.capital, self.cycle.entered, self._flat)
+        book = book_of(self.portfolio, self.capital, self.cycle.entered, self._flat)
+        if self.router is not None and self.router.last_holdings is not None:
+            book["chain"] = holdings_dict(self.router.last_holdings)   # what the chain held after the last step
+        return book
 
     def _save_book(self, force: bool = False) -> None:
         """Live only: paper sessions hold nothing at the venues, a restart simply starts afresh."""
@@ -550,6 +587,14 @@ class LiveSession:
         self.last_error = str(exc)
         self.journal.event(self.request_id, exc.instruction.venue, "pre_trade_refused", reason=str(exc))
         self.state.reduce(f"{exc}; only risk-reducing orders until the cause is fixed and the session is reset")
+
+    def _chain_step(self, record: StepRecord) -> None:
+        """Every on-chain step goes to the journal as it ends: a crash mid-program leaves the record
+        of which transactions were final (the recovery compares the chain with it)."""
+        self.journal.event(self.request_id, record.venue, "chain_step", op=record.op, what=record.what,
+                           status=record.status, tx_hashes=list(record.tx_hashes), gas_eth=record.gas_eth,
+                           detail=record.detail)
+        self._save_book()
 
     def _allocated(self, ins: Instruction) -> None:
         self.journal.event(self.request_id, ins.venue, "allocation", to_venue=ins.to_venue, amount=ins.amount,

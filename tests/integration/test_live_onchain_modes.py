@@ -124,3 +124,35 @@ async def test_market_neutral_entry_runs_in_the_strategy_order_with_transfers(ma
     assert st.reconciliation_error < 0.01
     chain_matches_book(s)
     assert s.state.state is TradingState.ACTIVE
+
+
+async def _entered_market_neutral(make_service, emulator, defi, cache_dir):
+    align_stack(defi, "usdt_market_neutral", cache_dir)
+    defi.admin.fund(defi.stack.wallet, usdt=Decimal(30_000))
+    svc = make_service(LoopbackTransfers(defi, emulator))
+    rid = await svc.start(request("usdt_market_neutral", capital=20_000.0, tick_seconds=0.2,
+                                  data_timeout_seconds=5.0))
+    s = svc.session(rid)
+    await wait_until(lambda: s.ticks >= 2 and s.trades > 0, timeout=90, what="the entry")
+    return svc, rid, s
+
+
+async def test_flatten_unwinds_loop_and_hedge_in_step(make_service, emulator, defi, cache_dir):
+    svc, rid, s = await _entered_market_neutral(make_service, emulator, defi, cache_dir)
+    events_before = len(s.events.events)
+    report = await svc.flatten(rid, confirmed=True)
+    assert report.failed == [], report.failed
+    assert report.closed[0].startswith("morpho: exit the loop atomically")
+    position = s.chain_holdings = await s.onchain.holdings()
+    assert position.debt_scaled.get("WETH", 0.0) == 0 and position.supply_scaled.get("weETH", 0.0) == 0
+    assert all(v == 0 for v in venue_positions(emulator).values())
+    # The hedge is cut right after each slice of the long leg is sold: never two sales in a row.
+    kinds = [("sell" if e.type == "swap" else "perp") for e in s.events.events[events_before:]
+             if e.type in ("swap", "perp_trade")]
+    assert kinds.count("sell") >= 4
+    assert "sell,sell" not in ",".join(kinds), kinds
+    w = s.portfolio.wallet
+    assert not any(w.debt_scaled.values()) and not any(w.supply_scaled.values())
+    assert w.tokens.get("ETH", 0.0) * s.feed.view.eth[-1] < 5.0      # the long leg is USDT again
+    chain_matches_book(s)
+    assert s.state.state is TradingState.HALTED and s.reconciliation_error < 0.01

@@ -54,6 +54,10 @@ def is_risk_reducing(ins: Instruction, portfolio: Portfolio) -> bool:
         return ins.amount < 0
     if ins.op in (Op.REPAY, Op.TRANSFER):
         return True
+    if ins.op is Op.SWAP:                   # out of the long leg: LST -> ETH, ETH/LST -> USDT
+        return ins.asset != "USDT" and ins.to_asset in ("ETH", "USDT")
+    if ins.op is Op.WITHDRAW:               # collateral out is only safe with no debt against it
+        return not any(portfolio.wallet.debt_scaled.values())
     if ins.op is Op.BUNDLE:
         return any(c.op is Op.REPAY for c in ins.children) and not any(c.op is Op.BORROW for c in ins.children)
     return False

@@ -35,6 +35,7 @@ from engine.domain.venue_ports import CexVenuePort, MarketKind
 from engine.execution.cycle import WorldFactory
 from engine.services.live.chain_recovery import reconcile_chain, underfunded
 from engine.services.live.dead_man import check_timeout
+from engine.services.live.flatten import flatten_program
 from engine.services.live.emergency_stop import EStopHandle, SessionProgressListener, VenueCancelProgress
 from engine.services.live.journal import Journal
 from engine.services.live.market_feed import LiveMarketFeed, perp_symbol, spot_symbol
@@ -81,11 +82,41 @@ class LiveStartRequest:
 class FlattenReport:
     closed: list[str] = field(default_factory=list)          # "binance ETH sell 1.2 (reduce-only)"
     failed: list[str] = field(default_factory=list)
-    cannot_unwind: list[str] = field(default_factory=list)   # on-chain legs, said plainly
+    cannot_unwind: list[str] = field(default_factory=list)   # legs no venue layer can unwind here
+    pending: str = ""                                        # the step in flight (names a failure)
 
     def lines(self) -> list[str]:
         return ([f"closed {c}" for c in self.closed] + [f"FAILED {f}" for f in self.failed]
                 + [f"cannot unwind: {c}" for c in self.cannot_unwind]) or ["nothing to close"]
+
+
+def _describe(ins: Instruction) -> str:
+    if ins.op is Op.PERP_TRADE:
+        return f"{ins.venue} {ins.asset} perp {'buy' if ins.amount > 0 else 'sell'} {abs(ins.amount):.8g} (reduce-only)"
+    if ins.op is Op.SPOT_TRADE:
+        return f"{ins.venue} {ins.asset} spot {'buy' if ins.amount > 0 else 'sell'} {abs(ins.amount):.8g}"
+    if ins.op is Op.BUNDLE:
+        return f"{ins.venue}: exit the loop atomically (repay all WETH debt, withdraw and sell all collateral)"
+    if ins.op is Op.SWAP:
+        return f"{ins.venue}: sell {ins.amount:.8g} {ins.asset} for {ins.to_asset}"
+    return f"{ins.venue}: {ins.op.value} {ins.amount:.8g} {ins.asset}"
+
+
+def tracked(program, report: FlattenReport):
+    """Pass a program through, noting each instruction once its fill came back (closed) and the one in
+    flight when it stopped (the report's failure names it)."""
+    try:
+        ins = next(program)
+        while True:
+            report.pending = _describe(ins)
+            fill = yield ins
+            report.closed.append(report.pending)
+            report.pending = ""
+            ins = program.send(fill)
+    except StopIteration:
+        return
+    finally:
+        program.close()
 
 
 def _positive(name: str, value: float) -> None:
@@ -376,8 +407,9 @@ class LiveTradingService:
         self._session(request_id).reset(reason)
 
     async def flatten(self, request_id: str, confirmed: bool) -> FlattenReport:
-        """Close the CEX legs (reduce-only perps, spot sold) — a separate, confirmed action. On-chain
-        legs cannot be unwound yet: the report names them instead of pretending. Ends HALTED."""
+        """Unwind every leg — a separate, confirmed action — in the order engine.services.live.flatten
+        gives (the loop atomically, then the long leg in slices with the perps cut in step, then what
+        is left on the CEXs), through the session's own gate and router. Ends HALTED."""
         if not confirmed:
             raise LiveStartError("flatten needs an explicit confirmation")
         s = self._session(request_id)
@@ -386,31 +418,11 @@ class LiveTradingService:
             t = await s.ensure_prices()
             s.state.reduce_for_flatten("confirmed flatten")
             try:
-                # Perps first (reduce-only), then spot: the hedge never outlives what it hedges by more
-                # than one order, and a short is never opened by a flatten.
-                for venue, acct in list(s.portfolio.cex.items()):
-                    for asset, pos in list(acct.perps.items()):
-                        if pos.size:
-                            await self._flatten_one(s, Instruction(Op.PERP_TRADE, venue, asset, -pos.size,
-                                                                   reason="flatten"), t, report)
-                for venue, acct in list(s.portfolio.cex.items()):
-                    for asset, qty in list(acct.spot.items()):
-                        if qty > 0:
-                            await self._flatten_one(s, Instruction(Op.SPOT_TRADE, venue, asset, -qty,
-                                                                   reason="flatten"), t, report)
+                outcome = await s.run_program(tracked(flatten_program(s.portfolio, s.feed.view, t, s.params), report), t)
+                if outcome.stop is not None:
+                    report.failed.append(f"{report.pending or 'flatten'}: {outcome.stop}")
             finally:
                 s.state.halt("flatten finished")
-            w = s.portfolio.wallet
-            sp = s.params.strategy
-            if any(w.debt_scaled.values()):
-                report.cannot_unwind.append("AAVE leverage loop (LST collateral and WETH debt): deleverage "
-                                            "on-chain by hand — on-chain execution does not exist yet")
-            elif any(w.supply_scaled.values()):
-                report.cannot_unwind.append("AAVE supply: withdraw on-chain by hand — on-chain execution does "
-                                            "not exist yet")
-            if sp.lst and w.tokens.get(sp.lst, 0.0) > 0:
-                report.cannot_unwind.append(f"{sp.lst} holding ({w.tokens[sp.lst]:.6g}): exit the LST on-chain by "
-                                            "hand — on-chain execution does not exist yet")
             s.after_manual_trades(t)
             if not report.failed:
                 s.mark_flat()
@@ -418,16 +430,6 @@ class LiveTradingService:
                             cannot_unwind=report.cannot_unwind)
         s.publish()
         return report
-
-    async def _flatten_one(self, s: LiveSession, ins: Instruction, t: int, report: FlattenReport) -> None:
-        """One closing order through the session's execution manager (events, costs, journal)."""
-        desc = f"{ins.venue} {ins.asset} {'perp' if ins.op is Op.PERP_TRADE else 'spot'} " \
-               f"{'buy' if ins.amount > 0 else 'sell'} {abs(ins.amount):.8g}"
-        outcome = await s.run_instruction(ins, t)
-        if outcome.fills:
-            report.closed.append(desc + (" (reduce-only)" if ins.op is Op.PERP_TRADE else ""))
-        else:
-            report.failed.append(f"{desc}: {outcome.stop or 'not filled'}")
 
     # ------------------------------------------------------------------ helpers
     def _session(self, request_id: str) -> LiveSession:

@@ -448,6 +448,15 @@ class LiveSession:
         self._program_finished(outcome, count_failures=False)
         return outcome
 
+    async def run_program(self, program: Program, t: int) -> ProgramOutcome:
+        """A program outside the strategy (flatten): same gate, executors, events and ledger."""
+        if self.execution.sends_orders:
+            outcome = await self.manager.run_async(program, t, self._execute_live)
+        else:
+            outcome = self.manager.run(program, t)
+        self._program_finished(outcome, count_failures=False)
+        return outcome
+
     def after_manual_trades(self, t: int) -> None:
         """Re-base valuation after trades made between ticks, so the next tick's attribution and
         reconciliation start from the holdings as they are now."""

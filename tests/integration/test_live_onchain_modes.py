@@ -9,6 +9,7 @@ stops with the book still matching the chain and the journal saying what was don
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 import pytest
@@ -156,3 +157,55 @@ async def test_flatten_unwinds_loop_and_hedge_in_step(make_service, emulator, de
     assert w.tokens.get("ETH", 0.0) * s.feed.view.eth[-1] < 5.0      # the long leg is USDT again
     chain_matches_book(s)
     assert s.state.state is TradingState.HALTED and s.reconciliation_error < 0.01
+
+
+async def test_estop_with_a_hung_venue_and_a_pending_transaction(make_service, emulator, defi, cache_dir):
+    """The press halts the session and the wallet's signing at once; the healthy venues confirm their
+    cancels, the hung one is reported at its timeout; the pending transaction is offered for a cancel,
+    and the same-nonce 0-value replacement is mined in the next block instead of it."""
+    from engine.domain.onchain_ports import TransactionError
+    from engine.services.live.emergency_stop import CancelStatus
+    from venues.onchain import abi
+
+    svc, rid, s = await _entered_market_neutral(make_service, emulator, defi, cache_dir)
+    ex = s.onchain.ex
+    weth = ex.aave.token("WETH")
+    defi.chain.rpc("evm_setAutomine", False)
+    nonce = await ex.tm.submit(ex.ctx.call(weth, abi.WETH9, "deposit", [], value=10**15, label="wrap 0.001 ETH"))
+    original = ex.tm.ledger.by_nonce(ex.tm.chain_id, ex.tm.address, nonce)[0].tx_hash
+    emulator.set_faults("okx", hang=True)
+
+    handle = svc.emergency_stop("test press")
+    assert handle.halted_ms < 50 and s.state.state is TradingState.HALTED
+    chain = s.estop_track.venues["chain:ethereum"]
+    assert chain.status is CancelStatus.PENDING and f"nonce {nonce}" in chain.error and "cancel offered" in chain.error
+    assert [p.nonce for p in svc.pending_transactions(rid)] == [nonce]
+    with pytest.raises(TransactionError, match="halted"):        # nothing new is signed after the press
+        await ex.tm.send(ex.ctx.call(weth, abi.WETH9, "deposit", [], value=1, label="after the press"))
+
+    head = int(defi.chain.rpc("eth_blockNumber"), 16)
+    stop_mining = False
+
+    async def miner():
+        while not stop_mining:
+            await asyncio.sleep(0.05)
+            await asyncio.to_thread(defi.chain.mine)
+    mining = asyncio.ensure_future(miner())
+    try:
+        results = await svc.cancel_pending_transactions(rid, timeout_s=10)
+        reports = await asyncio.wait_for(handle.done, 10)
+    finally:
+        stop_mining = True
+        await mining
+        defi.chain.rpc("evm_setAutomine", True)
+    assert [r.outcome for r in results] == ["cancelled"]
+    receipt = defi.chain.rpc("eth_getTransactionReceipt", results[0].tx_hash)
+    assert int(receipt["blockNumber"], 16) == head + 1                 # within one block
+    assert defi.chain.rpc("eth_getTransactionReceipt", original) is None
+    venues = reports[rid].venues
+    assert venues["okx"].status is CancelStatus.TIMEOUT
+    assert venues["binance"].status is venues["bybit"].status is CancelStatus.DONE
+    assert max(venues["binance"].elapsed_ms, venues["bybit"].elapsed_ms) < venues["okx"].elapsed_ms
+    assert s.estop_track.venues["chain:ethereum"].status is CancelStatus.DONE
+    line = svc.status(rid).estop
+    assert any(p.venue == "chain:ethereum" for p in line.venues)

@@ -30,7 +30,7 @@ from engine.config import CapitalError, load_config
 from engine.data import HistoricalDataProvider
 from engine.domain.instructions import Instruction, Op
 from engine.domain.modes import SESSION_MODES, ExecutionMode
-from engine.domain.onchain_live import OnchainInstructionPort, TransferPort
+from engine.domain.onchain_live import ChainCancelResult, OnchainInstructionPort, PendingChainTx, TransferPort
 from engine.domain.venue_ports import CexVenuePort, MarketKind
 from engine.execution.cycle import WorldFactory
 from engine.services.live.chain_recovery import reconcile_chain, underfunded
@@ -401,6 +401,23 @@ class LiveTradingService:
         if handle.waiting_for_starts:
             self._open_stops.append(handle)
         return handle
+
+    def pending_transactions(self, request_id: str) -> list[PendingChainTx]:
+        """The wallet's transactions not final yet (what an e-stop offers to cancel)."""
+        s = self._session(request_id)
+        return s.onchain.pending() if s.onchain is not None else []
+
+    async def cancel_pending_transactions(self, request_id: str, *, timeout_s: float = 30.0) -> list[ChainCancelResult]:
+        """The e-stop's offer, accepted: replace every pending transaction of the session's wallet by
+        a same-nonce 0-value self-transfer with bumped fees; progress goes to the e-stop line."""
+        s = self._session(request_id)
+        if s.chain_estop is None:
+            return []
+        results = await s.chain_estop.cancel_pending(timeout_s)
+        s.journal.event(s.request_id, "chain", "cancel_pending",
+                        results=[(r.nonce, r.outcome, r.tx_hash, round(r.elapsed_ms, 1)) for r in results])
+        s.publish()
+        return results
 
     def reset(self, request_id: str, reason: str = "operator reset") -> None:
         """The explicit action that leaves HALTED/REDUCING and returns to ACTIVE."""

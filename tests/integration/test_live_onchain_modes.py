@@ -186,10 +186,17 @@ async def test_estop_with_a_hung_venue_and_a_pending_transaction(make_service, e
     head = int(defi.chain.rpc("eth_blockNumber"), 16)
     stop_mining = False
 
+    def cancel_sent() -> bool:
+        return any(r.kind == "cancel" for r in ex.tm.ledger.by_nonce(ex.tm.chain_id, ex.tm.address, nonce))
+
     async def miner():
+        # Blocks from the moment the replacement is in the mempool: the next block must take it, not
+        # the original (the original stays unmined until then, like a transaction stuck on its fee).
+        while not stop_mining and not cancel_sent():
+            await asyncio.sleep(0.005)
         while not stop_mining:
-            await asyncio.sleep(0.05)
             await asyncio.to_thread(defi.chain.mine)
+            await asyncio.sleep(0.05)
     mining = asyncio.ensure_future(miner())
     try:
         results = await svc.cancel_pending_transactions(rid, timeout_s=10)
@@ -209,3 +216,5 @@ async def test_estop_with_a_hung_venue_and_a_pending_transaction(make_service, e
     assert s.estop_track.venues["chain:ethereum"].status is CancelStatus.DONE
     line = svc.status(rid).estop
     assert any(p.venue == "chain:ethereum" for p in line.venues)
+    s.chain_holdings = await s.onchain.holdings()
+    chain_matches_book(s)                       # the cancel's gas is booked: the book follows the chain

@@ -163,6 +163,19 @@ class OnchainRouter:
                                 f"received {receipt.received} {receipt.asset}", time.time()))
         return fill
 
+    async def book_chain_since_last(self, t: int, component: str = "gas") -> None:
+        """Book what changed on chain since the last booked step (the gas of the e-stop's cancels, or a
+        pending transaction that was mined before its cancel), its value change charged to
+        ``component``, so the book keeps matching the chain."""
+        if self.last_holdings is None:
+            return
+        before, after = self.last_holdings, await self.port.holdings()
+        v0 = value_usd(self.portfolio, self.mv, t)
+        self._apply(after.minus(before), after, t)
+        lost = v0 - value_usd(self.portfolio, self.mv, t)
+        if lost:
+            self.ledger.book(component, -self.numeraire.from_usd(lost, t))
+
     def adopt(self, journaled: ChainHoldings, found: ChainHoldings, t: int) -> None:
         """Book what changed on chain between the journal's last record and now (restart recovery,
         after the operator's acknowledgement), so the resumed book matches the chain."""

@@ -414,6 +414,11 @@ class LiveTradingService:
         if s.chain_estop is None:
             return []
         results = await s.chain_estop.cancel_pending(timeout_s)
+        if s.router is not None and results:
+            async with s.lock:                    # between ticks: the cycle re-bases on the new book
+                t = await s.ensure_prices()
+                await s.router.book_chain_since_last(t)
+                s.after_manual_trades(t)
         s.journal.event(s.request_id, "chain", "cancel_pending",
                         results=[(r.nonce, r.outcome, r.tx_hash, round(r.elapsed_ms, 1)) for r in results])
         s.publish()

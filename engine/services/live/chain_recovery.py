@@ -101,13 +101,27 @@ def adopt_chain(session: "LiveSession") -> list[str]:
     router = session.router
     if rec is None or router is None:
         return []
-    t = len(session.feed.view.timestamps) - 1
-    if rec.journaled is None or t < 0:
+    if rec.journaled is None:
         router.last_holdings = rec.found
         return []
+    t = len(session.feed.view.timestamps) - 1
     booked = differences(rec.journaled, rec.found)
+    if t < 0:
+        # No prices yet to value the change with: the first tick books it before anything else.
+        router.last_holdings = rec.journaled
+        session.chain_adopt_pending = True
+        return booked
     router.adopt(rec.journaled, rec.found, t)
     return booked
+
+
+def adopt_pending(session: "LiveSession", t: int) -> None:
+    """The first tick of a resumed session books what recovery found (see adopt_chain)."""
+    rec, router = session.chain_recovery, session.router
+    if not session.chain_adopt_pending or rec is None or rec.journaled is None or router is None:
+        return
+    router.adopt(rec.journaled, rec.found, t)
+    session.chain_adopt_pending = False
 
 
 def underfunded(book_tokens: dict[str, float], found: ChainHoldings) -> list[str]:

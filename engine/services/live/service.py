@@ -418,6 +418,7 @@ class LiveTradingService:
             async with s.lock:                    # between ticks: the cycle re-bases on the new book
                 t = await s.ensure_prices()
                 await s.router.book_chain_since_last(t)
+                s.chain_adopt_pending = False      # that booking took in what recovery found as well
                 s.after_manual_trades(t)
         s.journal.event(s.request_id, "chain", "cancel_pending",
                         results=[(r.nonce, r.outcome, r.tx_hash, round(r.elapsed_ms, 1)) for r in results])

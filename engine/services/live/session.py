@@ -42,7 +42,7 @@ from engine.domain.onchain_live import OnchainInstructionPort, TransferPort, Tra
 from engine.services.live.blotter import Blotter
 from engine.domain.onchain_live import ChainHoldings
 from engine.services.live.chain_estop import ChainEStop
-from engine.services.live.chain_recovery import ChainRecovery, adopt_chain, check_chain, holdings_dict
+from engine.services.live.chain_recovery import ChainRecovery, adopt_chain, adopt_pending, check_chain, holdings_dict
 from engine.services.live.book_store import BookWriter, book_of, load_book
 from engine.services.live.dead_man import DeadManHeartbeat
 from engine.services.live.emergency_stop import (
@@ -144,6 +144,7 @@ class LiveSession:
         self.recovery: RecoveryReport | None = None
         self.chain_recovery: ChainRecovery | None = None
         self.chain_holdings: ChainHoldings | None = None           # the chain as read at the last tick
+        self.chain_adopt_pending = False                            # recovery's chain changes wait for prices
         self.reconciliation_error = 0.0
         self.foreign_positions: dict[tuple[str, str], float] = {}   # venue positions the book does not own
         self.lock = asyncio.Lock()                                  # one of: a tick, a flatten
@@ -338,6 +339,7 @@ class LiveSession:
             info, (venue_positions, read_error) = await asyncio.gather(
                 self.feed.tick(), read_positions(self.venues, self.feed.perp_keys, self.data_timeout_seconds))
             if self.onchain is not None and self.router is not None:
+                adopt_pending(self, info.t)
                 self.chain_holdings = await asyncio.wait_for(self.onchain.holdings(), self.data_timeout_seconds)
                 chain_wrong = check_chain(self.router.last_holdings, self.chain_holdings)
         else:

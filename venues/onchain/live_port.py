@@ -257,7 +257,7 @@ class ChainInstructionExecutor:
             return have
         return amount
 
-    async def _repay(self, asset: str, amount: Decimal) -> None:
+    async def _repay(self, asset: str, amount: Decimal) -> str | None:
         owed = (await self.aave.position([asset])).assets[asset].variable_debt
         if amount >= owed * ALL:
             allowance = await self.aave.repay_max_allowance(asset)
@@ -271,7 +271,7 @@ class ChainInstructionExecutor:
         await self.aave.repay(asset, amount)
         return None
 
-    async def _stake(self, lst: str, eth: Decimal) -> None:
+    async def _stake(self, lst: str, eth: Decimal) -> str | None:
         adapter = self.ex.lido if lst == "wstETH" else self.ex.etherfi
         if adapter is None:
             raise TransactionError(self._chain, TxStage.SIMULATION, f"no staking venue for {lst} configured",
@@ -290,7 +290,7 @@ class ChainInstructionExecutor:
             await adapter.wrap(minted)
         return None
 
-    async def _swap(self, sold: str, bought: str, amount: Decimal) -> None:
+    async def _swap(self, sold: str, bought: str, amount: Decimal) -> str | None:
         uniswap = self.ex.uniswap
         if uniswap is None:
             raise TransactionError(self._chain, TxStage.SIMULATION, "no Uniswap configured", operation="swap")

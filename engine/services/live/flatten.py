@@ -90,6 +90,8 @@ def flatten_program(p: Portfolio, mv: MarketView, t: int, params: RunParams):
     sp = params.strategy
     reason = "flatten"
     lst = sp.lst
+    # The DEX's depth limit slices the sales (a mode without a DEX venue holds nothing to sell there).
+    depth = params.dex_max_order_usdt if params.dex_max_order_usdt is not None else math.inf
     # 1. the loop
     if lst and _owed(p, mv, t) > 0:
         coll, debt = _supplied(p, mv, t, lst), _owed(p, mv, t)
@@ -112,7 +114,7 @@ def flatten_program(p: Portfolio, mv: MarketView, t: int, params: RunParams):
         units = p.wallet.tokens[lst]
         price = mv.lst_market[lst][t] * mv.eth[t]
         # LST -> ETH keeps the ETH exposure: only the DEX's depth limit slices it.
-        n = max(1, math.ceil(units * price / params.dex_max_order_usdt))
+        n = max(1, math.ceil(units * price / depth)) if depth < math.inf else 1
         for _ in range(n):
             left = p.wallet.tokens.get(lst, 0.0)
             if left <= DUST_UNITS:
@@ -121,7 +123,7 @@ def flatten_program(p: Portfolio, mv: MarketView, t: int, params: RunParams):
     if sp.currency == "USDT":
         eth = max(p.wallet.tokens.get("ETH", 0.0), 0.0)
         if eth * mv.eth[t] > 1.0:
-            n = max(SLICES, math.ceil(eth * mv.eth[t] / params.dex_max_order_usdt))
+            n = max(SLICES, math.ceil(eth * mv.eth[t] / depth)) if depth < math.inf else SLICES
             for _ in range(n):
                 left = max(p.wallet.tokens.get("ETH", 0.0), 0.0)
                 if left * mv.eth[t] <= 1.0:

@@ -156,5 +156,26 @@ def unwind_fraction(ctx: StrategyContext, fraction: float, reason: str) -> Progr
     yield from unwind(ctx, coll * fraction, debt * fraction, reason)
 
 
+def usdt_per_usd_freed(ctx: StrategyContext, usd: float, leveraged: bool) -> float:
+    """USDT received per USD of the long leg's equity freed (shrinking it by `usd` at oracle value),
+    after selling the LST at its market peg less slippage and pool fee and the ETH for USDT. In the
+    loop a unit of equity carries 1 / (1 - LTV) of collateral, so its sale costs are levered too:
+    freed = coll x sale rate - debt against coll x oracle - debt."""
+    sp = ctx.params.strategy
+    mv, t = ctx.market, ctx.t
+    oracle = mv.lst_oracle[sp.lst][t]
+    if leveraged:
+        coll, debt = _position(ctx)
+        equity = coll * oracle - debt
+        if coll <= 0.0 or equity <= 0.0:
+            return 0.0
+        units = coll * usd / (equity * ctx.eth)
+        ratio = (coll * _sale_rate(ctx, units) - debt) / equity
+    else:
+        ratio = _sale_rate(ctx, usd / (oracle * ctx.eth)) / oracle
+    hop = slippage_bps(usd, *(c[t] for c in mv.cost_bps["ETH_USDT"])) + ctx.params.swap_fee_bps
+    return max(ratio, 0.0) * (1.0 - hop * 1e-4)
+
+
 def loop_health(ctx: StrategyContext) -> float:
     return aave_state(ctx.portfolio, ctx.market, ctx.t, ctx.params.aave).health_factor

@@ -29,7 +29,7 @@ def factory(cache_dir):
     return functools.partial(backtest_service, DATA_DIR, cache_dir)
 
 
-def _plan(service, grid=("hedge.margin_ratio_target=0.25,0.3", "rebalancing.delta_drift_trigger=0.02,0.05")):
+def _plan(service, grid=("hedge.margin_ratio_target=0.35,0.4", "rebalancing.delta_drift_trigger=0.02,0.05")):
     return plan_trials(service, "eth_basis", parse_axes(list(grid)), [None], None, {}, *WINDOW)
 
 
@@ -49,7 +49,7 @@ def test_serial_sweep_writes_the_table_and_a_rerun_computes_nothing(tmp_path, fa
     csv = pd.read_csv(tmp_path / "s" / "results.csv")
     assert list(frame.columns) == list(csv.columns)
     assert frame[["hedge.margin_ratio_target", "rebalancing.delta_drift_trigger"]].values.tolist() == \
-        [[0.25, 0.02], [0.25, 0.05], [0.3, 0.02], [0.3, 0.05]]
+        [[0.35, 0.02], [0.35, 0.05], [0.4, 0.02], [0.4, 0.05]]
     assert (frame["status"] == "ok").all() and frame["apr"].notna().all()
     assert {"apr", "sharpe", "max_drawdown", "min_margin_ratio", "liquidations", "pnl.funding",
             "reconciliation_error", "trial"} <= set(frame.columns)
@@ -59,6 +59,24 @@ def test_serial_sweep_writes_the_table_and_a_rerun_computes_nothing(tmp_path, fa
     again, _ = _sweep(tmp_path, "s", "serial", factory)
     assert again.computed == 0 and again.cached == 4
     assert stamps == {p: p.stat().st_mtime_ns for p in (tmp_path / "s" / "trials").glob("*.json")}
+
+
+@pytest.mark.parametrize("mode", ["eth_leveraged", "btc_basis"])
+def test_a_mode_with_or_without_cex_venues_writes_its_table(tmp_path, factory, mode):
+    """Per-venue summary figures become one column each; a mode with no CEX has none (an empty
+    per-venue mapping once made the Parquet writer fail and the Lab wait forever)."""
+    service = factory()
+    key = "leverage.target_ltv=0.9,0.91" if mode == "eth_leveraged" else "hedge.margin_ratio_target=0.35,0.4"
+    planned = plan_trials(service, mode, parse_axes([key]), [None], None, {}, *WINDOW)
+    result = run_sweep(planned, TrialStore(tmp_path / mode), SweepExecutor("serial", factory, None),
+                       table_dir=tmp_path / mode)
+    frame = pd.read_parquet(tmp_path / mode / "results.parquet")
+    assert result.computed == 2 and (frame["status"] == "ok").all()
+    venue_columns = {c for c in frame.columns if c.startswith("min_margin_ratio_at_check.")}
+    venues = () if mode == "eth_leveraged" else ("binance", "bybit", "okx")
+    expected = {f"min_margin_ratio_at_check.{v}" for v in venues}
+    assert venue_columns == expected
+    assert all(frame[c].dtype.kind == "f" for c in venue_columns)
 
 
 def test_process_pool_and_ray_give_the_serial_numbers(tmp_path, factory):
@@ -78,7 +96,7 @@ def test_process_pool_and_ray_give_the_serial_numbers(tmp_path, factory):
 
 def _cli_args(out: Path) -> list[str]:
     return [sys.executable, "main.py", "sweep", "--mode", "eth_basis", "--start", "2025-01-01", "--end", "2025-02-15",
-            "--grid", "hedge.margin_ratio_target=0.25,0.3,0.35,0.4,0.45,0.5",
+            "--grid", "hedge.margin_ratio_target=0.35,0.4,0.45,0.5,0.55,0.6",
             "--grid", "rebalancing.delta_drift_trigger=0.01,0.02,0.03,0.04,0.05,0.06,0.07,0.08,0.09,0.1",
             "--out", str(out), "--no-progress"]
 
@@ -138,7 +156,7 @@ def test_optuna_search_resumes_from_its_journal_and_retries_trials_left_running(
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     out = tmp_path / "optuna"
     args = ["sweep", "--mode", "eth_basis", "--start", "2025-01-01", "--end", "2025-01-31",
-            "--grid", "hedge.margin_ratio_target=0.25..0.6", "--grid", "rebalancing.delta_drift_trigger=0.02,0.05",
+            "--grid", "hedge.margin_ratio_target=0.35..0.7", "--grid", "rebalancing.delta_drift_trigger=0.02,0.05",
             "--optuna", "3", "--objective", "apr", "--out", str(out), "--no-progress"]
     assert entry.main(args) == 0
     first = capsys.readouterr()
@@ -146,7 +164,7 @@ def test_optuna_search_resumes_from_its_journal_and_retries_trials_left_running(
     # a search killed mid-batch leaves a trial RUNNING in the journal
     name = first.err.split("optuna study ")[1].split(" ")[0]
     study = open_study(out, name, "maximize")
-    stale = study.ask({"hedge.margin_ratio_target": FloatDistribution(0.25, 0.6),
+    stale = study.ask({"hedge.margin_ratio_target": FloatDistribution(0.35, 0.7),
                        "rebalancing.delta_drift_trigger": CategoricalDistribution([0.02, 0.05])})
     args[args.index("3")] = "5"
     assert entry.main(args) == 0

@@ -107,7 +107,9 @@ async def test_usdt_market_neutral_live_follows_48_hours(emulator, cex_store, de
         head = int(defi.chain.rpc("eth_blockNumber"), 16)
 
         def cancel_sent() -> bool:
-            return any(r.kind == "cancel" for r in ex.tm.ledger.by_nonce(ex.tm.chain_id, ex.tm.address, nonce))
+            # recorded in the ledger before it is broadcast: wait until the node has it
+        return any(r.kind == "cancel" and defi.chain.rpc("eth_getTransactionByHash", r.tx_hash) is not None
+                   for r in ex.tm.ledger.by_nonce(ex.tm.chain_id, ex.tm.address, nonce))
 
         done = False
 

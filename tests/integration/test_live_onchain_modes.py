@@ -189,7 +189,9 @@ async def test_estop_with_a_hung_venue_and_a_pending_transaction(make_service, e
     stop_mining = False
 
     def cancel_sent() -> bool:
-        return any(r.kind == "cancel" for r in ex.tm.ledger.by_nonce(ex.tm.chain_id, ex.tm.address, nonce))
+        # recorded in the ledger before it is broadcast: wait until the node has it
+        return any(r.kind == "cancel" and defi.chain.rpc("eth_getTransactionByHash", r.tx_hash) is not None
+                   for r in ex.tm.ledger.by_nonce(ex.tm.chain_id, ex.tm.address, nonce))
 
     async def miner():
         # Blocks from the moment the replacement is in the mempool: the next block must take it, not

@@ -99,7 +99,9 @@ async def main() -> int:
             stop = False
 
             def cancel_sent(n: int = nonce) -> bool:
-                return any(r.kind == "cancel" for r in ex.tm.ledger.by_nonce(ex.tm.chain_id, ex.tm.address, n))
+                # recorded in the ledger before it is broadcast: wait until the node has it
+                return any(r.kind == "cancel" and chain.rpc("eth_getTransactionByHash", r.tx_hash) is not None
+                           for r in ex.tm.ledger.by_nonce(ex.tm.chain_id, ex.tm.address, n))
 
             async def miner() -> None:
                 # The original stays unmined (stuck on its fee, as it were) until its replacement is in

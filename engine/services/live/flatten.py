@@ -79,7 +79,9 @@ def _reduce_hedge(p: Portfolio, mv: MarketView, t: int, params: RunParams, reaso
         return
     keep = min(exposure / total, 1.0)
     for (venue, asset), size in shorts.items():
-        cut = -size * (1.0 - keep)
+        # Rounded to 1e-10 base units: the slices' float arithmetic must not leave a residue just
+        # under a venue's lot (0.000999999... of a 0.001 lot) that no order can close.
+        cut = -size if keep <= 0.0 else round(-size * (1.0 - keep), 10)
         mark = mv.perp[(venue, asset)][t] if (venue, asset) in mv.perp else mv.eth[t]
         if cut > DUST_UNITS and cut * mark >= params.cex[venue].min_order_usdt:
             yield Instruction(Op.PERP_TRADE, venue, asset, cut, reason=reason)
@@ -136,7 +138,7 @@ def flatten_program(p: Portfolio, mv: MarketView, t: int, params: RunParams):
             if abs(pos.size) <= POSITION_DUST:
                 pos.size = 0.0          # float residue of the slices' arithmetic: no venue lot is that small
             elif pos.size:
-                yield Instruction(Op.PERP_TRADE, venue, asset, -pos.size, reason=reason)
+                yield Instruction(Op.PERP_TRADE, venue, asset, round(-pos.size, 10) or -pos.size, reason=reason)
     for venue, acct in list(p.cex.items()):
         for asset, qty in list(acct.spot.items()):
             if qty > 0:

@@ -108,8 +108,8 @@ async def test_usdt_market_neutral_live_follows_48_hours(emulator, cex_store, de
 
         def cancel_sent() -> bool:
             # recorded in the ledger before it is broadcast: wait until the node has it
-        return any(r.kind == "cancel" and defi.chain.rpc("eth_getTransactionByHash", r.tx_hash) is not None
-                   for r in ex.tm.ledger.by_nonce(ex.tm.chain_id, ex.tm.address, nonce))
+            return any(r.kind == "cancel" and defi.chain.rpc("eth_getTransactionByHash", r.tx_hash) is not None
+                       for r in ex.tm.ledger.by_nonce(ex.tm.chain_id, ex.tm.address, nonce))
 
         done = False
 

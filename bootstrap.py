@@ -25,7 +25,7 @@ def backtest_service(data_dir: Path = DATA_DIR, cache_dir: Path | None = None) -
 def live_trading_service(*, store=None, url_overrides: dict[str, str] | None = None,
                          journal_dir: Path | None = None, data_dir: Path = DATA_DIR, cache_dir: Path | None = None,
                          timeout_s: float = 10.0, rate_limit_ms: int | None = None, retry=None,
-                         check_timeout_s: float = 5.0):
+                         check_timeout_s: float = 5.0, onchain_configs=None, transfers=None):
     """The live/paper trading service wired to the real venues.
 
     - CEX adapters from configs/venues + the environment's endpoints; keys from the OS keyring
@@ -37,6 +37,11 @@ def live_trading_service(*, store=None, url_overrides: dict[str, str] | None = N
     - Production live runs check-venues (venues.checks) first and refuses on any FAIL.
     ``url_overrides`` (venue -> base URL) and ``rate_limit_ms`` point the adapters at the loopback
     emulator in tests and benchmarks.
+    - Live modes with on-chain legs get the wallet's write side (venues.onchain.live_factory: key and
+      RPC from the keyring, the nonce ledger in the environment's journal); ``onchain_configs``
+      replaces the venue files' contract addresses (the local DeFi stack in tests and demos).
+    - ``transfers``: the transfer service (engine.domain.onchain_live.TransferPort); without one a
+      transfer between the wallet and a CEX is refused plainly.
     """
     import asyncio
 
@@ -98,7 +103,7 @@ def live_trading_service(*, store=None, url_overrides: dict[str, str] | None = N
                 run_abandonable(get_store().load, environment, RPC_VENUE, ["rpc_url"], name="keyring-load"), timeout_s)
         except CredentialError as exc:
             return ChainFeedUnavailable(f"cannot read the keyring: {exc.message}")
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return ChainFeedUnavailable(f"the keyring did not answer within {timeout_s:g} s")
         rpc_url = credentials.reveal("rpc_url")
         if rpc_url is None:
@@ -119,9 +124,25 @@ def live_trading_service(*, store=None, url_overrides: dict[str, str] | None = N
             else default_journal_path(environment)
         return Journal(path)
 
+    async def onchain_factory(environment: str):
+        from engine.services.live.nonce_ledger import NonceLedger
+        from venues.onchain.live_factory import build_live_onchain
+
+        path = (journal_dir / f"journal-{environment}.sqlite3") if journal_dir is not None \
+            else default_journal_path(environment)
+        ledger = NonceLedger(path)
+        try:
+            return await build_live_onchain(environment, store=get_store(), ledger=ledger,
+                                            venue_configs=onchain_configs, timeout_s=timeout_s,
+                                            on_close=ledger.close)
+        except BaseException:
+            ledger.close()
+            raise
+
     return LiveTradingService(HistoricalDataProvider(data_dir, cache_dir), venue_factory, SimulatedVenues,
                               ExecutionRejected, journal_factory, checks_runner,
-                              chain_market_factory=chain_market_factory)
+                              chain_market_factory=chain_market_factory, onchain_factory=onchain_factory,
+                              transfers=transfers)
 
 
 def app_services(*, store=None, url_overrides: dict[str, str] | None = None, check_settings=None,

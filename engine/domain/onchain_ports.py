@@ -380,6 +380,9 @@ class LeverageEntryRequest:
     route: EntryRoute = EntryRoute.STAKE
     equity_weth: Decimal = Decimal(0)
     equity_eth: Decimal = Decimal(0)
+    # Morpho first (no fee); when it cannot serve (not deployed, not enough WETH to lend, its loan
+    # reverts in the simulation) the plan switches to AAVE flashLoanSimple and says why.
+    fallback_to_aave: bool = True
 
 
 @dataclass(frozen=True)
@@ -391,6 +394,7 @@ class LeverageExitRequest:
     target_health_factor: Decimal | None
     hf_tolerance: Decimal
     lender: FlashLender = FlashLender.MORPHO
+    fallback_to_aave: bool = True  # as for the entry
 
 
 @dataclass(frozen=True)
@@ -407,6 +411,7 @@ class LeveragePlan:
     collateral_change: Decimal
     debt_change: Decimal
     ticket: PreSignTicket
+    fallback_reason: str = ""  # why the plan uses AAVE although Morpho was asked for ("" if it does not)
 
 
 @dataclass(frozen=True)

@@ -145,12 +145,15 @@ async def test_flatten_closes_cex_legs_reduce_only(service, emulator):
         await s.live_exec.execute(Instruction(Op.PERP_TRADE, "binance", "ETH", -0.1), len(s.feed.view.timestamps) - 1)
 
 
-async def test_flatten_names_the_onchain_legs_it_cannot_unwind(service):
+async def test_paper_flatten_unwinds_the_onchain_legs_with_the_hedge_in_step(service):
     rid = await service.start(request("usdt_market_neutral_no_leverage", execution="paper"))
     s = service.session(rid)
     await wait_until(lambda: s.ticks >= 2 and s.portfolio.wallet.tokens.get("weETH", 0) > 0, what="the entry")
     report = await service.flatten(rid, confirmed=True)
-    assert len(report.closed) == 3 and report.failed == []
-    assert len(report.cannot_unwind) == 1 and "weETH" in report.cannot_unwind[0]
+    assert report.failed == [] and report.cannot_unwind == []
+    assert report.closed[0].startswith("uniswap: sell") and report.closed[0].endswith("weETH for ETH")
+    sales = [i for i, c in enumerate(report.closed) if "ETH for USDT" in c]
+    assert len(sales) >= 4 and all("perp buy" in report.closed[i + 1] for i in sales)   # hedge cut after each
+    assert s.portfolio.wallet.tokens.get("weETH", 0.0) == 0.0
     assert all(perp(s, v) == 0 for v in ALLOCATION)
     assert s.phase is SessionPhase.RUNNING and s.state.state is TradingState.HALTED

@@ -16,6 +16,12 @@ is returned; ``execute`` simulates again on the state of the moment, refuses the
 caller's health-factor floor and sends it. The contract itself reverts when the account ends outside
 the requested bounds or a swap / stake returns less than its floor.
 
+The flash lender is Morpho Blue (no fee) unless the request names AAVE. When Morpho cannot serve
+the loan (no Morpho on the chain or no code at its address, less WETH in it than the loan, or the
+Morpho program reverting in the simulation while the AAVE one passes) the plan is made again with
+AAVE ``flashLoanSimple`` and its ``fallback_reason`` and ticket notes say why; the caller does not
+pick the lender by hand. ``fallback_to_aave=False`` turns that off (the Morpho error is raised).
+
 Before the first plan the executor is verified: its runtime code must hash to the pinned hash, its
 owner must be this wallet and its Pool, Morpho, WETH and router must be the configured ones.
 Anything else is refused before a single transaction is signed.
@@ -24,9 +30,9 @@ Anything else is refused before a single transaction is signed.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_DOWN, Decimal
-from typing import Literal
+from typing import Awaitable, Callable, Literal, TypeVar
 
 from engine.domain.onchain_ports import (
     EntryRoute,
@@ -65,6 +71,18 @@ ROUTE_SWAP, ROUTE_LIDO, ROUTE_ETHERFI = 0, 1, 2
 ALLOWANCE_HORIZON_S = 3600  # full exit: the aToken approval covers an hour of supply interest
 SECONDS_PER_YEAR = Decimal(365 * 24 * 3600)
 QUOTE_ITERATIONS = 4
+
+
+_Request = TypeVar("_Request", LeverageEntryRequest, LeverageExitRequest)
+
+
+class MorphoCannotServe(TransactionError):
+    """Morpho Blue cannot lend this flash loan: not on this chain, no code at its address, less WETH
+    than the loan, or its loan reverted in the simulation (``cause``). Nothing was signed."""
+
+    def __init__(self, message: str, cause: TransactionError | None = None) -> None:
+        super().__init__(VENUE, TxStage.SIMULATION, message, operation="morpho flash loan")
+        self.cause = cause
 
 
 def _e18(x: Decimal) -> int:
@@ -142,7 +160,10 @@ class LeverageExecutorAdapter:
     async def _flash_fee(self, lender: FlashLender) -> Decimal:
         if lender is FlashLender.MORPHO:
             if self.morpho is None:
-                raise ValueError("no Morpho Blue on this chain (configs/venues/morpho.yaml): use the AAVE lender")
+                raise MorphoCannotServe("no Morpho Blue on this chain (configs/venues/morpho.yaml)")
+            code = await self.ctx.read("eth_getCode Morpho", lambda: self.ctx.w3.eth.get_code(self.morpho))
+            if not code:
+                raise MorphoCannotServe(f"no Morpho Blue contract at {self.morpho} on this chain")
             return Decimal(0)  # Morpho.flashLoan takes back exactly the amount lent
         pool = self.ctx.contract(self.aave.pool_address, abi.AAVE_FLASH_PREMIUM)
         bps = await self.ctx.read("Pool.FLASHLOAN_PREMIUM_TOTAL", pool.functions.FLASHLOAN_PREMIUM_TOTAL().call)
@@ -171,14 +192,55 @@ class LeverageExecutorAdapter:
             WatchedToken("WETH debt (AAVE)", self.aave.debt_token("WETH"), kind="debt"),
         )
 
+    async def _morpho_can_lend(self, lender: FlashLender, amount_wei: int) -> None:
+        """Morpho lends what it holds: refuse a loan larger than its WETH balance before simulating."""
+        if lender is not FlashLender.MORPHO or self.morpho is None:
+            return
+        held = await self.ctx.balance_raw(self.weth, self.morpho)
+        if held < amount_wei:
+            raise MorphoCannotServe(
+                f"Morpho Blue holds {from_base_units(held, 18):.6f} WETH, the flash loan needs "
+                f"{from_base_units(amount_wei, 18):.6f}")
+
     async def _plan(self, kind: Literal["entry", "exit"], lender: FlashLender, lst: str, program: OnchainProgram,
                     flash: Decimal, collateral_change: Decimal, debt_change: Decimal) -> LeveragePlan:
-        ticket = await self.runner.ticket(program)
+        try:
+            ticket = await self.runner.ticket(program)
+        except TransactionError as exc:
+            if lender is FlashLender.MORPHO and exc.stage is TxStage.SIMULATION:
+                raise MorphoCannotServe(f"the Morpho flash-loan program reverted in the simulation: {exc.detail}",
+                                        cause=exc) from None
+            raise
         self._programs[ticket.digest] = program
         return LeveragePlan(kind, lender, lst, flash, collateral_change, debt_change, ticket)
 
+    async def _with_fallback(self, request: _Request,
+                             planner: Callable[[_Request, str], Awaitable[LeveragePlan]]) -> LeveragePlan:
+        """Plan with the requested lender; from Morpho fall back to AAVE when Morpho cannot serve."""
+        if request.lender is not FlashLender.MORPHO:
+            return await planner(request, "")
+        try:
+            return await planner(request, "")
+        except MorphoCannotServe as why:
+            if not request.fallback_to_aave:
+                raise
+            reason = str(why.detail)
+            try:
+                plan = await planner(replace(request, lender=FlashLender.AAVE),
+                                     f"fell back to AAVE flashLoanSimple: {reason}")
+            except TransactionError:
+                # The AAVE program fails too: the revert was not about Morpho's liquidity. Report the
+                # first failure, which names the real cause.
+                if why.cause is not None:
+                    raise why.cause from None
+                raise
+            return replace(plan, fallback_reason=reason)
+
     # ------------------------------------------------------------------------------------------ entry
     async def plan_entry(self, request: LeverageEntryRequest) -> LeveragePlan:
+        return await self._with_fallback(request, self._plan_entry)
+
+    async def _plan_entry(self, request: LeverageEntryRequest, fallback_note: str) -> LeveragePlan:
         await self.verify()
         lst, l = request.lst, request.target_ltv
         if not Decimal(0) < l < Decimal(1):
@@ -204,6 +266,7 @@ class LeverageExecutorAdapter:
                 bought = from_base_units(await self._quote("WETH", lst, _e18(spend), pool_fee), 18)
                 conversion = bought * price / spend
         flash_wei = _e18(flash)
+        await self._morpho_can_lend(request.lender, flash_wei)
         converted = equity + flash * (1 - fee)
         if request.route is EntryRoute.STAKE:
             expected_units = converted / rate
@@ -246,7 +309,7 @@ class LeverageExecutorAdapter:
             f"through credit delegation",
             f"expected +{expected_units:.9f} {lst} collateral (floor {floor:.9f}), +{flash:.9f} WETH debt",
             f"bounds: LTV {l} ± {request.ltv_tolerance}, health factor >= {request.min_health_factor}",
-        )
+        ) + ((fallback_note,) if fallback_note else ())
         program = OnchainProgram(
             f"leverage entry to LTV {l} ({request.lender.value} flash, {request.route.value} {lst})",
             tuple(calls), self._watch(lst), self.aave.pool_address, notes,
@@ -267,6 +330,9 @@ class LeverageExecutorAdapter:
 
     # ------------------------------------------------------------------------------------------ exit
     async def plan_exit(self, request: LeverageExitRequest) -> LeveragePlan:
+        return await self._with_fallback(request, self._plan_exit)
+
+    async def _plan_exit(self, request: LeverageExitRequest, fallback_note: str) -> LeveragePlan:
         await self.verify()
         lst = request.lst
         state, fee = await asyncio.gather(self._state(lst), self._flash_fee(request.lender))
@@ -276,7 +342,7 @@ class LeverageExecutorAdapter:
         pool_fee = self.uniswap.fee_tier(lst, "WETH")
         a_token = self.aave.a_token(lst)
         if request.target_health_factor is None:
-            return await self._plan_full_exit(request, state, fee, pool_fee, a_token)
+            return await self._plan_full_exit(request, state, fee, pool_fee, a_token, fallback_note)
         h = request.target_health_factor
         account = state.account
         hf = account.health_factor
@@ -298,6 +364,7 @@ class LeverageExecutorAdapter:
         # The flash loan repays what the sale's floor can pay back; whatever the sale brings above the
         # floor repays more debt inside the same transaction, so all the proceeds go to the debt.
         flash_wei = min(int((floor * WAD / (1 + fee)).to_integral_value(rounding=ROUND_DOWN)) - 1, _e18(debt))
+        await self._morpho_can_lend(request.lender, flash_wei)
         bounds = (_e18(h - request.hf_tolerance), _e18(h + request.hf_tolerance), 0, _e18(Decimal(1)))
         exit_params = (LENDER_CODE[request.lender], self.aave.token(lst), pool_fee, flash_wei, withdraw_wei,
                        _e18(floor), bounds)
@@ -316,7 +383,7 @@ class LeverageExecutorAdapter:
             f"flash {from_base_units(flash_wei, 18):.9f} WETH from {request.lender.value} (fee {fee}); the sale's "
             f"surplus repays more debt: about {expected_repaid:.9f} WETH repaid in all",
             f"bounds: health factor {h} ± {request.hf_tolerance}",
-        )
+        ) + ((fallback_note,) if fallback_note else ())
         program = OnchainProgram(
             f"deleverage to health factor {h} ({request.lender.value} flash, sell {lst})",
             tuple(calls), self._watch(lst), self.aave.pool_address, notes,
@@ -325,8 +392,10 @@ class LeverageExecutorAdapter:
                                 -withdraw, -expected_repaid)
 
     async def _plan_full_exit(self, request: LeverageExitRequest, state: _Position, fee: Decimal,
-                              pool_fee: int, a_token: str) -> LeveragePlan:
+                              pool_fee: int, a_token: str, fallback_note: str) -> LeveragePlan:
         lst, collateral, debt, price = request.lst, state.collateral, state.debt, state.price
+        # The contract reads the whole debt at execution: an hour of interest on top of what is owed now.
+        await self._morpho_can_lend(request.lender, _e18(debt * Decimal("1.001")))
         floor = self.uniswap.minimum_out(collateral, price, pool_fee)
         if floor < debt * (1 + fee):
             raise ValueError(
@@ -348,7 +417,7 @@ class LeverageExecutorAdapter:
             f"position before: {collateral:.6f} {lst}, {debt:.6f} WETH debt",
             f"flash the whole debt from {request.lender.value} (fee {fee}), withdraw and sell every {lst} "
             f"(floor {floor:.9f} WETH), the rest back to the wallet",
-        )
+        ) + ((fallback_note,) if fallback_note else ())
         program = OnchainProgram(
             f"full exit ({request.lender.value} flash, sell all {lst})", tuple(calls), self._watch(lst),
             self.aave.pool_address, notes,

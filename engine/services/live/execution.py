@@ -28,6 +28,7 @@ from engine.domain.params import RunParams
 from engine.domain.portfolio import Portfolio
 from engine.domain.venue_ports import OrderRequest, OrderStatus, OrderType, Side, VenueOrder, new_client_order_id
 from engine.services.live.market_feed import perp_symbol, spot_symbol, to_decimal
+from engine.services.live.onchain_routing import OnchainRouter, routes_onchain, touches_wallet
 from engine.services.live.order_gate import OrderGate
 from engine.services.live.pretrade import PreTradeRefused, check_amount, check_order, check_venue_funds
 from engine.services.live.state import TradingStateMachine
@@ -59,6 +60,10 @@ def is_risk_reducing(ins: Instruction, portfolio: Portfolio) -> bool:
         return ins.amount < 0
     if ins.op in (Op.REPAY, Op.TRANSFER):
         return True
+    if ins.op is Op.SWAP:                   # out of the long leg: LST -> ETH, ETH/LST -> USDT
+        return ins.asset != "USDT" and ins.to_asset in ("ETH", "USDT")
+    if ins.op is Op.WITHDRAW:               # collateral out is only safe with no debt against it
+        return not any(portfolio.wallet.debt_scaled.values())
     if ins.op is Op.BUNDLE:
         return any(c.op is Op.REPAY for c in ins.children) and not any(c.op is Op.BORROW for c in ins.children)
     return False
@@ -111,8 +116,9 @@ class LiveExecutor:
     def __init__(self, gate: OrderGate, params: RunParams, market: MarketView, portfolio: Portfolio,
                  state: TradingStateMachine, *, settle_timeout_s: float = 3.0,
                  on_settled: SettledHook | None = None, on_allocation: Callable[[Instruction], None] | None = None,
-                 on_refused: RefusedHook | None = None) -> None:
+                 on_refused: RefusedHook | None = None, router: OnchainRouter | None = None) -> None:
         self.gate = gate
+        self.router = router  # on-chain instructions and wallet transfers (None: refused, said plainly)
         self.params = params
         self.mv = market
         self.portfolio = portfolio
@@ -126,6 +132,10 @@ class LiveExecutor:
     async def execute(self, ins: Instruction, t: int) -> Fill:
         if ins.op is Op.TRANSFER and ins.to_venue in self.params.cex and ins.venue in self.params.cex:
             return self._allocate(ins)
+        if self.router is not None and routes_onchain(ins):
+            return await self.router.execute(ins, t, reducing=is_risk_reducing(ins, self.portfolio))
+        if self.router is not None and touches_wallet(ins):
+            return await self.router.transfer(ins, t)
         if ins.op not in (Op.PERP_TRADE, Op.SPOT_TRADE):
             raise LiveUnsupported(
                 f"{ins.op.value} on {ins.venue} is not executed live yet"

@@ -33,15 +33,24 @@ from engine.data import HistoricalDataProvider
 from engine.domain.chain_market import ChainFeedUnavailable, ChainMarketNeeds, ChainMarketPort
 from engine.domain.instructions import Instruction, Op
 from engine.domain.modes import SESSION_MODES, ExecutionMode
+from engine.domain.onchain_live import ChainCancelResult, OnchainInstructionPort, PendingChainTx, TransferPort
 from engine.domain.venue_ports import CexVenuePort, MarketKind, VenueError
 from engine.execution.cycle import WorldFactory
 from engine.services.live.alerts import AlertBus
+from engine.services.live.chain_recovery import reconcile_chain, underfunded
 from engine.services.live.dead_man import check_timeout
 from engine.services.live.emergency_stop import EStopHandle, SessionProgressListener, VenueCancelProgress
+from engine.services.live.flatten import flatten_program
 from engine.services.live.instance_lock import HEARTBEAT_S as LEASE_HEARTBEAT_S
 from engine.services.live.instance_lock import InstanceLock, InstanceLocked
 from engine.services.live.journal import Journal
-from engine.services.live.manual_orders import ManualOrder, ManualOrderResult, ManualOrders, ManualQuote, close_order
+from engine.services.live.manual_orders import (
+    ManualOrder,
+    ManualOrderResult,
+    ManualOrders,
+    ManualQuote,
+    close_order,
+)
 from engine.services.live.market_feed import LiveMarketFeed, perp_symbol, spot_symbol
 from engine.services.live.outcome_resolver import ResolvePolicy
 from engine.services.live.recovery import RecoveryReport, recover
@@ -56,6 +65,8 @@ log = logging.getLogger(__name__)
 EXECUTIONS = tuple(m.value for m in SESSION_MODES)
 ENVIRONMENTS = ("testnet", "production")
 
+# environment -> the wallet's write side on the chain (engine.domain.onchain_live).
+OnchainFactory = Callable[[str], Awaitable[OnchainInstructionPort]]
 # (venue, environment, *, private, underlyings) -> adapter. ``private``: the session needs account
 # access (live); paper needs public market data only and works without keys.
 VenueFactory = Callable[..., CexVenuePort]
@@ -95,7 +106,8 @@ class LiveStartRequest:
 class FlattenReport:
     closed: list[str] = field(default_factory=list)          # "binance ETH sell 1.2 (reduce-only)"
     failed: list[str] = field(default_factory=list)
-    cannot_unwind: list[str] = field(default_factory=list)   # on-chain legs, said plainly
+    cannot_unwind: list[str] = field(default_factory=list)   # legs no venue layer can unwind here
+    pending: str = ""                                        # the step in flight (names a failure)
 
     def lines(self) -> list[str]:
         return ([f"closed {c}" for c in self.closed] + [f"FAILED {f}" for f in self.failed]
@@ -105,6 +117,35 @@ class FlattenReport:
 def _venue_estop(resolved, venue: str):
     """The venue file's emergency_stop section (a required key: the loader has validated it)."""
     return resolved.venues[venue].emergency_stop
+
+
+def _describe(ins: Instruction) -> str:
+    if ins.op is Op.PERP_TRADE:
+        return f"{ins.venue} {ins.asset} perp {'buy' if ins.amount > 0 else 'sell'} {abs(ins.amount):.8g} (reduce-only)"
+    if ins.op is Op.SPOT_TRADE:
+        return f"{ins.venue} {ins.asset} spot {'buy' if ins.amount > 0 else 'sell'} {abs(ins.amount):.8g}"
+    if ins.op is Op.BUNDLE:
+        return f"{ins.venue}: exit the loop atomically (repay all WETH debt, withdraw and sell all collateral)"
+    if ins.op is Op.SWAP:
+        return f"{ins.venue}: sell {ins.amount:.8g} {ins.asset} for {ins.to_asset}"
+    return f"{ins.venue}: {ins.op.value} {ins.amount:.8g} {ins.asset}"
+
+
+def tracked(program, report: FlattenReport):
+    """Pass a program through, noting each instruction once its fill came back (closed) and the one in
+    flight when it stopped (the report's failure names it)."""
+    try:
+        ins = next(program)
+        while True:
+            report.pending = _describe(ins)
+            fill = yield ins
+            report.closed.append(report.pending)
+            report.pending = ""
+            ins = program.send(fill)
+    except StopIteration:
+        return
+    finally:
+        program.close()
 
 
 def _positive(name: str, value: float) -> None:
@@ -118,12 +159,16 @@ class LiveTradingService:
                  journal_factory: Callable[[str], Journal],
                  checks_runner: Callable[[str, str], Awaitable[list[str]]] | None = None,
                  chain_market_factory: ChainMarketFactory | None = None,
-                 alerts: AlertBus | None = None) -> None:
+                 alerts: AlertBus | None = None,
+                 onchain_factory: OnchainFactory | None = None, transfers: TransferPort | None = None) -> None:
         """``checks_runner(mode, environment)`` runs check-venues and returns the failures (one line
         each; empty = pass): production live refuses to start on any. ``chain_market_factory`` gives
         sessions of modes with on-chain legs their chain reads (AAVE indices, LST rates, gas).
         ``alerts``: the bus every session raises its alerts on (the app subscribes its tray and
-        sound, bootstrap adds the webhook and Telegram channels)."""
+        sound, bootstrap adds the webhook and Telegram channels). ``onchain_factory(environment)``
+        builds the wallet's write side for live modes with on-chain legs (without one they are
+        refused); ``transfers`` moves assets between the wallet and the CEXs (without one a transfer
+        step is refused plainly)."""
         self.alerts = alerts if alerts is not None else AlertBus()
         self.provider = provider
         self.venue_factory = venue_factory
@@ -132,6 +177,8 @@ class LiveTradingService:
         self.journal_factory = journal_factory
         self.checks_runner = checks_runner
         self.chain_market_factory = chain_market_factory
+        self.onchain_factory = onchain_factory
+        self.transfers = transfers
         self.sessions: dict[str, LiveSession] = {}
         self._journals: dict[str, Journal] = {}
         self._locks: dict[str, InstanceLock] = {}
@@ -193,10 +240,10 @@ class LiveTradingService:
         if live:
             onchain = [leg for leg, on in (("AAVE lending", bool(sp.lending_asset)), (f"{sp.lst} staking", bool(sp.lst)),
                                            ("AAVE leverage loop", sp.leverage)) if on]
-            if onchain:
+            if onchain and self.onchain_factory is None:
                 raise LiveStartError(
-                    f"{req.mode} has on-chain legs ({', '.join(onchain)}); live mode only sends CEX orders until "
-                    "on-chain execution exists — run it with execution paper")
+                    f"{req.mode} has on-chain legs ({', '.join(onchain)}) and this service has no on-chain "
+                    "execution configured (wallet key and RPC in the keyring) — run it with execution paper")
             if req.environment == "production":
                 if not req.confirm_production:
                     raise LiveStartError("production live trading with real money needs an explicit "
@@ -228,7 +275,17 @@ class LiveTradingService:
             if locked_env is not None:
                 self._unlock_if_idle(locked_env)
             raise
+        chain: OnchainInstructionPort | None = None
         try:
+            if live and onchain:
+                assert self.onchain_factory is not None
+                try:
+                    chain = await self.onchain_factory(req.environment)
+                except Exception as exc:          # no key, wrong chain, RPC down: say so, start nothing
+                    raise LiveStartError(
+                        f"{req.mode} has on-chain legs ({', '.join(onchain)}) and on-chain execution cannot "
+                        f"start: {exc} — store the wallet's rpc_url and private_key in the keyring, or run it "
+                        "with execution paper") from None
             await self._connect(venues, params, req.data_timeout_seconds)
             seed = await asyncio.to_thread(self.provider.load, data_requirements(params))
             feed = LiveMarketFeed(params, venues, seed, req.data_timeout_seconds,
@@ -245,7 +302,7 @@ class LiveTradingService:
                                              lookup_timeout_s=req.data_timeout_seconds,
                                              absent_after_s=min(2.0, req.data_timeout_seconds)),
                 notes=notes, on_update=self._updated, on_cancel_progress=self._cancel_progress,
-                alerts=self.alerts)
+                alerts=self.alerts, onchain=chain, transfers=self.transfers)
             report = None
             if live:
                 spot_legs = {(v, a): (venues[v].balance_account(spot_symbol(a)), spot_symbol(a))
@@ -265,8 +322,18 @@ class LiveTradingService:
                         "restart recovery cannot resolve the journal's orders"
                     raise LiveStartError(f"{head} (UNKNOWN is never taken for 'nothing held', so nothing trades): "
                                          + "; ".join(f"{d.venue}: {d.detail}" for d in blocking))
+            if chain is not None:
+                report = await reconcile_chain(session, report)
+                assert session.chain_recovery is not None
+                short = underfunded(session.portfolio.wallet.tokens, session.chain_recovery.found) \
+                    if report.book is None else []
+                if short:
+                    raise LiveStartError(f"the wallet {chain.wallet} on {chain.chain} does not hold the session's "
+                                         "capital (fund it, or start with less): " + "; ".join(short))
         except BaseException:
             await asyncio.gather(*(p.close() for p in venues.values()), return_exceptions=True)
+            if chain is not None:
+                await chain.close()
             if locked_env is not None:
                 self._unlock_if_idle(locked_env)
             raise
@@ -385,6 +452,8 @@ class LiveTradingService:
         await session.stop(cancel_open_orders=cancel_open_orders)
         await session.feed.close()             # the chain source's RPC session (the CEX adapters: below)
         await asyncio.gather(*(p.close() for p in session.venues.values()), return_exceptions=True)
+        if session.onchain is not None:
+            await session.onchain.close()
         self._unlock_if_idle(session.environment)
 
     async def stop_all(self, *, cancel_open_orders: bool = False) -> None:
@@ -451,13 +520,37 @@ class LiveTradingService:
             self._open_stops.append(handle)
         return handle
 
+    def pending_transactions(self, request_id: str) -> list[PendingChainTx]:
+        """The wallet's transactions not final yet (what an e-stop offers to cancel)."""
+        s = self._session(request_id)
+        return s.onchain.pending() if s.onchain is not None else []
+
+    async def cancel_pending_transactions(self, request_id: str, *, timeout_s: float = 30.0) -> list[ChainCancelResult]:
+        """The e-stop's offer, accepted: replace every pending transaction of the session's wallet by
+        a same-nonce 0-value self-transfer with bumped fees; progress goes to the e-stop line."""
+        s = self._session(request_id)
+        if s.chain_estop is None:
+            return []
+        results = await s.chain_estop.cancel_pending(timeout_s)
+        if s.router is not None and results:
+            async with s.lock:                    # between ticks: the cycle re-bases on the new book
+                t = await s.ensure_prices()
+                await s.router.book_chain_since_last(t)
+                s.chain_adopt_pending = False      # that booking took in what recovery found as well
+                s.after_manual_trades(t)
+        s.journal.event(s.request_id, "chain", "cancel_pending",
+                        results=[(r.nonce, r.outcome, r.tx_hash, round(r.elapsed_ms, 1)) for r in results])
+        s.publish()
+        return results
+
     def reset(self, request_id: str, reason: str = "operator reset") -> None:
         """The explicit action that leaves HALTED/REDUCING and returns to ACTIVE."""
         self._session(request_id).reset(reason)
 
     async def flatten(self, request_id: str, confirmed: bool) -> FlattenReport:
-        """Close the CEX legs (reduce-only perps, spot sold) — a separate, confirmed action. On-chain
-        legs cannot be unwound yet: the report names them instead of pretending. Ends HALTED."""
+        """Unwind every leg — a separate, confirmed action — in the order engine.services.live.flatten
+        gives (the loop atomically, then the long leg in slices with the perps cut in step, then what
+        is left on the CEXs), through the session's own gate and router. Ends HALTED."""
         if not confirmed:
             raise LiveStartError("flatten needs an explicit confirmation")
         s = self._session(request_id)
@@ -466,31 +559,11 @@ class LiveTradingService:
             t = await s.ensure_prices()
             s.state.reduce_for_flatten("confirmed flatten")
             try:
-                # Perps first (reduce-only), then spot: the hedge never outlives what it hedges by more
-                # than one order, and a short is never opened by a flatten.
-                for venue, acct in list(s.portfolio.cex.items()):
-                    for asset, pos in list(acct.perps.items()):
-                        if pos.size:
-                            await self._flatten_one(s, Instruction(Op.PERP_TRADE, venue, asset, -pos.size,
-                                                                   reason="flatten"), t, report)
-                for venue, acct in list(s.portfolio.cex.items()):
-                    for asset, qty in list(acct.spot.items()):
-                        if qty > 0:
-                            await self._flatten_one(s, Instruction(Op.SPOT_TRADE, venue, asset, -qty,
-                                                                   reason="flatten"), t, report)
+                outcome = await s.run_program(tracked(flatten_program(s.portfolio, s.feed.view, t, s.params), report), t)
+                if outcome.stop is not None:
+                    report.failed.append(f"{report.pending or 'flatten'}: {outcome.stop}")
             finally:
                 s.state.halt("flatten finished")
-            w = s.portfolio.wallet
-            sp = s.params.strategy
-            if any(w.debt_scaled.values()):
-                report.cannot_unwind.append("AAVE leverage loop (LST collateral and WETH debt): deleverage "
-                                            "on-chain by hand — on-chain execution does not exist yet")
-            elif any(w.supply_scaled.values()):
-                report.cannot_unwind.append("AAVE supply: withdraw on-chain by hand — on-chain execution does "
-                                            "not exist yet")
-            if sp.lst and w.tokens.get(sp.lst, 0.0) > 0:
-                report.cannot_unwind.append(f"{sp.lst} holding ({w.tokens[sp.lst]:.6g}): exit the LST on-chain by "
-                                            "hand — on-chain execution does not exist yet")
             s.after_manual_trades(t)
             if not report.failed:
                 s.mark_flat()
@@ -498,16 +571,6 @@ class LiveTradingService:
                             cannot_unwind=report.cannot_unwind)
         s.publish()
         return report
-
-    async def _flatten_one(self, s: LiveSession, ins: Instruction, t: int, report: FlattenReport) -> None:
-        """One closing order through the session's execution manager (events, costs, journal)."""
-        desc = f"{ins.venue} {ins.asset} {'perp' if ins.op is Op.PERP_TRADE else 'spot'} " \
-               f"{'buy' if ins.amount > 0 else 'sell'} {abs(ins.amount):.8g}"
-        outcome = await s.run_instruction(ins, t)
-        if outcome.fills:
-            report.closed.append(desc + (" (reduce-only)" if ins.op is Op.PERP_TRADE else ""))
-        else:
-            report.failed.append(f"{desc}: {outcome.stop or 'not filled'}")
 
     # ------------------------------------------------------------------ manual orders
     def quote_manual_order(self, request_id: str, order: ManualOrder) -> ManualQuote:

@@ -30,6 +30,12 @@ from engine.components.risk import snapshot
 from engine.domain.instructions import Fill, Instruction
 from engine.domain.modes import ExecutionMode
 from engine.domain.numeraire import Numeraire
+from engine.domain.onchain_live import (
+    ChainHoldings,
+    OnchainInstructionPort,
+    TransferPort,
+    TransferUnavailable,
+)
 from engine.domain.params import RunParams
 from engine.domain.pnl import COMPONENTS
 from engine.domain.portfolio import Portfolio
@@ -48,6 +54,14 @@ from engine.execution.outcome import Failures, ProgramOutcome, StopKind
 from engine.services.live.alerts import Alert, AlertBus, AlertKind, journal_alert
 from engine.services.live.blotter import Blotter
 from engine.services.live.book_store import BookWriter, apply_fill, book_of, load_book
+from engine.services.live.chain_estop import ChainEStop
+from engine.services.live.chain_recovery import (
+    ChainRecovery,
+    adopt_chain,
+    adopt_pending,
+    check_chain,
+    holdings_dict,
+)
 from engine.services.live.dead_man import DeadManHeartbeat
 from engine.services.live.emergency_stop import (
     CancelStatus,
@@ -69,6 +83,7 @@ from engine.services.live.execution import (
 )
 from engine.services.live.journal import Journal
 from engine.services.live.market_feed import LiveDataUnavailable, LiveMarketFeed, perp_symbol, spot_symbol
+from engine.services.live.onchain_routing import OnchainRefused, OnchainRouter, StepRecord
 from engine.services.live.order_gate import OrderGate, OrderNotJournaled
 from engine.services.live.outcome_resolver import (
     OrderNotPlaced,
@@ -80,7 +95,7 @@ from engine.services.live.outcome_resolver import (
 from engine.services.live.pretrade import PreTradeRefused
 from engine.services.live.reconcile import VenueReading, mismatches, read_venues, spot_keys_of, spot_total
 from engine.services.live.recovery import RecoveryReport, book_spot_baseline
-from engine.services.live.risk_limits import RiskLimits, RiskWatch
+from engine.services.live.risk_limits import Breach, RiskLimits, RiskWatch
 from engine.services.live.snapshot import (
     EVENTS_IN_SNAPSHOT,
     EStopTrack,
@@ -123,12 +138,14 @@ class LiveSession:
                  notes: Sequence[str] = (),
                  on_update: Callable[[LiveSession], None] | None = None,
                  on_cancel_progress: SessionProgressListener | None = None,
-                 alerts: AlertBus | None = None) -> None:
+                 alerts: AlertBus | None = None,
+                 onchain: OnchainInstructionPort | None = None, transfers: TransferPort | None = None) -> None:
         """``cancel_timeout_seconds``: each venue's emergency-stop budget (one for all, or per venue);
         ``estop_dead_man_seconds``: the short countdown the dead-man switch is left on after a stop;
         ``resolve_policy``: how long an order of unknown outcome is looked up before the session
         halts; ``notes``: start-up warnings to show (a lease taken over); ``alerts``: the bus this
-        session raises its alerts on."""
+        session raises its alerts on; ``onchain``: the wallet's write side (live modes with on-chain
+        legs); ``transfers``: moves assets between the wallet and the CEXs."""
         self.request_id = uuid.uuid4().hex[:12]
         self.alerts = alerts
         self._journal_alert = journal_alert(journal, self.request_id)
@@ -155,6 +172,9 @@ class LiveSession:
         if on_cancel_progress is not None:
             progress.append(lambda p: on_cancel_progress(self.request_id, p))
         self.estop = EmergencyStop(self.state, order_venues, self.gate, cancel_timeout_seconds, progress)
+        # The wallet's write side (live sessions of modes with on-chain legs): halted inside every press.
+        self.onchain = onchain if live else None
+        self.chain_estop = ChainEStop(self.onchain, progress) if self.onchain is not None else None
         self.dead_man = DeadManHeartbeat(venues, dead_man_seconds, tick_seconds, min(self.estop.timeout, 5.0)) \
             if live and dead_man_seconds else None
         self.portfolio = Portfolio()
@@ -173,6 +193,9 @@ class LiveSession:
         self.last_estop: EmergencyStopReport | None = None
         self.estop_track: EStopTrack | None = None
         self.recovery: RecoveryReport | None = None
+        self.chain_recovery: ChainRecovery | None = None
+        self.chain_holdings: ChainHoldings | None = None           # the chain as read at the last tick
+        self.chain_adopt_pending = False                            # recovery's chain changes wait for prices
         self.reconciliation_error = 0.0
         self.foreign_positions: dict[tuple[str, str], float] = {}   # venue positions the book does not own
         self.spot_keys = spot_keys_of(params, venues) if live else []
@@ -192,11 +215,18 @@ class LiveSession:
         numeraire = Numeraire(params.strategy.currency, feed.view)
         self.paper: PaperExecutor | None = None
         self.live_exec: LiveExecutor | None = None
+        self.router: OnchainRouter | None = None
         if live:
+            if self.onchain is not None:
+                self.router = OnchainRouter(self.onchain, self.portfolio, feed.view, params, self.state, self.ledger,
+                                            numeraire, hf_floor=limits.hf_floor, transfers=transfers,
+                                            on_step=self._chain_step)
             self.live_exec = LiveExecutor(self.gate, params, feed.view, self.portfolio, self.state,
                                           on_settled=self._settled, on_allocation=self._allocated,
-                                          on_refused=self._pre_trade_refused)
-            failures = Failures(halted=(TradingHalted,), rejected=(LiveUnsupported, PreTradeRefused, OrderNotJournaled),
+                                          on_refused=self._pre_trade_refused, router=self.router)
+            failures = Failures(halted=(TradingHalted,),
+                                rejected=(LiveUnsupported, PreTradeRefused, OrderNotJournaled, TransferUnavailable,
+                                          OnchainRefused),
                                 venue_error=(VenueError, FillNotConfirmed, OrderNotPlaced, OutcomeUnresolved))
             self.manager = ExecutionManager(None, feed.view, self.ledger, self.events, numeraire, failures)
         else:
@@ -243,6 +273,11 @@ class LiveSession:
                     pos.size = float(p.size)
                     pos.entry_price = float(p.entry_price) if p.entry_price else pos.entry_price
             self.cycle.entered = True
+            booked = adopt_chain(self)
+            if booked:
+                self.journal.event(self.request_id, "chain", "recovery_booked", lines=booked)
+        else:
+            adopt_chain(self)
         for fill in report.adopted:
             perp = ":" in fill.symbol
             asset = fill.symbol.split("/")[0]
@@ -298,7 +333,7 @@ class LiveSession:
         if self._task is not None:
             try:
                 await asyncio.wait_for(self.lock.acquire(), grace_seconds)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             else:
                 self.lock.release()
@@ -333,6 +368,8 @@ class LiveSession:
         Nothing here waits for the journal or a view: the press and the cancels come first, and a
         failure of anything around them is logged, never raised into the stop."""
         self.estop_track = EStopTrack(reason, time.time(), 0.0, {})
+        if self.chain_estop is not None:
+            self.chain_estop.press(reason)        # no new transaction is signed from here on
         future = self.estop.press(reason, on_progress)
         self._estop_task = future
         try:
@@ -395,6 +432,8 @@ class LiveSession:
 
     def reset(self, reason: str = "operator reset") -> None:
         self.state.reset(reason)
+        if self.onchain is not None:
+            self.onchain.resume()
         self._failed_programs = 0
         if self.dead_man is not None:
             self.dead_man.resume()
@@ -425,11 +464,16 @@ class LiveSession:
             self.dead_man.beat()
         live = self.execution.sends_orders
         reading: VenueReading | None = None
+        chain_wrong: dict[str, float] = {}
         if live:
             info, reading = await asyncio.gather(
                 self.feed.tick(), read_venues(self.venues, self.feed.perp_keys, self.spot_keys,
                                               self.data_timeout_seconds))
             self.last_reading = reading
+            if self.onchain is not None and self.router is not None:
+                adopt_pending(self, info.t)
+                self.chain_holdings = await asyncio.wait_for(self.onchain.holdings(), self.data_timeout_seconds)
+                chain_wrong = check_chain(self.router.last_holdings, self.chain_holdings)
         else:
             info = await self.feed.tick()
         unknown = reading is not None and not reading.complete
@@ -442,6 +486,7 @@ class LiveSession:
                            spot=reading.spot, spot_baseline=self.spot_baseline,
                            spot_fee_rate={v: c.spot_taker_bps * 1e-4 for v, c in self.params.cex.items()}) \
             if reading is not None and not unknown else {}
+        wrong.update(chain_wrong)
 
         def guard(t: int) -> Allowance:
             self._check_risk(t, info.data_age_seconds, wrong)
@@ -498,6 +543,10 @@ class LiveSession:
     def _check_risk(self, t: int, data_age: float, wrong: dict[str, float]) -> None:
         breaches = self.risk_watch.check(self.cycle.value_now(t), self.portfolio, self.feed.view, t,
                                          self.params.aave, data_age, wrong)
+        chain_hf = self.chain_holdings.health_factor if self.chain_holdings is not None else None
+        if chain_hf is not None and chain_hf < self.limits.hf_floor:
+            # The chain's own health factor (the Pool's oracle and indices), read this tick.
+            breaches.append(Breach("hf_floor (chain)", chain_hf, self.limits.hf_floor))
         if not breaches or self.state.state is TradingState.HALTED:
             return
         reason = "risk limit: " + "; ".join(str(b) for b in breaches)
@@ -541,6 +590,15 @@ class LiveSession:
         self._program_finished(outcome, count_failures=False)
         return outcome
 
+    async def run_program(self, program: Program, t: int) -> ProgramOutcome:
+        """A program outside the strategy (flatten): same gate, executors, events and ledger."""
+        if self.execution.sends_orders:
+            outcome = await self.manager.run_async(program, t, self._execute_live)
+        else:
+            outcome = self.manager.run(program, t)
+        self._program_finished(outcome, count_failures=False)
+        return outcome
+
     def after_manual_trades(self, t: int) -> None:
         """Re-base valuation after trades made between ticks, so the next tick's attribution and
         reconciliation start from the holdings as they are now."""
@@ -554,7 +612,10 @@ class LiveSession:
 
     # ---------------------------------------------------------------- book persistence
     def book(self) -> dict:
-        return book_of(self.portfolio, self.capital, self.cycle.entered, self._flat, self.spot_baseline)
+        book = book_of(self.portfolio, self.capital, self.cycle.entered, self._flat, self.spot_baseline)
+        if self.router is not None and self.router.last_holdings is not None:
+            book["chain"] = holdings_dict(self.router.last_holdings)   # what the chain held after the last step
+        return book
 
     def _save_book(self, force: bool = False) -> None:
         """Live only: paper sessions hold nothing at the venues, a restart simply starts afresh."""
@@ -748,6 +809,14 @@ class LiveSession:
         self.journal.event(self.request_id, exc.instruction.venue, "pre_trade_refused", reason=str(exc))
         self.raise_alert(AlertKind.ORDER_FAILED, str(exc), exc.instruction.venue)
         self.state.reduce(f"{exc}; only risk-reducing orders until the cause is fixed and the session is reset")
+
+    def _chain_step(self, record: StepRecord) -> None:
+        """Every on-chain step goes to the journal as it ends: a crash mid-program leaves the record
+        of which transactions were final (the recovery compares the chain with it)."""
+        self.journal.event(self.request_id, record.venue, "chain_step", op=record.op, what=record.what,
+                           status=record.status, tx_hashes=list(record.tx_hashes), gas_eth=record.gas_eth,
+                           detail=record.detail)
+        self._save_book()
 
     def _allocated(self, ins: Instruction) -> None:
         self.journal.event(self.request_id, ins.venue, "allocation", to_venue=ins.to_venue, amount=ins.amount,

@@ -148,6 +148,22 @@ class StackAdmin:
             if self.chain.call(token, "allowance", me, router) < MAX_UINT // 2:
                 self._tx(TOKEN_ABI[symbol], self.stack.tokens[symbol], "approve", router, MAX_UINT)
 
+    # -- flash lenders ---------------------------------------------------------------------------------
+    def drain_morpho(self, to: str | None = None) -> Decimal:
+        """Take every WETH Morpho Blue holds (impersonating it): its flash loans then have nothing to
+        lend, the case where the leverage flow must fall back to AAVE. Returns the WETH moved."""
+        morpho, weth = self.stack.morpho["morpho_blue"], self.stack.tokens["WETH"]
+        token = self._at("WETH9", weth)
+        held = int(self.chain.call(token, "balanceOf", morpho))
+        if held:
+            self.chain.rpc("anvil_impersonateAccount", morpho)
+            try:
+                self.chain.set_balance(morpho, 10**18)  # gas for the impersonated transfer
+                self.chain.transact(morpho, token, "transfer", to or self.stack.deployer, held)
+            finally:
+                self.chain.rpc("anvil_stopImpersonatingAccount", morpho)
+        return Decimal(held) / WAD
+
     # -- time ------------------------------------------------------------------------------------------
     def advance(self, seconds: int) -> int:
         """Move the chain's clock forward and mine one block; returns the new block's timestamp."""

@@ -41,6 +41,10 @@ class MarketView:
     reward_payouts: list[RewardPayout] = field(default_factory=list)
     #: venue -> hours it accepts no instructions (a stress scenario's outage); empty normally
     outages: dict[str, list[bool]] = field(default_factory=dict)
+    #: each perp's bar high and low in the hour (historical data; empty where only closes are known,
+    #: e.g. a live feed): the liquidation check's intra-hour marks
+    perp_high: dict[tuple[str, str], list[float]] = field(default_factory=dict)
+    perp_low: dict[tuple[str, str], list[float]] = field(default_factory=dict)
     eth: list[float] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -73,11 +77,13 @@ class MarketView:
                 buckets.setdefault(pair, {})[bucket] = v.tolist()
         costs = {p: (b["10k"], b["100k"], b["1m"]) for p, b in buckets.items()}
         outages = {k.split(".", 1)[1]: (v > 0.0).tolist() for k, v in cols.items() if k.startswith("outage.")}
+        high = {(k.split(".")[1], k.split(".")[2]): v.tolist() for k, v in cols.items() if k.startswith("perp_high.")}
+        low = {(k.split(".")[1], k.split(".")[2]): v.tolist() for k, v in cols.items() if k.startswith("perp_low.")}
         return cls(
             timestamps=list(timestamps), spot=spot, perp=perp, funding=funding,
             supply_index=supply, borrow_index=borrow, lst_oracle=oracle, lst_market=market,
             gas_gwei=cols["gas.gwei"].tolist(),
-            cost_bps=costs, outages=outages,
+            cost_bps=costs, outages=outages, perp_high=high, perp_low=low,
             reward_payouts=list(getattr(data, "reward_payouts", ())),
         )
 

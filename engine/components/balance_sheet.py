@@ -11,7 +11,7 @@ mark-to-market value every hour.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,6 +50,20 @@ class BalanceSheetRecorder:
         else:
             self.hours.append(t)
             self.states.append(state)
+
+    def cash_changes(self, hours: Sequence[int], cash: Mapping[str, Sequence[float]]) -> None:
+        """Snapshots at `hours` where only CEX cash changed (funding settled in a quiet stretch):
+        the last snapshot with each venue's cash at that hour (``cash[venue][i]`` for ``hours[i]``)."""
+        if not self.states:
+            raise ValueError("cash changes need an earlier snapshot of the holdings")
+        last = self.states[-1]
+        for i, t in enumerate(hours):
+            state = dict(last)
+            for venue, values in cash.items():
+                state[(venue, "USDT")] = values[i]
+            self.hours.append(t)
+            self.states.append(state)
+            last = state
 
 
 @dataclass

@@ -7,8 +7,12 @@ the P&L calculator can attribute it and the valuation check can confirm it.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+import numpy as np
+
+from engine.components import stretch
 from engine.components.risk import aave_state, cex_equity
 from engine.domain.instructions import WALLET, Fill, Instruction, Op
 from engine.domain.market import ETH_LIKE, LSTS, MarketView
@@ -48,6 +52,23 @@ class FundingSettlement:
     mark: float
     rate: float
     payment_usd: float          # received (+) / paid (-)
+
+
+@dataclass(slots=True)
+class FundingLeg:
+    """One open perp's funding over a stretch of hours with fixed holdings (0 between settlements)."""
+
+    venue: str
+    asset: str
+    size: float
+    mark: np.ndarray
+    rate: np.ndarray
+    payment_usd: np.ndarray     # received (+) / paid (-) at each hour
+
+
+#: A stretch's liquidation test is conservative by this relative margin: an hour that comes this close
+#: is stepped, and the per-hour `liquidate` decides it (float rounding never skips a liquidation).
+NEAR = 1e-9
 
 
 @dataclass(slots=True)
@@ -335,6 +356,50 @@ class SimulatedVenues:
                         acct.usdt += pay
                         out.append(FundingSettlement(venue, asset, pos.size, mark, rate, pay))
         return out
+
+    def funding_over(self, hours: slice) -> list[FundingLeg]:
+        """`settle_funding` over a stretch of hours for the holdings as they are, without paying it
+        (the caller applies what it keeps): each open perp's payment at every hour, in the order
+        `settle_funding` pays them."""
+        ms = self.mv.series()
+        out: list[FundingLeg] = []
+        for venue, acct in self.p.cex.items():
+            for asset, pos in acct.perps.items():
+                if pos.size:
+                    rate = ms.funding[(venue, asset)][hours]
+                    mark = ms.perp[(venue, asset)][hours]
+                    out.append(FundingLeg(venue, asset, pos.size, mark, rate, -pos.size * mark * rate))
+        return out
+
+    def liquidation_possible(self, hours: slice, cash: Mapping[str, np.ndarray]) -> np.ndarray:
+        """True at each hour of a stretch with fixed holdings (CEX cash as given) where `liquidate`
+        could act: the AAVE health factor below 1, or a CEX account's margin ratio at the hour's
+        adverse marks below maintenance, each within NEAR (those hours are stepped)."""
+        ms = self.mv.series()
+        n = hours.stop - hours.start
+        possible = np.zeros(n, dtype=bool)
+        aave_params = self.params.aave
+        if aave_params is not None and any(self.p.wallet.debt_scaled.values()):
+            possible |= stretch.health_factor(self.p, ms, hours, aave_params) < 1.0 + NEAR
+        for venue, acct in self.p.cex.items():
+            cp = self.params.cex.get(venue)
+            if cp is None or not acct.perps:
+                continue
+            equity: np.ndarray | float = cash[venue]
+            notional: np.ndarray | float = 0.0
+            for asset, pos in acct.perps.items():
+                if not pos.size:
+                    continue
+                key = (venue, asset)
+                mark = ms.perp[key][hours]
+                ranges = ms.perp_high if pos.size < 0.0 else ms.perp_low
+                extreme = mark if key not in ranges else (
+                    np.maximum(ranges[key][hours], mark) if pos.size < 0.0 else np.minimum(ranges[key][hours], mark))
+                equity = equity + pos.size * (extreme - pos.entry_price)
+                notional = notional + abs(pos.size) * extreme
+            if isinstance(notional, np.ndarray):
+                possible |= equity < notional * (cp.maintenance_margin_ratio + NEAR)
+        return possible
 
     def sell_reward(self, t: int, payout: RewardPayout, tokens: float) -> RewardSale | None:
         """Claim `tokens` of a reward and sell them into the share currency at hour t.

@@ -3,6 +3,9 @@
 The charts redraw up to 30 times a second while the playhead moves; each redraw only hands views
 (`array[:k + 1]`) of these preallocated float64 arrays to pyqtgraph, so a frame costs no allocation
 proportional to the window and no pandas.
+
+Margin ratios are kept in percent (27.9, not 0.279): the axis, its reference lines, the legend and
+the readout then all speak the same unit.
 """
 from __future__ import annotations
 
@@ -24,11 +27,20 @@ COMPONENT_LABELS = {
     "funding": "funding",
     "perp_mtm": "perp mark-to-market",
     "spot_price": "spot price",
-    "price_net": "price (spot + perp, net)",
+    "price_net": "spot + perp price (net)",
     "execution_costs": "execution costs",
     "gas": "gas",
     "liquidation": "liquidations",
 }
+#: Stacking order of the P&L bands (gains first); a component not listed here goes last.
+COMPONENT_ORDER = ("lending", "staking", "rewards", "funding", "price_net", "spot_price", "perp_mtm", "lst_peg",
+                   "borrow", "execution_costs", "gas", "liquidation")
+#: The margin-ratio chart's band always spans at least 0 % .. this (the target sits near 20-25 %).
+MARGIN_BAND_MIN_TOP_PCT = 30.0
+
+
+def component_label(name: str) -> str:
+    return COMPONENT_LABELS.get(name, name.replace("_", " "))
 
 
 @dataclass(frozen=True)
@@ -36,8 +48,9 @@ class Threshold:
     """A horizontal reference line on a chart."""
 
     value: float
-    label: str
+    label: str         # the legend's wording
     kind: str          # "danger" | "warning" | "trigger"
+    short: str = ""    # the axis label beside the line (a few characters: it sits outside the data)
 
 
 @dataclass
@@ -73,14 +86,20 @@ class ChartData:
     onchain_label: str
     health_factor: np.ndarray | None
     hf_thresholds: list[Threshold]
-    margin: dict[str, np.ndarray]
+    #: per venue, equity / notional in percent (NaN while the venue holds no perp)
+    margin_pct: dict[str, np.ndarray]
     margin_thresholds: list[Threshold]
+    #: the y range the margin chart shows: the band the rules act in, widened to every value
+    #: below it (nearer liquidation); values above it (idle surplus margin) are named, not shown
+    margin_band: tuple[float, float] | None
     lst: str | None
     lst_peg: np.ndarray | None
     eth_price: np.ndarray
     underlying_price: np.ndarray
     rebalance_hours: np.ndarray
     liquidation_hours: np.ndarray
+    #: the share class holds the underlying (ETH share class): a long delta is the strategy, not a gap
+    directional: bool = False
     hours: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -111,9 +130,8 @@ def build_chart_data(result: BacktestResult, combine_price_legs: bool | None = N
     combine = hedged if combine_price_legs is None else combine_price_legs
     if combine:
         components["price_net"] = components.pop("spot_price") + components.pop("perp_mtm")
-    order = [name for name in ("lending", "staking", "rewards", "funding", "price_net", "spot_price",
-                               "perp_mtm", "lst_peg", "borrow", "execution_costs", "gas", "liquidation")
-             if name in components]
+    order = [name for name in COMPONENT_ORDER if name in components]
+    order += [name for name in components if name not in order]
     # Components that never move stay out of the chart and its legend (gas in a CEX-only mode...).
     tolerance = 1e-9 * max(1.0, abs(out.initial_value))
     active = [name for name in order if np.max(np.abs(components[name])) > tolerance]
@@ -124,7 +142,7 @@ def build_chart_data(result: BacktestResult, combine_price_legs: bool | None = N
         cum = _f64(components[name])
         pos = pos + np.maximum(cum, 0.0)
         neg = neg + np.minimum(cum, 0.0)
-        bands.append(Band(name, COMPONENT_LABELS[name], cum, pos.copy(), neg.copy(),
+        bands.append(Band(name, component_label(name), cum, pos.copy(), neg.copy(),
                           bool(np.any(cum > 0)), bool(np.any(cum < 0))))
 
     underlying = sp.underlying or "ETH"
@@ -145,16 +163,20 @@ def build_chart_data(result: BacktestResult, combine_price_legs: bool | None = N
     has_hf = bool(np.any(np.isfinite(hf)))
     hf_thresholds = []
     if has_hf:
-        hf_thresholds = [Threshold(1.0, "liquidation (HF 1.0)", "danger"),
-                         Threshold(sp.hf_floor, f"deleverage floor (HF {sp.hf_floor:g})", "warning")]
+        hf_thresholds = [Threshold(1.0, "liquidation (HF 1.0)", "danger", "liq. 1.0"),
+                         Threshold(sp.hf_floor, f"deleverage floor (HF {sp.hf_floor:g})", "warning",
+                                   f"floor {sp.hf_floor:g}")]
 
-    margin = {venue: _f64(arr) for venue, arr in out.margin_ratio.items()}
+    margin = {venue: 100.0 * _f64(arr) for venue, arr in out.margin_ratio.items()}
     margin_thresholds: list[Threshold] = []
+    band = None
     if margin:
         margin_thresholds = _margin_thresholds(list(margin), params)
         if sp.rebalancing:
-            margin_thresholds.append(Threshold(sp.margin_ratio_trigger,
-                                               f"rebalance trigger ({sp.margin_ratio_trigger:.0%})", "trigger"))
+            trigger = 100.0 * sp.margin_ratio_trigger
+            margin_thresholds.append(Threshold(trigger, f"rebalance trigger {trigger:g} %", "trigger",
+                                               f"trigger {trigger:g}%"))
+        band = margin_band(margin, [t.value for t in margin_thresholds] + [100.0 * sp.margin_ratio_target])
 
     events = result.events
     liquidations = np.array(sorted({e.hour for e in events if e.type == "liquidation"}), dtype=np.int64)
@@ -164,29 +186,41 @@ def build_chart_data(result: BacktestResult, combine_price_legs: bool | None = N
         delta_onchain=onchain if has_onchain else None, delta_cex=cex if has_cex else None,
         delta_net=onchain + cex, delta_unit=underlying, onchain_label=onchain_label,
         health_factor=hf if has_hf else None, hf_thresholds=hf_thresholds,
-        margin=margin, margin_thresholds=margin_thresholds,
+        margin_pct=margin, margin_thresholds=margin_thresholds, margin_band=band,
         lst=sp.lst, lst_peg=_f64(result.lst_peg) if result.lst_peg is not None else None,
         eth_price=eth_price, underlying_price=underlying_price,
         rebalance_hours=np.array(sorted(set(out.rebalance_hours)), dtype=np.int64),
         liquidation_hours=liquidations,
+        directional=sp.currency == underlying,
     )
 
 
 def _margin_thresholds(venues: list[str], params: RunParams) -> list[Threshold]:
-    """Maintenance (liquidation) and warning ratios from the venue files the run used (its RunParams):
-    one line each when the venues agree, else one per venue."""
+    """Maintenance (liquidation) and warning ratios in percent, from the venue files the run used (its
+    RunParams): one line each when the venues agree, else one per venue."""
     cex = params.cex
-    maintenance = {v: cex[v].maintenance_margin_ratio for v in venues}
-    warning = {v: cex[v].margin_warning_ratio for v in venues}
+    maintenance = {v: 100.0 * cex[v].maintenance_margin_ratio for v in venues}
+    warning = {v: 100.0 * cex[v].margin_warning_ratio for v in venues}
     lines: list[Threshold] = []
-    for values, kind, text in ((maintenance, "danger", "liquidation: maintenance {:.0%}"),
-                               (warning, "warning", "warning {:.0%}")):
+    for values, kind, text, short in ((maintenance, "danger", "liquidation: maintenance {:g} %", "maint. {:g}%"),
+                                      (warning, "warning", "warning {:g} %", "warn {:g}%")):
         distinct = sorted(set(values.values()))
         if len(distinct) == 1:
-            lines.append(Threshold(distinct[0], text.format(distinct[0]), kind))
+            lines.append(Threshold(distinct[0], text.format(distinct[0]), kind, short.format(distinct[0])))
         else:
-            lines += [Threshold(v, f"{text.format(v)} ({venue})", kind) for venue, v in values.items()]
+            lines += [Threshold(v, f"{text.format(v)} ({venue})", kind, f"{venue[:3]} {short.format(v)}")
+                      for venue, v in values.items()]
     return lines
+
+
+def margin_band(margin_pct: dict[str, np.ndarray], levels: list[float]) -> tuple[float, float]:
+    """The margin chart's y range: from 0 (or lower, if a ratio ever went below it) to the highest
+    rule level plus a fifth (at least MARGIN_BAND_MIN_TOP_PCT). A ratio far above the target is idle
+    surplus margin; drawing it would squeeze the maintenance-to-target band into a few pixels."""
+    finite = [a[np.isfinite(a)] for a in margin_pct.values()]
+    low = min([0.0] + [float(a.min()) for a in finite if a.size])
+    top = max([MARGIN_BAND_MIN_TOP_PCT] + [1.2 * level for level in levels])
+    return low, top
 
 
 def hour_at(x: np.ndarray, seconds: float) -> int:

@@ -1,11 +1,16 @@
-"""`main.py screenshot`: render the real main window offscreen and save it as a PNG (docs, checks).
+"""The app's headless commands: `main.py screenshot` and `main.py report`.
 
     python main.py screenshot --mode eth_basis --out docs/eth_basis.png [--panel backtest|config]
+                              [--size 1366x768] [--theme light] [--text-size 1.3]
+    python main.py report RUN_DIR [--out FILE.html]
+
+`screenshot` renders the real main window offscreen and saves it as a PNG (docs, checks).
 
 It runs the mode's backtest through the backtest panel (the same worker/bridge path as a click on
 Run), replays it to the end at maximum speed, then grabs the whole window. It never needs a display:
 QT_QPA_PLATFORM defaults to "offscreen" for this command (set it to "xcb" to use a real X server).
 The window state is kept in a temporary folder, so a user's saved layout is neither used nor changed.
+`report` writes one self-contained HTML report of a results folder (app.report; no Qt at all).
 Only this module is imported by main.py for the subcommand list; Qt is imported when the command runs.
 """
 from __future__ import annotations
@@ -22,8 +27,10 @@ if TYPE_CHECKING:
     from app.services import AppServices
 
 PANELS = ("backtest", "config", "lab")
-MIN_SIZE = (1280, 800)
+#: the smallest common laptop screen; the window must stay usable there
+MIN_SIZE = (1366, 768)
 MAX_SIZE = (7680, 4320)           # 8K: a larger grab is a typo that would allocate gigabytes
+THEMES = ("dark", "light")
 TIMEOUT_S = 180
 
 
@@ -36,12 +43,38 @@ def register(subparsers: argparse._SubParsersAction, services: Callable[[], AppS
     p.add_argument("--mode", required=True, choices=MODES, metavar="MODE", help=f"one of: {', '.join(MODES)}")
     p.add_argument("--out", required=True, type=Path, help="PNG file to write")
     p.add_argument("--panel", choices=PANELS, default="backtest", help="panel in front (default: backtest)")
-    p.add_argument("--size", default="1600x1000", help="window size WIDTHxHEIGHT, 1280x800..7680x4320 (default 1600x1000)")
+    p.add_argument("--size", default="1600x1000",
+                   help=f"window size WIDTHxHEIGHT, {MIN_SIZE[0]}x{MIN_SIZE[1]}..{MAX_SIZE[0]}x{MAX_SIZE[1]} "
+                        "(default 1600x1000)")
+    p.add_argument("--theme", choices=THEMES, default="dark", help="colour theme (default: dark)")
+    p.add_argument("--text-size", type=float, default=1.0, metavar="FACTOR",
+                   help="text size factor, as View > Text size (default 1.0)")
     p.add_argument("--start", help="first day of the backtest window, YYYY-MM-DD (default: the mode's data start)")
     p.add_argument("--end", help="last day, YYYY-MM-DD (default: the mode's data end)")
     p.add_argument("--scenario", help="lab panel: the sweep's scenario (default: steth_june2022_7pct_3d)")
     p.add_argument("--at", default="2024-12-06T15:00Z", help="lab panel: the hour the scenario starts")
     p.set_defaults(func=lambda args: run_screenshot_command(args, services))
+
+    r = subparsers.add_parser("report", help="write one self-contained HTML report (interactive charts, metrics, "
+                                             "config, provenance) of a backtest results folder")
+    r.add_argument("run_dir", type=Path, metavar="RUN_DIR",
+                   help="a results folder (summary.json, timeseries.csv, events.csv), or a mode's folder "
+                        "with a 'latest' entry")
+    r.add_argument("--out", type=Path, help="HTML file to write (default: RUN_DIR/report.html)")
+    r.set_defaults(func=run_report_command)
+
+
+def run_report_command(args: argparse.Namespace) -> int:
+    from app.report import REPORT_NAME, ReportError, load_run, resolve_run_dir, write_report
+
+    try:
+        folder = resolve_run_dir(args.run_dir)
+        out = write_report(load_run(folder), args.out if args.out is not None else folder / REPORT_NAME)
+    except ReportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"report written to {out} ({out.stat().st_size / 1e6:.1f} MB, opens offline)")
+    return 0
 
 
 def _parse_size(text: str) -> tuple[int, int]:
@@ -59,6 +92,8 @@ def _parse_size(text: str) -> tuple[int, int]:
 def run_screenshot_command(args: argparse.Namespace, services: Callable[[], AppServices]) -> int:
     try:
         size = _parse_size(args.size)
+        if not 0.5 <= args.text_size <= 3.0:
+            raise ValueError(f"--text-size {args.text_size:g}: must be between 0.5 and 3")
         start, end = _parse_window(args.start, args.end)
         out = Path(args.out)
         if out.suffix.lower() != ".png":
@@ -73,8 +108,10 @@ def run_screenshot_command(args: argparse.Namespace, services: Callable[[], AppS
         try:
             if args.panel == "lab":
                 return take_lab_screenshot(services(), args.mode, out, size,
-                                           args.scenario or "steth_june2022_7pct_3d", args.at)
-            return take_screenshot(services(), args.mode, out, args.panel, size, start, end)
+                                           args.scenario or "steth_june2022_7pct_3d", args.at,
+                                           theme=args.theme, text_size=args.text_size)
+            return take_screenshot(services(), args.mode, out, args.panel, size, start, end, theme=args.theme,
+                                   text_size=args.text_size)
         except ScreenshotError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
@@ -105,15 +142,16 @@ class ScreenshotError(RuntimeError):
 
 
 def take_screenshot(services: AppServices, mode: str, out: Path, panel: str, size: tuple[int, int],
-                    start=None, end=None) -> int:
+                    start=None, end=None, theme: str = "dark", text_size: float = 1.0) -> int:
     from PySide6.QtCore import QEventLoop, QTimer
 
     from app.bridge import BacktestSpec
     from app.main_window import MainWindow, create_application
     from app.replay import SPEEDS
-    from app.style import has_fonts
+    from app.style import apply_theme, has_fonts
 
-    create_application([sys.argv[0]])
+    app = create_application([sys.argv[0]])
+    apply_theme(app, theme, text_size)
     if not has_fonts():
         raise ScreenshotError("no fonts are installed, so the screenshot would have no text; install one "
                               "(Debian: apt-get install fonts-dejavu-core)")
@@ -150,10 +188,11 @@ def take_screenshot(services: AppServices, mode: str, out: Path, panel: str, siz
         settle = QEventLoop()
         QTimer.singleShot(300, settle.quit)       # let layouts and the last frame paint
         settle.exec()
+        if window.width() > size[0] or window.height() > size[1]:
+            # The window refused to shrink: at this size it would not fit the screen.
+            raise ScreenshotError(f"the window needs {window.width()}x{window.height()}; it does not fit "
+                                  f"{size[0]}x{size[1]}")
         image = window.grab()
-        if image.width() < MIN_SIZE[0] or image.height() < MIN_SIZE[1]:
-            raise ScreenshotError(f"the window rendered at {image.width()}x{image.height()}, "
-                                  f"smaller than {MIN_SIZE[0]}x{MIN_SIZE[1]}")
         if not image.save(str(out), "PNG"):
             raise ScreenshotError(f"cannot write {out}")
     finally:
@@ -163,14 +202,15 @@ def take_screenshot(services: AppServices, mode: str, out: Path, panel: str, siz
 
 
 def take_lab_screenshot(services: AppServices, mode: str, out: Path, size: tuple[int, int], scenario: str,
-                        at: str) -> int:
+                        at: str, theme: str = "dark", text_size: float = 1.0) -> int:
     """The Lab after a sweep of the mode's default grid under `scenario`: the heatmap, a clicked cell
     and its unshocked twin replayed side by side."""
     from PySide6.QtCore import QEventLoop, QTimer
 
     from app.main_window import MainWindow, create_application
+    from app.style import apply_theme
 
-    create_application([sys.argv[0]])
+    apply_theme(create_application([sys.argv[0]]), theme, text_size)
     window = MainWindow(services, persist_layout=False, initial_mode=mode)
     window.resize(*size)
     window.show()

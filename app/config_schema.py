@@ -1,8 +1,8 @@
 """The config editor's form, described from the engine's pydantic models (no Qt here).
 
 The form is generated, not hand-written: a key added to `engine.config.mode_models` shows up in the
-editor with the right kind of input and its allowed range, and can never drift from what the engine
-validates. Only two keys get special treatment: `mode` (fixed by the mode picker) and `share_class`
+editor with the right kind of input, its allowed range and its description (the model's field
+description, shown as the tooltip), and can never drift from what the engine validates. Only two keys get special treatment: `mode` (fixed by the mode picker) and `share_class`
 (a free string in the model, offered as the share-class files that exist).
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 import annotated_types
 from pydantic import BaseModel
 
-from app.config_help import FIELD_HELP, SECTION_TITLES
+from app.config_help import SECTION_TITLES
 from engine.config import CONFIG_ROOT, ModeConfig
 from engine.config.paths import available_share_classes
 
@@ -90,17 +90,17 @@ def mode_form(config_root: Path | None = None) -> tuple[SectionSpec, ...]:
     for name, info in ModeConfig.model_fields.items():
         annotation = info.annotation
         if inspect.isclass(annotation) and issubclass(annotation, BaseModel):
-            specs = tuple(_field_spec((name, sub), sub_info.annotation, sub_info.metadata)
+            specs = tuple(_field_spec((name, sub), sub_info.annotation, sub_info.metadata, _describe(sub_info))
                           for sub, sub_info in annotation.model_fields.items())
             sections.append(SectionSpec(name, SECTION_TITLES.get(name, name.title()),
                                         _first_paragraph(annotation.__doc__), specs))
         elif name == "mode":
-            general.append(FieldSpec((name,), "fixed", _label(name), FIELD_HELP.get(name, "")))
+            general.append(FieldSpec((name,), "fixed", _label(name), _describe(info)))
         elif name == "share_class":
-            general.append(FieldSpec((name,), "choice", "Share class", FIELD_HELP.get(name, ""),
+            general.append(FieldSpec((name,), "choice", "Share class", _describe(info),
                                      choices=tuple(available_share_classes(root))))
         else:
-            general.append(_field_spec((name,), annotation, info.metadata))
+            general.append(_field_spec((name,), annotation, info.metadata, _describe(info)))
     return (SectionSpec("", "General", "Which mode this is and the currency it reports in.", tuple(general)),
             *sections)
 
@@ -110,10 +110,14 @@ def all_fields(sections: tuple[SectionSpec, ...]) -> dict[str, FieldSpec]:
 
 
 # --------------------------------------------------------------------------------------- internals
-def _field_spec(path: tuple[str, ...], annotation: Any, metadata: list[Any]) -> FieldSpec:
+def _describe(info: Any) -> str:
+    """A field's description from its model, on one line."""
+    return " ".join((info.description or "").split())
+
+
+def _field_spec(path: tuple[str, ...], annotation: Any, metadata: list[Any], help_text: str = "") -> FieldSpec:
     annotation, metadata, optional = _unwrap(annotation, list(metadata))
     label = _label(path[-1])
-    help_text = FIELD_HELP.get(".".join(path), "")
     if annotation is bool:
         return FieldSpec(path, "bool", label, help_text, optional=optional)
     if get_origin(annotation) is Literal:

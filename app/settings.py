@@ -1,4 +1,5 @@
-"""Where the app keeps its own state: QSettings (window layout) and the user's config folder.
+"""Where the app keeps its own state: QSettings (window layout, theme, text size, last mode, replay
+speed and panel) and the user's config folder.
 
 Both are looked up through these functions only, so tests (and the screenshot command) can point
 them at a temporary folder and never read or overwrite a real user's layout or saved modes.
@@ -35,6 +36,38 @@ def user_modes_dir() -> Path:
     override = _state_override()
     base = override if override is not None else Path(platformdirs.user_config_dir(APP_NAME))
     return base / "modes"
+
+
+# ---- what the window remembers between sessions (keys of app_settings()) ----------------------
+#: View > Theme and View > Text size
+THEME_KEY = "view/theme"
+FONT_SCALE_KEY = "view/font_scale"
+#: the mode shared by the Config and Backtest panels, the replay speed, the panel in front
+MODE_KEY = "session/mode"
+SPEED_KEY = "session/replay_speed"
+PANEL_KEY = "session/panel"
+
+
+def read_str(key: str, allowed: tuple[str, ...] | list[str], default: str) -> str:
+    """A remembered choice, or `default` when it is missing or no longer one of `allowed` (a mode
+    renamed by an upgrade must not stop the app from starting)."""
+    value = app_settings().value(key)
+    return value if isinstance(value, str) and value in allowed else default
+
+
+def read_float(key: str, allowed: tuple[float, ...], default: float) -> float:
+    value = app_settings().value(key)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return default
+    return min(allowed, key=lambda a: abs(a - number)) if allowed else number
+
+
+def write(key: str, value: str | float) -> None:
+    settings = app_settings()
+    settings.setValue(key, value)
+    settings.sync()
 
 
 def user_lab_dir() -> Path:

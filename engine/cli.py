@@ -198,7 +198,7 @@ def format_summary(result: BacktestResult) -> str:
         ("volatility / Sharpe", f"{pct(s['volatility'])} / {opt(s['sharpe'], '{:.2f}')}"),
         ("max drawdown", f"{pct(s['max_drawdown'])} (LSTs at the oracle: {pct(s['max_drawdown_protocol'])})"),
         ("min health factor", opt(s["min_health_factor"])),
-        ("min margin ratio", opt(s["min_margin_ratio"])),
+        ("min margin ratio", opt(s["min_margin_ratio"]) + _at_check(s.get("min_margin_ratio_at_check") or {})),
         ("liquidations / rebalances", f"{s['liquidations']} / {s['rebalances']}"),
         ("reconciliation error", f"{s['reconciliation_error']:.3g} {cur}"),
         ("engine time", f"{s['engine_seconds']:.3f} s, {s['engine_cpu_seconds']:.3f} s CPU "
@@ -214,3 +214,10 @@ def format_summary(result: BacktestResult) -> str:
     rows += [("data", _series_line(p)) for p in s["data_fallbacks"].values() if p["substituted"] or p["cleaning"]]
     width = max(len(r[0]) for r in rows)
     return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
+
+
+def _at_check(lows: dict[str, float]) -> str:
+    """The per-venue minimum before each hour's rebalance, beside the after-rebalance figure."""
+    if not lows:
+        return ""
+    return " after rebalancing; before: " + ", ".join(f"{v} {x:.4f}" for v, x in lows.items())

@@ -29,8 +29,10 @@ from venues.cex.account import RetryPolicy
 from venues.cex.adapter import CexVenueAdapter
 from venues.cex.factory import CexConfigError, build_cex_adapter, required_credential_fields
 from venues.credentials import CredentialError, CredentialStore, VenueCredentials, redact
+from venues.onchain import readiness
 from venues.onchain.factory import OnchainConfigError, build_chain_reader, expected_chain_id
 from venues.onchain.reader import RPC_VENUE, ChainReader
+from venues.onchain.tx.settings import TxSettings
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,7 @@ class _KeyringProblem:
 
 #: What the checks read from the keyring per venue kind: never the wallet's private key (no check
 #: signs anything, and a key that is never read is never resident in this process).
-_CHECK_FIELDS = {"cex": ("api_key", "secret", "passphrase"), "rpc": ("rpc_url", "wallet_address")}
+_CHECK_FIELDS = {"cex": ("api_key", "secret", "passphrase"), "rpc": ("rpc_url", "wallet_address", "executor_address")}
 
 
 async def _load_credentials(store: CredentialStore | None, environment: str, venue: str,
@@ -278,13 +280,15 @@ class _ChainState:
     wallet: str | None = None
     usable: bool = False
     reason: str = ""
+    executor: str | None = None  # the wallet's LeverageExecutor (keyring executor_address)
+    configs: Mapping[str, Any] = field(default_factory=dict)  # the on-chain venue files of the plan
 
 
 async def check_rpc(config: Any, environment: str, emit: Emit, *, store: CredentialStore | None,
                     settings: CheckSettings, venue_configs: Mapping[str, Any], gas_units: int) -> _ChainState:
     """Checks of the rpc venue; returns the reader (left open) for the protocol venues' checks."""
     r = _Runner(RPC_VENUE, emit, settings, environment)
-    state = _ChainState()
+    state = _ChainState(configs=venue_configs)
     creds, cred_error = await _load_credentials(store, environment, RPC_VENUE, settings.timeout_s, "rpc")
     if cred_error or creds is None:
         problem = cred_error or _KeyringProblem("no credentials", "")
@@ -298,12 +302,13 @@ async def check_rpc(config: Any, environment: str, emit: Emit, *, store: Credent
         else:
             r.result("credentials", Status.OK, "rpc_url and wallet_address stored in the OS keyring")
         state.wallet = creds.reveal("wallet_address")
+        state.executor = creds.reveal("executor_address")
         if creds.has("rpc_url"):
             state.reader = build_chain_reader(venue_configs, environment, creds, timeout_s=settings.timeout_s,
                                               retry=settings.retry)
         else:
             state.reason = "no RPC URL stored (see alchemy)"
-    checks = ("rpc", "chain_id", "block_age", "gas")
+    checks = ("rpc", "chain_id", "block_age", "gas", "fee_cap")
     if state.reader is None:
         for name in checks:
             r.skip(name, state.reason)
@@ -366,6 +371,12 @@ async def check_rpc(config: Any, environment: str, emit: Emit, *, store: Credent
         return Status.OK, f"wallet {balance.amount:.6f} ETH for gas (one full entry ~{need:.6f} ETH)", ""
 
     await r.run("gas", gas)
+
+    async def fee_cap() -> tuple[Status, str, str]:
+        verdict = await readiness.fee_cap(reader, TxSettings.for_environment(config, environment))
+        return Status(verdict.level), verdict.message, verdict.hint
+
+    await r.run("fee_cap", fee_cap)
     return state
 
 
@@ -377,7 +388,7 @@ async def check_onchain(venue: str, config: Any, environment: str, chain: _Chain
                         settings: CheckSettings) -> None:
     r = _Runner(venue, emit, settings, environment)
     env = _onchain_env(config, environment)
-    plan = ["contracts"] + (["account", "tokens"] if venue == "aave_v3" else
+    plan = ["contracts"] + (["account", "tokens", *_write_checks(mode)] if venue == "aave_v3" else
                             ["rate", "tokens"] if getattr(config, "lst_symbol", None) else [])
     if not chain.usable or chain.reader is None:
         for name in plan:
@@ -405,6 +416,7 @@ async def check_onchain(venue: str, config: Any, environment: str, chain: _Chain
     await r.run("contracts", contracts)
     if venue == "aave_v3":
         await _aave_checks(r, reader, chain.wallet, config, env, mode)
+        await _aave_write_checks(r, chain, config, env, mode)
     elif getattr(config, "lst_symbol", None):
         await _lst_checks(r, reader, chain.wallet, config)
 
@@ -470,6 +482,71 @@ async def _aave_checks(r: _Runner, reader: ChainReader, wallet: str | None, conf
     await r.run("tokens", tokens)
 
 
+def _write_checks(mode: Any) -> list[str]:
+    """Write readiness of a leveraged mode: e-mode, and for the atomic loop its executor and allowances."""
+    if not (mode.leverage.enabled and mode.staking.enabled):
+        return []
+    names = ["emode"] if mode.leverage.emode else []
+    if mode.leverage.loop_method == "atomic":
+        names += ["executor", "allowances"]
+    return names
+
+
+async def _aave_write_checks(r: _Runner, chain: _ChainState, config: Any, env: Any, mode: Any) -> None:
+    names = _write_checks(mode)
+    if not names:
+        return
+    reader, wallet = chain.reader, chain.wallet
+    assert reader is not None
+    if not wallet:
+        for name in names:
+            r.skip(name, "no wallet_address stored (see alchemy)")
+        return
+
+    async def emode() -> tuple[Status, str, str]:
+        account = await reader.aave_account(wallet, env.contracts.get("pool"))
+        verdict = readiness.emode(account, config.emode.category_id, config.emode.label)
+        return Status(verdict.level), verdict.message, verdict.hint
+
+    if "emode" in names:
+        await r.run("emode", emode)
+    if "executor" not in names:
+        return
+
+    def other(venue: str, kind: str, name: str) -> str | None:
+        venue_config = chain.configs.get(venue)
+        if venue_config is None:
+            return None
+        return getattr(_onchain_env(venue_config, r.environment), kind).get(name)
+
+    expectation = readiness.ExecutorExpectation(
+        wallet=wallet, pool=env.contracts["pool"], morpho=other("morpho", "contracts", "morpho_blue"),
+        weth=env.tokens["WETH"], swap_router=other("uniswap", "contracts", "swap_router_02") or "")
+    executor_ok = False
+
+    async def executor() -> tuple[Status, str, str]:
+        nonlocal executor_ok
+        verdict = await readiness.executor(reader, chain.executor, expectation, r.environment)
+        executor_ok = verdict.level == "OK"
+        return Status(verdict.level), verdict.message, verdict.hint
+
+    await r.run("executor", executor)
+    if not executor_ok:
+        r.skip("allowances", "needs the wallet's executor (see executor)")
+        return
+
+    async def allowances() -> tuple[Status, str, str]:
+        lst = mode.staking.lst_type
+        facts = await readiness.allowance_facts(reader, wallet, chain.executor or "", env.contracts, env.tokens,
+                                                env.contracts["oracle"], lst)
+        flash_venue = mode.leverage.flash_venue
+        fee = float(chain.configs[flash_venue].flash_loan_fee_rate) if flash_venue in chain.configs else 0.0
+        verdict = readiness.allowances(facts, float(mode.leverage.target_ltv), fee)
+        return Status(verdict.level), verdict.message, verdict.hint
+
+    await r.run("allowances", allowances)
+
+
 def config_token(config: Any, environment: str, symbol: str) -> str:
     address = getattr(config.environments, environment).tokens.get(symbol)
     if address is None:
@@ -511,13 +588,15 @@ class CheckPlan:
     venue_configs: Mapping[str, Any]
 
 
-def plan_for_mode(mode_name: str, environment: str, *, venue_configs: Mapping[str, Any] | None = None) -> CheckPlan:
-    """Resolve the mode (raises engine.config.ConfigError on a bad config)."""
+def plan_for_mode(mode_name: str, environment: str, *, venue_configs: Mapping[str, Any] | None = None,
+                  override_file: Any = None) -> CheckPlan:
+    """Resolve the mode, with an override file (``venue_overrides:`` of a local chain) if given
+    (raises engine.config.ConfigError on a bad config)."""
     from engine.config import load_config, load_venue_config
 
     if environment not in ("testnet", "production"):
         raise ValueError(f"unknown environment {environment!r}; allowed: testnet, production")
-    resolved = load_config(mode_name)
+    resolved = load_config(mode_name, override_file=override_file)
     venues = resolved.required_venues()
     configs: dict[str, Any] = dict(resolved.venues)
     for name in venues:

@@ -16,6 +16,7 @@ import getpass
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Callable, TextIO
 
 from engine.cli_args import check_range
@@ -120,7 +121,7 @@ async def run_check_venues(args: argparse.Namespace, store: CredentialStore | No
     from venues.checks import CheckSettings, exit_code, plan_for_mode, run_checks
 
     check_range(args.timeout, "--timeout", 0.1, 600, unit="s")
-    plan = plan_for_mode(args.mode, args.env)
+    plan = plan_for_mode(args.mode, args.env, override_file=getattr(args, "config", None))
     settings = CheckSettings(timeout_s=args.timeout)
     store = store or CredentialStore()
     started = time.monotonic()
@@ -202,7 +203,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     check.add_argument("--env", required=True, choices=ENVIRONMENTS, help=env_help)
     check.add_argument("--json", action="store_true", help="print the results as a JSON list")
     check.add_argument("--timeout", type=float, default=5.0, help="seconds per check, 0.1..600 (default 5)")
+    check.add_argument("--config", type=Path, metavar="FILE",
+                       help="override YAML deep-merged over the mode (e.g. the venue_overrides that "
+                            "`python main.py devchain` writes for a local chain)")
     check.set_defaults(func=_guard(cmd_check_venues))
 
     from venues.onchain.devstack.cli import add_devchain_parser
     add_devchain_parser(subparsers)
+    from venues.onchain.executor_cli import add_executor_parser
+    add_executor_parser(subparsers, _guard)

@@ -31,16 +31,18 @@ SERVICE_PREFIX = "basis-workstation"
 ENVIRONMENTS = ("testnet", "production")
 INDEX_USERNAME = "__fields__"
 
-FIELDS = ("api_key", "secret", "passphrase", "rpc_url", "private_key", "wallet_address")
+FIELDS = ("api_key", "secret", "passphrase", "rpc_url", "private_key", "wallet_address", "executor_address")
 # Which fields each venue kind (configs/venues/<name>.yaml `kind`) may hold. On-chain protocol venues
 # (aave_v3, lido, ...) have none of their own: they use the wallet and RPC of the `rpc` venue.
 FIELDS_BY_KIND: Mapping[str, tuple[str, ...]] = {
     "cex": ("api_key", "secret", "passphrase"),
-    "rpc": ("rpc_url", "wallet_address", "private_key"),
+    # executor_address: the wallet's own LeverageExecutor (python main.py executor deploy stores it).
+    "rpc": ("rpc_url", "wallet_address", "private_key", "executor_address"),
     "onchain": (),
 }
-# wallet_address is public; everything else is treated as secret (an RPC URL embeds the provider key).
-SECRET_FIELDS = frozenset(FIELDS) - {"wallet_address"}
+# Addresses are public; everything else is treated as secret (an RPC URL embeds the provider key).
+PUBLIC_FIELDS = frozenset({"wallet_address", "executor_address"})
+SECRET_FIELDS = frozenset(FIELDS) - PUBLIC_FIELDS
 
 _MASK = "***"
 _MIN_REDACT_LEN = 4          # shorter values would mask innocent text and protect nothing
@@ -222,8 +224,8 @@ def normalize_value(field_name: str, value: str) -> str:
         raise InvalidCredential(f"empty value for {field_name}")
     if any(c.isspace() for c in value):
         raise InvalidCredential(f"{field_name} must not contain whitespace")
-    if field_name == "wallet_address" and not _HEX_ADDRESS.match(value):
-        raise InvalidCredential("wallet_address must be 0x followed by 40 hex digits")
+    if field_name in PUBLIC_FIELDS and not _HEX_ADDRESS.match(value):
+        raise InvalidCredential(f"{field_name} must be 0x followed by 40 hex digits")
     if field_name == "private_key" and not _HEX_KEY.match(value):
         raise InvalidCredential("private_key must be 64 hex digits (optionally 0x-prefixed)")
     if field_name == "rpc_url" and not _URL.match(value):

@@ -3,7 +3,12 @@
 Run: the engine works on the bridge's worker thread; the panel shows progress and can cancel.
 Replay: the ReplayController moves the playhead; every change only requests a frame, and the
 FrameScheduler draws at most ~30 frames a second (charts, event log, metrics, slider) from
-preallocated arrays. Export writes the engine's result files plus a PNG of the charts.
+preallocated arrays. Export writes the engine's result files plus a PNG of the charts; Report writes
+one self-contained HTML report (app.report), built outside the UI thread (app.report_job).
+
+The replay keys (Space, arrows, Home/End, [ and ]) are shortcuts of the whole panel, so they work
+wherever its focus is (a checkbox or a button never swallows Space); a text field keeps the keys it
+edits with (Qt gives a focused line edit those keys first).
 """
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDateEdit,
     QFileDialog,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -30,11 +36,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app import report_job
 from app.bridge import BacktestOutcome, BacktestSpec, EngineBridge
 from app.chart_data import ChartData, build_chart_data
 from app.frame_scheduler import FrameScheduler
 from app.panels.config_panel import DraftSnapshot
 from app.replay import FRAME_MS, ReplayController
+from app.report_job import ReportJob
 from app.widgets.banner import show_banner
 from app.widgets.charts import ChartStack
 from app.widgets.event_log import EventLogView
@@ -52,6 +60,8 @@ SOURCE_EDITOR = "editor"
 WINDOW_PRESETS = (("Full data window", None), ("Last 365 days", 365), ("Last 90 days", 90),
                   ("Last 30 days", 30), ("Last 7 days", 7), ("Custom dates", 0))
 CHARTS_PNG = "charts.png"
+#: hours one Shift+arrow step moves
+DAY_STEP = 24
 #: While playing, the event log and metrics follow every TABLE_EVERY-th frame (~7 times a second).
 TABLE_EVERY = 4
 
@@ -72,6 +82,11 @@ class BacktestPanel(QWidget):
     #: a run failed or was cancelled (message)
     run_failed = Signal(str)
     status_message = Signal(str)
+    #: the mode picker changed (the main window keeps the Config panel on the same mode)
+    mode_changed = Signal(str)
+    #: an HTML report was written (path) or failed (message)
+    report_written = Signal(str)
+    report_failed = Signal(str)
 
     def __init__(self, bridge: EngineBridge, draft_provider: Callable[[str], DraftSnapshot | None] | None = None,
                  parent: QWidget | None = None) -> None:
@@ -95,6 +110,7 @@ class BacktestPanel(QWidget):
         #: hour the event log and metrics last showed
         self.tables_hour = -1
         self.frames = FrameScheduler(self._draw_frame, parent=self)
+        self._report_job: ReportJob | None = None
         self._build()
         self._connect()
         self._request_window()
@@ -105,60 +121,87 @@ class BacktestPanel(QWidget):
         outer.setContentsMargins(6, 6, 6, 4)
         outer.setSpacing(4)
 
-        run = QHBoxLayout()
-        run.addWidget(QLabel("Mode"))
+        # Two rows that fit a 1366 px screen: what to run, then what to do with it.
+        bar = QGridLayout()
+        bar.setHorizontalSpacing(6)
+        bar.setVerticalSpacing(4)
+        what = QHBoxLayout()
+        what.addWidget(QLabel("Mode"))
         self.mode_combo = QComboBox(self)
         for mode in MODES:
             self.mode_combo.addItem(mode, mode)
-        run.addWidget(self.mode_combo)
-        run.addWidget(QLabel("Config"))
+        self.mode_combo.setToolTip("Strategy mode (the Config panel follows the same mode)")
+        what.addWidget(self.mode_combo)
+        what.addWidget(QLabel("Config"))
         self.source_combo = QComboBox(self)
         self.source_combo.addItem("shipped default", SOURCE_SHIPPED)
         self.source_combo.addItem("config editor version", SOURCE_EDITOR)
         self.source_combo.setToolTip("Run the shipped configs/modes file, or the version open in the Config panel")
-        run.addWidget(self.source_combo)
-        run.addWidget(QLabel("Window"))
+        what.addWidget(self.source_combo)
+        what.addWidget(QLabel("Window"))
         self.window_combo = QComboBox(self)
         for label, days in WINDOW_PRESETS:
             self.window_combo.addItem(label, days)
-        run.addWidget(self.window_combo)
+        self.window_combo.setToolTip("The hours to run: the mode's whole data window, the last N days, or custom dates")
+        what.addWidget(self.window_combo)
         self.start_edit = QDateEdit(self)
         self.end_edit = QDateEdit(self)
         for edit in (self.start_edit, self.end_edit):
             edit.setCalendarPopup(True)
             edit.setDisplayFormat("yyyy-MM-dd")
             edit.setToolTip("UTC day (the end day is included)")
-        run.addWidget(self.start_edit)
-        run.addWidget(QLabel("→"))
-        run.addWidget(self.end_edit)
-        run.addWidget(QLabel("Capital"))
+        what.addWidget(self.start_edit)
+        what.addWidget(QLabel("→"))
+        what.addWidget(self.end_edit)
+        what.addWidget(QLabel("Capital"))
         self.capital_edit = QLineEdit(self)
         self.capital_edit.setPlaceholderText("share-class default")
         self.capital_edit.setMaximumWidth(140)
         self.capital_edit.setToolTip("Starting capital in the share-class currency (empty: the share class default)")
-        run.addWidget(self.capital_edit)
+        what.addWidget(self.capital_edit)
+        what.addStretch(1)
+        bar.addLayout(what, 0, 0)
+
+        act = QHBoxLayout()
         self.run_button = QPushButton("Run", self)
         self.run_button.setObjectName("primary")
         self.run_button.setToolTip("Run the backtest (Ctrl+R)")
-        run.addWidget(self.run_button)
+        act.addWidget(self.run_button)
         self.cancel_button = QPushButton("Cancel", self)
         self.cancel_button.setEnabled(False)
-        run.addWidget(self.cancel_button)
+        self.cancel_button.setToolTip("Stop the running backtest (Esc); the previous result stays on screen")
+        act.addWidget(self.cancel_button)
         self.progress = QProgressBar(self)
         self.progress.setRange(0, 1000)
         self.progress.setTextVisible(False)
         self.progress.setMaximumWidth(140)
-        run.addWidget(self.progress)
+        act.addWidget(self.progress)
+        self.autoplay_box = QCheckBox("Play when done", self)
+        self.autoplay_box.setChecked(True)
+        self.autoplay_box.setToolTip("Start the replay as soon as the run is loaded")
+        act.addWidget(self.autoplay_box)
+        act.addStretch(1)
+        self._chart_options = (act, act.count() - 1)
         self.export_button = QPushButton("Export…", self)
         self.export_button.setEnabled(False)
         self.export_button.setToolTip("Write summary.json, timeseries.csv, events.csv, balance_sheet.csv and "
                                       "charts.png to a new folder named after the run")
-        run.addWidget(self.export_button)
-        self.autoplay_box = QCheckBox("Play when done", self)
-        self.autoplay_box.setChecked(True)
-        run.addWidget(self.autoplay_box)
-        run.addStretch(1)
-        outer.addLayout(run)
+        act.addWidget(self.export_button)
+        self.report_button = QPushButton("HTML report…", self)
+        self.report_button.setEnabled(False)
+        self.report_button.setToolTip("Export one self-contained HTML report of this run (interactive charts, "
+                                      "metrics, config, provenance; opens offline in any browser)")
+        act.addWidget(self.report_button)
+        bar.addLayout(act, 1, 0)
+        outer.addLayout(bar)
+        # Focus stays with the fields that need typing; buttons and the checkbox are used by mouse
+        # or shortcut, so Space after a click on Run still plays/pauses instead of toggling them.
+        for widget in (self.run_button, self.cancel_button, self.export_button, self.report_button,
+                       self.autoplay_box):
+            widget.setFocusPolicy(Qt.FocusPolicy.TabFocus)
+        for combo, chars in ((self.mode_combo, 22), (self.source_combo, 16), (self.window_combo, 14)):
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(chars)
 
         self.status = QLabel("Choose a mode and window, then Run.", self)
         self.status.setObjectName("dim")
@@ -178,6 +221,9 @@ class BacktestPanel(QWidget):
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.charts = ChartStack(splitter)
         splitter.addWidget(self.charts)
+        # The charts' own option sits with the run's actions, so the readout gets the full width.
+        row, at = self._chart_options
+        row.insertWidget(at, self.charts.combine_box)
         right = QSplitter(Qt.Orientation.Vertical, splitter)
         self.metrics = MetricsView(right)
         right.addWidget(self.metrics)
@@ -185,9 +231,9 @@ class BacktestPanel(QWidget):
         right.addWidget(self.events)
         right.setSizes([340, 460])
         splitter.addWidget(right)
-        splitter.setStretchFactor(0, 5)
+        splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
-        splitter.setSizes([1080, 520])
+        splitter.setSizes([1000, 600])
         self.splitter = splitter
         outer.addWidget(splitter, 1)
 
@@ -202,7 +248,9 @@ class BacktestPanel(QWidget):
         self.run_button.clicked.connect(lambda: self.run())
         self.cancel_button.clicked.connect(self.cancel)
         self.export_button.clicked.connect(self.open_export_dialog)
+        self.report_button.clicked.connect(self.open_report_dialog)
         self.mode_combo.currentIndexChanged.connect(self._request_window)
+        self.mode_combo.currentIndexChanged.connect(lambda _i: self.mode_changed.emit(self.mode))
         self.source_combo.currentIndexChanged.connect(self._request_window)
         self.window_combo.currentIndexChanged.connect(self._apply_preset)
         self.start_edit.dateChanged.connect(self._dates_edited)
@@ -212,12 +260,24 @@ class BacktestPanel(QWidget):
         self.charts.seek_requested.connect(self._seek_from_view)
         self.events.seek_requested.connect(self._seek_from_view)
         self.charts.combine_box.toggled.connect(self._combine_toggled)
-        for keys, slot in ((Qt.Key.Key_Space, self.replay.toggle), (Qt.Key.Key_Left, lambda: self.replay.step(-1)),
-                           (Qt.Key.Key_Right, lambda: self.replay.step(1)), (Qt.Key.Key_Home, self.replay.to_start),
-                           (Qt.Key.Key_End, self.replay.to_end)):
-            shortcut = QShortcut(QKeySequence(keys), self.charts, activated=slot)
+        self.shortcuts: dict[str, QShortcut] = {}
+        for keys, text, slot in (
+                ("Space", "Play / pause the replay", self.replay.toggle),
+                ("Left", "Step one hour back", lambda: self.replay.step(-1)),
+                ("Right", "Step one hour forward", lambda: self.replay.step(1)),
+                ("Shift+Left", "Step one day back", lambda: self.replay.step(-DAY_STEP)),
+                ("Shift+Right", "Step one day forward", lambda: self.replay.step(DAY_STEP)),
+                ("Home", "Go to the first hour", self.replay.to_start),
+                ("End", "Go to the last hour", self.replay.to_end),
+                ("[", "Replay slower", lambda: self.controls.step_speed(-1)),
+                ("]", "Replay faster", lambda: self.controls.step_speed(1)),
+                ("Ctrl+R", "Run the backtest", lambda: self.run()),
+                ("Escape", "Cancel the running backtest", self.cancel)):
+            # The whole panel, not just the charts: wherever the focus is in it, the keys work.
+            shortcut = QShortcut(QKeySequence(keys), self, activated=slot)
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        QShortcut(QKeySequence("Ctrl+R"), self, activated=lambda: self.run())
+            shortcut.setWhatsThis(text)
+            self.shortcuts[keys] = shortcut
 
     # ---- configuration of the run -------------------------------------------------------------
     @property
@@ -349,6 +409,9 @@ class BacktestPanel(QWidget):
             return 0
         self._run_started = time.perf_counter()
         self.charts.hold_prebuild(True)
+        if self.chart_data is not None:
+            self.charts.set_notice(f"Running {spec.mode}… the charts below still show the previous run "
+                                   f"({self.chart_data.mode}) until it finishes.")
         self.error_banner.hide()
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
@@ -369,6 +432,7 @@ class BacktestPanel(QWidget):
 
     def _run_ended(self) -> None:
         self.charts.hold_prebuild(False)
+        self.charts.set_notice("")
         self.run_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
 
@@ -424,6 +488,7 @@ class BacktestPanel(QWidget):
         self.tables_hour = -1
         self.controls.set_timestamps(self.chart_data.x)
         self.export_button.setEnabled(True)
+        self.report_button.setEnabled(True)
         self.replay.set_length(self.chart_data.hours)
         self.frames.request()
         self.frames.flush()
@@ -487,17 +552,51 @@ class BacktestPanel(QWidget):
         folder = Path(folder)
         try:
             paths = write_results(self.result, folder)
-            playhead = self.replay.playhead
-            self.charts.render(self.chart_data.hours - 1)      # the PNG shows the whole run
-            try:
-                paths.append(self.charts.save_png(folder / CHARTS_PNG))
-            finally:
-                self.charts.render(playhead)
+            # The whole run, drawn by an offscreen chart stack at print size: the on-screen charts,
+            # their playhead and the readout stay as they are.
+            paths.append(self.charts.save_png(folder / CHARTS_PNG))
         except OSError as exc:
             self._show_error("Export failed", str(exc))
             return []
         self._status(f"Exported {len(paths)} files to {folder}")
         return paths
+
+    # ---- HTML report --------------------------------------------------------------------------
+    def open_report_dialog(self) -> None:
+        if self.result is None:
+            return
+        dialog = QFileDialog(self, "Export HTML report", f"{self._export_name()}.html", "HTML files (*.html)")
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.setDefaultSuffix("html")
+        dialog.fileSelected.connect(lambda name: self.export_report(Path(name)))
+        dialog.open()
+
+    def export_report(self, path: Path) -> bool:
+        """Write the report of the run on screen to `path`, built off the UI thread and out of its
+        process (app.report_job); `report_written` or `report_failed` follows. False if one is being built."""
+        if self.result is None:
+            raise RuntimeError("no backtest result to report; run one first")
+        if self._report_job is not None:
+            self._status("An HTML report is already being written…")
+            return False
+        result = self.result
+        label = self.spec.source_label if self.spec is not None else "shipped default"
+        self._report_job = ReportJob(self)
+        self._report_job.done.connect(self._report_done)
+        self.report_button.setEnabled(False)
+        self._status(f"Writing the HTML report to {path}…")
+        self._report_job.start(result, Path(path), f"the workstation ({label}, not saved as a results folder)")
+        return True
+
+    def _report_done(self, ok: bool, text: str) -> None:
+        self._report_job = None
+        self.report_button.setEnabled(self.result is not None)
+        if ok:
+            self._status(f"HTML report written to {text}")
+            self.report_written.emit(text)
+        else:
+            self._show_error("HTML report failed", text)
+            self.report_failed.emit(text)
 
     # ---- messages -----------------------------------------------------------------------------
     def _status(self, text: str) -> None:
@@ -510,6 +609,7 @@ class BacktestPanel(QWidget):
 
     def shutdown(self) -> None:
         self.replay.pause()
+        report_job.shutdown()
 
 
 @dataclass

@@ -75,10 +75,13 @@ class ConfigPanel(QWidget):
     draft_changed = Signal(str)
     #: (message) for the main window's status bar
     status_message = Signal(str)
+    #: (mode) another mode is shown (the main window keeps the Backtest panel on it)
+    mode_changed = Signal(str)
 
     def __init__(self, initial_mode: str = MODES[0], parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.drafts: dict[str, ModeDraft] = {}
+        self._shown_mode: str | None = None
         self.validations: dict[str, Validation] = {}
         self.locked = False
         self._sections = mode_form()
@@ -165,7 +168,8 @@ class ConfigPanel(QWidget):
         splitter.setSizes([640, 480])
         outer.addWidget(splitter, 1)
 
-        QShortcut(QKeySequence.StandardKey.Save, self, activated=self.save)
+        save = QShortcut(QKeySequence.StandardKey.Save, self, activated=self.save)
+        save.setWhatsThis("Save the mode file (never over the shipped default)")
 
     # ---- public API ---------------------------------------------------------------------------
     @property
@@ -194,7 +198,13 @@ class ConfigPanel(QWidget):
         self.yaml_edit.blockSignals(True)
         self.yaml_edit.setPlainText(self.draft.text)
         self.yaml_edit.blockSignals(False)
+        switched = mode != self._shown_mode
+        self._shown_mode = mode
         self._refresh()
+        if switched:
+            # Sections the mode switches off (enabled: false) start collapsed; the operator can open them.
+            self.form.collapse_disabled_sections(self.draft)
+            self.mode_changed.emit(mode)
 
     def draft_for(self, mode: str) -> DraftSnapshot | None:
         """The editor's version of `mode`, or None if it was never opened in the editor."""

@@ -47,6 +47,7 @@ FIELD_LABELS = {
     "rpc_url": "RPC URL",
     "wallet_address": "Wallet address",
     "private_key": "Private key",
+    "executor_address": "Executor address",
 }
 FIELD_HELP = {
     "api_key": "The exchange API key (trading on, withdrawals off).",
@@ -54,7 +55,9 @@ FIELD_HELP = {
     "passphrase": "The passphrase chosen when the OKX key was created.",
     "rpc_url": "The provider URL including its key, e.g. https://eth-sepolia.g.alchemy.com/v2/KEY.",
     "wallet_address": "0x… address of the strategy wallet (public).",
-    "private_key": "Optional until on-chain execution exists: the checks and paper trading only read the chain.",
+    "private_key": "Signs the wallet's transactions; the checks and paper trading only read the chain.",
+    "executor_address": "0x… address of the wallet's LeverageExecutor (public; `python main.py executor deploy` "
+                        "stores it). Only atomic leverage needs it.",
 }
 STORED = "stored"
 NOT_SET = "not set"

@@ -40,10 +40,10 @@ SEVERITY = {Status.FAIL: 3, Status.WARN: 2, Status.OK: 1, Status.SKIP: 0}
 
 #: Column order of the grid: CEX checks in the order they run, then the chain's, then anything new.
 CHECK_ORDER = ("credentials", "reachable", "clock", "markets", "funding", "account", "permissions",
-               "account_mode", "rpc", "chain_id", "block_age", "gas", "contracts", "rate", "tokens",
-               "config", "internal")
+               "account_mode", "rpc", "chain_id", "block_age", "gas", "fee_cap", "contracts", "rate", "tokens",
+               "emode", "executor", "allowances", "config", "internal")
 CHECK_TITLES = {"account_mode": "position mode", "chain_id": "chain id", "block_age": "block age",
-                "reachable": "reachable"}
+                "reachable": "reachable", "fee_cap": "fee cap", "emode": "e-mode"}
 
 
 def check_title(check: str) -> str:

@@ -2,6 +2,10 @@
 
 Every engine issue is shown next to the closest thing it names: the key's editor, else its section,
 else a banner at the top (document-level problems and problems in other files, e.g. a venue file).
+
+Sections fold: one the mode switches off (`enabled: false`, e.g. Hedge in pure_lending) starts folded
+with "off in this mode" in its header, so the keys that matter come first; a section holding a
+error always unfolds.
 """
 from __future__ import annotations
 
@@ -9,13 +13,63 @@ from collections.abc import Iterable
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QGridLayout,
+    QGroupBox,
+    QLabel,
+    QScrollArea,
+    QSizePolicy,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.config_draft import MISSING, ModeDraft
 from app.config_schema import FieldSpec, SectionSpec
 from app.widgets.field_editors import FieldEditor, format_value, make_editor
 from app.widgets.util import repolish
 from engine.config import ConfigIssue
+
+
+class CollapsibleSection(QWidget):
+    """A header button that folds and unfolds the section's box of fields."""
+
+    def __init__(self, title: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.title = title
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 6, 0, 0)
+        layout.setSpacing(2)
+        self.toggle = QToolButton(self)
+        self.toggle.setObjectName("sectionToggle")
+        self.toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.toggle.setCheckable(True)
+        self.toggle.setChecked(True)
+        self.toggle.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.toggle.toggled.connect(self._toggled)
+        layout.addWidget(self.toggle)
+        self.box = QGroupBox(self)
+        self.box.setObjectName("sectionBody")
+        layout.addWidget(self.box)
+        self._note = ""
+        self._toggled(True)
+
+    @property
+    def collapsed(self) -> bool:
+        return not self.toggle.isChecked()
+
+    def set_collapsed(self, collapsed: bool) -> None:
+        self.toggle.setChecked(not collapsed)
+
+    def set_note(self, note: str) -> None:
+        self._note = note
+        self._toggled(self.toggle.isChecked())
+
+    def _toggled(self, expanded: bool) -> None:
+        self.toggle.setArrowType(Qt.ArrowType.DownArrow if expanded else Qt.ArrowType.RightArrow)
+        self.toggle.setText(self.title + (f"  ({self._note})" if self._note else ""))
+        self.toggle.setToolTip(("Fold" if expanded else "Unfold") + f" the {self.title} section")
+        self.box.setVisible(expanded)
 
 
 class ConfigForm(QScrollArea):
@@ -41,15 +95,16 @@ class ConfigForm(QScrollArea):
         self.editors: dict[str, FieldEditor] = {}
         self.labels: dict[str, QLabel] = {}
         self.section_messages: dict[str, QLabel] = {}
-        self.groups: dict[str, QGroupBox] = {}
+        self.groups: dict[str, CollapsibleSection] = {}
         skipped = set(skip)
         for section in sections:
             layout.addWidget(self._build_section(section, skipped))
         layout.addStretch(1)
 
-    def _build_section(self, section: SectionSpec, skipped: set[str]) -> QGroupBox:
-        box = QGroupBox(section.title, self.widget())
-        self.groups[section.name] = box
+    def _build_section(self, section: SectionSpec, skipped: set[str]) -> CollapsibleSection:
+        holder = CollapsibleSection(section.title, self.widget())
+        self.groups[section.name] = holder
+        box = holder.box
         grid = QGridLayout(box)
         grid.setHorizontalSpacing(12)
         grid.setVerticalSpacing(6)
@@ -83,7 +138,14 @@ class ConfigForm(QScrollArea):
             self.editors[spec.key] = editor
             self.labels[spec.key] = label
             row += 1
-        return box
+        return holder
+
+    def collapse_disabled_sections(self, draft: ModeDraft) -> None:
+        """Fold each section whose `enabled` key is false in `draft`; unfold the others."""
+        for name, section in self.groups.items():
+            off = bool(name) and f"{name}.enabled" in self.editors and draft.get((name, "enabled")) is False
+            section.set_note("off in this mode" if off else "")
+            section.set_collapsed(off)
 
     # ---- state -> widgets ----------------------------------------------------------------------
     def load(self, draft: ModeDraft) -> None:
@@ -97,7 +159,7 @@ class ConfigForm(QScrollArea):
         path = tuple(key.split("."))
         label = self.labels[key]
         changed = draft.is_changed(path)
-        font = QFont(label.font())
+        font = QFont()               # only the weight: the size keeps following View > Text size
         font.setBold(changed)
         label.setFont(font)
         spec: FieldSpec = self.editors[key].spec
@@ -143,6 +205,11 @@ class ConfigForm(QScrollArea):
             messages = per_section.get(name)
             label.setVisible(bool(messages))
             label.setText("\n".join(messages or []))
+        # A folded section never hides an error.
+        flagged = {issue.key.split(".")[0] for issue in errors if issue.file == document_file}
+        for name in flagged:
+            if name in self.groups and self.groups[name].collapsed:
+                self.groups[name].set_collapsed(False)
         self.set_banner("\n".join(banner))
 
     def set_banner(self, text: str, kind: str = "banner") -> None:

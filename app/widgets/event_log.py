@@ -2,11 +2,16 @@
 
 Clicking an event asks the replay to seek to its hour. "Follow playhead" keeps the latest event at or
 before the playhead in view; turn it off to browse freely while the replay runs.
+
+Columns fit their content when a run loads (measured from each column's longest strings, which the
+model keeps, never row by row: Qt's ResizeToContents re-measures every row on each update); the
+Details column takes the rest of the width and its full text is in the tooltip. Right-click (as in
+VeighNa's monitors) fits the columns again or copies the selected rows.
 """
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, Signal
-from PySide6.QtGui import QFontMetrics
+from PySide6.QtCore import QModelIndex, Qt, Signal
+from PySide6.QtGui import QAction, QFontMetrics, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -19,8 +24,23 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.widgets.event_model import ALL, DEFAULT_CAP, NOT_FUNDING, EventIndex, EventTreeModel
+from app import style
+from app.widgets.event_model import (
+    ALL,
+    COLUMNS,
+    DEFAULT_CAP,
+    DETAILS_COLUMN,
+    NOT_FUNDING,
+    EventIndex,
+    EventTreeModel,
+)
 from engine.domain.events import Event
+
+#: widest a fitted column gets (px at text size 1.0), so one long swap amount cannot push the
+#: costs out of a narrow pane (its full text is in the tooltip)
+MAX_FITTED_WIDTH = 170
+#: starting widths before a run is loaded (sample texts)
+SAMPLES = ("2025-09-18 23:00", "strategy", "perp_trade", "−10.9428 ETH", "1,234.56", "0.000335", "")
 
 
 class EventLogView(QWidget):
@@ -50,20 +70,28 @@ class EventLogView(QWidget):
         self.tree.setUniformRowHeights(True)
         self.tree.setAlternatingRowColors(True)
         self.tree.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.tree.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.tree.setRootIsDecorated(True)
+        self.tree.setIndentation(14)
+        self.tree.setAccessibleName("event log")
         self.tree.setExpandsOnDoubleClick(True)
         header = self.tree.header()
-        header.setStretchLastSection(False)
-        # Fixed starting widths, never ResizeToContents: that re-measures every row on each update.
-        bold = self.tree.font()
-        bold.setBold(True)
-        metrics = QFontMetrics(bold)
-        for column, sample in enumerate(("2025-09-18 23:00", "strategy", "perp_trade", "", "$1,234.56")):
+        header.setStretchLastSection(True)              # Details (last) takes the remaining width
+        header.setMinimumSectionSize(36)
+        for column in range(len(COLUMNS)):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
-            if sample:
-                header.resizeSection(column, metrics.horizontalAdvance(sample) + (30 if column == 0 else 10))
-        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        self.fit_columns()
         self.tree.clicked.connect(self._on_clicked)
+        self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        fit = QAction("Fit columns to contents", self.tree)
+        fit.triggered.connect(self.fit_columns)
+        copy = QAction("Copy selected rows", self.tree)
+        copy.setShortcut(QKeySequence.StandardKey.Copy)
+        copy.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        copy.setToolTip("Copy the selected events as tab-separated text")
+        copy.triggered.connect(self.copy_selection)
+        self.tree.addActions([fit, copy])
+        style.theme_changed().connect(self.fit_columns)     # the text size changes the widths
         layout.addWidget(self.tree, 1)
         self.count_label = QLabel(self)
         self.count_label.setObjectName("dim")
@@ -76,6 +104,36 @@ class EventLogView(QWidget):
         self.model.set_events(events)
         self._fill_filters()
         self._update_label()
+        self.fit_columns()
+
+    def fit_columns(self) -> None:
+        """Each column as wide as its longest text (or the sample before a run), the header's title
+        included, capped at MAX_FITTED_WIDTH; Details takes what is left."""
+        bold = self.tree.font()
+        bold.setBold(True)                       # rebalances and liquidations are drawn bold
+        metrics = QFontMetrics(bold)
+        header = self.tree.header()
+        header_metrics = QFontMetrics(header.font())
+        cap = style.scaled_px(MAX_FITTED_WIDTH)
+        for column in range(len(COLUMNS)):
+            if column == DETAILS_COLUMN:
+                continue
+            texts = self.model.widest[column] or [SAMPLES[column]]
+            content = max(metrics.horizontalAdvance(t) for t in texts) + (self.tree.indentation() + 14 if column == 0 else 14)
+            title = header_metrics.horizontalAdvance(COLUMNS[column]) + 18
+            header.resizeSection(column, min(cap, max(content, title)))
+
+    def copy_selection(self) -> str:
+        """The selected rows, tab-separated, on the clipboard (and returned)."""
+        rows = sorted({(index.parent().row(), index.row(), index.internalId()): index
+                       for index in self.tree.selectionModel().selectedRows()}.items())
+        lines = ["\t".join(COLUMNS)]
+        for _key, index in rows:
+            lines.append("\t".join(self.model.index(index.row(), c, index.parent()).data() or ""
+                                   for c in range(len(COLUMNS))))
+        text = "\n".join(lines)
+        QGuiApplication.clipboard().setText(text)
+        return text
 
     def _fill_filters(self) -> None:
         for combo in (self.venue_combo, self.type_combo):

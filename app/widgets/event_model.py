@@ -6,6 +6,12 @@ if the bundle or any of its children matches. The model never holds more than `c
 it shows a window of the filtered events centred on the playhead and slides it with row
 inserts/removes (expanded bundles and the scroll position survive). Events after the playhead are
 dimmed ("not yet happened") and the events of the playhead's hour are highlighted.
+
+Units stay apart: the Amount column carries each amount's own asset, execution costs are in USD
+and gas in ETH, each in a column that says so (they are different money until the P&L converts
+them). The display strings are formatted once, off the UI thread (index_events), which also keeps
+the longest text of each column so the view can size its columns to their content without
+measuring every row.
 """
 from __future__ import annotations
 
@@ -17,22 +23,46 @@ import numpy as np
 from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor, QFont
 
-from engine.domain.events import EVENT_COLUMNS, Event
+from app import style
+from engine.domain.events import Event
 
 DEFAULT_CAP = 1000
 ALL = None
 #: The type filter entry that hides the (very frequent) funding settlements.
 NOT_FUNDING = "!funding"
 
-COLUMNS = ("Time (UTC)", "Venue", "Type", "Details", "Cost")
+COLUMNS = ("Time (UTC)", "Venue", "Type", "Amount", "Cost (USD)", "Gas (ETH)", "Details")
+COLUMN_TIPS = (
+    "The hour of the event (UTC)",
+    "Where it happened (strategy = a decision of the strategy itself)",
+    "What happened",
+    "The amount moved, in its own asset (→ what came out, in that asset); funding: the payment in USD",
+    "Execution cost in USD: fees, slippage, flash-loan and transfer fees",
+    "Gas paid, in ETH (on-chain steps only)",
+    "Side, price, loop iteration and the reason the strategy gave",
+)
+DETAILS_COLUMN = COLUMNS.index("Details")
+#: longest texts kept per column for sizing the columns to their content
+WIDEST_KEPT = 6
 _FUTURE = QBrush(QColor("#6b7280"))
 _DISPLAY = Qt.ItemDataRole.DisplayRole
 _FOREGROUND = Qt.ItemDataRole.ForegroundRole
 _BACKGROUND = Qt.ItemDataRole.BackgroundRole
 _FONT = Qt.ItemDataRole.FontRole
 _TOOLTIP = Qt.ItemDataRole.ToolTipRole
-_ROLES = frozenset({_DISPLAY, _FOREGROUND, _BACKGROUND, _FONT, _TOOLTIP, Qt.ItemDataRole.UserRole})
+_ALIGN = Qt.ItemDataRole.TextAlignmentRole
+_RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+_NUMERIC_COLUMNS = frozenset({COLUMNS.index("Cost (USD)"), COLUMNS.index("Gas (ETH)")})
+_ROLES = frozenset({_DISPLAY, _FOREGROUND, _BACKGROUND, _FONT, _TOOLTIP, _ALIGN, Qt.ItemDataRole.UserRole})
 _CURRENT = QBrush(QColor("#3b3420"))
+
+
+def _restyle_brushes() -> None:
+    """The dimmed and highlighted row colours of the active theme."""
+    global _FUTURE, _CURRENT
+    theme = style.current()
+    _FUTURE = QBrush(QColor(theme.future_text))
+    _CURRENT = QBrush(QColor(theme.current_row))
 
 
 def _num(value: float, digits: int = 6) -> str:
@@ -81,13 +111,81 @@ def describe(event: Event, children: int = 0) -> str:
     return text or t
 
 
+def amount_text(event: Event) -> str:
+    """What moved, each amount with its own asset."""
+    t = event.type
+    if t == "funding":
+        return f"{event.amount_out:+,.2f} USD"
+    if t in ("perp_trade", "spot_trade"):
+        return f"{'+' if event.amount > 0 else '−'}{_num(abs(event.amount))} {event.asset}"
+    if not event.asset:
+        return ""
+    if not event.amount and not event.to_asset:
+        return event.asset                      # an approval or a setting: no amount moves
+    text = f"{_num(event.amount)} {event.asset}"
+    if event.to_asset and t != "transfer" and event.to_asset != event.asset:
+        text += f" → {_num(event.amount_out)} {event.to_asset}"
+    return text
+
+
+def usd_cost_text(event: Event) -> str:
+    return f"{event.execution_cost_usd:,.2f}" if event.execution_cost_usd else ""
+
+
+def gas_text(event: Event) -> str:
+    return f"{event.gas_eth:.8f}".rstrip("0").rstrip(".") if event.gas_eth else ""
+
+
 def cost_text(event: Event) -> str:
+    """Both costs on one line, each with its unit (USD and ETH are never added up here)."""
     parts = []
     if event.execution_cost_usd:
         parts.append(f"${event.execution_cost_usd:,.2f}")
     if event.gas_eth:
         parts.append(f"{event.gas_eth:.5f} ETH gas")
     return " + ".join(parts)
+
+
+def display_texts(event: Event, children: int = 0) -> tuple[str, ...]:
+    """The row's strings, in COLUMNS order."""
+    return (event.timestamp[:16].replace("T", " "), event.venue, event.type, amount_text(event),
+            usd_cost_text(event), gas_text(event), describe(event, children))
+
+
+def tooltip_html(event: Event, children: int = 0) -> str:
+    """Every field that says something, labelled and with its unit (empty ones left out)."""
+    rows: list[tuple[str, str]] = [("when", f"{event.timestamp[:16].replace('T', ' ')} UTC (hour {event.hour:,})"),
+                                   ("venue", event.venue)]
+    if event.asset:
+        amount = f"{_num(event.amount)} {event.asset}" if event.type != "funding" else \
+            f"{_num(event.amount)} {event.asset} position"
+        rows.append(("amount", amount))
+    if event.to_asset:
+        label = "to" if event.type == "transfer" else "received"
+        rows.append((label, event.to_asset if event.type == "transfer" else f"{_num(event.amount_out)} {event.to_asset}"))
+    if event.type == "funding":
+        rows.append(("payment", f"{event.amount_out:+,.4f} USD"))
+    if event.price:
+        rows.append(("price", _num(event.price, 8)))
+    if event.execution_cost_usd:
+        rows.append(("execution cost", f"{event.execution_cost_usd:,.4f} USD"))
+    if event.gas_eth:
+        rows.append(("gas", f"{event.gas_eth:.8f} ETH"))
+    if children:
+        rows.append(("bundle", f"{children} step{'s' if children != 1 else ''} (expand the row)"))
+    if event.parent is not None:
+        rows.append(("part of", f"atomic bundle #{event.parent}"))
+    if event.iteration is not None:
+        rows.append(("loop iteration", str(event.iteration)))
+    if event.reason:
+        rows.append(("reason", event.reason))
+    body = "".join(f"<tr><td style='color:{style.TEXT_DIM}; padding-right:8px'>{name}</td><td>{_html(value)}</td></tr>"
+                   for name, value in rows)
+    return f"<b>{_html(event.type)}</b> <span style='color:{style.TEXT_DIM}'>event #{event.order}</span><table>{body}</table>"
+
+
+def _html(text: str) -> str:
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 @dataclass
@@ -100,10 +198,14 @@ class _Top:
 
 @dataclass
 class EventIndex:
-    """Events grouped into top-level rows with their bundle children (plain Python: can be built
-    on the worker thread)."""
+    """Events grouped into top-level rows with their bundle children, with every row's display
+    strings (plain Python: built on the worker thread)."""
 
     tops: list[_Top]
+    #: event order -> the row's strings (COLUMNS order)
+    texts: dict[int, tuple[str, ...]]
+    #: per column, its longest strings (for sizing the column to its content)
+    widest: list[list[str]]
 
 
 def index_events(events: Iterable[Event]) -> EventIndex:
@@ -117,11 +219,19 @@ def index_events(events: Iterable[Event]) -> EventIndex:
         else:
             tops.append(event)
     rows = []
+    texts: dict[int, tuple[str, ...]] = {}
     for event in tops:
         kids = children.get(event.order, [])
         rows.append(_Top(event, kids, frozenset([event.venue, *(k.venue for k in kids)]),
                          frozenset([event.type, *(k.type for k in kids)])))
-    return EventIndex(rows)
+        texts[event.order] = display_texts(event, len(kids) if event.type == "bundle" else 0)
+        for kid in kids:
+            texts[kid.order] = display_texts(kid)
+    widest: list[list[str]] = []
+    for column in range(len(COLUMNS)):
+        lengths = sorted({row[column] for row in texts.values()}, key=len, reverse=True)
+        widest.append(lengths[:WIDEST_KEPT])
+    return EventIndex(rows, texts, widest)
 
 
 class EventTreeModel(QAbstractItemModel):
@@ -144,6 +254,9 @@ class EventTreeModel(QAbstractItemModel):
         self._bold = QFont()
         self._bold.setBold(True)
         self._text_cache: dict[int, tuple[str, ...]] = {}
+        self.widest: list[list[str]] = [[] for _ in COLUMNS]
+        _restyle_brushes()
+        style.theme_changed().connect(self._theme_changed)
 
     # ---- data in ------------------------------------------------------------------------------
     def set_events(self, events: Iterable[Event] | EventIndex) -> None:
@@ -151,7 +264,8 @@ class EventTreeModel(QAbstractItemModel):
         index = events if isinstance(events, EventIndex) else index_events(events)
         self.beginResetModel()
         self._top = index.tops
-        self._text_cache = {}
+        self._text_cache = dict(index.texts)
+        self.widest = index.widest
         self._apply_filter()
         self.endResetModel()
 
@@ -308,9 +422,18 @@ class EventTreeModel(QAbstractItemModel):
         return len(COLUMNS)
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
+        if orientation == Qt.Orientation.Horizontal:
+            if role == Qt.ItemDataRole.DisplayRole:
+                return COLUMNS[section]
+            if role == Qt.ItemDataRole.ToolTipRole:
+                return COLUMN_TIPS[section]
         return None
+
+    def _theme_changed(self) -> None:
+        _restyle_brushes()
+        if self._count:
+            self.dataChanged.emit(self.index(0, 0), self.index(self._count - 1, len(COLUMNS) - 1),
+                                  [_FOREGROUND, _BACKGROUND])
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         # Roles are checked before anything else: a view asks ~7 roles per cell and repaints often.
@@ -328,18 +451,21 @@ class EventTreeModel(QAbstractItemModel):
         if role == _FONT:
             return self._bold if event.type in ("rebalance", "liquidation") and event.hour <= self.playhead else None
         if role == _TOOLTIP:
-            return "\n".join(f"{name}: {value}" for name, value in zip(EVENT_COLUMNS, event.as_row()))
+            return tooltip_html(event, self._children_of(event, index))
+        if role == _ALIGN:
+            return _RIGHT if index.column() in _NUMERIC_COLUMNS else None
         return event.hour   # UserRole
 
+    def _children_of(self, event: Event, index: QModelIndex | QPersistentModelIndex) -> int:
+        if index.internalId() == 0 and event.type == "bundle":
+            return len(self._top[int(self._rows[self._start + index.row()])].children)
+        return 0
+
     def _texts(self, event: Event, index: QModelIndex | QPersistentModelIndex) -> tuple[str, ...]:
-        """The five display strings of an event, formatted once and cached."""
+        """The display strings of an event (formatted by index_events; a plain list is formatted here)."""
         texts = self._text_cache.get(event.order)
         if texts is None:
-            children = 0
-            if index.internalId() == 0 and event.type == "bundle":
-                children = len(self._top[int(self._rows[self._start + index.row()])].children)
-            texts = (event.timestamp[:16].replace("T", " "), event.venue, event.type, describe(event, children),
-                     cost_text(event))
+            texts = display_texts(event, self._children_of(event, index))
             self._text_cache[event.order] = texts
         return texts
 

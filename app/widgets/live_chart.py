@@ -3,6 +3,10 @@
 Points are appended to preallocated float64 arrays (capacity doubles when full, so an append is
 O(1) amortised); curves are drawn with clip-to-view and peak downsampling and no antialiasing, at the
 dashboard's bounded frame rate. A component appears in the legend once it moved.
+
+The time axis reads clock times (UTC, HH:MM:SS at the finest): a session a few ticks old spans a few
+seconds, where pyqtgraph's date axis would fall to its millisecond level and label the ticks
+"54.500"; the view also never zooms below a minute.
 """
 from __future__ import annotations
 
@@ -16,6 +20,18 @@ from engine.domain.pnl import COMPONENTS
 
 INITIAL_CAPACITY = 1024
 TOTAL = "total"
+#: the narrowest time span shown (seconds)
+MIN_SPAN_S = 60.0
+
+
+class ClockAxis(pg.DateAxisItem):
+    """UTC clock times; the finest labels are HH:MM:SS (no sub-second "54.500" labels)."""
+
+    def __init__(self) -> None:
+        super().__init__(orientation="bottom", utcOffset=0)
+        finest = min(self.zoomLevels)
+        if len(self.zoomLevels) > 1:
+            del self.zoomLevels[finest]          # the millisecond level ("%S.%f" labels)
 
 
 class LivePnlChart(QWidget):
@@ -23,12 +39,13 @@ class LivePnlChart(QWidget):
         super().__init__(parent)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.plot = pg.PlotWidget(self, axisItems={"bottom": pg.DateAxisItem(orientation="bottom"),
-                                                   "left": NumberAxis("left")})
+        self.plot = pg.PlotWidget(self, axisItems={"bottom": ClockAxis(), "left": NumberAxis("left")})
         self.plot.setMenuEnabled(False)
         self.plot.showGrid(x=True, y=True, alpha=0.25)
         self.plot.setLabel("left", "cumulative P&L")
+        self.plot.setLabel("bottom", "time (UTC)")
         self.item = self.plot.getPlotItem()
+        self.item.vb.setLimits(minXRange=MIN_SPAN_S)
         self.item.setClipToView(True)
         self.item.setDownsampling(auto=True, mode="peak")
         self.item.addLine(y=0.0, pen=pg.mkPen(style.TRIGGER_LINE, width=1, style=pg.QtCore.Qt.PenStyle.DotLine))
@@ -41,7 +58,25 @@ class LivePnlChart(QWidget):
         self.ys = np.empty((len(COMPONENTS) + 1, INITIAL_CAPACITY), dtype=np.float64)
         self.count = 0
         self._seen = 0
+        self._young = True
         self.source: object | None = None
+        style.theme_changed().connect(self.restyle)
+
+    def restyle(self) -> None:
+        """The active theme's colours (the curves are rebuilt with them on the next redraw)."""
+        self.plot.setBackground(style.CHART_BACKGROUND)
+        for side in ("left", "bottom"):
+            axis = self.item.getAxis(side)
+            axis.setPen(style.CHART_FOREGROUND)
+            axis.setTextPen(style.CHART_FOREGROUND)
+        self.legend.setBrush(pg.mkBrush(style.CHART_BACKGROUND))
+        self.legend.setPen(pg.mkPen(style.BORDER))
+        self.legend.setLabelTextColor(style.CHART_FOREGROUND)
+        for curve in self.curves.values():
+            self.item.removeItem(curve)
+            self.legend.removeItem(curve)
+        self.curves = {}
+        self.redraw()
 
     def reset(self, source: object | None = None, currency: str = "USDT") -> None:
         for curve in self.curves.values():
@@ -49,6 +84,7 @@ class LivePnlChart(QWidget):
             self.legend.removeItem(curve)
         self.curves = {}
         self.count = 0
+        self._young = True
         self.source = source
         self.currency = currency
         self.plot.setLabel("left", f"cumulative P&L ({currency})")
@@ -87,6 +123,13 @@ class LivePnlChart(QWidget):
         if n == 0:
             return
         x = self.x[:n]
+        young = x[-1] - x[0] < MIN_SPAN_S
+        if young:
+            # A young session: show the last minute, so the axis labels are clock times.
+            self.item.setXRange(x[-1] - MIN_SPAN_S, x[-1], padding=0.02)
+        elif self._young:
+            self.item.enableAutoRange(axis="x")     # once: a zoom the operator makes later stays
+        self._young = young
         for i, name in enumerate((*COMPONENTS, TOTAL)):
             y = self.ys[i, :n]
             if name not in self.curves:

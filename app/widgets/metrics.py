@@ -13,8 +13,8 @@ from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QHeaderView, QTableView, QWidget
 
+from app import style
 from app.widgets.table_model import ColumnTableModel
-
 from engine.domain.pnl import COMPONENT_INDEX
 from engine.math import metrics
 from engine.services.backtest import BacktestResult
@@ -133,7 +133,7 @@ class MetricsModel(ColumnTableModel):
         if role == Qt.ItemDataRole.TextAlignmentRole and index.column() > 0:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ForegroundRole and index.column() == 0:
-            return QBrush(QColor("#9aa1ad"))
+            return QBrush(QColor(style.TEXT_DIM))
         return None
 
 
@@ -150,4 +150,4 @@ class MetricsView(QTableView):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
-        self.verticalHeader().setDefaultSectionSize(22)
+        self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)   # follows the text size

@@ -1,11 +1,18 @@
-"""Replay toolbar: start, step back, play/pause, step forward, end, speed, seek slider, position."""
+"""Replay toolbar: start, step back, play/pause, step forward, end, speed, seek slider, position.
+
+The transport buttons carry the app's own icons in the theme's text colour (app.icons) and never
+take the keyboard focus: Space and the arrow keys are the replay's shortcuts wherever the focus is
+in the panel, so a button must not swallow them (app.panels.backtest_panel).
+"""
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSlider, QStyle, QToolButton, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSizePolicy, QSlider, QToolButton, QWidget
 
+from app import style
+from app.icons import icon_size, themed_icon
 from app.replay import DEFAULT_SPEED_INDEX, SPEEDS, ReplayController
 
 
@@ -15,44 +22,67 @@ class ReplayControls(QWidget):
         self.replay = replay
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        icons = self.style()
+        self._icons: dict[QToolButton, str] = {}
 
-        def button(icon: QStyle.StandardPixmap, tip: str, slot) -> QToolButton:
+        def button(icon: str, tip: str, slot) -> QToolButton:
             b = QToolButton(self)
-            b.setIcon(icons.standardIcon(icon))
             b.setToolTip(tip)
             b.setAutoRaise(True)
+            b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             b.clicked.connect(slot)
+            self._icons[b] = icon
             layout.addWidget(b)
             return b
 
-        SP = QStyle.StandardPixmap
-        self.start_button = button(SP.SP_MediaSkipBackward, "Go to the first hour (Home)", replay.to_start)
-        self.back_button = button(SP.SP_MediaSeekBackward, "Step one hour back (←)", lambda: replay.step(-1))
-        self.play_button = button(SP.SP_MediaPlay, "Play / pause (Space)", replay.toggle)
-        self.forward_button = button(SP.SP_MediaSeekForward, "Step one hour forward (→)", lambda: replay.step(1))
-        self.end_button = button(SP.SP_MediaSkipForward, "Go to the last hour (End)", replay.to_end)
+        self.start_button = button("to-start", "Go to the first hour (Home)", replay.to_start)
+        self.back_button = button("step-back", "Step one hour back (←; Shift+← one day)", lambda: replay.step(-1))
+        self.play_button = button("play", "Play / pause (Space)", replay.toggle)
+        self.forward_button = button("step-forward", "Step one hour forward (→; Shift+→ one day)",
+                                     lambda: replay.step(1))
+        self.end_button = button("to-end", "Go to the last hour (End)", replay.to_end)
         layout.addSpacing(6)
         layout.addWidget(QLabel("Speed", self))
         self.speed_combo = QComboBox(self)
         for label, speed in SPEEDS:
             self.speed_combo.addItem(label, speed)
         self.speed_combo.setCurrentIndex(DEFAULT_SPEED_INDEX)
-        self.speed_combo.setToolTip("Simulated hours per second of replay")
+        self.speed_combo.setToolTip("Simulated hours per second of replay ([ slower, ] faster)")
+        self.speed_combo.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         self.speed_combo.currentIndexChanged.connect(lambda i: replay.set_speed(self.speed_combo.itemData(i)))
         layout.addWidget(self.speed_combo)
         self.slider = QSlider(Qt.Orientation.Horizontal, self)
         self.slider.setRange(0, 0)
         self.slider.setToolTip("Drag to seek anywhere in the window")
+        self.slider.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         self.slider.valueChanged.connect(self._on_slider)
         layout.addWidget(self.slider, 1)
         self.position_label = QLabel("no run yet", self)
-        self.position_label.setMinimumWidth(250)
+        self.position_label.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Preferred)
         self.position_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         layout.addWidget(self.position_label)
         replay.playing_changed.connect(self._on_playing)
         self._timestamps = None
+        self.restyle()
+        style.theme_changed().connect(self.restyle)
         self.setEnabled(False)
+
+    def restyle(self) -> None:
+        """Icons in the active theme's colour and at the text size's scale."""
+        size = icon_size(20)
+        for b, name in self._icons.items():
+            b.setIconSize(size)
+            b.setIcon(themed_icon("pause" if b is self.play_button and self.replay.playing else name))
+
+    def step_speed(self, steps: int) -> None:
+        """One speed slower (-1) or faster (+1)."""
+        index = max(0, min(self.speed_combo.count() - 1, self.speed_combo.currentIndex() + steps))
+        self.speed_combo.setCurrentIndex(index)
+
+    def set_speed_label(self, label: str) -> bool:
+        index = self.speed_combo.findText(label)
+        if index >= 0:
+            self.speed_combo.setCurrentIndex(index)
+        return index >= 0
 
     def set_timestamps(self, seconds) -> None:
         self._timestamps = seconds
@@ -74,5 +104,4 @@ class ReplayControls(QWidget):
         self.replay.seek(value)
 
     def _on_playing(self, playing: bool) -> None:
-        SP = QStyle.StandardPixmap
-        self.play_button.setIcon(self.style().standardIcon(SP.SP_MediaPause if playing else SP.SP_MediaPlay))
+        self.play_button.setIcon(themed_icon("pause" if playing else "play"))

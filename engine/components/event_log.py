@@ -5,6 +5,8 @@ import threading
 from collections.abc import Callable
 
 from engine.domain.events import Event
+from engine.domain.instructions import WALLET
+from engine.domain.portfolio import Portfolio
 
 #: Builds a batch of events given the order of its first one.
 BatchBuilder = Callable[[int], list[Event]]
@@ -66,3 +68,19 @@ class EventLog:
                                        f"{batch[0].order if batch else first}, expected {count} from {first}")
                 self._events.extend(batch)
             self._pending.clear()
+
+
+def record_deposits(log: EventLog, portfolio: Portfolio, timestamp: str, hour: int = 0,
+                    reason: str = "starting capital") -> None:
+    """One `deposit` event per balance the portfolio holds (the seeded capital, before the entry), so
+    the event log alone rebuilds every holding: a replay starts from nothing and applies events."""
+    for token, amount in portfolio.wallet.tokens.items():
+        if amount:
+            log.add(timestamp, hour, WALLET, "deposit", asset=token, amount=amount, amount_out=amount, reason=reason)
+    for venue, acct in portfolio.cex.items():
+        if acct.usdt:
+            log.add(timestamp, hour, venue, "deposit", asset="USDT", amount=acct.usdt, amount_out=acct.usdt,
+                    reason=reason)
+        for asset, qty in acct.spot.items():
+            if qty:
+                log.add(timestamp, hour, venue, "deposit", asset=asset, amount=qty, amount_out=qty, reason=reason)

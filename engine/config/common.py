@@ -105,7 +105,9 @@ class StrictModel(BaseModel):
     Strict mode matters here: with coercion a YAML string "0.9" or "yes" would silently become a
     number or a bool; for risk parameters a wrong type must be reported, not guessed. YAML also
     reads `.inf` and `.nan` as floats: no parameter of ours has a meaning at infinity, and NaN
-    passes every comparison-based range check unnoticed downstream, so both are refused.
+    passes every comparison-based range check unnoticed downstream, so both are refused. A string
+    under a field is that field's description (shown as the config editor's tooltip).
     """
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False,
+                              use_attribute_docstrings=True)

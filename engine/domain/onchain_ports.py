@@ -20,6 +20,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Literal, Protocol, Sequence, runtime_checkable
 
+from engine.domain.presign import PreSignTicket
 from engine.domain.venue_ports import AaveAccountData, VenueError, VenueErrorKind
 
 MAX: Literal["max"] = "max"
@@ -41,6 +42,7 @@ class TxStage(str, Enum):
     CANCELLED = "cancelled"  # replaced by our own 0-value self-transfer at the same nonce
     HALTED = "halted"  # trading is halted (emergency stop): nothing new is signed
     RECOVERY = "recovery"  # a transaction from an earlier session is unresolved: resolve it first
+    VERIFICATION = "verification"  # the contract to call is not the one expected (code hash, owner)
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,7 @@ class TransactionError(VenueError):
                 TxStage.RECOVERY,
             )
             else VenueErrorKind.CONFIG
-            if stage is TxStage.SIGNING
+            if stage in (TxStage.SIGNING, TxStage.VERIFICATION)
             else VenueErrorKind.UNKNOWN
         )
         super().__init__(venue, kind, message, operation=operation)
@@ -343,3 +345,95 @@ class RecoveryReport:
     sender: str
     resolved: list[LedgerTx] = field(default_factory=list)  # finished while we were away
     pending: list[PendingTx] = field(default_factory=list)  # still open: rebroadcast or cancel
+
+
+# ------------------------------------------------------------------------------------------- atomic leverage
+class FlashLender(str, Enum):
+    """Who lends the flash loan of an atomic entry or exit."""
+
+    MORPHO = "morpho"  # Morpho Blue: fee 0
+    AAVE = "aave_v3"  # AAVE flashLoanSimple: FLASHLOAN_PREMIUM_TOTAL bps (5 on the Ethereum Core market)
+
+
+class EntryRoute(str, Enum):
+    """How WETH becomes the LST collateral on entry."""
+
+    STAKE = "stake"  # at the protocol: Lido submit + wstETH wrap, ether.fi deposit + weETH wrap
+    SWAP = "swap"  # bought on Uniswap v3
+
+
+@dataclass(frozen=True)
+class LeverageEntryRequest:
+    """Enter (or grow) the loop to ``target_ltv`` in one transaction.
+
+    The collateral already supplied counts; ``equity_weth`` (pulled from the wallet) and
+    ``equity_eth`` (sent with the transaction) are added to it. The transaction reverts unless the
+    account ends with debt / collateral within ``ltv_tolerance`` of the target and a health factor of
+    at least ``min_health_factor``.
+    """
+
+    lst: str  # wstETH | weETH
+    target_ltv: Decimal
+    ltv_tolerance: Decimal
+    min_health_factor: Decimal
+    lender: FlashLender = FlashLender.MORPHO
+    route: EntryRoute = EntryRoute.STAKE
+    equity_weth: Decimal = Decimal(0)
+    equity_eth: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True)
+class LeverageExitRequest:
+    """Deleverage to ``target_health_factor`` (within ``hf_tolerance``), or fully with None: repay every
+    wei of WETH debt, withdraw all the LST collateral, sell it, and return the rest to the wallet."""
+
+    lst: str
+    target_health_factor: Decimal | None
+    hf_tolerance: Decimal
+    lender: FlashLender = FlashLender.MORPHO
+
+
+@dataclass(frozen=True)
+class LeveragePlan:
+    """An atomic entry or exit sized by the engine's maths, with its simulated pre-sign ticket.
+
+    ``flash_amount`` is WETH; ``collateral_change`` / ``debt_change`` are what the sizing expects (LST
+    units, WETH), the ticket says what the simulation got. ``ticket.digest`` identifies the calls."""
+
+    kind: Literal["entry", "exit"]
+    lender: FlashLender
+    lst: str
+    flash_amount: Decimal
+    collateral_change: Decimal
+    debt_change: Decimal
+    ticket: PreSignTicket
+
+
+@dataclass(frozen=True)
+class LeverageOutcome:
+    """A plan that was executed: the fresh ticket it passed, its transactions, and the account after."""
+
+    plan: LeveragePlan
+    ticket: PreSignTicket
+    results: tuple[TxResult, ...]
+    flash_amount: Decimal  # as the executor reported it (its Entered / Exited event)
+    flash_premium: Decimal
+    account_after: AaveAccountData
+
+    @property
+    def gas_used(self) -> int:
+        return sum(r.gas_used for r in self.results)
+
+
+@runtime_checkable
+class AtomicLeveragePort(Protocol):
+    """The project's executor contract for one wallet: plan (simulated, nothing signed), then execute."""
+
+    async def plan_entry(self, request: LeverageEntryRequest) -> LeveragePlan: ...
+
+    async def plan_exit(self, request: LeverageExitRequest) -> LeveragePlan: ...
+
+    async def execute(self, plan: LeveragePlan, *, hf_floor: Decimal) -> LeverageOutcome:
+        """Simulate the plan's calls again on the current state, refuse it below ``hf_floor``, send."""
+        ...
+

@@ -29,11 +29,12 @@ def ltv(collateral_value: float, debt_value: float) -> float:
 
 
 def liquidation_repay(debt_value: float, hf: float, close_factor: float, full_liquidation_hf: float) -> float:
-    """Debt a liquidator repays: nothing at HF >= 1, close_factor x debt below 1, all of it below the
-    full-liquidation HF (AAVE v3: 50% above HF 0.95, 100% below)."""
+    """Debt a liquidator may repay: nothing at HF >= 1, close_factor x debt below 1, all of it at or below
+    the full-liquidation HF (AAVE v3 LiquidationLogic: the close factor is 50 % while HF is strictly
+    above CLOSE_FACTOR_HF_THRESHOLD = 0.95, 100 % from there down)."""
     if hf >= 1.0:
         return 0.0
-    return debt_value if hf < full_liquidation_hf else debt_value * close_factor
+    return debt_value if hf <= full_liquidation_hf else debt_value * close_factor
 
 
 def liquidation_seized(repaid_value: float, bonus: float, collateral_value: float) -> float:

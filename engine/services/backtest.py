@@ -229,6 +229,10 @@ def build_summary(resolved: Any, params: RunParams, data: AlignedMarketData, out
         "max_drawdown_protocol": metrics.max_drawdown(np.concatenate([[initial], out.values_protocol])),
         "min_health_factor": float(hf_valid.min()) if hf_valid.size else None,
         "min_margin_ratio": float(min(margin_mins)) if margin_mins else None,
+        # The hourly check's reading, before that hour's rebalance: what a move did to each venue
+        # (the live circuit breaker compares this one with risk.margin_ratio_floor).
+        "min_margin_ratio_at_check": {v: float(x) for v, x in sorted(out.margin_ratio_at_check.items())
+                                      if not math.isinf(x)},
         "liquidations": out.liquidation_count,
         "rebalances": len(out.rebalance_hours),
         "hedge_notional_avg": float(np.mean(out.hedge_notional)) if sp.hedge else None,

@@ -54,6 +54,9 @@ class BacktestRiskMonitor:
         self._daily_floor = -math.inf
         self._active: set[str] = set()              # limits breached in the previous hour
         self.episodes: dict[str, _Episodes] = {}
+        #: the lowest margin ratio each venue showed at the hourly check, before the strategy acted
+        #: (the recorded series is after the hour's rebalance, so it never shows how low a move took it)
+        self.margin_ratio_min: dict[str, float] = {}
 
     def observe(self, t: int, value: float, risk: RiskSnapshot) -> None:
         """The hour's reading after the venues acted and before the strategy does, as live."""
@@ -65,6 +68,10 @@ class BacktestRiskMonitor:
             self._day_start = value
             self._daily_floor = value * (1.0 - lim.max_daily_loss)
         ratios = risk.margin_ratio
+        lows = self.margin_ratio_min
+        for venue, ratio in ratios.items():
+            if ratio < lows.get(venue, math.inf):
+                lows[venue] = ratio
         if not (value < self._drawdown_floor or value < self._daily_floor
                 or risk.health_factor < lim.hf_floor
                 or ratios and min(ratios.values()) < lim.margin_ratio_floor
@@ -82,6 +89,11 @@ class BacktestRiskMonitor:
         events as (hour, reason), for the caller to log in their place among the stretch's events."""
         lim = self.limits
         n = values.size
+        lows = self.margin_ratio_min
+        for venue, ratios_ in risk.margin_ratio.items():
+            low = float(np.fmin.reduce(ratios_)) if ratios_.size else math.inf
+            if low < lows.get(venue, math.inf):
+                lows[venue] = low
         peak = np.maximum.accumulate(np.concatenate([[self.peak], values]))[1:]
         drawdown_floor = peak * (1.0 - lim.max_drawdown)
         new_day = (self._hour0 + np.arange(first, first + n)) % 24 == 0

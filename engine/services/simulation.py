@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engine.components.balance_sheet import BalanceSheetRecorder
-from engine.components.event_log import EventLog
+from engine.components.event_log import EventLog, record_deposits
 from engine.components.rewards import RewardBook
 from engine.components.risk import RiskSnapshot
 from engine.domain.market import MarketView
@@ -60,6 +60,7 @@ class SimulationOutput:
     engine_cpu_seconds: float = 0.0     # CPU time of the run's thread (the wall time counts the neighbours)
     ledger_totals: dict[str, float] = field(default_factory=dict)
     risk_warnings: list[str] = field(default_factory=list)   # live circuit breakers the run crossed
+    margin_ratio_at_check: dict[str, float] = field(default_factory=dict)  # lowest per venue, before acting
     rewards: RewardBook | None = None
     holdings: BalanceSheetRecorder = field(default_factory=BalanceSheetRecorder)
     final_portfolio: Portfolio | None = None
@@ -85,6 +86,7 @@ def simulate(strategy: Strategy, params: RunParams, mv: MarketView,
     world = world_factory(portfolio, mv, params)
     ledger = HourlyLedger(n)
     log = EventLog()
+    record_deposits(log, portfolio, mv.timestamps[0])
     manager = ExecutionManager(world, mv, ledger, log, Numeraire(sp.currency, mv), Failures(rejected=(rejected_exc,)))
     cycle = TradingCycle(strategy, params, mv, portfolio, world, manager, ledger, log, opening_value=sp.capital)
     # Where the live circuit breakers would have stopped a session (reported, see backtest_risk): the
@@ -155,7 +157,7 @@ def simulate(strategy: Strategy, params: RunParams, mv: MarketView,
         events=log, initial_value=sp.capital, engine_seconds=time.perf_counter() - started,
         engine_cpu_seconds=time.thread_time() - cpu_started,
         ledger_totals=ledger.totals(), rewards=cycle.rewards, holdings=holdings, final_portfolio=portfolio,
-        risk_warnings=monitor.warnings(),
+        risk_warnings=monitor.warnings(), margin_ratio_at_check=dict(monitor.margin_ratio_min),
     )
 
 

@@ -19,7 +19,13 @@ from engine.domain.instructions import Fill, Instruction
 from engine.domain.market import MarketSeries, MarketView
 from engine.domain.params import RunParams, StrategyParams
 from engine.domain.portfolio import Portfolio
-from engine.strategies.capacity import Capacity, CapitalTooSmall, check_hedged_capital, hedged_capacity
+from engine.strategies.capacity import (
+    Capacity,
+    CapitalTooSmall,
+    check_hedged_capital,
+    hedged_capacity,
+    long_for_value,
+)
 from engine.strategies.rebalance import CAPACITY, DELTA, Rebalance, margin, margin_excess
 
 Program = Generator[Instruction, Fill, None]
@@ -140,11 +146,13 @@ class Strategy:
                 f"hour's price is {gas_eth:.6f} ETH, leaving nothing to stake; the minimum capital is "
                 f"{gas_eth:.6f} ETH (and a position that small mostly pays gas)")
 
-    def target_long_usd(self, ctx: StrategyContext) -> float:
-        """The long leg for the current value, V / (1 + margin target), capped at the mode's capacity
-        (see engine.strategies.capacity): capital beyond it stays idle."""
-        want = ctx.value_usd / (1.0 + self.sp.margin_ratio_target)
-        return min(want, self.capacity.long_usd) if self.capacity is not None else want
+    def target_long_usd(self, ctx: StrategyContext, cost_rate: float = 0.0) -> float:
+        """The long leg for the current value: V / (1 + margin target) for a large account, less where
+        a venue's margin floor binds (engine.strategies.capacity.long_for_value), capped at the mode's
+        capacity: capital beyond it stays idle. `cost_rate` reserves the entry order's own cost."""
+        if self.capacity is None:
+            return ctx.value_usd / (1.0 + self.sp.margin_ratio_target)
+        return min(long_for_value(self.params, ctx.value_usd, cost_rate), self.capacity.long_usd)
 
     # -- shared checks -------------------------------------------------------------------------
     def hedged_check(self, ctx: StrategyContext, onchain_units: float, long_units: float) -> Rebalance | None:

@@ -17,10 +17,18 @@ let the mode deploy only a few million, plus a warning naming the limit that bin
 run instead would hide that figure; silently deploying past the limits would report returns no
 venue would let the operator earn.
 
-Lower bound (minimum capital). Every entry order (spot buy, perp shorts) and every margin transfer
-must reach its venue's `min_order_usdt`, the size below which the strategy does not send an order
-(rebalances skip smaller amounts too). Below that the hedge cannot be built or kept, so the run is
-an error naming the minimum capital instead of a silently unhedged result.
+Margin floors. A perp venue funded by a transfer (every perp venue but the basis modes' spot venue,
+whose own cash is its margin) holds at least its `min_order_usdt`: a transfer is not an order, but an
+operator topping up a margin account sends at least that much rather than nothing, so a small
+account's margin target is max(margin_ratio_target x its share of the long, min_order_usdt), and the
+long leg a value V supports solves V = L x (1 + entry cost) + sum of the margin targets at L. For a
+large account every target is the plain m x allocation x L and L = V / (1 + m).
+
+Lower bound (minimum capital). Every entry order must reach its venue's `min_order_usdt`, the size
+below which the strategy does not send an order: the spot buy (basis modes) and each perp short
+(allocation x L). Below that the hedge cannot be built, so the run is an error naming the minimum
+capital (the capital whose long leg, after the margin floors, makes the smallest leg reach its floor)
+instead of a silently unhedged result.
 """
 from __future__ import annotations
 
@@ -94,40 +102,76 @@ def capacity_warning(params: RunParams) -> str | None:
             f"and the other {sp.capital - usable:,.0f} USDT stays idle, earning nothing")
 
 
-def hedged_minimum_capital(params: RunParams) -> tuple[float, str]:
-    """(minimum capital in USDT, the order that sets it) for a hedged mode's entry."""
+def margin_target(params: RunParams, venue: str, long_usd: float) -> float:
+    """Equity perp venue `venue` should hold for a long leg of `long_usd`: its share of the hedge x
+    the margin target, and at least the venue's floor where the margin arrives by transfer."""
+    sp = params.strategy
+    target = sp.margin_ratio_target * sp.allocation.get(venue, 0.0) * long_usd
+    if venue != sp.spot_venue:
+        target = max(target, params.cex[venue].min_order_usdt)
+    return target
+
+
+def long_for_value(params: RunParams, value_usd: float, cost_rate: float = 0.0) -> float:
+    """The long leg L that a value V supports: V = L x (1 + cost_rate) + the venues' margin targets
+    at L (see the module docstring). Piecewise linear and increasing in L, so it is solved exactly:
+    start with the venues whose floor binds at the plain sizing and add any that bind at the smaller
+    L, until the set is stable (at most one pass per venue). Never negative."""
     sp = params.strategy
     m = sp.margin_ratio_target
+    venues = [v for v, w in sp.allocation.items() if w > 0.0]
+    floored: set[str] = set()
+    long_usd = value_usd / (1.0 + cost_rate + m * sum(sp.allocation[v] for v in venues))
+    for _ in range(len(venues) + 1):
+        now = {v for v in venues if v != sp.spot_venue
+               and m * sp.allocation[v] * long_usd < params.cex[v].min_order_usdt}
+        if now == floored:
+            break
+        floored = now
+        plain = sum(sp.allocation[v] for v in venues if v not in floored)
+        fixed = sum(params.cex[v].min_order_usdt for v in floored)
+        long_usd = (value_usd - fixed) / (1.0 + cost_rate + m * plain)
+    return max(long_usd, 0.0)
+
+
+def hedged_minimum_capital(params: RunParams, cost_fraction: float = 0.0, fixed_cost_usd: float = 0.0
+                           ) -> tuple[float, str]:
+    """(minimum capital in USDT, the entry order that sets it) for a hedged mode's entry.
+
+    `cost_fraction` and `fixed_cost_usd` are what the entry loses between the long leg's USDT and the
+    exposure the perps hedge (market-neutral modes: the swap's cost, the flash-loan fee and the
+    entry's gas, which a USDT share class owes in ETH): the hedge is sized on what is left, so every
+    short is allocation x (L x (1 - cost_fraction) - fixed_cost_usd). Without them (no market yet:
+    the live service's first check) the figure is the floor before costs."""
+    sp = params.strategy
     asset = sp.underlying or "ETH"
-    needs: list[tuple[float, str]] = []
+    needs: list[tuple[float, str]] = []      # (smallest long leg the order needs, the order in words)
     for venue, weight in sp.allocation.items():
         if weight <= 0.0:
             continue
         floor = params.cex[venue].min_order_usdt
-        # long L = C / (1 + m); the short is weight x L, its margin transfer m x weight x L
-        short = (f"the {venue} {asset} perp short ({weight:.0%} of the long) would be under {venue}'s "
-                 f"min_order_usdt {floor:g}")
-        needs.append((floor * (1.0 + m) / weight, short))
-        if venue != sp.spot_venue:
-            transfer = (f"the margin transfer to {venue} ({m:g} x {weight:.0%} of the long) would be under "
-                        f"{venue}'s min_order_usdt {floor:g}")
-            needs.append((floor * (1.0 + m) / (m * weight), transfer))
+        why = f"the {venue} {asset} perp short ({weight:.0%} of the long) would be under {venue}'s min_order_usdt {floor:g}"
+        needs.append(((floor / weight + fixed_cost_usd) / (1.0 - cost_fraction), why))
     if sp.spot_venue:
         floor = params.cex[sp.spot_venue].min_order_usdt
-        needs.append((floor * (1.0 + m), f"the {sp.spot_venue} spot buy would be under its min_order_usdt {floor:g}"))
-    need, why = max(needs, key=lambda n: n[0])
+        needs.append((floor, f"the {sp.spot_venue} {asset} spot buy would be under its min_order_usdt {floor:g}"))
+    long_usd, why = max(needs, key=lambda n: n[0])
+    need = long_usd + sum(margin_target(params, v, long_usd) for v, w in sp.allocation.items() if w > 0.0)
     return _round_up(need * MIN_CAPITAL_COST_MARGIN), why
 
 
-def check_hedged_capital(params: RunParams) -> None:
-    """Raise CapitalTooSmall when a hedged mode's capital cannot reach every entry order's floor."""
+def check_hedged_capital(params: RunParams, cost_fraction: float = 0.0, fixed_cost_usd: float = 0.0,
+                         costs: str = "") -> None:
+    """Raise CapitalTooSmall when a hedged mode's capital cannot reach every entry order's floor
+    (`costs` says which entry costs the figure includes, for the message)."""
     sp = params.strategy
     if not sp.hedge:
         return
-    minimum, why = hedged_minimum_capital(params)
+    minimum, why = hedged_minimum_capital(params, cost_fraction, fixed_cost_usd)
     if sp.capital < minimum:
         raise CapitalTooSmall(f"capital {sp.capital:,.6g} {sp.currency} is too small for {sp.mode}: {why}, "
-                              f"so the hedge could not be built; the minimum capital is {minimum:,.0f} {sp.currency}")
+                              f"so the hedge could not be built; the minimum capital is {minimum:,.0f} {sp.currency}"
+                              + (f" ({costs})" if costs else ""))
 
 
 def _round_up(x: float, digits: int = 2) -> float:

@@ -7,6 +7,7 @@ from engine.components.risk import cex_equity
 from engine.domain.instructions import Instruction, Op
 from engine.domain.refusals import MarginRefused
 from engine.strategies.base import Program, StrategyContext
+from engine.strategies.capacity import margin_target
 
 DUST_USD = 10.0   # on-chain amounts below this are not worth a transaction's gas
 
@@ -45,9 +46,10 @@ def hedge_to(ctx: StrategyContext, exposure_units: float, reason: str) -> Progra
 
 
 def margin_targets(ctx: StrategyContext, long_notional_usd: float) -> dict[str, float]:
-    """Equity each perp venue should hold for a hedge of `long_notional_usd`."""
+    """Equity each perp venue should hold for a hedge of `long_notional_usd`: the margin target on
+    its share, at least the venue's min_order_usdt where margin arrives by transfer."""
     sp = ctx.params.strategy
-    return {v: sp.margin_ratio_target * w * long_notional_usd for v, w in sp.allocation.items() if w > 0}
+    return {v: margin_target(ctx.params, v, long_notional_usd) for v, w in sp.allocation.items() if w > 0}
 
 
 def venue_equity(ctx: StrategyContext, venue: str) -> float:
@@ -55,21 +57,71 @@ def venue_equity(ctx: StrategyContext, venue: str) -> float:
     return cex_equity(acct, venue, ctx.market, ctx.t)[0]
 
 
-def fund_margins(ctx: StrategyContext, targets: dict[str, float], source: str, available: float,
+def venue_notional(ctx: StrategyContext, venue: str) -> float:
+    acct = ctx.portfolio.account(venue)
+    return cex_equity(acct, venue, ctx.market, ctx.t)[1]
+
+
+def _margin_wants(ctx: StrategyContext, long_notional_usd: float, source: str
+                  ) -> list[tuple[float, str, float, bool]]:
+    """Each venue below its margin target, as (equity / hedge, venue, shortfall, needed), where
+    `needed` means its equity is below `margin_ratio_trigger` of the hedge it carries or is about to
+    carry (an account being opened, or one in danger). The source venue is left out."""
+    sp = ctx.params.strategy
+    out = []
+    for venue, target in margin_targets(ctx, long_notional_usd).items():
+        if venue == source:
+            continue
+        equity, notional = cex_equity(ctx.portfolio.account(venue), venue, ctx.market, ctx.t)
+        shortfall = target - equity
+        if shortfall <= 0.0:
+            continue
+        hedge = max(notional, sp.allocation[venue] * long_notional_usd)
+        needed = equity < sp.margin_ratio_trigger * hedge
+        out.append((equity / hedge if hedge > 0.0 else 0.0, venue, shortfall, needed))
+    return out
+
+
+def margin_cash_needed(ctx: StrategyContext, long_notional_usd: float, source: str) -> float:
+    """USDT that `source` must send now for the venues that need margin (see fund_margins): each
+    one's shortfall, at least its min_order_usdt. A rebalance raises at least this much."""
+    return sum(max(shortfall, ctx.params.cex[venue].min_order_usdt)
+               for _, venue, shortfall, needed in _margin_wants(ctx, long_notional_usd, source) if needed)
+
+
+def fund_margins(ctx: StrategyContext, long_notional_usd: float, source: str, available: float,
                  reason: str) -> Program:
-    """Move up to `available` USDT from `source` to the venues below their target equity, in
-    proportion to their shortfall. Surplus elsewhere stays until a venue passes the margin ceiling
-    (see collect_surplus): moving it on every small move would cost fees both ways."""
-    deficits = {v: tgt - venue_equity(ctx, v) for v, tgt in targets.items() if v != source}
-    deficits = {v: d for v, d in deficits.items() if d > ctx.params.cex[v].min_order_usdt}
-    total = sum(deficits.values())
+    """Move up to `available` USDT from `source` to the venues below their margin target (for a hedge
+    of `long_notional_usd`), in proportion to their shortfall.
+
+    A shortfall at or below the venue's min_order_usdt is not worth a transfer, unless the venue
+    needs it: its equity is below `margin_ratio_trigger` of the hedge it carries or is about to
+    carry (an account being opened, or one in danger). Such a top-up is rounded up to the floor when
+    the source has it, and its reason says so: sending less than the floor is not an option, and
+    sending nothing leaves the account to be liquidated. The venues most in danger are served first.
+    Surplus elsewhere stays until a venue passes the margin ceiling (see collect_surplus): moving it
+    on every small move would cost fees both ways."""
+    asset = ctx.params.strategy.underlying or "ETH"
+    wanted = [w for w in _margin_wants(ctx, long_notional_usd, source)
+              if w[3] or w[2] > ctx.params.cex[w[1]].min_order_usdt]
+    total = sum(w[2] for w in wanted)
     if total <= 0.0 or available <= DUST_USD:
         return
     scale = min(1.0, available / total)
-    for venue, d in deficits.items():
-        amount = d * scale
-        if amount > ctx.params.cex[venue].min_order_usdt:
-            yield Instruction(Op.TRANSFER, source, "USDT", amount, to_venue=venue, reason=reason)
+    left = available
+    for _, venue, shortfall, needed in sorted(wanted):
+        floor = ctx.params.cex[venue].min_order_usdt
+        amount, note = min(shortfall * scale, left), ""
+        if amount <= floor and not needed:
+            continue
+        if amount < floor:
+            if left < floor:
+                continue
+            note = (f" (rounded up to {venue}'s min_order_usdt {floor:g} from the {amount:.2f} USDT "
+                    f"shortfall of its {asset} hedge margin)")
+            amount = floor
+        left -= amount
+        yield Instruction(Op.TRANSFER, source, "USDT", amount, to_venue=venue, reason=reason + note)
 
 
 def collect_surplus(ctx: StrategyContext, targets: dict[str, float], dest: str, reason: str) -> Program:

@@ -7,17 +7,32 @@ import numpy as np
 from engine.domain.instructions import WALLET, Instruction, Op
 from engine.domain.market import MarketView
 from engine.domain.portfolio import Portfolio
+from engine.math.costs import slippage_bps
+from engine.math.leverage import sequential_loop
 from engine.strategies.base import Program, QuietContext, Strategy, StrategyContext
+from engine.strategies.capacity import check_hedged_capital
 from engine.strategies.hedge import (
     DUST_USD,
     clamp_order,
     collect_surplus,
     fund_margins,
     hedge_to,
+    margin_cash_needed,
     margin_targets,
 )
-from engine.strategies.onchain_legs import deleverage_to_target, lever_up, stake, unwind_fraction
+from engine.strategies.onchain_legs import (
+    deleverage_to_target,
+    estimated_gas_eth,
+    lever_up,
+    stake,
+    unwind_fraction,
+    usdt_per_usd_freed,
+)
 from engine.strategies.rebalance import HF_FLOOR, Rebalance, RebalanceKind
+
+#: A sale that must raise a margin top-up frees this much more than its costs say it needs: the cost
+#: table is read at an estimated size and the peg moves within the bundle's rounding.
+UNWIND_COST_CUSHION = 1.01
 
 
 class MarketNeutralStrategy(Strategy):
@@ -29,6 +44,32 @@ class MarketNeutralStrategy(Strategy):
     def seed(self, portfolio: Portfolio, market: MarketView) -> None:
         portfolio.wallet.add("USDT", self.sp.capital)
 
+    def require_capital(self, ctx: StrategyContext) -> None:
+        """The perps hedge what the entry leaves on-chain: the long leg's USDT less the swap's cost (and
+        the flash fee of the loop) and less the entry's gas, which a USDT share class owes in ETH. At a
+        small capital those costs decide whether the smallest short still reaches its venue's floor,
+        so the minimum capital is priced at this hour's gas and cost table."""
+        sp = self.sp
+        mv, t = ctx.market, ctx.t
+        notional = ctx.value_usd / (1.0 + sp.margin_ratio_target)     # at least the swap's size
+        swap_bps = slippage_bps(notional, *(c[t] for c in mv.cost_bps["ETH_USDT"])) + ctx.params.swap_fee_bps
+        fraction = swap_bps * 1e-4
+        ops = ["TOKEN_SWAP"] + ["VENUE_TRANSFER"] * sum(1 for w in sp.allocation.values() if w > 0.0)
+        if not self.leveraged:
+            ops.append("STAKE_DEPOSIT")
+        else:
+            ops += ["SET_EMODE_ONCE" if sp.emode else "APPROVAL_ONCE", "APPROVAL_ONCE"]
+            if sp.loop_method == "atomic":
+                ops.append("ATOMIC_ENTRY")
+                fraction += ctx.params.flash_fee_rate[sp.flash_venue] * sp.target_ltv / (1.0 - sp.target_ltv)
+            else:
+                steps = sequential_loop(notional / ctx.eth, sp.target_ltv, sp.max_iterations, sp.min_borrow_eth)
+                for step in steps:
+                    ops += ["STAKE_DEPOSIT", "COLLATERAL_SUPPLIED"] + (["LOAN_CREATED"] if step.borrow_eth else [])
+        gas_usd = estimated_gas_eth(ctx, *ops) * ctx.eth
+        check_hedged_capital(self.params, fraction, gas_usd,
+                             f"at {mv.timestamps[t]}: swap cost {swap_bps:.1f} bps, entry gas {gas_usd:,.2f} USDT")
+
     def entry(self, ctx: StrategyContext) -> Program:
         self.require_capital(ctx)
         long_usd = self.target_long_usd(ctx)
@@ -37,8 +78,7 @@ class MarketNeutralStrategy(Strategy):
             yield from lever_up(ctx, fill.amount_out, "entry")
         else:
             yield from stake(ctx, fill.amount_out, "entry")
-        targets = margin_targets(ctx, long_usd)
-        yield from fund_margins(ctx, targets, WALLET, ctx.portfolio.wallet.tokens.get("USDT", 0.0), "entry")
+        yield from fund_margins(ctx, long_usd, WALLET, ctx.portfolio.wallet.tokens.get("USDT", 0.0), "entry")
         yield from hedge_to(ctx, self.onchain_exposure(ctx), "entry")
 
     def check(self, ctx: StrategyContext) -> Rebalance | None:
@@ -90,6 +130,13 @@ class MarketNeutralStrategy(Strategy):
         long_usd = self.onchain_exposure(ctx) * ctx.eth
         target_long = self.target_long_usd(ctx)
         excess = long_usd - target_long
+        # Raise at least what the venues in danger need (each top-up at least its floor) beyond the
+        # USDT the wallet holds, grossed up for what the unwind and the swaps cost on the way.
+        short = margin_cash_needed(ctx, target_long, WALLET) - ctx.portfolio.wallet.tokens.get("USDT", 0.0)
+        if short > 0.0:
+            yield_ = usdt_per_usd_freed(ctx, short, self.leveraged)
+            need = short / yield_ * UNWIND_COST_CUSHION if yield_ > 0.0 else long_usd
+            excess = min(max(excess, need), long_usd)
         if excess > DUST_USD and long_usd > 0.0:
             depth = ctx.params.dex_max_order_usdt
             if self.leveraged:
@@ -97,14 +144,14 @@ class MarketNeutralStrategy(Strategy):
             else:
                 lst = self.sp.lst
                 price = ctx.market.lst_oracle[lst][ctx.t] * ctx.eth
-                units = clamp_order(excess / price, price, depth)
+                units = clamp_order(min(excess / price, ctx.portfolio.wallet.tokens.get(lst, 0.0)), price, depth)
                 yield Instruction(Op.SWAP, "uniswap", lst, units, to_asset="ETH", reason=reason)
             eth = ctx.portfolio.wallet.tokens.get("ETH", 0.0)
             if eth * ctx.eth > DUST_USD:
                 yield Instruction(Op.SWAP, "uniswap", "ETH", clamp_order(eth, ctx.eth, depth), to_asset="USDT",
                                   reason=reason)
-        targets = margin_targets(ctx, self.onchain_exposure(ctx) * ctx.eth)
-        yield from fund_margins(ctx, targets, WALLET, ctx.portfolio.wallet.tokens.get("USDT", 0.0), reason)
+        yield from fund_margins(ctx, self.onchain_exposure(ctx) * ctx.eth, WALLET,
+                                ctx.portfolio.wallet.tokens.get("USDT", 0.0), reason)
 
 
 class UsdtMarketNeutralNoLeverageStrategy(MarketNeutralStrategy):

@@ -5,7 +5,7 @@ from engine.components.risk import aave_state
 from engine.domain.instructions import Instruction, Op
 from engine.math import aave as aave_math
 from engine.math.costs import gas_cost_eth, slippage_bps
-from engine.math.leverage import flash_loan_amount, sequential_loop
+from engine.math.leverage import flash_loan_for_target_ltv, sequential_loop
 from engine.strategies.base import Program, StrategyContext
 
 AAVE = "aave_v3"
@@ -39,8 +39,10 @@ def lever_up(ctx: StrategyContext, equity_eth: float, reason: str, first_time: b
     if sp.loop_method == "atomic":
         flash_venue = sp.flash_venue
         fee = ctx.params.flash_fee_rate[flash_venue]
-        f = flash_loan_amount(equity_eth, sp.target_ltv)
-        staked = equity_eth + f - f * fee           # the flash fee is paid out of the staked amount
+        # The flash fee is paid out of the staked amount; sizing for it keeps debt / collateral at the
+        # target exactly (the executor contract sizes its entry the same way).
+        f = flash_loan_for_target_ltv(0.0, 0.0, sp.target_ltv, equity_eth=equity_eth, fee_rate=fee)
+        staked = equity_eth + f - f * fee
         units = staked / ctx.market.lst_oracle[lst][ctx.t]
         yield Instruction(Op.BUNDLE, flash_venue, reason=reason, gas_op="ATOMIC_ENTRY", children=[
             Instruction(Op.FLASH_BORROW, flash_venue, DEBT, f),
@@ -152,6 +154,27 @@ def unwind_fraction(ctx: StrategyContext, fraction: float, reason: str) -> Progr
     if fraction <= 0.0 or coll <= 0.0:
         return
     yield from unwind(ctx, coll * fraction, debt * fraction, reason)
+
+
+def usdt_per_usd_freed(ctx: StrategyContext, usd: float, leveraged: bool) -> float:
+    """USDT received per USD of the long leg's equity freed (shrinking it by `usd` at oracle value),
+    after selling the LST at its market peg less slippage and pool fee and the ETH for USDT. In the
+    loop a unit of equity carries 1 / (1 - LTV) of collateral, so its sale costs are levered too:
+    freed = coll x sale rate - debt against coll x oracle - debt."""
+    sp = ctx.params.strategy
+    mv, t = ctx.market, ctx.t
+    oracle = mv.lst_oracle[sp.lst][t]
+    if leveraged:
+        coll, debt = _position(ctx)
+        equity = coll * oracle - debt
+        if coll <= 0.0 or equity <= 0.0:
+            return 0.0
+        units = coll * usd / (equity * ctx.eth)
+        ratio = (coll * _sale_rate(ctx, units) - debt) / equity
+    else:
+        ratio = _sale_rate(ctx, usd / (oracle * ctx.eth)) / oracle
+    hop = slippage_bps(usd, *(c[t] for c in mv.cost_bps["ETH_USDT"])) + ctx.params.swap_fee_bps
+    return max(ratio, 0.0) * (1.0 - hop * 1e-4)
 
 
 def loop_health(ctx: StrategyContext) -> float:

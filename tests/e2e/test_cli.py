@@ -147,7 +147,8 @@ def test_bad_input_is_one_clear_message(args, needle, tmp_path, cache_dir):
     ("nan", "--capital must be positive and finite, got nan"),
     ("-inf", "--capital must be positive and finite, got -inf"),
     ("1e30", "above the largest accepted capital 10,000,000,000 USDT"),
-    ("1", "the minimum capital is 1,700 USDT"),
+    ("1", "the minimum capital is 580 USDT"),
+    ("200", "the minimum capital is 580 USDT"),
 ])
 def test_unusable_capital_is_refused_before_any_output_exists(capital, needle, tmp_path, cache_dir):
     out = tmp_path / "o"

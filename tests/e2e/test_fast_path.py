@@ -44,7 +44,8 @@ CASES = {
         ("usdt_market_neutral_no_leverage", "eth_crash_50pct_24h", {"hedge.margin_ratio_target": 0.3},
          STRESS_START, STRESS_END, "rebalances"),
     "eth_basis 2024-02 thin margin, no rebalancing (intra-hour liquidations)":
-        ("eth_basis", None, {"hedge.margin_ratio_target": 0.22, "rebalancing.enabled": False},
+        ("eth_basis", None, {"hedge.margin_ratio_target": 0.22, "rebalancing.margin_ratio_trigger": 0.15,
+                       "rebalancing.enabled": False},
          "2024-02-07T00:00Z", "2024-03-31T23:00Z", "liquidations"),
     "eth_basis trigger next to its target (a margin move every few days)":
         ("eth_basis", None, {"hedge.margin_ratio_target": 0.25, "rebalancing.margin_ratio_trigger": 0.24}, None, None,

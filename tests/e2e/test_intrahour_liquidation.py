@@ -23,7 +23,7 @@ from engine.services.backtest import BacktestRequest
 from engine.services.run_params import build_run_params
 
 START, END = "2024-02-07T00:00Z", "2024-02-16T23:00Z"
-OVERRIDES = {"rebalancing.enabled": False, "hedge.margin_ratio_target": 0.22}
+OVERRIDES = {"rebalancing.enabled": False, "hedge.margin_ratio_target": 0.22, "rebalancing.margin_ratio_trigger": 0.15}
 
 
 def _raw_rows(rel: str) -> list[dict[str, str]]:
@@ -73,7 +73,7 @@ def _hand_liquidation_hours(venue: str, margin_at_entry: float, mmr: float) -> t
     return by_high, by_close, breach
 
 
-def test_the_hours_high_liquidates_the_2024_02_14_short_three_hours_before_its_close(backtest_service):
+def test_the_hours_high_liquidates_the_2024_02_14_short_eight_hours_before_its_close(backtest_service):
     request = BacktestRequest(mode="eth_basis", start=pd.Timestamp(START), end=pd.Timestamp(END),
                               cli_overrides=dict(OVERRIDES))
     result = backtest_service.run(request)
@@ -82,11 +82,13 @@ def test_the_hours_high_liquidates_the_2024_02_14_short_three_hours_before_its_c
 
     mmr = params.cex["binance"].maintenance_margin_ratio
     by_high, by_close, breach = _hand_liquidation_hours("binance", result.output.margin_ratio["binance"][0], mmr)
-    assert (by_high, by_close) == ("2024-02-14T10:00", "2024-02-14T13:00")
+    # Entered at a margin ratio of 0.2192 (the 0.22 target less the entry's costs), the short's
+    # equity reaches maintenance inside the 13:00 bar (high 2,775.00); no close gets there before 21:00.
+    assert (by_high, by_close) == ("2024-02-14T13:00", "2024-02-14T21:00")
     binance = liqs["binance"]
-    assert binance.timestamp == "2024-02-14T10:00:00Z"
+    assert binance.timestamp == "2024-02-14T13:00:00Z"
     assert binance.price == pytest.approx(breach, rel=1e-9)
-    assert 2_754.91 < binance.price < 2_763.60         # above the 10:00 close, below its high
+    assert 2_766.79 < binance.price < 2_775.00         # above the 13:00 close, below its high
     assert "at the hour's high mark" in binance.reason
 
     # Bybit's own bars: its short reaches its breach price in the 13:00 bar, and no earlier close does

@@ -183,12 +183,15 @@ def test_eth_rally_liquidates_unrebalanced_shorts_at_the_hand_computed_hour(back
     per unit, E + (mark - P*) = mmr x P* with E the close's equity per unit after the hour's funding.
 
     Before the intra-hour rule the check used closes only, and every leg went an hour later (the
-    hour after its bar's high had already crossed P*); the closes' hour is computed here too."""
-    overrides = {"rebalancing.enabled": False}
+    hour after its bar's high had already crossed P*); the closes' hour is computed here too. At
+    the margin target 0.25 (the shipped 0.35 enters with enough margin that both checks pick the
+    same hour of this ramp)."""
+    overrides = {"rebalancing.enabled": False, "hedge.margin_ratio_target": 0.25,
+                 "rebalancing.margin_ratio_trigger": 0.15}
     data = _data(backtest_service, "usdt_market_neutral", **overrides)
     at = _at_hour(data)
     factor = _ramp(len(data), at, 0.5, 24)
-    params = build_run_params(load_config("usdt_market_neutral"))
+    params = build_run_params(load_config("usdt_market_neutral", cli_overrides=dict(overrides)))
     base = _run(backtest_service, "usdt_market_neutral", None, **overrides)
     r = _run(backtest_service, "usdt_market_neutral", "eth_spike_50pct_24h", **overrides)
     liqs = {e.venue: e for e in r.events if e.type == "liquidation"}

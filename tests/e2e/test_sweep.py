@@ -29,7 +29,7 @@ def factory(cache_dir):
     return functools.partial(backtest_service, DATA_DIR, cache_dir)
 
 
-def _plan(service, grid=("hedge.margin_ratio_target=0.25,0.3", "rebalancing.delta_drift_trigger=0.02,0.05")):
+def _plan(service, grid=("hedge.margin_ratio_target=0.35,0.4", "rebalancing.delta_drift_trigger=0.02,0.05")):
     return plan_trials(service, "eth_basis", parse_axes(list(grid)), [None], None, {}, *WINDOW)
 
 
@@ -49,7 +49,7 @@ def test_serial_sweep_writes_the_table_and_a_rerun_computes_nothing(tmp_path, fa
     csv = pd.read_csv(tmp_path / "s" / "results.csv")
     assert list(frame.columns) == list(csv.columns)
     assert frame[["hedge.margin_ratio_target", "rebalancing.delta_drift_trigger"]].values.tolist() == \
-        [[0.25, 0.02], [0.25, 0.05], [0.3, 0.02], [0.3, 0.05]]
+        [[0.35, 0.02], [0.35, 0.05], [0.4, 0.02], [0.4, 0.05]]
     assert (frame["status"] == "ok").all() and frame["apr"].notna().all()
     assert {"apr", "sharpe", "max_drawdown", "min_margin_ratio", "liquidations", "pnl.funding",
             "reconciliation_error", "trial"} <= set(frame.columns)
@@ -78,7 +78,7 @@ def test_process_pool_and_ray_give_the_serial_numbers(tmp_path, factory):
 
 def _cli_args(out: Path) -> list[str]:
     return [sys.executable, "main.py", "sweep", "--mode", "eth_basis", "--start", "2025-01-01", "--end", "2025-02-15",
-            "--grid", "hedge.margin_ratio_target=0.25,0.3,0.35,0.4,0.45,0.5",
+            "--grid", "hedge.margin_ratio_target=0.35,0.4,0.45,0.5,0.55,0.6",
             "--grid", "rebalancing.delta_drift_trigger=0.01,0.02,0.03,0.04,0.05,0.06,0.07,0.08,0.09,0.1",
             "--out", str(out), "--no-progress"]
 
@@ -138,7 +138,7 @@ def test_optuna_search_resumes_from_its_journal_and_retries_trials_left_running(
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     out = tmp_path / "optuna"
     args = ["sweep", "--mode", "eth_basis", "--start", "2025-01-01", "--end", "2025-01-31",
-            "--grid", "hedge.margin_ratio_target=0.25..0.6", "--grid", "rebalancing.delta_drift_trigger=0.02,0.05",
+            "--grid", "hedge.margin_ratio_target=0.35..0.7", "--grid", "rebalancing.delta_drift_trigger=0.02,0.05",
             "--optuna", "3", "--objective", "apr", "--out", str(out), "--no-progress"]
     assert entry.main(args) == 0
     first = capsys.readouterr()
@@ -146,7 +146,7 @@ def test_optuna_search_resumes_from_its_journal_and_retries_trials_left_running(
     # a search killed mid-batch leaves a trial RUNNING in the journal
     name = first.err.split("optuna study ")[1].split(" ")[0]
     study = open_study(out, name, "maximize")
-    stale = study.ask({"hedge.margin_ratio_target": FloatDistribution(0.25, 0.6),
+    stale = study.ask({"hedge.margin_ratio_target": FloatDistribution(0.35, 0.7),
                        "rebalancing.delta_drift_trigger": CategoricalDistribution([0.02, 0.05])})
     args[args.index("3")] = "5"
     assert entry.main(args) == 0

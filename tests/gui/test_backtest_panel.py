@@ -178,7 +178,7 @@ def test_a_capital_too_small_for_the_hedge_is_refused_by_the_engine(window, qtbo
     qtbot.keyClicks(panel.capital_edit, "1")
     with qtbot.waitSignal(panel.run_failed, timeout=30000) as blocker:
         assert panel.run(BacktestSpec(mode="eth_basis", start=START, end=END, capital=1.0)) > 0
-    assert "minimum capital is 1,700 USDT" in blocker.args[0]
+    assert "minimum capital is 580 USDT" in blocker.args[0]
     assert panel.result is None and panel.run_button.isEnabled()
 
 
@@ -191,7 +191,7 @@ def test_charts_survive_non_finite_values(loaded, qtbot):
     data = panel.chart_data
     poisoned = replace(data, initial_value=float("nan"), value=np.full(data.hours, np.inf),
                        pnl=np.full(data.hours, np.nan),
-                       margin={v: np.where(np.arange(data.hours) % 2, np.inf, a) for v, a in data.margin.items()})
+                       margin_pct={v: np.where(np.arange(data.hours) % 2, np.inf, a) for v, a in data.margin_pct.items()})
     for band in poisoned.bands:
         band.upper[:] = np.inf
         band.lower[:] = -np.inf
@@ -247,7 +247,7 @@ def test_runs_the_config_editors_version(window, qtbot):
     with qtbot.waitSignal(panel.run_loaded, timeout=30000):
         assert panel.run() != 0
     assert panel.result.params.strategy.allocation == {"binance": 0.5, "bybit": 0.5}
-    assert set(panel.chart_data.margin) == {"binance", "bybit"}
+    assert set(panel.chart_data.margin_pct) == {"binance", "bybit"}
     assert panel.result.summary["hours"] <= 7 * 24
 
 

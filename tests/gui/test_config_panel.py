@@ -84,9 +84,9 @@ def test_yaml_edits_update_the_form_and_comments_survive_form_edits(panel):
 
 def test_diff_against_shipped_and_changed_markers(panel):
     assert "No differences" in panel.diff_view.toPlainText()
-    panel.set_field("hedge.margin_ratio_target", 0.3)
+    panel.set_field("hedge.margin_ratio_target", 0.4)
     diff = panel.diff_view.toPlainText()
-    assert "-  margin_ratio_target: 0.25" in diff and "+  margin_ratio_target: 0.3" in diff
+    assert "-  margin_ratio_target: 0.35" in diff and "+  margin_ratio_target: 0.4" in diff
     assert panel.form.labels["hedge.margin_ratio_target"].text().startswith("●")
     assert "differs from shipped" in panel.file_label.text()
     panel.reset_to_shipped()

@@ -67,7 +67,7 @@ def save(qtbot, dialog, values: dict[str, str]) -> list[str]:
 def test_fields_per_venue_are_masked_and_okx_alone_has_a_passphrase():
     assert VenueAccess.venue_fields("okx") == ("api_key", "secret", "passphrase")
     assert VenueAccess.venue_fields("binance") == ("api_key", "secret")
-    assert VenueAccess.venue_fields("alchemy") == ("rpc_url", "wallet_address", "private_key")
+    assert VenueAccess.venue_fields("alchemy") == ("rpc_url", "wallet_address", "private_key", "executor_address")
     assert set(VenueAccess.credential_venues()) == {"binance", "bybit", "okx", "alchemy"}
 
 
@@ -139,7 +139,7 @@ def test_wrong_keys_fail_the_test_with_a_hint_and_bad_input_names_the_field_only
     # switching to the RPC venue: its own fields, wallet address checked before anything is written
     dialog.venue_combo.setCurrentIndex(list(VenueAccess.credential_venues()).index("alchemy"))
     qtbot.waitUntil(lambda: not dialog.busy, timeout=5000)
-    assert list(dialog.edits) == ["rpc_url", "wallet_address", "private_key"]
+    assert list(dialog.edits) == ["rpc_url", "wallet_address", "private_key", "executor_address"]
     assert dialog.edits["wallet_address"].echoMode() == QLineEdit.EchoMode.Normal     # public
     assert dialog.edits["rpc_url"].echoMode() == QLineEdit.EchoMode.Password          # embeds the provider key
     qtbot.keyClicks(dialog.edits["wallet_address"], "0x1234-not-an-address")

@@ -6,6 +6,7 @@ import functools
 
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 
 
 @pytest.fixture
@@ -84,16 +85,22 @@ def test_sweep_fills_the_heatmap_and_a_click_opens_the_cell(qtbot, lab):
 
 def test_a_sweep_can_be_cancelled_and_resumes_from_its_store(qtbot, lab):
     _configure(lab, scenario="none")
-    lab.start_edit.setText("")          # the full window: slow enough (~0.2 s a trial) to cancel midway
+    lab.start_edit.setText("")
     lab.end_edit.setText("")
     lab.axis_values[0].setText("0.86,0.87,0.88,0.89,0.9,0.91")
     lab.axis_values[1].setText("1.012,1.015,1.02")
     results = []
     lab.runner.sweep_finished.connect(lambda job, rows, cancelled: results.append((rows, cancelled)))
+
+    def cancel_after_the_first_trial(job, progress):
+        # runs on the worker thread inside emit: the cancel is set before the next trial starts, so the
+        # test does not race the machine's speed (a fast CI box finished all 18 before a timed cancel)
+        if progress.done >= 1:
+            lab.runner.cancel()
+    lab.runner.sweep_progress.connect(cancel_after_the_first_trial, Qt.ConnectionType.DirectConnection)
     assert lab.run() > 0
-    qtbot.waitUntil(lambda: len(lab.cells) >= 1, timeout=60_000)
-    lab.cancel()
     qtbot.waitUntil(lambda: bool(results), timeout=60_000)
+    lab.runner.sweep_progress.disconnect(cancel_after_the_first_trial)
     rows, cancelled = results[0]
     assert cancelled and 1 <= len(rows) < 18
     assert lab.run_button.isEnabled() and not lab.cancel_button.isEnabled()

@@ -37,7 +37,7 @@ def test_screenshot_command_rejects_bad_arguments(tmp_path):
     proc = subprocess.run([sys.executable, "main.py", "screenshot", "--mode", "eth_basis", "--out",
                            str(tmp_path / "x.png"), "--size", "800x600"],
                           cwd=REPO, env=_env(tmp_path), capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 2 and "at least 1280x800" in proc.stderr
+    assert proc.returncode == 2 and "at least 1366x768" in proc.stderr
 
 
 def test_headless_commands_do_not_import_qt(tmp_path):

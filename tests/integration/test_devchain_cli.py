@@ -79,6 +79,9 @@ def test_devchain_follows_history_and_writes_a_valid_override(tmp_path):
     assert configs["alchemy"].environments.testnet.transactions.confirmations == 1
     stack = json.loads((out.parent / "devchain-stack.json").read_text())
     assert {"pool_configurator", "acl_manager"} <= set(stack["aave_v3"]) and stack["morpho"]["morpho_blue"]
+    executor = stack["leverage_executor"]
+    assert executor["owner"] == stack["wallet"]
+    assert f"printf %s {executor['address']} | python main.py credentials set" in proc.stdout
     assert "deployed the stack in" in proc.stdout
 
 

@@ -110,7 +110,7 @@ async def test_paper_sessions_run_the_same_checks(service, emulator):
 @pytest.mark.parametrize("capital, needle", [
     (float("inf"), "must be a finite number"),
     (1e30, "above the largest accepted capital"),
-    (1_000.0, "minimum capital is 1,700 USDT"),
+    (200.0, "minimum capital is 580 USDT"),
 ])
 async def test_unusable_capitals_never_start_a_session(service, emulator, capital, needle):
     with pytest.raises(LiveStartError, match=needle):

@@ -33,7 +33,7 @@ def grid(mode: str, trials: int) -> list[Axis]:
         ltv = [round(0.80 + 0.11 * i / (side - 1), 4) for i in range(side)]
         other = ("rebalancing.hf_target", [round(1.03 + 0.05 * i / (side - 1), 4) for i in range(side)])
         return [Axis("leverage.target_ltv", tuple(ltv)), Axis(other[0], tuple(other[1]))]
-    margin = [round(0.25 + 0.5 * i / (side - 1), 4) for i in range(side)]
+    margin = [round(0.35 + 0.5 * i / (side - 1), 4) for i in range(side)]
     drift = [round(0.01 + 0.09 * i / (side - 1), 4) for i in range(side)]
     return [Axis("hedge.margin_ratio_target", tuple(margin)), Axis("rebalancing.delta_drift_trigger", tuple(drift))]
 

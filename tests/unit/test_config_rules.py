@@ -192,13 +192,13 @@ def test_sequential_loop_with_iteration_cap_is_valid():
     assert "morpho" not in cfg.required_venues()
 
 
-@pytest.mark.parametrize("trigger", [0.05, 0.04, 0.25, 0.3])
+@pytest.mark.parametrize("trigger", [0.05, 0.04, 0.32, 0.4])
 def test_margin_ratio_trigger_between_maintenance_and_target(trigger):
     issue = only(
         errors_of("btc_basis", lambda d: d["rebalancing"].update(margin_ratio_trigger=trigger)),
         "rebalancing.margin_ratio_trigger",
     )
-    assert issue.message.endswith("(allowed: 0.05 < margin_ratio_trigger < 0.25)")
+    assert issue.message.endswith("(allowed: 0.05 < margin_ratio_trigger < 0.32)")
 
 
 def test_margin_ratio_target_must_exceed_the_warning_ratio():
@@ -210,9 +210,9 @@ def test_margin_ratio_target_must_exceed_the_warning_ratio():
 
 def test_risk_margin_floor_between_maintenance_and_trigger():
     issue = only(
-        errors_of("btc_basis", lambda d: d["risk"].update(margin_ratio_floor=0.16)), "risk.margin_ratio_floor"
+        errors_of("btc_basis", lambda d: d["risk"].update(margin_ratio_floor=0.23)), "risk.margin_ratio_floor"
     )
-    assert issue.message.endswith("(allowed: 0.05 < margin_ratio_floor < 0.15)")
+    assert issue.message.endswith("(allowed: 0.05 < margin_ratio_floor < 0.22)")
 
 
 def test_health_factor_ordering():
@@ -354,10 +354,10 @@ def test_config_error_message_lists_every_issue_one_per_line():
     )
 
 
-@pytest.mark.parametrize("ceiling", [0.1, 0.25])
+@pytest.mark.parametrize("ceiling", [0.1, 0.32])
 def test_margin_ratio_ceiling_must_be_above_the_target(ceiling):
     issue = only(
         errors_of("btc_basis", lambda d: d["rebalancing"].update(margin_ratio_ceiling=ceiling)),
         "rebalancing.margin_ratio_ceiling",
     )
-    assert issue.message.endswith("(allowed: margin_ratio_ceiling > 0.25)")
+    assert issue.message.endswith("(allowed: margin_ratio_ceiling > 0.32)")

@@ -195,11 +195,11 @@ def test_no_venue_parameter_may_be_infinite_or_nan(root, value):
 
 def test_a_hedge_cannot_start_below_the_venues_initial_margin(root):
     for venue in ("binance", "bybit", "okx"):
-        edit(root / "venues" / f"{venue}.yaml", "initial_margin_ratio: 0.10", "initial_margin_ratio: 0.30")
+        edit(root / "venues" / f"{venue}.yaml", "initial_margin_ratio: 0.10", "initial_margin_ratio: 0.40")
     with pytest.raises(ConfigError) as info:
         load_config("eth_basis", config_root=root)
     issue = next(e for e in info.value.errors if e.key == "hedge.margin_ratio_target")
-    assert "must be above the venues' initial_margin_ratio 0.3" in issue.message
+    assert "must be above the venues' initial_margin_ratio 0.4" in issue.message
 
 
 def test_a_share_class_default_capital_must_be_finite_and_bounded(root):

@@ -57,8 +57,8 @@ def test_trial_keys_change_with_config_scenario_and_data_and_not_with_spelling(b
                           end, None, 0).key
 
     base = key({})
-    assert key({"hedge.margin_ratio_target": 0.25}) == base        # the shipped value: same config
-    assert key({"hedge.margin_ratio_target": 0.3}) != base
+    assert key({"hedge.margin_ratio_target": 0.35}) == base        # the shipped value: same config
+    assert key({"hedge.margin_ratio_target": 0.4}) != base
     crash = load_scenario("eth_crash_30pct_4h")
     assert key({}, crash, "2025-01-15T00:00:00Z") not in (base, key({}, crash, "2025-01-16T00:00:00Z"))
     assert key({}, end="2025-01-30T23:00:00Z") != base             # another window: other data

@@ -26,6 +26,7 @@ from engine.domain.onchain_ports import (
 )
 from engine.domain.venue_ports import AaveAccountData, VenueError, VenueErrorKind
 from venues.onchain import abi
+from venues.onchain.tx.manager import TxCall
 from venues.onchain.wallet import MAX_UINT256, WalletContext, from_base_units, require_address
 
 VENUE = "aave_v3"
@@ -80,16 +81,20 @@ class AaveV3Adapter:
             token, self.pool_address, raw, label=self._label("approve", asset, amount)
         )
 
-    async def supply(self, asset: str, amount: Decimal) -> TxResult:
+    async def supply_call(self, asset: str, amount: Decimal) -> TxCall:
+        """The supply transaction (not sent): for programs simulated as one."""
         token = self.token(asset)
         raw = await self.ctx.raw(token, amount, f"supply {asset}")
-        return await self.ctx.send(
+        return self.ctx.call(
             self.pool_address,
             abi.AAVE_POOL_WRITE,
             "supply",
             [token, raw, self.ctx.address, 0],
             label=self._label("supply", asset, amount),
         )
+
+    async def supply(self, asset: str, amount: Decimal) -> TxResult:
+        return await self.ctx.tm.send(await self.supply_call(asset, amount))
 
     async def withdraw(self, asset: str, amount: AmountOrMax) -> TxResult:
         token = self.token(asset)
@@ -102,16 +107,26 @@ class AaveV3Adapter:
             label=self._label("withdraw", asset, amount),
         )
 
-    async def borrow(self, asset: str, amount: Decimal) -> TxResult:
+    async def borrow_call(self, asset: str, amount: Decimal) -> TxCall:
+        """The variable-rate borrow transaction (not sent): for programs simulated as one."""
         token = self.token(asset)
         raw = await self.ctx.raw(token, amount, f"borrow {asset}")
-        return await self.ctx.send(
+        return self.ctx.call(
             self.pool_address,
             abi.AAVE_POOL_WRITE,
             "borrow",
             [token, raw, VARIABLE_RATE, 0, self.ctx.address],
             label=self._label("borrow", asset, amount),
         )
+
+    async def borrow(self, asset: str, amount: Decimal) -> TxResult:
+        return await self.ctx.tm.send(await self.borrow_call(asset, amount))
+
+    async def approve_calls(self, asset: str, amount: Decimal) -> list[TxCall]:
+        """The exact approval of the Pool for ``amount`` (none when the allowance covers it)."""
+        token = self.token(asset)
+        raw = await self.ctx.raw(token, amount, f"approve {asset}")
+        return await self.ctx.approval_calls(token, self.pool_address, raw, self._label("approve", asset, amount))
 
     async def repay(self, asset: str, amount: AmountOrMax) -> TxResult:
         """Repay ``amount`` of variable debt, or all of it with ``"max"`` (the Pool takes exactly the debt

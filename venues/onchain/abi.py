@@ -151,3 +151,25 @@ SWAP_ROUTER_02 = [{
 
 # keccak256("Transfer(address,address,uint256)"): the ERC-20 event an adapter reads amounts from.
 TRANSFER_TOPIC = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
+
+# - AAVE v3 VariableDebtToken (ICreditDelegationToken): approveDelegation(delegatee, amount) lets the
+#   delegatee borrow up to ``amount`` on the caller's behalf; borrowAllowance(fromUser, toUser).
+#   Pool.FLASHLOAN_PREMIUM_TOTAL() in bps of the amount (flashLoanSimple).
+CREDIT_DELEGATION = [
+    *SCALED_TOKEN,
+    _fn("approveDelegation", [("delegatee", "address"), ("amount", "uint256")]),
+    _view("borrowAllowance", [("fromUser", "address"), ("toUser", "address")], [("", "uint256")]),
+]
+AAVE_FLASH_PREMIUM = [_view("FLASHLOAN_PREMIUM_TOTAL", [], [("", "uint128")])]
+
+# - Uniswap QuoterV2 (swap-router-contracts IQuoterV2): quoteExactInputSingle simulates the swap and
+#   reverts internally to return the result, so it is read with eth_call (never sent).
+QUOTER_V2 = [{
+    "type": "function", "name": "quoteExactInputSingle", "stateMutability": "nonpayable",
+    "inputs": [{"name": "params", "type": "tuple", "components": [
+        {"name": "tokenIn", "type": "address"}, {"name": "tokenOut", "type": "address"},
+        {"name": "amountIn", "type": "uint256"}, {"name": "fee", "type": "uint24"},
+        {"name": "sqrtPriceLimitX96", "type": "uint160"}]}],
+    "outputs": [{"name": "amountOut", "type": "uint256"}, {"name": "sqrtPriceX96After", "type": "uint160"},
+                {"name": "initializedTicksCrossed", "type": "uint32"}, {"name": "gasEstimate", "type": "uint256"}],
+}]

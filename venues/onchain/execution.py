@@ -19,7 +19,10 @@ from venues.credentials import CredentialError, CredentialStore
 from venues.onchain.aave_v3 import AaveV3Adapter
 from venues.onchain.etherfi import EtherFiAdapter
 from venues.onchain.factory import OnchainConfigError, address_tables, expected_chain_id
+from venues.onchain.executor_code import executor_abi
+from venues.onchain.leverage import LeverageExecutorAdapter
 from venues.onchain.lido import LidoAdapter
+from venues.onchain.program import ProgramRunner
 from venues.onchain.reader import RPC_VENUE, ChainReader
 from venues.onchain.tx.manager import TxManager
 from venues.onchain.tx.reverts import ErrorRegistry
@@ -43,6 +46,8 @@ class OnchainExecution:
     uniswap: UniswapV3Adapter | None
     weth: WethAdapter | None
     recovery: RecoveryReport | None = None
+    executor: LeverageExecutorAdapter | None = None  # the wallet's LeverageExecutor, when one is stored
+    programs: ProgramRunner | None = None  # pre-sign tickets and execution of multi-call programs
 
     async def close(self) -> None:
         await self.tm.close()
@@ -104,6 +109,34 @@ def build_adapters(
     return aave, lido, etherfi, uniswap, weth
 
 
+def build_executor(
+    ctx: WalletContext,
+    address: str,
+    venue_configs: Mapping[str, Any],
+    environment: str,
+    adapters: tuple[Any, ...],
+) -> LeverageExecutorAdapter:
+    """The LeverageExecutor adapter at ``address`` on the environment's AAVE, Uniswap and Morpho."""
+    aave, lido, etherfi, uniswap, _ = adapters
+    if aave is None or uniswap is None:
+        raise OnchainConfigError(
+            f"the leverage executor needs AAVE v3 (pool) and Uniswap (swap_router_02) on {environment}: "
+            "see configs/venues/aave_v3.yaml and uniswap.yaml"
+        )
+    quoter = _env(venue_configs["uniswap"], environment).contracts.get("quoter_v2")
+    if quoter is None:
+        raise OnchainConfigError(
+            f"configs/venues/uniswap.yaml: environments.{environment}.contracts.quoter_v2 is needed to size "
+            "atomic exits"
+        )
+    morpho = None
+    if "morpho" in venue_configs:
+        morpho = _env(venue_configs["morpho"], environment).contracts.get("morpho_blue")
+    return LeverageExecutorAdapter(
+        ctx, address, aave=aave, uniswap=uniswap, quoter=quoter, morpho=morpho, lido=lido, etherfi=etherfi
+    )
+
+
 async def build_onchain_execution(
     venue_configs: Mapping[str, Any],
     environment: str,
@@ -160,6 +193,8 @@ async def build_onchain_execution(
             venue=f"{RPC_VENUE}-private",
             secrets=secrets,
         )
+    if errors is None:
+        errors = ErrorRegistry([executor_abi()])  # the executor's custom errors, decoded by name
     tm = TxManager(
         reader,
         signer,
@@ -170,7 +205,20 @@ async def build_onchain_execution(
         private_reader=private,
     )
     ctx = WalletContext(tm, reader)
-    execution = OnchainExecution(tm, reader, ctx, *build_adapters(ctx, venue_configs, environment))
+    adapters = build_adapters(ctx, venue_configs, environment)
+    executor_address = credentials.reveal("executor_address")
+    execution = OnchainExecution(
+        tm,
+        reader,
+        ctx,
+        *adapters,
+        executor=(
+            build_executor(ctx, executor_address, venue_configs, environment, adapters)
+            if executor_address
+            else None
+        ),
+        programs=ProgramRunner(ctx),
+    )
     if start:
         try:
             execution.recovery = await tm.start()

@@ -87,13 +87,21 @@ class WalletContext:
             )
         )
 
+    def call(
+        self, to: str, contract_abi: list, function: str, args: list, *, label: str, value: int = 0
+    ) -> TxCall:
+        """The transaction calling ``function(*args)`` on ``to`` (not sent: programs collect these)."""
+        data = self.contract(to, contract_abi).encode_abi(function, args=args)
+        return TxCall(to=self.reader.checksum(to), data=data, value=value, label=label)
+
     async def send(
         self, to: str, contract_abi: list, function: str, args: list, *, label: str, value: int = 0
     ) -> TxResult:
-        data = self.contract(to, contract_abi).encode_abi(function, args=args)
-        return await self.tm.send(TxCall(to=self.reader.checksum(to), data=data, value=value, label=label))
+        return await self.tm.send(self.call(to, contract_abi, function, args, label=label, value=value))
 
-    async def _approval_calls(self, token: str, spender: str, raw_amount: int, label: str) -> list[TxCall]:
+    async def approval_calls(self, token: str, spender: str, raw_amount: int, label: str) -> list[TxCall]:
+        """The calls that leave ``spender`` allowed exactly ``raw_amount`` (none when already covered;
+        a reset to 0 first when a different non-zero allowance stands)."""
         current = await self.allowance_raw(token, spender)
         if current >= raw_amount:
             return []
@@ -122,7 +130,7 @@ class WalletContext:
     ) -> TxResult | None:
         """Approve ``spender`` for exactly ``raw_amount`` unless the allowance already covers it."""
         result = None
-        for call in await self._approval_calls(token, spender, raw_amount, label):
+        for call in await self.approval_calls(token, spender, raw_amount, label):
             result = await self.tm.send(call)
         return result
 
@@ -145,7 +153,7 @@ class WalletContext:
         would revert (a swap below its floor) is refused before the approval is signed, and no stray
         allowance is left behind. Without it the approval goes first and the action is simulated after.
         """
-        approvals = await self._approval_calls(token, spender, raw_amount, label)
+        approvals = await self.approval_calls(token, spender, raw_amount, label)
         action = TxCall(
             to=self.reader.checksum(to),
             data=self.contract(to, contract_abi).encode_abi(function, args=args),

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from engine.domain.onchain_ports import TxResult
 from venues.onchain import abi
+from venues.onchain.tx.manager import TxCall
 from venues.onchain.wallet import WalletContext, to_base_units
 
 
@@ -23,8 +24,10 @@ class WethAdapter:
             self.weth, abi.WETH9, "deposit", [], value=value, label=f"weth.deposit {eth} ETH"
         )
 
-    async def unwrap(self, amount: Decimal) -> TxResult:
+    def unwrap_call(self, amount: Decimal) -> TxCall:
+        """WETH -> ETH (not sent): for programs simulated as one."""
         raw = to_base_units(amount, 18, "unwrap WETH")
-        return await self.ctx.send(
-            self.weth, abi.WETH9, "withdraw", [raw], label=f"weth.withdraw {amount} WETH"
-        )
+        return self.ctx.call(self.weth, abi.WETH9, "withdraw", [raw], label=f"weth.withdraw {amount} WETH")
+
+    async def unwrap(self, amount: Decimal) -> TxResult:
+        return await self.ctx.tm.send(self.unwrap_call(amount))

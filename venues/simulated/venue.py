@@ -326,7 +326,9 @@ class SimulatedVenues:
         fee_units = ins.amount * fee_rate
         self._take(_wallet_token(ins.asset), ins.amount + fee_units)
         self._flash_outstanding[ins.venue] = self._flash_outstanding.get(ins.venue, 0.0) - ins.amount
-        return Fill(ins, ins.amount, ins.amount, 0.0, fee_units * self.mv.price_usd(ins.asset, t), 0.0)
+        # amount_out is what the lender received (principal + fee), so the event records the units
+        # that left the wallet, not only their value.
+        return Fill(ins, ins.amount, ins.amount + fee_units, fee_rate, fee_units * self.mv.price_usd(ins.asset, t), 0.0)
 
     def _exec_bundle(self, ins: Instruction, t: int) -> Fill:
         """Atomic: children run without their own gas; a failure rolls the whole bundle back."""

@@ -87,12 +87,16 @@ def defi(defi_session: LocalStack):
         assert chain.revert(snapshot), "evm_revert failed: later tests would see this test's state"
 
 
-def wallet_store(url: str, *, key: str = WALLET_KEY, wallet: str | None = WALLET) -> CredentialStore:
+def wallet_store(
+    url: str, *, key: str = WALLET_KEY, wallet: str | None = WALLET, executor: str | None = None
+) -> CredentialStore:
     store = CredentialStore(MemoryKeyring())
     store.set("testnet", "alchemy", "rpc_url", url)
     store.set("testnet", "alchemy", "private_key", key)
     if wallet is not None:
         store.set("testnet", "alchemy", "wallet_address", wallet)
+    if executor is not None:
+        store.set("testnet", "alchemy", "executor_address", executor)
     return store
 
 
@@ -115,7 +119,7 @@ async def open_execution(
     return await build_onchain_execution(
         defi.configs(**transactions),
         "testnet",
-        store or wallet_store(url or defi.url),
+        store or wallet_store(url or defi.url, executor=defi.stack.executor),
         ledger,
         timeout_s=timeout_s,
     )

@@ -39,7 +39,6 @@ class StackAdmin:
     def __init__(self, stack: DevStack, chain: DevChain | None = None) -> None:
         self.stack = stack
         self.chain = chain or DevChain(stack.url)
-        self._router_approved = False
 
     def close(self) -> None:
         self.chain.close()
@@ -141,12 +140,13 @@ class StackAdmin:
         self._tx("SwapRouter02", self.stack.uniswap["swap_router_02"], "exactInputSingle", params)
 
     def _approve_router(self) -> None:
-        if self._router_approved:
-            return
+        # Read from the chain, not remembered: an evm_revert (the tests' snapshots) undoes the approvals.
         router = self.stack.uniswap["swap_router_02"]
+        me = self.stack.deployer
         for symbol in ("WETH", "USDT", "wstETH", "weETH"):
-            self._tx(TOKEN_ABI[symbol], self.stack.tokens[symbol], "approve", router, MAX_UINT)
-        self._router_approved = True
+            token = self._at(TOKEN_ABI[symbol], self.stack.tokens[symbol])
+            if self.chain.call(token, "allowance", me, router) < MAX_UINT // 2:
+                self._tx(TOKEN_ABI[symbol], self.stack.tokens[symbol], "approve", router, MAX_UINT)
 
     # -- time ------------------------------------------------------------------------------------------
     def advance(self, seconds: int) -> int:

@@ -3,8 +3,9 @@
     python main.py devchain [--port 8545] [--out FILE]
     python main.py devchain --follow-history eth_leveraged [--start 2024-06-01] [--hours 48] [--pace 1.0]
 
-Starts anvil, deploys the stack (AAVE v3, Uniswap v3, Morpho Blue, the LSTs), prints the addresses as
-a configs/venues override and writes it to a file it names, then keeps the chain up until Ctrl-C.
+Starts anvil, deploys the stack (AAVE v3, Uniswap v3, Morpho Blue, the LSTs, and the wallet's
+LeverageExecutor), prints the addresses as a configs/venues override and writes it to a file it
+names, then keeps the chain up until Ctrl-C.
 With ``--follow-history MODE`` the oracle feeds, LST rates and pool prices move along the shipped
 hourly data of the mode's window, one hour every ``--pace`` seconds.
 """
@@ -244,6 +245,10 @@ def _print_summary(stack, out: Path, text: str) -> None:
     )
     print(
         f"#   printf %s {ANVIL_DEV_KEY_1} | python main.py credentials set --env testnet --venue alchemy "
-        "--field private_key",
+        "--field private_key"
+    )
+    print(
+        f"#   printf %s {stack.executor} | python main.py credentials set --env testnet --venue alchemy "
+        "--field executor_address   # the wallet's LeverageExecutor, deployed with the stack",
         flush=True,
     )

@@ -77,6 +77,7 @@ class DevStack:
     etherfi: dict[str, str] = field(default_factory=dict)
     uniswap: dict[str, str] = field(default_factory=dict)
     morpho: dict[str, str] = field(default_factory=dict)
+    executor: str = ""  # the wallet's LeverageExecutor (owner: the wallet)
     abis: dict[str, list] = field(default_factory=dict)
     spec: MarketSpec | None = None
     deploy_seconds: float = 0.0
@@ -95,18 +96,24 @@ class DevStack:
             "etherfi": self.etherfi,
             "uniswap": self.uniswap,
             "morpho": self.morpho,
+            "leverage_executor": {"address": self.executor, "owner": self.wallet},
         }
 
 
 # ------------------------------------------------------------------------------------------------ compile
 def compile_local_contracts() -> dict[str, Compiled]:
-    """The project's LSTs (solc 0.8.37) and Morpho Blue (solc 0.8.19, viaIR, as Morpho builds it).
+    """The project's LSTs and LeverageExecutor (solc 0.8.37) and Morpho Blue (solc 0.8.19, viaIR, as
+    Morpho builds it).
 
-    The two compilers run side by side (each is its own node process), so a cold build costs the
-    Morpho build alone; a warm one reads both from the cache.
+    The compilers run side by side (each is its own node process), so a cold build costs the
+    Morpho build alone; a warm one reads them all from the cache.
     """
+    from venues.onchain.executor_code import CONTRACT as EXECUTOR
+    from venues.onchain.executor_code import compile_executor
+
     morpho_root = npm.require_package(MORPHO)
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="solc") as pool:
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="solc") as pool:
+        executor = pool.submit(compile_executor)
         lst = pool.submit(
             compile_contracts,
             collect_sources(CONTRACTS_DIR, "LiquidStaking.sol"),
@@ -126,7 +133,7 @@ def compile_local_contracts() -> dict[str, Compiled]:
                 "metadata": {"bytecodeHash": "none"},
             },
         )
-        return {**lst.result(), **morpho.result()}
+        return {**lst.result(), **morpho.result(), EXECUTOR: executor.result()}
 
 
 def _ray(x: Decimal) -> int:
@@ -505,6 +512,14 @@ class _Deployer:
         )
         self.s.morpho.update({"morpho_blue": morpho, "weth_wsteth_market_id": market_id})
 
+    def executor(self) -> None:
+        """The wallet's LeverageExecutor, as its operator would deploy it once (owner: the wallet)."""
+        s = self.s
+        s.executor = self.own(
+            "LeverageExecutor", s.wallet, s.aave["pool"], s.morpho["morpho_blue"], s.tokens["WETH"],
+            s.uniswap["swap_router_02"],
+        )
+
 
 def pool_role(spec: PoolSpec) -> str:
     """Venue-config role of a pool: weth_usdt_pool_3000, wsteth_weth_pool_100."""
@@ -532,6 +547,7 @@ def deploy_stack(
         d.seed_aave()
         d.uniswap()
         d.morpho()
+        d.executor()
         stack.transactions = chain.transactions
     finally:
         chain.close()

@@ -34,11 +34,13 @@ _IMPORT = re.compile(r"""import\s+(?:[^"';]*?\bfrom\s+)?["']([^"']+)["']""")
 
 @dataclass(frozen=True)
 class Compiled:
-    """One contract's ABI and creation bytecode (0x-hex, unlinked libraries already resolved)."""
+    """One contract's ABI and creation bytecode (0x-hex, unlinked libraries already resolved), and its
+    runtime bytecode when asked for (what ``eth_getCode`` returns once deployed, absent immutables)."""
 
     name: str
     abi: list
     bytecode: str
+    runtime: str = ""
 
 
 def default_cache_dir() -> Path:
@@ -134,11 +136,14 @@ def compile_contracts(
     compiler: str = "solc",
     settings: Mapping[str, Any] | None = None,
     cache_dir: Path | None = None,
+    runtime: bool = False,
 ) -> dict[str, Compiled]:
-    """Compile ``sources`` and return ``contracts`` ({name: source unit}) as ABI + bytecode."""
+    """Compile ``sources`` and return ``contracts`` ({name: source unit}) as ABI + bytecode
+    (+ runtime bytecode with ``runtime``)."""
     selection: dict[str, dict[str, list[str]]] = {}
+    wanted = ["abi", "evm.bytecode.object"] + (["evm.deployedBytecode.object"] if runtime else [])
     for name, unit in contracts.items():
-        selection.setdefault(unit, {})[name] = ["abi", "evm.bytecode.object"]
+        selection.setdefault(unit, {})[name] = wanted
     request = {
         "language": "Solidity",
         "sources": dict(sources),
@@ -151,5 +156,6 @@ def compile_contracts(
         bytecode = entry["evm"]["bytecode"]["object"]
         if not bytecode:
             raise RuntimeError(f"{unit}:{name} compiled to no bytecode (abstract contract or interface?)")
-        out[name] = Compiled(name, entry["abi"], "0x" + bytecode)
+        deployed = entry["evm"].get("deployedBytecode", {}).get("object", "") if runtime else ""
+        out[name] = Compiled(name, entry["abi"], "0x" + bytecode, "0x" + deployed if deployed else "")
     return out

@@ -64,9 +64,12 @@ _NOT_SUPPORTED = ("method not found", "not supported", "does not exist", "unsupp
 
 @dataclass(frozen=True)
 class TxCall:
-    """What to send: target, calldata, ETH value (wei), a label for the ledger and the operator."""
+    """What to send: target, calldata, ETH value (wei), a label for the ledger and the operator.
 
-    to: str
+    ``to=None`` creates a contract: ``data`` is then the creation bytecode and its arguments.
+    """
+
+    to: str | None
     data: str = "0x"
     value: int = 0
     label: str = ""
@@ -277,16 +280,17 @@ class TxManager:
         )
 
     def _tx_fields(self, call: TxCall) -> dict[str, Any]:
-        return {
-            "from": self.address,
-            "to": self.reader.checksum(call.to),
-            "data": call.data,
-            "value": call.value,
-        }
+        fields: dict[str, Any] = {"from": self.address, "data": call.data, "value": call.value}
+        if call.to is not None:
+            fields["to"] = self.reader.checksum(call.to)
+        return fields
 
     async def simulate(self, call: TxCall) -> Simulation:
-        """Run ``call`` on the latest state; raises TransactionError(SIMULATION) with the decoded revert."""
-        if self._simulate_v1 is not False:
+        """Run ``call`` on the latest state; raises TransactionError(SIMULATION) with the decoded revert.
+
+        A contract creation is simulated with eth_call (nodes such as anvil cannot build one in
+        eth_simulateV1)."""
+        if self._simulate_v1 is not False and call.to is not None:
             results = await self._simulate_v1_calls([call])
             if results is not None:
                 return results[0]
@@ -300,13 +304,21 @@ class TxManager:
             raise self._refuse(call, self._decode(revert_data_of(exc)), "eth_call") from None
         return Simulation(None, _hex(data), "eth_call")
 
-    async def simulate_program(self, calls: Sequence[TxCall]) -> list[Simulation]:
+    async def simulate_program(
+        self,
+        calls: Sequence[TxCall],
+        *,
+        state_overrides: dict[str, dict[str, Any]] | None = None,
+        block: int | str = "latest",
+    ) -> list[Simulation]:
         """Simulate calls in order on one state, each seeing the previous ones' effects (eth_simulateV1).
 
         The pre-sign ticket of a multi-step program needs this: ``supply`` after an ``approve`` only
-        passes if the approval is applied first. Raises when the node has no eth_simulateV1.
+        passes if the approval is applied first. ``state_overrides`` (address -> {"code": ...}, the
+        eth_simulateV1 form) put read helpers on the simulated chain without deploying them; ``block``
+        pins the state simulated on. Raises when the node has no eth_simulateV1.
         """
-        results = await self._simulate_v1_calls(list(calls))
+        results = await self._simulate_v1_calls(list(calls), state_overrides=state_overrides, block=block)
         if results is None:
             raise TransactionError(
                 self.venue,
@@ -323,26 +335,29 @@ class TxManager:
             await self._simulate_v1_calls([TxCall(to=self.address, label="probe eth_simulateV1")])
         return bool(self._simulate_v1)
 
-    async def _simulate_v1_calls(self, calls: list[TxCall]) -> list[Simulation] | None:
+    async def _simulate_v1_calls(
+        self,
+        calls: list[TxCall],
+        *,
+        state_overrides: dict[str, dict[str, Any]] | None = None,
+        block: int | str = "latest",
+    ) -> list[Simulation] | None:
+        block_calls: dict[str, Any] = {
+            "calls": [
+                {
+                    "from": self.address,
+                    **({"to": self.reader.checksum(c.to)} if c.to is not None else {}),
+                    "data": c.data,
+                    "value": hex(c.value),
+                }
+                for c in calls
+            ]
+        }
+        if state_overrides:
+            block_calls["stateOverrides"] = state_overrides
         payload = [
-            {
-                "blockStateCalls": [
-                    {
-                        "calls": [
-                            {
-                                "from": self.address,
-                                "to": self.reader.checksum(c.to),
-                                "data": c.data,
-                                "value": hex(c.value),
-                            }
-                            for c in calls
-                        ]
-                    }
-                ],
-                "validation": False,
-                "traceTransfers": False,
-            },
-            "latest",
+            {"blockStateCalls": [block_calls], "validation": False, "traceTransfers": False},
+            hex(block) if isinstance(block, int) else block,
         ]
         try:
             response = await self._rpc(
@@ -453,13 +468,13 @@ class TxManager:
         to, value, data = (
             (self.address, 0, "0x")
             if kind == "cancel"
-            else (self.reader.checksum(call.to), call.value, call.data)
+            else (self.reader.checksum(call.to) if call.to is not None else None, call.value, call.data)
         )
         transaction = {
             "type": 2,
             "chainId": self.chain_id,
             "nonce": nonce,
-            "to": to,
+            **({"to": to} if to is not None else {}),  # no "to": a contract creation
             "value": value,
             "data": data,
             "gas": gas_limit,
@@ -947,7 +962,7 @@ def _call_from_raw(raw: str, label: str) -> TxCall:
     fields = TypedTransaction.from_bytes(HexBytes(raw)).as_dict()
     data = fields.get("data", b"")
     return TxCall(
-        to=to_checksum_address(fields["to"]),
+        to=to_checksum_address(fields["to"]) if fields.get("to") else None,  # empty: a creation
         data=_hex(data) if data else "0x",
         value=int(fields.get("value", 0)),
         label=label,

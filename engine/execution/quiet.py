@@ -66,7 +66,8 @@ class StretchWorld(Protocol):
     """What the venue layer tells about a stretch of hours with fixed holdings (backtest)."""
 
     def funding_over(self, hours: slice) -> Sequence[FundingLeg]: ...
-    def liquidation_possible(self, hours: slice, cash: Mapping[str, np.ndarray]) -> np.ndarray: ...
+    def liquidation_possible(self, hours: slice, cash: Mapping[str, np.ndarray],
+                             health_factor: np.ndarray | None = None) -> np.ndarray: ...
 
 
 #: The circuit-breaker monitor over a stretch: (first hour, values in the share currency, risk) ->
@@ -139,7 +140,7 @@ class QuietStretches:
         cash, settled = self._cash(hours, legs)
         usd = stretch.value_usd(p, ms, hours, cash)
         risk = stretch.risk(p, ms, hours, params.aave, cash)
-        stop = (self.world.liquidation_possible(hours, cash) if cyc.simulated_liquidations
+        stop = (self.world.liquidation_possible(hours, cash, risk.health_factor) if cyc.simulated_liquidations
                 else np.zeros(last - first + 1, dtype=bool))
         if self._checks:
             fire = cyc.strategy.quiet_check(QuietContext(p, ms, hours, risk, params, usd))
@@ -217,8 +218,7 @@ class QuietStretches:
         changed = np.flatnonzero(settled)
         if changed.size:
             paying = {leg.venue for leg in legs}
-            self.holdings.cash_changes((changed + first).tolist(),
-                                       {v: cash[v][changed].tolist() for v in cash if v in paying})
+            self.holdings.cash_changes((changed + first).tolist(), {v: cash[v][changed] for v in cash if v in paying})
         if cyc.rewards is not None:
             cyc.rewards.eligible[hours] = stretch.eligible_eeth(p, ms, hours, cyc.params.strategy.lst or "")
         for venue, acct in p.cex.items():

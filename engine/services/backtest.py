@@ -263,9 +263,11 @@ def _rewards_summary(rewards_mode: str, out: SimulationOutput, data: AlignedMark
     quarter_of_hour = code - first
     quarters = [f"{c // 4}Q{c % 4 + 1}" for c in range(first, int(code[-1]) + 1)]
     by_quarter: dict[str, list[float]] = {}
-    for day_s, apy_pct in data.reward_benchmark:
-        day = pd.Timestamp(day_s, unit="s")
-        by_quarter.setdefault(f"{day.year}Q{(day.month - 1) // 3 + 1}", []).append(apy_pct)
+    if len(data.reward_benchmark):
+        days = pd.to_datetime(np.asarray([d for d, _ in data.reward_benchmark]), unit="s")
+        labels = [f"{y}Q{q}" for y, q in zip(days.year.tolist(), ((days.month - 1) // 3 + 1).tolist())]
+        for label, (_, apy_pct) in zip(labels, data.reward_benchmark):
+            by_quarter.setdefault(label, []).append(apy_pct)
     benchmark = {q: (float(np.mean(v)), len(v)) for q, v in by_quarter.items()}
     block.update(book.totals())
     block["excluded_reasons"] = [f"{x.payout.label}: {x.payout.price_source}; not paid"

@@ -373,16 +373,20 @@ class SimulatedVenues:
                     out.append(FundingLeg(venue, asset, pos.size, mark, rate, -pos.size * mark * rate))
         return out
 
-    def liquidation_possible(self, hours: slice, cash: Mapping[str, np.ndarray]) -> np.ndarray:
+    def liquidation_possible(self, hours: slice, cash: Mapping[str, np.ndarray],
+                             health_factor: np.ndarray | None = None) -> np.ndarray:
         """True at each hour of a stretch with fixed holdings (CEX cash as given) where `liquidate`
         could act: the AAVE health factor below 1, or a CEX account's margin ratio at the hour's
-        adverse marks below maintenance, each within NEAR (those hours are stepped)."""
+        adverse marks below maintenance, each within NEAR (those hours are stepped).
+        ``health_factor``: the stretch's, when the caller has it (`stretch.risk`)."""
         ms = self.mv.series()
         n = hours.stop - hours.start
         possible = np.zeros(n, dtype=bool)
         aave_params = self.params.aave
         if aave_params is not None and any(self.p.wallet.debt_scaled.values()):
-            possible |= stretch.health_factor(self.p, ms, hours, aave_params) < 1.0 + NEAR
+            if health_factor is None:
+                health_factor = stretch.health_factor(self.p, ms, hours, aave_params)
+            possible |= health_factor < 1.0 + NEAR
         for venue, acct in self.p.cex.items():
             cp = self.params.cex.get(venue)
             if cp is None or not acct.perps:

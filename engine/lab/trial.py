@@ -109,6 +109,10 @@ def run_trial(spec: TrialSpec) -> dict[str, Any]:
     return record
 
 
+def _finite_or_none(value: Any) -> Any:
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
 def error_record(message: str, seconds: float = 0.0) -> dict[str, Any]:
     return {"status": "error", "error": message, "trial_seconds": seconds}
 
@@ -118,9 +122,14 @@ def ok_record(summary: dict[str, Any], seconds: float) -> dict[str, Any]:
     for key, value in summary.items():
         if key in NON_METRIC_KEYS:
             continue
-        if isinstance(value, float) and not math.isfinite(value):
-            value = None
-        record[key] = value
+        if isinstance(value, dict):
+            # per-venue figures (min_margin_ratio, min_margin_ratio_at_check, ...) become one column each:
+            # a table cell holds a number, and a mode without those venues has no such columns (an empty
+            # struct cannot be written to Parquet)
+            for sub, item in value.items():
+                record[f"{key}.{sub}"] = _finite_or_none(item)
+            continue
+        record[key] = _finite_or_none(value)
     for name in COMPONENTS:
         record[f"pnl.{name}"] = summary["pnl_components"][name]
     record["data_fallback_count"] = len(summary["data_fallbacks"])

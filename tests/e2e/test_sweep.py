@@ -61,6 +61,24 @@ def test_serial_sweep_writes_the_table_and_a_rerun_computes_nothing(tmp_path, fa
     assert stamps == {p: p.stat().st_mtime_ns for p in (tmp_path / "s" / "trials").glob("*.json")}
 
 
+@pytest.mark.parametrize("mode", ["eth_leveraged", "btc_basis"])
+def test_a_mode_with_or_without_cex_venues_writes_its_table(tmp_path, factory, mode):
+    """Per-venue summary figures become one column each; a mode with no CEX has none (an empty
+    per-venue mapping once made the Parquet writer fail and the Lab wait forever)."""
+    service = factory()
+    key = "leverage.target_ltv=0.9,0.91" if mode == "eth_leveraged" else "hedge.margin_ratio_target=0.35,0.4"
+    planned = plan_trials(service, mode, parse_axes([key]), [None], None, {}, *WINDOW)
+    result = run_sweep(planned, TrialStore(tmp_path / mode), SweepExecutor("serial", factory, None),
+                       table_dir=tmp_path / mode)
+    frame = pd.read_parquet(tmp_path / mode / "results.parquet")
+    assert result.computed == 2 and (frame["status"] == "ok").all()
+    venue_columns = {c for c in frame.columns if c.startswith("min_margin_ratio_at_check.")}
+    venues = () if mode == "eth_leveraged" else ("binance", "bybit", "okx")
+    expected = {f"min_margin_ratio_at_check.{v}" for v in venues}
+    assert venue_columns == expected
+    assert all(frame[c].dtype.kind == "f" for c in venue_columns)
+
+
 def test_process_pool_and_ray_give_the_serial_numbers(tmp_path, factory):
     serial, t_serial = _sweep(tmp_path, "serial", "serial", factory)
     process, t_process = _sweep(tmp_path, "process", "process", factory, workers=2)

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import itertools
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QAction, QColor, QFontMetrics, QImage, QKeySequence, QShortcut
 from PySide6.QtWidgets import QApplication
@@ -17,6 +19,8 @@ from PySide6.QtWidgets import QApplication
 from app import style
 from app.bridge import BacktestSpec
 from app.main_window import MainWindow
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 
 START = pd.Timestamp("2025-03-01", tz="UTC")
 END = pd.Timestamp("2025-03-10 23:00", tz="UTC")
@@ -114,7 +118,9 @@ def test_every_venue_is_visible_on_the_margin_chart_in_percent_with_labelled_lin
     lo, hi = plot.y_range
     assert lo <= 0 and 30 <= hi < 40, f"the chart shows the 0-30 % band, not the surplus up to 300 % ({lo}, {hi})"
     marks = {text: value for value, text, _ in plot.item.getAxis("right").marks}
-    assert marks == {"maint. 5%": 5.0, "warn 20%": 20.0, "trigger 15%": 15.0}
+    trigger = 100 * yaml.safe_load((CONFIG_DIR / "modes" / "btc_basis.yaml").read_text())["rebalancing"][
+        "margin_ratio_trigger"]                          # the mode file's own trigger, not a copy of it
+    assert marks == {"maint. 5%": 5.0, "warn 20%": 20.0, f"trigger {trigger:g}%": trigger}
     legend = plot.title_html
     for venue in ("binance", "bybit", "okx"):
         value = data.margin_pct[venue][panel.charts.rendered_hour]

@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import time
+from decimal import Decimal
 
 import pytest
 
@@ -96,7 +97,9 @@ async def test_restart_recovery_on_the_command_line(emulator, cex_store, tmp_pat
     task, out, err = await run_cli(argv, make_service(emulator, cex_store, journal, cache_dir), stdin,
                                    install_signals=False)
     assert await asyncio.wait_for(task, 10) == 3                 # stdin is not a terminal: no silent takeover
-    assert "restart recovery" in out.getvalue() and "binance: position ETH/USDT:USDT -1.279" in out.getvalue()
+    held = emulator.venues["binance"].positions["perp:ETHUSDT"].qty          # what the venue holds
+    shown = re.search(r"binance: position ETH/USDT:USDT (-?[0-9.]+)", out.getvalue())
+    assert "restart recovery" in out.getvalue() and shown and Decimal(shown.group(1)) == held < 0
     assert "--acknowledge-recovery" in err.getvalue() and " #1 " not in out.getvalue()
 
     task, out, err = await run_cli(argv + ["--acknowledge-recovery"],

@@ -201,7 +201,8 @@ def format_summary(result: BacktestResult) -> str:
         ("min margin ratio", opt(s["min_margin_ratio"]) + _at_check(s.get("min_margin_ratio_at_check") or {})),
         ("liquidations / rebalances", f"{s['liquidations']} / {s['rebalances']}"),
         ("reconciliation error", f"{s['reconciliation_error']:.3g} {cur}"),
-        ("engine time", f"{s['engine_seconds']:.3f} s ({s['hours_per_second']:,.0f} h/s)"),
+        ("engine time", f"{s['engine_seconds']:.3f} s, {s['engine_cpu_seconds']:.3f} s CPU "
+                        f"({s['hours_per_second']:,.0f} h/s)"),
     ]
     rewards = s["rewards"]
     if "paid" in rewards:

@@ -11,7 +11,7 @@ mark-to-market value every hour.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,13 +23,32 @@ Key = tuple[str, ...]
 
 
 class BalanceSheetRecorder:
-    """Snapshots of the raw holdings at the hours they changed (hour 0 always)."""
+    """Snapshots of the raw holdings at the hours they changed (hour 0 always).
 
-    __slots__ = ("hours", "states")
+    Cash-only changes from a quiet stretch (`cash_changes`) are kept as the arrays they came in and
+    expanded to snapshots when `hours` / `states` are first read: a backtest's stretches settle
+    funding every eight hours, a couple of thousand snapshots a run that a sweep never reads."""
+
+    __slots__ = ("_hours", "_states", "_pending", "_last_hour")
 
     def __init__(self) -> None:
-        self.hours: list[int] = []
-        self.states: list[dict[Key, float]] = []
+        self._hours: list[int] = []
+        self._states: list[dict[Key, float]] = []
+        # after a batch of cash changes, everything is queued in order: batches and (hour, state)
+        self._pending: list[_CashBatch | tuple[int, dict[Key, float]]] = []
+        self._last_hour = -1
+
+    @property
+    def hours(self) -> list[int]:
+        if self._pending:
+            self._expand()
+        return self._hours
+
+    @property
+    def states(self) -> list[dict[Key, float]]:
+        if self._pending:
+            self._expand()
+        return self._states
 
     def snapshot(self, t: int, p: Portfolio) -> None:
         w = p.wallet
@@ -45,11 +64,53 @@ class BalanceSheetRecorder:
             for asset, pos in acct.perps.items():
                 state[(venue, "perp", asset)] = pos.size
                 state[(venue, "perp_entry", asset)] = pos.entry_price
-        if self.hours and self.hours[-1] == t:
-            self.states[-1] = state
+        if self._pending:
+            if self._last_hour == t:          # the stretches end before the next step's hour
+                raise ValueError(f"a snapshot at hour {t} after cash changes recorded at that hour")
+            self._pending.append((t, state))
+        elif self._hours and self._hours[-1] == t:
+            self._states[-1] = state
         else:
-            self.hours.append(t)
-            self.states.append(state)
+            self._hours.append(t)
+            self._states.append(state)
+        self._last_hour = t
+
+    def cash_changes(self, hours: Sequence[int], cash: Mapping[str, np.ndarray]) -> None:
+        """Snapshots at `hours` (increasing, after every earlier snapshot) where only CEX cash changed
+        (funding settled in a quiet stretch): the last snapshot with each venue's cash at that hour
+        (``cash[venue][i]`` for ``hours[i]``)."""
+        if self._last_hour < 0:
+            raise ValueError("cash changes need an earlier snapshot of the holdings")
+        if len(hours):
+            if hours[0] <= self._last_hour:
+                raise ValueError(f"cash changes from hour {hours[0]} after a snapshot at hour {self._last_hour}")
+            self._pending.append(_CashBatch(list(hours), cash))
+            self._last_hour = hours[-1]
+
+    def _expand(self) -> None:
+        last = self._states[-1]
+        for entry in self._pending:
+            if not isinstance(entry, _CashBatch):
+                self._hours.append(entry[0])
+                self._states.append(entry[1])
+                last = entry[1]
+                continue
+            columns: list[tuple[Key, list[float]]] = [((venue, "USDT"), np.asarray(values).tolist())
+                                                      for venue, values in entry.cash.items()]
+            for i, t in enumerate(entry.hours):
+                state = dict(last)
+                for key, values in columns:
+                    state[key] = values[i]
+                self._hours.append(t)
+                self._states.append(state)
+                last = state
+        self._pending.clear()
+
+
+@dataclass(slots=True)
+class _CashBatch:
+    hours: list[int]
+    cash: Mapping[str, np.ndarray]
 
 
 @dataclass

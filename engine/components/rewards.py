@@ -76,6 +76,10 @@ class RewardBook:
     def due(self, t: int) -> list[RewardPayout]:
         return self._due.get(t, [])
 
+    def due_hours(self) -> list[int]:
+        """The hours a payout is due, in order."""
+        return sorted(self._due)
+
     def owed(self, payout: RewardPayout) -> tuple[float, float]:
         """(average eligible eETH over the staking period, tokens owed). Hours recorded so far only:
         a payout never falls before the end of its period, so the period is complete when it pays."""

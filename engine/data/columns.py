@@ -26,7 +26,7 @@ from engine.data.grid import (
 )
 from engine.data.provenance import SeriesProvenance
 from engine.data.raw_store import RawStore
-from engine.data.readers import DAY_S, TimeSeries
+from engine.data.readers import DAY_S, Bars, TimeSeries
 
 # Hourly prices (CEX closes, gas, oracle): a value may be carried forward at most this many hours.
 # Binance's 24-hour holes leave 23 missing hours, so 24 h fills them; anything longer is an error.
@@ -94,7 +94,8 @@ def aligned_with_ffill(series: TimeSeries, grid_s: np.ndarray, limit_h: int, bui
 
 class SpotColumn:
     """spot.{asset}: the primary venue's hourly close; its holes take another venue's close for the
-    same hour, and only hours no venue has are carried forward (up to PRICE_FILL_LIMIT_H)."""
+    same hour, and only hours no venue has are carried forward (up to PRICE_FILL_LIMIT_H).
+    spot_high.{asset} / spot_low.{asset}: the same hour's bar range from the same source."""
 
     def __init__(self, asset: str) -> None:
         self.asset = asset
@@ -107,18 +108,23 @@ class SpotColumn:
 
     def build(self, raw: RawStore, grid_s: np.ndarray) -> Built:
         built = Built()
-        own = raw.spot(self.asset)
+        own = raw.spot_bars(self.asset)
         labels = [f"{label} close" for label, _ in catalog.SPOT_FALLBACK_FILES[self.asset]]
-        others = list(zip(labels, raw.spot_fallbacks(self.asset)))
+        others: list[tuple[str, Bars | None]] = list(zip(labels, raw.spot_fallback_bars(self.asset)))
         column = f"spot.{self.asset}"
         prov = built.provenance[column] = SeriesProvenance(column, catalog.SPOT_SOURCES[self.asset], "hours",
                                                            grid_s.size)
-        built.columns[column] = fill_from_venues(own, catalog.SPOT_SOURCES[self.asset], others, grid_s, built, prov)
+        close, high, low = fill_from_venues(own, catalog.SPOT_SOURCES[self.asset], others, grid_s, built, prov)
+        built.columns[column] = close
+        built.columns[f"spot_high.{self.asset}"] = high
+        built.columns[f"spot_low.{self.asset}"] = low
         return built
 
 
 class PerpColumn:
     """perp.{venue}.{asset}: the venue's hourly close; missing venue hours use the fallback venue.
+    perp_high.{venue}.{asset} / perp_low.{venue}.{asset}: the same hour's bar range, from the
+    source the close came from (the liquidation check's intra-hour marks).
 
     Venues without a fallback (Binance, Bybit) forward-fill short holes; a venue with a fallback (OKX)
     takes the fallback venue's close for every hour it lacks, because a real price from another
@@ -154,48 +160,71 @@ class PerpColumn:
 
     def build(self, raw: RawStore, grid_s: np.ndarray) -> Built:
         built = Built()
-        own = raw.perp(self.venue, self.asset)
-        others = [(f"{v} {self.asset} perp close", raw.perp(v, self.asset)) for v in self.fallback_venues]
-        column = f"perp.{self.venue}.{self.asset}"
+        own = raw.perp_bars(self.venue, self.asset)
+        others = [(f"{v} {self.asset} perp close", raw.perp_bars(v, self.asset)) for v in self.fallback_venues]
+        key = f"{self.venue}.{self.asset}"
+        column = f"perp.{key}"
         label = f"{self.venue} {self.asset} perp"
         prov = built.provenance[column] = SeriesProvenance(column, label, "hours", grid_s.size)
-        built.columns[column] = fill_from_venues(own, label, others, grid_s, built, prov)
+        close, high, low = fill_from_venues(own, label, others, grid_s, built, prov)
+        built.columns[column] = close
+        built.columns[f"perp_high.{key}"] = high
+        built.columns[f"perp_low.{key}"] = low
         return built
 
 
-def fill_from_venues(own: TimeSeries | None, own_label: str, others: Sequence[tuple[str, TimeSeries | None]],
-                     grid_s: np.ndarray, built: Built, prov: SeriesProvenance) -> np.ndarray:
-    """Own closes where they exist; each remaining hour takes the first other venue's close for that
-    same hour; hours no venue has are carried forward from the last close (own, else the first other
-    venue), up to PRICE_FILL_LIMIT_H. Every substitution is counted in `built.fallbacks` and `prov`."""
+def fill_from_venues(own: Bars | None, own_label: str, others: Sequence[tuple[str, Bars | None]],
+                     grid_s: np.ndarray, built: Built, prov: SeriesProvenance
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(close, high, low) on the grid. Own closes where they exist; each remaining hour takes the
+    first other venue's close for that same hour; hours no venue has are carried forward from the
+    last close (own, else the first other venue), up to PRICE_FILL_LIMIT_H. Every substitution is
+    counted in `built.fallbacks` and `prov`.
+
+    The high and low of an hour come from the bar its close came from; a carried-forward hour has no
+    bar, so its high and low are the carried close (no intra-hour move is known)."""
     n = grid_s.size
-    values = asof(own.times, own.values, grid_s, 0).values if own is not None else np.full(n, np.nan)
+
+    def on_grid(bars: Bars) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        times = bars.close.times
+        return (asof(times, bars.close.values, grid_s, 0).values, asof(times, bars.high, grid_s, 0).values,
+                asof(times, bars.low, grid_s, 0).values)
+
     if own is not None:
-        built.notes.extend(own.notes)
-        prov.clean(dict(own.cleaning))
-    for label, series in others:
+        values, high, low = on_grid(own)
+        built.notes.extend(own.close.notes)
+        prov.clean(dict(own.close.cleaning))
+        prov.clean(dict(own.range_cleaning))
+    else:
+        values, high, low = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+    for label, bars in others:
         missing = np.isnan(values)
-        if not missing.any() or series is None:
+        if not missing.any() or bars is None:
             continue
-        same_hour = asof(series.times, series.values, grid_s, 0).values
+        same_hour, same_high, same_low = on_grid(bars)
         use = missing & ~np.isnan(same_hour)
         if use.any():
             values = np.where(use, same_hour, values)
+            high = np.where(use, same_high, high)
+            low = np.where(use, same_low, low)
             prov.substitute(label, int(use.sum()))
-            prov.clean(dict(series.cleaning), label)
+            prov.clean(dict(bars.close.cleaning), label)
+            prov.clean(dict(bars.range_cleaning), label)
             why = (f"the data pack has no {own_label} prices" if own is None
                    else f"no {own_label} close at {describe_runs(grid_s, missing)}")
             built.flag(prov, f"{own_label}: {int(use.sum())} of {n} hours use the {label} ({why})")
     missing = np.isnan(values)
     if missing.any():
-        base = own if own is not None else next(s for _, s in others if s is not None)
-        carried = checked_asof(base, grid_s, PRICE_FILL_LIMIT_H)
+        base = own if own is not None else next(b for _, b in others if b is not None)
+        carried = checked_asof(base.close, grid_s, PRICE_FILL_LIMIT_H)
         values = np.where(missing, carried.values, values)
+        high = np.where(missing, values, high)
+        low = np.where(missing, values, low)
         prov.forward_filled += int(missing.sum())
         built.flag(prov,
-            f"{own_label}: {int(missing.sum())} of {n} hours carry the last {series_name(base)} forward "
+            f"{own_label}: {int(missing.sum())} of {n} hours carry the last {series_name(base.close)} forward "
             f"(no venue has a close at {describe_runs(grid_s, missing)}; fill limit {PRICE_FILL_LIMIT_H} h)")
-    return values
+    return values, high, low
 
 
 class AaveColumns:

@@ -38,22 +38,30 @@ class RawStore:
         return self._parsed[full_key]
 
     def spot(self, asset: str) -> readers.TimeSeries:
+        return self.spot_bars(asset).close
+
+    def spot_bars(self, asset: str) -> readers.Bars:
         rel = catalog.SPOT_FILES[asset]
-        return self._get(
-            "close", rel, lambda p: readers.read_close(p, rel, f"{catalog.SPOT_SOURCES[asset]} close")
-        )
+        return self._get("bars", rel, partial(_read_bars, rel=rel, label=f"{catalog.SPOT_SOURCES[asset]} close"))
 
     def spot_fallbacks(self, asset: str) -> list[readers.TimeSeries]:
         """Other venues' spot closes for `asset`, in priority order."""
-        return [self._get("close", rel, partial(_read_close, rel=rel, label=f"{label} close"))
+        return [bars.close for bars in self.spot_fallback_bars(asset)]
+
+    def spot_fallback_bars(self, asset: str) -> list[readers.Bars]:
+        return [self._get("bars", rel, partial(_read_bars, rel=rel, label=f"{label} close"))
                 for label, rel in catalog.SPOT_FALLBACK_FILES[asset]]
 
     def perp(self, venue: str, asset: str) -> readers.TimeSeries | None:
         """The venue's own perp closes, or None when the pack has no file (OKX BTC)."""
+        bars = self.perp_bars(venue, asset)
+        return bars.close if bars is not None else None
+
+    def perp_bars(self, venue: str, asset: str) -> readers.Bars | None:
         rel = catalog.PERP_FILES.get((venue, asset))
         if rel is None:
             return None
-        return self._get("close", rel, lambda p: readers.read_close(p, rel, f"{venue} {asset} perp"))
+        return self._get("bars", rel, partial(_read_bars, rel=rel, label=f"{venue} {asset} perp"))
 
     def funding(self, venue: str, asset: str) -> readers.RawRows:
         rel = catalog.FUNDING_FILES[(venue, asset)]
@@ -92,5 +100,5 @@ class RawStore:
         return self._get("risk", catalog.AAVE_RISK_PARAMS_FILE, readers.read_risk_params)
 
 
-def _read_close(path: Path, *, rel: str, label: str) -> readers.TimeSeries:
-    return readers.read_close(path, rel, label)
+def _read_bars(path: Path, *, rel: str, label: str) -> readers.Bars:
+    return readers.read_bars(path, rel, label)

@@ -141,15 +141,18 @@ def parse_utc_seconds(values: pd.Series, path: Path, column: str, lines: np.ndar
     return v.parse_times(values, lines, path, column)
 
 
-def _rows(frame: pd.DataFrame, path: Path, time_column: str, values: np.ndarray, cleaning: v.Cleaning) -> v.Rows:
-    """Rows with parsed times and file lines; blank lines (every column empty) dropped and counted."""
+def _rows(frame: pd.DataFrame, path: Path, time_column: str, values: np.ndarray, cleaning: v.Cleaning,
+          extra: tuple[np.ndarray, ...] = ()) -> v.Rows:
+    """Rows with parsed times and file lines; blank lines (every column empty) dropped and counted.
+    ``extra``: further per-row columns carried along with the values."""
     lines = v.line_numbers(frame)
     blank = frame.isna().all(axis=1).to_numpy()
     if blank.any():
         cleaning.add("blank lines skipped", int(blank.sum()))
         frame, values, lines = frame[~blank], values[~blank], lines[~blank]
+        extra = tuple(x[~blank] for x in extra)
     times = parse_utc_seconds(frame[time_column], path, time_column, lines)
-    return v.Rows(times, values, lines)
+    return v.Rows(times, values, lines, extra)
 
 
 def _notes(what: str, cleaning: Mapping[str, int]) -> tuple[str, ...]:
@@ -158,6 +161,14 @@ def _notes(what: str, cleaning: Mapping[str, int]) -> tuple[str, ...]:
 
 def _clean_hourly(label: str, rel: str, path: Path, column: str, rows: v.Rows, cleaning: v.Cleaning, *,
                   low: float, high: float, low_inclusive: bool, jump: float | None, why: str) -> TimeSeries:
+    """The hourly-series rules (`_clean_hourly_rows`) as a TimeSeries."""
+    rows = _clean_hourly_rows(rows, path, column, cleaning, low=low, high=high, low_inclusive=low_inclusive,
+                              jump=jump, why=why)
+    return TimeSeries(label, rel, rows.times, rows.values, _notes(f"{label} ({rel})", cleaning), dict(cleaning))
+
+
+def _clean_hourly_rows(rows: v.Rows, path: Path, column: str, cleaning: v.Cleaning, *, low: float, high: float,
+                       low_inclusive: bool, jump: float | None, why: str) -> v.Rows:
     """The hourly-series rules, in order: on the hour; empty values dropped (counted); every value
     finite and in bounds; sorted; identical repeats dropped (counted); conflicting duplicates and
     jumps beyond ``jump`` rejected. Errors name the file and line."""
@@ -171,7 +182,7 @@ def _clean_hourly(label: str, rel: str, path: Path, column: str, rows: v.Rows, c
     v.reject_conflicting_duplicates(rows, path, column)
     if jump is not None:
         v.reject_jumps(rows, path, column, jump)
-    return TimeSeries(label, rel, rows.times, rows.values, _notes(f"{label} ({rel})", cleaning), dict(cleaning))
+    return rows
 
 
 def read_close(path: Path, rel: str, label: str) -> TimeSeries:
@@ -181,6 +192,38 @@ def read_close(path: Path, rel: str, label: str) -> TimeSeries:
     rows = _rows(frame, path, "timestamp", frame["close"].to_numpy(np.float64), cleaning)
     return _clean_hourly(label, rel, path, "close", rows, cleaning, low=0.0, high=1e12, low_inclusive=False,
                          jump=v.PRICE_JUMP_FACTOR, why="a price must be positive")
+
+
+@dataclass(frozen=True)
+class Bars:
+    """An hourly OHLCV file's bars: the closes (the price of the hour) and each bar's high and low on
+    the same timestamps, every bar containing its open and close (engine/data/validation.py).
+
+    The range is what happened inside the hour: a margin check against the high (a short) or the low
+    (a long) sees the breach a close-only check misses. ``range_cleaning`` counts what the high/low
+    rules changed (the closes' own cleaning is ``close.cleaning``)."""
+
+    close: TimeSeries
+    high: np.ndarray
+    low: np.ndarray
+    range_cleaning: Mapping[str, int] = field(default_factory=dict)
+
+
+def read_bars(path: Path, rel: str, label: str) -> Bars:
+    """Hourly OHLCV file -> closes with each bar's high and low (spot, perp)."""
+    frame, _ = read_csv_columns(path, {"timestamp": "str", "open": "float64", "high": "float64",
+                                       "low": "float64", "close": "float64"})
+    cleaning = v.Cleaning()
+    ohl = tuple(frame[c].to_numpy(np.float64) for c in ("open", "high", "low"))
+    rows = _rows(frame, path, "timestamp", frame["close"].to_numpy(np.float64), cleaning, ohl)
+    range_cleaning = v.Cleaning()
+    opens, highs, lows = rows.extra
+    high, low = v.bar_range(rows, opens, highs, lows, path, range_cleaning)
+    rows = _clean_hourly_rows(v.Rows(rows.times, rows.values, rows.lines, (high, low)), path, "close", cleaning,
+                              low=0.0, high=1e12, low_inclusive=False, jump=v.PRICE_JUMP_FACTOR,
+                              why="a price must be positive")
+    close = TimeSeries(label, rel, rows.times, rows.values, _notes(f"{label} ({rel})", cleaning), dict(cleaning))
+    return Bars(close, rows.extra[0], rows.extra[1], dict(range_cleaning))
 
 
 def read_lst_oracle(path: Path, rel: str, label: str, lst: str) -> TimeSeries:

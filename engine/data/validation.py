@@ -9,11 +9,15 @@ error points at the line to fix.
 Errors (the file cannot be used as it is):
 - a timestamp that does not parse, or is not on the hour;
 - a value that is infinite, not positive where it must be, or outside the series' sanity bounds;
-- a price that jumps by more than its bound from one row to the next (a bad tick: a 100x close);
+- a price that jumps by more than its bound from one row to the next (a bad tick: a 100x close), or
+  a bar's high or low that far beyond its open and close;
 - two rows with the same timestamp and different prices (which one is right cannot be known).
 
 Counted cleaning steps (reported per series in the results' ``data_fallbacks``):
 - blank lines and rows with an empty value are dropped (the hour then takes a substitute, counted);
+- a bar whose high is below the larger of its open and close is raised to it, one whose low is above
+  the smaller lowered to it, and an empty high or low takes that value: a bar always contains its
+  open and close;
 - rows out of time order are sorted;
 - rows repeating another row exactly (Bybit has 15) are dropped.
 
@@ -49,6 +53,10 @@ LST_JUMP_FACTOR = 1.2
 FUNDING_RATE_LIMIT = 0.03
 #: Gas price ceiling in gwei (the data peaks at 844).
 GAS_GWEI_MAX = 10_000.0
+#: A bar's high more than 1.5x the larger of its open and close (or its low below the smaller divided
+#: by 1.5) is a bad tick, the same bound as a close-to-close jump: the longest wick in the data is
+#: ETH's low of 2024-08-05, 19 % under its open. A 100x high would liquidate every short.
+WICK_FACTOR = PRICE_JUMP_FACTOR
 
 
 class Cleaning(dict):
@@ -61,17 +69,20 @@ class Cleaning(dict):
 
 @dataclass
 class Rows:
-    """Parallel arrays of one file's rows: epoch seconds, values, 1-based file line numbers."""
+    """Parallel arrays of one file's rows: epoch seconds, values, 1-based file line numbers, and
+    any further per-row columns (a bar's high and low) that travel with the rows through sorting and
+    de-duplication."""
 
     times: np.ndarray
     values: np.ndarray
     lines: np.ndarray
+    extra: tuple[np.ndarray, ...] = ()
 
     def keep(self, mask: np.ndarray) -> Rows:
-        return Rows(self.times[mask], self.values[mask], self.lines[mask])
+        return Rows(self.times[mask], self.values[mask], self.lines[mask], tuple(x[mask] for x in self.extra))
 
     def take(self, order: np.ndarray) -> Rows:
-        return Rows(self.times[order], self.values[order], self.lines[order])
+        return Rows(self.times[order], self.values[order], self.lines[order], tuple(x[order] for x in self.extra))
 
     @property
     def size(self) -> int:
@@ -182,7 +193,8 @@ def drop_identical_duplicates(rows: Rows, cleaning: Cleaning) -> Rows:
     """Drop rows repeating an earlier row's timestamp and value exactly (the first one stays)."""
     if rows.size < 2 or not (rows.times[1:] == rows.times[:-1]).any():   # time-sorted: repeats are adjacent
         return rows
-    same = pd.DataFrame({"t": rows.times, "v": rows.values}).duplicated(keep="first").to_numpy()
+    columns = {"t": rows.times, "v": rows.values} | {f"x{i}": x for i, x in enumerate(rows.extra)}
+    same = pd.DataFrame(columns).duplicated(keep="first").to_numpy()
     cleaning.add("duplicate rows identical to an earlier row dropped", int(same.sum()))
     return rows.keep(~same)
 
@@ -192,6 +204,11 @@ def reject_conflicting_duplicates(rows: Rows, path: Path, column: str) -> None:
     clash = np.flatnonzero(rows.times[1:] == rows.times[:-1])
     if clash.size:
         i = int(clash[0])
+        if rows.values[i] == rows.values[i + 1]:       # same close, another column differs (a bar's high/low)
+            raise DataFormatError(
+                f"{path}: lines {int(rows.lines[i])} and {int(rows.lines[i + 1])}: two rows for {_at(rows, i)} with the "
+                f"same {column} {float(rows.values[i])!r} but a different high or low; which one is right cannot "
+                f"be known, so remove the wrong row ({clash.size} such timestamp(s))")
         raise DataFormatError(
             f"{path}: lines {int(rows.lines[i])} and {int(rows.lines[i + 1])}: two rows for {_at(rows, i)} with "
             f"different {column} ({float(rows.values[i])!r} and {float(rows.values[i + 1])!r}); which one is right cannot be "
@@ -211,3 +228,42 @@ def reject_jumps(rows: Rows, path: Path, column: str, factor: float) -> None:
             f"{ratio[i - 1]:.3g}x the previous row's {float(rows.values[i - 1])!r} (line {int(rows.lines[i - 1])}, "
             f"{_at(rows, i - 1)}); a move beyond x{factor:g} between rows is taken for a bad tick "
             f"({int(bad.sum())} such row(s))")
+
+
+def bar_range(rows: Rows, opens: np.ndarray, highs: np.ndarray, lows: np.ndarray, path: Path,
+              cleaning: Cleaning) -> tuple[np.ndarray, np.ndarray]:
+    """A bar's high and low made to contain its open and close (counted), and checked for bad ticks.
+
+    ``rows.values`` are the closes; an empty open counts as the close. Rows without a close are
+    left alone (they are dropped as empty rows). Returns the cleaned (high, low)."""
+    close = rows.values
+    has_close = ~np.isnan(close)
+    open_ = np.where(np.isnan(opens), close, opens)
+    top, bottom = np.fmax(open_, close), np.fmin(open_, close)
+    high, low = highs.copy(), lows.copy()
+    empty = has_close & (np.isnan(high) | np.isnan(low))
+    cleaning.add("bars with an empty high or low given their open/close", int(empty.sum()))
+    high = np.where(np.isnan(high), top, high)
+    low = np.where(np.isnan(low), bottom, low)
+    for name, values in (("high", high), ("low", low)):
+        bad = has_close & ~(np.isfinite(values) & (values > 0.0))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise DataFormatError(f"{path}: line {int(rows.lines[i])}: {name} {float(values[i])!r} at {_at(rows, i)} "
+                                  f"is not a positive price; {int(bad.sum())} such row(s)")
+    raised = has_close & (high < top)
+    lowered = has_close & (low > bottom)
+    cleaning.add("bars with a high below max(open, close) raised to it", int(raised.sum()))
+    cleaning.add("bars with a low above min(open, close) lowered to it", int(lowered.sum()))
+    high = np.where(raised, top, high)
+    low = np.where(lowered, bottom, low)
+    for name, beyond, edge, values in (("high", high > top * WICK_FACTOR, top, high),
+                                       ("low", low < bottom / WICK_FACTOR, bottom, low)):
+        bad = has_close & beyond
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise DataFormatError(
+                f"{path}: line {int(rows.lines[i])}: {name} {float(values[i])!r} at {_at(rows, i)} is "
+                f"{values[i] / edge[i]:.3g}x the bar's {'max' if name == 'high' else 'min'}(open, close) "
+                f"{float(edge[i])!r}; a wick beyond x{WICK_FACTOR:g} is taken for a bad tick ({int(bad.sum())} such row(s))")
+    return high, low

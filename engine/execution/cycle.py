@@ -68,6 +68,10 @@ class Liquidation(Protocol):
     def loss_usd(self) -> float: ...             # what the liquidation cost, never a gain
     @property
     def trigger(self) -> str: ...
+    @property
+    def price(self) -> float: ...                # CEX: the breach price the position closed at
+    @property
+    def mark_adjustment_usd(self) -> float: ...  # the close against the hour's marks (perp mark-to-market)
 
 
 class RewardSale(Protocol):
@@ -213,8 +217,11 @@ class TradingCycle:
                     self.liquidations += 1
                     self.changed = True
                     book("liquidation", -num.from_usd(liq.loss_usd, t))
+                    if liq.mark_adjustment_usd:
+                        # the move was attributed to the hour's marks; the position ended at the breach price
+                        book("perp_mtm", num.from_usd(liq.mark_adjustment_usd, t))
                     self.log.add(mv.timestamps[t], t, liq.venue, "liquidation", asset=liq.asset,
-                                 amount=liq.repaid_or_closed, amount_out=liq.seized,
+                                 amount=liq.repaid_or_closed, amount_out=liq.seized, price=liq.price,
                                  execution_cost_usd=liq.loss_usd, reason=liq.trigger)
         self.risk = risk = snapshot(p, mv, t, self._aave)
         self.value_usd = usd = value_usd(p, mv, t)

@@ -67,6 +67,15 @@ class HourlyLedger:
     def hour_total(self) -> float:
         return sum(self._row)
 
+    def put_hours(self, hours: slice, block: np.ndarray) -> np.ndarray:
+        """Book many whole hours at once (a quiet stretch): ``block`` is hours x components. Returns
+        each hour's total, summed component by component in order as `close_hour` sums a row."""
+        self.rows[hours] = block
+        total = np.zeros(block.shape[0])
+        for i in range(block.shape[1]):
+            total = total + block[:, i]
+        return total
+
     def close_hour(self) -> float:
         row = self._row
         self.rows[self._hour] = row

@@ -159,15 +159,28 @@ def _apply_one(shock, cols: dict[str, np.ndarray], writable, data: AlignedMarket
                run_venues: set[str] | None) -> list[str]:
     n = len(data.index)
     if isinstance(shock, (PriceShock, LstRateShock)):
+        factor = 1.0 + shock.change * shape(n, start, shock)
         if isinstance(shock, PriceShock):
             names = [f"spot.{shock.asset}"] + sorted(c for c in cols if c.startswith("perp.")
                                                       and c.endswith(f".{shock.asset}"))
+            ranges = _bar_range_columns(names, cols)
         else:
             names = [f"lst.{lst}.{rate}" for lst in shock.lsts for rate in shock.rates]
+            ranges = []
         names = [c for c in names if c in cols]
-        factor = 1.0 + shock.change * shape(n, start, shock)
         for name in names:
             writable(name)[:] *= factor
+        if ranges:
+            # The shocked path inside hour t runs from the previous close (factor f[t-1]) to this
+            # close (f[t]): the bar still contains both, so the high scales by the larger factor and
+            # the low by the smaller (an at-once crash keeps the hour's pre-shock high and takes
+            # the low down with the close; a rally lifts the high with it).
+            before = np.concatenate([factor[:1], factor[:-1]])
+            up, down = np.maximum(before, factor), np.minimum(before, factor)
+            for high, low in ranges:
+                writable(high)[:] *= up
+                writable(low)[:] *= down
+            names += [c for pair in ranges for c in pair]
         return names
     if isinstance(shock, FundingShock):
         names = [c for c in (f"funding.{v}.{a}" for v in shock.venues for a in shock.assets) if c in cols]
@@ -202,6 +215,17 @@ def _apply_one(shock, cols: dict[str, np.ndarray], writable, data: AlignedMarket
             names.append(name)
         return names
     raise TypeError(f"unknown shock {type(shock).__name__}")   # pragma: no cover - models are closed
+
+
+def _bar_range_columns(price_columns: list[str], cols: dict[str, np.ndarray]) -> list[tuple[str, str]]:
+    """(high, low) column pairs of the spot/perp price columns that have a bar range."""
+    out = []
+    for name in price_columns:
+        kind, rest = name.split(".", 1)
+        pair = (f"{kind}_high.{rest}", f"{kind}_low.{rest}")
+        if pair[0] in cols and pair[1] in cols:
+            out.append(pair)
+    return out
 
 
 def _describe(shock) -> str:

@@ -5,8 +5,10 @@ imports nothing from venues/ (dependency rule: engine -> nothing of ours outside
 """
 from __future__ import annotations
 
+import json
 import math
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -79,6 +81,13 @@ class BacktestResult:
         return {name: np.cumsum(self.output.components[:, i]) for i, name in enumerate(COMPONENTS)}
 
 
+#: Market views kept per service (the aligned frame after any scenario, its hour labels and its
+#: MarketView). A sweep worker runs many configurations of one data set: building the view (the
+#: columns as Python lists, every hour's label formatted) is tens of milliseconds a trial, and the
+#: view is read-only during a run, so one per data set and scenario is built once.
+VIEW_CACHE_SIZE = 3
+
+
 class BacktestService:
     def __init__(self, provider: HistoricalDataProvider,
                  world_factory: WorldFactory,
@@ -86,6 +95,7 @@ class BacktestService:
         self.provider = provider
         self.world_factory = world_factory
         self.rejected_exc = rejected_exc
+        self._views: OrderedDict[tuple, tuple[AlignedMarketData, ShockedMarket | None, MarketView]] = OrderedDict()
 
     def prepare(self, request: BacktestRequest) -> tuple[Any, RunParams, AlignedMarketData, float]:
         """Load and validate config, then the aligned data. Raises ConfigError / DataRangeError."""
@@ -107,22 +117,21 @@ class BacktestService:
 
     def run(self, request: BacktestRequest, progress: Callable[[int, int], None] | None = None,
             should_cancel: Callable[[], bool] | None = None,
-            on_data: Callable[[AlignedMarketData], None] | None = None) -> BacktestResult:
+            on_data: Callable[[AlignedMarketData], None] | None = None,
+            stepwise: bool = False) -> BacktestResult:
         """``on_data`` sees the aligned data before the simulation starts (the CLI prints the
-        substitute-data warnings there, at the start of the run)."""
+        substitute-data warnings there, at the start of the run). ``stepwise``: step every hour
+        (the reference for the closed-form quiet stretches, engine/execution/quiet.py)."""
         run_id = provenance.new_run_id()
         resolved, params, data, load_seconds = self.prepare(request)
         if on_data is not None:
             on_data(data)
         if len(data) < 2:
             raise ValueError("the window must hold at least two hours")
-        shocked = shock_market(request, resolved, data)
-        if shocked is not None:
-            data = shocked.data
-        timestamps = data.index.strftime("%Y-%m-%dT%H:%M:%SZ").tolist()
-        mv = MarketView.from_columns(data, timestamps)
+        data, shocked, mv = self._market(request, resolved, params, data)
         strategy = STRATEGIES[params.strategy.mode](params)
-        out = simulate(strategy, params, mv, self.world_factory, self.rejected_exc, progress, should_cancel)
+        out = simulate(strategy, params, mv, self.world_factory, self.rejected_exc, progress, should_cancel,
+                       stepwise=stepwise)
         lst = params.strategy.lst
         peg = data[f"lst.{lst}.market"] / data[f"lst.{lst}.oracle"] if lst else None
         warnings = [f"{w.file}: {w.key}: {w.message}" for w in resolved.warnings]
@@ -140,6 +149,28 @@ class BacktestService:
         underlying = params.strategy.underlying or "ETH"
         return BacktestResult(summary, data.index, out, params, np.asarray(data["spot.ETH"]), peg,
                               np.asarray(data[f"spot.{underlying}"]), warnings, data)
+
+
+    def _market(self, request: BacktestRequest, resolved: Any, params: RunParams, data: AlignedMarketData
+                ) -> tuple[AlignedMarketData, ShockedMarket | None, MarketView]:
+        """The run's frame (after its scenario) and MarketView, from the view cache when the same
+        data set (by content key), scenario and venues were prepared before."""
+        venues = tuple(sorted(resolved.required_venues()))
+        scenario = json.dumps(request.scenario.digest_payload(), sort_keys=True, default=str) \
+            if request.scenario is not None else None
+        key = (self.provider.data_key(data_requirements(params), request.start, request.end), scenario,
+               str(request.scenario_at), venues)
+        hit = self._views.get(key)
+        if hit is not None:
+            self._views.move_to_end(key)
+            return hit
+        shocked = shock_market(request, resolved, data)
+        frame = shocked.data if shocked is not None else data
+        entry = (frame, shocked, MarketView.from_columns(frame, frame.index.strftime("%Y-%m-%dT%H:%M:%SZ").tolist()))
+        self._views[key] = entry
+        while len(self._views) > VIEW_CACHE_SIZE:
+            self._views.popitem(last=False)
+        return entry
 
 
 def shock_market(request: BacktestRequest, resolved: Any, data: AlignedMarketData) -> ShockedMarket | None:
@@ -214,6 +245,7 @@ def build_summary(resolved: Any, params: RunParams, data: AlignedMarketData, out
         "data_notes": list(data.notes),
         "config_warnings": warnings,
         "engine_seconds": out.engine_seconds,
+        "engine_cpu_seconds": out.engine_cpu_seconds,
         "data_load_seconds": load_seconds,
         "hours_per_second": hours / out.engine_seconds if out.engine_seconds > 0 else None,
     }
@@ -231,9 +263,11 @@ def _rewards_summary(rewards_mode: str, out: SimulationOutput, data: AlignedMark
     quarter_of_hour = code - first
     quarters = [f"{c // 4}Q{c % 4 + 1}" for c in range(first, int(code[-1]) + 1)]
     by_quarter: dict[str, list[float]] = {}
-    for day_s, apy_pct in data.reward_benchmark:
-        day = pd.Timestamp(day_s, unit="s")
-        by_quarter.setdefault(f"{day.year}Q{(day.month - 1) // 3 + 1}", []).append(apy_pct)
+    if len(data.reward_benchmark):
+        days = pd.to_datetime(np.asarray([d for d, _ in data.reward_benchmark]), unit="s")
+        labels = [f"{y}Q{q}" for y, q in zip(days.year.tolist(), ((days.month - 1) // 3 + 1).tolist())]
+        for label, (_, apy_pct) in zip(labels, data.reward_benchmark):
+            by_quarter.setdefault(label, []).append(apy_pct)
     benchmark = {q: (float(np.mean(v)), len(v)) for q, v in by_quarter.items()}
     block.update(book.totals())
     block["excluded_reasons"] = [f"{x.payout.label}: {x.payout.price_source}; not paid"

@@ -22,8 +22,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from engine.components.event_log import EventLog
 from engine.components.risk import RiskSnapshot
+from engine.components.stretch import RiskSeries
 from engine.domain.market import MarketView
 from engine.domain.params import RunParams
 from engine.services.live.risk_limits import RiskLimits, RiskReading, evaluate
@@ -76,11 +79,63 @@ class BacktestRiskMonitor:
             if self._active:
                 self._active.clear()
             return
+        for reason in self._breaches(t, value, risk.health_factor, risk.margin_ratio, risk.largest_position_usd):
+            self.log.add(self.mv.timestamps[t], t, "risk", "breach", reason=reason)
+
+    def observe_stretch(self, first: int, values: np.ndarray, risk: RiskSeries) -> list[tuple[int, str]]:
+        """`observe` for the hours first, first+1, ... of a quiet stretch (one reading per hour, as
+        arrays), in one pass: the running peak, the day's opening value and the hours that breach
+        are computed with numpy, and only those hours are evaluated one by one. Returns the breach
+        events as (hour, reason), for the caller to log in their place among the stretch's events."""
+        lim = self.limits
+        n = values.size
+        lows = self.margin_ratio_min
+        for venue, ratios_ in risk.margin_ratio.items():
+            low = float(np.fmin.reduce(ratios_)) if ratios_.size else math.inf
+            if low < lows.get(venue, math.inf):
+                lows[venue] = low
+        peak = np.maximum.accumulate(np.concatenate([[self.peak], values]))[1:]
+        drawdown_floor = peak * (1.0 - lim.max_drawdown)
+        new_day = (self._hour0 + np.arange(first, first + n)) % 24 == 0
+        day_start = np.full(n, self._day_start)
+        daily_floor = np.full(n, self._daily_floor)
+        if new_day.any():
+            # each hour takes the value of the last day start at or before it
+            last = np.maximum.accumulate(np.where(new_day, np.arange(n), -1))
+            started = last >= 0
+            day_start[started] = values[last[started]]
+            daily_floor[started] = values[last[started]] * (1.0 - lim.max_daily_loss)
+        ratios = risk.margin_ratio
+        lowest = np.minimum.reduce(list(ratios.values())) if ratios else np.full(n, np.inf)
+        hf = risk.health_factor
+        largest = np.broadcast_to(risk.largest_position_usd, (n,))
+        breaching = ((values < drawdown_floor) | (values < daily_floor) | (hf < lim.hf_floor)
+                     | (lowest < lim.margin_ratio_floor) | (largest > lim.max_position_usdt))
+        out: list[tuple[int, str]] = []
+        previous = -1                       # the stretch index of the last breaching hour
+        for i in np.flatnonzero(breaching).tolist():
+            if i != previous + 1:           # an hour without a breach in between clears the set
+                self._active.clear()
+            self.peak, self._day_start = float(peak[i]), float(day_start[i])
+            out += [(first + i, reason) for reason in self._breaches(
+                first + i, float(values[i]), float(hf[i]), {v: float(r[i]) for v, r in ratios.items()},
+                float(largest[i]))]
+            previous = i
+        if previous != n - 1:
+            self._active.clear()
+        self.peak, self._drawdown_floor = float(peak[-1]), float(drawdown_floor[-1])
+        self._day_start, self._daily_floor = float(day_start[-1]), float(daily_floor[-1])
+        return out
+
+    def _breaches(self, t: int, value: float, health_factor: float, margin_ratio: dict[str, float],
+                  largest_position_usd: float) -> list[str]:
+        """The hour's breached limits: a reason for each that starts to breach (episodes counted)."""
+        lim = self.limits
         reading = RiskReading(value=value, peak_value=self.peak, day_start_value=self._day_start,
-                              largest_position_usdt=risk.largest_position_usd,
-                              health_factor=risk.health_factor,
-                              margin_ratios={v: x for v, x in risk.margin_ratio.items() if not math.isinf(x)})
+                              largest_position_usdt=largest_position_usd, health_factor=health_factor,
+                              margin_ratios={v: x for v, x in margin_ratio.items() if not math.isinf(x)})
         breaches = {b.limit: b for b in evaluate(lim, reading)}
+        reasons = []
         for name in sorted(breaches.keys() - self._active):
             text = str(breaches[name])
             ep = self.episodes.get(name)
@@ -88,10 +143,10 @@ class BacktestRiskMonitor:
                 self.episodes[name] = _Episodes(t, text)
             else:
                 ep.count += 1
-            self.log.add(self.mv.timestamps[t], t, "risk", "breach",
-                         reason=f"risk limit {text}: a live session ({lim.breach_action} on breach) would stop "
-                                "adding risk here until reset; the backtest trades on")
+            reasons.append(f"risk limit {text}: a live session ({lim.breach_action} on breach) would stop "
+                           "adding risk here until reset; the backtest trades on")
         self._active = set(breaches)
+        return reasons
 
     def warnings(self) -> list[str]:
         """One line per limit a live session would have acted on."""

@@ -26,6 +26,7 @@ from engine.domain.portfolio import Portfolio
 from engine.execution.cycle import Allowance, TradingCycle, VenueWorld
 from engine.execution.ledger import HourlyLedger
 from engine.execution.manager import ExecutionManager
+from engine.execution.quiet import QuietHours, QuietStretches, StretchWorld, covers
 from engine.execution.outcome import Failures
 from engine.services.backtest_risk import BacktestRiskMonitor
 from engine.strategies.base import Strategy
@@ -56,6 +57,7 @@ class SimulationOutput:
     events: EventLog
     initial_value: float
     engine_seconds: float
+    engine_cpu_seconds: float = 0.0     # CPU time of the run's thread (the wall time counts the neighbours)
     ledger_totals: dict[str, float] = field(default_factory=dict)
     risk_warnings: list[str] = field(default_factory=list)   # live circuit breakers the run crossed
     margin_ratio_at_check: dict[str, float] = field(default_factory=dict)  # lowest per venue, before acting
@@ -68,10 +70,15 @@ def simulate(strategy: Strategy, params: RunParams, mv: MarketView,
              world_factory: Callable[[Portfolio, MarketView, RunParams], VenueWorld],
              rejected_exc: type[Exception],
              progress: Callable[[int, int], None] | None = None,
-             should_cancel: Callable[[], bool] | None = None) -> SimulationOutput:
+             should_cancel: Callable[[], bool] | None = None,
+             stepwise: bool = False) -> SimulationOutput:
     """Run ``strategy`` over every hour of ``mv``; ``rejected_exc`` is what the venue layer raises
-    when it refuses an instruction (it stops that program; anything else raised is a bug)."""
+    when it refuses an instruction (it stops that program; anything else raised is a bug).
+
+    The hours between events are valued in closed form, many at once (engine/execution/quiet.py);
+    ``stepwise`` steps every hour instead: the reference the fast path is tested against."""
     started = time.perf_counter()
+    cpu_started = time.thread_time()
     sp = params.strategy
     n = mv.hours
     portfolio = Portfolio()
@@ -108,10 +115,27 @@ def simulate(strategy: Strategy, params: RunParams, mv: MarketView,
     underlying = sp.underlying or "ETH"
     holdings = BalanceSheetRecorder()
     step = cycle.step
+    quiet = None
+    if not stepwise and covers(strategy) and isinstance(world, StretchWorld):
+        quiet = QuietStretches(cycle, world, ledger, holdings,
+                               lambda first, share, risk: monitor.observe_stretch(first, share, risk))
 
-    for t in range(n):
-        if should_cancel is not None and t % PROGRESS_EVERY == 0 and t and should_cancel():
-            raise Cancelled(f"cancelled at hour {t} of {n}")
+    t = 0
+    tick = PROGRESS_EVERY                  # the next hour at which to report progress / poll cancel
+    while t < n:
+        if t >= tick:
+            if should_cancel is not None and should_cancel():
+                raise Cancelled(f"cancelled at hour {t} of {n}")
+            if progress is not None:
+                progress(t, n)
+            tick = (t // PROGRESS_EVERY + 1) * PROGRESS_EVERY
+        if quiet is not None and t and cycle.entered:
+            stretch = quiet.advance(t)
+            if stretch is not None:
+                _record_stretch(stretch, values, values_protocol, recon, hf, ltv, margin, d_on, d_cex,
+                                hedge_notional, underlying)
+                t = stretch.hours.stop
+                continue
         step(t, guard=observe)
         value = cycle.value
         values[t] = value
@@ -122,8 +146,7 @@ def simulate(strategy: Strategy, params: RunParams, mv: MarketView,
             if cycle.rebalanced:
                 rebalance_hours.append(t)
         _record_risk(t, cycle.risk, hf, ltv, margin, d_on, d_cex, hedge_notional, underlying)
-        if progress is not None and t % PROGRESS_EVERY == 0 and t:
-            progress(t, n)
+        t += 1
     if progress is not None:
         progress(n, n)
 
@@ -132,9 +155,29 @@ def simulate(strategy: Strategy, params: RunParams, mv: MarketView,
         health_factor=hf, ltv=ltv, margin_ratio=margin, delta_onchain=d_on, delta_cex=d_cex,
         hedge_notional=hedge_notional, rebalance_hours=rebalance_hours, liquidation_count=cycle.liquidations,
         events=log, initial_value=sp.capital, engine_seconds=time.perf_counter() - started,
+        engine_cpu_seconds=time.thread_time() - cpu_started,
         ledger_totals=ledger.totals(), rewards=cycle.rewards, holdings=holdings, final_portfolio=portfolio,
         risk_warnings=monitor.warnings(), margin_ratio_at_check=dict(monitor.margin_ratio_min),
     )
+
+
+def _record_stretch(q: QuietHours, values: np.ndarray, values_protocol: np.ndarray, recon: np.ndarray,
+                    hf: np.ndarray, ltv: np.ndarray, margin: dict[str, np.ndarray], d_on: np.ndarray,
+                    d_cex: np.ndarray, hedge_notional: np.ndarray, underlying: str) -> None:
+    """`_record_risk` and the value arrays for every hour of a quiet stretch."""
+    sl, risk = q.hours, q.risk
+    values[sl] = q.value
+    values_protocol[sl] = q.value_protocol
+    recon[sl] = q.reconciliation
+    hf[sl] = np.where(np.isinf(risk.health_factor), np.nan, risk.health_factor)
+    ltv[sl] = risk.ltv
+    for venue, arr in margin.items():
+        ratio = risk.margin_ratio.get(venue)
+        if ratio is not None:
+            arr[sl] = np.where(np.isinf(ratio), np.nan, ratio)
+    d_on[sl] = risk.delta_onchain_eth
+    d_cex[sl] = risk.delta_cex.get(underlying, 0.0)
+    hedge_notional[sl] = risk.hedge_notional
 
 
 def _record_risk(t: int, risk: RiskSnapshot | None, hf: np.ndarray,

@@ -10,10 +10,13 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar, Generator
 
+import numpy as np
+
 from engine.components.risk import RiskSnapshot, cex_equity, onchain_eth_units
+from engine.components.stretch import RiskSeries
 from engine.components.valuation import value_usd
 from engine.domain.instructions import Fill, Instruction
-from engine.domain.market import MarketView
+from engine.domain.market import MarketSeries, MarketView
 from engine.domain.params import RunParams, StrategyParams
 from engine.domain.portfolio import Portfolio
 from engine.strategies.capacity import (
@@ -54,8 +57,39 @@ class StrategyContext:
         return self.market.eth[self.t]
 
 
+#: A quiet check is conservative by this relative margin: an hour within it of a trigger is stepped
+#: and `check` decides it there (float rounding between the two never skips a rebalance).
+NEAR = 1e-9
+
+
+@dataclass(slots=True)
+class QuietContext:
+    """`StrategyContext` over a stretch of hours whose holdings do not change (only prices and
+    funding move): every figure is an array over ``hours``."""
+
+    portfolio: Portfolio
+    market: MarketSeries
+    hours: slice
+    risk: RiskSeries
+    params: RunParams
+    value_usd: np.ndarray                  # the value `check` would see (after the hour's funding)
+
+    @property
+    def eth(self) -> np.ndarray:
+        return self.market.eth[self.hours]
+
+    def below(self, x: np.ndarray, threshold: float) -> np.ndarray:
+        """Where ``x < threshold`` could hold (within NEAR)."""
+        return x < threshold + abs(threshold) * NEAR
+
+    def above(self, x: np.ndarray, threshold: float) -> np.ndarray:
+        """Where ``x > threshold`` could hold (within NEAR)."""
+        return x > threshold - abs(threshold) * NEAR
+
+
 class Strategy:
-    """Base for all seven modes. Subclasses implement `seed`, `entry` and optionally `check`/`rebalance`."""
+    """Base for all seven modes. Subclasses implement `seed`, `entry` and optionally `check`/`rebalance`
+    (a mode with a `check` also implements `quiet_check`, its vectorised twin)."""
 
     mode: ClassVar[str] = ""
 
@@ -83,6 +117,16 @@ class Strategy:
 
     def check(self, ctx: StrategyContext) -> Rebalance | None:
         """Cheap per-hour test: why to rebalance, or None. Called every hour."""
+        return None
+
+    def quiet_check(self, q: QuietContext) -> np.ndarray | None:
+        """`check` for many hours at once, holdings fixed: True at each hour where `check` could name a
+        reason. The backtest steps those hours (and `check` decides); every other hour of the stretch
+        is valued in closed form without calling the strategy. Margin ratios, delta drift and the
+        health factor against their triggers are closed forms in the prices, so a mode's check can
+        say this with a few array comparisons. Conservative is correct (an extra hour is stepped);
+        missing an hour would not be, so a mode whose `check` this does not cover returns None and
+        every hour is stepped."""
         return None
 
     def rebalance(self, ctx: StrategyContext, why: Rebalance) -> Program:
@@ -143,6 +187,34 @@ class Strategy:
             if ratio > ceiling and not (self._idle_on_spot_venue and venue == sp.spot_venue):
                 return margin_excess(venue)
         return None
+
+    def hedged_quiet_check(self, q: QuietContext, onchain_units: np.ndarray | float,
+                           long_units: np.ndarray | float) -> np.ndarray:
+        """`hedged_check` over a quiet stretch: True where any of its reasons could fire (a margin
+        below the trigger, a leg past its position limit, delta drift, or surplus margin on a leg
+        below its capacity). Which reason `check` names is for the stepped hour to decide."""
+        sp = self.sp
+        ratios = q.risk.margin_ratio
+        fire = np.zeros(q.hours.stop - q.hours.start, dtype=bool)
+        for ratio in ratios.values():
+            fire |= q.below(ratio, sp.margin_ratio_trigger)
+        price = q.market.spot[sp.underlying][q.hours] if sp.underlying != "ETH" else q.eth
+        long_usd = long_units * price
+        fire |= q.above(long_usd, self._position_cap)
+        net = onchain_units + q.risk.delta_cex.get(sp.underlying or "", 0.0)
+        equity = np.minimum(q.value_usd, self._working_capital)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            drift = np.abs(net) * price / equity
+        fire |= (equity > 0) & q.above(drift, sp.delta_drift_trigger)
+        below_capacity = q.below(long_usd, self._long_cap)
+        for venue, ratio in ratios.items():
+            if not (self._idle_on_spot_venue and venue == sp.spot_venue):
+                fire |= below_capacity & q.above(ratio, sp.margin_ratio_ceiling)
+        return fire
+
+    def hf_quiet_below_floor(self, q: QuietContext) -> np.ndarray:
+        """`hf_below_floor` over a quiet stretch (+inf, no debt, is never below)."""
+        return q.below(q.risk.health_factor, self.sp.hf_floor)
 
     def margin_shortfall(self, ctx: StrategyContext, long_units: float) -> str | None:
         """The first perp venue whose equity is below the initial margin of its full hedge of

@@ -1,11 +1,13 @@
 """Cash-and-carry basis: long spot on one CEX, short perps split across venues (btc/eth_basis)."""
 from __future__ import annotations
 
+import numpy as np
+
 from engine.domain.instructions import Instruction, Op
 from engine.domain.market import MarketView
 from engine.domain.portfolio import Portfolio
 from engine.math.costs import slippage_bps
-from engine.strategies.base import Program, Strategy, StrategyContext
+from engine.strategies.base import Program, QuietContext, Strategy, StrategyContext
 from engine.strategies.hedge import (
     clamp_order,
     collect_surplus,
@@ -59,6 +61,12 @@ class BasisStrategy(Strategy):
 
     def check(self, ctx: StrategyContext) -> Rebalance | None:
         return self.hedged_check(ctx, 0.0, self._spot_qty(ctx)) if self.sp.rebalancing else None
+
+    def quiet_check(self, q: QuietContext) -> np.ndarray:
+        if not self.sp.rebalancing:
+            return np.zeros(q.hours.stop - q.hours.start, dtype=bool)
+        spot = q.portfolio.cex.get(self.sp.spot_venue)
+        return self.hedged_quiet_check(q, 0.0, spot.spot.get(self.sp.underlying, 0.0) if spot is not None else 0.0)
 
     def rebalance(self, ctx: StrategyContext, why: Rebalance) -> Program:
         sp = self.sp

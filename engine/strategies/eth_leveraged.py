@@ -2,9 +2,11 @@
 Rebalancing deleverages back to hf_target when the health factor falls below hf_floor."""
 from __future__ import annotations
 
+import numpy as np
+
 from engine.domain.market import MarketView
 from engine.domain.portfolio import Portfolio
-from engine.strategies.base import Program, Strategy, StrategyContext
+from engine.strategies.base import Program, QuietContext, Strategy, StrategyContext
 from engine.strategies.onchain_legs import deleverage_to_target, estimated_gas_eth, lever_up
 from engine.strategies.rebalance import HF_FLOOR, Rebalance
 
@@ -24,6 +26,11 @@ class EthLeveragedStrategy(Strategy):
 
     def check(self, ctx: StrategyContext) -> Rebalance | None:
         return HF_FLOOR if self.sp.rebalancing and self.hf_below_floor(ctx) else None
+
+    def quiet_check(self, q: QuietContext) -> np.ndarray:
+        if not self.sp.rebalancing:
+            return np.zeros(q.hours.stop - q.hours.start, dtype=bool)
+        return self.hf_quiet_below_floor(q)
 
     def rebalance(self, ctx: StrategyContext, why: Rebalance) -> Program:
         yield from deleverage_to_target(ctx, str(why))

@@ -2,12 +2,14 @@
 shorts sized to its net ETH, so the USDT value earns staking (+ leverage spread) + funding."""
 from __future__ import annotations
 
+import numpy as np
+
 from engine.domain.instructions import WALLET, Instruction, Op
 from engine.domain.market import MarketView
 from engine.domain.portfolio import Portfolio
 from engine.math.costs import slippage_bps
 from engine.math.leverage import sequential_loop
-from engine.strategies.base import Program, Strategy, StrategyContext
+from engine.strategies.base import Program, QuietContext, Strategy, StrategyContext
 from engine.strategies.capacity import check_hedged_capital
 from engine.strategies.hedge import (
     DUST_USD,
@@ -86,6 +88,13 @@ class MarketNeutralStrategy(Strategy):
             return HF_FLOOR
         exposure = self.onchain_exposure(ctx)
         return self.hedged_check(ctx, exposure, exposure)
+
+    def quiet_check(self, q: QuietContext) -> np.ndarray:
+        if not self.sp.rebalancing:
+            return np.zeros(q.hours.stop - q.hours.start, dtype=bool)
+        exposure = q.risk.delta_onchain_eth            # onchain_exposure: the same closed form
+        fire = self.hedged_quiet_check(q, exposure, exposure)
+        return fire | self.hf_quiet_below_floor(q) if self.leveraged else fire
 
     def rebalance(self, ctx: StrategyContext, why: Rebalance) -> Program:
         reason = str(why)

@@ -219,11 +219,15 @@ class ReplayLedger:
             self.debt[reserve] -= float(e.amount) / self.px.index(reserve, "variableBorrowIndex")[t]
             self.supply[e.asset] -= float(e.amount_out) / self.px.index(e.asset, "liquidityIndex")[t]
             return
-        acct = self.cex[e.venue]                              # every perp closed at the mark, less the fee
-        for asset, size in acct.perp_size.items():
-            if size:
-                acct.perp_cash[asset] += size * self.px.perp(e.venue, asset)[t]
-                acct.perp_size[asset] = 0.0
+        # Every perp closed at the event's price, less the fee: the breach price inside the hour's bar
+        # where the venue's margin reached maintenance (not the hour's close), which the event states.
+        acct = self.cex[e.venue]
+        open_ = [asset for asset, size in acct.perp_size.items() if size]
+        if len(open_) > 1:
+            raise AssertionError(f"a liquidation at hour {t} closes {open_}; the event holds one price")
+        for asset in open_:
+            acct.perp_cash[asset] += acct.perp_size[asset] * float(e.price)
+            acct.perp_size[asset] = 0.0
         acct.usdt -= float(e.execution_cost_usd)
 
     def _price(self, token: str, t: int) -> float:

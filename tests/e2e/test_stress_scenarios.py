@@ -140,14 +140,26 @@ def test_market_only_depeg_leaves_the_health_factor_alone(backtest_service):
 def _hand_margin(data, venue: str, m0: float, t0: int, factor: np.ndarray, upto: int) -> np.ndarray:
     """Margin ratio of a short perp left alone from hour t0: equity e = e0 + |s| (mark0 - mark) + funding
     received |s| x mark_k x rate_k at each settlement, divided by |s| x mark (|s| cancels)."""
+    return _hand_equity(data, venue, m0, t0, factor, upto) / (data[f"perp.{venue}.ETH"] * factor)[t0 + 1:upto + 1]
+
+
+def _hand_equity(data, venue: str, m0: float, t0: int, factor: np.ndarray, upto: int) -> np.ndarray:
+    """That short's equity per unit at each hour's close (after the hour's funding)."""
     mark = data[f"perp.{venue}.ETH"] * factor
     rate = data[f"funding.{venue}.ETH"]
     out = np.empty(upto - t0)
     equity_per_unit = m0 * mark[t0]
     for i, t in enumerate(range(t0 + 1, upto + 1)):
         equity_per_unit += (mark[t - 1] - mark[t]) + mark[t] * rate[t]
-        out[i] = equity_per_unit / mark[t]
+        out[i] = equity_per_unit
     return out
+
+
+def _shocked_high(data, venue: str, factor: np.ndarray) -> np.ndarray:
+    """The hour's high under the shock: the bar runs from the previous close to this one, so the
+    high scales with the larger of the two hours' factors (engine.scenarios.shocks)."""
+    before = np.concatenate([factor[:1], factor[:-1]])
+    return data[f"perp_high.{venue}.ETH"] * np.maximum(before, factor)
 
 
 def test_eth_halving_raises_the_short_legs_margin_and_needs_no_action(backtest_service):
@@ -166,22 +178,42 @@ def test_eth_halving_raises_the_short_legs_margin_and_needs_no_action(backtest_s
 
 
 def test_eth_rally_liquidates_unrebalanced_shorts_at_the_hand_computed_hour(backtest_service):
-    overrides = {"rebalancing.enabled": False}
+    """Each venue's short is liquidated in the first hour whose HIGH takes its margin ratio below
+    maintenance, and closes at the breach price P* where equity reaches maintenance x notional:
+    per unit, E + (mark - P*) = mmr x P* with E the close's equity per unit after the hour's funding.
+
+    Before the intra-hour rule the check used closes only, and every leg went an hour later (the
+    hour after its bar's high had already crossed P*); the closes' hour is computed here too. At
+    the margin target 0.25 (the shipped 0.35 enters with enough margin that both checks pick the
+    same hour of this ramp)."""
+    overrides = {"rebalancing.enabled": False, "hedge.margin_ratio_target": 0.25,
+                 "rebalancing.margin_ratio_trigger": 0.15}
     data = _data(backtest_service, "usdt_market_neutral", **overrides)
     at = _at_hour(data)
     factor = _ramp(len(data), at, 0.5, 24)
-    params = build_run_params(load_config("usdt_market_neutral"))
+    params = build_run_params(load_config("usdt_market_neutral", cli_overrides=dict(overrides)))
     base = _run(backtest_service, "usdt_market_neutral", None, **overrides)
     r = _run(backtest_service, "usdt_market_neutral", "eth_spike_50pct_24h", **overrides)
     liqs = {e.venue: e for e in r.events if e.type == "liquidation"}
+    earlier = {}
     for venue, series in base.output.margin_ratio.items():
         mmr = params.cex[venue].maintenance_margin_ratio
-        hand = _hand_margin(data, venue, series[at - 1], at - 1, factor, at + 23)
-        first = at + int(np.argmax(hand < mmr))
-        assert hand.min() < mmr, venue
-        assert liqs[venue].hour == first, venue
+        equity = _hand_equity(data, venue, series[at - 1], at - 1, factor, at + 23)
+        mark = (data[f"perp.{venue}.ETH"] * factor)[at:at + 24]
+        high = _shocked_high(data, venue, factor)[at:at + 24]
+        at_high = (equity + mark - high) / high                  # the ratio at the hour's high
+        at_close = equity / mark
+        assert at_high.min() < mmr, venue
+        first = at + int(np.argmax(at_high < mmr))
+        by_close = at + int(np.argmax(at_close < mmr))
+        assert liqs[venue].hour == first <= by_close, venue
+        earlier[venue] = by_close - first
         ratio = float(re.search(r"margin ratio (-?[0-9.]+)", liqs[venue].reason).group(1))
-        assert ratio == pytest.approx(hand[first - at], abs=1e-4)
+        assert ratio == pytest.approx(at_high[first - at], abs=1e-4)
+        breach = (equity[first - at] + mark[first - at]) / (1 + mmr)
+        assert mark[first - at - 1] < breach < high[first - at]
+        assert liqs[venue].price == pytest.approx(breach, rel=1e-9)
+    assert earlier == {"binance": 1, "bybit": 1, "okx": 1}      # every leg an hour before the closes say
 
 
 def test_eth_rally_is_rebalanced_in_time_with_the_shipped_config(backtest_service):

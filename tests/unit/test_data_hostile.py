@@ -24,7 +24,7 @@ from engine.data.errors import DataFormatError
 from engine.data.funding import FundingColumn, resolve_venue
 from engine.data.grid import hourly_grid
 from engine.data.raw_store import RawStore
-from engine.data.readers import read_close, read_funding_rows, read_gas_gwei, read_lst_oracle
+from engine.data.readers import read_bars, read_close, read_funding_rows, read_gas_gwei, read_lst_oracle
 
 T0 = 1_717_200_000  # 2024-06-01 00:00 UTC
 OHLCV_HEADER = "timestamp,open,high,low,close,volume,source,symbol,data_type,turnover\n"
@@ -122,6 +122,58 @@ def test_rows_out_of_order_are_sorted_and_counted(tmp_path: Path):
     series = read_close(gz(tmp_path / "p.csv.gz", text), "p.csv", "x perp")
     assert series.values.tolist() == [100.0, 101.0]
     assert series.cleaning == {"rows out of time order sorted": 2}
+
+
+def bars(rows: list[tuple[str, str, str, str]]) -> str:
+    """OHLCV text from (open, high, low, close) rows, one hour each."""
+    return OHLCV_HEADER + "".join(f"{hour(i)},{o},{h},{lo},{c},1,x,X,perp,1\n" for i, (o, h, lo, c) in enumerate(rows))
+
+
+def test_bars_keep_their_high_and_low_with_the_closes(tmp_path: Path):
+    text = bars([("100", "104", "99", "101"), ("101", "102", "97", "98"), ("98", "99", "96", "97")])
+    series = read_bars(gz(tmp_path / "p.csv.gz", text), "p.csv", "x perp")
+    assert series.close.values.tolist() == [101.0, 98.0, 97.0]
+    assert series.high.tolist() == [104.0, 102.0, 99.0] and series.low.tolist() == [99.0, 97.0, 96.0]
+    assert series.range_cleaning == {} and series.close.cleaning == {}
+
+
+def test_a_bar_that_does_not_contain_its_open_and_close_is_widened_and_counted(tmp_path: Path):
+    # high below the close, low above the open, an empty high and an empty low (with an empty open)
+    text = bars([("100", "100.5", "99", "101"), ("101", "103", "101.5", "102"), ("102", "", "100", "101"),
+                 ("", "103", "", "102")])
+    series = read_bars(gz(tmp_path / "p.csv.gz", text), "p.csv", "x perp")
+    assert series.high.tolist() == [101.0, 103.0, 102.0, 103.0]
+    assert series.low.tolist() == [99.0, 101.0, 100.0, 102.0]
+    assert series.range_cleaning == {"bars with an empty high or low given their open/close": 2,
+                                     "bars with a high below max(open, close) raised to it": 1,
+                                     "bars with a low above min(open, close) lowered to it": 1}
+
+
+@pytest.mark.parametrize("high, low, needle", [
+    ("251000", "99", "line 3: high 251000.0 at 2024-06-01 01:00 is 2.49e+03x the bar's max(open, close)"),
+    ("102", "0.5", "line 3: low 0.5 at 2024-06-01 01:00 is 0.005x the bar's min(open, close)"),
+    ("102", "-1", "line 3: low -1.0 at 2024-06-01 01:00 is not a positive price"),
+])
+def test_a_bad_tick_in_a_bars_high_or_low_is_an_error_naming_its_line(high, low, needle, tmp_path: Path):
+    path = gz(tmp_path / "p.csv.gz", bars([("100", "101", "99", "100"), ("100", high, low, "101")]))
+    with pytest.raises(DataFormatError) as info:
+        read_bars(path, "p.csv", "x perp")
+    assert str(info.value).startswith(f"{path}: {needle}")
+
+
+def test_the_aligned_frame_carries_each_perps_and_spots_bar_range(backtest_service):
+    from engine.data import DataRequirements
+    data = backtest_service.provider.load(DataRequirements(spot=("ETH",), perps=(("binance", "ETH"), ("okx", "ETH"))))
+    for close, high, low in (("spot.ETH", "spot_high.ETH", "spot_low.ETH"),
+                             ("perp.binance.ETH", "perp_high.binance.ETH", "perp_low.binance.ETH"),
+                             ("perp.okx.ETH", "perp_high.okx.ETH", "perp_low.okx.ETH")):
+        assert (data[high] >= data[close]).all() and (data[low] <= data[close]).all()
+        assert (data[high] > data[low]).mean() > 0.99
+    # before its file starts (2024-08-01) OKX takes the Binance bar of each hour: close, high and low together
+    before = np.asarray(data.index < pd.Timestamp("2024-08-01T00:00Z"))
+    assert before.sum() > 5000
+    for kind in ("perp", "perp_high", "perp_low"):
+        np.testing.assert_array_equal(data[f"{kind}.okx.ETH"][before], data[f"{kind}.binance.ETH"][before])
 
 
 def test_funding_rate_beyond_the_bound_is_an_error_naming_its_line(tmp_path: Path):

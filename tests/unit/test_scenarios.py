@@ -162,6 +162,35 @@ def test_price_shock_moves_spot_and_every_perp_together_on_a_copy():
     assert not data["spot.ETH"].flags.writeable and not shocked.data["spot.ETH"].flags.writeable
 
 
+def test_price_shock_moves_each_bars_high_and_low_with_the_path_inside_the_hour():
+    """The shocked path inside hour t runs from the previous close (factor f[t-1]) to this close
+    (f[t]): the high scales by the larger factor, the low by the smaller, so every bar still
+    contains its open and close. A crash at once keeps the hour's pre-shock high; a rally lifts
+    the high with it and leaves the low where the hour started."""
+    data = _frame()
+    eth = data["perp.binance.ETH"]
+    last = np.concatenate([eth[:1], eth[:-1]])           # each bar opens at the previous close
+    high, low = np.maximum(last, eth) * 1.004, np.minimum(last, eth) * 0.995
+    cols = dict(data.columns) | {"perp_high.binance.ETH": high, "perp_low.binance.ETH": low,
+                                 "spot_high.ETH": data["spot.ETH"] * 1.003, "spot_low.ETH": data["spot.ETH"] * 0.996}
+    data = AlignedMarketData(index=data.index, columns={k: np.array(v) for k, v in cols.items()})
+    for change in (-0.3, 0.5):
+        shocked = apply_scenario(data, _scenario({"kind": "price", "asset": "ETH", "change": change,
+                                                  "start_hours": 0, "ramp_hours": 4, "hold_hours": 6,
+                                                  "recovery_hours": 2}), data.index[10]).data
+        factor = shocked["perp.binance.ETH"] / eth
+        before = np.concatenate([[1.0], factor[:-1]])
+        np.testing.assert_allclose(shocked["perp_high.binance.ETH"], high * np.maximum(before, factor), rtol=1e-15)
+        np.testing.assert_allclose(shocked["perp_low.binance.ETH"], low * np.minimum(before, factor), rtol=1e-15)
+        np.testing.assert_allclose(shocked["spot_high.ETH"] / data["spot_high.ETH"], np.maximum(before, factor), rtol=1e-15)
+        opens = np.concatenate([eth[:1], shocked["perp.binance.ETH"][:-1]])       # the path starts at the last close
+        assert (shocked["perp_high.binance.ETH"] >= np.maximum(opens, shocked["perp.binance.ETH"]) * (1 - 1e-12)).all()
+        assert (shocked["perp_low.binance.ETH"] <= np.minimum(opens, shocked["perp.binance.ETH"]) * (1 + 1e-12)).all()
+        # the first shocked hour: a crash keeps that bar's high, a rally keeps its low
+        kept = "perp_high.binance.ETH" if change < 0 else "perp_low.binance.ETH"
+        assert shocked[kept][10] == data[kept][10]
+
+
 def test_oracle_misprice_moves_the_oracle_and_not_the_market():
     data = _frame()
     shocked = apply_scenario(data, _scenario({"kind": "lst_rate", "lsts": ["weETH", "wstETH"], "rates": ["oracle"],

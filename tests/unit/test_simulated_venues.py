@@ -110,37 +110,73 @@ def test_positions_beyond_the_exchange_limit_are_refused(basis_params):
 
 
 # ------------------------------------------------------------------------------ liquidations
-def test_a_liquidation_costs_the_fee_out_of_the_remaining_equity(basis_params):
-    # 1 ETH short from 2,000 with 150 USDT; the mark rises to 2,060: equity 90 < 5 % of 2,060
+# A 1 ETH short entered at 2,000 with 150 USDT reaches maintenance (5 %) where 150 - (P - 2,000) =
+# 0.05 P: the breach price P* = 2,150 / 1.05 = 2,047.62. Between two closes the mark is taken to move
+# in a straight line, so a close beyond P* means the mark passed P* inside the hour.
+BREACH = 2_150.0 / 1.05
+
+
+def test_a_liquidation_closes_at_the_breach_price_and_costs_the_fee(basis_params):
     world = venues_with(basis_params, usdt=150.0, perp=-1.0, mv=market((MARK, 2_060.0)))
     [liq] = world.liquidate(1)
     assert liq.venue == "binance" and liq.repaid_or_closed == 1.0
-    assert liq.loss_usd == pytest.approx(0.0125 * 2_060.0)         # the fee fits in the 90 left
-    assert world.p.cex["binance"].usdt == pytest.approx(90.0 - 0.0125 * 2_060.0)
+    assert liq.price == pytest.approx(BREACH)
+    assert liq.loss_usd == pytest.approx(0.0125 * BREACH)          # the fee on the notional closed
+    # at the breach price the account still holds its maintenance margin; the fee comes out of it
+    assert world.p.cex["binance"].usdt == pytest.approx(0.05 * BREACH - 0.0125 * BREACH)
+    # the hour's move was attributed up to the close 2,060; the short really stopped at P*
+    assert liq.mark_adjustment_usd == pytest.approx(2_060.0 - BREACH)
     assert liq.deficit_usd == 0.0 and "owes" not in liq.trigger
+    assert "margin ratio 0.0437 < maintenance 0.05 at the hour's high mark" in liq.trigger
 
 
-def test_a_gap_through_zero_keeps_the_negative_balance_as_a_debt(basis_params):
-    """The mark jumps 2,000 -> 2,300 in one hour on a 1 ETH short with 150 USDT: equity -150. The
-    liquidation closes the short, charges no fee (nothing is left) and keeps the -150 as a debt: it
-    never writes the negative balance off as a gain."""
-    world = venues_with(basis_params, usdt=150.0, perp=-1.0, mv=market((MARK, 2_300.0)))
+def test_the_hours_high_liquidates_a_short_the_close_would_not(basis_params):
+    # close 2,030: equity 120 >= 5 % of 2,030; the bar's high 2,060 took it below maintenance
+    world = venues_with(basis_params, usdt=150.0, perp=-1.0,
+                        mv=market((MARK, 2_030.0), highs=(MARK, 2_060.0), lows=(MARK, 2_020.0)))
     [liq] = world.liquidate(1)
+    assert liq.price == pytest.approx(BREACH)
+    assert liq.mark_adjustment_usd == pytest.approx(2_030.0 - BREACH)   # it closed above the close
+    assert world.p.cex["binance"].usdt == pytest.approx((0.05 - 0.0125) * BREACH)
+    calm = venues_with(basis_params, usdt=150.0, perp=-1.0,
+                       mv=market((MARK, 2_030.0), highs=(MARK, 2_045.0), lows=(MARK, 2_020.0)))
+    assert calm.liquidate(1) == []                                       # the high stayed below P*
+
+
+def test_a_long_is_liquidated_at_the_hours_low(basis_params):
+    # 1 ETH long from 2,000 with 150 USDT: maintenance where 150 + (P - 2,000) = 0.05 P
+    breach = 1_850.0 / 0.95
+    world = venues_with(basis_params, usdt=150.0, perp=1.0,
+                        mv=market((MARK, 1_980.0), highs=(MARK, 2_010.0), lows=(MARK, 1_940.0)))
+    [liq] = world.liquidate(1)
+    assert liq.price == pytest.approx(breach)
+    assert "at the hour's low mark" in liq.trigger
+    assert world.p.cex["binance"].usdt == pytest.approx((0.05 - 0.0125) * breach)
+    assert liq.mark_adjustment_usd == pytest.approx(breach - 1_980.0)
+
+
+def test_an_hour_starting_below_zero_closes_at_its_start_and_keeps_the_debt(basis_params):
+    """The account enters the hour already under water (mark 2,200 on the 150 USDT short: equity
+    -50): it closes at the hour's start, charges no fee (nothing is left) and keeps the -50 as a
+    debt: it never writes the negative balance off as a gain."""
+    world = venues_with(basis_params, usdt=150.0, perp=-1.0, mv=market((2_200.0, 2_300.0)))
+    [liq] = world.liquidate(1)
+    assert liq.price == 2_200.0
     assert liq.loss_usd == 0.0
-    assert liq.deficit_usd == pytest.approx(150.0)
-    assert "owes 150.00 USDT" in liq.trigger
+    assert liq.deficit_usd == pytest.approx(50.0)
+    assert "owes 50.00 USDT" in liq.trigger
     acct = world.p.cex["binance"]
-    assert acct.usdt == pytest.approx(-150.0) and acct.perps["ETH"].size == 0.0
+    assert acct.usdt == pytest.approx(-50.0) and acct.perps["ETH"].size == 0.0
 
 
-def test_a_liquidation_never_books_a_gain_at_any_gap(basis_params):
+def test_a_liquidation_never_books_a_gain_at_any_move(basis_params):
     for mark in (2_060.0, 2_100.0, 2_150.0, 2_200.0, 3_000.0, 10_000.0):
         world = venues_with(basis_params, usdt=150.0, perp=-1.0, mv=market((MARK, mark)))
-        equity_before = 150.0 - (mark - MARK)
         [liq] = world.liquidate(1)
         assert liq.loss_usd >= 0.0
-        # the account's equity after = before - fee: the liquidation takes, never gives
-        assert world.p.cex["binance"].usdt == pytest.approx(equity_before - liq.loss_usd)
+        # equity after = equity at the breach price - fee, below the hour's starting equity of 150
+        assert world.p.cex["binance"].usdt == pytest.approx(150.0 - (liq.price - MARK) - liq.loss_usd)
+        assert world.p.cex["binance"].usdt < 150.0
 
 
 def test_aave_bad_debt_stays_owed_instead_of_becoming_a_gain(loop_params):

@@ -7,8 +7,12 @@ the P&L calculator can attribute it and the valuation check can confirm it.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+import numpy as np
+
+from engine.components import stretch
 from engine.components.risk import aave_state, cex_equity
 from engine.domain.instructions import WALLET, Fill, Instruction, Op
 from engine.domain.market import ETH_LIKE, LSTS, MarketView
@@ -51,6 +55,23 @@ class FundingSettlement:
 
 
 @dataclass(slots=True)
+class FundingLeg:
+    """One open perp's funding over a stretch of hours with fixed holdings (0 between settlements)."""
+
+    venue: str
+    asset: str
+    size: float
+    mark: np.ndarray
+    rate: np.ndarray
+    payment_usd: np.ndarray     # received (+) / paid (-) at each hour
+
+
+#: A stretch's liquidation test is conservative by this relative margin: an hour that comes this close
+#: is stepped, and the per-hour `liquidate` decides it (float rounding never skips a liquidation).
+NEAR = 1e-9
+
+
+@dataclass(slots=True)
 class RewardSale:
     """A reward claimed and sold; values in the share-class currency."""
 
@@ -76,6 +97,20 @@ class LiquidationResult:
     loss_usd: float             # value lost to the liquidator / fee (>= 0: a liquidation never pays)
     trigger: str = ""           # the reading that triggered it (HF or margin ratio)
     deficit_usd: float = 0.0    # what the account still owes after it (kept as a negative balance / debt)
+    price: float = 0.0          # CEX: the breach price the position closed at (one perp); AAVE: 0
+    #: CEX: the close's P&L against the hour's marks, sum of size x (close price - mark). The hour's
+    #: market move is attributed with the position open up to the mark; the position really ended at
+    #: the breach price, so this difference is booked as perp mark-to-market.
+    mark_adjustment_usd: float = 0.0
+
+
+@dataclass(slots=True)
+class _MarginBreach:
+    """A CEX account whose margin fell below maintenance inside the hour, and where it closes."""
+
+    ratio: float                 # margin ratio at the hour's adverse marks
+    extreme: str                 # which marks: "high", "low", or "high/low" (shorts and longs)
+    prices: dict[str, float]     # asset -> the breach price each perp closes at
 
 
 def _wallet_token(reserve: str) -> str:
@@ -324,6 +359,54 @@ class SimulatedVenues:
                         out.append(FundingSettlement(venue, asset, pos.size, mark, rate, pay))
         return out
 
+    def funding_over(self, hours: slice) -> list[FundingLeg]:
+        """`settle_funding` over a stretch of hours for the holdings as they are, without paying it
+        (the caller applies what it keeps): each open perp's payment at every hour, in the order
+        `settle_funding` pays them."""
+        ms = self.mv.series()
+        out: list[FundingLeg] = []
+        for venue, acct in self.p.cex.items():
+            for asset, pos in acct.perps.items():
+                if pos.size:
+                    rate = ms.funding[(venue, asset)][hours]
+                    mark = ms.perp[(venue, asset)][hours]
+                    out.append(FundingLeg(venue, asset, pos.size, mark, rate, -pos.size * mark * rate))
+        return out
+
+    def liquidation_possible(self, hours: slice, cash: Mapping[str, np.ndarray],
+                             health_factor: np.ndarray | None = None) -> np.ndarray:
+        """True at each hour of a stretch with fixed holdings (CEX cash as given) where `liquidate`
+        could act: the AAVE health factor below 1, or a CEX account's margin ratio at the hour's
+        adverse marks below maintenance, each within NEAR (those hours are stepped).
+        ``health_factor``: the stretch's, when the caller has it (`stretch.risk`)."""
+        ms = self.mv.series()
+        n = hours.stop - hours.start
+        possible = np.zeros(n, dtype=bool)
+        aave_params = self.params.aave
+        if aave_params is not None and any(self.p.wallet.debt_scaled.values()):
+            if health_factor is None:
+                health_factor = stretch.health_factor(self.p, ms, hours, aave_params)
+            possible |= health_factor < 1.0 + NEAR
+        for venue, acct in self.p.cex.items():
+            cp = self.params.cex.get(venue)
+            if cp is None or not acct.perps:
+                continue
+            equity: np.ndarray | float = cash[venue]
+            notional: np.ndarray | float = 0.0
+            for asset, pos in acct.perps.items():
+                if not pos.size:
+                    continue
+                key = (venue, asset)
+                mark = ms.perp[key][hours]
+                ranges = ms.perp_high if pos.size < 0.0 else ms.perp_low
+                extreme = mark if key not in ranges else (
+                    np.maximum(ranges[key][hours], mark) if pos.size < 0.0 else np.minimum(ranges[key][hours], mark))
+                equity = equity + pos.size * (extreme - pos.entry_price)
+                notional = notional + abs(pos.size) * extreme
+            if isinstance(notional, np.ndarray):
+                possible |= equity < notional * (cp.maintenance_margin_ratio + NEAR)
+        return possible
+
     def sell_reward(self, t: int, payout: RewardPayout, tokens: float) -> RewardSale | None:
         """Claim `tokens` of a reward and sell them into the share currency at hour t.
 
@@ -368,16 +451,64 @@ class SimulatedVenues:
             cp = self.params.cex.get(venue)
             if cp is None or not acct.perps:
                 continue
-            equity, notional = cex_equity(acct, venue, self.mv, t)
-            if is_liquidatable(equity, notional, cp.maintenance_margin_ratio):
-                liq = self._liquidate_cex(venue, equity, notional, t)
-                liq.trigger = (f"margin ratio {equity / notional:.4f} < maintenance "
-                               f"{cp.maintenance_margin_ratio}")
+            breach = self._margin_breach(venue, acct, cp.maintenance_margin_ratio, t)
+            if breach is not None:
+                liq = self._liquidate_cex(venue, breach, t)
+                liq.trigger = (f"margin ratio {breach.ratio:.4f} < maintenance {cp.maintenance_margin_ratio} at "
+                               f"the hour's {breach.extreme} mark; closed at "
+                               + ", ".join(f"{a} {p:.6g}" for a, p in breach.prices.items())
+                               + " where the ratio reached maintenance")
                 if liq.deficit_usd:
                     liq.trigger += (f"; the account owes {liq.deficit_usd:,.2f} USDT after the close "
                                     "(negative balance kept as a debt)")
                 out.append(liq)
         return out
+
+    def _margin_breach(self, venue: str, acct: CexAccount, maintenance: float, t: int) -> _MarginBreach | None:
+        """Did the venue's margin ratio fall below maintenance inside hour t, and at which prices?
+
+        The hour's bar says how far the mark went, not when: each short is tested at the hour's high
+        and each long at its low (the marks that hurt it; the close where the data has no range).
+        Below maintenance there, the marks are taken to move in a straight line from the previous
+        close to those extremes and every perp of the account closes at the first point of that
+        path where the ratio reaches maintenance (the breach price: where an exchange's liquidation
+        engine takes the position over), or at the previous close when the hour already starts
+        below it. AAVE has no such range: its oracle series are daily snapshots interpolated to
+        hours, so its health factor is checked at the hour's values only."""
+        mv = self.mv
+        cash = acct.usdt
+        g_start = g_end = cash                 # equity - maintenance x notional along the path
+        equity_end = cash
+        notional_end = 0.0
+        legs: list[tuple[str, float, float, float]] = []         # asset, size, start, extreme
+        sides = set()
+        for asset, pos in acct.perps.items():
+            size = pos.size
+            if not size:
+                continue
+            key = (venue, asset)
+            marks = mv.perp[key]
+            mark = marks[t]
+            if size < 0.0:
+                highs = mv.perp_high.get(key)
+                extreme = max(highs[t], mark) if highs is not None else mark
+                sides.add("high")
+            else:
+                lows = mv.perp_low.get(key)
+                extreme = min(lows[t], mark) if lows is not None else mark
+                sides.add("low")
+            start = marks[t - 1] if t > 0 else mark
+            g_start += size * (start - pos.entry_price) - maintenance * abs(size) * start
+            g_end += size * (extreme - pos.entry_price) - maintenance * abs(size) * extreme
+            equity_end += size * (extreme - pos.entry_price)
+            notional_end += abs(size) * extreme
+            legs.append((asset, size, start, extreme))
+        if not is_liquidatable(equity_end, notional_end, maintenance):
+            return None
+        # g is linear along the path: the first point where it reaches zero
+        along = 0.0 if g_start <= 0.0 else g_start / (g_start - g_end)
+        prices = {asset: start + along * (extreme - start) for asset, _, start, extreme in legs}
+        return _MarginBreach(equity_end / notional_end, "/".join(sorted(sides)), prices)
 
     def _liquidate_aave(self, t: int) -> list[LiquidationResult]:
         params = self.params.aave
@@ -409,25 +540,33 @@ class SimulatedVenues:
                                          seized_usd - repay_usd, f"health factor {hf:.4f} < 1"))
         return results
 
-    def _liquidate_cex(self, venue: str, equity: float, notional: float, t: int) -> LiquidationResult:
-        """Close every perp on the venue at the mark and charge the liquidation fee out of what equity
-        is left (never more: the fee cannot take the account below zero).
+    def _liquidate_cex(self, venue: str, breach: _MarginBreach, t: int) -> LiquidationResult:
+        """Close every perp on the venue at its breach price and charge the liquidation fee on the
+        closed notional out of what equity is left (never more: the fee cannot take the account
+        below zero).
 
-        An exchange liquidates at maintenance margin, before the equity is gone; with hourly closes a
-        gap can still carry the account below zero before this runs. The price path inside the hour
-        is unknown, so the negative balance is kept as a debt the account owes (the worse case for the
-        operator, where an insurance fund would have absorbed it) and is never written off upward:
-        the liquidation itself only ever costs the fee."""
+        At the breach price the account still holds its maintenance margin, so the fee normally
+        fits. An hour that starts below maintenance closes at the previous close, and the equity
+        may already be negative there: the negative balance is then kept as a debt the account
+        owes (the worse case for the operator, where an insurance fund would have absorbed it) and
+        is never written off upward: the liquidation itself only ever costs the fee."""
         acct = self.p.cex[venue]
-        closed = 0.0
+        mv = self.mv
+        closed = notional = adjustment = 0.0
         asset = ""
         for asset, pos in acct.perps.items():
             if pos.size:
-                closed += abs(pos.size)
-                acct.usdt += pos.trade(-pos.size, self.mv.perp[(venue, asset)][t])
+                price = breach.prices[asset]
+                size = pos.size
+                closed += abs(size)
+                notional += abs(size) * price
+                adjustment += size * (price - mv.perp[(venue, asset)][t])
+                acct.usdt += pos.trade(-size, price)
         fee = min(notional * self.params.cex[venue].liquidation_fee_rate, max(acct.usdt, 0.0))
         acct.usdt -= fee
-        return LiquidationResult(venue, asset, closed, 0.0, fee, deficit_usd=max(-acct.usdt, 0.0))
+        price = breach.prices[asset] if len(breach.prices) == 1 else 0.0
+        return LiquidationResult(venue, asset, closed, 0.0, fee, deficit_usd=max(-acct.usdt, 0.0), price=price,
+                                 mark_adjustment_usd=adjustment)
 
 
 def adds_exposure(old: float, new: float) -> bool:

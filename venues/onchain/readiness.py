@@ -1,4 +1,4 @@
-"""Write readiness of the wallet for the mode's next on-chain program (check-venues, DESIGN §8).
+"""Write readiness of the wallet for the mode's next on-chain program (a check-venues check).
 
 Reading is not enough to go live: the wallet must also be able to sign what comes next. Each check
 here reads the chain only and returns a ``Verdict`` (OK / WARN / FAIL, a message and a hint):

@@ -97,6 +97,10 @@ def live_trading_service(*, store=None, url_overrides: dict[str, str] | None = N
         from venues.onchain.market_reader import connect_chain_market
         from venues.onchain.reader import RPC_VENUE, ChainReader
 
+        if onchain_configs is not None:
+            # the same contract addresses as the write side (the local DeFi stack in tests and demos):
+            # reads and writes must see one chain
+            venue_configs = {**venue_configs, **onchain_configs}
         rpc_config = venue_configs[RPC_VENUE] if RPC_VENUE in venue_configs else load_venue_config(RPC_VENUE)
         try:
             credentials = await asyncio.wait_for(

@@ -25,7 +25,8 @@ def backtest_service(data_dir: Path = DATA_DIR, cache_dir: Path | None = None) -
 def live_trading_service(*, store=None, url_overrides: dict[str, str] | None = None,
                          journal_dir: Path | None = None, data_dir: Path = DATA_DIR, cache_dir: Path | None = None,
                          timeout_s: float = 10.0, rate_limit_ms: int | None = None, retry=None,
-                         check_timeout_s: float = 5.0, onchain_configs=None, transfers=None):
+                         check_timeout_s: float = 5.0, onchain_configs=None, transfers=None,
+                         transfer_timeout_s: float = 1800.0):
     """The live/paper trading service wired to the real venues.
 
     - CEX adapters from configs/venues + the environment's endpoints; keys from the OS keyring
@@ -40,8 +41,12 @@ def live_trading_service(*, store=None, url_overrides: dict[str, str] | None = N
     - Live modes with on-chain legs get the wallet's write side (venues.onchain.live_factory: key and
       RPC from the keyring, the nonce ledger in the environment's journal); ``onchain_configs``
       replaces the venue files' contract addresses (the local DeFi stack in tests and demos).
-    - ``transfers``: the transfer service (engine.domain.onchain_live.TransferPort); without one a
-      transfer between the wallet and a CEX is refused plainly.
+    - ``transfers``: the transfer port (engine.domain.onchain_live.TransferPort). Without one, each
+      live session with on-chain legs gets the journaled transfer service (venues.transfer_factory:
+      the wallet's key and RPC and the session's exchange keys from the keyring, configs/transfers.yaml)
+      behind engine.services.live.transfer_port.ServiceTransfers, each transfer step given
+      ``transfer_timeout_s`` to arrive; where those are missing the session keeps NoTransfers (a
+      transfer step refused plainly) and its warnings say why.
     """
     import asyncio
 
@@ -143,10 +148,29 @@ def live_trading_service(*, store=None, url_overrides: dict[str, str] | None = N
             ledger.close()
             raise
 
+    async def transfer_factory(environment: str, cex_venues):
+        from engine.domain.onchain_live import NoTransfers
+        from engine.services.live.journal import default_journal_path
+        from engine.services.live.transfer_port import ServiceTransfers
+        from venues.transfer_factory import build_transfer_service
+
+        path = (journal_dir / f"journal-{environment}.sqlite3") if journal_dir is not None \
+            else default_journal_path(environment)
+        try:
+            service, close = await build_transfer_service(
+                environment, get_store(), cex_venues=list(cex_venues), journal_path=path,
+                url_overrides=overrides, timeout_s=timeout_s, retry=policy, rate_limit_ms=rate_limit_ms,
+                venue_configs=onchain_configs)
+        except Exception as exc:  # noqa: BLE001 - no wallet key, no transfers.yaml entry, no exchange key: said
+            return NoTransfers(), f"transfers: no transfer service ({exc})"
+        wallet = service.wallet
+        return ServiceTransfers(service, environment=environment, timeout_s=transfer_timeout_s,
+                                gas_paid=getattr(wallet, "gas_paid", None), close=close), ""
+
     return LiveTradingService(HistoricalDataProvider(data_dir, cache_dir), venue_factory, SimulatedVenues,
                               ExecutionRejected, journal_factory, checks_runner,
                               chain_market_factory=chain_market_factory, onchain_factory=onchain_factory,
-                              transfers=transfers)
+                              transfers=transfers, transfer_factory=transfer_factory)
 
 
 def app_services(*, store=None, url_overrides: dict[str, str] | None = None, check_settings=None,

@@ -31,9 +31,12 @@ async def build_transfer_service(environment: str, store: CredentialStore, *, ce
                                  journal_path: Path, wallet: bool = True, override_file: Path | None = None,
                                  url_overrides: Mapping[str, str] | None = None,
                                  extra_whitelist: Mapping[str, str] | None = None, timeout_s: float = 10.0,
-                                 retry: RetryPolicy = RetryPolicy(), rate_limit_ms: int | None = None
+                                 retry: RetryPolicy = RetryPolicy(), rate_limit_ms: int | None = None,
+                                 venue_configs: Mapping[str, Any] | None = None
                                  ) -> tuple[TransferService, Any]:
-    """(the service, an async ``close()`` releasing every connection it opened)."""
+    """(the service, an async ``close()`` releasing every connection it opened). ``venue_configs``:
+    the on-chain venues' validated configs when the caller already has them (a live service pointed at
+    a local chain), instead of reading the venue files with ``override_file``."""
     from engine.config import load_venue_config
     from engine.config.documents import load_venue_configs
     from engine.services.live.nonce_ledger import NonceLedger
@@ -66,7 +69,8 @@ async def build_transfer_service(environment: str, store: CredentialStore, *, ce
             cex[venue] = CcxtTransfers(adapter.accounts[0])
         wallet_port = None
         if wallet:
-            configs = await asyncio.to_thread(load_venue_configs, ONCHAIN_VENUES, override_file=override_file)
+            configs = venue_configs if venue_configs is not None else \
+                await asyncio.to_thread(load_venue_configs, ONCHAIN_VENUES, override_file=override_file)
             ledger = NonceLedger(journal_path)
             closers.append(_sync(ledger.close))
             execution = await build_onchain_execution(configs, environment, store, ledger, timeout_s=timeout_s,

@@ -64,6 +64,15 @@ class WalletTransfers:
         signed = [tx for tx in by_label(label) if tx.status is not LedgerStatus.FAILED]
         return signed[-1].tx_hash if signed else None
 
+    async def gas_paid(self, tx_hash: str) -> float:
+        """ETH the wallet paid for ``tx_hash`` (gas used x effective price; 0 before it is mined), so a
+        live session books a payment's gas as gas."""
+        w3 = self.ctx.w3
+        receipt = await self.ctx.read(f"eth_getTransactionReceipt({tx_hash})", lambda: _receipt(w3, tx_hash))
+        if receipt is None:
+            return 0.0
+        return int(receipt["gasUsed"]) * int(receipt["effectiveGasPrice"]) / 1e18
+
     async def arrival(self, asset: str, tx_hash: str, amount: Decimal) -> int | None:
         w3 = self.ctx.w3
         receipt = await self.ctx.read(f"eth_getTransactionReceipt({tx_hash})", lambda: _receipt(w3, tx_hash))

@@ -33,7 +33,13 @@ from engine.data import HistoricalDataProvider
 from engine.domain.chain_market import ChainFeedUnavailable, ChainMarketNeeds, ChainMarketPort
 from engine.domain.instructions import Instruction, Op
 from engine.domain.modes import SESSION_MODES, ExecutionMode
-from engine.domain.onchain_live import ChainCancelResult, OnchainInstructionPort, PendingChainTx, TransferPort
+from engine.domain.onchain_live import (
+    ChainCancelResult,
+    NoTransfers,
+    OnchainInstructionPort,
+    PendingChainTx,
+    TransferPort,
+)
 from engine.domain.venue_ports import CexVenuePort, MarketKind, VenueError
 from engine.execution.cycle import WorldFactory
 from engine.services.live.alerts import AlertBus
@@ -153,6 +159,20 @@ def _positive(name: str, value: float) -> None:
         raise LiveStartError(f"{name} must be a positive number of seconds, got {value!r}")
 
 
+#: (environment, the session's exchanges) -> (the transfer port, why it refuses transfers: "" when it does not)
+TransferFactory = Callable[[str, Sequence[str]], Awaitable[tuple[TransferPort, str]]]
+
+
+async def _close_transfers(port: Any) -> None:
+    close = getattr(port, "close", None)
+    if close is None:
+        return
+    try:
+        await close()
+    except Exception as exc:  # noqa: BLE001 - stopping goes on; the connections are the service's own
+        log.warning("closing the transfer service failed: %s", exc)
+
+
 class LiveTradingService:
     def __init__(self, provider: HistoricalDataProvider, venue_factory: VenueFactory,
                  world_factory: WorldFactory, rejected_exc: type[Exception],
@@ -160,7 +180,8 @@ class LiveTradingService:
                  checks_runner: Callable[[str, str], Awaitable[list[str]]] | None = None,
                  chain_market_factory: ChainMarketFactory | None = None,
                  alerts: AlertBus | None = None,
-                 onchain_factory: OnchainFactory | None = None, transfers: TransferPort | None = None) -> None:
+                 onchain_factory: OnchainFactory | None = None, transfers: TransferPort | None = None,
+                 transfer_factory: TransferFactory | None = None) -> None:
         """``checks_runner(mode, environment)`` runs check-venues and returns the failures (one line
         each; empty = pass): production live refuses to start on any. ``chain_market_factory`` gives
         sessions of modes with on-chain legs their chain reads (AAVE indices, LST rates, gas).
@@ -168,7 +189,9 @@ class LiveTradingService:
         sound, bootstrap adds the webhook and Telegram channels). ``onchain_factory(environment)``
         builds the wallet's write side for live modes with on-chain legs (without one they are
         refused); ``transfers`` moves assets between the wallet and the CEXs (without one a transfer
-        step is refused plainly)."""
+        step is refused plainly); ``transfer_factory(environment, cex_venues)`` builds one per live
+        session with on-chain legs when ``transfers`` is not given, and returns (port, note): the
+        note, shown with the session's warnings, says why it is NoTransfers when it is."""
         self.alerts = alerts if alerts is not None else AlertBus()
         self.provider = provider
         self.venue_factory = venue_factory
@@ -179,6 +202,8 @@ class LiveTradingService:
         self.chain_market_factory = chain_market_factory
         self.onchain_factory = onchain_factory
         self.transfers = transfers
+        self.transfer_factory = transfer_factory
+        self._session_transfers: dict[str, Any] = {}     # request id -> a port built for it (closed on stop)
         self.sessions: dict[str, LiveSession] = {}
         self._journals: dict[str, Journal] = {}
         self._locks: dict[str, InstanceLock] = {}
@@ -276,6 +301,8 @@ class LiveTradingService:
                 self._unlock_if_idle(locked_env)
             raise
         chain: OnchainInstructionPort | None = None
+        transfers: TransferPort | None = self.transfers
+        built_transfers: Any = None
         try:
             if live and onchain:
                 assert self.onchain_factory is not None
@@ -286,6 +313,17 @@ class LiveTradingService:
                         f"{req.mode} has on-chain legs ({', '.join(onchain)}) and on-chain execution cannot "
                         f"start: {exc} — store the wallet's rpc_url and private_key in the keyring, or run it "
                         "with execution paper") from None
+            if chain is not None and transfers is None:
+                if not cex_names:               # nothing to move the wallet's assets to or from
+                    transfers, note = NoTransfers(), ""
+                elif self.transfer_factory is not None:
+                    transfers, note = await self.transfer_factory(req.environment, cex_names)
+                    built_transfers = transfers
+                else:
+                    transfers, note = NoTransfers(), "transfers: this service has no transfer service"
+                if note:
+                    notes.append(f"{note}: a transfer between the wallet and an exchange is refused, the program "
+                                 "stops there")
             await self._connect(venues, params, req.data_timeout_seconds)
             seed = await asyncio.to_thread(self.provider.load, data_requirements(params))
             feed = LiveMarketFeed(params, venues, seed, req.data_timeout_seconds,
@@ -302,7 +340,7 @@ class LiveTradingService:
                                              lookup_timeout_s=req.data_timeout_seconds,
                                              absent_after_s=min(2.0, req.data_timeout_seconds)),
                 notes=notes, on_update=self._updated, on_cancel_progress=self._cancel_progress,
-                alerts=self.alerts, onchain=chain, transfers=self.transfers)
+                alerts=self.alerts, onchain=chain, transfers=transfers)
             report = None
             if live:
                 spot_legs = {(v, a): (venues[v].balance_account(spot_symbol(a)), spot_symbol(a))
@@ -334,10 +372,13 @@ class LiveTradingService:
             await asyncio.gather(*(p.close() for p in venues.values()), return_exceptions=True)
             if chain is not None:
                 await chain.close()
+            await _close_transfers(built_transfers)
             if locked_env is not None:
                 self._unlock_if_idle(locked_env)
             raise
         self.sessions[session.request_id] = session
+        if built_transfers is not None:
+            self._session_transfers[session.request_id] = built_transfers
         for handle in self._open_stops:            # pressed while this session was starting
             if handle.awaits_start(token):
                 handle.stop(session, f"{handle.reason} (pressed while the session was starting)")
@@ -454,6 +495,7 @@ class LiveTradingService:
         await asyncio.gather(*(p.close() for p in session.venues.values()), return_exceptions=True)
         if session.onchain is not None:
             await session.onchain.close()
+        await _close_transfers(self._session_transfers.pop(request_id, None))
         self._unlock_if_idle(session.environment)
 
     async def stop_all(self, *, cancel_open_orders: bool = False) -> None:

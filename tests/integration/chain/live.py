@@ -16,7 +16,7 @@ from pathlib import Path
 from bootstrap import DATA_DIR, live_trading_service
 from engine.config import load_config
 from engine.data import HistoricalDataProvider
-from engine.domain.onchain_live import TransferReceipt
+from engine.domain.onchain_live import NoTransfers, TransferReceipt
 from engine.services.run_params import build_run_params, data_requirements
 from tests.integration.chain.defi import FAST_TRANSACTIONS, WALLET, WALLET_KEY, LocalStack
 from tests.integration.emulator import ExchangeEmulator
@@ -39,11 +39,13 @@ def store_wallet(store: CredentialStore, defi: LocalStack) -> CredentialStore:
 
 def onchain_service(emulator: ExchangeEmulator, store: CredentialStore, defi: LocalStack, journal_dir: Path,
                     cache_dir: Path, transfers=None):
+    """``transfers``: the session's TransferPort (None: NoTransfers, not the keyring-built service)."""
     return live_trading_service(
         store=store_wallet(store, defi), url_overrides={v: emulator.base_url(v) for v in emulator.venues},
         journal_dir=journal_dir, data_dir=DATA_DIR, cache_dir=cache_dir, timeout_s=5.0, rate_limit_ms=1,
         retry=RetryPolicy(attempts=2, base_delay_s=0.01), check_timeout_s=2.0,
-        onchain_configs=local_venue_configs(defi.stack, transactions=FAST_TRANSACTIONS), transfers=transfers)
+        onchain_configs=local_venue_configs(defi.stack, transactions=FAST_TRANSACTIONS),
+        transfers=transfers if transfers is not None else NoTransfers())
 
 
 def align_stack(defi: LocalStack, mode: str, cache_dir: Path) -> dict[str, float]:

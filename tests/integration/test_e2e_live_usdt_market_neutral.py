@@ -68,8 +68,13 @@ async def test_usdt_market_neutral_live_follows_48_hours(emulator, cex_store, de
     transfers = LoopbackTransfers(defi, emulator)
     svc = onchain_service(emulator, cex_store, defi, tmp_path, cache_dir, transfers)
     try:
+        # The shipped max_daily_loss (3 %) halts this session at hour ~42: the 2024-08-05 weETH discount,
+        # now read from the stack's pool each tick, marks a 3.02 % daily loss (the backtest of these days
+        # draws down 3.75 %). That halt is the limit working; this test is about the book following the
+        # venues and the chain hour by hour, so it runs with room for the sell-off.
         rid = await svc.start(request("usdt_market_neutral", capital=20_000.0, tick_seconds=0.1,
-                                      data_timeout_seconds=5.0, cancel_timeout_seconds=3.0))
+                                      data_timeout_seconds=5.0, cancel_timeout_seconds=3.0,
+                                      risk_overrides={"max_daily_loss": 0.06}))
         s = svc.session(rid)
         await wait_until(lambda: s.ticks >= 2 and s.trades > 0, timeout=90, what="the entry")
         hf_seen = []

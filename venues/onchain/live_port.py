@@ -40,6 +40,7 @@ from engine.domain.onchain_ports import (
     TxStage,
 )
 from venues.onchain.execution import OnchainExecution
+from venues.onchain.plan_simulation import ChainPlanSimulator
 from venues.onchain.wallet import from_base_units
 
 WEI = Decimal(10) ** 18
@@ -302,6 +303,26 @@ class ChainInstructionExecutor:
         await uniswap.swap_exact_input(token_in, token_out, amount)
         return None
 
+    async def exit_request(self, ins: Instruction) -> LeverageExitRequest:
+        """The executor exit a REPAY + WITHDRAW bundle asks for: fully when it takes (nearly) all the
+        collateral or repays all the debt, else to the health factor its amounts leave."""
+        ops = {c.op: c for c in ins.children}
+        lst = ops[Op.WITHDRAW].asset
+        position = await self.aave.position([lst, "WETH"])
+        coll, debt = position.assets[lst].supply, position.assets["WETH"].variable_debt
+        take, repay = _dec(ops[Op.WITHDRAW].amount), _dec(ops[Op.REPAY].amount)
+        if take >= coll * ALL or repay >= debt * ALL:
+            target = None
+        else:
+            hf_now = position.account.health_factor or Decimal(0)
+            # The bundle keeps (coll - take) against (debt - repay): its health factor scales so.
+            target = (hf_now * (coll - take) / coll * debt / (debt - repay)).quantize(Decimal("1e-6"))
+        return LeverageExitRequest(lst, target, hf_tolerance=self.hf_tolerance)
+
+    def plan_simulation(self, *, hf_floor: Decimal, target_ltv: float | None) -> ChainPlanSimulator:
+        """A plan (the flatten's on-chain steps) simulated step after step on one block, nothing signed."""
+        return ChainPlanSimulator(self, hf_floor=hf_floor, target_ltv=target_ltv)
+
     async def _bundle(self, ins: Instruction, hf_floor: Decimal, target_ltv: float | None) -> str:
         executor = self.ex.executor
         if executor is None:
@@ -320,17 +341,7 @@ class ChainInstructionExecutor:
                 lst, _dec(target_ltv), ltv_tolerance=self.ltv_tolerance, min_health_factor=hf_floor,
                 route=EntryRoute.STAKE, equity_weth=equity))
         elif Op.REPAY in ops and Op.WITHDRAW in ops:
-            lst = ops[Op.WITHDRAW].asset
-            position = await self.aave.position([lst, "WETH"])
-            coll, debt = position.assets[lst].supply, position.assets["WETH"].variable_debt
-            take, repay = _dec(ops[Op.WITHDRAW].amount), _dec(ops[Op.REPAY].amount)
-            if take >= coll * ALL or repay >= debt * ALL:
-                target = None
-            else:
-                hf_now = position.account.health_factor or Decimal(0)
-                # The bundle keeps (coll - take) against (debt - repay): its health factor scales so.
-                target = (hf_now * (coll - take) / coll * debt / (debt - repay)).quantize(Decimal("1e-6"))
-            plan = await executor.plan_exit(LeverageExitRequest(lst, target, hf_tolerance=self.hf_tolerance))
+            plan = await executor.plan_exit(await self.exit_request(ins))
         else:
             raise TransactionError(self._chain, TxStage.SIMULATION,
                                    f"bundle of {', '.join(c.op.value for c in ins.children)} is not a loop entry "

@@ -147,6 +147,12 @@ class OnchainRouter:
                                 step.note, time.time()))
         return fill
 
+    def book_simulated(self, ins: Instruction, before: ChainHoldings, after: ChainHoldings, gas_eth: float,
+                       t: int) -> Fill:
+        """Book a step the chain only simulated (a flatten preview's copy of the book), exactly as a
+        real step is booked, so the plan's next instruction is sized from what the chain would do."""
+        return self._book(ins, before, after, gas_eth, t)
+
     async def transfer(self, ins: Instruction, t: int) -> Fill:
         """A transfer that touches the wallet, through the transfer port (refused when none exists)."""
         self.state.check(True, f"{ins.venue} -> {ins.to_venue} transfer")

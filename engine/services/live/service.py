@@ -47,6 +47,13 @@ from engine.services.live.chain_recovery import reconcile_chain, underfunded
 from engine.services.live.dead_man import check_timeout
 from engine.services.live.emergency_stop import EStopHandle, SessionProgressListener, VenueCancelProgress
 from engine.services.live.flatten import flatten_program
+from engine.services.live.flatten_preview import (
+    FlattenPreview,
+    FlattenPreviewStale,
+    FlattenRefused,
+    as_previewed,
+    build_flatten_preview,
+)
 from engine.services.live.instance_lock import HEARTBEAT_S as LEASE_HEARTBEAT_S
 from engine.services.live.instance_lock import InstanceLock, InstanceLocked
 from engine.services.live.journal import Journal
@@ -589,28 +596,64 @@ class LiveTradingService:
         """The explicit action that leaves HALTED/REDUCING and returns to ACTIVE."""
         self._session(request_id).reset(reason)
 
-    async def flatten(self, request_id: str, confirmed: bool) -> FlattenReport:
+    async def preview_flatten(self, request_id: str) -> FlattenPreview:
+        """What a confirmed flatten would do, made without sending anything: every step in order and,
+        for a live session's on-chain transactions, a pre-sign ticket simulated on the current block
+        (engine/services/live/flatten_preview.py). Async and under the session's lock (no tick moves
+        the book under it); the UI awaits it and never blocks."""
+        s = self._session(request_id)
+        async with s.lock:
+            return await build_flatten_preview(s, self.world_factory)
+
+    async def flatten(self, request_id: str, confirmed: bool, preview: FlattenPreview | None = None) -> FlattenReport:
         """Unwind every leg — a separate, confirmed action — in the order engine.services.live.flatten
         gives (the loop atomically, then the long leg in slices with the perps cut in step, then what
-        is left on the CEXs), through the session's own gate and router. Ends HALTED."""
+        is left on the CEXs), through the session's own gate and router. Ends HALTED.
+
+        With ``preview`` (what the operator confirmed) exactly that plan is executed: it is simulated
+        again first, under the lock, and when the fresh plan differs materially (the book or the block
+        moved) nothing is sent and FlattenPreviewStale carries the fresh preview to show; a refused
+        plan raises FlattenRefused; and each instruction is checked against the plan before it is sent."""
         if not confirmed:
             raise LiveStartError("flatten needs an explicit confirmation")
         s = self._session(request_id)
         report = FlattenReport()
         async with s.lock:
             t = await s.ensure_prices()
+            program = flatten_program(s.portfolio, s.feed.view, t, s.params)
+            deviations: list[str] = []
+            if preview is not None:
+                fresh = await build_flatten_preview(s, self.world_factory)
+                why = preview.differences(fresh)
+                if why is not None:
+                    program.close()
+                    raise FlattenPreviewStale(fresh, why)
+                if not fresh.ready:
+                    program.close()
+                    raise FlattenRefused(fresh)
+                program = as_previewed(program, fresh, deviations)
             s.state.reduce_for_flatten("confirmed flatten")
+            # An e-stop (or a risk halt) stopped the wallet's signing; the confirmed flatten is the one
+            # thing allowed to sign again, and only for its own steps: the state is REDUCING (every
+            # instruction must reduce risk), the tick loop waits on the lock, and signing stops again
+            # when the flatten ends.
+            if s.onchain is not None:
+                s.onchain.resume()
             try:
-                outcome = await s.run_program(tracked(flatten_program(s.portfolio, s.feed.view, t, s.params), report), t)
+                outcome = await s.run_program(tracked(program, report), t)
                 if outcome.stop is not None:
                     report.failed.append(f"{report.pending or 'flatten'}: {outcome.stop}")
+                report.failed.extend(deviations)
             finally:
                 s.state.halt("flatten finished")
+                if s.onchain is not None:
+                    s.onchain.halt("flatten finished")
             s.after_manual_trades(t)
             if not report.failed:
                 s.mark_flat()
             s.journal.event(s.request_id, "session", "flatten", closed=report.closed, failed=report.failed,
-                            cannot_unwind=report.cannot_unwind)
+                            cannot_unwind=report.cannot_unwind,
+                            previewed_block=preview.block_number if preview is not None else None)
         s.publish()
         return report
 

@@ -181,21 +181,37 @@ def test_live_session_estop_button_cancels_every_venue_and_the_shortcut_works(qt
         "no order was sent after either press"
 
 
+def flatten_ticket(qtbot, panel):
+    """The flatten's pre-sign ticket, opened by the Flatten button: Confirm disabled while the engine
+    simulates, then the preview."""
+    dialog = panel.flatten_dialog
+    assert dialog is not None and dialog.isVisible(), "flatten must show its ticket first"
+    assert not dialog.confirm_button.isEnabled(), "nothing to confirm while the plan is simulated"
+    qtbot.waitUntil(lambda: dialog.preview is not None, timeout=15000)
+    return dialog
+
+
 def test_flatten_asks_first_then_closes_the_cex_legs(qtbot, live_window, emulator):
     window, panel = live_window, live_window.live_panel
     rid, service = start_hedged_live_session(qtbot, window)
     panel.frames.flush()
     qtbot.mouseClick(panel.flatten_button, Qt.MouseButton.LeftButton)
-    text = answer(qtbot, panel, QMessageBox.StandardButton.Cancel)
+    dialog = flatten_ticket(qtbot, panel)
+    text = dialog.details()
     assert "okx ETH perp buy" in text and "(reduce-only)" in text and "bybit ETH spot sell" in text
-    assert "cannot unwind" not in text
+    assert dialog.confirm_button.isEnabled() and dialog.preview.ready
+    orders_before = sum(len(st.orders) for st in emulator.venues.values())
+    qtbot.mouseClick(dialog.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.flatten_dialog is None, timeout=2000)
     assert service.status(rid).state == "ACTIVE", "cancelled: nothing happened"
+    assert sum(len(st.orders) for st in emulator.venues.values()) == orders_before, "cancel sends nothing"
 
     qtbot.mouseClick(panel.flatten_button, Qt.MouseButton.LeftButton)
+    dialog = flatten_ticket(qtbot, panel)
     with qtbot.waitSignal(panel.flattened, timeout=10000) as done:
-        answer(qtbot, panel)
+        qtbot.mouseClick(dialog.confirm_button, Qt.MouseButton.LeftButton)
     report = done.args[0]
-    assert len(report.closed) == 4 and report.failed == [] and report.cannot_unwind == []
+    assert len(report.closed) == len(dialog.preview.steps) == 4 and report.failed == []
     assert service.status(rid).state == "HALTED"
     for venue in CEX:
         st = emulator.venues[venue]
@@ -203,7 +219,7 @@ def test_flatten_asks_first_then_closes_the_cex_legs(qtbot, live_window, emulato
     assert panel.result_box is not None and "closed" in panel.result_box.text()
 
 
-def test_paper_flatten_names_the_onchain_legs_it_cannot_unwind(qtbot, live_window):
+def test_paper_flatten_previews_the_onchain_legs_from_the_simulated_book(qtbot, live_window):
     window, panel = live_window, live_window.live_panel
     rid = start(qtbot, window, mode="usdt_market_neutral_no_leverage")
     session = window.live_controller.service.session(rid)
@@ -212,10 +228,11 @@ def test_paper_flatten_names_the_onchain_legs_it_cannot_unwind(qtbot, live_windo
     assert any("on-chain series" in w for w in window.live_controller.service.status(rid).warnings)
     assert panel.alert.isVisible() and "on-chain series" in panel.alert.text()
     qtbot.mouseClick(panel.flatten_button, Qt.MouseButton.LeftButton)
-    text = answer(qtbot, panel, QMessageBox.StandardButton.Cancel)
-    assert "cannot unwind these on-chain legs" in text
+    dialog = flatten_ticket(qtbot, panel)
     lst = session.params.strategy.lst
-    assert f"{lst} holding" in text
+    assert "paper" in dialog.banner.text().lower() and "nothing is simulated on a chain" in dialog.banner.text()
+    assert f"sell {session.portfolio.wallet.tokens[lst]:.8g} {lst} for ETH" in dialog.details()
+    assert all(step.where == "simulated" and step.ticket is None for step in dialog.preview.steps)
 
 
 def test_a_session_that_cannot_start_says_why(qtbot, live_window):

@@ -189,6 +189,7 @@ class ChainPlanSimulator:
         swap = await uniswap.swap_call(token_in, token_out, amount)
         calls += await ctx.approval_calls(swap.token_in, uniswap.router, swap.raw_in, f"uniswap: {token_in} to sell")
         calls.append(swap.call)
+        note = (f"amountOutMinimum {swap.floor} {token_out} from the oracle price {swap.price:.8g} less the pool "
+                "fee and the configured slippage")
         return OnchainProgram(f"sell {amount} {token_in} for {token_out} on Uniswap (floor {swap.floor:.8g})",
-                              tuple(calls), notes=(f"amountOutMinimum {swap.floor} {token_out} from the oracle price "
-                                                   f"{swap.price:.8g} less the pool fee and the configured slippage",))
+                              tuple(calls), notes=(note,))

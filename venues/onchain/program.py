@@ -20,9 +20,9 @@ an unused address with a state override (it exists only inside the simulation):
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Sequence
 
 from eth_abi import decode as abi_decode
 

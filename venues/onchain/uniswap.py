@@ -12,9 +12,9 @@ anything is signed. The router is approved for exactly ``amount_in``.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
-from typing import Awaitable, Callable, Mapping
 
 from engine.domain.onchain_ports import SwapResult
 from engine.domain.venue_ports import VenueError, VenueErrorKind
@@ -85,7 +85,7 @@ class UniswapV3Adapter:
 
     async def swap_call(
         self, token_in: str, token_out: str, amount_in: Decimal, *, reference_price: Decimal | None = None
-    ) -> "SwapCall":
+    ) -> SwapCall:
         """The exactInputSingle transaction (not sent) with its floor. Programs simulated as one (a
         flatten's preview) collect it after its exact approval; ``swap_exact_input`` sends it."""
         address_in, address_out = self.token(token_in), self.token(token_out)

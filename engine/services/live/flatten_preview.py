@@ -57,7 +57,7 @@ class FlattenPreviewStale(RuntimeError):
     """The plan changed materially since the preview the operator confirmed: nothing was sent; show
     ``fresh`` and ask again."""
 
-    def __init__(self, fresh: "FlattenPreview", why: str) -> None:
+    def __init__(self, fresh: FlattenPreview, why: str) -> None:
         super().__init__(f"the flatten plan changed since it was previewed ({why}): nothing was sent; "
                          "review the new preview")
         self.fresh = fresh
@@ -67,7 +67,7 @@ class FlattenPreviewStale(RuntimeError):
 class FlattenRefused(RuntimeError):
     """The preview refuses the flatten (a simulation reverts or a step breaks the HF floor)."""
 
-    def __init__(self, preview: "FlattenPreview") -> None:
+    def __init__(self, preview: FlattenPreview) -> None:
         super().__init__(f"flatten refused before anything was sent: {preview.refusal}")
         self.preview = preview
 
@@ -88,8 +88,8 @@ class PreviewStep:
 
     def lines(self) -> list[str]:
         delta = ", ".join(f"{a} {v:+.6f}" for a, v in self.delta_after) or "flat"
-        out = [f"{self.number}. [{self.where}] {self.action}: HF after {format_hf(_dec(self.hf_after))}, "
-               f"delta after {delta}"]
+        out = [(f"{self.number}. [{self.where}] {self.action}: HF after {format_hf(_dec(self.hf_after))}, "
+                f"delta after {delta}")]
         if self.ticket is not None:
             out += [f"     {line}" for line in self.ticket.lines()]
         return out
@@ -134,7 +134,7 @@ class FlattenPreview:
         out.append(f"REFUSED: {self.refusal}" if self.refusal else "ready: confirm to send exactly these steps")
         return out
 
-    def differences(self, fresh: "FlattenPreview") -> str | None:
+    def differences(self, fresh: FlattenPreview) -> str | None:
         """Why ``fresh`` (simulated again at confirmation) is not the plan this preview showed, or None."""
         if (self.refusal is None) != (fresh.refusal is None):
             return f"now {'refused: ' + str(fresh.refusal) if fresh.refusal else 'no longer refused'}"

@@ -14,6 +14,7 @@ import pytest
 from engine.services.live import FlattenPreviewStale, FlattenRefused
 from engine.services.live.state import TradingState
 from tests.integration.chain.live import LoopbackTransfers, align_stack, onchain_service
+from tests.integration.live_support import make_service as paper_service
 from tests.integration.live_support import request, venue_positions, wait_until
 
 
@@ -163,3 +164,27 @@ async def test_a_plan_that_moved_since_the_preview_is_shown_again_not_sent(make_
     # The fresh preview is the plan: confirming it goes through.
     report = await svc.flatten(rid, confirmed=True, preview=stale.value.fresh)
     assert report.failed == [], report.failed
+
+
+async def test_a_paper_preview_comes_from_the_simulated_book_and_is_what_the_flatten_does(emulator, cex_store,
+                                                                                         tmp_path, cache_dir):
+    svc = paper_service(emulator, cex_store, tmp_path / "journal", cache_dir)
+    try:
+        rid = await svc.start(request("usdt_market_neutral_no_leverage", execution="paper"))
+        s = svc.session(rid)
+        await wait_until(lambda: s.ticks >= 2 and s.portfolio.wallet.tokens.get("weETH", 0) > 0, what="the entry")
+        book = s.book()
+        preview = await svc.preview_flatten(rid)
+        assert preview.ready and preview.block_number is None and not preview.tickets
+        assert preview.source.startswith("paper:") and "nothing is simulated on a chain" in preview.source
+        assert {step.where for step in preview.steps} == {"simulated"}
+        assert s.book() == book                          # the preview ran on a copy
+        report = await svc.flatten(rid, confirmed=True, preview=preview)
+        assert report.failed == []
+        assert report.closed == [step.action for step in preview.steps]
+        last = preview.steps[-1]
+        # Flat but for the gas the sales ran up (a USDT share class owes it as a negative ETH balance).
+        assert abs(dict(last.delta_after).get("ETH", 0.0)) < 0.01
+        assert s.portfolio.wallet.tokens.get("weETH", 0.0) == 0.0
+    finally:
+        await svc.close()

@@ -42,6 +42,10 @@ def _hf_text(hf: float | None) -> str:
     return format_hf(None if hf is None else Decimal(repr(hf)))
 
 
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" + ("" if n == 1 else "s")
+
+
 def _delta_text(delta: tuple[tuple[str, float], ...]) -> str:
     return ", ".join(f"{asset} {value:+.4f}" for asset, value in delta) or "flat"
 
@@ -187,7 +191,8 @@ class FlattenTicketDialog(QDialog):
         self.ticket_panel = TicketPanel(split)
         split.addWidget(self.plan_view)
         split.addWidget(self.ticket_panel)
-        split.setSizes([320, 360])
+        split.setSizes([200, 480])
+        self.split = split
         layout.addWidget(split, 1)
 
         buttons = QHBoxLayout()
@@ -235,8 +240,8 @@ class FlattenTicketDialog(QDialog):
         block = f" · block {preview.block_number:,}" if preview.block_number is not None else ""
         self.summary.setText(
             f"Now: health factor <b style='color:{colour}'>{format_hf(now)}</b> (floor {floor}), delta "
-            f"{_delta_text(preview.delta_before)} · {len(preview.steps)} steps, "
-            f"{len(preview.tickets)} transactions to sign · sized at {preview.timestamp}{block}")
+            f"{_delta_text(preview.delta_before)} · {_count(len(preview.steps), 'step')}, "
+            f"{_count(len(preview.tickets), 'transaction')} to sign · sized at {preview.timestamp}{block}")
         self._set_plan(preview)
         prefix = note + " " if note else ""
         if preview.refusal is not None:
@@ -255,6 +260,13 @@ class FlattenTicketDialog(QDialog):
     def _set_plan(self, preview: FlattenPreview | None) -> None:
         self.plan_model = PlanModel(preview)
         self.plan_view.setModel(self.plan_model)
+        # The plan gets the rows it has (a short plan leaves the room to its tickets), up to a third.
+        rows = max(self.plan_model.rowCount(), 2)
+        wanted = self.plan_view.horizontalHeader().sizeHint().height() + rows * \
+            self.plan_view.verticalHeader().defaultSectionSize() + 6
+        total = sum(self.split.sizes()) or 680
+        plan = min(wanted, total // 3)
+        self.split.setSizes([plan, total - plan])
         self.plan_view.selectionModel().currentRowChanged.connect(self._row_changed)
         self.ticket_panel.show_ticket(None, None)
 

@@ -71,6 +71,9 @@ async def test_eth_leveraged_preview_is_what_the_chain_then_does(make_service, d
 
     report = await svc.flatten(rid, confirmed=True, preview=preview)
     assert report.failed == [], report.failed
+    s.journal.flush()
+    journaled = next(e for e in s.journal.events(limit=50) if e[3] == "flatten")[4]      # newest first
+    assert ticket.digest in journaled and f'"previewed_block": {preview.block_number}' in journaled
     after = await s.onchain.holdings()
     assert after.health_factor is None and not any(after.debt.values()) and not any(after.supply.values())
     # Token deltas: the chain moved the wallet's ETH (native + WETH) by what the tickets simulated,

@@ -618,6 +618,7 @@ class LiveTradingService:
             raise LiveStartError("flatten needs an explicit confirmation")
         s = self._session(request_id)
         report = FlattenReport()
+        confirmed_plan: dict[str, Any] = {}
         async with s.lock:
             t = await s.ensure_prices()
             program = flatten_program(s.portfolio, s.feed.view, t, s.params)
@@ -632,6 +633,10 @@ class LiveTradingService:
                     program.close()
                     raise FlattenRefused(fresh)
                 program = as_previewed(program, fresh, deviations)
+                # What the operator confirmed, for the journal: the steps and the exact calls simulated.
+                confirmed_plan = {"previewed_block": fresh.block_number,
+                                  "previewed_steps": [step.action for step in fresh.steps],
+                                  "ticket_digests": [ticket.digest for ticket in fresh.tickets]}
             s.state.reduce_for_flatten("confirmed flatten")
             # An e-stop (or a risk halt) stopped the wallet's signing; the confirmed flatten is the one
             # thing allowed to sign again, and only for its own steps: the state is REDUCING (every
@@ -652,8 +657,7 @@ class LiveTradingService:
             if not report.failed:
                 s.mark_flat()
             s.journal.event(s.request_id, "session", "flatten", closed=report.closed, failed=report.failed,
-                            cannot_unwind=report.cannot_unwind,
-                            previewed_block=preview.block_number if preview is not None else None)
+                            cannot_unwind=report.cannot_unwind, **confirmed_plan)
         s.publish()
         return report
 

@@ -7,11 +7,12 @@ is not sent and the fresh preview is handed back.
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 import pytest
 
-from engine.services.live import FlattenPreviewStale, FlattenRefused
+from engine.services.live import FlattenPreviewStale, FlattenRefused, LiveStartError
 from engine.services.live.state import TradingState
 from tests.integration.chain.live import LoopbackTransfers, align_stack, onchain_service
 from tests.integration.live_support import make_service as paper_service
@@ -191,3 +192,18 @@ async def test_a_paper_preview_comes_from_the_simulated_book_and_is_what_the_fla
         assert s.portfolio.wallet.tokens.get("weETH", 0.0) == 0.0
     finally:
         await svc.close()
+
+
+async def test_an_emergency_stop_while_the_confirmed_plan_is_checked_again_cancels_it(make_service, defi, cache_dir):
+    svc, rid, s = await _entered_leveraged(make_service, defi, cache_dir)
+    preview = await svc.preview_flatten(rid)
+    assert preview.ready, preview.lines()
+    sent_before = nonce_of(s)
+    flatten = asyncio.ensure_future(svc.flatten(rid, confirmed=True, preview=preview))
+    await asyncio.sleep(0.01)                    # the flatten is simulating its plan again on the chain
+    assert not flatten.done()
+    await svc.emergency_stop("operator pressed the e-stop after confirming").done
+    with pytest.raises(LiveStartError, match="HALTED while the plan was checked again"):
+        await flatten
+    assert nonce_of(s) == sent_before and s.portfolio.wallet.debt_scaled.get("WETH", 0.0) > 0
+    assert s.state.state is TradingState.HALTED

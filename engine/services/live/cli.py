@@ -348,8 +348,8 @@ async def _flatten(service: LiveTradingService, request_id: str, lines: asyncio.
             console.print(f"flatten not sent: the plan changed since the preview ({stale.why}); the new plan:")
             preview = stale.fresh
             continue
-        except FlattenRefused as refused:
-            console.print(f"flatten not sent: {refused}")
+        except (FlattenRefused, LiveStartError) as refused:
+            console.print(f"flatten not sent: {_one_line(refused)}")
             return
         for line in report.lines():
             console.print(f"  flatten: {line}")

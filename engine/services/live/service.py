@@ -70,6 +70,7 @@ from engine.services.live.recovery import RecoveryReport, recover
 from engine.services.live.risk_limits import Breach, RiskLimits
 from engine.services.live.session import LiveSession, SessionPhase
 from engine.services.live.snapshot import SessionSnapshot
+from engine.services.live.state import TradingState
 from engine.services.run_params import CEX_VENUES, build_run_params, data_requirements
 from engine.strategies import STRATEGIES
 from engine.strategies.capacity import CapitalTooSmall, check_hedged_capital
@@ -619,6 +620,7 @@ class LiveTradingService:
         s = self._session(request_id)
         report = FlattenReport()
         confirmed_plan: dict[str, Any] = {}
+        changes_at_confirmation = len(s.state.history)
         async with s.lock:
             t = await s.ensure_prices()
             program = flatten_program(s.portfolio, s.feed.view, t, s.params)
@@ -632,6 +634,13 @@ class LiveTradingService:
                 if not fresh.ready:
                     program.close()
                     raise FlattenRefused(fresh)
+                halted = [c for c in s.state.history[changes_at_confirmation:] if c.current is TradingState.HALTED]
+                if halted:
+                    # The operator's later word wins: a stop pressed while the plan was checked again
+                    # cancels the confirmation; nothing is sent.
+                    program.close()
+                    raise LiveStartError(f"flatten not sent: the session was HALTED while the plan was checked "
+                                         f"again ({halted[-1].reason}); flatten again to unwind")
                 program = as_previewed(program, fresh, deviations)
                 # What the operator confirmed, for the journal: the steps and the exact calls simulated.
                 confirmed_plan = {"previewed_block": fresh.block_number,

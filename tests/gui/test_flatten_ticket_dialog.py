@@ -26,7 +26,7 @@ def exit_ticket() -> PreSignTicket:
         steps=(TicketStep("leverage_executor: all aweETH (+1 h of interest): approve", "0xa", 46_100, 55_320),
                TicketStep("leverage_executor.exit: repay all 40.9 WETH (morpho flash), sell all weETH", "0xe",
                           412_000, 494_400)),
-        before=AccountRisk(D("126000"), D("102250"), D("1.0413"), 1), after=AccountRisk(D(0), D(0), None, 1),
+        before=AccountRisk(D(126000), D(102250), D("1.0413"), 1), after=AccountRisk(D(0), D(0), None, 1),
         deltas=(TokenDelta("ETH", D("10.5"), D("10.5")), TokenDelta("WETH", D(0), D("4.93")),
                 TokenDelta("aweETH", D("43.1"), D(0), "collateral"), TokenDelta("WETH debt", D("40.9"), D(0), "debt")),
         base_fee_wei=GWEI // 10, priority_fee_wei=GWEI, max_fee_per_gas_wei=GWEI + GWEI // 5,

@@ -139,6 +139,11 @@ class CexTransferPort(Protocol):
         """The venue's fee, minimum and precision for withdrawing ``asset`` (read before sending)."""
         ...
 
+    def move_step(self, asset: str) -> Decimal:
+        """The precision the venue (or its client) gives a move's amount (0: none): the service rounds
+        to it before journaling the move, so the journal holds exactly what moved."""
+        ...
+
     async def move(self, asset: str, amount: Decimal, from_account: str, to_account: str, client_id: str) -> str:
         """Move ``amount`` between two accounts of this exchange (sent once, never retried); returns the
         venue's transfer id. Account names are ccxt's ("spot", "linear", "funding", "trading", "unified")."""

@@ -26,10 +26,11 @@ from tests.integration.chain.defi import WALLET as WALLET_ADDRESS
 from tests.integration.chain.live import align_stack, onchain_service
 from tests.integration.live_support import request, venue_positions, wait_until
 from tests.integration.test_live_onchain_modes import chain_matches_book
-from tests.integration.test_transfers import bridged, service  # noqa: F401 - the bridged emulator fixture
+from tests.integration.test_transfers import FEES, bridged, service  # noqa: F401 - the bridged emulator fixture
 
-#: where a deposit lands at each emulated exchange (the funding / unified account)
-DEPOSIT_ACCOUNT = {"binance": "spot", "okx": "trading", "bybit": "unified"}
+#: where a deposit ends at each emulated exchange: its trading account (Binance credits spot and the
+#: service moves it to USD-M; OKX and Bybit credit funding and it is moved to trading / unified)
+DEPOSIT_ACCOUNT = {"binance": "usdm", "okx": "trading", "bybit": "unified"}
 
 
 def port(svc, timeout_s: float = 30.0) -> ServiceTransfers:
@@ -61,15 +62,22 @@ async def test_market_neutral_entry_funds_the_exchanges_through_the_transfer_ser
         assert all(t.source == WALLET and t.status is TransferStatus.CREDITED for t in moved), moved
         for t in moved:
             assert [x for x, _ in transfers.journal.events(t.id)][-1] == "credited"
-        # the exchanges hold what was credited (the deposits of this session, nothing else)
-        # (the wallet pays whole token units: 6 decimals of USDT, what the book booked from the chain)
+        # the trading accounts hold what was credited and moved there (the deposits of this session,
+        # nothing else): the wallet pays whole token units (6 decimals of USDT, what the book booked
+        # from the chain), the move to the trading account is rounded down to the venue's transfer
+        # precision (ccxt's 0.01 USDT at OKX and Bybit), and the dust stays in the deposit account
+        paid: dict[str, D] = {}
         credited: dict[str, D] = {}
         for t in moved:
-            credited[t.destination] = credited.get(t.destination, D(0)) + t.amount.quantize(D("0.000001"), "ROUND_DOWN")
+            paid[t.destination] = paid.get(t.destination, D(0)) + t.amount.quantize(D("0.000001"), "ROUND_DOWN")
+            move = transfers.journal.move(f"{t.id}-in")
+            assert move is not None and move.status == "done", (t, move)
+            credited[t.destination] = credited.get(t.destination, D(0)) + move.amount
         for venue, amount in credited.items():
             assert emulator.venues[venue].balance(DEPOSIT_ACCOUNT[venue], "USDT") == before[venue] + amount
             assert [d.tx_hash for d in bridge.deposits[venue]] == [t.tx_hash for t in moved if t.destination == venue]
-            assert sum(d.amount for d in bridge.deposits[venue]) == amount
+            assert sum(d.amount for d in bridge.deposits[venue]) == paid[venue]
+            assert paid[venue] - amount < D("0.01") * sum(1 for t in moved if t.destination == venue)
         # the receipts' references are the payments' hashes, and their gas was booked as gas
         transfer_steps = [r for r in steps if r.op == "transfer"]
         assert [r.tx_hashes for r in transfer_steps] == [(t.tx_hash,) for t in moved]
@@ -90,10 +98,13 @@ async def test_market_neutral_entry_funds_the_exchanges_through_the_transfer_ser
             back = transfers.transfers()[-1]
             assert back.source == venue and back.destination == WALLET and back.status is TransferStatus.ARRIVED
             assert [x for x, _ in transfers.journal.events(back.id)][-1] == "arrived"
-            assert fill.amount_in == fill.amount_out == 150.0
-            assert emulator.venues[venue].balance(DEPOSIT_ACCOUNT[venue], "USDT") == at_venue - D(150)
-            assert s.portfolio.account(venue).usdt == pytest.approx(book_cex - 150.0, abs=1e-9)
-            assert s.portfolio.wallet.tokens["USDT"] == pytest.approx(book_wallet + 150.0, abs=1e-6)
+            # the venue's withdrawal fee is journaled, debited from the venue and booked as a cost
+            assert back.fee == FEES["USDT"] and back.debit - back.arrives == FEES["USDT"]
+            assert (fill.amount_in, fill.amount_out) == (float(back.debit), float(back.arrives))
+            assert fill.execution_cost == pytest.approx(float(FEES["USDT"]) * s.router.mv.price_usd("USDT", t), abs=1e-6)
+            assert emulator.venues[venue].balance(DEPOSIT_ACCOUNT[venue], "USDT") == at_venue - back.debit
+            assert s.portfolio.account(venue).usdt == pytest.approx(book_cex - float(back.debit), abs=1e-9)
+            assert s.portfolio.wallet.tokens["USDT"] == pytest.approx(book_wallet + float(back.arrives), abs=1e-6)
             chain_matches_book(s)
             assert s.router.progress.steps[-1].status == "done"
         assert s.state.state is TradingState.ACTIVE

@@ -144,7 +144,7 @@ async def test_wallet_to_cex_is_credited_after_confirmations(bridged, execution,
     assert await execution.ctx.balance(usdt) == wallet_before - D(300)
     done = await svc.wait(t.id, 20)
     assert done.status is TransferStatus.CREDITED, done
-    assert done.detail == "okx credited 300 USDT, moved funding -> trading"
+    assert done.detail == "okx credited 300 USDT, moved 300 funding -> trading"
     assert okx.balance("trading", "USDT") == before + D(300) and okx.balance("funding", "USDT") == 0
     assert [(m.client_id, m.from_account, m.to_account, m.amount) for m in okx.internal_transfers] == \
         [(f"{t.id}in", "funding", "trading", D(300))]

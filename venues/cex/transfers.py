@@ -154,6 +154,19 @@ class CcxtTransfers:
                                Decimal(1).scaleb(-int(_dec(row.get("minAccuracy"), f"{asset} withdrawal precision"))))
 
     # -- moves between the exchange's own accounts -----------------------------------------------------
+    def move_step(self, asset: str) -> Decimal:
+        """The step ccxt rounds a transfer's amount to (``currency_to_precision``, to nearest): the
+        currency's precision, which without fetchCurrencies ccxt takes from the markets (0.01 USDT
+        at OKX and Bybit). The service rounds to it first, in the direction that never overdraws."""
+        from ccxt.base.decimal_to_precision import TICK_SIZE
+
+        precision = ((self._ex.currencies or {}).get(asset) or {}).get("precision")
+        if precision is None:
+            return Decimal(0)
+        if self._ex.precisionMode == TICK_SIZE:
+            return Decimal(str(precision))
+        return Decimal(1).scaleb(-int(precision))
+
     def _move_client_id(self, client_id: str) -> str:
         if self.account.ccxt_id == "bybit":
             return str(uuid.uuid5(_MOVE_IDS, client_id))       # Bybit asks for a UUID

@@ -39,7 +39,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -459,9 +459,12 @@ class TransferService:
             accounts = self.settings.accounts(t.destination)
             moved = ""
             if accounts is not None and accounts.moves(t.asset) and accounts.deposit_account != accounts.trading_account:
-                await self._ensure_move(t, "in", t.destination, deposit.amount, accounts.deposit_account,
-                                        accounts.trading_account)
-                moved = f", moved {accounts.deposit_account} -> {accounts.trading_account}"
+                m = await self._ensure_move(t, "in", t.destination, deposit.amount, accounts.deposit_account,
+                                            accounts.trading_account)
+                moved = f", moved {plain(m.amount)} {accounts.deposit_account} -> {accounts.trading_account}"
+                if m.amount != deposit.amount:
+                    moved += (f" ({plain(deposit.amount - m.amount)} {t.asset} below {t.destination}'s transfer "
+                              f"precision stays in {accounts.deposit_account})")
             return self._set(t, TransferStatus.CREDITED,
                              detail=f"{t.destination} credited {plain(deposit.amount)} {t.asset}{moved}")
         if deposit.status in REFUSED:
@@ -476,12 +479,18 @@ class TransferService:
         move_id = f"{t.id}-{leg}"
         m = self.journal.move(move_id)
         now = self.clock()
+        port = self._venue(venue)
         if m is None:
+            # A credit is moved rounded down (never more than arrived; the dust stays in the deposit
+            # account), a withdrawal's debit rounded up (never short of what the withdrawal needs).
+            step = port.move_step(t.asset)
+            if step > 0:
+                amount = amount.quantize(step, rounding=ROUND_DOWN if leg == "in" else ROUND_UP)
+                amount = Decimal(plain(amount))
             m = Move(move_id, t.id, venue, t.asset, amount, from_account, to_account, "requested", "", now, now)
             self.journal.save_move(m)
         if m.status == "done":
             return m
-        port = self._venue(venue)
         if m.status == "sending":
             found = await port.find_move(m.asset, m.amount, m.from_account, m.to_account, m.id,
                                          since_ms=int(m.created_at * 1000) - 60_000)

@@ -10,6 +10,8 @@ after confirmations), and the wallet's own TxManager paying the exchanges' depos
 - A CEX -> wallet step through the router books exactly what arrived on chain.
 - A transfer that times out or fails raises ``TransferNotCompleted`` naming it, and nothing is sent a
   second time when the strategy asks again.
+- In a live session, a wallet payment that times out stops the program naming the transfer; the
+  next tick's chain check halts on exactly the difference; the late credit is recognised on resume.
 """
 from __future__ import annotations
 
@@ -200,5 +202,55 @@ async def test_the_live_service_builds_the_transfer_service_from_the_keyring(emu
         refused, note = await factory("testnet", ["okx"])
         assert isinstance(refused, NoTransfers) and note.startswith("transfers: no transfer service (")
         assert "private_key" in note
+    finally:
+        await live.close()
+
+
+async def test_a_wallet_payment_that_times_out_stops_the_program_and_the_next_tick_halts_on_the_difference(
+        bridged, execution, defi, cex_store, tmp_path, cache_dir):  # noqa: F811
+    """The entry's first wallet -> exchange payment is on chain but not credited within the step's
+    timeout: the program stops there naming the transfer id (nothing after it runs, nothing is paid
+    again); the next tick's chain check finds the wallet short of the book by exactly the payment and
+    halts, naming the difference. The exchange credits it later; `transfer resume` (the service's
+    resume) recognises that credit, moves it to the trading account and never pays a second time."""
+    emulator, bridge, adapters = bridged
+    align_stack(defi, "usdt_market_neutral", cache_dir)
+    defi.admin.fund(defi.stack.wallet, usdt=D(30_000))
+    transfers = service(tmp_path, adapters, execution, {"wallet": WALLET_ADDRESS})
+    usdt = execution.aave.token("USDT")
+    live = onchain_service(emulator, cex_store, defi, tmp_path, cache_dir, port(transfers, timeout_s=0.01))
+    try:
+        rid = await live.start(request("usdt_market_neutral", capital=20_000.0, tick_seconds=0.2,
+                                       data_timeout_seconds=5.0))
+        s = live.session(rid)
+        await wait_until(lambda: any(r.op == "transfer" for r in s.router.progress.steps), timeout=120,
+                         what="the entry's first transfer step")
+        await wait_until(lambda: s.state.state is TradingState.HALTED, timeout=60, what="the halt")
+        [t] = transfers.transfers()
+        assert t.source == WALLET and t.status is TransferStatus.SENT and t.tx_hash
+        steps = s.router.progress.steps
+        last = steps[-1]
+        assert last.op == "transfer" and last.status == "failed"
+        assert f"transfer {t.id} (" in last.detail and "is still sent after 0.01 s" in last.detail
+        assert "not sent again; follow it with python main.py transfer resume --env testnet" in last.detail
+        assert [r.op for r in steps].count("transfer") == 1            # the program stopped at it
+        # the next tick compared the chain with the book: the wallet is short by exactly the payment
+        paid = t.amount.quantize(D("0.000001"), "ROUND_DOWN")
+        st = live.status(rid)
+        assert st.state == "HALTED"
+        assert "position_mismatch[chain:ethereum USDT]" in st.state_reason, st.state_reason
+        reported = float(st.state_reason.split("position_mismatch[chain:ethereum USDT] ")[1].split()[0])
+        assert reported == pytest.approx(-float(paid), abs=0.01), st.state_reason
+        assert len(bridge.deposits[t.destination]) == 1
+        # the late credit: the exchange credits the deposit after the timeout; resume recognises it
+        wallet_usdt = await execution.ctx.balance(usdt)
+        await wait_until(lambda: bridge.deposits[t.destination][0].credited, timeout=30, what="the late credit")
+        [resumed] = await transfers.resume()
+        assert resumed.id == t.id and resumed.status is TransferStatus.CREDITED, resumed
+        assert transfers.journal.move(f"{t.id}-in").status == "done"
+        assert transfers.in_flight(t.destination) == []
+        assert await execution.ctx.balance(usdt) == wallet_usdt             # nothing paid again
+        assert len(bridge.deposits[t.destination]) == 1
+        assert sum(1 for x in transfers.transfers() if x.destination == t.destination) == 1
     finally:
         await live.close()

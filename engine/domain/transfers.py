@@ -168,6 +168,10 @@ class WalletTransferPort(Protocol):
         """Blocks (its own included) a transaction needs before the wallet counts it as arrived."""
         ...
 
+    async def payment_step(self, asset: str) -> Decimal:
+        """The smallest unit a payment of ``asset`` moves (one base unit of the token)."""
+        ...
+
     async def pay(self, asset: str, amount: Decimal, to: str, label: str) -> str:
         """Send ``amount`` of ``asset`` to ``to``; returns the final transaction's hash."""
         ...

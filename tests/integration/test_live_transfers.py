@@ -65,13 +65,14 @@ async def test_market_neutral_entry_funds_the_exchanges_through_the_transfer_ser
         for t in moved:
             assert [x for x, _ in transfers.journal.events(t.id)][-1] == "credited"
         # the trading accounts hold what was credited and moved there (the deposits of this session,
-        # nothing else): the wallet pays whole token units (6 decimals of USDT, what the book booked
-        # from the chain), the move to the trading account is rounded down to the venue's transfer
+        # nothing else): the wallet pays whole token units (6 decimals of USDT, journaled as paid and
+        # what the book booked from the chain), the move to the trading account is rounded down to the venue's transfer
         # precision (ccxt's 0.01 USDT at OKX and Bybit), and the dust stays in the deposit account
         paid: dict[str, D] = {}
         credited: dict[str, D] = {}
         for t in moved:
-            paid[t.destination] = paid.get(t.destination, D(0)) + t.amount.quantize(D("0.000001"), "ROUND_DOWN")
+            assert t.amount == t.amount.quantize(D("0.000001"))       # journaled as paid: whole USDT base units
+            paid[t.destination] = paid.get(t.destination, D(0)) + t.amount
             move = transfers.journal.move(f"{t.id}-in")
             assert move is not None and move.status == "done", (t, move)
             credited[t.destination] = credited.get(t.destination, D(0)) + move.amount
@@ -91,11 +92,11 @@ async def test_market_neutral_entry_funds_the_exchanges_through_the_transfer_ser
         # CEX -> wallet through the router: the book takes exactly what arrived on chain.
         venue = next(iter(credited))
         async with s.lock:
-            t = len(s.feed.view.timestamps) - 1
+            hour = len(s.feed.view.timestamps) - 1
             book_cex = s.portfolio.account(venue).usdt
             book_wallet = s.portfolio.wallet.tokens.get("USDT", 0.0)
             at_venue = emulator.venues[venue].balance(DEPOSIT_ACCOUNT[venue], "USDT")
-            fill = await s.router.transfer(Instruction(Op.TRANSFER, venue, "USDT", 150.0, to_venue=BOOK_WALLET), t)
+            fill = await s.router.transfer(Instruction(Op.TRANSFER, venue, "USDT", 150.0, to_venue=BOOK_WALLET), hour)
             s.chain_holdings = await s.onchain.holdings()
             back = transfers.transfers()[-1]
             assert back.source == venue and back.destination == WALLET and back.status is TransferStatus.ARRIVED
@@ -103,7 +104,7 @@ async def test_market_neutral_entry_funds_the_exchanges_through_the_transfer_ser
             # the venue's withdrawal fee is journaled, debited from the venue and booked as a cost
             assert back.fee == FEES["USDT"] and back.debit - back.arrives == FEES["USDT"]
             assert (fill.amount_in, fill.amount_out) == (float(back.debit), float(back.arrives))
-            assert fill.execution_cost == pytest.approx(float(FEES["USDT"]) * s.router.mv.price_usd("USDT", t), abs=1e-6)
+            assert fill.execution_cost == pytest.approx(float(FEES["USDT"]) * s.router.mv.price_usd("USDT", hour), abs=1e-6)
             assert emulator.venues[venue].balance(DEPOSIT_ACCOUNT[venue], "USDT") == at_venue - back.debit
             assert s.portfolio.account(venue).usdt == pytest.approx(book_cex - float(back.debit), abs=1e-9)
             assert s.portfolio.wallet.tokens["USDT"] == pytest.approx(book_wallet + float(back.arrives), abs=1e-6)
@@ -235,7 +236,7 @@ async def test_a_wallet_payment_that_times_out_stops_the_program_and_the_next_ti
         assert "not sent again; follow it with python main.py transfer resume --env testnet" in last.detail
         assert [r.op for r in steps].count("transfer") == 1            # the program stopped at it
         # the next tick compared the chain with the book: the wallet is short by exactly the payment
-        paid = t.amount.quantize(D("0.000001"), "ROUND_DOWN")
+        paid = t.amount                 # the journal holds what the wallet paid (whole USDT base units)
         st = live.status(rid)
         assert st.state == "HALTED"
         assert "position_mismatch[chain:ethereum USDT]" in st.state_reason, st.state_reason
@@ -247,7 +248,8 @@ async def test_a_wallet_payment_that_times_out_stops_the_program_and_the_next_ti
         await wait_until(lambda: bridge.deposits[t.destination][0].credited, timeout=30, what="the late credit")
         [resumed] = await transfers.resume()
         assert resumed.id == t.id and resumed.status is TransferStatus.CREDITED, resumed
-        assert transfers.journal.move(f"{t.id}-in").status == "done"
+        moved_in = transfers.journal.move(f"{t.id}-in")
+        assert moved_in is not None and moved_in.status == "done"
         assert transfers.in_flight(t.destination) == []
         assert await execution.ctx.balance(usdt) == wallet_usdt             # nothing paid again
         assert len(bridge.deposits[t.destination]) == 1

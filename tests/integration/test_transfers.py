@@ -175,7 +175,8 @@ async def test_a_binance_deposit_is_moved_to_usdm_margin_once(bridged, execution
     restarted = service(tmp_path, adapters, execution, {})
     [resumed] = await restarted.resume()
     assert resumed.status is TransferStatus.CREDITED, resumed
-    assert restarted.journal.move(f"{t.id}-in").detail == "found at the venue"
+    found = restarted.journal.move(f"{t.id}-in")
+    assert found is not None and found.detail == "found at the venue"
     assert binance.requests.count(("POST", "sapi/v1/asset/transfer")) == 1
     assert binance.balance("usdm", "USDT") == usdm0 + D(500) and binance.balance("spot", "USDT") == spot0
     assert restarted.in_flight("binance") == []
@@ -246,6 +247,7 @@ async def test_a_restart_resumes_in_flight_transfers_without_paying_twice(bridge
                  source="wallet", destination="okx", address=deposit_address_of("okx"),
                  status=TransferStatus.REQUESTED, created_at=2.0, updated_at=2.0)
     svc.journal.insert(p)
+    assert svc.wallet is not None
     await svc.wallet.pay("USDT", D(7), p.address, f"transfer {p.id}")
     svc.journal.close()
 
@@ -267,7 +269,8 @@ def test_settings_come_from_the_config_file_and_name_missing_keys(tmp_path):
 
     settings = load_transfer_settings("testnet")
     assert settings.confirmations >= 1 and settings.whitelist == {} and settings.transfer_timeout_s > 0
-    assert settings.accounts("binance").trading_account == "linear"
+    binance = settings.accounts("binance")
+    assert binance is not None and binance.trading_account == "linear"
     shipped = yaml.safe_load(CONFIG_PATH.read_text())
     for key in ("confirmations", "poll_interval_s", "transfer_timeout_s", "whitelist"):
         bad = tmp_path / f"no-{key}.yaml"

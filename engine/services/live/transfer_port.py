@@ -162,8 +162,7 @@ class ServiceTransfers:
         sent, received = t.debit, t.arrives
         if t.status is TransferStatus.CREDITED:
             # What the exchange credited, as it reports it now. From the wallet that is also what was
-            # paid: the payment is in whole token units (6 decimals of USDT), the journal keeps the
-            # amount asked for.
+            # paid (the journal holds the payment in whole token units: 6 decimals of USDT).
             deposit = await self.service.cex[t.destination].find_deposit(t.asset, t.tx_hash)
             if deposit is not None:
                 received = deposit.amount

@@ -277,7 +277,13 @@ class TransferService:
         if named is not None and named.lower() != address.lower():
             raise TransferRefused(f"{venue} reports the {asset} deposit address {address}, but the whitelist names "
                                   f"{named} for {venue}: refusing to pay an address the whitelist does not hold")
-        return await self._start(TransferKind.WALLET_TO_CEX, asset, amount, WALLET, venue, address)
+        _positive(amount)
+        # the chain moves whole base units: journal exactly what the payment sends (rounded down)
+        paid = amount.quantize(await self._wallet().payment_step(asset), rounding=ROUND_DOWN)
+        if paid <= 0:
+            raise TransferRefused(f"{plain(amount)} {asset} is less than one base unit of {asset}: nothing sent")
+        paid = amount if paid == amount else Decimal(plain(paid))
+        return await self._start(TransferKind.WALLET_TO_CEX, asset, paid, WALLET, venue, address)
 
     async def cex_to_cex(self, source: str, destination: str, asset: str, amount: Decimal) -> Transfer:
         if source == destination:

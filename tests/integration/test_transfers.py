@@ -152,17 +152,25 @@ async def test_wallet_to_cex_is_credited_after_confirmations(bridged, execution,
     assert deposit.tx_hash == t.tx_hash and deposit.confirmations >= CONFIRMATIONS
 
 
-async def test_a_binance_deposit_is_moved_to_usdm_margin_once(bridged, execution, tmp_path):
-    """Binance credits the spot wallet; the perps margin from USD-M: the service moves the credit
-    spot -> USD-M (sapi/v1/asset/transfer MAIN_UMFUTURE). A restart after the move was sent but before
-    its answer was journaled finds it in Binance's transfer history and does not move it again."""
+@pytest.mark.parametrize("venue, path, trading, found_by", [
+    ("binance", "sapi/v1/asset/transfer", "usdm", "its MAIN_UMFUTURE history"),
+    ("okx", "api/v5/asset/transfer", "trading", "asset/transfer-state by clientId"),
+    ("bybit", "v5/asset/transfer/inter-transfer", "unified", "query-inter-transfer-list by transferId"),
+])
+async def test_a_deposit_is_moved_to_the_trading_account_once(bridged, execution, tmp_path, venue, path, trading,
+                                                               found_by):
+    """Binance credits spot (the perps margin from USD-M: MAIN_UMFUTURE), OKX and Bybit credit funding
+    (trading 18 / UNIFIED): the service moves the credit to the trading account. A restart after the
+    move was made but before its answer was journaled finds it at the venue (``found_by``) and does not
+    move it again."""
     emulator, bridge, adapters = bridged
     svc = service(tmp_path, adapters, execution, {})
-    binance = emulator.venues["binance"]
-    spot0, usdm0 = binance.balance("spot", "USDT"), binance.balance("usdm", "USDT")
-    t = await svc.wallet_to_cex("binance", "USDT", D(500))
+    state = emulator.venues[venue]
+    before = {a: state.balance(a, "USDT") for a in state.balances}
+    t = await svc.wallet_to_cex(venue, "USDT", D(500))
     # the move's answer is lost: the move is made at the venue, the journal holds it as 'sending'
-    emulator.add_fault("binance", "sapi/v1/asset/transfer", "POST", drop_answer=True, times=1)
+    emulator.add_fault(venue, path, "POST", drop_answer=True, times=1)
+    move = None
     for _ in range(400):
         t = await svc.advance(t.id)
         move = svc.journal.move(f"{t.id}-in")
@@ -170,16 +178,18 @@ async def test_a_binance_deposit_is_moved_to_usdm_margin_once(bridged, execution
             break
         await asyncio.sleep(0.05)
     assert t.status is TransferStatus.SENT and move is not None and move.status == "sending"
-    assert binance.balance("usdm", "USDT") == usdm0 + D(500)          # the venue made it
+    assert state.balance(trading, "USDT") == before[trading] + D(500)          # the venue made it
+    assert svc.in_flight(venue) == [t]                                         # not booked as finished yet
     svc.journal.close()
     restarted = service(tmp_path, adapters, execution, {})
     [resumed] = await restarted.resume()
     assert resumed.status is TransferStatus.CREDITED, resumed
     found = restarted.journal.move(f"{t.id}-in")
-    assert found is not None and found.detail == "found at the venue"
-    assert binance.requests.count(("POST", "sapi/v1/asset/transfer")) == 1
-    assert binance.balance("usdm", "USDT") == usdm0 + D(500) and binance.balance("spot", "USDT") == spot0
-    assert restarted.in_flight("binance") == []
+    assert found is not None and found.detail == "found at the venue" and found.venue_id
+    assert state.requests.count(("POST", path)) == 1 and len(state.internal_transfers) == 1
+    assert {a: state.balance(a, "USDT") for a in state.balances} == \
+        {a: before[a] + (D(500) if a == trading else D(0)) for a in state.balances}
+    assert restarted.in_flight(venue) == []
 
 
 async def test_withdrawal_terms_round_the_amount_and_refuse_below_the_minimum(bridged, execution, tmp_path):
@@ -332,10 +342,17 @@ async def test_bybit_withdraws_to_the_wallet_and_credits_a_deposit(bridged, exec
     assert out.status is TransferStatus.ARRIVED, out
     assert await execution.ctx.w3.eth.get_balance(execution.ctx.address) == before + 15 * 10 ** 17
     bybit = emulator.venues["bybit"]
+    # accountType UTA (what ccxt sends for a unified account): drawn from UNIFIED, the fee on top
+    assert bridge.withdrawals["bybit"][0].account == "unified" and out.fee == D("0.0005") and not out.fee_included
+    assert bybit.balance("unified", "ETH") == D(10) - D("1.5005")
     usdt0 = bybit.balance("unified", "USDT")
     back = await svc.wait((await svc.wallet_to_cex("bybit", "USDT", D(55))).id, 20)
     assert back.status is TransferStatus.CREDITED, back
-    assert bybit.balance("unified", "USDT") == usdt0 + D(55)
+    # credited to FUND, moved to UNIFIED with a transferId UUID
+    assert bybit.balance("unified", "USDT") == usdt0 + D(55) and bybit.balance("funding", "USDT") == 0
+    [move] = bybit.internal_transfers
+    assert (move.from_account, move.to_account, move.amount) == ("funding", "unified", D(55))
+    assert len(move.client_id) == 36 and move.client_id.count("-") == 4
 
 
 async def test_a_withdrawal_whose_answer_is_lost_is_found_by_its_client_id(bridged, execution, tmp_path):

@@ -110,6 +110,8 @@ async def test_market_neutral_entry_funds_the_exchanges_through_the_transfer_ser
             assert s.portfolio.wallet.tokens["USDT"] == pytest.approx(book_wallet + float(back.arrives), abs=1e-6)
             chain_matches_book(s)
             assert s.router.progress.steps[-1].status == "done"
+            assert s.router.progress.steps[-1].detail == \
+                f"received {back.arrives} USDT (fee {back.debit - back.arrives} USDT)"
         assert s.state.state is TradingState.ACTIVE
     finally:
         await live.close()

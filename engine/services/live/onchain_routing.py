@@ -160,7 +160,8 @@ class OnchainRouter:
         fill = self._book_transfer(ins, receipt, before, after, t)
         self._record(StepRecord("transfer", ins.venue, _describe(ins), "done",
                                 (receipt.reference,) if receipt.reference else (), receipt.gas_eth,
-                                f"received {receipt.received} {receipt.asset}", time.time()))
+                                f"received {receipt.received} {receipt.asset}"
+                                + (f" (fee {receipt.fee} {receipt.asset})" if receipt.fee else ""), time.time()))
         return fill
 
     async def book_chain_since_last(self, t: int, component: str = "gas") -> None:

@@ -272,36 +272,6 @@ async def test_a_restart_resumes_in_flight_transfers_without_paying_twice(bridge
     assert binance.requests.count(("POST", "sapi/v1/capital/withdraw/apply")) == 1
 
 
-def test_settings_come_from_the_config_file_and_name_missing_keys(tmp_path):
-    import yaml
-
-    from engine.services.live.transfers import CONFIG_PATH, TransferConfigError
-
-    settings = load_transfer_settings("testnet")
-    assert settings.confirmations >= 1 and settings.whitelist == {} and settings.transfer_timeout_s > 0
-    binance = settings.accounts("binance")
-    assert binance is not None and binance.trading_account == "linear"
-    shipped = yaml.safe_load(CONFIG_PATH.read_text())
-    for key in ("confirmations", "poll_interval_s", "transfer_timeout_s", "whitelist"):
-        bad = tmp_path / f"no-{key}.yaml"
-        doc = yaml.safe_load(yaml.safe_dump(shipped))
-        del doc["environments"]["testnet"][key]
-        bad.write_text(yaml.safe_dump(doc))
-        with pytest.raises(TransferConfigError, match=rf"^no-{key}.yaml: environments.testnet.{key} is missing$"):
-            load_transfer_settings("testnet", bad)
-    doc = yaml.safe_load(yaml.safe_dump(shipped))
-    del doc["venue_accounts"]["okx"]["withdraw_account"]
-    (tmp_path / "t.yaml").write_text(yaml.safe_dump(doc))
-    with pytest.raises(TransferConfigError, match=r"^t.yaml: venue_accounts.okx.withdraw_account is missing$"):
-        load_transfer_settings("testnet", tmp_path / "t.yaml")
-    doc = yaml.safe_load(yaml.safe_dump(shipped))
-    doc["environments"]["testnet"]["transfer_timeout_s"] = 0
-    (tmp_path / "t.yaml").write_text(yaml.safe_dump(doc))
-    with pytest.raises(TransferConfigError, match=r"^t.yaml: environments.testnet.transfer_timeout_s: Input should be "
-                                                  r"greater than 0, got 0$"):
-        load_transfer_settings("testnet", tmp_path / "t.yaml")
-
-
 async def test_the_factory_wires_okx_and_the_wallet_from_config_and_keyring(bridged, defi, tmp_path):
     """build_transfer_service as `python main.py transfer` uses it: OKX keys and the wallet's rpc_url and key
     from the keyring, the chain's token addresses from the devchain override file, the journal beside the

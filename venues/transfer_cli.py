@@ -147,11 +147,14 @@ def cmd_list(args: argparse.Namespace) -> int:
         return 0
     journal = TransferJournal(path)
     try:
-        rows = journal.all()
+        rows = [(t, journal.moves(t.id)) for t in journal.all()]
     finally:
         journal.close()
-    for t in rows:
+    for t, moves in rows:
         print(_line(t))
+        for m in moves:     # the moves between the exchange's own accounts this transfer needed
+            print(f"    move {m.id}  {m.status:<9} {m.amount} {m.asset} {m.venue} {m.from_account} -> {m.to_account}"
+                  + (f"  ({m.venue_id})" if m.venue_id else ""))
     if not rows:
         print("no transfers")
     return 0

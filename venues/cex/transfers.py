@@ -23,6 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 from engine.domain.transfers import DepositState, WithdrawalState, WithdrawalTerms
+from engine.domain.venue_ports import VenueError, VenueErrorKind
 from venues.cex.client import CexClient
 
 #: the withdrawal parameter that carries our client id, per ccxt class
@@ -189,6 +190,15 @@ class CcxtTransfers:
 
     async def find_move(self, asset: str, amount: Decimal, from_account: str, to_account: str, client_id: str,
                         since_ms: int) -> str | None:
+        try:
+            return await self._find_move(asset, amount, from_account, to_account, client_id, since_ms)
+        except VenueError as exc:
+            if exc.kind is VenueErrorKind.NOT_FOUND:      # the venue knows no transfer of that id
+                return None
+            raise
+
+    async def _find_move(self, asset: str, amount: Decimal, from_account: str, to_account: str, client_id: str,
+                         since_ms: int) -> str | None:
         await self._markets()
         ccxt_id = self.account.ccxt_id
         if ccxt_id == "okx":

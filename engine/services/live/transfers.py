@@ -14,16 +14,16 @@ step at a time by reading the venues and the chain, each step written as it happ
   signed under the label ``transfer <id>``, so a restart finds it in the nonce ledger.
 - Arrival: in the wallet once the withdrawal's transaction paid it under ``confirmations`` blocks;
   at an exchange once the exchange reports the deposit of that transaction credited.
-
-- Accounts: an exchange credits a deposit to one account and trades from another (configs/transfers.yaml
-  ``venue_accounts``). A credited deposit is moved to the trading account, and before a withdrawal
+- Accounts: an exchange credits a deposit to one account and trades from another
+  (configs/transfers.yaml ``venue_accounts``). A credited deposit is moved to the trading account, and before a withdrawal
   the amount and fee are moved to the withdrawal account, each move its own journaled step
   (``transfer_moves``, keyed ``<id>-in`` / ``<id>-out``): sent once, looked up before it could be
   sent again, and the transfer is ``credited`` only once the move is done.
 - Amounts and fees: before a withdrawal is journaled the venue's withdrawal terms are read (fee,
   minimum, precision); the amount is rounded down to the venue's step with Decimal, refused below its
-  minimum, and the journal holds exactly what is sent and the fee debited on top of it (updated to
-  the venue's own record of the fee once it reports one).
+  minimum, and the journal holds exactly what is sent and the fee (``fee_included``: Binance takes it
+  out of the amount, OKX and Bybit charge it on top), updated to the venue's own record of the fee
+  once it reports one. A wallet payment is journaled in whole base units of the token, as paid.
 
 ``resume()`` advances every transfer the journal holds unfinished; nothing is requested twice.
 ``in_flight(venue)`` answers whether a transfer to or from an exchange is still on its way (a cash

@@ -160,6 +160,11 @@ class ServiceTransfers:
         journal holds it); ``received``: what the destination holds; ``fee``: the difference, which
         the router books as a cost, so the book equals venue and chain after a withdrawal."""
         sent, received = t.debit, t.arrives
+        # what left the trading account: the debit as moved to the withdrawal account first (rounded up
+        # to the venue's transfer precision; the dust left there is no longer trading capital)
+        moved_out = self.service.journal.move(f"{t.id}-out")
+        if moved_out is not None and moved_out.status == "done":
+            sent = moved_out.amount
         if t.status is TransferStatus.CREDITED:
             # What the exchange credited, as it reports it now. From the wallet that is also what was
             # paid (the journal holds the payment in whole token units: 6 decimals of USDT).

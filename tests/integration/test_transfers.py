@@ -196,7 +196,7 @@ async def test_withdrawal_terms_round_the_amount_and_refuse_below_the_minimum(br
     """The venue's precision and minimum, read before anything is journaled: the amount is rounded
     down with Decimal to the venue's step and journaled exactly as sent; below the minimum nothing is
     journaled or sent, and the message says why."""
-    emulator, bridge, adapters = bridged
+    _emulator, bridge, adapters = bridged
     svc = service(tmp_path, adapters, execution, {"wallet": execution.ctx.address})
     plan = await svc.plan_withdrawal("bybit", "USDT", D("25.1234567"), execution.ctx.address)
     assert (plan.amount, plan.fee, plan.terms.minimum, plan.terms.step, plan.debit) == \

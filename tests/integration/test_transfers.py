@@ -237,6 +237,13 @@ async def test_addresses_off_the_whitelist_are_refused_before_anything_moves(bri
         await svc.wallet_to_cex("okx", "USDT", D(10))
     assert svc.transfers() == [] and bridge.withdrawals["binance"] == []
     assert not [r for r in emulator.venues["binance"].requests if r[1].startswith("sapi/v1/capital/withdraw/apply")]
+    # an exchange whose accounts configs/transfers.yaml does not name is refused, naming the key
+    unnamed = dataclasses.replace(svc.settings, venue_accounts={k: v for k, v in svc.settings.venue_accounts.items()
+                                                                if k != "okx"})
+    bare = TransferService(svc.journal, svc.cex, svc.wallet, unnamed)
+    with pytest.raises(TransferRefused, match=r"configs/transfers.yaml: venue_accounts.okx is missing"):
+        await bare.wallet_to_cex("okx", "USDT", D(10))
+    assert bare.transfers() == [] and bridge.deposits["okx"] == []
 
 
 async def test_a_restart_resumes_in_flight_transfers_without_paying_twice(bridged, execution, tmp_path):

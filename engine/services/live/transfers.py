@@ -364,6 +364,10 @@ class TransferService:
     def _venue(self, venue: str) -> CexTransferPort:
         if venue not in self.cex:
             raise TransferRefused(f"no exchange {venue!r} for transfers (have: {', '.join(self.cex) or 'none'})")
+        if self.settings.accounts(venue) is None:
+            # where the venue credits deposits and trades decides whether a move follows: never guessed
+            raise TransferRefused(f"configs/transfers.yaml: venue_accounts.{venue} is missing (where {venue} credits "
+                                  f"deposits, trades and withdraws from)")
         return self.cex[venue]
 
     def _withdrawal_address(self, address: str, what: str) -> str:

@@ -349,3 +349,26 @@ async def test_a_withdrawal_whose_answer_is_lost_is_found_by_its_client_id(bridg
     assert lost.status is TransferStatus.FAILED
     assert "cannot look it up by client id: check its withdrawal history for 12 USDT" in lost.detail
     assert len(bridge.withdrawals["bybit"]) == 1, "the venue made it; the workstation did not send it twice"
+
+
+async def test_the_fee_the_venue_records_replaces_the_quote_in_the_journal(bridged, execution, tmp_path):
+    """The fee changed between the quote and the withdrawal: the journal ends with the fee OKX's
+    withdrawal record reports (what it debited), and says both."""
+    from engine.domain.transfers import Transfer, TransferKind
+
+    emulator, bridge, adapters = bridged
+    svc = service(tmp_path, adapters, execution, {"wallet": execution.ctx.address})
+    okx = emulator.venues["okx"]
+    trading0 = okx.balance("trading", "USDT")
+    quoted = Transfer(id="quotedfee0000000001", kind=TransferKind.CEX_TO_WALLET, asset="USDT", amount=D(100),
+                      source="okx", destination="wallet", address=execution.ctx.address,
+                      status=TransferStatus.REQUESTED, created_at=1.0, updated_at=1.0, fee=D(3))
+    svc.journal.insert(quoted)
+    done = await svc.wait(quoted.id, 20)
+    assert done.status is TransferStatus.ARRIVED, done
+    assert done.fee == FEES["USDT"] and done.debit == D(101)
+    assert any("okx charged a fee of 1 USDT (quoted 3)" in d for _, d in svc.journal.events(quoted.id)), \
+        svc.journal.events(quoted.id)
+    assert bridge.withdrawals["okx"][0].fee == FEES["USDT"]
+    # the move to funding was sized on the quote (103); the venue debited 101 from funding
+    assert okx.balance("trading", "USDT") == trading0 - D(103) and okx.balance("funding", "USDT") == D(2)

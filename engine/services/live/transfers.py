@@ -452,8 +452,8 @@ class TransferService:
                 return t
             fee = state.fee if state.fee is not None else t.fee
             t = self._set(t, TransferStatus.SENT, tx_hash=state.tx_hash, fee=fee,
-                          detail="on chain" + (f"; {t.source} charged a fee of {fee} {t.asset} (quoted {t.fee})"
-                                               if fee != t.fee else f"; fee {fee} {t.asset}"))
+                          detail="on chain" + (f"; {t.source} charged a fee of {plain(fee)} {t.asset} (quoted "
+                                               f"{plain(t.fee)})" if fee != t.fee else f"; fee {plain(fee)} {t.asset}"))
         if t.destination == WALLET:
             try:
                 confirmations = await self._wallet().arrival(t.asset, t.tx_hash, t.arrives)

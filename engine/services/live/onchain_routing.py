@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from engine.components.valuation import value_usd
@@ -178,8 +178,20 @@ class OnchainRouter:
 
     def adopt(self, journaled: ChainHoldings, found: ChainHoldings, t: int) -> None:
         """Book what changed on chain between the journal's last record and now (restart recovery,
-        after the operator's acknowledgement), so the resumed book matches the chain."""
-        self._apply(found.minus(journaled), found, t)
+        after the operator's acknowledgement), so the resumed book matches the chain.
+
+        AAVE positions move by their *scaled* change only: between the record (written after the last
+        step, possibly many hours before the crash) and now, the underlying amounts also grew by the
+        interest of the whole gap, which the book's scaled balances already earn through the index.
+        Booking the underlying change would count that interest a second time (more debt, more
+        supply than the chain holds). A step's own before/after are read moments apart, so there the
+        underlying change is the step itself."""
+        delta = found.minus(journaled)
+        supply = {r: d * self.mv.supply_index[r][t] if r in self.mv.supply_index else delta.supply.get(r, 0.0)
+                  for r, d in delta.supply_scaled.items()}
+        debt = {r: d * self.mv.borrow_index[r][t] if r in self.mv.borrow_index else delta.debt.get(r, 0.0)
+                for r, d in delta.debt_scaled.items()}
+        self._apply(replace(delta, supply=supply, debt=debt), found, t)
 
     def start_program(self) -> None:
         self.progress = ProgramProgress()

@@ -228,7 +228,7 @@ def _books(db: sqlite3.Connection, session: str | None, items: list[JournalItem]
         try:
             book = json.loads(text)
         except ValueError:
-            items.append(JournalItem(at, "book", sess, mode, "", "unreadable book"))
+            items.append(JournalItem(at, "book", sess, "", "", f"{mode} {execution}: unreadable book"))
             continue
         perps = ", ".join(f"{v} {a} {size:+.6g}" for v, acct in sorted((book.get("cex") or {}).items())
                           for a, (size, _entry) in sorted((acct.get("perps") or {}).items()) if size)
@@ -237,7 +237,7 @@ def _books(db: sqlite3.Connection, session: str | None, items: list[JournalItem]
                          + [f"debt {k} {q:.6g}" for k, q in sorted((wallet.get("debt_scaled") or {}).items()) if q])
         parts = [f"{mode} {execution}", f"entered={book.get('entered')}", f"perps: {perps or 'none'}",
                  f"AAVE (scaled): {aave or 'none'}"]
-        items.append(JournalItem(at, "book", sess, mode, "", "; ".join(parts)))
+        items.append(JournalItem(at, "book", sess, "", "", "; ".join(parts)))
 
 
 def _lease(db: sqlite3.Connection) -> str | None:

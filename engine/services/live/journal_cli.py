@@ -48,7 +48,7 @@ class JournalItem:
     text: str
 
     def line(self) -> str:
-        stamp = dt.datetime.fromtimestamp(self.at, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+        stamp = dt.datetime.fromtimestamp(self.at, dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
         ref = f" {self.ref}" if self.ref else ""
         return f"{stamp}  {self.kind:<12} {self.venue or '-':<16}{ref}  {self.text}"
 
@@ -244,7 +244,7 @@ def _lease(db: sqlite3.Connection) -> str | None:
     row = db.execute("SELECT holder, pid, host, started_at, heartbeat_at FROM lease WHERE id=1").fetchone()
     if row is None:
         return None
-    holder, pid, host, started, beat = row
-    stamp = dt.datetime.fromtimestamp(float(beat), dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    holder, pid, host, _started, beat = row
+    stamp = dt.datetime.fromtimestamp(float(beat), dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
     return (f"held by {holder} (pid {pid} on {host}), last heartbeat {stamp} UTC (a session that crashed leaves "
             "it behind: the next start takes it over once that pid no longer runs here or the heartbeat is stale)")

@@ -268,9 +268,13 @@ async def test_usdt_market_neutral_live_48_hours_with_a_kill_9_in_the_middle(emu
             before_kill = r
             phases["child hours"] = time.monotonic() - started - sum(phases.values())
 
-            # ---- the kill, with an order in flight: booked at the venue, its answer held back
+            # ---- the kill, with a transaction and an order in flight
+            defi.chain.rpc("evm_setAutomine", False)         # blocks held: the wallet's transaction waits
+            child.send("tx")
+            wrap_nonce = int(await child.line("TX ", 60))
             venue = min(held, key=lambda v: held[v])                            # the largest short
             known = set(emulator_orders(emulator))
+            # the venue books the order, then holds its answer back (longer than the child lives)
             emulator.add_fault(venue, PERP_ORDER_PATH[venue], "POST", answer_late_s=30.0, times=1)
             child.send(f"manual {venue} buy {IN_FLIGHT_SIZE}")
             await child.line("MANUAL started", 30)
@@ -284,20 +288,23 @@ async def test_usdt_market_neutral_live_48_hours_with_a_kill_9_in_the_middle(emu
         order = next(o for o in emulator.venues[venue].orders.values() if o.client_id == in_flight)
         assert order.status == "filled" and order.filled * order.instrument.contract_size == Decimal(IN_FLIGHT_SIZE)
         moved_at_kill = len(transfers.moved)
+        phases["kill"] = time.monotonic() - started - sum(phases.values())
 
-        # ---- the journal after the crash, read as an operator reads it
+        # ---- the journal after the crash, read as an operator reads it: both are there, unfinished
         crashed = await journal_show(tmp_path, process=True)
         lines = order_lines(crashed, in_flight)
         assert [kind for kind, _ in lines] == ["order"] and lines[0][1].endswith("submitted"), lines
         assert any(u.startswith(f"order {in_flight} ") and "submitted" in u for u in crashed["unfinished"]), \
             crashed["unfinished"]
+        wrap = [i for i in crashed["items"] if i["kind"] == "tx" and f"nonce {wrap_nonce} " in i["text"]]
+        assert wrap and wrap[-1]["text"].endswith("'wrap in flight': sent"), wrap
+        wrap_hash = wrap[-1]["ref"]
+        assert any(u.startswith(f"transaction {wrap_hash} nonce {wrap_nonce} ") for u in crashed["unfinished"]), \
+            crashed["unfinished"]
         assert crashed["lease"] is not None                                  # the dead process's lease
-
-        # ---- while the workstation is down the market moves on
-        apply(KILL_HOUR + 1)
+        phases["journal show"] = time.monotonic() - started - sum(phases.values())
 
         # ---- restart: recovery from the venues and the chain, nothing new before the acknowledgement
-        phases["kill + journal show"] = time.monotonic() - started - sum(phases.values())
         svc = onchain_service(emulator, cex_store, defi, tmp_path, cache_dir, transfers)
         rid = await svc.start(request("usdt_market_neutral", **SESSION))
         s = svc.session(rid)
@@ -306,23 +313,31 @@ async def test_usdt_market_neutral_live_48_hours_with_a_kill_9_in_the_middle(emu
         assert report is not None and report.needs_acknowledgement and not report.blocking, report.lines()
         resolved = [d for d in report.differences if d.kind == "order_resolved"]
         assert len(resolved) == 1 and in_flight in resolved[0].detail and resolved[0].venue == venue, report.lines()
+        pending = [d for d in report.differences if d.kind == "transaction_pending"]
+        assert len(pending) == 1 and f"nonce {wrap_nonce} " in pending[0].detail, report.lines()
+        assert {d.kind for d in report.differences} <= {"order_resolved", "transaction_pending",
+                                                        "chain_balance_changed"}, report.lines()
         assert report.book is not None and report.book["entered"]
         journaled_chain = report.book["chain"]
         orders_waiting = set(emulator_orders(emulator))
-        nonce_waiting = int(defi.chain.rpc("eth_getTransactionCount", WALLET, "latest"), 16)
         await asyncio.sleep(1.0)
         assert s.ticks == 0 and s.phase is SessionPhase.AWAITING_ACK
         assert set(emulator_orders(emulator)) == orders_waiting                # no new risk while it waits
-        assert int(defi.chain.rpc("eth_getTransactionCount", WALLET, "latest"), 16) == nonce_waiting
-        assert not s.onchain.pending()
+        assert [p.nonce for p in s.onchain.pending()] == [wrap_nonce]           # nothing signed meanwhile
+        # The operator lets blocks come and replaces the stuck wrap (it may be mined first), then
+        # acknowledges; the market has not moved since the kill hour.
+        defi.chain.rpc("evm_setAutomine", True)
+        cancelled = await svc.cancel_pending_transactions(rid, timeout_s=20)
+        assert [c.outcome for c in cancelled] in (["cancelled"], ["mined first"]), cancelled
         svc.acknowledge_recovery(rid)
         await wait_until(lambda: s.ticks >= 2, timeout=60, what="two ticks after the acknowledgement")
         async with s.lock:
             now = await s.onchain.holdings()
             s.chain_holdings = now
             resumed = session_report(s, now)
-            # the in-flight fill is in the book once: the venues' sizes, the crash's book plus that fill
-            check_hour(KILL_HOUR + 1, resumed, origin, emulator)
+            # the in-flight fill is in the book once: the venues' sizes, the crash's book plus that fill;
+            # the wrap (or its cancel) and its gas are booked as the chain has them
+            check_hour(KILL_HOUR, resumed, origin, emulator)
             assert resumed["perps"][venue]["ETH"] == pytest.approx(
                 before_kill["perps"][venue]["ETH"] + float(IN_FLIGHT_SIZE), abs=1e-9)       # a buy of a short
             # the AAVE position is the journal's (the loop was not entered again) and the chain's
@@ -335,7 +350,7 @@ async def test_usdt_market_neutral_live_48_hours_with_a_kill_9_in_the_middle(emu
 
         phases["recovery"] = time.monotonic() - started - sum(phases.values())
         # ---- after the restart: the rest of the 48 hours in this process
-        for k in range(KILL_HOUR + 2, HOURS + 1):
+        for k in range(KILL_HOUR + 1, HOURS + 1):
             apply(k)
             ticks = s.ticks
             await wait_until(lambda ticks=ticks: s.ticks >= ticks + 1, timeout=30, what=f"hour {k}")
@@ -426,17 +441,22 @@ async def test_usdt_market_neutral_live_48_hours_with_a_kill_9_in_the_middle(emu
         resolution = order_lines(after, in_flight)
         assert [kind for kind, _ in resolution] == ["order", "order_status", "fill"], resolution
         assert resolution[1][1].startswith("closed") or resolution[1][1].startswith("filled"), resolution
-        assert not [u for u in after["unfinished"] if u.startswith("order ")], after["unfinished"]
+        assert not after["unfinished"], after["unfinished"]
+        wrap_after = [i["text"] for i in after["items"] if i["kind"] == "tx" and i["ref"] == wrap_hash]
+        assert wrap_after[0].split(": ", 1)[1].startswith("signed"), wrap_after
+        assert wrap_after[-1].split(": ", 1)[1].split(" ")[0] in ("replaced", "confirmed"), wrap_after
         # the loop was entered once over both sessions (its atomic bundle is one journaled step)
         bundles = [i for i in after["items"] if i["kind"] == "event" and i["text"].startswith("chain_step ")
                    and json.loads(i["text"].split(" ", 1)[1])["op"] == "bundle"]
         assert len(bundles) == 1, bundles
-        print(f"\n48 h replay, kill -9 at hour {KILL_HOUR} with {venue} order {in_flight} in flight: "
+        print(f"\n48 h replay, kill -9 at hour {KILL_HOUR} with {venue} order {in_flight} and wrap nonce {wrap_nonce} "
+              f"({cancelled[0].outcome}) in flight: "
               f"{before_kill['ticks']} ticks before it + {ticks} after the restart, {len(placed)} orders at the venues "
               f"(= journal), {len(on_chain)} transactions, {len(transfers.moved)} transfers, last session "
               f"{trades} orders / {steps} on-chain steps, min HF {min(hf_seen):.4f}, recon error {recon:.2e}, "
               f"{time.monotonic() - started:.1f} s (" + ", ".join(f"{k} {v:.1f}" for k, v in phases.items()) + ")")
     finally:
+        defi.chain.rpc("evm_setAutomine", True)
         if svc is not None:
             await svc.close()
         await runner.cleanup()

@@ -12,6 +12,8 @@ The parent drives it hour by hour over stdin; the session ticks on its own clock
 
 - ``entry``: wait for the entry (two ticks and a trade), then report (below);
 - ``check N``: wait until N more ticks have run (the parent moved the market just before), report;
+- ``tx``: sign and broadcast one small WETH wrap through the session's TxManager (its nonce ledger
+  in the journal); prints ``TX <nonce>`` once the node has it (the parent holds the blocks);
 - ``manual VENUE SIDE AMOUNT``: place a reduce-only manual perp market order through the session's
   own manual-order path (order gate, journal, venue); prints ``MANUAL started`` and does not wait.
 
@@ -40,6 +42,7 @@ from tests.integration.emulator import TEST_KEYS, store_test_keys
 from tests.integration.memory_keyring import MemoryKeyring
 from venues.cex.account import RetryPolicy
 from venues.credentials import CredentialStore
+from venues.onchain import abi
 from venues.onchain.devstack.overrides import PROTOCOL_VENUES
 
 
@@ -146,6 +149,14 @@ async def main(spec: dict) -> None:
             elif command[0] == "check":
                 await wait_ticks(s, s.ticks + int(command[1]))
                 await report(s, lines)
+            elif command[0] == "tx":
+                # One wallet transaction through the session's own TxManager (nonce ledger on disk):
+                # signed, journaled, broadcast; the parent holds the blocks, so it stays pending.
+                async with s.lock:
+                    ex = s.onchain.ex
+                    nonce = await ex.tm.submit(ex.ctx.call(ex.aave.token("WETH"), abi.WETH9, "deposit", [],
+                                                           value=10**15, label="wrap in flight"))
+                print(f"TX {nonce}", flush=True)
             elif command[0] == "manual":
                 venue, side, amount = command[1:4]
                 order = ManualOrder(venue, "ETH", "perp", side, Decimal(amount), reduce_only=True)

@@ -368,6 +368,7 @@ async def test_usdt_market_neutral_live_48_hours_with_a_kill_9_in_the_middle(emu
         # ---- the e-stop with OKX hung and a wallet transaction pending
         ex = s.onchain.ex
         weth = ex.aave.token("WETH")
+        book_aave = {side: dict(getattr(s.portfolio.wallet, side)) for side in ("supply_scaled", "debt_scaled")}
         defi.chain.rpc("evm_setAutomine", False)
         nonce = await ex.tm.submit(ex.ctx.call(weth, abi.WETH9, "deposit", [], value=10**15, label="pending wrap"))
         emulator.set_faults("okx", hang=True)
@@ -402,6 +403,10 @@ async def test_usdt_market_neutral_live_48_hours_with_a_kill_9_in_the_middle(emu
             await mining
             defi.chain.rpc("evm_setAutomine", True)
         assert [x.outcome for x in results] == ["cancelled"]
+        # the cancel's gas is booked; the AAVE position is not touched by it (its interest since the
+        # last step is in the index, not a change to book)
+        for side, booked in book_aave.items():
+            assert getattr(s.portfolio.wallet, side) == pytest.approx(booked, rel=1e-12), side
         assert int(defi.chain.rpc("eth_getTransactionReceipt", results[0].tx_hash)["blockNumber"], 16) == head + 1
         v = estop.venues
         assert v["binance"].status is v["bybit"].status is CancelStatus.DONE

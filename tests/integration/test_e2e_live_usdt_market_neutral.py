@@ -11,16 +11,20 @@ the CEXs through the test transfer service, perp shorts) and whatever rebalances
   ticks on its own clock; each hour the test moves the market, asks the child to report after the
   next tick, and compares the child's book (held still under the session lock while it looks) with
   the venues and the chain.
-- At KILL_HOUR a manual reduce-only perp order goes out through the session's own order path while
-  the venue holds its answer (the emulator books the order, then answers 30 s late): the child is
-  SIGKILLed with that order booked at the venue and journaled as ``submitted``.
-- ``python main.py journal show`` reads the journal the crash left: the order is there, unfinished.
-- The market moves on while the workstation is down. The session restarts (in the test's process,
-  from the same journal): recovery reads the wallet, the AAVE position and pending nonces from the
-  chain and every venue's orders and positions, resolves the in-flight order by its client id, shows
-  the differences and waits; nothing reaches a venue or the chain until the acknowledgement. Then
-  the book equals the venues and the chain again, the loop is not entered a second time, and the
-  session follows the rest of the 48 hours with the same checks every hour.
+- At KILL_HOUR two things are in flight when the child is SIGKILLed: a wallet transaction signed by
+  the session's TxManager (journaled in its nonce ledger, broadcast, blocks held so it stays
+  pending), and a manual reduce-only perp order sent through the session's own order path that the
+  venue has booked but whose answer it holds back (the emulator answers 30 s late), journaled as
+  ``submitted``.
+- ``python main.py journal show`` reads the journal the crash left: both are there, unfinished.
+- The session restarts (in the test's process, from the same journal): recovery reads the wallet,
+  the AAVE position and the pending nonces from the chain and every venue's orders and positions,
+  resolves the in-flight order by its client id, shows the pending transaction, and waits: nothing
+  reaches a venue or the chain until the operator has resolved the transaction (blocks come again;
+  it is mined first or replaced by a cancel) and acknowledged. Then the book equals the venues and
+  the chain again (the fill once, the wrap and its gas booked, the AAVE position the journal's:
+  the loop is not entered a second time), and the session follows the rest of the 48 hours with
+  the same checks every hour.
 - Nothing lost or duplicated: every journaled order is at its venue exactly once (and the venues
   hold no other), the journal's fills add up to the venues' positions, every transaction of the
   nonce ledger that reached the chain took one nonce and the wallet's nonce counts exactly those

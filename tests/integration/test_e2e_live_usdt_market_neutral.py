@@ -224,9 +224,9 @@ def journal_rows(path: Path, sql: str) -> list[tuple]:
 
 
 # Two sessions (a child process that starts, enters and is killed; a restart that recovers and runs
-# on) take about 1.5x the in-process replay: ~115 s on an idle 2-core machine, 210 s at load 7. The
-# suite's 300 s hang guard would fire under heavier load with nothing hung; this test's own guard is
-# 600 s (every wait inside it has its own timeout and fails naming what it waited for).
+# on) take about 1.5x the in-process replay (210 s against 144 s, side by side on this 2-core machine
+# at load ~7). The suite's 300 s hang guard could fire under heavier load with nothing hung; this
+# test's own guard is 600 s (every wait inside it has its own timeout and fails naming what it waited for).
 @pytest.mark.timeout(600)
 async def test_usdt_market_neutral_live_48_hours_with_a_kill_9_in_the_middle(emulator, cex_store, defi, tmp_path,
                                                                               cache_dir):

@@ -41,7 +41,8 @@ def default_state(keys: TestKeys) -> VenueState:
         for base, price in (("ETH", D("2501")), ("BTC", D("60010"))):
             inst = make_instrument(category, base, price)
             instruments[inst.key] = inst
-    return VenueState("bybit", keys, instruments, {"unified": {"USDT": D("100000"), "ETH": D("10"), "BTC": D("1")}})
+    return VenueState("bybit", keys, instruments, {"unified": {"USDT": D("100000"), "ETH": D("10"), "BTC": D("1")},
+                                                   "funding": {}})
 
 
 class BybitDialect:

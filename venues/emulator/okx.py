@@ -42,7 +42,8 @@ def default_state(keys: TestKeys) -> VenueState:
     for base, price, ct_val in (("ETH", D("2499"), D("0.1")), ("BTC", D("59990"), D("0.01"))):
         for inst in make_instruments(base, price, ct_val):
             instruments[inst.key] = inst
-    return VenueState("okx", keys, instruments, {"trading": {"USDT": D("100000"), "ETH": D("10"), "BTC": D("1")}})
+    return VenueState("okx", keys, instruments, {"trading": {"USDT": D("100000"), "ETH": D("10"), "BTC": D("1")},
+                                                 "funding": {}})
 
 
 def _iso_ms(ts: str) -> int:

@@ -146,3 +146,16 @@ def test_a_swap_refused_mid_entry_stops_short_by_at_most_the_lead(mode):
     # the round before the swap completed: every venue holds its share of one hedge
     hedges = [run.p.cex[v].perps["ETH"].size / w for v, w in ALLOCATION.items()]
     assert hedges == pytest.approx([hedges[0]] * 3, rel=1e-12)
+
+
+def test_a_margin_transfer_refused_stops_the_entry_before_any_exposure():
+    """The second venue's deposit is refused: the entry stops with no short and no swap, the USDT not
+    sent still in the wallet."""
+    run = Run(MODES[1])
+    run.manager.port = FailingAt(run.manager.port, Op.TRANSFER, 2, ExecutionRejected("bybit is down (outage)"))
+    outcome = run.manager.run(run.strategy.entry(run.ctx(0)), 0)
+    assert outcome.stop is not None and "bybit is down" in outcome.stop.reason and outcome.fills == 1
+    assert not any(e.type in ("perp_trade", "swap") for e in run.log.events)
+    assert onchain_eth_units(run.p, run.mv, 0) == pytest.approx(-run.gas("VENUE_TRANSFER"))
+    sent = run.log.events[0].amount
+    assert run.p.wallet.tokens["USDT"] == pytest.approx(100_000.0 - sent)

@@ -9,8 +9,8 @@ from engine.domain.market import MarketView
 from engine.domain.portfolio import Portfolio
 from engine.math.costs import slippage_bps
 from engine.math.leverage import sequential_loop
-from engine.strategies.base import Program, QuietContext, Strategy, StrategyContext
 from engine.strategies.banded_growth import grow_hedged_long, plan_tranches
+from engine.strategies.base import Program, QuietContext, Strategy, StrategyContext
 from engine.strategies.capacity import check_hedged_capital
 from engine.strategies.hedge import (
     DUST_USD,

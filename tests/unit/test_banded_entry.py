@@ -14,9 +14,9 @@ import math
 import pytest
 
 from engine.components.risk import onchain_eth_units
+from engine.config import load_config
 from engine.domain.instructions import Op
 from engine.services.run_params import build_run_params
-from engine.config import load_config
 from engine.strategies.banded_growth import BAND_SHARE, MIN_ORDER_CUSHION, plan_tranches
 from engine.strategies.capacity import long_for_value
 from tests.entry_band import net_after_each_step

@@ -71,13 +71,17 @@ class RiskLine:
 
 @dataclass(frozen=True, slots=True)
 class PositionLine:
+    """One valued holding. ``value`` is what the row adds to the book's value in USD(T) (a perp adds its
+    unrealized P&L, AAVE debt a negative amount), so the rows of a snapshot sum to the book's value."""
+
     venue: str
-    kind: str                   # cash | spot | perp | token
+    kind: str                   # cash | spot | perp | token | supply | debt
     asset: str
-    size: float
+    size: float                 # units of ``asset`` (debt negative: owed; supply/debt as underlying)
     entry: float | None = None
-    price: float | None = None
+    price: float | None = None  # USD(T) per unit (a perp's mark)
     unrealized: float | None = None
+    value: float | None = None  # USD(T); None before the first market reading
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,22 +216,42 @@ def estop_line(track: EStopTrack | None) -> EStopLine | None:
                      report.note if report is not None else "", summary)
 
 
-def position_lines(p: Portfolio, mv, t: int) -> tuple[PositionLine, ...]:
-    """The book's holdings per venue, marked at the latest prices."""
+def position_lines(p: Portfolio, mv: MarketView, t: int) -> tuple[PositionLine, ...]:
+    """Every valued holding of the book, one row each, marked at the latest prices: wallet tokens, AAVE
+    supply and debt per reserve (underlying = scaled balance x the reserve's index, as the valuation
+    counts them), then each CEX account's cash, spot and perps. Before the first market reading
+    (``t < 0``) rows carry amounts only."""
+    marked = t >= 0
     rows: list[PositionLine] = []
+    w = p.wallet
+
+    def priced(venue: str, kind: str, asset: str, amount: float) -> PositionLine:
+        price = mv.price_usd(asset, t) if marked else None
+        return PositionLine(venue, kind, asset, amount, price=price, value=None if price is None else amount * price)
+
+    for token, amount in w.tokens.items():
+        if amount:
+            rows.append(priced("wallet", "token", token, amount))
+    for reserve, scaled in w.supply_scaled.items():
+        if scaled:
+            index = mv.supply_index[reserve][t] if marked else None
+            rows.append(priced("aave_v3", "supply", reserve, scaled * index) if index is not None
+                        else PositionLine("aave_v3", "supply", reserve, scaled))
+    for reserve, scaled in w.debt_scaled.items():
+        if scaled:
+            index = mv.borrow_index[reserve][t] if marked else None
+            rows.append(priced("aave_v3", "debt", reserve, -scaled * index) if index is not None
+                        else PositionLine("aave_v3", "debt", reserve, -scaled))
     for venue, acct in p.cex.items():
-        rows.append(PositionLine(venue, "cash", "USDT", acct.usdt))
+        rows.append(PositionLine(venue, "cash", "USDT", acct.usdt, price=1.0, value=acct.usdt))
         for asset, qty in acct.spot.items():
             if qty:
-                rows.append(PositionLine(venue, "spot", asset, qty, price=mv.price_usd(asset, t) if t >= 0 else None))
+                rows.append(priced(venue, "spot", asset, qty))
         for asset, pos in acct.perps.items():
             if pos.size:
-                mark = mv.perp[(venue, asset)][t] if t >= 0 and (venue, asset) in mv.perp else None
-                rows.append(PositionLine(venue, "perp", asset, pos.size, pos.entry_price, mark,
-                                         None if mark is None else pos.unrealized(mark)))
-    for token, amount in p.wallet.tokens.items():
-        if amount:
-            rows.append(PositionLine("wallet", "token", token, amount))
+                mark = mv.perp[(venue, asset)][t] if marked and (venue, asset) in mv.perp else None
+                unrealized = None if mark is None else pos.unrealized(mark)
+                rows.append(PositionLine(venue, "perp", asset, pos.size, pos.entry_price, mark, unrealized, unrealized))
     return tuple(rows)
 
 

@@ -143,6 +143,11 @@ class LiveController(QObject):
         """Leave HALTED/REDUCING for ACTIVE: only ever after the operator confirmed it."""
         self.service.reset(request_id, reason)
 
+    async def cancel_pending_transactions(self, request_id: str) -> list:
+        """Replace every pending transaction of the session's wallet by a same-nonce cancel (the
+        caller has asked the operator first); returns each nonce's outcome."""
+        return await self.service.cancel_pending_transactions(request_id)
+
     async def flatten(self, request_id: str) -> FlattenReport:
         """Close the CEX legs (reduce-only); the caller has asked the operator first."""
         return await self.service.flatten(request_id, confirmed=True)

@@ -3,7 +3,7 @@
 A manual order is held to every rule a strategy order is held to, on the same path:
 
 * refused while the session is HALTED, while restart recovery waits for an acknowledgement, and
-  (for anything that adds exposure) while REDUCING — the trading state is checked here for a clear
+  (for anything that adds exposure) while REDUCING or while a wallet transaction is pending — the trading state is checked here for a clear
   message and again by the order gate right before the send, with no await in between;
 * the same pre-trade checks (engine/services/live/pretrade.py: amount, order-size cap, position
   limits, and live the venue account's free funds read just now), run *before* the order is handed
@@ -189,6 +189,8 @@ class ManualOrders:
         if not s.state.allows(reducing):
             raise ManualOrderRefused(f"trading is {s.state.state.value}: only risk-reducing orders until the session "
                                      "is reset")
+        if s.tx_hold.held and not reducing:
+            raise ManualOrderRefused(f"this order adds exposure: {s.tx_hold.reason}")
         cex = s.params.cex[order.venue]
         bps = cex.perp_taker_bps if perp else cex.spot_taker_bps
         price = float(order.price) if order.order_type is OrderType.LIMIT and order.price is not None else ref
@@ -207,6 +209,8 @@ class ManualOrders:
         """Check and send one manual order; raises ManualOrderRefused (nothing sent) with the reason."""
         s = self.session
         async with s.lock:                      # never between two orders of a strategy program
+            if s.tx_hold.enabled:
+                s.refresh_tx_hold()            # between steps: whatever is pending now is left over
             quote = self.quote(order)
             t = len(s.feed.view.timestamps) - 1
             ins = self._instruction(order)

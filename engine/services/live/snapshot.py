@@ -149,6 +149,10 @@ class SessionSnapshot:
     #: orders whose outcome is being looked up by client id (the program waits for each)
     unresolved_orders: tuple[str, ...] = ()
     journal: str = "journal: ok"      # the journal writer's state in words
+    #: why new risk waits ("" when it does not): a transaction of the wallet is pending
+    risk_hold: str = ""
+    #: the wallet's pending transactions (what Cancel pending transactions replaces)
+    pending_transactions: tuple[str, ...] = ()
 
     @property
     def active(self) -> bool:
@@ -166,10 +170,13 @@ class SessionSnapshot:
         return 3 * self.tick_seconds + 1
 
 
-def badge(phase: str, state: TradingState, reason: str, waiting: int = 0) -> tuple[Badge, str]:
+def badge(phase: str, state: TradingState, reason: str, waiting: int = 0, hold: str = "") -> tuple[Badge, str]:
     """The badge and the phase line, from the same facts. ``waiting``: orders whose outcome is being
-    looked up (the strategy's program waits for them; nothing else is sent)."""
+    looked up (the strategy's program waits for them; nothing else is sent); ``hold``: why new risk
+    waits for a pending wallet transaction."""
     shown, line = _badge(phase, state, reason)
+    if hold and phase in ("running", "awaiting_acknowledgement"):
+        line += f"; {hold}"
     if waiting and phase == "running":
         line += (f"; WAITING: the outcome of {waiting} order{'s' if waiting > 1 else ''} is unknown, looking "
                  f"{'them' if waiting > 1 else 'it'} up by client order id before anything else is sent")

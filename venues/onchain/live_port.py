@@ -90,12 +90,17 @@ class ChainInstructionExecutor:
 
     # ------------------------------------------------------------------ reads
     async def holdings(self) -> ChainHoldings:
+        """The wallet's tokens, AAVE scaled balances, e-mode and health factor, every read pinned to
+        one block (the head, read once): a reading never mixes a balance from before a transaction
+        with a debt from after it. The block is recorded in the reading."""
         ctx = self.ex.ctx
         block = int(await ctx.read("eth_blockNumber", lambda: ctx.w3.eth.block_number))
-        native_raw = int(await ctx.read("eth_getBalance", lambda: ctx.w3.eth.get_balance(ctx.address)))
-        token_raw = await asyncio.gather(*(ctx.balance(self.aave.token(t)) for t in self.tokens),
-                                         ctx.balance(self.weth_token))
-        position = await self.aave.position(list(self.reserves))
+        native_raw, token_raw, position = await asyncio.gather(
+            ctx.read("eth_getBalance", lambda: ctx.w3.eth.get_balance(ctx.address, block)),
+            asyncio.gather(*(ctx.balance(self.aave.token(t), block=block) for t in self.tokens),
+                           ctx.balance(self.weth_token, block=block)),
+            self.aave.position(list(self.reserves), block=block))
+        native_raw = int(native_raw)
         tokens = {t: float(v) for t, v in zip(self.tokens, token_raw[:-1])}
         tokens["ETH"] = float(Decimal(native_raw) / WEI + token_raw[-1])
         key = {"WETH": "WETH"}

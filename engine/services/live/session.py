@@ -94,6 +94,7 @@ from engine.services.live.outcome_resolver import (
 )
 from engine.services.live.pending_tx_hold import PendingTxHold
 from engine.services.live.pretrade import PreTradeRefused
+from engine.services.live.resting_orders import RestingOrder, RestingOrders
 from engine.services.live.reconcile import VenueReading, mismatches, read_venues, spot_keys_of, spot_total
 from engine.services.live.recovery import RecoveryReport, book_spot_baseline
 from engine.services.live.risk_limits import Breach, RiskLimits, RiskWatch
@@ -177,6 +178,9 @@ class LiveSession:
         if on_cancel_progress is not None:
             progress.append(lambda p: on_cancel_progress(self.request_id, p))
         self.estop = EmergencyStop(self.state, order_venues, self.gate, cancel_timeout_seconds, progress)
+        # Limit orders resting at a venue: followed until final, later fills booked once each.
+        self.resting = RestingOrders(order_venues, self._book_resting_fill)
+        self._resumed_resting: set[str] = set()     # loaded from a book whose perp sizes came from the venue
         # The wallet's write side (live sessions of modes with on-chain legs): halted inside every press.
         self.onchain = onchain if live else None
         self.chain_estop = ChainEStop(self.onchain, progress) if self.onchain is not None else None
@@ -269,6 +273,8 @@ class LiveSession:
         adopted_perps: dict[tuple[str, str], float] = {}
         if report.book is not None:
             self.capital = load_book(self.portfolio, report.book, self.capital)
+            self.resting.load(report.book.get("resting"))
+            self._resumed_resting = {cid for cid, o in self.resting.orders.items() if o.perp}
             for venue, positions in report.positions.items():     # every venue that answered
                 acct = self.portfolio.account(venue)
                 for pos in acct.perps.values():                     # closed while away -> 0
@@ -472,6 +478,8 @@ class LiveSession:
         chain_wrong: dict[str, float] = {}
         if live and self.router is not None:
             await self._update_tx_hold()
+        if live and self.resting:
+            await self._poll_resting(len(self.feed.view.timestamps) - 1)
         if live:
             info, reading = await asyncio.gather(
                 self.feed.tick(), read_venues(self.venues, self.feed.perp_keys, self.spot_keys,
@@ -496,6 +504,13 @@ class LiveSession:
                            spot=reading.spot, spot_baseline=self.spot_baseline,
                            spot_fee_rate={v: c.spot_taker_bps * 1e-4 for v, c in self.params.cex.items()}) \
             if reading is not None and not unknown else {}
+        if wrong and self.resting and any(k.startswith(f"{v} {s}") for k in wrong for v, s in self.resting.keys()):
+            # A resting order may have filled between its look-up and this reading: look again, book
+            # what it did, and compare once more before anything calls it a mismatch.
+            if await self._poll_resting(info.t) and reading is not None:
+                wrong = mismatches(self.portfolio, reading.positions, self.feed.perp_keys, self.foreign_positions,
+                                   spot=reading.spot, spot_baseline=self.spot_baseline,
+                                   spot_fee_rate={v: c.spot_taker_bps * 1e-4 for v, c in self.params.cex.items()})
         wrong.update(chain_wrong)
 
         def guard(t: int) -> Allowance:
@@ -529,6 +544,34 @@ class LiveSession:
             await self.router.book_chain_since_last(t)
             self.chain_adopt_pending = False
             self.after_manual_trades(t)
+
+    async def _poll_resting(self, t: int) -> int:
+        """Book what the resting orders filled since the last look (between steps, like a manual trade:
+        the next attribution starts from the book as it is now). Returns how many fills were booked."""
+        booked = await self.resting.poll()
+        self._resumed_resting &= set(self.resting.orders)
+        if booked:
+            if t >= 0:
+                self.after_manual_trades(t)
+            else:
+                self._save_book(force=True)
+        return len(booked)
+
+    def _book_resting_fill(self, order: RestingOrder, signed: float, price: float) -> None:
+        """One new fill of a resting order into the book (the venue's taker fee as an upper bound). For
+        an order resumed after a restart, the perp size was taken from the venue already: only its fee
+        and cash move, so it is not counted twice."""
+        cex = self.params.cex.get(order.venue)
+        bps = (cex.perp_taker_bps if order.perp else cex.spot_taker_bps) if cex is not None else 0.0
+        fee = abs(signed) * price * bps * 1e-4
+        from_venue = order.perp and order.client_order_id in self._resumed_resting
+        apply_fill(self.portfolio, order.venue, order.asset, order.perp, signed, price, fee,
+                   size_from_venue=from_venue)
+        self._resumed_resting.discard(order.client_order_id)
+        self.cycle.entered = True
+        self.journal.event(self.request_id, order.venue, "resting_fill", client_order_id=order.client_order_id,
+                           symbol=order.symbol, amount=signed, price=price, fee=fee, source=order.source,
+                           size_from_venue=from_venue)
 
     def refresh_tx_hold(self) -> None:
         """Re-read the wallet's pending transactions (call only between steps); journal the hold's
@@ -652,6 +695,8 @@ class LiveSession:
         book = book_of(self.portfolio, self.capital, self.cycle.entered, self._flat, self.spot_baseline)
         if self.router is not None and self.router.last_holdings is not None:
             book["chain"] = holdings_dict(self.router.last_holdings)   # what the chain held after the last step
+        if self.resting:
+            book["resting"] = self.resting.dump()     # saved with the positions their booked fills moved
         return book
 
     def _save_book(self, force: bool = False) -> None:

@@ -153,6 +153,11 @@ class LiveController(QObject):
         the fresh preview when it moved, FlattenRefused when it is refused now)."""
         return await self.service.flatten(request_id, confirmed=True, preview=preview)
 
+    async def cancel_pending_transactions(self, request_id: str) -> list:
+        """Replace every pending transaction of the session's wallet by a same-nonce cancel (the
+        caller has asked the operator first); returns each nonce's outcome."""
+        return await self.service.cancel_pending_transactions(request_id)
+
     # ---- manual orders ------------------------------------------------------------------------
     def quote_manual_order(self, request_id: str, order: ManualOrder) -> ManualQuote:
         """Check and price the ticket for the confirmation (raises ManualOrderRefused with the reason)."""

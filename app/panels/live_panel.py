@@ -225,6 +225,20 @@ class LivePanel(QWidget):
         self.recovery_banner.hide()
         self.ack_button.hide()
         outer.addLayout(recovery_row)
+        # A pending wallet transaction holds new risk (acknowledged or not): say why, offer the cancel.
+        hold_row = QHBoxLayout()
+        self.hold_banner = QLabel(self)
+        self.hold_banner.setObjectName("warnBanner")
+        self.hold_banner.setWordWrap(True)
+        hold_row.addWidget(self.hold_banner, 1)
+        self.cancel_pending_button = QPushButton("Cancel pending transactions…", self)
+        self.cancel_pending_button.setToolTip("Replace each pending transaction of the wallet by a 0-value "
+                                              "self-transfer at the same nonce with bumped fees (asks first)")
+        self.cancel_pending_button.clicked.connect(self.confirm_cancel_pending)
+        hold_row.addWidget(self.cancel_pending_button)
+        self.hold_banner.hide()
+        self.cancel_pending_button.hide()
+        outer.addLayout(hold_row)
 
         strip = QHBoxLayout()
         self.badge = StateBadge(self, large=True)
@@ -487,6 +501,35 @@ class LivePanel(QWidget):
                          f"Reset session {request_id} ({snap.mode}) from {state} to ACTIVE?\n\n"
                          f"It is {state} because: {why}\n\nThe strategy trades again at its next "
                          "tick. Make sure the cause is fixed.", "Reset to ACTIVE", lambda: self._reset(request_id))
+
+    def confirm_cancel_pending(self) -> QMessageBox | None:
+        snap = self.snapshot
+        if snap is None or not snap.pending_transactions:
+            return None
+        request_id = snap.request_id
+        text = (f"Cancel the pending transactions of session {request_id}'s wallet?\n\n  "
+                + "\n  ".join(snap.pending_transactions)
+                + "\n\nEach is replaced by a 0-value self-transfer at its nonce with bumped fees. One that is "
+                "mined first stays as it is; either way the nonce is resolved and new risk may go again.")
+        return self._ask("Cancel pending transactions", text, "Cancel them", lambda: self._cancel_pending(request_id))
+
+    def _cancel_pending(self, request_id: str) -> asyncio.Task:
+        self.cancel_pending_button.setEnabled(False)
+
+        async def run() -> None:
+            try:
+                results = await self.controller.cancel_pending_transactions(request_id)
+            except (LiveStartError, KeyError) as exc:
+                self._show_message(f"Cancel pending transactions failed: {exc}", "banner")
+                return
+            finally:
+                self.cancel_pending_button.setEnabled(True)
+                self.frames.request()
+            lines = [f"nonce {r.nonce}: {r.outcome}" for r in results] or ["nothing was pending"]
+            failed = any(r.outcome not in ("cancelled", "mined first") for r in results)
+            self._show_message("Cancel pending transactions: " + "; ".join(lines), "banner" if failed else "infoBanner")
+
+        return spawn(run(), name=f"live-cancel-pending:{request_id}")
 
     def _reset(self, request_id: str) -> None:
         self.controller.reset(request_id)
@@ -755,6 +798,10 @@ class LivePanel(QWidget):
             self.recovery_text.setPlainText("\n".join(snap.recovery_lines))
         self.recovery_banner.setVisible(snap.awaiting_ack)
         self.ack_button.setVisible(snap.awaiting_ack)
+        self.hold_banner.setVisible(bool(snap.risk_hold))
+        self.cancel_pending_button.setVisible(bool(snap.pending_transactions))
+        if snap.risk_hold:
+            self.hold_banner.setText(snap.risk_hold)
         if snap.awaiting_ack:
             self.recovery_banner.setText("Restart recovery found positions, open orders or differences; trading waits "
                                          "for you:\n" + "\n".join(snap.recovery_lines[:8]))

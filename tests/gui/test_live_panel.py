@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QMessageBox
 from app.main_window import MainWindow
 from app.widgets.estop import ESTOP_SHORTCUTS, ESTOP_TEXT
 from bootstrap import DATA_DIR, app_services
+from engine.components.valuation import value_usd
 from tests.gui.emulator_support import CEX, fast_checks, run_on_loop
 from venues.cex.account import RetryPolicy
 
@@ -358,3 +359,23 @@ def test_the_button_stops_and_cancels_with_the_journal_locked_and_no_crash_dialo
         assert reporter.dialog is None, "the press went to the stop, not to the crash dialog"
     finally:
         reporter.uninstall()
+
+
+def test_leveraged_paper_session_shows_its_aave_supply_and_debt_rows_with_values(qtbot, live_window):
+    window, panel = live_window, live_window.live_panel
+    rid = start(qtbot, window, mode="eth_leveraged")
+    session = window.live_controller.service.session(rid)
+    qtbot.waitUntil(lambda: session.ticks >= 2 and any(session.portfolio.wallet.debt_scaled.values()), timeout=20000)
+    panel.frames.flush()
+    rows = list(zip(panel.positions.column("Venue"), panel.positions.column("Kind"), panel.positions.column("Asset"),
+                    panel.positions.column("Value (USD)")))
+    supply = [r for r in rows if r[:2] == ("aave_v3", "supply")]
+    debt = [r for r in rows if r[:2] == ("aave_v3", "debt")]
+    lst = session.params.strategy.lst
+    assert [r[2] for r in supply] == [lst] and debt, f"the loop's collateral and debt have rows: {rows}"
+    values = [float(r[3].replace(",", "")) for r in rows]
+    assert all(r[3] for r in rows), "every row carries its USD value"
+    assert float(supply[0][3].replace(",", "")) > 0 > float(debt[0][3].replace(",", ""))
+    mv = session.feed.view
+    assert sum(values) == pytest.approx(value_usd(session.portfolio, mv, len(mv.timestamps) - 1), rel=1e-6), \
+        "the rows add up to the book's (protocol) value"

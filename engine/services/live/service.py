@@ -588,6 +588,9 @@ class LiveTradingService:
                 await s.router.book_chain_since_last(t)
                 s.chain_adopt_pending = False      # that booking took in what recovery found as well
                 s.after_manual_trades(t)
+        if s.onchain is not None:
+            async with s.lock:
+                s.refresh_tx_hold()               # a resolved nonce lifts the hold on new risk at once
         s.journal.event(s.request_id, "chain", "cancel_pending",
                         results=[(r.nonce, r.outcome, r.tx_hash, round(r.elapsed_ms, 1)) for r in results])
         s.publish()

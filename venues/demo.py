@@ -149,6 +149,24 @@ class _LoopThread:
             self.loop.close()
 
 
+def exchange_eth_price(emulator: Any) -> Decimal:
+    """ETH/USDT as the emulator's Binance spot book quotes it (the venues quote within a tick)."""
+    for inst in emulator.venues["binance"].instruments.values():
+        if inst.kind == "spot" and inst.base == "ETH" and inst.quote == "USDT":
+            return Decimal(inst.price)
+    raise RuntimeError("the exchange emulator lists no ETH/USDT spot market")
+
+
+def align_chain_to_exchanges(admin: Any, emulator: Any) -> None:
+    """Put the chain's ETH price (AAVE oracle, with the LSTs at their own exchange rates, and the
+    WETH/USDT pool) at the exchanges' price. The devstack deploys at its own ETH price, and a mode
+    that buys ETH on the chain and values it at the exchanges' price (the USDT market-neutral modes)
+    would otherwise book the gap as a loss at entry and trip its drawdown limit."""
+    eth = exchange_eth_price(emulator)
+    admin.set_prices(eth, {lst: admin.lst_rate(lst) for lst in ("wstETH", "weETH")})
+    admin.set_pool_price("WETH", "USDT", eth)
+
+
 class DemoBackends:
     """Start and stop everything the demo runs on (``start()`` blocks for the few seconds it takes)."""
 
@@ -186,11 +204,12 @@ class DemoBackends:
                 hot_wallet = Account.from_key(HOT_WALLET_KEY).address
                 admin.fund(stack.wallet, usdt=Decimal(50_000))
                 admin.fund(hot_wallet, usdt=Decimal(1_000_000))
+                self._emulator = ExchangeEmulator()
+                align_chain_to_exchanges(admin, self._emulator)
                 chain.rpc("evm_setIntervalMining", BLOCK_SECONDS)   # the chain moves: confirmations, gas, indices
             finally:
                 admin.close()
             self._thread = _LoopThread()
-            self._emulator = ExchangeEmulator()
             self._thread.run(self._emulator.start())
             self._bridge = ChainBridge(stack.url, HOT_WALLET_KEY, {"USDT": stack.tokens["USDT"]},
                                        confirmations=CONFIRMATIONS, poll_s=0.25)

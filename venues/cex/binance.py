@@ -119,7 +119,9 @@ class BinanceSpot(_BinanceClient):
 
     async def key_permissions(self, needs_futures: bool) -> KeyPermissions:
         ex = self.exchange
-        if "sapi" not in ex.urls.get("api", {}):
+        # Asked of the environment, not of the URL table: a loopback venue standing in for the testnet
+        # serves sapi (its wallet endpoints), the real testnet does not.
+        if getattr(ex, "isSandboxModeEnabled", False) or "sapi" not in ex.urls.get("api", {}):
             raise NotAvailable("Binance's testnet has no API-key restrictions endpoint (sapi)")
         r = await self.read("apiRestrictions", ex.sapiGetAccountApiRestrictions)
         spot, futures = bool(r.get("enableSpotAndMarginTrading")), bool(r.get("enableFutures"))

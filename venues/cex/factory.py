@@ -80,10 +80,17 @@ def _make_exchange(ccxt_id: str, *, sandbox: bool, credentials: VenueCredentials
     # load_markets calls fetch_currencies whenever `has` says it can (private on Bybit, several MB on
     # Binance); the adapter needs no currency metadata, so switch it off on this instance.
     exchange.has = {**exchange.has, "fetchCurrencies": False}
+    production_urls = exchange.urls["api"]
     if sandbox:
         exchange.set_sandbox_mode(True)
     if url_override is not None:
-        exchange.urls["api"] = rewrite_urls(exchange.urls["api"], url_override)
+        # A loopback venue (the emulator) answers every endpoint family, also those a real testnet
+        # lacks (Binance's testnet has no sapi, so no wallet endpoints): start from the production
+        # families and let the testnet's own addresses win where it has them.
+        urls = exchange.urls["api"]
+        if isinstance(urls, dict) and isinstance(production_urls, dict):
+            urls = {**production_urls, **urls}
+        exchange.urls["api"] = rewrite_urls(urls, url_override)
     return exchange
 
 

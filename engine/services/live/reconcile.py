@@ -8,6 +8,11 @@ so what the account held beyond the book when the session started (`spot_baselin
 Spot fees are often taken in the bought coin, so the comparison allows twice the taker fee of the
 holding; a doubled entry is a multiple of it.
 
+The CEX cash (excluding unrealised P&L) of every venue the mode trades is read too, after the
+funding the venue paid since the last read (engine/services/live/cash_recon.py compares them): a
+payment credited between the two reads shows in the cash and not yet in the history, so a cash
+difference is looked at again with a second funding read before it counts (``reread_funding``).
+
 A read that fails, times out or cannot be parsed is *unknown*, never "no position": the tick that
 got it does not trade (the session's guard allows nothing) and says why.
 """
@@ -17,14 +22,22 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Protocol, runtime_checkable
 
 from engine.domain.params import RunParams
 from engine.domain.portfolio import Portfolio
-from engine.domain.venue_ports import CexVenuePort, VenueBalance, VenuePosition
+from engine.domain.venue_ports import CexVenuePort, VenueBalance, VenueFundingPayment, VenuePosition
 from engine.services.live.market_feed import perp_symbol, spot_symbol
 
 POSITION_TOLERANCE = 1e-8       # base units; fills are applied from the venue's own numbers
 SPOT_FEE_ALLOWANCE = 2.0        # x the taker fee of the holding: fees taken in the bought coin
+
+
+@runtime_checkable
+class TransfersInFlight(Protocol):
+    """A transfer port that knows which venues have money on its way to or from them."""
+
+    def in_flight_venues(self) -> frozenset[str]: ...
 
 
 @dataclass
@@ -33,6 +46,10 @@ class VenueReading:
 
     positions: dict[str, list[VenuePosition]] = field(default_factory=dict)
     spot: dict[tuple[str, str], Decimal] = field(default_factory=dict)    # (venue, asset) -> account total
+    cash: dict[str, Decimal] = field(default_factory=dict)                # venue -> USDT cash, no uPnL
+    funding: list[VenueFundingPayment] = field(default_factory=list)      # paid since the cursor
+    #: venues whose cash was not compared this tick, and why (a transfer in flight)
+    cash_skipped: dict[str, str] = field(default_factory=dict)
     error: str = ""
 
     @property
@@ -44,9 +61,41 @@ def spot_total(balances: Sequence[VenueBalance], account: str, asset: str) -> De
     return sum((b.total for b in balances if b.account == account and b.asset == asset), Decimal(0))
 
 
+async def _funding_then_cash(port: CexVenuePort, symbols: Sequence[str],
+                             since_ms: int) -> tuple[list[VenueFundingPayment], Decimal]:
+    """The funding history first, then the cash: a payment the history lists is in the cash read after."""
+    funding = await port.fetch_funding_payments(symbols, since_ms)
+    cash = await port.fetch_cash("USDT")
+    return funding, cash.amount
+
+
+async def reread_funding(venues: Mapping[str, CexVenuePort], symbols: Mapping[str, Sequence[str]],
+                         since_ms: Mapping[str, int], timeout: float) -> tuple[list[VenueFundingPayment], str]:
+    """(payments, error) of a second funding read of some venues (see the module docstring)."""
+    names = list(symbols)
+    results = await asyncio.gather(*(asyncio.wait_for(venues[v].fetch_funding_payments(symbols[v], since_ms[v]),
+                                                      timeout) for v in names), return_exceptions=True)
+    out: list[VenueFundingPayment] = []
+    errors: list[str] = []
+    for venue, res in zip(names, results):
+        if isinstance(res, asyncio.CancelledError):
+            raise res
+        if isinstance(res, BaseException):
+            errors.append(f"{venue}: funding not read: {_why(res)}")
+        else:
+            out.extend(res)
+    return out, "; ".join(errors)
+
+
+def _why(exc: BaseException) -> str:
+    return "no answer in time" if isinstance(exc, asyncio.TimeoutError) else (str(exc) or type(exc).__name__)
+
+
 async def read_venues(venues: Mapping[str, CexVenuePort], perp_keys: Sequence[tuple[str, str]],
-                      spot_keys: Sequence[tuple[str, str]], timeout: float) -> VenueReading:
-    """Every venue's positions on the mode's perp symbols and the totals of its spot legs' coins.
+                      spot_keys: Sequence[tuple[str, str]], timeout: float, *,
+                      cash_venues: Sequence[str] = (), funding_since: Mapping[str, int] | None = None) -> VenueReading:
+    """Every venue's positions on the mode's perp symbols and the totals of its spot legs' coins, and
+    for ``cash_venues`` the funding paid since ``funding_since[venue]`` and then the USDT cash.
     Any venue that cannot answer makes the reading incomplete (``error`` says which and why): no
     comparison on partial information, and no trading on it."""
     reading = VenueReading()
@@ -63,17 +112,24 @@ async def read_venues(venues: Mapping[str, CexVenuePort], perp_keys: Sequence[tu
     for venue in spot_venues:
         jobs.append((venue, "balances", asyncio.ensure_future(
             asyncio.wait_for(venues[venue].fetch_balances(), timeout))))
+    for venue in cash_venues:
+        jobs.append((venue, "cash", asyncio.ensure_future(asyncio.wait_for(
+            _funding_then_cash(venues[venue], symbols.get(venue, []), (funding_since or {}).get(venue, 0)),
+            timeout))))
     results = await asyncio.gather(*(j[2] for j in jobs), return_exceptions=True)
     errors: list[str] = []
     for (venue, what, _), res in zip(jobs, results):
         if isinstance(res, BaseException):
             if isinstance(res, asyncio.CancelledError):
                 raise res
-            why = "no answer in time" if isinstance(res, asyncio.TimeoutError) else (str(res) or type(res).__name__)
-            errors.append(f"{venue}: {what} not read: {why}")
+            errors.append(f"{venue}: {what} not read: {_why(res)}")
             continue
         if what == "positions":
             reading.positions[venue] = list(res)
+        elif what == "cash":
+            payments, cash = res
+            reading.funding.extend(payments)
+            reading.cash[venue] = cash
         else:
             port = venues[venue]
             for asset in spot_venues[venue]:

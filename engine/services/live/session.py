@@ -93,7 +93,16 @@ from engine.services.live.outcome_resolver import (
     UnknownOutcomeResolver,
 )
 from engine.services.live.pretrade import PreTradeRefused
-from engine.services.live.reconcile import VenueReading, mismatches, read_venues, spot_keys_of, spot_total
+from engine.services.live.cash_recon import CashBook, VenuePaidFunding, perp_symbols_of
+from engine.services.live.reconcile import (
+    TransfersInFlight,
+    VenueReading,
+    mismatches,
+    read_venues,
+    reread_funding,
+    spot_keys_of,
+    spot_total,
+)
 from engine.services.live.recovery import RecoveryReport, book_spot_baseline
 from engine.services.live.risk_limits import Breach, RiskLimits, RiskWatch
 from engine.services.live.snapshot import (
@@ -200,6 +209,11 @@ class LiveSession:
         self.foreign_positions: dict[tuple[str, str], float] = {}   # venue positions the book does not own
         self.spot_keys = spot_keys_of(params, venues) if live else []
         self.spot_baseline: dict[tuple[str, str], Decimal] = {}     # what spot accounts held beyond the book
+        # Live: each CEX's cash against the book's, and the funding the venues paid (cash_recon.py).
+        cash_venues = [v for v in venues if v in params.cex] if live else []
+        self.cash = CashBook(cash_venues, {v: params.cex[v].cash_tolerance_usdt for v in cash_venues},
+                             int(self.started_at * 1000))
+        self._transfers = transfers
         self.last_reading: VenueReading | None = None
         self.lock = asyncio.Lock()                                  # one of: a tick, a flatten
         self._task: asyncio.Task | None = None
@@ -234,9 +248,12 @@ class LiveSession:
                                        on_refused=self._pre_trade_refused, on_filled=self._paper_filled)
             failures = Failures(halted=(TradingHalted,), rejected=(rejected_exc, PreTradeRefused))
             self.manager = ExecutionManager(self.paper, feed.view, self.ledger, self.events, numeraire, failures)
-        self.cycle = TradingCycle(strategy, params, feed.view, self.portfolio, self.world, self.manager, self.ledger,
+        # Live books the funding the venues paid (read each tick); paper simulates it from the rate.
+        cycle_world = VenuePaidFunding(self.world, self.cash, self.portfolio, feed.view, self.foreign_positions) \
+            if live else self.world
+        self.cycle = TradingCycle(strategy, params, feed.view, self.portfolio, cycle_world, self.manager, self.ledger,
                                   self.events, simulated_liquidations=False, retry_refused_entry=True,
-                                  funding_note=" (estimated from the venue's rate)" if live else "")
+                                  funding_note=" (paid by the venue)" if live else "")
 
     @property
     def strategy(self) -> Strategy:
@@ -297,6 +314,7 @@ class LiveSession:
                     if abs(foreign) > 1e-12:
                         self.foreign_positions[(venue, p.symbol)] = foreign
         self._set_spot_baseline(report)
+        self.cash.restore(report.book)
         if report.adopted:
             self._save_book(force=True)
 
@@ -468,7 +486,8 @@ class LiveSession:
         if live:
             info, reading = await asyncio.gather(
                 self.feed.tick(), read_venues(self.venues, self.feed.perp_keys, self.spot_keys,
-                                              self.data_timeout_seconds))
+                                              self.data_timeout_seconds, cash_venues=self.cash.venues,
+                                              funding_since=dict(self.cash.cursor)))
             self.last_reading = reading
             if self.onchain is not None and self.router is not None:
                 adopt_pending(self, info.t)
@@ -487,6 +506,16 @@ class LiveSession:
                            spot_fee_rate={v: c.spot_taker_bps * 1e-4 for v, c in self.params.cex.items()}) \
             if reading is not None and not unknown else {}
         wrong.update(chain_wrong)
+        if reading is not None and not unknown:
+            cash_wrong, cash_error = await self._check_cash(reading)
+            wrong.update(cash_wrong)
+            skipped = "; ".join(f"{v} cash not compared: {why}" for v, why in reading.cash_skipped.items())
+            if skipped:
+                self.last_error = "; ".join(x for x in (self.last_error, skipped) if x)
+            if cash_error:
+                unknown = True
+                self.last_error = "; ".join(x for x in (self.last_error, f"venue state UNKNOWN, no trading this "
+                                                                         f"tick: {cash_error}") if x)
 
         def guard(t: int) -> Allowance:
             self._check_risk(t, info.data_age_seconds, wrong)
@@ -494,13 +523,40 @@ class LiveSession:
             return Allowance.NOTHING if unknown else _ALLOWANCE[self.state.state]
 
         if self.execution.sends_orders:
-            outcome = await self.cycle.step_async(info.t, self._execute_live, funding_due=info.funding_settled,
+            outcome = await self.cycle.step_async(info.t, self._execute_live, funding_due=bool(self.cash.pending),
                                                   guard=guard)
         else:
             outcome = self.cycle.step(info.t, funding_due=info.funding_settled, guard=guard)
         if outcome is not None:
             self._program_finished(outcome)
         self._after_tick(info.at)
+
+    async def _check_cash(self, reading: VenueReading) -> tuple[dict[str, float], str]:
+        """Queue the funding the venues paid, take missing baselines, compare each venue's cash with
+        the book's. A venue with a transfer in flight is skipped (said in the reading); a difference is
+        looked at again after a second funding read (a payment credited between the first funding
+        read and the cash read). Returns (differences, error of the second read)."""
+        self.cash.take(reading.funding)
+        in_flight = self._transfers.in_flight_venues() if isinstance(self._transfers, TransfersInFlight) \
+            else frozenset()
+        for venue in sorted(in_flight & set(reading.cash)):
+            reading.cash_skipped[venue] = "a transfer to or from it is in flight"
+        cash = {v: c for v, c in reading.cash.items() if v not in reading.cash_skipped}
+        if self.cash.set_missing_baselines(self.portfolio, cash):
+            self._save_book(force=self.cycle.entered)
+        wrong = self.cash.mismatches(self.portfolio, cash)
+        if not wrong:
+            return {}, ""
+        symbols = perp_symbols_of([k for k in self.feed.perp_keys if k[0] in {w.split(" ")[0] for w in wrong}])
+        if not symbols:
+            return wrong, ""
+        payments, error = await reread_funding(self.venues, symbols, {v: self.cash.cursor[v] for v in symbols},
+                                               self.data_timeout_seconds)
+        if error:
+            return {}, error
+        if self.cash.take(payments):
+            wrong = self.cash.mismatches(self.portfolio, cash)
+        return wrong, ""
 
     def _program_finished(self, outcome: ProgramOutcome, count_failures: bool = True) -> None:
         """Consecutive programs stopped by the venues (not by the trading state) halt the session."""
@@ -613,6 +669,8 @@ class LiveSession:
     # ---------------------------------------------------------------- book persistence
     def book(self) -> dict:
         book = book_of(self.portfolio, self.capital, self.cycle.entered, self._flat, self.spot_baseline)
+        if self.cash.venues:
+            book["cash"] = self.cash.to_book()
         if self.router is not None and self.router.last_holdings is not None:
             book["chain"] = holdings_dict(self.router.last_holdings)   # what the chain held after the last step
         return book
@@ -819,6 +877,7 @@ class LiveSession:
         self._save_book()
 
     def _allocated(self, ins: Instruction) -> None:
+        self.cash.allocated(ins.venue, ins.to_venue, ins.amount)
         self.journal.event(self.request_id, ins.venue, "allocation", to_venue=ins.to_venue, amount=ins.amount,
                            note="book-only: no withdrawal is sent; the venue account must hold the margin")
 

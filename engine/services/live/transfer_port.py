@@ -83,6 +83,12 @@ class ServiceTransfers:
         t = await self._follow(t, what, deadline)
         return await self._receipt(t)
 
+    def in_flight_venues(self) -> frozenset[str]:
+        """The venues a journaled transfer is still on its way to or from (their cash is not compared
+        until it has arrived and been booked on both sides)."""
+        return frozenset(v for t in self.service.journal.unfinished() for v in (t.source, t.destination)
+                         if v != WALLET)
+
     async def close(self) -> None:
         if self._close is not None:
             await self._close()

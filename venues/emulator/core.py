@@ -114,15 +114,17 @@ class FaultRule(RequestFaults):
 
     path: str = ""
     method: str = ""
+    #: a substring the request's query string must contain (empty: any), e.g. "execType=Funding"
+    query: str = ""
     times: int | None = None
     hits: int = 0
     #: answer 200 with this JSON instead of the venue's own, without executing (replays of recorded
     #: real answers, tests/fixtures/ccxt_static); signatures are still checked first
     answer_json: Any = None
 
-    def matches(self, method: str, path: str) -> bool:
+    def matches(self, method: str, path: str, query: str = "") -> bool:
         return (self.times is None or self.hits < self.times) and path.startswith(self.path) \
-            and (not self.method or self.method.upper() == method)
+            and (not self.method or self.method.upper() == method) and self.query in query
 
 
 @dataclass
@@ -580,7 +582,7 @@ class ExchangeEmulator:
         tail = request.match_info["tail"]
         state.requests.append((request.method, tail))
         faults: RequestFaults = state.faults
-        rule = next((r for r in state.fault_rules if r.matches(request.method, tail)), None)
+        rule = next((r for r in state.fault_rules if r.matches(request.method, tail, request.query_string)), None)
         if rule is not None:
             rule.hits += 1
             faults = rule

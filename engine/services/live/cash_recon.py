@@ -87,12 +87,14 @@ class CashBook:
         return {"baseline": {v: str(q) for v, q in sorted(self.baseline.items())},
                 "funding_cursor": {v: [self.cursor[v], sorted(self.seen[v])] for v in self.venues}}
 
-    def restore(self, book: Mapping[str, Any] | None) -> None:
+    def restore(self, book: Mapping[str, Any] | None, remeasure: Sequence[str] = ()) -> None:
         """Take the baselines and the funding cursor of a resumed book (funding paid while the session
-        was away is read from the cursor on and booked at the first step)."""
+        was away is read from the cursor on and booked at the first step). ``remeasure``: venues whose
+        position changed while away, acknowledged by the operator: the venue wins, its position and
+        its cash, so their baseline is measured again at the first reading."""
         saved = (book or {}).get("cash") or {}
         for v, q in (saved.get("baseline") or {}).items():
-            if v in self.cursor:
+            if v in self.cursor and v not in remeasure:
                 self.baseline[v] = Decimal(str(q))
         for v, (ms, ids) in (saved.get("funding_cursor") or {}).items():
             if v in self.cursor:

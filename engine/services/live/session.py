@@ -314,7 +314,11 @@ class LiveSession:
                     if abs(foreign) > 1e-12:
                         self.foreign_positions[(venue, p.symbol)] = foreign
         self._set_spot_baseline(report)
-        self.cash.restore(report.book)
+        changed = sorted({d.venue for d in report.differences if d.kind in ("position_mismatch", "spot_mismatch")})
+        self.cash.restore(report.book, remeasure=changed)
+        if changed and report.book is not None:
+            self.journal.event(self.request_id, "session", "cash_baseline_remeasured", venues=changed,
+                               reason="a position changed while away (acknowledged): the venue's cash is taken as is")
         if report.adopted:
             self._save_book(force=True)
 

@@ -8,10 +8,13 @@ so what the account held beyond the book when the session started (`spot_baselin
 Spot fees are often taken in the bought coin, so the comparison allows twice the taker fee of the
 holding; a doubled entry is a multiple of it.
 
-The CEX cash (excluding unrealised P&L) of every venue the mode trades is read too, after the
-funding the venue paid since the last read (engine/services/live/cash_recon.py compares them): a
-payment credited between the two reads shows in the cash and not yet in the history, so a cash
-difference is looked at again with a second funding read before it counts (``reread_funding``).
+The CEX cash (excluding unrealised P&L) of every venue the mode trades is read too
+(engine/services/live/cash_recon.py compares it with the book's). The funding the venue paid is
+read only when the cash moved: the history is an expensive read (Binance's income endpoint weighs
+30, 1.5 s of ccxt's pacing, which would starve the market data if read every tick), and a payment
+the book has not read shows as a cash difference. Such a difference is looked at again with the
+funding history and then the cash read once more (``reread_cash``) before it counts; the history
+is read first, so a payment it lists is in the cash read after it.
 
 A read that fails, times out or cannot be parsed is *unknown*, never "no position": the tick that
 got it does not trade (the session's guard allows nothing) and says why.
@@ -69,22 +72,30 @@ async def _funding_then_cash(port: CexVenuePort, symbols: Sequence[str],
     return funding, cash.amount
 
 
-async def reread_funding(venues: Mapping[str, CexVenuePort], symbols: Mapping[str, Sequence[str]],
-                         since_ms: Mapping[str, int], timeout: float) -> tuple[list[VenueFundingPayment], str]:
-    """(payments, error) of a second funding read of some venues (see the module docstring)."""
+async def _cash(port: CexVenuePort) -> tuple[list[VenueFundingPayment], Decimal]:
+    return [], (await port.fetch_cash("USDT")).amount
+
+
+async def reread_cash(venues: Mapping[str, CexVenuePort], symbols: Mapping[str, Sequence[str]],
+                      since_ms: Mapping[str, int], timeout: float
+                      ) -> tuple[list[VenueFundingPayment], dict[str, Decimal], str]:
+    """(payments, cash, error): the funding history and then the cash of some venues, again (see
+    the module docstring)."""
     names = list(symbols)
-    results = await asyncio.gather(*(asyncio.wait_for(venues[v].fetch_funding_payments(symbols[v], since_ms[v]),
-                                                      timeout) for v in names), return_exceptions=True)
+    results = await asyncio.gather(*(asyncio.wait_for(_funding_then_cash(venues[v], symbols[v], since_ms[v]), timeout)
+                                     for v in names), return_exceptions=True)
     out: list[VenueFundingPayment] = []
+    cash: dict[str, Decimal] = {}
     errors: list[str] = []
     for venue, res in zip(names, results):
         if isinstance(res, asyncio.CancelledError):
             raise res
         if isinstance(res, BaseException):
-            errors.append(f"{venue}: funding not read: {_why(res)}")
+            errors.append(f"{venue}: funding and cash not read again: {_why(res)}")
         else:
-            out.extend(res)
-    return out, "; ".join(errors)
+            out.extend(res[0])
+            cash[venue] = res[1]
+    return out, cash, "; ".join(errors)
 
 
 def _why(exc: BaseException) -> str:
@@ -95,7 +106,8 @@ async def read_venues(venues: Mapping[str, CexVenuePort], perp_keys: Sequence[tu
                       spot_keys: Sequence[tuple[str, str]], timeout: float, *,
                       cash_venues: Sequence[str] = (), funding_since: Mapping[str, int] | None = None) -> VenueReading:
     """Every venue's positions on the mode's perp symbols and the totals of its spot legs' coins, and
-    for ``cash_venues`` the funding paid since ``funding_since[venue]`` and then the USDT cash.
+    for ``cash_venues`` the USDT cash, after the funding paid since ``funding_since[venue]`` for the
+    venues named there.
     Any venue that cannot answer makes the reading incomplete (``error`` says which and why): no
     comparison on partial information, and no trading on it."""
     reading = VenueReading()
@@ -113,9 +125,10 @@ async def read_venues(venues: Mapping[str, CexVenuePort], perp_keys: Sequence[tu
         jobs.append((venue, "balances", asyncio.ensure_future(
             asyncio.wait_for(venues[venue].fetch_balances(), timeout))))
     for venue in cash_venues:
-        jobs.append((venue, "cash", asyncio.ensure_future(asyncio.wait_for(
-            _funding_then_cash(venues[venue], symbols.get(venue, []), (funding_since or {}).get(venue, 0)),
-            timeout))))
+        since = (funding_since or {}).get(venue)
+        job = _cash(venues[venue]) if since is None or not symbols.get(venue) else \
+            _funding_then_cash(venues[venue], symbols[venue], since)
+        jobs.append((venue, "cash", asyncio.ensure_future(asyncio.wait_for(job, timeout))))
     results = await asyncio.gather(*(j[2] for j in jobs), return_exceptions=True)
     errors: list[str] = []
     for (venue, what, _), res in zip(jobs, results):

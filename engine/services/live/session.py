@@ -99,7 +99,7 @@ from engine.services.live.reconcile import (
     VenueReading,
     mismatches,
     read_venues,
-    reread_funding,
+    reread_cash,
     spot_keys_of,
     spot_total,
 )
@@ -491,7 +491,7 @@ class LiveSession:
             info, reading = await asyncio.gather(
                 self.feed.tick(), read_venues(self.venues, self.feed.perp_keys, self.spot_keys,
                                               self.data_timeout_seconds, cash_venues=self.cash.venues,
-                                              funding_since=dict(self.cash.cursor)))
+                                              ))
             self.last_reading = reading
             if self.onchain is not None and self.router is not None:
                 adopt_pending(self, info.t)
@@ -538,8 +538,8 @@ class LiveSession:
     async def _check_cash(self, reading: VenueReading) -> tuple[dict[str, float], str]:
         """Queue the funding the venues paid, take missing baselines, compare each venue's cash with
         the book's. A venue with a transfer in flight is skipped (said in the reading); a difference is
-        looked at again after a second funding read (a payment credited between the first funding
-        read and the cash read). Returns (differences, error of the second read)."""
+        looked at again after reading the venue's funding history and then its cash once more (a
+        payment the book has not read yet). Returns (differences, error of that second read)."""
         self.cash.take(reading.funding)
         in_flight = self._transfers.in_flight_venues() if isinstance(self._transfers, TransfersInFlight) \
             else frozenset()
@@ -554,13 +554,14 @@ class LiveSession:
         symbols = perp_symbols_of([k for k in self.feed.perp_keys if k[0] in {w.split(" ")[0] for w in wrong}])
         if not symbols:
             return wrong, ""
-        payments, error = await reread_funding(self.venues, symbols, {v: self.cash.cursor[v] for v in symbols},
-                                               self.data_timeout_seconds)
+        payments, again, error = await reread_cash(self.venues, symbols, {v: self.cash.cursor[v] for v in symbols},
+                                                   self.data_timeout_seconds)
         if error:
             return {}, error
-        if self.cash.take(payments):
-            wrong = self.cash.mismatches(self.portfolio, cash)
-        return wrong, ""
+        self.cash.take(payments)
+        reading.cash.update(again)
+        cash.update(again)
+        return self.cash.mismatches(self.portfolio, cash), ""
 
     def _program_finished(self, outcome: ProgramOutcome, count_failures: bool = True) -> None:
         """Consecutive programs stopped by the venues (not by the trading state) halt the session."""

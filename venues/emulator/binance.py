@@ -275,7 +275,7 @@ class BinanceDialect:
         wallet = s.balance("usdm", "USDT")
         upnl = sum((s.unrealized(v) for v in s.positions), D(0))
         margin = sum((abs(p.qty * s.instruments[v].price) / 10 for v, p in s.positions.items()), D(0))
-        asset = {"asset": "USDT", "walletBalance": fmt(wallet), "unrealizedProfit": fmt(upnl),
+        asset = {"asset": "USDT", "walletBalance": fmt(wallet), "unrealizedProfit": fmt(upnl), "marginAvailable": True,
                  "marginBalance": fmt(wallet + upnl), "maintMargin": "0", "initialMargin": fmt(margin),
                  "positionInitialMargin": fmt(margin), "openOrderInitialMargin": "0",
                  "crossWalletBalance": fmt(wallet), "crossUnPnl": fmt(upnl),
@@ -287,7 +287,9 @@ class BinanceDialect:
                       "initialMargin": fmt(abs(p.qty * s.instruments[k].price) / 10), "maintMargin": "0",
                       "updateTime": s.now_ms()}
                      for k, p in s.positions.items() if p.qty != 0]
-        return json_response({"totalInitialMargin": fmt(margin), "totalMaintMargin": "0",
+        return json_response({"feeTier": 0, "canTrade": s.can_trade, "canDeposit": True, "canWithdraw": s.can_withdraw,
+                              "tradeGroupId": -1, "updateTime": 0, "multiAssetsMargin": False,
+                              "totalInitialMargin": fmt(margin), "totalMaintMargin": "0",
                               "totalWalletBalance": fmt(wallet), "totalUnrealizedProfit": fmt(upnl),
                               "totalMarginBalance": fmt(wallet + upnl), "totalPositionInitialMargin": fmt(margin),
                               "totalOpenOrderInitialMargin": "0", "totalCrossWalletBalance": fmt(wallet),

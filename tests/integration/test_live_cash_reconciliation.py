@@ -101,3 +101,32 @@ async def test_a_malformed_balance_answer_is_unknown_and_blocks_trading(service,
     await wait_until(lambda: s.status().trades == 4, what="the entry once the balance reads again")
     await asyncio.sleep(0.3)
     assert not service.status(rid).breaches
+
+
+async def test_a_venue_with_a_transfer_in_flight_is_not_compared_until_it_lands(service, emulator, tmp_path):
+    """A deposit on its way (journaled SENT in the transfer service's journal): the venue's cash moves
+    before the book's, so that venue is skipped, and said so; once nothing is in flight it is compared
+    again (here the book never booked the deposit, so it is a difference)."""
+    import time
+
+    from engine.domain.transfers import WALLET, Transfer, TransferKind, TransferStatus
+    from engine.services.live.transfer_port import ServiceTransfers
+    from engine.services.live.transfers import TransferJournal, TransferService, TransferSettings
+
+    rid, s = await entered(service)
+    journal = TransferJournal(tmp_path / "transfers.sqlite3")
+    s._transfers = ServiceTransfers(TransferService(journal, {}, None, TransferSettings(1, 0.05)),
+                                    environment="production", timeout_s=1.0)
+    now = time.time()
+    t = Transfer("t1", TransferKind.WALLET_TO_CEX, "USDT", D("1000"), WALLET, "okx", "0xabc", TransferStatus.SENT,
+                 now, now, tx_hash="0x01")
+    journal.insert(t)
+    emulator.venues["okx"].balances["trading"]["USDT"] += D("1000")        # the exchange credits it first
+    ticks = s.ticks
+    await wait_until(lambda: s.ticks >= ticks + 3, what="ticks with the transfer in flight")
+    assert s.state.state is TradingState.ACTIVE and not service.status(rid).breaches
+    assert "okx cash not compared: a transfer to or from it is in flight" in s.last_error
+    journal.update(Transfer(**{**t.__dict__, "status": TransferStatus.CREDITED, "updated_at": time.time()}))
+    await wait_until(lambda: s.state.state is TradingState.HALTED, what="the comparison once it landed")
+    assert "okx USDT cash" in service.status(rid).state_reason
+    journal.close()

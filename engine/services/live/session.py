@@ -541,8 +541,8 @@ class LiveSession:
         looked at again after reading the venue's funding history and then its cash once more (a
         payment the book has not read yet). Returns (differences, error of that second read)."""
         self.cash.take(reading.funding)
-        in_flight = self._transfers.in_flight_venues() if isinstance(self._transfers, TransfersInFlight) \
-            else frozenset()
+        in_flight: frozenset[str] = self._transfers.in_flight_venues() \
+            if isinstance(self._transfers, TransfersInFlight) else frozenset()
         for venue in sorted(in_flight & set(reading.cash)):
             reading.cash_skipped[venue] = "a transfer to or from it is in flight"
         cash = {v: c for v, c in reading.cash.items() if v not in reading.cash_skipped}

@@ -4,31 +4,12 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
-import pytest
-
-from engine.config import CONFIG_ROOT, ConfigError, load_venue_config
+from engine.config import CONFIG_ROOT, load_venue_config
+from tests.unit.config_copy import edit, venue_errors
 from venues.onchain.tx.settings import TxSettings
 
-
-@pytest.fixture()
-def root(tmp_path: Path) -> Path:
-    target = tmp_path / "configs"
-    shutil.copytree(CONFIG_ROOT, target)
-    return target
-
-
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text(encoding="utf-8")
-    assert old in text, f"{old!r} not in {path}"
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
-
-
-def errors(name: str, root: Path) -> list:
-    with pytest.raises(ConfigError) as info:
-        load_venue_config(name, root)
-    return info.value.errors
+errors = venue_errors
 
 
 def test_shipped_settings_convert_to_wei():

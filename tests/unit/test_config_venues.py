@@ -2,31 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 
-from engine.config import CONFIG_ROOT, ConfigError, load_config, load_venue_config
-
-
-@pytest.fixture()
-def root(tmp_path: Path) -> Path:
-    target = tmp_path / "configs"
-    shutil.copytree(CONFIG_ROOT, target)
-    return target
-
-
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text(encoding="utf-8")
-    assert old in text, f"{old!r} not in {path}"
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
-
-
-def venue_errors(name: str, root: Path) -> list:
-    with pytest.raises(ConfigError) as info:
-        load_venue_config(name, root)
-    return info.value.errors
+from engine.config import ConfigError, load_config, load_venue_config
+from tests.unit.config_copy import edit, venue_errors
 
 
 def test_inverted_margin_file_from_the_data_pack_is_rejected(root):

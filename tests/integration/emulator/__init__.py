@@ -5,21 +5,11 @@ sys.modules, so patching one patches the other), and ``python -m tests.integrati
 running the check-venues CLI in __main__.py."""
 import sys
 
+import venues.emulator as _package
+from venues.emulator import *  # the package's own names, so the two lists stay one
 from venues.emulator import binance, bybit, core, okx
-from venues.emulator.core import (
-    BODY_FAULTS,
-    TEST_KEYS,
-    ExchangeEmulator,
-    FaultRule,
-    Faults,
-    Order,
-    TestKeys,
-    VenueState,
-    store_test_keys,
-)
 
 for _module in (core, binance, bybit, okx):
     sys.modules[f"{__name__}.{_module.__name__.rsplit('.', 1)[1]}"] = _module
 
-__all__ = ["BODY_FAULTS", "TEST_KEYS", "ExchangeEmulator", "FaultRule", "Faults", "Order", "TestKeys", "VenueState",
-           "store_test_keys", "binance", "bybit", "core", "okx"]
+__all__ = _package.__all__ + ["binance", "bybit", "core", "okx"]

@@ -96,3 +96,12 @@ def test_baselines_and_cursor_survive_the_book_and_a_changed_venue_is_measured_a
     assert again.baseline == {"okx": D("95000.5")}
     assert again.cursor["okx"] == 7 and again.seen["okx"] == {"p1"}
     assert again.take([pay("1", 7, "p1")]) == 0                    # booked before the restart: not again
+
+
+def test_a_payment_made_before_the_baseline_read_is_in_the_baseline_not_booked_again():
+    p = book(5_000.0)
+    c = CashBook(["okx"], {"okx": 0.01}, start_ms=1_000)
+    c.set_missing_baselines(p, {"okx": D("100003")}, read_at_ms=5_000)   # 3 USDT paid at 2_000 is in it
+    assert c.take([pay("3", 2_000, "early")]) == 0
+    assert c.mismatches(p, {"okx": D("100003")}) == {}
+    assert c.take([pay("1", 8_000, "later")]) == 1 and c.mismatches(p, {"okx": D("100004")}) == {}

@@ -143,9 +143,12 @@ class CashBook:
         return out
 
     # -- baselines ---------------------------------------------------------------------------------
-    def set_missing_baselines(self, p: Portfolio, cash: Mapping[str, Decimal], skip: Sequence[str] = ()) -> list[str]:
+    def set_missing_baselines(self, p: Portfolio, cash: Mapping[str, Decimal], skip: Sequence[str] = (),
+                              read_at_ms: int | None = None) -> list[str]:
         """Baseline = what the venue holds beyond the book (and the funding it has not booked yet), for
-        every venue read that has none; returns the venues that got one."""
+        every venue read that has none; returns the venues that got one. ``read_at_ms``: when the read
+        that gave ``cash`` started: a payment made before it is in the baseline, so the funding cursor
+        moves there (it must not be booked on top)."""
         got: list[str] = []
         unbooked = self.unbooked()
         for venue, total in cash.items():
@@ -154,6 +157,8 @@ class CashBook:
             acct = p.cex.get(venue)
             book_cash = (acct.usdt if acct is not None else 0.0) + unbooked.get(venue, 0.0)
             self.baseline[venue] = total - Decimal(repr(book_cash))
+            if read_at_ms is not None and read_at_ms > self.cursor.get(venue, read_at_ms):
+                self.cursor[venue], self.seen[venue] = read_at_ms, set()
             got.append(venue)
         return got
 

@@ -488,6 +488,7 @@ class LiveSession:
         reading: VenueReading | None = None
         chain_wrong: dict[str, float] = {}
         if live:
+            read_at_ms = int(time.time() * 1000)
             info, reading = await asyncio.gather(
                 self.feed.tick(), read_venues(self.venues, self.feed.perp_keys, self.spot_keys,
                                               self.data_timeout_seconds, cash_venues=self.cash.venues,
@@ -511,7 +512,7 @@ class LiveSession:
             if reading is not None and not unknown else {}
         wrong.update(chain_wrong)
         if reading is not None and not unknown:
-            cash_wrong, cash_error = await self._check_cash(reading)
+            cash_wrong, cash_error = await self._check_cash(reading, read_at_ms)
             wrong.update(cash_wrong)
             skipped = "; ".join(f"{v} cash not compared: {why}" for v, why in reading.cash_skipped.items())
             if skipped:
@@ -535,7 +536,7 @@ class LiveSession:
             self._program_finished(outcome)
         self._after_tick(info.at)
 
-    async def _check_cash(self, reading: VenueReading) -> tuple[dict[str, float], str]:
+    async def _check_cash(self, reading: VenueReading, read_at_ms: int) -> tuple[dict[str, float], str]:
         """Queue the funding the venues paid, take missing baselines, compare each venue's cash with
         the book's. A venue with a transfer in flight is skipped (said in the reading); a difference is
         looked at again after reading the venue's funding history and then its cash once more (a
@@ -546,7 +547,7 @@ class LiveSession:
         for venue in sorted(in_flight & set(reading.cash)):
             reading.cash_skipped[venue] = "a transfer to or from it is in flight"
         cash = {v: c for v, c in reading.cash.items() if v not in reading.cash_skipped}
-        if self.cash.set_missing_baselines(self.portfolio, cash):
+        if self.cash.set_missing_baselines(self.portfolio, cash, read_at_ms=read_at_ms):
             self._save_book(force=self.cycle.entered)
         wrong = self.cash.mismatches(self.portfolio, cash)
         if not wrong:

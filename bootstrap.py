@@ -26,7 +26,7 @@ def live_trading_service(*, store=None, url_overrides: dict[str, str] | None = N
                          journal_dir: Path | None = None, data_dir: Path = DATA_DIR, cache_dir: Path | None = None,
                          timeout_s: float = 10.0, rate_limit_ms: int | None = None, retry=None,
                          check_timeout_s: float = 5.0, onchain_configs=None, transfers=None,
-                         transfer_timeout_s: float = 1800.0):
+                         transfer_timeout_s: float | None = None):
     """The live/paper trading service wired to the real venues.
 
     - CEX adapters from configs/venues + the environment's endpoints; keys from the OS keyring
@@ -45,8 +45,9 @@ def live_trading_service(*, store=None, url_overrides: dict[str, str] | None = N
       live session with on-chain legs gets the journaled transfer service (venues.transfer_factory:
       the wallet's key and RPC and the session's exchange keys from the keyring, configs/transfers.yaml)
       behind engine.services.live.transfer_port.ServiceTransfers, each transfer step given
-      ``transfer_timeout_s`` to arrive; where those are missing the session keeps NoTransfers (a
-      transfer step refused plainly) and its warnings say why.
+      ``transfer_timeout_s`` to arrive (None: the environment's ``transfer_timeout_s`` in
+      configs/transfers.yaml; a test or a demo may pass its own); where those are missing the
+      session keeps NoTransfers (a transfer step refused plainly) and its warnings say why.
     """
     import asyncio
 

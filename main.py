@@ -3,6 +3,7 @@
     python main.py                      open the desktop workstation
     python main.py backtest --mode M    run a backtest headless (see --help of each subcommand)
     python main.py live --mode M        run a mode on paper or live headless (Ctrl-C = emergency stop)
+    python main.py journal show --env E read a live session's journal (read-only), e.g. after a crash
     python main.py demo [--mode M]      the app on a local exchange emulator and DeFi chain (try it)
 """
 from __future__ import annotations
@@ -23,6 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_stress_parser(sub, backtest_service)
     add_sweep_parser(sub, backtest_service)
     add_live_parser(sub, live_trading_service)
+    from engine.services.live.journal_cli import add_journal_parser
+    add_journal_parser(sub)
     from venues.cli import register as register_venue_commands
     register_venue_commands(sub)
     try:

@@ -7,7 +7,9 @@
     python main.py transfer resume --env E [--wait 600]
 
 Withdrawals go only to addresses on the whitelist of configs/transfers.yaml (the wallet, and other
-exchanges' deposit addresses); anything else is refused before a venue sees it. Every step is in the
+exchanges' deposit addresses); anything else is refused before a venue sees it. Before a withdrawal
+the venue's terms are printed: the amount rounded down to its precision, its fee and its minimum
+(below it the withdrawal is refused). Every step is in the
 environment's journal; ``resume`` finishes what a crash interrupted, and never pays twice. Binance's
 testnet has no wallet endpoints (ccxt: no sandbox URL for sapi), so Binance transfers need production.
 """
@@ -58,6 +60,8 @@ def _journal_path(args: argparse.Namespace) -> Path:
 
 def _line(t: Transfer) -> str:
     moved = f"{t.amount} {t.asset} {t.source} -> {t.destination}"
+    if t.fee:
+        moved += f" (fee {t.fee} {t.asset}{' included' if t.fee_included else ' on top'})"
     ids = " ".join(x for x in (f"withdraw {t.withdraw_id}" if t.withdraw_id else "",
                                f"tx {t.tx_hash}" if t.tx_hash else "") if x)
     return f"{t.id}  {t.status.value:<9} {moved}  {ids}{'  (' + t.detail + ')' if t.detail else ''}"
@@ -84,6 +88,11 @@ def cmd_send(args: argparse.Namespace) -> int:
     async def run() -> int:
         service, close = await _service(args, cex, wallet)
         try:
+            if args.source != WALLET:
+                # the ticket: what the venue will send, its fee and minimum, before anything is journaled
+                address = service.wallet.address if args.destination == WALLET and service.wallet is not None \
+                    else await service.cex[args.destination].deposit_address(args.asset)
+                print((await service.plan_withdrawal(args.source, args.asset, amount, address)).line(), flush=True)
             if args.destination == WALLET:
                 t = await service.cex_to_wallet(args.source, args.asset, amount)
             elif args.source == WALLET:
@@ -138,11 +147,14 @@ def cmd_list(args: argparse.Namespace) -> int:
         return 0
     journal = TransferJournal(path)
     try:
-        rows = journal.all()
+        rows = [(t, journal.moves(t.id)) for t in journal.all()]
     finally:
         journal.close()
-    for t in rows:
+    for t, moves in rows:
         print(_line(t))
+        for m in moves:     # the moves between the exchange's own accounts this transfer needed
+            print(f"    move {m.id}  {m.status:<9} {m.amount} {m.asset} {m.venue} {m.from_account} -> {m.to_account}"
+                  + (f"  ({m.venue_id})" if m.venue_id else ""))
     if not rows:
         print("no transfers")
     return 0

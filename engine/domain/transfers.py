@@ -55,6 +55,21 @@ class Transfer:
     withdraw_id: str = ""        # the exchange's withdrawal id (CEX sources)
     tx_hash: str = ""            # the chain transaction that carried it
     detail: str = ""
+    #: the source exchange's withdrawal fee (0 for a wallet payment: its gas is read from the chain);
+    #: ``fee_included``: the venue takes it out of ``amount`` (Binance) instead of debiting it on top
+    #: (OKX, Bybit)
+    fee: Decimal = Decimal(0)
+    fee_included: bool = False
+
+    @property
+    def debit(self) -> Decimal:
+        """What leaves the source: the amount, and the fee where it is charged on top."""
+        return self.amount if self.fee_included else self.amount + self.fee
+
+    @property
+    def arrives(self) -> Decimal:
+        """What reaches the destination address."""
+        return self.amount - self.fee if self.fee_included else self.amount
 
 
 class TransferRefused(ValueError):
@@ -70,6 +85,7 @@ class WithdrawalState:
     status: str
     tx_hash: str | None
     amount: Decimal
+    fee: Decimal | None = None       # as the venue's record reports it (None: not reported)
 
 
 @dataclass(frozen=True)
@@ -79,6 +95,20 @@ class DepositState:
     tx_hash: str
     status: str
     amount: Decimal
+
+
+@dataclass(frozen=True)
+class WithdrawalTerms:
+    """What an exchange asks of one withdrawal of an asset on the chain it moves on: its ``fee``, the
+    ``minimum`` amount and the amount's ``step`` (its precision)."""
+
+    asset: str
+    fee: Decimal
+    minimum: Decimal
+    step: Decimal
+    #: the venue takes the fee out of the amount (Binance: the address receives amount - fee) rather
+    #: than debiting it on top (OKX; Bybit with feeType 0, ccxt's default)
+    fee_included: bool = False
 
 
 @runtime_checkable
@@ -105,6 +135,26 @@ class CexTransferPort(Protocol):
 
     async def find_deposit(self, asset: str, tx_hash: str) -> DepositState | None: ...
 
+    async def withdrawal_terms(self, asset: str) -> WithdrawalTerms:
+        """The venue's fee, minimum and precision for withdrawing ``asset`` (read before sending)."""
+        ...
+
+    def move_step(self, asset: str) -> Decimal:
+        """The precision the venue (or its client) gives a move's amount (0: none): the service rounds
+        to it before journaling the move, so the journal holds exactly what moved."""
+        ...
+
+    async def move(self, asset: str, amount: Decimal, from_account: str, to_account: str, client_id: str) -> str:
+        """Move ``amount`` between two accounts of this exchange (sent once, never retried); returns the
+        venue's transfer id. Account names are ccxt's ("spot", "linear", "funding", "trading", "unified")."""
+        ...
+
+    async def find_move(self, asset: str, amount: Decimal, from_account: str, to_account: str, client_id: str,
+                        since_ms: int) -> str | None:
+        """The venue's id of a move made with ``client_id`` (or, where the venue keeps no client id, of
+        that amount between those accounts since ``since_ms``); None when there is none."""
+        ...
+
 
 @runtime_checkable
 class WalletTransferPort(Protocol):
@@ -116,6 +166,10 @@ class WalletTransferPort(Protocol):
     @property
     def confirmations(self) -> int:
         """Blocks (its own included) a transaction needs before the wallet counts it as arrived."""
+        ...
+
+    async def payment_step(self, asset: str) -> Decimal:
+        """The smallest unit a payment of ``asset`` moves (one base unit of the token)."""
         ...
 
     async def pay(self, asset: str, amount: Decimal, to: str, label: str) -> str:

@@ -125,7 +125,7 @@ async def test_a_venue_with_a_transfer_in_flight_is_not_compared_until_it_lands(
     ticks = s.ticks
     await wait_until(lambda: s.ticks >= ticks + 3, what="ticks with the transfer in flight")
     assert s.state.state is TradingState.ACTIVE and not service.status(rid).breaches
-    assert "okx cash not compared: a transfer to or from it is in flight" in s.last_error
+    assert "okx cash not compared: a transfer to or from it is in flight (1)" in s.last_error
     journal.update(Transfer(**{**t.__dict__, "status": TransferStatus.CREDITED, "updated_at": time.time()}))
     await wait_until(lambda: s.state.state is TradingState.HALTED, what="the comparison once it landed")
     assert "okx USDT cash" in service.status(rid).state_reason

@@ -34,6 +34,15 @@ from venues.onchain.transfers import WalletTransfers
 # anvil's published development account 2 (mnemonic "test test ... junk"): the emulator's hot wallet
 HOT_WALLET_KEY = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a"
 CONFIRMATIONS = 2
+#: the emulated venues' withdrawal fees and minimums (Binance takes its fee out of the amount, OKX and
+#: Bybit charge it on top)
+FEES = {"USDT": D(1), "ETH": D("0.0005")}
+MINIMUMS = {"USDT": D(5), "ETH": D("0.001")}
+
+
+def cex_total(state, asset: str) -> D:
+    """An emulated venue's holding of ``asset`` over all its accounts (spot + USD-M, funding + trading)."""
+    return sum((state.balance(a, asset) for a in state.balances), D(0))
 
 
 def creds(venue: str) -> VenueCredentials:
@@ -52,7 +61,7 @@ async def bridged(defi):
     emulator = ExchangeEmulator()
     await emulator.start()
     bridge = ChainBridge(defi.url, HOT_WALLET_KEY, {"USDT": defi.stack.tokens["USDT"]}, confirmations=CONFIRMATIONS,
-                         poll_s=0.05)
+                         poll_s=0.05, fees=FEES, minimums=MINIMUMS)
     defi.admin.fund(bridge.hot_wallet, usdt=D(1_000_000))
     defi.admin.fund(WALLET, usdt=D(10_000))
     await bridge.start(emulator.venues)
@@ -80,31 +89,49 @@ def service(tmp_path, adapters, execution, whitelist) -> TransferService:
     journal = TransferJournal(tmp_path / "journal-testnet.sqlite3")
     wallet = WalletTransfers(execution.ctx, {"USDT": execution.aave.token("USDT")}, confirmations=CONFIRMATIONS)
     cex = {v: CcxtTransfers(a.accounts[0]) for v, a in adapters.items()}
-    return TransferService(journal, cex, wallet, TransferSettings(CONFIRMATIONS, 0.05, whitelist))
+    accounts = load_transfer_settings("testnet").venue_accounts        # where each venue deposits and trades
+    return TransferService(journal, cex, wallet, TransferSettings(CONFIRMATIONS, 0.05, whitelist, 30.0, accounts))
 
 
 async def test_cex_to_wallet_usdt_and_eth_arrive_on_chain(bridged, execution, tmp_path):
+    """Binance: USD-M -> spot first (a journaled move), then the withdrawal, its fee taken out of the
+    amount; OKX: trading -> funding first, the fee charged on top. The journal holds both fees."""
     emulator, bridge, adapters = bridged
     svc = service(tmp_path, adapters, execution, {"wallet": execution.ctx.address})
     usdt = execution.aave.token("USDT")
     before_usdt = await execution.ctx.balance(usdt)
     before_eth = await execution.ctx.w3.eth.get_balance(execution.ctx.address)
-    binance_usdt = emulator.venues["binance"].balance("spot", "USDT")
+    binance = emulator.venues["binance"]
+    spot0, usdm0 = binance.balance("spot", "USDT"), binance.balance("usdm", "USDT")
     t = await svc.cex_to_wallet("binance", "USDT", D("1250.5"))
     assert t.status is TransferStatus.SENT and t.withdraw_id
-    assert emulator.venues["binance"].balance("spot", "USDT") == binance_usdt - D("1250.5")
+    assert (t.amount, t.fee, t.fee_included, t.debit, t.arrives) == (D("1250.5"), D(1), True, D("1250.5"), D("1249.5"))
+    assert binance.balance("usdm", "USDT") == usdm0 - D("1250.5") and binance.balance("spot", "USDT") == spot0
+    [move] = svc.journal.moves(t.id)
+    assert (move.id, move.status, move.from_account, move.to_account, move.amount) == \
+        (f"{t.id}-out", "done", "linear", "spot", D("1250.5"))
+    assert [(m.from_account, m.to_account, m.amount) for m in binance.internal_transfers] == [("usdm", "spot", D("1250.5"))]
     done = await svc.wait(t.id, 20)
     assert done.status is TransferStatus.ARRIVED, done
-    assert await execution.ctx.balance(usdt) == before_usdt + D("1250.5")
-    assert [s for s, _ in svc.journal.events(t.id)] == ["requested", "sent", "sent", "arrived"]
-    assert done.tx_hash == bridge.withdrawals["binance"][0].tx_hash
-    # native ETH from OKX
+    assert await execution.ctx.balance(usdt) == before_usdt + D("1249.5")
+    assert [s for s, _ in svc.journal.events(t.id)] == ["requested", "move requested", "move sending", "move done",
+                                                         "sent", "sent", "arrived"]
+    assert done.tx_hash == bridge.withdrawals["binance"][0].tx_hash and done.fee == D(1)
+    # native ETH from OKX: moved trading -> funding (amount and fee), withdrawn from funding, fee on top
+    okx = emulator.venues["okx"]
+    trading0 = okx.balance("trading", "ETH")
     eth = await svc.wait((await svc.cex_to_wallet("okx", "ETH", D("0.75"))).id, 20)
     assert eth.status is TransferStatus.ARRIVED, eth
+    assert (eth.fee, eth.fee_included, eth.debit) == (D("0.0005"), False, D("0.7505"))
     assert await execution.ctx.w3.eth.get_balance(execution.ctx.address) == before_eth + 75 * 10 ** 16
+    assert okx.balance("trading", "ETH") == trading0 - D("0.7505") and okx.balance("funding", "ETH") == 0
+    assert [(m.client_id, m.from_account, m.to_account) for m in okx.internal_transfers] == \
+        [(f"{eth.id}out", "trading", "funding")]
 
 
 async def test_wallet_to_cex_is_credited_after_confirmations(bridged, execution, tmp_path):
+    """OKX credits the deposit to its funding account; the service moves it to trading (journaled,
+    with OKX's clientId) before it counts the transfer credited."""
     emulator, bridge, adapters = bridged
     svc = service(tmp_path, adapters, execution, {})
     okx = emulator.venues["okx"]
@@ -113,22 +140,89 @@ async def test_wallet_to_cex_is_credited_after_confirmations(bridged, execution,
     wallet_before = await execution.ctx.balance(usdt)
     t = await svc.wallet_to_cex("okx", "USDT", D(300))
     assert t.status is TransferStatus.SENT and t.address == deposit_address_of("okx") and t.tx_hash
+    assert (t.fee, t.debit) == (D(0), D(300))
     assert await execution.ctx.balance(usdt) == wallet_before - D(300)
     done = await svc.wait(t.id, 20)
     assert done.status is TransferStatus.CREDITED, done
-    assert okx.balance("trading", "USDT") == before + D(300)
+    assert done.detail == "okx credited 300 USDT, moved 300 funding -> trading"
+    assert okx.balance("trading", "USDT") == before + D(300) and okx.balance("funding", "USDT") == 0
+    assert [(m.client_id, m.from_account, m.to_account, m.amount) for m in okx.internal_transfers] == \
+        [(f"{t.id}in", "funding", "trading", D(300))]
     deposit = bridge.deposits["okx"][0]
     assert deposit.tx_hash == t.tx_hash and deposit.confirmations >= CONFIRMATIONS
+
+
+@pytest.mark.parametrize("venue, path, trading, found_by", [
+    ("binance", "sapi/v1/asset/transfer", "usdm", "its MAIN_UMFUTURE history"),
+    ("okx", "api/v5/asset/transfer", "trading", "asset/transfer-state by clientId"),
+    ("bybit", "v5/asset/transfer/inter-transfer", "unified", "query-inter-transfer-list by transferId"),
+])
+async def test_a_deposit_is_moved_to_the_trading_account_once(bridged, execution, tmp_path, venue, path, trading,
+                                                               found_by):
+    """Binance credits spot (the perps margin from USD-M: MAIN_UMFUTURE), OKX and Bybit credit funding
+    (trading 18 / UNIFIED): the service moves the credit to the trading account. A restart after the
+    move was made but before its answer was journaled finds it at the venue (``found_by``) and does not
+    move it again."""
+    emulator, bridge, adapters = bridged
+    svc = service(tmp_path, adapters, execution, {})
+    state = emulator.venues[venue]
+    before = {a: state.balance(a, "USDT") for a in state.balances}
+    t = await svc.wallet_to_cex(venue, "USDT", D(500))
+    # the move's answer is lost: the move is made at the venue, the journal holds it as 'sending'
+    emulator.add_fault(venue, path, "POST", drop_answer=True, times=1)
+    move = None
+    for _ in range(400):
+        t = await svc.advance(t.id)
+        move = svc.journal.move(f"{t.id}-in")
+        if move is not None and move.status == "sending":
+            break
+        await asyncio.sleep(0.05)
+    assert t.status is TransferStatus.SENT and move is not None and move.status == "sending"
+    assert state.balance(trading, "USDT") == before[trading] + D(500)          # the venue made it
+    assert svc.in_flight(venue) == [t]                                         # not booked as finished yet
+    svc.journal.close()
+    restarted = service(tmp_path, adapters, execution, {})
+    [resumed] = await restarted.resume()
+    assert resumed.status is TransferStatus.CREDITED, resumed
+    found = restarted.journal.move(f"{t.id}-in")
+    assert found is not None and found.detail == "found at the venue" and found.venue_id
+    assert state.requests.count(("POST", path)) == 1 and len(state.internal_transfers) == 1
+    assert {a: state.balance(a, "USDT") for a in state.balances} == \
+        {a: before[a] + (D(500) if a == trading else D(0)) for a in state.balances}
+    assert restarted.in_flight(venue) == []
+
+
+async def test_withdrawal_terms_round_the_amount_and_refuse_below_the_minimum(bridged, execution, tmp_path):
+    """The venue's precision and minimum, read before anything is journaled: the amount is rounded
+    down with Decimal to the venue's step and journaled exactly as sent; below the minimum nothing is
+    journaled or sent, and the message says why."""
+    _emulator, bridge, adapters = bridged
+    svc = service(tmp_path, adapters, execution, {"wallet": execution.ctx.address})
+    plan = await svc.plan_withdrawal("bybit", "USDT", D("25.1234567"), execution.ctx.address)
+    assert (plan.amount, plan.fee, plan.terms.minimum, plan.terms.step, plan.debit) == \
+        (D("25.123456"), D(1), D(5), D("0.000001"), D("26.123456"))
+    assert "withdrawal fee 1 USDT on top, 26.123456 debited, 25.123456 arrives" in plan.line()
+    t = await svc.cex_to_wallet("bybit", "USDT", D("25.1234567"))
+    assert t.amount == D("25.123456") and t.fee == D(1)
+    assert bridge.withdrawals["bybit"][0].amount == D("25.123456")
+    assert (await svc.wait(t.id, 20)).status is TransferStatus.ARRIVED
+    with pytest.raises(TransferRefused, match=r"4.99 USDT is below binance's minimum withdrawal of 5 USDT: nothing sent"):
+        await svc.cex_to_wallet("binance", "USDT", D("4.99"))
+    with pytest.raises(TransferRefused, match=r"0.0000000099 ETH is below okx's minimum withdrawal of 0.001 ETH "
+                                              r"\(rounded down to its step 0.00000001: 0\): nothing sent"):
+        await svc.cex_to_wallet("okx", "ETH", D("0.0000000099"))
+    assert len(svc.transfers()) == 1 and not bridge.withdrawals["binance"] and not bridge.withdrawals["okx"]
 
 
 async def test_cex_to_cex_moves_through_the_chain(bridged, execution, tmp_path):
     emulator, bridge, adapters = bridged
     svc = service(tmp_path, adapters, execution, {"okx": deposit_address_of("okx")})
     binance, okx = emulator.venues["binance"], emulator.venues["okx"]
-    b0, o0 = binance.balance("spot", "USDT"), okx.balance("trading", "USDT")
+    b0, o0 = cex_total(binance, "USDT"), okx.balance("trading", "USDT")
     done = await svc.wait((await svc.cex_to_cex("binance", "okx", "USDT", D(4000))).id, 20)
     assert done.status is TransferStatus.CREDITED, done
-    assert binance.balance("spot", "USDT") == b0 - D(4000) and okx.balance("trading", "USDT") == o0 + D(4000)
+    # Binance debits 4000 (its fee of 1 comes out of it); OKX credits 3999 to funding, moved to trading
+    assert cex_total(binance, "USDT") == b0 - D(4000) and okx.balance("trading", "USDT") == o0 + D(3999)
 
 
 async def test_addresses_off_the_whitelist_are_refused_before_anything_moves(bridged, execution, tmp_path):
@@ -143,6 +237,13 @@ async def test_addresses_off_the_whitelist_are_refused_before_anything_moves(bri
         await svc.wallet_to_cex("okx", "USDT", D(10))
     assert svc.transfers() == [] and bridge.withdrawals["binance"] == []
     assert not [r for r in emulator.venues["binance"].requests if r[1].startswith("sapi/v1/capital/withdraw/apply")]
+    # an exchange whose accounts configs/transfers.yaml does not name is refused, naming the key
+    unnamed = dataclasses.replace(svc.settings, venue_accounts={k: v for k, v in svc.settings.venue_accounts.items()
+                                                                if k != "okx"})
+    bare = TransferService(svc.journal, svc.cex, svc.wallet, unnamed)
+    with pytest.raises(TransferRefused, match=r"configs/transfers.yaml: venue_accounts.okx is missing"):
+        await bare.wallet_to_cex("okx", "USDT", D(10))
+    assert bare.transfers() == [] and bridge.deposits["okx"] == []
 
 
 async def test_a_restart_resumes_in_flight_transfers_without_paying_twice(bridged, execution, tmp_path):
@@ -155,7 +256,7 @@ async def test_a_restart_resumes_in_flight_transfers_without_paying_twice(bridge
     from engine.domain.transfers import Transfer, TransferKind
     t = Transfer(id="crashedwithdrawal01", kind=TransferKind.CEX_TO_WALLET, asset="USDT", amount=D(42),
                  source="binance", destination="wallet", address=execution.ctx.address,
-                 status=TransferStatus.REQUESTED, created_at=1.0, updated_at=1.0)
+                 status=TransferStatus.REQUESTED, created_at=1.0, updated_at=1.0, fee=D(1), fee_included=True)
     svc.journal.insert(t)
     await svc.cex["binance"].withdraw("USDT", D(42), execution.ctx.address, t.id)
     # and a wallet payment signed under its transfer label, journal still 'requested'
@@ -163,10 +264,12 @@ async def test_a_restart_resumes_in_flight_transfers_without_paying_twice(bridge
                  source="wallet", destination="okx", address=deposit_address_of("okx"),
                  status=TransferStatus.REQUESTED, created_at=2.0, updated_at=2.0)
     svc.journal.insert(p)
+    assert svc.wallet is not None
     await svc.wallet.pay("USDT", D(7), p.address, f"transfer {p.id}")
     svc.journal.close()
 
     restarted = service(tmp_path, adapters, execution, {"wallet": execution.ctx.address})
+    assert [x.id for x in restarted.in_flight("okx")] == [p.id] and [x.id for x in restarted.in_flight("binance")] == [t.id]
     resumed = {x.id: x for x in await restarted.resume()}
     assert resumed[t.id].status is TransferStatus.SENT and resumed[p.id].status is TransferStatus.SENT
     assert (await restarted.wait(t.id, 20)).status is TransferStatus.ARRIVED
@@ -174,16 +277,6 @@ async def test_a_restart_resumes_in_flight_transfers_without_paying_twice(bridge
     assert len(bridge.withdrawals["binance"]) == 1                # the withdrawal was not requested again
     assert len(bridge.deposits["okx"]) == 1                       # nor the payment sent again
     assert binance.requests.count(("POST", "sapi/v1/capital/withdraw/apply")) == 1
-
-
-def test_settings_come_from_the_config_file_and_name_missing_keys(tmp_path):
-    settings = load_transfer_settings("testnet")
-    assert settings.confirmations >= 1 and settings.whitelist == {}
-    bad = tmp_path / "transfers.yaml"
-    bad.write_text("environments:\n  testnet:\n    confirmations: 2\n    whitelist: {}\n")
-    from engine.services.live.transfers import TransferConfigError
-    with pytest.raises(TransferConfigError, match=r"transfers.yaml: environments.testnet.poll_interval_s is missing"):
-        load_transfer_settings("testnet", bad)
 
 
 async def test_the_factory_wires_okx_and_the_wallet_from_config_and_keyring(bridged, defi, tmp_path):
@@ -226,10 +319,17 @@ async def test_bybit_withdraws_to_the_wallet_and_credits_a_deposit(bridged, exec
     assert out.status is TransferStatus.ARRIVED, out
     assert await execution.ctx.w3.eth.get_balance(execution.ctx.address) == before + 15 * 10 ** 17
     bybit = emulator.venues["bybit"]
+    # accountType UTA (what ccxt sends for a unified account): drawn from UNIFIED, the fee on top
+    assert bridge.withdrawals["bybit"][0].account == "unified" and out.fee == D("0.0005") and not out.fee_included
+    assert bybit.balance("unified", "ETH") == D(10) - D("1.5005")
     usdt0 = bybit.balance("unified", "USDT")
     back = await svc.wait((await svc.wallet_to_cex("bybit", "USDT", D(55))).id, 20)
     assert back.status is TransferStatus.CREDITED, back
-    assert bybit.balance("unified", "USDT") == usdt0 + D(55)
+    # credited to FUND, moved to UNIFIED with a transferId UUID
+    assert bybit.balance("unified", "USDT") == usdt0 + D(55) and bybit.balance("funding", "USDT") == 0
+    [move] = bybit.internal_transfers
+    assert (move.from_account, move.to_account, move.amount) == ("funding", "unified", D(55))
+    assert len(move.client_id) == 36 and move.client_id.count("-") == 4
 
 
 async def test_a_withdrawal_whose_answer_is_lost_is_found_by_its_client_id(bridged, execution, tmp_path):
@@ -249,3 +349,26 @@ async def test_a_withdrawal_whose_answer_is_lost_is_found_by_its_client_id(bridg
     assert lost.status is TransferStatus.FAILED
     assert "cannot look it up by client id: check its withdrawal history for 12 USDT" in lost.detail
     assert len(bridge.withdrawals["bybit"]) == 1, "the venue made it; the workstation did not send it twice"
+
+
+async def test_the_fee_the_venue_records_replaces_the_quote_in_the_journal(bridged, execution, tmp_path):
+    """The fee changed between the quote and the withdrawal: the journal ends with the fee OKX's
+    withdrawal record reports (what it debited), and says both."""
+    from engine.domain.transfers import Transfer, TransferKind
+
+    emulator, bridge, adapters = bridged
+    svc = service(tmp_path, adapters, execution, {"wallet": execution.ctx.address})
+    okx = emulator.venues["okx"]
+    trading0 = okx.balance("trading", "USDT")
+    quoted = Transfer(id="quotedfee0000000001", kind=TransferKind.CEX_TO_WALLET, asset="USDT", amount=D(100),
+                      source="okx", destination="wallet", address=execution.ctx.address,
+                      status=TransferStatus.REQUESTED, created_at=1.0, updated_at=1.0, fee=D(3))
+    svc.journal.insert(quoted)
+    done = await svc.wait(quoted.id, 20)
+    assert done.status is TransferStatus.ARRIVED, done
+    assert done.fee == FEES["USDT"] and done.debit == D(101)
+    assert any("okx charged a fee of 1 USDT (quoted 3)" in d for _, d in svc.journal.events(quoted.id)), \
+        svc.journal.events(quoted.id)
+    assert bridge.withdrawals["okx"][0].fee == FEES["USDT"]
+    # the move to funding was sized on the quote (103); the venue debited 101 from funding
+    assert okx.balance("trading", "USDT") == trading0 - D(103) and okx.balance("funding", "USDT") == D(2)

@@ -47,7 +47,8 @@ def default_state(keys: TestKeys) -> VenueState:
         for base, price in (("ETH", D("2501")), ("BTC", D("60010"))):
             inst = make_instrument(category, base, price)
             instruments[inst.key] = inst
-    state = VenueState("bybit", keys, instruments, {"unified": {"USDT": D("100000"), "ETH": D("10"), "BTC": D("1")}})
+    state = VenueState("bybit", keys, instruments, {"unified": {"USDT": D("100000"), "ETH": D("10"), "BTC": D("1")},
+                                                   "funding": {}})
     # VIP 0 taker fees, as configs/venues/bybit.yaml (the book charges those rates)
     state.taker_fee = {"spot": D("0.001"), "perp": D("0.00055")}
     return state

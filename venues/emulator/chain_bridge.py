@@ -10,7 +10,10 @@ path is exercised end to end with the real ccxt client on one side and real web3
 - each venue has one deposit address (a fixed, key-less address derived from the venue's name: the
   emulator never spends from it). A poll of the chain finds native ETH sent to it and ERC-20
   ``Transfer`` logs to it; the deposit is ``pending`` until ``confirmations`` blocks hold it, then it
-  is credited to the venue's main account.
+  is credited to the venue's wallet account (OKX and Bybit: funding; Binance: spot), as the real
+  venues credit deposits;
+- a withdrawal is charged the configured fee per asset (``fees``) on top of its amount, and refused
+  below the configured minimum (``minimums``), and both are reported where the venues report them.
 
 Only the emulator uses this module; nothing in the workstation imports it.
 """
@@ -58,6 +61,16 @@ class Withdrawal:
     fee: Decimal = Decimal(0)
     updated_ms: int = 0
     error: str = ""
+    fee_included: bool = False          # Binance: the address receives amount - fee
+    account: str = ""
+
+    @property
+    def debit(self) -> Decimal:
+        return self.amount if self.fee_included else self.amount + self.fee
+
+    @property
+    def on_chain(self) -> Decimal:
+        return self.amount - self.fee if self.fee_included else self.amount
 
 
 @dataclass
@@ -88,7 +101,8 @@ class ChainBridge:
     """
 
     def __init__(self, rpc_url: str, hot_wallet_key: str, tokens: Mapping[str, str], *, confirmations: int = 2,
-                 poll_s: float = 0.1) -> None:
+                 poll_s: float = 0.1, fees: Mapping[str, Decimal] | None = None,
+                 minimums: Mapping[str, Decimal] | None = None) -> None:
         if confirmations < 1:
             raise ValueError("confirmations must be at least 1")
         self.rpc_url = rpc_url
@@ -99,6 +113,10 @@ class ChainBridge:
         self._tokens: dict[str, _Token] = {}
         self.confirmations = confirmations
         self.poll_s = poll_s
+        #: asset -> fee per withdrawal (every venue on this chain; a test may set one venue's own by
+        #: replacing it) and asset -> minimum withdrawal amount
+        self.fees: dict[str, Decimal] = dict(fees or {})
+        self.minimums: dict[str, Decimal] = dict(minimums or {})
         self.withdrawals: dict[str, list[Withdrawal]] = {}
         self.deposits: dict[str, list[Deposit]] = {}
         self._venues: dict[str, Any] = {}             # venue name -> VenueState
@@ -138,10 +156,15 @@ class ChainBridge:
     def deposit_address(self, venue: str) -> str:
         return deposit_address_of(venue)
 
+    def withdrawal_fee(self, asset: str) -> Decimal:
+        """The fee a venue charges per withdrawal of ``asset`` on this chain (0 unless configured)."""
+        return self.fees.get(asset, Decimal(0))
+
     def withdraw(self, state: Any, asset: str, amount: Decimal, address: str, client_id: str = "",
-                 fee: Decimal = Decimal(0)) -> Withdrawal:
-        """Debit the venue's main account now and send on chain in the background. Raises ValueError
-        (unknown asset, bad address, insufficient balance) before anything is debited."""
+                 fee: Decimal | None = None, account: str | None = None, fee_included: bool = False) -> Withdrawal:
+        """Debit ``account`` (default: the venue's wallet account) by the amount and the fee now and
+        send the amount on chain in the background. Raises ValueError (unknown asset, bad address,
+        below the minimum, insufficient balance) before anything is debited."""
         if asset not in self.assets():
             raise ValueError(f"{asset} cannot be withdrawn on this chain (assets: {', '.join(self.assets())})")
         try:
@@ -150,12 +173,20 @@ class ChainBridge:
             raise ValueError(f"invalid address {address!r}") from None
         if amount <= 0:
             raise ValueError("amount must be positive")
-        account = next(iter(state.balances))
-        if state.balance(account, asset) - state.locked(account, asset) < amount + fee:
+        if amount < self.minimums.get(asset, Decimal(0)):
+            raise ValueError(f"amount below the minimum withdrawal {self.minimums[asset]}")
+        fee = self.withdrawal_fee(asset) if fee is None else fee
+        account = state.wallet_account if account is None else account
+        if fee_included and amount <= fee:
+            raise ValueError(f"amount below the withdrawal fee {fee}")
+        if account not in state.balances:
+            raise ValueError(f"unknown account {account}")
+        record = Withdrawal(str(next(self._ids)), state.name, asset, amount, to, client_id, state.now_ms(), fee=fee,
+                            fee_included=fee_included, account=account)
+        if state.balance(account, asset) - state.locked(account, asset) < record.debit:
             raise ValueError("insufficient balance")
-        state.balances[account][asset] = state.balance(account, asset) - amount - fee
-        now = state.now_ms()
-        record = Withdrawal(str(next(self._ids)), state.name, asset, amount, to, client_id, now, fee=fee, updated_ms=now)
+        state.balances[account][asset] = state.balance(account, asset) - record.debit
+        record.updated_ms = record.created_ms
         self.withdrawals.setdefault(state.name, []).append(record)
         task = asyncio.ensure_future(self._send(state, account, record))
         self._tasks.add(task)
@@ -172,13 +203,13 @@ class ChainBridge:
                 tip = 10 ** 9
                 tx.update(maxPriorityFeePerGas=tip, maxFeePerGas=2 * int(block["baseFeePerGas"]) + tip)
                 if record.asset == NATIVE:
-                    tx.update(to=record.address, value=int(record.amount.scaleb(18)), gas=21_000)
+                    tx.update(to=record.address, value=int(record.on_chain.scaleb(18)), gas=21_000)
                 else:
                     token = self._tokens[record.asset]
                     contract = self.w3.eth.contract(address=token.address, abi=_ERC20)
                     tx.update(to=token.address, value=0, gas=100_000,
                               data=contract.encode_abi("transfer", args=[record.address,
-                                                                         int(record.amount.scaleb(token.decimals))]))
+                                                                         int(record.on_chain.scaleb(token.decimals))]))
                 signed = self._account.sign_transaction(tx)
                 tx_hash = await self.w3.eth.send_raw_transaction(signed.raw_transaction)
             record.tx_hash = "0x" + bytes(tx_hash).hex().removeprefix("0x")
@@ -190,7 +221,7 @@ class ChainBridge:
             raise
         except Exception as exc:        # noqa: BLE001 - any failure fails the withdrawal and refunds it
             record.status, record.error = "failed", str(exc) or type(exc).__name__
-            state.balances[account][record.asset] = state.balance(account, record.asset) + record.amount + record.fee
+            state.balances[account][record.asset] = state.balance(account, record.asset) + record.debit
         record.updated_ms = state.now_ms()
 
     async def _poll_loop(self) -> None:
@@ -216,7 +247,7 @@ class ChainBridge:
                     continue
                 d.confirmations = head - d.block + 1
                 if d.confirmations >= self.confirmations:
-                    account = next(iter(state.balances))
+                    account = state.wallet_account
                     state.balances[account][d.asset] = state.balance(account, d.asset) + d.amount
                     d.credited = True
 

@@ -22,6 +22,8 @@ from typing import Any, Awaitable, Callable, Protocol
 from aiohttp import web
 
 D = Decimal
+#: the account name of a venue's funding wallet (deposits land there; nothing trades from it)
+FUNDING = "funding"
 
 
 def fmt(value: Decimal | int | float | None) -> str:
@@ -206,6 +208,20 @@ class FundingRecord:
     ts_ms: int
 
 
+@dataclass(frozen=True)
+class InternalTransfer:
+    """One move between two accounts of a venue (Binance universal transfer, OKX funds transfer,
+    Bybit inter-transfer); ``client_id`` is the caller's id where the venue takes one."""
+
+    id: str
+    asset: str
+    amount: Decimal
+    from_account: str
+    to_account: str
+    client_id: str
+    ts_ms: int
+
+
 class RejectOrder(Exception):
     """The venue refuses an order; ``reason`` is one of: funds, min_qty, unknown_symbol, duplicate_id."""
 
@@ -250,6 +266,8 @@ class VenueState:
     _ids: Any = field(default_factory=lambda: itertools.count(1_000_001))
     #: the venue's wallet on a chain (venues/emulator/chain_bridge.ChainBridge): withdrawals and deposits
     chain: Any = None
+    #: internal transfers between the venue's accounts, in order (venues/emulator/transfers.py)
+    internal_transfers: list[InternalTransfer] = field(default_factory=list)
 
     # -- clocks ------------------------------------------------------------------------------------
     def now_ms(self) -> int:
@@ -308,8 +326,14 @@ class VenueState:
         except KeyError:
             raise RejectOrder("unknown_symbol", f"unknown symbol {key}") from None
 
+    @property
+    def wallet_account(self) -> str:
+        """Where the venue credits deposits and pays withdrawals from: the funding account where the
+        venue has one (OKX, Bybit), else its first account (Binance: spot)."""
+        return FUNDING if FUNDING in self.balances else next(iter(self.balances))
+
     def account_of(self, inst: Instrument) -> str:
-        accounts = list(self.balances)
+        accounts = [a for a in self.balances if a != FUNDING]    # the funding account trades nothing
         if len(accounts) == 1:
             return accounts[0]
         return "spot" if inst.kind == "spot" else "usdm"
@@ -342,6 +366,27 @@ class VenueState:
             return D(0)
         inst = self.instruments[key]
         return pos.qty * inst.contract_size * (inst.price - pos.entry)
+
+    def move(self, asset: str, amount: Decimal, from_account: str, to_account: str,
+             client_id: str = "") -> InternalTransfer:
+        """An internal transfer between two accounts of the venue (ValueError: unknown account, bad
+        amount, duplicate client id, or not enough free balance; nothing moves then)."""
+        if client_id and any(m.client_id == client_id for m in self.internal_transfers):
+            raise ValueError(f"duplicate transfer id {client_id}")
+        for account in (from_account, to_account):
+            if account not in self.balances:
+                raise ValueError(f"unknown account {account}")
+        if from_account == to_account:
+            raise ValueError("the accounts are the same")
+        if amount <= 0:
+            raise ValueError("amount must be positive")
+        if self.balance(from_account, asset) - self.locked(from_account, asset) < amount:
+            raise ValueError("insufficient balance")
+        self.balances[from_account][asset] = self.balance(from_account, asset) - amount
+        self.balances[to_account][asset] = self.balance(to_account, asset) + amount
+        move = InternalTransfer(str(next(self._ids)), asset, amount, from_account, to_account, client_id, self.now_ms())
+        self.internal_transfers.append(move)
+        return move
 
     # -- trading -----------------------------------------------------------------------------------
     def place(self, key: str, side: str, type_: str, qty: Decimal, price: Decimal | None,

@@ -42,7 +42,8 @@ def default_state(keys: TestKeys) -> VenueState:
     for base, price, ct_val in (("ETH", D("2499"), D("0.1")), ("BTC", D("59990"), D("0.01"))):
         for inst in make_instruments(base, price, ct_val):
             instruments[inst.key] = inst
-    state = VenueState("okx", keys, instruments, {"trading": {"USDT": D("100000"), "ETH": D("10"), "BTC": D("1")}})
+    state = VenueState("okx", keys, instruments, {"trading": {"USDT": D("100000"), "ETH": D("10"), "BTC": D("1")},
+                                                 "funding": {}})
     # VIP 0 taker fees, as configs/venues/okx.yaml (the book charges those rates)
     state.taker_fee = {"spot": D("0.001"), "perp": D("0.0005")}
     return state

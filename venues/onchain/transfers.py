@@ -46,6 +46,11 @@ class WalletTransfers:
             raise ValueError(f"the wallet moves no {asset} on this chain (assets: {', '.join([NATIVE, *self.tokens])})")
         return self.tokens[asset]
 
+    async def payment_step(self, asset: str) -> Decimal:
+        """One base unit of ``asset`` (the token's decimals; ETH 18): a payment is in whole units."""
+        decimals = 18 if asset == NATIVE else await self.ctx.decimals(self._token(asset))
+        return Decimal(1).scaleb(-int(decimals))
+
     async def pay(self, asset: str, amount: Decimal, to: str, label: str) -> str:
         to = self.ctx.reader.checksum(to)
         if asset == NATIVE:

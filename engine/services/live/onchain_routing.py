@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from engine.components.valuation import value_usd
@@ -160,7 +160,8 @@ class OnchainRouter:
         fill = self._book_transfer(ins, receipt, before, after, t)
         self._record(StepRecord("transfer", ins.venue, _describe(ins), "done",
                                 (receipt.reference,) if receipt.reference else (), receipt.gas_eth,
-                                f"received {receipt.received} {receipt.asset}", time.time()))
+                                f"received {receipt.received} {receipt.asset}"
+                                + (f" (fee {receipt.fee} {receipt.asset})" if receipt.fee else ""), time.time()))
         return fill
 
     async def book_chain_since_last(self, t: int, component: str = "gas") -> None:
@@ -171,7 +172,7 @@ class OnchainRouter:
             return
         before, after = self.last_holdings, await self.port.holdings()
         v0 = value_usd(self.portfolio, self.mv, t)
-        self._apply(after.minus(before), after, t)
+        self._apply(self._without_interest(after.minus(before), t), after, t)
         lost = v0 - value_usd(self.portfolio, self.mv, t)
         if lost:
             self.ledger.book(component, -self.numeraire.from_usd(lost, t))
@@ -179,7 +180,22 @@ class OnchainRouter:
     def adopt(self, journaled: ChainHoldings, found: ChainHoldings, t: int) -> None:
         """Book what changed on chain between the journal's last record and now (restart recovery,
         after the operator's acknowledgement), so the resumed book matches the chain."""
-        self._apply(found.minus(journaled), found, t)
+        self._apply(self._without_interest(found.minus(journaled), t), found, t)
+
+    def _without_interest(self, delta: ChainHoldings, t: int) -> ChainHoldings:
+        """``delta`` with its AAVE changes taken from the *scaled* balances (at the book's index).
+
+        Between two reads far apart (the record written after the last step, hours before a crash
+        or an e-stop's cancel, and now) the underlying amounts also grew by the interest of the whole
+        gap, which the book's scaled balances already earn through the index: booking the underlying
+        change would count that interest a second time (more debt and more supply than the chain
+        holds). A step's own before/after are read moments apart, so there the underlying change is
+        the step itself and is booked as it is."""
+        supply = {r: d * self.mv.supply_index[r][t] if r in self.mv.supply_index else delta.supply.get(r, 0.0)
+                  for r, d in delta.supply_scaled.items()}
+        debt = {r: d * self.mv.borrow_index[r][t] if r in self.mv.borrow_index else delta.debt.get(r, 0.0)
+                for r, d in delta.debt_scaled.items()}
+        return replace(delta, supply=supply, debt=debt)
 
     def start_program(self) -> None:
         self.progress = ProgramProgress()

@@ -38,9 +38,9 @@ SPOT_FEE_ALLOWANCE = 2.0        # x the taker fee of the holding: fees taken in 
 
 @runtime_checkable
 class TransfersInFlight(Protocol):
-    """A transfer port that knows which venues have money on its way to or from them."""
+    """A transfer port that knows what is on its way to or from a venue (ServiceTransfers)."""
 
-    def in_flight_venues(self) -> frozenset[str]: ...
+    def in_flight(self, venue: str) -> Sequence[object]: ...
 
 
 @dataclass

@@ -542,10 +542,11 @@ class LiveSession:
         looked at again after reading the venue's funding history and then its cash once more (a
         payment the book has not read yet). Returns (differences, error of that second read)."""
         self.cash.take(reading.funding)
-        in_flight: frozenset[str] = self._transfers.in_flight_venues() \
-            if isinstance(self._transfers, TransfersInFlight) else frozenset()
-        for venue in sorted(in_flight & set(reading.cash)):
-            reading.cash_skipped[venue] = "a transfer to or from it is in flight"
+        if isinstance(self._transfers, TransfersInFlight):
+            for venue in sorted(reading.cash):
+                moving = self._transfers.in_flight(venue)
+                if moving:
+                    reading.cash_skipped[venue] = f"a transfer to or from it is in flight ({len(moving)})"
         cash = {v: c for v, c in reading.cash.items() if v not in reading.cash_skipped}
         if self.cash.set_missing_baselines(self.portfolio, cash, read_at_ms=read_at_ms):
             self._save_book(force=self.cycle.entered)

@@ -52,14 +52,17 @@ class TransferNotCompleted(TransferUnavailable):
 class ServiceTransfers:
     """``TransferPort`` over a ``TransferService`` (see the module docstring)."""
 
-    def __init__(self, service: TransferService, *, environment: str, timeout_s: float,
+    def __init__(self, service: TransferService, *, environment: str, timeout_s: float | None = None,
                  gas_paid: GasPaid | None = None, close: Callable[[], Awaitable[None]] | None = None) -> None:
-        """``timeout_s``: how long one transfer step may take to arrive; ``gas_paid(tx_hash)``: the
+        """``timeout_s``: how long one transfer step may take to arrive (None: the service's settings,
+        ``transfer_timeout_s`` of configs/transfers.yaml); ``gas_paid(tx_hash)``: the
         ETH a wallet payment's transaction burned (None: charged to execution cost); ``close``:
         releases the service's connections. The timeout counts from the request: a slow payment
         leaves less time to wait for the credit."""
+        timeout_s = service.settings.transfer_timeout_s if timeout_s is None else timeout_s
         if not timeout_s > 0:
-            raise ValueError(f"the transfer timeout must be positive, got {timeout_s!r}")
+            raise ValueError(f"the transfer timeout must be positive, got {timeout_s!r} (configs/transfers.yaml "
+                             f"environments.{environment}.transfer_timeout_s)")
         self.service = service
         self.environment = environment
         self.timeout_s = timeout_s
@@ -83,11 +86,10 @@ class ServiceTransfers:
         t = await self._follow(t, what, deadline)
         return await self._receipt(t)
 
-    def in_flight_venues(self) -> frozenset[str]:
-        """The venues a journaled transfer is still on its way to or from (their cash is not compared
-        until it has arrived and been booked on both sides)."""
-        return frozenset(v for t in self.service.journal.unfinished() for v in (t.source, t.destination)
-                         if v != WALLET)
+    def in_flight(self, venue: str) -> list[Transfer]:
+        """The transfers to or from ``venue`` still on their way (see TransferService.in_flight): a cash
+        reconciliation skips that venue's cash while any is; a finished one is booked on both sides."""
+        return self.service.in_flight(venue)
 
     async def close(self) -> None:
         if self._close is not None:
@@ -154,21 +156,31 @@ class ServiceTransfers:
         return t
 
     async def _receipt(self, t: Transfer) -> TransferReceipt:
-        sent = received = t.amount
+        """``sent``: what left the source (an exchange's debit includes its withdrawal fee, as the
+        journal holds it); ``received``: what the destination holds; ``fee``: the difference, which
+        the router books as a cost, so the book equals venue and chain after a withdrawal."""
+        sent, received = t.debit, t.arrives
+        # what left the trading account: the debit as moved to the withdrawal account first (rounded up
+        # to the venue's transfer precision; the dust left there is no longer trading capital)
+        moved_out = self.service.journal.move(f"{t.id}-out")
+        if moved_out is not None and moved_out.status == "done":
+            sent = moved_out.amount
         if t.status is TransferStatus.CREDITED:
             # What the exchange credited, as it reports it now. From the wallet that is also what was
-            # paid: the payment is in whole token units (6 decimals of USDT), the journal keeps the
-            # amount asked for.
+            # paid (the journal holds the payment in whole token units: 6 decimals of USDT).
             deposit = await self.service.cex[t.destination].find_deposit(t.asset, t.tx_hash)
             if deposit is not None:
                 received = deposit.amount
                 if t.source == WALLET:
                     sent = deposit.amount
+            # what reached the trading account: the credit as moved there (rounded down to the venue's
+            # transfer precision; the dust left in the deposit account is not trading capital)
+            moved_in = self.service.journal.move(f"{t.id}-in")
+            if moved_in is not None and moved_in.status == "done":
+                received = moved_in.amount
         gas = 0.0
         if t.source == WALLET and self.gas_paid is not None and t.tx_hash:
             gas = await self.gas_paid(t.tx_hash)
-        # A withdrawal's fee is not reported by the transfer service: the exchange's debit beyond the
-        # amount shows in its balance, not in this receipt.
         return TransferReceipt(t.asset, t.source, t.destination, sent=sent, received=received,
                                fee=sent - received if received < sent else Decimal(0),
                                reference=t.tx_hash if t.source == WALLET else (t.withdraw_id or t.tx_hash),

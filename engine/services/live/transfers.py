@@ -14,8 +14,20 @@ step at a time by reading the venues and the chain, each step written as it happ
   signed under the label ``transfer <id>``, so a restart finds it in the nonce ledger.
 - Arrival: in the wallet once the withdrawal's transaction paid it under ``confirmations`` blocks;
   at an exchange once the exchange reports the deposit of that transaction credited.
+- Accounts: an exchange credits a deposit to one account and trades from another
+  (configs/transfers.yaml ``venue_accounts``). A credited deposit is moved to the trading account, and before a withdrawal
+  the amount and fee are moved to the withdrawal account, each move its own journaled step
+  (``transfer_moves``, keyed ``<id>-in`` / ``<id>-out``): sent once, looked up before it could be
+  sent again, and the transfer is ``credited`` only once the move is done.
+- Amounts and fees: before a withdrawal is journaled the venue's withdrawal terms are read (fee,
+  minimum, precision); the amount is rounded down to the venue's step with Decimal, refused below its
+  minimum, and the journal holds exactly what is sent and the fee (``fee_included``: Binance takes it
+  out of the amount, OKX and Bybit charge it on top), updated to the venue's own record of the fee
+  once it reports one. A wallet payment is journaled in whole base units of the token, as paid.
 
 ``resume()`` advances every transfer the journal holds unfinished; nothing is requested twice.
+``in_flight(venue)`` answers whether a transfer to or from an exchange is still on its way (a cash
+reconciliation skips that venue's cash until it lands).
 """
 from __future__ import annotations
 
@@ -26,12 +38,10 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
-from decimal import Decimal
+from dataclasses import dataclass, replace
+from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from engine.domain.transfers import (
     WALLET,
@@ -41,9 +51,17 @@ from engine.domain.transfers import (
     TransferRefused,
     TransferStatus,
     WalletTransferPort,
+    WithdrawalTerms,
 )
 from engine.domain.onchain_ports import TransactionError, TxStage
 from engine.domain.venue_ports import VenueError, VenueErrorKind
+from engine.services.live.transfer_settings import (  # noqa: F401 - re-exported: the settings' old home
+    CONFIG_PATH,
+    TransferConfigError,
+    TransferSettings,
+    VenueAccounts,
+    load_transfer_settings,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,60 +76,72 @@ CREATE TABLE IF NOT EXISTS transfer_events (
     id INTEGER PRIMARY KEY AUTOINCREMENT, transfer_id TEXT NOT NULL, at REAL NOT NULL,
     status TEXT NOT NULL, detail TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS transfer_moves (
+    id TEXT PRIMARY KEY, transfer_id TEXT NOT NULL, venue TEXT NOT NULL, asset TEXT NOT NULL,
+    amount TEXT NOT NULL, from_account TEXT NOT NULL, to_account TEXT NOT NULL, status TEXT NOT NULL,
+    venue_id TEXT NOT NULL DEFAULT '', created_at REAL NOT NULL, updated_at REAL NOT NULL,
+    detail TEXT NOT NULL DEFAULT ''
+);
 """
 _COLUMNS = "id, kind, asset, amount, source, destination, address, status, withdraw_id, tx_hash, " \
-           "created_at, updated_at, detail"
+           "created_at, updated_at, detail, fee, fee_included"
 #: ccxt transaction statuses that end a withdrawal or deposit without the asset arriving ("ok" lands it;
 #: "pending", "processing", "unknown" mean the venue is still on it)
 REFUSED = frozenset({"failed", "fail", "canceled", "cancelled", "rejected"})
 #: a wallet payment that failed at these stages may still have been broadcast (or be mined later)
 UNCERTAIN_STAGES = frozenset({TxStage.SUBMISSION, TxStage.STUCK})
-CONFIG_PATH = Path(__file__).resolve().parents[3] / "configs" / "transfers.yaml"
-
-
-class TransferConfigError(ValueError):
-    """configs/transfers.yaml is missing a key or holds a bad value (the message names both)."""
 
 
 @dataclass(frozen=True)
-class TransferSettings:
-    """``whitelist``: label -> address a withdrawal may pay ("wallet" the operator's wallet, a venue
-    name that venue's deposit address). ``confirmations``: blocks before a wallet arrival counts."""
+class Move:
+    """One move between two accounts of an exchange, as the journal holds it. ``status``:
+    requested (not sent yet) | sending (sent, its answer not recorded: look it up first) | done."""
 
-    confirmations: int
-    poll_interval_s: float
-    whitelist: Mapping[str, str] = field(default_factory=dict)
+    id: str
+    transfer_id: str
+    venue: str
+    asset: str
+    amount: Decimal
+    from_account: str
+    to_account: str
+    status: str
+    venue_id: str
+    created_at: float
+    updated_at: float
+    detail: str = ""
 
-    def with_whitelist(self, extra: Mapping[str, str]) -> TransferSettings:
-        return replace(self, whitelist={**self.whitelist, **extra})
 
-    def whitelisted(self, address: str) -> str | None:
-        """The label of ``address`` on the whitelist (None: not on it)."""
-        return next((label for label, a in self.whitelist.items() if a.lower() == address.lower()), None)
+@dataclass(frozen=True)
+class WithdrawalPlan:
+    """What a withdrawal will send, shown before it is: ``amount`` (rounded down to the venue's step
+    from ``asked``), the fee debited on top, and the venue's minimum."""
 
+    venue: str
+    asset: str
+    asked: Decimal
+    amount: Decimal
+    terms: WithdrawalTerms
+    address: str
 
-def load_transfer_settings(environment: str, path: Path = CONFIG_PATH) -> TransferSettings:
-    where = f"{path.name}: environments.{environment}"
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise TransferConfigError(f"{path}: file not found") from None
-    env = ((raw or {}).get("environments") or {}).get(environment)
-    if not isinstance(env, dict):
-        raise TransferConfigError(f"{path.name}: environments.{environment} is missing")
-    for key in ("confirmations", "poll_interval_s", "whitelist"):
-        if key not in env:
-            raise TransferConfigError(f"{where}.{key} is missing")
-    whitelist = env["whitelist"] or {}
-    if not isinstance(whitelist, dict) or not all(isinstance(a, str) and a.startswith("0x") and len(a) == 42
-                                                  for a in whitelist.values()):
-        raise TransferConfigError(f"{where}.whitelist must map labels to 0x addresses (40 hex digits)")
-    confirmations, poll = env["confirmations"], env["poll_interval_s"]
-    if not isinstance(confirmations, int) or confirmations < 1:
-        raise TransferConfigError(f"{where}.confirmations must be an integer >= 1, got {confirmations!r}")
-    if not isinstance(poll, (int, float)) or poll <= 0:
-        raise TransferConfigError(f"{where}.poll_interval_s must be a positive number, got {poll!r}")
-    return TransferSettings(confirmations, float(poll), {str(k): str(v) for k, v in whitelist.items()})
+    @property
+    def fee(self) -> Decimal:
+        return self.terms.fee
+
+    @property
+    def debit(self) -> Decimal:
+        return self.amount if self.terms.fee_included else self.amount + self.terms.fee
+
+    @property
+    def arrives(self) -> Decimal:
+        return self.amount - self.terms.fee if self.terms.fee_included else self.amount
+
+    def line(self) -> str:
+        rounded = f" (asked {plain(self.asked)}, rounded down to {plain(self.terms.step)})" \
+            if self.amount != self.asked else ""
+        how = "taken out of the amount" if self.terms.fee_included else "on top"
+        return (f"{self.venue} withdraws {plain(self.amount)} {self.asset}{rounded} to {self.address}: withdrawal "
+                f"fee {plain(self.fee)} {self.asset} {how}, {plain(self.debit)} debited, {plain(self.arrives)} "
+                f"arrives; minimum {plain(self.terms.minimum)}")
 
 
 class TransferJournal:
@@ -128,19 +158,26 @@ class TransferJournal:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA busy_timeout=2000")
         self.db.executescript(SCHEMA)
+        columns = {r[1] for r in self.db.execute("PRAGMA table_info(transfers)")}
+        if "fee" not in columns:          # a journal written before fees were journaled
+            self.db.execute("ALTER TABLE transfers ADD COLUMN fee TEXT NOT NULL DEFAULT '0'")
+        if "fee_included" not in columns:
+            self.db.execute("ALTER TABLE transfers ADD COLUMN fee_included INTEGER NOT NULL DEFAULT 0")
 
     def close(self) -> None:
         self.db.close()
 
     def insert(self, t: Transfer) -> None:
-        self.db.execute(f"INSERT INTO transfers({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        self.db.execute(f"INSERT INTO transfers({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                         (t.id, t.kind.value, t.asset, str(t.amount), t.source, t.destination, t.address,
-                         t.status.value, t.withdraw_id, t.tx_hash, t.created_at, t.updated_at, t.detail))
+                         t.status.value, t.withdraw_id, t.tx_hash, t.created_at, t.updated_at, t.detail, str(t.fee),
+                         int(t.fee_included)))
         self._event(t)
 
     def update(self, t: Transfer) -> None:
-        self.db.execute("UPDATE transfers SET status=?, withdraw_id=?, tx_hash=?, updated_at=?, detail=? WHERE id=?",
-                        (t.status.value, t.withdraw_id, t.tx_hash, t.updated_at, t.detail, t.id))
+        self.db.execute("UPDATE transfers SET status=?, withdraw_id=?, tx_hash=?, updated_at=?, detail=?, fee=? "
+                        "WHERE id=?", (t.status.value, t.withdraw_id, t.tx_hash, t.updated_at, t.detail, str(t.fee),
+                                       t.id))
         self._event(t)
 
     def _event(self, t: Transfer) -> None:
@@ -151,7 +188,8 @@ class TransferJournal:
         rows = self.db.execute(f"SELECT {_COLUMNS} FROM transfers WHERE {where} ORDER BY created_at", args)
         return [Transfer(id=r[0], kind=TransferKind(r[1]), asset=r[2], amount=Decimal(r[3]), source=r[4],
                          destination=r[5], address=r[6], status=TransferStatus(r[7]), withdraw_id=r[8], tx_hash=r[9],
-                         created_at=r[10], updated_at=r[11], detail=r[12]) for r in rows]
+                         created_at=r[10], updated_at=r[11], detail=r[12], fee=Decimal(r[13]),
+                         fee_included=bool(r[14])) for r in rows]
 
     def get(self, transfer_id: str) -> Transfer | None:
         rows = self._rows("id=?", (transfer_id,))
@@ -162,6 +200,31 @@ class TransferJournal:
 
     def unfinished(self) -> list[Transfer]:
         return self._rows("status IN (?,?)", (TransferStatus.REQUESTED.value, TransferStatus.SENT.value))
+
+    def in_flight(self, venue: str) -> list[Transfer]:
+        """The unfinished transfers to or from ``venue`` (an exchange name, or WALLET)."""
+        return [t for t in self.unfinished() if venue in (t.source, t.destination)]
+
+    def save_move(self, m: Move) -> None:
+        self.db.execute("INSERT OR REPLACE INTO transfer_moves(id, transfer_id, venue, asset, amount, from_account, "
+                        "to_account, status, venue_id, created_at, updated_at, detail) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                        (m.id, m.transfer_id, m.venue, m.asset, str(m.amount), m.from_account, m.to_account,
+                         m.status, m.venue_id, m.created_at, m.updated_at, m.detail))
+        self.db.execute("INSERT INTO transfer_events(transfer_id, at, status, detail) VALUES (?,?,?,?)",
+                        (m.transfer_id, m.updated_at, f"move {m.status}",
+                         f"{m.id}: {m.amount} {m.asset} {m.venue} {m.from_account} -> {m.to_account}"
+                         + (f" ({m.venue_id})" if m.venue_id else "") + (f": {m.detail}" if m.detail else "")))
+
+    def move(self, move_id: str) -> Move | None:
+        r = self.db.execute("SELECT id, transfer_id, venue, asset, amount, from_account, to_account, status, venue_id, "
+                            "created_at, updated_at, detail FROM transfer_moves WHERE id=?", (move_id,)).fetchone()
+        return None if r is None else Move(r[0], r[1], r[2], r[3], Decimal(r[4]), r[5], r[6], r[7], r[8], r[9], r[10],
+                                           r[11])
+
+    def moves(self, transfer_id: str) -> list[Move]:
+        ids = [r[0] for r in self.db.execute("SELECT id FROM transfer_moves WHERE transfer_id=? ORDER BY created_at",
+                                             (transfer_id,))]
+        return [m for m in (self.move(i) for i in ids) if m is not None]
 
     def events(self, transfer_id: str) -> list[tuple[str, str]]:
         """(status, detail) of every step of one transfer, in order."""
@@ -186,10 +249,26 @@ class TransferService:
         self.clock = clock
 
     # -- requests ----------------------------------------------------------------------------------
+    async def plan_withdrawal(self, venue: str, asset: str, amount: Decimal, address: str) -> WithdrawalPlan:
+        """The venue's terms applied to ``amount`` (rounded down to its step with Decimal, never more
+        than asked); raises TransferRefused below the venue's minimum. Nothing is journaled or sent."""
+        _positive(amount)
+        terms = await self._venue(venue).withdrawal_terms(asset)
+        rounded = amount.quantize(terms.step, rounding=ROUND_DOWN) if terms.step > 0 else amount
+        rounded = amount if rounded == amount else Decimal(format(rounded.normalize(), "f"))
+        if rounded < terms.minimum or rounded <= 0 or (terms.fee_included and rounded <= terms.fee):
+            raise TransferRefused(f"{plain(amount)} {asset} is below {venue}'s minimum withdrawal of "
+                                  f"{plain(terms.minimum)} {asset}"
+                                  + (f" (rounded down to its step {plain(terms.step)}: {plain(rounded)})"
+                                     if rounded != amount else "")
+                                  + ": nothing sent")
+        return WithdrawalPlan(venue, asset, amount, rounded, terms, address)
+
     async def cex_to_wallet(self, venue: str, asset: str, amount: Decimal) -> Transfer:
         wallet = self._wallet()
-        return await self._start(TransferKind.CEX_TO_WALLET, asset, amount, venue, WALLET,
-                                 self._withdrawal_address(wallet.address, f"the wallet {wallet.address}"))
+        address = self._withdrawal_address(wallet.address, f"the wallet {wallet.address}")
+        plan = await self.plan_withdrawal(venue, asset, amount, address)
+        return await self._start(TransferKind.CEX_TO_WALLET, asset, plan.amount, venue, WALLET, address, plan)
 
     async def wallet_to_cex(self, venue: str, asset: str, amount: Decimal) -> Transfer:
         self._wallet()
@@ -198,15 +277,22 @@ class TransferService:
         if named is not None and named.lower() != address.lower():
             raise TransferRefused(f"{venue} reports the {asset} deposit address {address}, but the whitelist names "
                                   f"{named} for {venue}: refusing to pay an address the whitelist does not hold")
-        return await self._start(TransferKind.WALLET_TO_CEX, asset, amount, WALLET, venue, address)
+        _positive(amount)
+        # the chain moves whole base units: journal exactly what the payment sends (rounded down)
+        paid = amount.quantize(await self._wallet().payment_step(asset), rounding=ROUND_DOWN)
+        if paid <= 0:
+            raise TransferRefused(f"{plain(amount)} {asset} is less than one base unit of {asset}: nothing sent")
+        paid = amount if paid == amount else Decimal(plain(paid))
+        return await self._start(TransferKind.WALLET_TO_CEX, asset, paid, WALLET, venue, address)
 
     async def cex_to_cex(self, source: str, destination: str, asset: str, amount: Decimal) -> Transfer:
         if source == destination:
             raise TransferRefused(f"a transfer from {source} to itself moves nothing")
         self._venue(source)
         address = await self._venue(destination).deposit_address(asset)
-        return await self._start(TransferKind.CEX_TO_CEX, asset, amount, source, destination,
-                                 self._withdrawal_address(address, f"{destination}'s {asset} deposit address {address}"))
+        address = self._withdrawal_address(address, f"{destination}'s {asset} deposit address {address}")
+        plan = await self.plan_withdrawal(source, asset, amount, address)
+        return await self._start(TransferKind.CEX_TO_CEX, asset, plan.amount, source, destination, address, plan)
 
     # -- progress ----------------------------------------------------------------------------------
     async def advance(self, transfer_id: str, *, resuming: bool = False) -> Transfer:
@@ -263,6 +349,12 @@ class TransferService:
     def transfers(self) -> list[Transfer]:
         return self.journal.all()
 
+    def in_flight(self, venue: str) -> list[Transfer]:
+        """The transfers to or from ``venue`` still on their way (requested or sent; a deposit credited
+        but not yet moved to the trading account counts as on its way). A cash reconciliation skips
+        the venue's cash while this is non-empty; a finished transfer is booked on both sides."""
+        return self.journal.in_flight(venue)
+
     # -- internals ---------------------------------------------------------------------------------
     def _wallet(self) -> WalletTransferPort:
         if self.wallet is None:
@@ -272,6 +364,10 @@ class TransferService:
     def _venue(self, venue: str) -> CexTransferPort:
         if venue not in self.cex:
             raise TransferRefused(f"no exchange {venue!r} for transfers (have: {', '.join(self.cex) or 'none'})")
+        if self.settings.accounts(venue) is None:
+            # where the venue credits deposits and trades decides whether a move follows: never guessed
+            raise TransferRefused(f"configs/transfers.yaml: venue_accounts.{venue} is missing (where {venue} credits "
+                                  f"deposits, trades and withdraws from)")
         return self.cex[venue]
 
     def _withdrawal_address(self, address: str, what: str) -> str:
@@ -282,13 +378,14 @@ class TransferService:
         return address
 
     async def _start(self, kind: TransferKind, asset: str, amount: Decimal, source: str, destination: str,
-                     address: str) -> Transfer:
-        if not isinstance(amount, Decimal) or not amount.is_finite() or amount <= 0:
-            raise TransferRefused(f"the amount must be a positive Decimal, got {amount!r}")
+                     address: str, plan: WithdrawalPlan | None = None) -> Transfer:
+        _positive(amount)
         now = self.clock()
         t = Transfer(id=uuid.uuid4().hex[:20], kind=kind, asset=asset, amount=amount, source=source,
                      destination=destination, address=address, status=TransferStatus.REQUESTED,
-                     created_at=now, updated_at=now)
+                     created_at=now, updated_at=now, fee=plan.fee if plan else Decimal(0),
+                     fee_included=plan.terms.fee_included if plan else False,
+                     detail=plan.line() if plan else "")
         self.journal.insert(t)
         return await self.advance(t.id)
 
@@ -327,6 +424,20 @@ class TransferService:
         found = await self._find_withdrawal(t) if venue.finds_by_client_id else None   # a restart after the venue accepted it
         if found is not None:
             return found
+        accounts = self.settings.accounts(t.source)
+        if accounts is not None and accounts.moves(t.asset) and accounts.trading_account != accounts.withdraw_account:
+            # the withdrawal leaves from another account than the one that trades: move amount and fee first
+            try:
+                await self._ensure_move(t, "out", t.source, t.debit, accounts.trading_account,
+                                        accounts.withdraw_account)
+            except VenueError as exc:
+                m = self.journal.move(f"{t.id}-out")
+                maybe = m is not None and m.status == "sending"
+                return self._set(t, TransferStatus.FAILED, detail=(
+                    f"the move of {t.debit} {t.asset} {accounts.trading_account} -> {accounts.withdraw_account} "
+                    f"before the withdrawal failed ({exc}); nothing was withdrawn"
+                    + (f" (the move may have been made: check {t.source}'s {accounts.withdraw_account} account)"
+                       if maybe else "")))
         withdraw_id = await venue.withdraw(t.asset, t.amount, t.address, t.id)
         return self._set(t, TransferStatus.SENT, withdraw_id=withdraw_id, detail="withdrawal accepted")
 
@@ -339,10 +450,13 @@ class TransferService:
                 return self._set(t, TransferStatus.FAILED, detail=f"{t.source} reports the withdrawal {state.status}")
             if not state.tx_hash:
                 return t
-            t = self._set(t, TransferStatus.SENT, tx_hash=state.tx_hash, detail="on chain")
+            fee = state.fee if state.fee is not None else t.fee
+            t = self._set(t, TransferStatus.SENT, tx_hash=state.tx_hash, fee=fee,
+                          detail="on chain" + (f"; {t.source} charged a fee of {plain(fee)} {t.asset} (quoted "
+                                               f"{plain(t.fee)})" if fee != t.fee else f"; fee {plain(fee)} {t.asset}"))
         if t.destination == WALLET:
             try:
-                confirmations = await self._wallet().arrival(t.asset, t.tx_hash, t.amount)
+                confirmations = await self._wallet().arrival(t.asset, t.tx_hash, t.arrives)
             except ValueError as exc:
                 return self._set(t, TransferStatus.FAILED, detail=str(exc))
             if confirmations is not None and confirmations >= self._wallet().confirmations:
@@ -352,7 +466,62 @@ class TransferService:
         if deposit is None:
             return t
         if deposit.status == "ok":
-            return self._set(t, TransferStatus.CREDITED, detail=f"{t.destination} credited {deposit.amount} {t.asset}")
+            accounts = self.settings.accounts(t.destination)
+            moved = ""
+            if accounts is not None and accounts.moves(t.asset) and accounts.deposit_account != accounts.trading_account:
+                m = await self._ensure_move(t, "in", t.destination, deposit.amount, accounts.deposit_account,
+                                            accounts.trading_account)
+                moved = f", moved {plain(m.amount)} {accounts.deposit_account} -> {accounts.trading_account}"
+                if m.amount != deposit.amount:
+                    moved += (f" ({plain(deposit.amount - m.amount)} {t.asset} below {t.destination}'s transfer "
+                              f"precision stays in {accounts.deposit_account})")
+            return self._set(t, TransferStatus.CREDITED,
+                             detail=f"{t.destination} credited {plain(deposit.amount)} {t.asset}{moved}")
         if deposit.status in REFUSED:
             return self._set(t, TransferStatus.FAILED, detail=f"{t.destination} reports the deposit {deposit.status}")
         return t                     # pending, processing, unknown: the venue is still confirming it
+
+    async def _ensure_move(self, t: Transfer, leg: str, venue: str, amount: Decimal, from_account: str,
+                           to_account: str) -> Move:
+        """Make the move ``<t.id>-<leg>`` once. A move journaled as ``sending`` (its answer not recorded:
+        a crash, a lost answer) is looked up at the venue before it could be sent again. Raises the
+        venue's error when it refuses (the transfer stays where it was; the next step tries again)."""
+        move_id = f"{t.id}-{leg}"
+        m = self.journal.move(move_id)
+        now = self.clock()
+        port = self._venue(venue)
+        if m is None:
+            # A credit is moved rounded down (never more than arrived; the dust stays in the deposit
+            # account), a withdrawal's debit rounded up (never short of what the withdrawal needs).
+            step = port.move_step(t.asset)
+            if step > 0:
+                amount = amount.quantize(step, rounding=ROUND_DOWN if leg == "in" else ROUND_UP)
+                amount = Decimal(plain(amount))
+            m = Move(move_id, t.id, venue, t.asset, amount, from_account, to_account, "requested", "", now, now)
+            self.journal.save_move(m)
+        if m.status == "done":
+            return m
+        if m.status == "sending":
+            found = await port.find_move(m.asset, m.amount, m.from_account, m.to_account, m.id,
+                                         since_ms=int(m.created_at * 1000) - 60_000)
+            if found is not None:
+                m = replace(m, status="done", venue_id=found, updated_at=self.clock(), detail="found at the venue")
+                self.journal.save_move(m)
+                return m
+        m = replace(m, status="sending", updated_at=self.clock(), detail="")
+        self.journal.save_move(m)
+        venue_id = await port.move(m.asset, m.amount, m.from_account, m.to_account, m.id)
+        m = replace(m, status="done", venue_id=venue_id, updated_at=self.clock())
+        self.journal.save_move(m)
+        return m
+
+
+def plain(amount: Decimal) -> str:
+    """A Decimal as a person writes it: no exponent, no trailing zeros (300, 0.00000001, 25.123456)."""
+    text = format(amount.normalize(), "f")
+    return text
+
+
+def _positive(amount: Decimal) -> None:
+    if not isinstance(amount, Decimal) or not amount.is_finite() or amount <= 0:
+        raise TransferRefused(f"the amount must be a positive Decimal, got {amount!r}")

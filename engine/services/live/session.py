@@ -281,6 +281,12 @@ class LiveSession:
         adopted_perps: dict[tuple[str, str], float] = {}
         if report.book is not None:
             self.capital = load_book(self.portfolio, report.book, self.capital)
+            # Perp fills the journal never saw trade the journaled positions first: a reducing fill
+            # realises its P&L into the book's cash, as it did into the venue's; then the venue's
+            # sizes are taken as they are.
+            for fill in report.adopted:
+                if ":" in fill.symbol:
+                    self._adopt_fill(fill, size_from_venue=False)
             for venue, positions in report.positions.items():     # every venue that answered
                 acct = self.portfolio.account(venue)
                 for pos in acct.perps.values():                     # closed while away -> 0
@@ -297,13 +303,9 @@ class LiveSession:
             adopt_chain(self)
         for fill in report.adopted:
             perp = ":" in fill.symbol
-            asset = fill.symbol.split("/")[0]
             signed = float(fill.amount) if fill.side == "buy" else -float(fill.amount)
-            cex = self.params.cex.get(fill.venue)
-            fee_bps = (cex.perp_taker_bps if perp else cex.spot_taker_bps) if cex is not None else 0.0
-            fee = abs(signed) * float(fill.price) * fee_bps * 1e-4
-            apply_fill(self.portfolio, fill.venue, asset, perp, signed, float(fill.price), fee,
-                       size_from_venue=perp and report.book is not None)
+            if not (perp and report.book is not None):          # (a resumed book's perps: above)
+                self._adopt_fill(fill, size_from_venue=False)
             if perp:
                 adopted_perps[(fill.venue, fill.symbol)] = adopted_perps.get((fill.venue, fill.symbol), 0.0) + signed
             self.cycle.entered = True
@@ -321,6 +323,16 @@ class LiveSession:
                                reason="a position changed while away (acknowledged): the venue's cash is taken as is")
         if report.adopted:
             self._save_book(force=True)
+
+    def _adopt_fill(self, fill, *, size_from_venue: bool) -> None:
+        """Book a fill found at restart, with the fee the book charges every fill."""
+        perp = ":" in fill.symbol
+        signed = float(fill.amount) if fill.side == "buy" else -float(fill.amount)
+        cex = self.params.cex.get(fill.venue)
+        fee_bps = (cex.perp_taker_bps if perp else cex.spot_taker_bps) if cex is not None else 0.0
+        fee = abs(signed) * float(fill.price) * fee_bps * 1e-4
+        apply_fill(self.portfolio, fill.venue, fill.symbol.split("/")[0], perp, signed, float(fill.price), fee,
+                   size_from_venue=size_from_venue)
 
     def _set_spot_baseline(self, report: RecoveryReport) -> None:
         """What each spot account holds beyond the book: from the resumed book when it says, else

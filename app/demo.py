@@ -3,6 +3,8 @@
     python main.py demo [--mode eth_basis] [--execution paper|live]     the app, connected
     python main.py demo --no-window                                   the venues only, until Ctrl-C
     python main.py demo --screenshot live.png [--estop]                the live dashboard as a PNG
+    python main.py demo --mode eth_leveraged --execution live --screenshot f.png --flatten-preview
+                                                                      the flatten's pre-sign ticket as a PNG
 
 It starts the exchange emulator (Binance, Bybit, OKX on 127.0.0.1) and the local chain with the real
 AAVE v3 / Uniswap v3 / Morpho Blue bytecode (venues/demo.py), stores the demo keys for the testnet
@@ -43,11 +45,17 @@ def register(subparsers: argparse._SubParsersAction, services: Callable[..., App
                    help=f"the mode the Live panel is preset to, one of: {', '.join(MODES)} (default eth_basis)")
     p.add_argument("--execution", default="paper", choices=("paper", "live"),
                    help="paper (live data, simulated fills) or live (orders to the emulator); default paper")
+    p.add_argument("--capital", type=float, default=None,
+                   help="the capital the Live panel is preset to (default: the panel's own; the demo wallet holds "
+                        "50,000 USDT)")
     p.add_argument("--no-window", action="store_true",
                    help="start the emulator and the chain and store the keys, print them as JSON, wait for Ctrl-C")
     p.add_argument("--screenshot", type=Path, metavar="PNG",
                    help="start the session, wait for a few ticks, save the window as a PNG and exit")
     p.add_argument("--estop", action="store_true", help="with --screenshot: press the emergency stop before the grab")
+    p.add_argument("--flatten-preview", action="store_true",
+                   help="with --screenshot: press Flatten and grab its pre-sign ticket once the plan is simulated "
+                        "(nothing is confirmed)")
     p.add_argument("--size", default="1600x1000", help="window size for --screenshot (default 1600x1000)")
     p.add_argument("--anvil-port", type=int, default=0, help="loopback port of the chain's RPC (default: any free)")
     p.set_defaults(func=lambda args: run_demo(args, services))
@@ -69,8 +77,8 @@ def run_demo(args: argparse.Namespace, services: Callable[..., AppServices]) -> 
         if args.screenshot.suffix.lower() != ".png":
             print(f"error: --screenshot {args.screenshot}: the file name must end in .png", file=sys.stderr)
             return EXIT_USAGE
-    elif args.estop:
-        print("error: --estop needs --screenshot", file=sys.stderr)
+    elif args.estop or args.flatten_preview:
+        print(f"error: --{'estop' if args.estop else 'flatten-preview'} needs --screenshot", file=sys.stderr)
         return EXIT_USAGE
     backends = DemoBackends(anvil_port=args.anvil_port, log=lambda line: print(line, flush=True))
     try:
@@ -83,7 +91,8 @@ def run_demo(args: argparse.Namespace, services: Callable[..., AppServices]) -> 
         if args.no_window:
             return _wait_for_signal()
         with tempfile.TemporaryDirectory(prefix="basis-demo-") as journal:
-            built = services(store=venues.store, url_overrides=venues.url_overrides, journal_dir=Path(journal))
+            built = services(store=venues.store, url_overrides=venues.url_overrides, journal_dir=Path(journal),
+                             onchain_configs=venues.onchain_configs)
             preset = _preset(args, venues.venue_overrides)
             if args.screenshot is not None:
                 return _screenshot(built, args, preset, size)
@@ -113,7 +122,8 @@ def _preset(args: argparse.Namespace, venue_overrides: dict[str, Any]) -> Callab
         panel = window.live_panel
         # every session of the demo runs on the demo chain's addresses (the venue files' testnet ones otherwise)
         panel.request_defaults = {"config_overrides": {"venue_overrides": venue_overrides}}
-        panel.set_form(mode=args.mode, execution=args.execution, environment="testnet", tick_seconds=1.0)
+        panel.set_form(mode=args.mode, execution=args.execution, environment="testnet", tick_seconds=1.0,
+                       capital=getattr(args, "capital", None))
         window.show_panel("live")
         window.statusBar().showMessage(f"Demo: {args.mode} on the local exchange emulator and chain — press Start, "
                                        "then EMERGENCY STOP, then Flatten", 0)
@@ -151,7 +161,26 @@ def _screenshot(services: AppServices, args: argparse.Namespace, preset: Callabl
             done.set()
 
         def grab() -> None:
-            image = window.grab()
+            if args.flatten_preview:
+                return open_flatten()
+            save(window)
+
+        def open_flatten() -> None:
+            dialog = panel.confirm_flatten()
+            if dialog is None:
+                return finish("no session to flatten")
+
+            def ready() -> None:
+                if dialog.preview is None and "No preview" not in dialog.banner.text():
+                    QTimer.singleShot(200, ready)
+                    return
+                QTimer.singleShot(300, lambda: save(dialog, close=dialog))
+            ready()
+
+        def save(widget: Any, close: Any = None) -> None:
+            image = widget.grab()
+            if close is not None:
+                close.reject()                      # a screenshot never confirms anything
             if not image.save(str(args.screenshot), "PNG"):
                 return finish(f"cannot write {args.screenshot}")
             outcome["saved"] = f"{image.width()}x{image.height()}"

@@ -120,6 +120,9 @@ class DemoVenues:
     store_description: str
     deposit_addresses: dict[str, str] = field(default_factory=dict)
     deploy_seconds: float = 0.0
+    #: the on-chain venues' validated configs on the demo chain: the live write side (and the chain
+    #: reads) must use the stack's contracts, not the environment's shipped testnet addresses
+    onchain_configs: dict[str, Any] | None = None
 
     def summary(self) -> dict[str, Any]:
         return {"rpc_url": self.rpc_url, "chain_id": self.chain_id, "wallet": self.wallet,
@@ -166,7 +169,7 @@ class DemoBackends:
         from venues.onchain.devstack.admin import StackAdmin
         from venues.onchain.devstack.anvil import Anvil
         from venues.onchain.devstack.deploy import compile_local_contracts, deploy_stack
-        from venues.onchain.devstack.overrides import venue_overrides
+        from venues.onchain.devstack.overrides import local_venue_configs, venue_overrides
         from venues.onchain.devstack.rpc import DevChain
 
         try:
@@ -206,7 +209,7 @@ class DemoBackends:
                 rpc_url=stack.url, chain_id=stack.chain_id, wallet=stack.wallet, hot_wallet=hot_wallet,
                 url_overrides=urls, venue_overrides=venue_overrides(stack)["venue_overrides"], store=store,
                 store_description=description, deposit_addresses={v: deposit_address_of(v) for v in urls},
-                deploy_seconds=stack.deploy_seconds)
+                deploy_seconds=stack.deploy_seconds, onchain_configs=local_venue_configs(stack))
             return self.venues
         except BaseException:
             self.stop()

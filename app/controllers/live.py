@@ -24,6 +24,7 @@ from app.view_models import CancelRow, EStopPress
 from engine.config import load_config
 from engine.services.live import (
     EStopHandle,
+    FlattenPreview,
     FlattenReport,
     LiveSession,
     LiveStartRequest,
@@ -143,9 +144,19 @@ class LiveController(QObject):
         """Leave HALTED/REDUCING for ACTIVE: only ever after the operator confirmed it."""
         self.service.reset(request_id, reason)
 
-    async def flatten(self, request_id: str) -> FlattenReport:
-        """Close the CEX legs (reduce-only); the caller has asked the operator first."""
-        return await self.service.flatten(request_id, confirmed=True)
+    async def preview_flatten(self, request_id: str) -> FlattenPreview:
+        """Every step of the flatten and each on-chain transaction's pre-sign ticket, simulated now."""
+        return await self.service.preview_flatten(request_id)
+
+    async def flatten(self, request_id: str, preview: FlattenPreview) -> FlattenReport:
+        """Execute exactly the previewed plan the operator confirmed (raises FlattenPreviewStale with
+        the fresh preview when it moved, FlattenRefused when it is refused now)."""
+        return await self.service.flatten(request_id, confirmed=True, preview=preview)
+
+    async def cancel_pending_transactions(self, request_id: str) -> list:
+        """Replace every pending transaction of the session's wallet by a same-nonce cancel (the
+        caller has asked the operator first); returns each nonce's outcome."""
+        return await self.service.cancel_pending_transactions(request_id)
 
     # ---- manual orders ------------------------------------------------------------------------
     def quote_manual_order(self, request_id: str, order: ManualOrder) -> ManualQuote:

@@ -1,8 +1,8 @@
 """Live trading dashboard: start a paper or live session, watch it, stop it.
 
 Top: the session form (mode, paper/live, environment, capital, tick) with Start and Stop, the explicit
-Reset (leaves HALTED, confirmed) and Flatten (closes the CEX legs, confirmed, says plainly which
-on-chain legs it cannot unwind). Then the state badge (ACTIVE / REDUCING / HALTED), heartbeat and data
+Reset (leaves HALTED, confirmed) and Flatten (opens the flatten's pre-sign ticket: every step, each
+on-chain transaction simulated on the current block; Confirm sends exactly that plan). Then the state badge (ACTIVE / REDUCING / HALTED), heartbeat and data
 age, value and P&L; positions per venue; risk and exposure (HF, LTV, margin ratio per venue with the
 distance to liquidation, net delta on-chain vs CEX); the cumulative P&L by component; and the order
 blotter, event log, emergency-stop progress and restart-recovery report.
@@ -27,6 +27,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
+    QDialog,
     QDoubleSpinBox,
     QGridLayout,
     QHBoxLayout,
@@ -43,18 +44,27 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.frame_scheduler import FrameScheduler
 from app.controllers.live import LiveController
+from app.frame_scheduler import FrameScheduler
 from app.tasks import spawn
 from app.view_models import CancelRow, EStopPress
 from app.widgets.banner import show_banner
 from app.widgets.estop import CancelProgressModel, StateBadge, shortcut_label
+from app.widgets.flatten_ticket import FlattenTicketDialog
 from app.widgets.live_chart import LivePnlChart
 from app.widgets.live_tables import LiveEventsModel, OrdersModel, PositionsModel, RiskModel, pct
 from app.widgets.order_ticket import OrderTicket
 from engine.config import MODES, check_capital_text
 from engine.domain.modes import ExecutionMode
-from engine.services.live import FlattenReport, LiveStartError, LiveStartRequest, SessionSnapshot
+from engine.services.live import (
+    FlattenPreview,
+    FlattenPreviewStale,
+    FlattenRefused,
+    FlattenReport,
+    LiveStartError,
+    LiveStartRequest,
+    SessionSnapshot,
+)
 from engine.services.live.manual_orders import ManualOrder, ManualOrderRefused, ManualOrderResult
 from engine.services.live.service import ENVIRONMENTS, EXECUTIONS
 
@@ -102,6 +112,7 @@ class LivePanel(QWidget):
         self.request_id: str | None = None
         self.task: asyncio.Task | None = None
         self.confirm_box: QMessageBox | None = None
+        self.flatten_dialog: FlattenTicketDialog | None = None
         self.result_box: QMessageBox | None = None
         self.close_box: QMessageBox | None = None
         self.close_choices: dict[str, QPushButton] = {}
@@ -176,7 +187,8 @@ class LivePanel(QWidget):
         self.reset_button.clicked.connect(self.confirm_reset)
         form.addWidget(self.reset_button)
         self.flatten_button = QPushButton("Flatten…", self)
-        self.flatten_button.setToolTip("Close the CEX legs with reduce-only orders (asks first; ends HALTED)")
+        self.flatten_button.setToolTip("Unwind every leg: shows the plan and each transaction's simulated ticket "
+                                       "first; ends HALTED")
         self.flatten_button.clicked.connect(self.confirm_flatten)
         form.addWidget(self.flatten_button)
         form.addStretch(1)
@@ -213,6 +225,20 @@ class LivePanel(QWidget):
         self.recovery_banner.hide()
         self.ack_button.hide()
         outer.addLayout(recovery_row)
+        # A pending wallet transaction holds new risk (acknowledged or not): say why, offer the cancel.
+        hold_row = QHBoxLayout()
+        self.hold_banner = QLabel(self)
+        self.hold_banner.setObjectName("warnBanner")
+        self.hold_banner.setWordWrap(True)
+        hold_row.addWidget(self.hold_banner, 1)
+        self.cancel_pending_button = QPushButton("Cancel pending transactions…", self)
+        self.cancel_pending_button.setToolTip("Replace each pending transaction of the wallet by a 0-value "
+                                              "self-transfer at the same nonce with bumped fees (asks first)")
+        self.cancel_pending_button.clicked.connect(self.confirm_cancel_pending)
+        hold_row.addWidget(self.cancel_pending_button)
+        self.hold_banner.hide()
+        self.cancel_pending_button.hide()
+        outer.addLayout(hold_row)
 
         strip = QHBoxLayout()
         self.badge = StateBadge(self, large=True)
@@ -476,30 +502,91 @@ class LivePanel(QWidget):
                          f"It is {state} because: {why}\n\nThe strategy trades again at its next "
                          "tick. Make sure the cause is fixed.", "Reset to ACTIVE", lambda: self._reset(request_id))
 
+    def confirm_cancel_pending(self) -> QMessageBox | None:
+        snap = self.snapshot
+        if snap is None or not snap.pending_transactions:
+            return None
+        request_id = snap.request_id
+        text = (f"Cancel the pending transactions of session {request_id}'s wallet?\n\n  "
+                + "\n  ".join(snap.pending_transactions)
+                + "\n\nEach is replaced by a 0-value self-transfer at its nonce with bumped fees. One that is "
+                "mined first stays as it is; either way the nonce is resolved and new risk may go again.")
+        return self._ask("Cancel pending transactions", text, "Cancel them", lambda: self._cancel_pending(request_id))
+
+    def _cancel_pending(self, request_id: str) -> asyncio.Task:
+        self.cancel_pending_button.setEnabled(False)
+
+        async def run() -> None:
+            try:
+                results = await self.controller.cancel_pending_transactions(request_id)
+            except (LiveStartError, KeyError) as exc:
+                self._show_message(f"Cancel pending transactions failed: {exc}", "banner")
+                return
+            finally:
+                self.cancel_pending_button.setEnabled(True)
+                self.frames.request()
+            lines = [f"nonce {r.nonce}: {r.outcome}" for r in results] or ["nothing was pending"]
+            failed = any(r.outcome not in ("cancelled", "mined first") for r in results)
+            self._show_message("Cancel pending transactions: " + "; ".join(lines), "banner" if failed else "infoBanner")
+
+        return spawn(run(), name=f"live-cancel-pending:{request_id}")
+
     def _reset(self, request_id: str) -> None:
         self.controller.reset(request_id)
         self._show_message(f"Session {request_id} reset to ACTIVE by the operator.", "infoBanner")
 
-    def confirm_flatten(self) -> QMessageBox | None:
+    def confirm_flatten(self, note: str = "") -> FlattenTicketDialog | None:
+        """Open the flatten's pre-sign ticket at once (Confirm disabled) and fill it when the engine's
+        preview returns: every step, each on-chain transaction simulated on the current block."""
         snap = self.snapshot
         if snap is None:
             return None
         request_id = snap.request_id
-        close, cannot = snap.flatten.close, snap.flatten.cannot_unwind
-        text = (f"Flatten session {request_id} ({snap.mode}, {snap.execution})?\n\n"
-                + ("It will send, perps first (reduce-only), then spot:\n  " + "\n  ".join(close) if close else
-                   "No CEX position to close.")
-                + ("\n\nIt cannot unwind these on-chain legs (on-chain execution does not exist yet; do it by hand):\n  "
-                   + "\n  ".join(cannot) if cannot else "")
-                + "\n\nThe session ends HALTED.")
-        return self._ask("Flatten", text, "Flatten", lambda: self._flatten(request_id))
+        dialog = FlattenTicketDialog(request_id, snap.mode, snap.execution, parent=self)
+        dialog.set_simulating(note)
+        task = spawn(self._load_flatten_preview(dialog, request_id, note), name=f"live-flatten-preview:{request_id}")
 
-    def _flatten(self, request_id: str) -> asyncio.Task:
+        def answered(result: int) -> None:
+            if self.flatten_dialog is dialog:
+                self.flatten_dialog = None
+            if not task.done():
+                task.cancel()                    # nothing was sent: a preview only simulates
+            if result == QDialog.DialogCode.Accepted and dialog.preview is not None:
+                self._flatten(request_id, dialog.preview)
+
+        dialog.finished.connect(answered)
+        self.flatten_dialog = dialog
+        dialog.open()
+        return dialog
+
+    async def _load_flatten_preview(self, dialog: FlattenTicketDialog, request_id: str, note: str) -> None:
+        try:
+            preview = await self.controller.preview_flatten(request_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:                 # noqa: BLE001 - whatever failed, the dialog says it and refuses
+            log.warning("flatten preview of %s failed: %s", request_id, exc)
+            if shiboken6.isValid(dialog):
+                dialog.set_failed(str(exc))
+            return
+        if shiboken6.isValid(dialog) and dialog.isVisible():
+            dialog.set_preview(preview, note)
+
+    def _flatten(self, request_id: str, preview: FlattenPreview) -> asyncio.Task:
         self.flatten_button.setEnabled(False)
 
         async def run() -> None:
             try:
-                report = await self.controller.flatten(request_id)
+                report = await self.controller.flatten(request_id, preview)
+            except FlattenPreviewStale as stale:
+                self._show_message(f"Flatten not sent: {stale}", "warnBanner")
+                self._show_again(request_id, stale.fresh, f"The plan changed since the preview ({stale.why}): "
+                                 "nothing was sent. Review it again.")
+                return
+            except FlattenRefused as refused:
+                self._show_message(f"Flatten not sent: {refused}", "banner")
+                self._show_again(request_id, refused.preview, "Simulated again at confirmation:")
+                return
             except (LiveStartError, KeyError) as exc:
                 self._show_message(f"Flatten failed: {exc}", "banner")
                 return
@@ -515,6 +602,24 @@ class LivePanel(QWidget):
             self.flattened.emit(report)
 
         return spawn(run(), name=f"live-flatten:{request_id}")
+
+    def _show_again(self, request_id: str, preview: FlattenPreview, note: str) -> None:
+        """The fresh preview the service made at confirmation, in a new ticket (never a stale plan)."""
+        snap = self.snapshot
+        if snap is None or snap.request_id != request_id:
+            return
+        dialog = FlattenTicketDialog(request_id, snap.mode, snap.execution, parent=self)
+        dialog.set_preview(preview, note)
+
+        def answered(result: int) -> None:
+            if self.flatten_dialog is dialog:
+                self.flatten_dialog = None
+            if result == QDialog.DialogCode.Accepted and dialog.preview is not None:
+                self._flatten(request_id, dialog.preview)
+
+        dialog.finished.connect(answered)
+        self.flatten_dialog = dialog
+        dialog.open()
 
     # ---- manual orders (the ticket and the Close buttons) ---------------------------------------
     def review_order(self, order: ManualOrder) -> QMessageBox | None:
@@ -693,6 +798,10 @@ class LivePanel(QWidget):
             self.recovery_text.setPlainText("\n".join(snap.recovery_lines))
         self.recovery_banner.setVisible(snap.awaiting_ack)
         self.ack_button.setVisible(snap.awaiting_ack)
+        self.hold_banner.setVisible(bool(snap.risk_hold))
+        self.cancel_pending_button.setVisible(bool(snap.pending_transactions))
+        if snap.risk_hold:
+            self.hold_banner.setText(snap.risk_hold)
         if snap.awaiting_ack:
             self.recovery_banner.setText("Restart recovery found positions, open orders or differences; trading waits "
                                          "for you:\n" + "\n".join(snap.recovery_lines[:8]))

@@ -99,12 +99,13 @@ CLOSE_TEXT = "Close…"
 
 
 class PositionsModel(_RowsModel):
-    """Positions per venue; the last column is the row's Close button (CEX perp and spot rows)."""
+    """Every valued holding (wallet tokens, AAVE supply and debt per reserve, CEX cash, spot and perps)
+    with its amount and USD value; the last column is the row's Close button (CEX perp and spot rows)."""
 
-    COLUMNS = ("Venue", "Kind", "Asset", "Size", "Entry", "Mark", "Unrealized", "")
-    NUMERIC = frozenset({3, 4, 5, 6})
+    COLUMNS = ("Venue", "Kind", "Asset", "Size", "Entry", "Mark", "Unrealized", "Value (USD)", "")
+    NUMERIC = frozenset({3, 4, 5, 6, 7})
     COLORED = frozenset({6})
-    CLOSE_COLUMN = 7
+    CLOSE_COLUMN = 8
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -132,7 +133,8 @@ class PositionsModel(_RowsModel):
             close = CLOSE_TEXT if p.kind in ("perp", "spot") and p.size and p.venue != "wallet" \
                 and not (p.kind == "spot" and p.size < 0) else ""
             rows.append((p.venue, p.kind, p.asset, num(p.size, 6), num(p.entry), num(p.price),
-                         "" if unrealized is None else f"{unrealized:+,.2f}", close))
+                         "" if unrealized is None else f"{unrealized:+,.2f}",
+                         "" if p.value is None else f"{p.value:,.2f}", close))
             colors.append(None if unrealized is None or abs(unrealized) < 0.005 else
                           ("ok" if unrealized > 0 else "bad"))
         self.set_rows(rows, colors)

@@ -155,3 +155,38 @@ class NoTransfers:
         raise TransferUnavailable(
             f"moving {amount} {asset} from {source} to {destination} needs the transfer service, which this "
             "build does not have: move it by hand, then acknowledge the difference")
+
+
+@dataclass(frozen=True)
+class SimulatedChainStep:
+    """One on-chain instruction of a plan, simulated on the chain after the plan's earlier steps.
+
+    ``before`` / ``after`` are the wallet as the simulation reads it around the step, in the book's
+    terms (``after`` with the step's expected gas already taken off ETH), so the engine can book the
+    step exactly as the router books a real one and size the plan's next instruction from it."""
+
+    ticket: PreSignTicket
+    before: ChainHoldings
+    after: ChainHoldings
+    gas_eth: float
+
+
+@runtime_checkable
+class ChainPlanSimulation(Protocol):
+    """A plan of on-chain instructions simulated one after another on one pinned block."""
+
+    @property
+    def block_number(self) -> int | None: ...
+
+    async def add(self, ins: Instruction) -> SimulatedChainStep:
+        """Simulate ``ins`` after every instruction added before it. Raises the venue layer's
+        TransactionError (a VenueError) when the simulation reverts, ValueError when the instruction
+        cannot be planned (nothing to unwind, not a step a plan knows)."""
+        ...
+
+
+@runtime_checkable
+class OnchainPreviewPort(Protocol):
+    """An on-chain port that can simulate a plan before anything is signed (the flatten preview)."""
+
+    def plan_simulation(self, *, hf_floor: Decimal, target_ltv: float | None) -> ChainPlanSimulation: ...

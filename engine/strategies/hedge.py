@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from engine.components.risk import cex_equity
+from engine.components.risk import cex_equity, onchain_eth_units
 from engine.domain.instructions import Instruction, Op
 from engine.domain.refusals import MarginRefused
 from engine.strategies.base import Program, StrategyContext
@@ -18,12 +18,14 @@ def clamp_order(units: float, price: float, max_order_usdt: float) -> float:
     return units if abs(units) <= cap else math.copysign(cap, units)
 
 
-def hedge_to(ctx: StrategyContext, exposure_units: float, reason: str) -> Program:
+def hedge_to(ctx: StrategyContext, exposure_units: float, reason: str, *, skip_refused: bool = True) -> Program:
     """Set each venue's perp to -allocation x exposure (short what is held long), within the tighter
     of the mode's and the exchange's position limit and one depth-limited order per venue.
 
     A venue that refuses the order for lack of initial margin is skipped (the manager logs the
-    refusal); the others still hedge, and the next check sends a margin rebalance to that venue."""
+    refusal); the others still hedge, and the next check sends a margin rebalance to that venue.
+    With ``skip_refused=False`` the refusal stops the program instead: a caller about to add
+    exposure that this hedge must cover first (engine.strategies.banded_growth)."""
     sp = ctx.params.strategy
     asset = sp.underlying or "ETH"
     for venue, weight in sp.allocation.items():
@@ -42,7 +44,21 @@ def hedge_to(ctx: StrategyContext, exposure_units: float, reason: str) -> Progra
             try:
                 yield Instruction(Op.PERP_TRADE, venue, asset, delta, reason=reason)
             except MarginRefused:
-                continue
+                if not skip_refused:
+                    raise
+
+
+def net_delta_units(ctx: StrategyContext) -> float:
+    """Net exposure to the underlying in its units: on-chain holdings plus every CEX account's spot
+    and perps (what the delta-drift check measures)."""
+    asset = ctx.params.strategy.underlying or "ETH"
+    net = onchain_eth_units(ctx.portfolio, ctx.market, ctx.t) if asset == "ETH" else 0.0
+    for acct in ctx.portfolio.cex.values():
+        net += acct.spot.get(asset, 0.0)
+        pos = acct.perps.get(asset)
+        if pos is not None:
+            net += pos.size
+    return net
 
 
 def margin_targets(ctx: StrategyContext, long_notional_usd: float) -> dict[str, float]:

@@ -9,6 +9,7 @@ from engine.domain.market import MarketView
 from engine.domain.portfolio import Portfolio
 from engine.math.costs import slippage_bps
 from engine.math.leverage import sequential_loop
+from engine.strategies.banded_growth import grow_hedged_long, plan_tranches
 from engine.strategies.base import Program, QuietContext, Strategy, StrategyContext
 from engine.strategies.capacity import check_hedged_capital
 from engine.strategies.hedge import (
@@ -51,10 +52,12 @@ class MarketNeutralStrategy(Strategy):
         so the minimum capital is priced at this hour's gas and cost table."""
         sp = self.sp
         mv, t = ctx.market, ctx.t
-        notional = ctx.value_usd / (1.0 + sp.margin_ratio_target)     # at least the swap's size
-        swap_bps = slippage_bps(notional, *(c[t] for c in mv.cost_bps["ETH_USDT"])) + ctx.params.swap_fee_bps
+        notional = ctx.value_usd / (1.0 + sp.margin_ratio_target)     # at least the long leg
+        plan = plan_tranches(self.params, notional)                   # its swaps: 2 x lead each
+        swap_usd = min(notional, 2.0 * plan.lead_usd)
+        swap_bps = slippage_bps(swap_usd, *(c[t] for c in mv.cost_bps["ETH_USDT"])) + ctx.params.swap_fee_bps
         fraction = swap_bps * 1e-4
-        ops = ["TOKEN_SWAP"] + ["VENUE_TRANSFER"] * sum(1 for w in sp.allocation.values() if w > 0.0)
+        ops = ["TOKEN_SWAP"] * max(plan.swaps, 1) + ["VENUE_TRANSFER"] * sum(1 for w in sp.allocation.values() if w > 0.0)
         if not self.leveraged:
             ops.append("STAKE_DEPOSIT")
         else:
@@ -68,18 +71,32 @@ class MarketNeutralStrategy(Strategy):
                     ops += ["STAKE_DEPOSIT", "COLLATERAL_SUPPLIED"] + (["LOAN_CREATED"] if step.borrow_eth else [])
         gas_usd = estimated_gas_eth(ctx, *ops) * ctx.eth
         check_hedged_capital(self.params, fraction, gas_usd,
-                             f"at {mv.timestamps[t]}: swap cost {swap_bps:.1f} bps, entry gas {gas_usd:,.2f} USDT")
+                             f"at {mv.timestamps[t]}: swap cost {swap_bps:.1f} bps, entry gas {gas_usd:,.2f} USDT "
+                             f"for {max(plan.swaps, 1)} swaps")
 
     def entry(self, ctx: StrategyContext) -> Program:
+        """Fund every perp venue's margin for the whole hedge first (no ETH exposure exists yet, and
+        a real deposit's wait costs nothing), then build the long leg and its hedge in tranches that
+        keep the net delta inside the band after every instruction (engine.strategies.banded_growth),
+        then stake or loop the ETH bought once (one flash loan: a loop keeps the net ETH, less its
+        gas), and hedge what that changed."""
         self.require_capital(ctx)
         long_usd = self.target_long_usd(ctx)
-        fill = yield Instruction(Op.SWAP, "uniswap", "USDT", long_usd, to_asset="ETH", reason="entry")
-        if self.leveraged:
-            yield from lever_up(ctx, fill.amount_out, "entry")
-        else:
-            yield from stake(ctx, fill.amount_out, "entry")
-        yield from fund_margins(ctx, long_usd, WALLET, ctx.portfolio.wallet.tokens.get("USDT", 0.0), "entry")
+        wallet = ctx.portfolio.wallet
+        yield from fund_margins(ctx, long_usd, WALLET, max(wallet.tokens.get("USDT", 0.0) - long_usd, 0.0), "entry")
+        budget = min(long_usd, wallet.tokens.get("USDT", 0.0))
+        bought = yield from grow_hedged_long(ctx, budget, long_usd, "entry")
+        yield from self._put_to_work(ctx, bought, "entry", first_time=True)
         yield from hedge_to(ctx, self.onchain_exposure(ctx), "entry")
+
+    def _put_to_work(self, ctx: StrategyContext, eth: float, reason: str, first_time: bool) -> Program:
+        """Stake the ETH bought, or loop it on AAVE."""
+        if eth <= 0.0:
+            return
+        if self.leveraged:
+            yield from lever_up(ctx, eth, reason, first_time=first_time)
+        else:
+            yield from stake(ctx, eth, reason)
 
     def check(self, ctx: StrategyContext) -> Rebalance | None:
         if not self.sp.rebalancing:
@@ -107,8 +124,9 @@ class MarketNeutralStrategy(Strategy):
         yield from hedge_to(ctx, self.onchain_exposure(ctx), reason)
 
     def _redeploy_surplus(self, ctx: StrategyContext, reason: str) -> Program:
-        """Bring surplus margin back to the wallet and grow the long leg with it (the hedge follows),
-        up to the long leg's target and one depth-limited swap."""
+        """Bring surplus margin back to the wallet and grow the long leg with it, up to the long
+        leg's target and the DEX's depth limit, in tranches led by the hedge as the entry does
+        (a partial entry completes this way too)."""
         target_long = self.target_long_usd(ctx)
         yield from collect_surplus(ctx, margin_targets(ctx, target_long), WALLET, reason)
         usdt = ctx.portfolio.wallet.tokens.get("USDT", 0.0)
@@ -118,11 +136,8 @@ class MarketNeutralStrategy(Strategy):
         usdt = min(usdt, ctx.params.dex_max_order_usdt)
         if usdt <= DUST_USD:
             return
-        fill = yield Instruction(Op.SWAP, "uniswap", "USDT", usdt, to_asset="ETH", reason=reason)
-        if self.leveraged:
-            yield from lever_up(ctx, fill.amount_out, reason, first_time=False)
-        else:
-            yield from stake(ctx, fill.amount_out, reason)
+        bought = yield from grow_hedged_long(ctx, usdt, target_long, reason)
+        yield from self._put_to_work(ctx, bought, reason, first_time=False)
 
     def _move_value_to_margin(self, ctx: StrategyContext, reason: str) -> Program:
         """Shrink the long leg to its target (V/(1+m), capped at capacity), sell the freed ETH for USDT

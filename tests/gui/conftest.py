@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -23,8 +24,15 @@ def qasync_loop(qapp):
 
     apply_theme(qapp)
     loop = qasync.QEventLoop(qapp, already_running=True)
+    # asyncio.to_thread on a qasync loop runs on qasync's QThread pool unless the loop has another
+    # default executor; only closing the loop shuts that pool down, and this loop is never closed, so
+    # Qt found running QThreads at exit ("QThread: Destroyed while thread '' is still running"). A
+    # plain pool owned here is joined when the session ends.
+    executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="gui-test-io")
+    loop.set_default_executor(executor)
     asyncio.set_event_loop(loop)
     yield loop
+    executor.shutdown(wait=True, cancel_futures=True)
 
 
 @pytest.fixture(autouse=True)

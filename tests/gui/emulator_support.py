@@ -47,24 +47,8 @@ def fast_checks(timeout_s: float = 2.0) -> CheckSettings:
     return CheckSettings(timeout_s=timeout_s, rate_limit_ms=1)
 
 
-_EXECUTOR = None
-
-
-def use_python_threads(loop) -> None:
-    """Plain Python threads for asyncio.to_thread on the qasync loop. Its default pool is QThreads,
-    which tests never shut down (the loop is never closed), and Qt aborts noisily on running QThreads
-    at exit; concurrent.futures joins its own threads at interpreter exit."""
-    global _EXECUTOR
-    if _EXECUTOR is None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        _EXECUTOR = ThreadPoolExecutor(max_workers=8, thread_name_prefix="gui-test-io")
-        loop.set_default_executor(_EXECUTOR)
-
-
 @pytest.fixture
 def emulator(qtbot, qasync_loop):
-    use_python_threads(qasync_loop)
     emu = ExchangeEmulator()
     run_on_loop(qtbot, emu.start())
     yield emu
@@ -73,7 +57,6 @@ def emulator(qtbot, qasync_loop):
 
 @pytest.fixture
 def memory_store(qasync_loop) -> CredentialStore:
-    use_python_threads(qasync_loop)
     return CredentialStore(MemoryKeyring())
 
 

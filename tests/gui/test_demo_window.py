@@ -8,7 +8,6 @@ import os
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QMessageBox
 
 from app.demo import _preset
 from app.main_window import MainWindow
@@ -69,10 +68,11 @@ def test_the_demo_window_trades_halts_and_flattens_on_the_demo_venues(qtbot, bri
         qtbot.waitUntil(lambda: press.finished_ms is not None, timeout=10000)
         # flatten, confirmed: the emulator's perp positions are closed
         qtbot.mouseClick(panel.flatten_button, Qt.MouseButton.LeftButton)
-        box = panel.confirm_box
-        assert box is not None and box.isVisible()
+        dialog = panel.flatten_dialog
+        assert dialog is not None and dialog.isVisible() and not dialog.confirm_button.isEnabled()
+        qtbot.waitUntil(lambda: dialog.confirm_button.isEnabled(), timeout=20000)
         with qtbot.waitSignal(panel.flattened, timeout=20000) as done:
-            box.button(QMessageBox.StandardButton.Yes).click()
+            qtbot.mouseClick(dialog.confirm_button, Qt.MouseButton.LeftButton)
         assert done.args[0].failed == []
         for venue in ("binance", "bybit", "okx"):
             assert all(p.qty == 0 for p in emulator.venues[venue].positions.values()), venue

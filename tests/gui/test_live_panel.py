@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QMessageBox
 from app.main_window import MainWindow
 from app.widgets.estop import ESTOP_SHORTCUTS, ESTOP_TEXT
 from bootstrap import DATA_DIR, app_services
+from engine.components.valuation import value_usd
 from tests.gui.emulator_support import CEX, fast_checks, run_on_loop
 from venues.cex.account import RetryPolicy
 
@@ -181,21 +182,37 @@ def test_live_session_estop_button_cancels_every_venue_and_the_shortcut_works(qt
         "no order was sent after either press"
 
 
+def flatten_ticket(qtbot, panel):
+    """The flatten's pre-sign ticket, opened by the Flatten button: Confirm disabled while the engine
+    simulates, then the preview."""
+    dialog = panel.flatten_dialog
+    assert dialog is not None and dialog.isVisible(), "flatten must show its ticket first"
+    assert not dialog.confirm_button.isEnabled(), "nothing to confirm while the plan is simulated"
+    qtbot.waitUntil(lambda: dialog.preview is not None, timeout=15000)
+    return dialog
+
+
 def test_flatten_asks_first_then_closes_the_cex_legs(qtbot, live_window, emulator):
     window, panel = live_window, live_window.live_panel
     rid, service = start_hedged_live_session(qtbot, window)
     panel.frames.flush()
     qtbot.mouseClick(panel.flatten_button, Qt.MouseButton.LeftButton)
-    text = answer(qtbot, panel, QMessageBox.StandardButton.Cancel)
+    dialog = flatten_ticket(qtbot, panel)
+    text = dialog.details()
     assert "okx ETH perp buy" in text and "(reduce-only)" in text and "bybit ETH spot sell" in text
-    assert "cannot unwind" not in text
+    assert dialog.confirm_button.isEnabled() and dialog.preview.ready
+    orders_before = sum(len(st.orders) for st in emulator.venues.values())
+    qtbot.mouseClick(dialog.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.flatten_dialog is None, timeout=2000)
     assert service.status(rid).state == "ACTIVE", "cancelled: nothing happened"
+    assert sum(len(st.orders) for st in emulator.venues.values()) == orders_before, "cancel sends nothing"
 
     qtbot.mouseClick(panel.flatten_button, Qt.MouseButton.LeftButton)
+    dialog = flatten_ticket(qtbot, panel)
     with qtbot.waitSignal(panel.flattened, timeout=10000) as done:
-        answer(qtbot, panel)
+        qtbot.mouseClick(dialog.confirm_button, Qt.MouseButton.LeftButton)
     report = done.args[0]
-    assert len(report.closed) == 4 and report.failed == [] and report.cannot_unwind == []
+    assert len(report.closed) == len(dialog.preview.steps) == 4 and report.failed == []
     assert service.status(rid).state == "HALTED"
     for venue in CEX:
         st = emulator.venues[venue]
@@ -203,7 +220,7 @@ def test_flatten_asks_first_then_closes_the_cex_legs(qtbot, live_window, emulato
     assert panel.result_box is not None and "closed" in panel.result_box.text()
 
 
-def test_paper_flatten_names_the_onchain_legs_it_cannot_unwind(qtbot, live_window):
+def test_paper_flatten_previews_the_onchain_legs_from_the_simulated_book(qtbot, live_window):
     window, panel = live_window, live_window.live_panel
     rid = start(qtbot, window, mode="usdt_market_neutral_no_leverage")
     session = window.live_controller.service.session(rid)
@@ -212,10 +229,11 @@ def test_paper_flatten_names_the_onchain_legs_it_cannot_unwind(qtbot, live_windo
     assert any("on-chain series" in w for w in window.live_controller.service.status(rid).warnings)
     assert panel.alert.isVisible() and "on-chain series" in panel.alert.text()
     qtbot.mouseClick(panel.flatten_button, Qt.MouseButton.LeftButton)
-    text = answer(qtbot, panel, QMessageBox.StandardButton.Cancel)
-    assert "cannot unwind these on-chain legs" in text
+    dialog = flatten_ticket(qtbot, panel)
     lst = session.params.strategy.lst
-    assert f"{lst} holding" in text
+    assert "paper" in dialog.banner.text().lower() and "nothing is simulated on a chain" in dialog.banner.text()
+    assert f"sell {session.portfolio.wallet.tokens[lst]:.8g} {lst} for ETH" in dialog.details()
+    assert all(step.where == "simulated" and step.ticket is None for step in dialog.preview.steps)
 
 
 def test_a_session_that_cannot_start_says_why(qtbot, live_window):
@@ -341,3 +359,23 @@ def test_the_button_stops_and_cancels_with_the_journal_locked_and_no_crash_dialo
         assert reporter.dialog is None, "the press went to the stop, not to the crash dialog"
     finally:
         reporter.uninstall()
+
+
+def test_leveraged_paper_session_shows_its_aave_supply_and_debt_rows_with_values(qtbot, live_window):
+    window, panel = live_window, live_window.live_panel
+    rid = start(qtbot, window, mode="eth_leveraged")
+    session = window.live_controller.service.session(rid)
+    qtbot.waitUntil(lambda: session.ticks >= 2 and any(session.portfolio.wallet.debt_scaled.values()), timeout=20000)
+    panel.frames.flush()
+    rows = list(zip(panel.positions.column("Venue"), panel.positions.column("Kind"), panel.positions.column("Asset"),
+                    panel.positions.column("Value (USD)")))
+    supply = [r for r in rows if r[:2] == ("aave_v3", "supply")]
+    debt = [r for r in rows if r[:2] == ("aave_v3", "debt")]
+    lst = session.params.strategy.lst
+    assert [r[2] for r in supply] == [lst] and debt, f"the loop's collateral and debt have rows: {rows}"
+    values = [float(r[3].replace(",", "")) for r in rows]
+    assert all(r[3] for r in rows), "every row carries its USD value"
+    assert float(supply[0][3].replace(",", "")) > 0 > float(debt[0][3].replace(",", ""))
+    mv = session.feed.view
+    assert sum(values) == pytest.approx(value_usd(session.portfolio, mv, len(mv.timestamps) - 1), rel=1e-6), \
+        "the rows add up to the book's (protocol) value"

@@ -3,8 +3,9 @@ following 48 historical hours time-warped, with a real kill -9 of the session in
 
 Each hour the shipped data moves both worlds: the emulator's ETH spot and perp prices on every venue,
 and the stack's AAVE oracle, LST exchange rates, Uniswap pools and clock (HistoryFollower). The
-session trades the real programs: entry (swap, e-mode, the Morpho flash-loan loop, USDT deposits to
-the CEXs through the test transfer service, perp shorts) and whatever rebalances the hours ask for.
+session trades the real programs: entry (USDT deposits to the CEXs through the test transfer service
+first, then the long leg built in band-sized tranches with the perp shorts leading each swap, then
+e-mode and the Morpho flash-loan loop once) and whatever rebalances the hours ask for.
 
 - Hours 0..KILL_HOUR run in a child process (tests/integration/chain/e2e_child.py: the session
   bootstrap builds for `python main.py live`, real ccxt and web3, the journal on disk). The child

@@ -21,6 +21,7 @@ from tests.integration.live_support import (
     open_orders,
     place_resting,
     request,
+    venue_positions,
     wait_until,
 )
 
@@ -79,6 +80,32 @@ async def test_typing_s_is_the_emergency_stop_with_per_venue_progress(emulator, 
     for venue in ("binance", "bybit", "okx"):
         assert f"cancel-all {venue}: CANCELLING" in text and f"cancel-all {venue}: DONE, 4 order(s) cancelled" in text
     assert open_orders(emulator) == {"binance": 0, "bybit": 0, "okx": 0}
+    assert err.getvalue() == ""
+
+
+async def test_typing_f_prints_the_flatten_ticket_and_only_yes_sends_it(emulator, cex_store, tmp_path, cache_dir,
+                                                                        stdin):
+    service = make_service(emulator, cex_store, tmp_path / "journal", cache_dir)
+    task, out, err = await run_cli(["--mode", "eth_basis", "--execution", "live", "--dead-man", "0", *FAST],
+                                   service, stdin, install_signals=False)
+    await wait_until(lambda: " #3 " in out.getvalue(), what="three status lines")
+    held = venue_positions(emulator)
+    assert any(held.values())
+    stdin.type("f\n")
+    await wait_until(lambda: "type 'yes' + Enter to flatten" in out.getvalue(), what="the flatten ticket")
+    text = out.getvalue()
+    assert "flatten preview of" in text and "[cex] okx ETH perp buy" in text and "(reduce-only)" in text
+    assert "ready: confirm to send exactly these steps" in text
+    stdin.type("no\n")
+    await wait_until(lambda: "flatten cancelled: nothing was sent" in out.getvalue(), what="the cancel")
+    assert venue_positions(emulator) == held
+    stdin.type("f\n")
+    await wait_until(lambda: out.getvalue().count("type 'yes' + Enter to flatten") == 2, what="the ticket again")
+    stdin.type("yes\n")
+    await wait_until(lambda: "flatten finished; session HALTED" in out.getvalue(), what="the flatten")
+    assert all(v == 0 for v in venue_positions(emulator).values())
+    stdin.type("s\n")
+    assert await asyncio.wait_for(task, 10) == 0, err.getvalue()
     assert err.getvalue() == ""
 
 

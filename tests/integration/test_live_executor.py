@@ -159,3 +159,23 @@ async def test_operations_without_a_live_path_are_refused_plainly(live, emulator
     with pytest.raises(LiveUnsupported, match=hint):
         await executor.execute(ins, 0)
     assert order_posts(emulator, "binance") == order_posts(emulator, "bybit") == 0
+
+
+async def test_a_pending_wallet_transaction_holds_orders_that_add_risk_and_lets_reducing_ones_through(live, emulator):
+    from engine.domain.onchain_live import PendingChainTx
+    from engine.services.live.pending_tx_hold import PendingTransactionHold, PendingTxHold
+
+    executor, book, _, _, _ = live
+    await executor.execute(Instruction(Op.PERP_TRADE, "binance", "ETH", -1.0), 0)
+    pending = [PendingChainTx("sepolia", 7, "0x" + "ab" * 32, "wrap before the crash")]
+    executor.gate.hold = hold = PendingTxHold(lambda: list(pending))
+    hold.refresh()
+    with pytest.raises(PendingTransactionHold, match="nonce 7 \\(wrap before the crash\\).*mined, replaced or cancelled"):
+        await executor.execute(Instruction(Op.PERP_TRADE, "binance", "ETH", -0.5), 0)
+    assert order_posts(emulator, "binance") == 1 and book.cex["binance"].perps["ETH"].size == -1.0
+    await executor.execute(Instruction(Op.PERP_TRADE, "binance", "ETH", 0.4), 0)     # reduce-only: goes
+    assert order_posts(emulator, "binance") == 2
+    pending.clear()                                   # the nonce is resolved: the hold lifts
+    hold.refresh()
+    await executor.execute(Instruction(Op.PERP_TRADE, "binance", "ETH", -0.5), 0)
+    assert order_posts(emulator, "binance") == 3

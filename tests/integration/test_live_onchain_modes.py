@@ -5,6 +5,8 @@ Morpho Blue bytecode) through the TxManager, in the order the strategy gives.
 After the entry the book matches the venues and the chain (every token, scaled AAVE balance, perp),
 P&L attribution reconciles, and a program that cannot finish (a transfer with no transfer service)
 stops with the book still matching the chain and the journal saying what was done and what was not.
+Both USDT market-neutral modes enter live with the net delta inside its band after every step (a
+refusal part-way: tests/integration/test_live_market_neutral_entry.py).
 """
 
 from __future__ import annotations
@@ -14,8 +16,11 @@ from decimal import Decimal
 
 import pytest
 
+from engine.components.risk import onchain_eth_units
 from engine.services.live.state import TradingState
-from tests.integration.chain.live import LoopbackTransfers, align_stack, onchain_service
+from engine.strategies.banded_growth import plan_tranches
+from tests.entry_band import net_after_each_step
+from tests.integration.chain.live import EMULATOR_ETH, LoopbackTransfers, align_stack, onchain_service
 from tests.integration.live_support import request, venue_positions, wait_until
 
 
@@ -82,9 +87,9 @@ async def test_onchain_modes_enter_live_and_the_book_matches_the_chain(make_serv
 
 
 async def test_market_neutral_without_transfers_stops_consistently(make_service, emulator, defi, cache_dir):
-    """usdt_market_neutral's entry: swap, loop, fund the CEXs, hedge. With no transfer service the
-    program stops at the first transfer: swap and loop are done and booked, the transfer is refused
-    plainly, no perp is opened, and the book matches the chain."""
+    """usdt_market_neutral's entry funds the CEX margins before it takes any ETH exposure. With no
+    transfer service the program stops at the first transfer: it is refused plainly, nothing was
+    swapped, looped or shorted, and the book matches the chain (the capital is still USDT)."""
     align_stack(defi, "usdt_market_neutral", cache_dir)
     defi.admin.fund(defi.stack.wallet, usdt=Decimal(30_000))
     svc = make_service()
@@ -95,35 +100,84 @@ async def test_market_neutral_without_transfers_stops_consistently(make_service,
                      timeout=60, what="the transfer step to be refused")
     await wait_until(lambda: s.ticks >= 2, timeout=30, what="the tick after")
     steps = s.router.progress.steps
-    first_failure = next(i for i, r in enumerate(steps) if r.status == "failed")
-    assert steps[first_failure].op == "transfer" and "transfer service" in steps[first_failure].detail
-    assert [r.op for r in steps[:first_failure]] == ["swap", "set_emode", "approve", "bundle"]
-    assert all(r.status == "done" for r in steps[:first_failure])
-    # Every later attempt (the rebalance of the next ticks) is refused the same way, never half-done.
-    assert all(r.op == "transfer" and r.status == "failed" for r in steps[first_failure:])
+    assert steps[0].op == "transfer" and steps[0].status == "failed" and "transfer service" in steps[0].detail
+    # Every later attempt (the entry is tried again each tick) is refused the same way, never half-done.
+    assert all(r.op == "transfer" and r.status == "failed" for r in steps)
     assert all(v == 0 for v in venue_positions(emulator).values())
+    assert not any(e.type in ("swap", "bundle", "perp_trade") for e in s.events.events)
+    assert s.portfolio.wallet.tokens.get("USDT", 0.0) == 20_000.0
     assert s.last_failure and "transfer service" in s.last_failure
     chain_matches_book(s)
 
 
-async def test_market_neutral_entry_runs_in_the_strategy_order_with_transfers(make_service, emulator, defi, cache_dir):
-    align_stack(defi, "usdt_market_neutral", cache_dir)
-    defi.admin.fund(defi.stack.wallet, usdt=Decimal(30_000))
+#: large enough that the delta band, not the venues' order floors, sets the entry's tranches
+BANDED_CAPITAL = 40_000.0
+
+
+async def start_market_neutral(make_service, emulator, defi, cache_dir, mode: str, capital: float = BANDED_CAPITAL):
+    """A live session of `mode` with the loopback transfers; returns (service, id, session,
+    transfers, the stack's weETH oracle rate)."""
+    rates = align_stack(defi, mode, cache_dir)
+    defi.admin.fund(defi.stack.wallet, usdt=Decimal(int(capital) + 10_000))
     transfers = LoopbackTransfers(defi, emulator)
     svc = make_service(transfers)
-    rid = await svc.start(request("usdt_market_neutral", capital=20_000.0, tick_seconds=0.2,
-                                  data_timeout_seconds=5.0))
-    s = svc.session(rid)
-    await wait_until(lambda: s.ticks >= 3 and s.trades > 0, timeout=90, what="the entry and two ticks")
+    rid = await svc.start(request(mode, capital=capital, tick_seconds=0.2, data_timeout_seconds=5.0))
+    return svc, rid, svc.session(rid), transfers, rates["weETH"]
+
+
+def entry_steps(s, oracle: float):
+    """(the entry's events incl. refusals, the net delta after each executed step)."""
+    events = [e for e in s.events.events if e.reason.startswith("entry") or e.type == "rejected"]
+    return events, net_after_each_step([e for e in events if e.type != "rejected"], oracle)
+
+
+def book_matches_venues(s, emulator) -> None:
+    positions = venue_positions(emulator)
+    for venue, acct in s.portfolio.cex.items():
+        held = acct.perps["ETH"].size if "ETH" in acct.perps else 0.0
+        assert held == pytest.approx(float(positions[venue]), abs=1e-9), venue
+
+
+@pytest.mark.parametrize("mode", ["usdt_market_neutral_no_leverage", "usdt_market_neutral"])
+async def test_market_neutral_enters_live_with_the_delta_in_the_band_after_every_step(make_service, emulator, defi,
+                                                                                      cache_dir, mode):
+    """The entry in the strategy's order: the margins to the three venues (real deposits), then
+    shorts-then-swap tranches, then the stake or the one flash-loan loop, then the hedge of what
+    that changed. The net delta after every step (replayed from the session's events: the venues'
+    fills and the chain's deltas) stays inside the band; after it the book is the chain and the
+    venues, and attribution reconciles."""
+    svc, rid, s, transfers, oracle = await start_market_neutral(make_service, emulator, defi, cache_dir, mode)
+    await wait_until(lambda: s.ticks >= 3 and s.trades > 0, timeout=180, what="the entry and two ticks")
     st = svc.status(rid)
     assert st.state == "ACTIVE", (st.state_reason, st.last_error, st.breaches)
-    ops = [r.op for r in s.router.progress.steps]
-    assert ops[0] == "swap" and "transfer" in ops and ops.index("transfer") > ops.index("bundle")
+    events, steps = entry_steps(s, oracle)
+    assert not any(e.type == "rejected" for e in events)
+    long_usd = sum(e.amount for e in events if e.type == "swap")
+    plan = plan_tranches(s.params, long_usd)
+    assert not plan.floor_binds and plan.swaps == 28
+    eth = float(EMULATOR_ETH)
+    worst = max(abs(x.net_eth) * eth for x in steps)
+    # the lead, plus the venues' lot rounding (0.001 ETH a venue) and the pool against the feed's price
+    assert worst <= plan.band_usd and worst <= plan.lead_usd * 1.02 + 3 * 0.001 * eth, (worst, plan)
+    kinds = [e.type for e in events if e.parent is None]
+    first = next(i for i, k in enumerate(kinds) if k in ("perp_trade", "swap"))
+    assert kinds[:first] == ["transfer"] * 3
     assert transfers.moved and all(src == "wallet" for src, _, _ in transfers.moved)
-    positions = venue_positions(emulator)
-    assert sum(positions.values()) < 0                 # the perp shorts hedge the loop's net ETH
+    assert kinds.count("swap") == 28 and "swap,swap" not in ",".join(k for k in kinds if k in ("perp_trade", "swap"))
+    assert kinds.count("bundle" if s.params.strategy.target_ltv else "stake") == 1
+    w = s.portfolio.wallet
+    if s.params.strategy.target_ltv:
+        assert w.debt_scaled.get("WETH", 0.0) > 0 and s.chain_holdings.health_factor > s.limits.hf_floor
+    else:
+        assert w.tokens.get("weETH", 0.0) > 0 and not any(w.debt_scaled.values())
+    # hedged: the perps short the on-chain net ETH, each venue within its min order of its share
+    exposure = onchain_eth_units(s.portfolio, s.feed.view, len(s.feed.view.timestamps) - 1)
+    for venue, weight in s.params.strategy.allocation.items():
+        gap = abs(s.portfolio.cex[venue].perps["ETH"].size + weight * exposure) * eth
+        assert gap < s.params.cex[venue].min_order_usdt, venue
     assert st.reconciliation_error < 0.01
     chain_matches_book(s)
+    book_matches_venues(s, emulator)
     assert s.state.state is TradingState.ACTIVE
 
 

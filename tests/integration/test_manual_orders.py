@@ -152,3 +152,78 @@ async def test_a_resting_limit_order_is_sent_journaled_and_listed(service, emula
     assert len(emulator.venues["binance"].open_orders()) == 1
     with pytest.raises(ManualOrderRefused, match="side 'hold'"):
         ManualOrder("binance", "ETH", "perp", "hold", Decimal("1"))
+
+
+def resting_fills(service, rid: str | None = None) -> list[dict]:
+    assert service._journal("testnet").flush(5.0)
+    return [json.loads(d) for _at, sid, _v, type_, d in service._journal("testnet").events(2000)
+            if type_ == "resting_fill" and (rid is None or sid == rid)]
+
+
+def rest_then_cross(emulator, venue: str, key: str) -> tuple[Decimal, Decimal]:
+    """(limit price one tick inside the book's buy side, the price that makes the ask reach it)."""
+    inst = emulator.venues[venue].instruments[key]
+    limit = inst.price - inst.tick * 2          # below the ask: rests
+    return limit, limit - inst.tick             # ask = price + tick = limit: crosses
+
+
+async def test_a_resting_limit_orders_later_fills_are_booked_once_and_the_book_keeps_matching(service, emulator):
+    rid, s = await entered(service)
+    perp_before = s.portfolio.cex["binance"].perps["ETH"].size
+    spot_before = s.portfolio.cex["bybit"].spot["ETH"]
+    perp_limit, perp_cross = rest_then_cross(emulator, "binance", "perp:ETHUSDT")
+    spot_limit, spot_cross = rest_then_cross(emulator, "bybit", "spot:ETHUSDT")
+    perp = await service.manual_order(rid, ManualOrder("binance", "ETH", "perp", "buy", Decimal("0.02"), "limit",
+                                                       perp_limit))
+    spot = await service.manual_order(rid, ManualOrder("bybit", "ETH", "spot", "buy", Decimal("0.01"), "limit",
+                                                       spot_limit))
+    assert perp.status == "open" and spot.status in ("open", "unknown") and perp.filled == spot.filled == 0
+    assert {o.client_order_id for o in s.resting.orders.values()} == {perp.client_order_id, spot.client_order_id}
+    ticks = s.ticks
+    await wait_until(lambda: s.ticks >= ticks + 2, what="two ticks with the orders resting")
+    assert s.portfolio.cex["binance"].perps["ETH"].size == perp_before and not resting_fills(service, rid)
+
+    # the market comes down to both limits: the venue fills them (at their limit prices)
+    assert emulator.venues["binance"].move_price("perp:ETHUSDT", perp_cross)
+    assert emulator.venues["bybit"].move_price("spot:ETHUSDT", spot_cross)
+    await wait_until(lambda: not s.resting, timeout=10, what="both resting orders final")
+    ticks = s.ticks
+    await wait_until(lambda: s.ticks >= ticks + 3, what="three ticks after the fills")
+    assert s.state.state is TradingState.ACTIVE, s.state.history[-1].reason if s.state.history else ""
+    assert s.portfolio.cex["binance"].perps["ETH"].size == pytest.approx(perp_before + 0.02, abs=1e-12)
+    assert s.portfolio.cex["bybit"].spot["ETH"] == pytest.approx(spot_before + 0.01, abs=1e-12)
+    fills = resting_fills(service, rid)
+    assert sorted((f["client_order_id"], f["amount"], f["price"]) for f in fills) == sorted(
+        [(perp.client_order_id, pytest.approx(0.02), pytest.approx(float(perp_limit))),
+         (spot.client_order_id, pytest.approx(0.01), pytest.approx(float(spot_limit)))]), "each fill booked once"
+    assert venue_positions(emulator)["binance"] == Decimal(str(s.portfolio.cex["binance"].perps["ETH"].size))
+
+
+async def test_resting_orders_survive_a_restart_and_each_fill_is_booked_once(service, emulator):
+    rid, s = await entered(service)
+    perp_before = s.portfolio.cex["binance"].perps["ETH"].size
+    limit, cross = rest_then_cross(emulator, "binance", "perp:ETHUSDT")
+    first = await service.manual_order(rid, ManualOrder("binance", "ETH", "perp", "buy", Decimal("0.02"), "limit",
+                                                        limit))
+    second = await service.manual_order(rid, ManualOrder("binance", "ETH", "perp", "buy", Decimal("0.03"), "limit",
+                                                         limit - 10))
+    emulator.venues["binance"].move_price("perp:ETHUSDT", cross)            # the first fills, the second rests
+    await wait_until(lambda: len(s.resting.orders) == 1, timeout=10, what="the first fill booked")
+    ticks = s.ticks
+    await wait_until(lambda: s.ticks >= ticks + 1, what="a tick after the first fill (the book saved)")
+    await service.stop(rid)                  # the loop stops; the second order rests on at the venue
+    emulator.venues["binance"].move_price("perp:ETHUSDT", limit - 10 - emulator.venues["binance"]
+                                          .instruments["perp:ETHUSDT"].tick)   # it fills while we are away
+    assert not emulator.venues["binance"].open_orders()
+
+    rid2 = await service.start(request())
+    s2 = service.session(rid2)
+    if s2.phase.value == "awaiting_acknowledgement":
+        service.acknowledge_recovery(rid2)
+    await wait_until(lambda: s2.ticks >= 3 and not s2.resting, timeout=15, what="the resumed session's ticks")
+    assert s2.state.state is TradingState.ACTIVE, s2.state.history[-1].reason if s2.state.history else ""
+    assert s2.portfolio.cex["binance"].perps["ETH"].size == pytest.approx(perp_before + 0.05, abs=1e-12)
+    assert venue_positions(emulator)["binance"] == Decimal(str(s2.portfolio.cex["binance"].perps["ETH"].size))
+    booked = [(f["client_order_id"], f["amount"]) for f in resting_fills(service)]
+    assert sorted(booked) == sorted([(first.client_order_id, pytest.approx(0.02)),
+                                     (second.client_order_id, pytest.approx(0.03))]), booked

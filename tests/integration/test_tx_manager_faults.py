@@ -146,7 +146,10 @@ async def test_a_dropped_transaction_is_rebroadcast(defi, ledger):
         tx_hash = rows(ledger, nonce)[0].tx_hash
         assert defi.chain.rpc("eth_getTransactionByHash", tx_hash) is not None
         defi.chain.rpc("anvil_dropTransaction", tx_hash)
-        assert defi.chain.rpc("eth_getTransactionByHash", tx_hash) is None
+        # Gone from the node, unless the watcher already noticed and sent it again (a loaded machine
+        # can let a poll run between the drop and this read).
+        assert (defi.chain.rpc("eth_getTransactionByHash", tx_hash) is None
+                or any("rebroadcast" in e[3] for e in ledger.events(tx_hash)))
         await until(lambda: any("rebroadcast" in e[3] for e in ledger.events(tx_hash)), what="a rebroadcast")
         assert defi.chain.rpc("eth_getTransactionByHash", tx_hash) is not None
         defi.chain.mine()
@@ -317,3 +320,30 @@ async def test_restart_resolves_a_transaction_mined_while_away(defi, ledger):
         assert (await second.tm.wait(nonce)).tx_hash == tx_hash  # the outcome is still there to read
     finally:
         await second.close()
+
+
+async def test_cancel_racing_the_original_being_mined_returns_the_mined_outcome(defi, ledger):
+    """The original is mined while its cancel is on the way: the node refuses the cancel ("nonce too
+    low"); the manager finds which transaction took the nonce and answers with that outcome (the
+    original, mined first), never a bare refusal."""
+    from venues.onchain.tx.manager import MinedBeforeCancel
+
+    ex = await open_execution(defi, ledger, stuck_after_s=60, poll_interval_s=30)   # the watcher sleeps
+    try:
+        defi.chain.rpc("evm_setAutomine", False)
+        nonce = await ex.tm.submit(deposit_call(ex, "1"))
+        original = rows(ledger, nonce)[0].tx_hash
+        defi.chain.mine()                         # mined before the cancel leaves: the race
+        with pytest.raises(MinedBeforeCancel) as info:
+            await asyncio.wait_for(ex.tm.cancel(nonce), 10)
+        assert info.value.result.tx_hash == original and info.value.result.nonce == nonce
+        assert "mined" in str(info.value) and "nonce too low" not in str(info.value)
+        final = {r.kind: r.status for r in rows(ledger, nonce)}
+        assert final["send"] is LedgerStatus.CONFIRMED and final["cancel"] is LedgerStatus.FAILED
+        assert nonce not in ex.tm.pending_nonces()
+        assert await weth_balance(ex) == D(1)
+        # asked again once the manager has finished the nonce: the same answer
+        with pytest.raises(MinedBeforeCancel):
+            await ex.tm.cancel(nonce)
+    finally:
+        await ex.close()

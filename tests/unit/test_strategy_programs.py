@@ -168,43 +168,75 @@ def test_eth_basis_buys_spot_funds_the_margins_and_shorts_the_allocation():
     assert run.p.cex["bybit"].usdt == pytest.approx(100_000.0 - long_usd - spot_fee - 0.35 * 0.7 * long_usd - perp_fee)
 
 
-def test_usdt_market_neutral_no_leverage_swaps_stakes_funds_and_hedges_the_net_eth():
-    """L = 100,000 / 1.35 swapped for L (1 - (table + 30 bps pool fee)) / 2,000 ETH and staked; each
-    venue gets 0.35 x share x L from the wallet; the shorts hedge the ETH held less the gas owed."""
+def tranche_pattern(events) -> tuple[list, int, list]:
+    """(the funding transfers, the number of perp-then-swap rounds, what follows them) of a
+    market-neutral entry, checking on the way that every round is one short per venue (in the
+    allocation's order) followed by one swap."""
+    k = kinds(events)
+    funding = [e for e in events[:3]]
+    assert k[:3] == [("transfer", WALLET)] * 3
+    perps = [("perp_trade", v) for v in ALLOCATION]
+    i, rounds = 3, 0
+    while k[i:i + 4] == perps + [("swap", "uniswap")]:
+        i, rounds = i + 4, rounds + 1
+    return funding, rounds, events[i:]
+
+
+def test_usdt_market_neutral_no_leverage_funds_then_builds_long_and_hedge_in_tranches():
+    """L = 100,000 / 1.35. Each venue first gets 0.35 x share x L from the wallet. Then the legs
+    leapfrog by a lead of 0.9 x the delta band (0.02 x L): the shorts go to the on-chain ETH + lead,
+    a swap of 2 x lead x 2,000 USDT buys ETH up to the hedge + lead ((5 bps table + 30 bps pool fee),
+    10k bucket), so L takes ceil(L / (2 x lead)) = 28 swaps; a last round of shorts hedges what was
+    bought, the ETH is staked once, and the net is the stake's gas."""
     run = Run("usdt_market_neutral_no_leverage")
     events = run.entry()
-    assert kinds(events) == [("swap", "uniswap"), ("stake", "etherfi"), ("transfer", WALLET), ("transfer", WALLET),
-                             ("transfer", WALLET), ("perp_trade", "binance"), ("perp_trade", "bybit"),
-                             ("perp_trade", "okx")]
+    funding, rounds, tail = tranche_pattern(events)
     long_usd = 100_000.0 / 1.35
-    eth = long_usd * (1 - (slip(long_usd) + 30.0) * 1e-4) / MARK
-    assert events[0].amount == pytest.approx(long_usd) and events[0].amount_out == pytest.approx(eth)
-    assert events[1].amount == pytest.approx(eth) and events[1].amount_out == pytest.approx(eth / 1.05)
-    for e in events[2:5]:
+    lead = 0.9 * 0.02 * long_usd
+    for e in funding:
         assert e.amount == pytest.approx(0.35 * ALLOCATION[e.to_asset] * long_usd)
-    exposure = eth - run.gas("TOKEN_SWAP", "STAKE_DEPOSIT", *["VENUE_TRANSFER"] * 3)
-    for e in events[5:]:
-        assert e.amount == pytest.approx(-ALLOCATION[e.venue] * exposure)
-    assert onchain_eth_units(run.p, run.mv, 0) + sum(e.amount for e in events[5:]) == pytest.approx(0.0, abs=1e-12)
+    assert rounds == math.ceil(long_usd / (2 * lead)) == 28
+    assert kinds(tail) == [("perp_trade", v) for v in ALLOCATION] + [("stake", "etherfi")]
+    swaps = [e for e in events if e.type == "swap"]
+    assert all(s.amount == pytest.approx(2 * lead) for s in swaps[:-1])
+    assert sum(s.amount for s in swaps) == pytest.approx(long_usd)           # the whole long leg's USDT
+    for s in swaps:
+        assert s.amount_out == pytest.approx(s.amount * (1 - 35e-4) / MARK)
+    eth = sum(s.amount_out for s in swaps)
+    stake = tail[-1]
+    assert stake.amount == pytest.approx(eth) and stake.amount_out == pytest.approx(eth / 1.05)
+    # the last shorts hedge the ETH bought less the gas owed so far; the stake's gas is the residual
+    exposure = eth - run.gas(*["TOKEN_SWAP"] * 28, *["VENUE_TRANSFER"] * 3)
+    for venue, weight in ALLOCATION.items():
+        assert run.p.cex[venue].perps["ETH"].size == pytest.approx(-weight * exposure)
+    net = onchain_eth_units(run.p, run.mv, 0) + sum(run.p.cex[v].perps["ETH"].size for v in ALLOCATION)
+    assert net == pytest.approx(-run.gas("STAKE_DEPOSIT"), abs=1e-12)
+    assert run.p.wallet.tokens["USDT"] == pytest.approx(0.0, abs=1e-6)
 
 
-def test_usdt_market_neutral_levers_the_swapped_eth_and_hedges_the_loops_net_eth():
+def test_usdt_market_neutral_builds_in_tranches_then_levers_the_eth_in_one_flash_loan():
+    """As above, then e-mode, the approval and one flash bundle over all the ETH bought (9 x flash at
+    LTV 0.9); the loop keeps the net ETH but for its gas, below any venue's min order, so no perp
+    order follows it."""
     run = Run("usdt_market_neutral")
     events = run.entry()
-    assert kinds(events) == [("swap", "uniswap"), ("set_emode", "aave_v3"), ("approve", "aave_v3"),
-                             ("bundle", "morpho"), ("flash_borrow", "morpho"), ("stake", "etherfi"),
-                             ("supply", "aave_v3"), ("borrow", "aave_v3"), ("flash_repay", "morpho"),
-                             ("transfer", WALLET), ("transfer", WALLET), ("transfer", WALLET),
-                             ("perp_trade", "binance"), ("perp_trade", "bybit"), ("perp_trade", "okx")]
+    _, rounds, tail = tranche_pattern(events)
     long_usd = 100_000.0 / 1.35
-    eth = long_usd * (1 - (slip(long_usd) + 30.0) * 1e-4) / MARK
-    by_type = {e.type: e for e in events}
+    assert rounds == 28
+    assert kinds(tail) == [("perp_trade", v) for v in ALLOCATION] + [
+        ("set_emode", "aave_v3"), ("approve", "aave_v3"), ("bundle", "morpho"), ("flash_borrow", "morpho"),
+        ("stake", "etherfi"), ("supply", "aave_v3"), ("borrow", "aave_v3"), ("flash_repay", "morpho")]
+    swaps = [e for e in events if e.type == "swap"]
+    assert sum(s.amount for s in swaps) == pytest.approx(long_usd)
+    eth = sum(s.amount_out for s in swaps)
+    by_type = {e.type: e for e in tail}
     assert by_type["flash_borrow"].amount == pytest.approx(9.0 * eth)
     assert by_type["stake"].amount == pytest.approx(10.0 * eth)
-    exposure = eth - run.gas("TOKEN_SWAP", "SET_EMODE_ONCE", "APPROVAL_ONCE", "ATOMIC_ENTRY",
-                             *["VENUE_TRANSFER"] * 3)
-    for e in events[-3:]:
-        assert e.amount == pytest.approx(-ALLOCATION[e.venue] * exposure)
+    exposure = eth - run.gas(*["TOKEN_SWAP"] * 28, *["VENUE_TRANSFER"] * 3)
+    for venue, weight in ALLOCATION.items():
+        assert run.p.cex[venue].perps["ETH"].size == pytest.approx(-weight * exposure)
+    net = onchain_eth_units(run.p, run.mv, 0) + sum(run.p.cex[v].perps["ETH"].size for v in ALLOCATION)
+    assert net == pytest.approx(-run.gas("SET_EMODE_ONCE", "APPROVAL_ONCE", "ATOMIC_ENTRY"), abs=1e-12)
 
 
 # ------------------------------------------------------------------------------ rebalance programs
@@ -321,9 +353,14 @@ def test_market_neutral_margin_excess_returns_surplus_to_the_long_leg():
     assert why.startswith("margin_excess:")
     assert all(e.to_asset == WALLET for e in events if e.type == "transfer")
     swaps = [e for e in events if e.type == "swap"]
-    assert [(s.asset, s.to_asset) for s in swaps] == [("USDT", "ETH")]
+    assert swaps and all((s.asset, s.to_asset) == ("USDT", "ETH") for s in swaps)
+    # the long grows in tranches led by the shorts (a short before every swap), staked once
+    growth = [e.type for e in events if e.type in ("perp_trade", "swap")]
+    assert "swap,swap" not in ",".join(growth) and growth[0] == "perp_trade"
     assert [e.type for e in events if e.type == "stake"] == ["stake"]
     assert run.p.wallet.tokens["weETH"] > lst_before
+    # the shorts hedge the long to within each venue's min order (a smaller correction is not sent)
     net = onchain_eth_units(run.p, run.mv, 1)
     for venue, weight in ALLOCATION.items():
-        assert run.p.cex[venue].perps["ETH"].size == pytest.approx(-weight * net, rel=1e-9)
+        gap = abs(run.p.cex[venue].perps["ETH"].size + weight * net) * 600.0
+        assert gap < run.params.cex[venue].min_order_usdt

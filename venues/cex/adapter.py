@@ -265,6 +265,14 @@ class CexVenueAdapter:
         return out
 
     # -- writes ------------------------------------------------------------------------------------
+    async def tradable_amount(self, symbol: str, amount: Decimal) -> Decimal:
+        """What an order for ``amount`` (base units) really trades here: rounded down to the venue's
+        lot, in base units. A preview sizes the rest of a plan from this, as the venue will fill it.
+        Raises VenueError (REJECTED) below the minimum order size, as ``create_order`` would."""
+        await self._ensure_markets()
+        account, market = self._market(symbol)
+        return self._venue_amount(account, market, amount) * account.contract_size(symbol)
+
     def _venue_amount(self, account: CexClient, market: dict, amount: Decimal) -> Decimal:
         size = account.contract_size(market["symbol"])
         qty = amount / size

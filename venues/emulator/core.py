@@ -445,6 +445,21 @@ class VenueState:
         order.updated_ms = self.now_ms()
         self.trades.append(Trade(str(next(self._ids)), order, order.qty, price, order.updated_ms, fee))
 
+    def move_price(self, key: str, price: Decimal) -> list[Order]:
+        """Move the market of ``key`` to ``price``; every resting limit order the new touch crosses
+        fills at its limit price (a buy once the ask is at or below its limit, a sell once the bid is
+        at or above it), as a venue's matching engine would. Returns the orders filled."""
+        inst = self.instrument(key)
+        inst.price = price.quantize(inst.tick)
+        filled = []
+        for o in self.open_orders(key):
+            if o.type != "limit" or o.price is None:
+                continue
+            if (o.side == "buy" and inst.ask <= o.price) or (o.side == "sell" and inst.bid >= o.price):
+                self._fill(o, o.price)
+                filled.append(o)
+        return filled
+
     def cancel(self, order: Order) -> Order:
         if order.status != "open":
             raise RejectOrder("not_open", f"order {order.order_id} is {order.status}")

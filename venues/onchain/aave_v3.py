@@ -260,10 +260,12 @@ class AaveV3Adapter:
             int(scaled_d),
         )
 
-    async def position(self, assets: Sequence[str] | None = None) -> AavePosition:
-        """Scaled balances, indices and account data of the wallet, all read at the same block."""
+    async def position(self, assets: Sequence[str] | None = None, block: int | None = None) -> AavePosition:
+        """Scaled balances, indices and account data of the wallet, all read at the same block:
+        ``block``, or the head read once here."""
         names = list(assets) if assets is not None else [a for a in self.tokens if self.tokens[a] is not None]
-        block = int(await self.ctx.read("eth_blockNumber", lambda: self.ctx.w3.eth.block_number))
+        if block is None:
+            block = int(await self.ctx.read("eth_blockNumber", lambda: self.ctx.w3.eth.block_number))
         positions, reserves, account = await asyncio.gather(
             asyncio.gather(*(self._asset_position(a, block) for a in names)),
             asyncio.gather(*(self.reserve_state(a, block) for a in names)),

@@ -424,6 +424,14 @@ class LeverageExecutorAdapter:
         )
         return await self._plan("exit", request.lender, lst, program, debt, -collateral, -debt)
 
+    def take_program(self, plan: LeveragePlan) -> OnchainProgram:
+        """The calls behind ``plan`` (a preview simulates them with the steps after it); the plan can no
+        longer be executed here afterwards: a preview never signs what it planned."""
+        program = self._programs.pop(plan.ticket.digest, None)
+        if program is None:
+            raise ValueError("this plan was not made by this executor adapter (plan it here first)")
+        return program
+
     # ------------------------------------------------------------------------------------------ execute
     async def execute(self, plan: LeveragePlan, *, hf_floor: Decimal) -> LeverageOutcome:
         program = self._programs.get(plan.ticket.digest)

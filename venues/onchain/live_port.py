@@ -40,17 +40,12 @@ from engine.domain.onchain_ports import (
     TxStage,
 )
 from venues.onchain.execution import OnchainExecution
+from venues.onchain.plan_simulation import ChainPlanSimulator
+from venues.onchain.tx.manager import MinedBeforeCancel
 from venues.onchain.wallet import from_base_units
 
 WEI = Decimal(10) ** 18
 ALL = Decimal("0.999999")  # a request for this share of a position or more takes all of it
-
-
-async def _receipt_or_none(w3: Any, tx_hash: str) -> Any:
-    try:
-        return await w3.eth.get_transaction_receipt(tx_hash)
-    except Exception:  # noqa: BLE001 - web3 raises TransactionNotFound for an unmined hash
-        return None
 
 
 def _dec(x: float) -> Decimal:
@@ -90,12 +85,17 @@ class ChainInstructionExecutor:
 
     # ------------------------------------------------------------------ reads
     async def holdings(self) -> ChainHoldings:
+        """The wallet's tokens, AAVE scaled balances, e-mode and health factor, every read pinned to
+        one block (the head, read once): a reading never mixes a balance from before a transaction
+        with a debt from after it. The block is recorded in the reading."""
         ctx = self.ex.ctx
         block = int(await ctx.read("eth_blockNumber", lambda: ctx.w3.eth.block_number))
-        native_raw = int(await ctx.read("eth_getBalance", lambda: ctx.w3.eth.get_balance(ctx.address)))
-        token_raw = await asyncio.gather(*(ctx.balance(self.aave.token(t)) for t in self.tokens),
-                                         ctx.balance(self.weth_token))
-        position = await self.aave.position(list(self.reserves))
+        native_raw, token_raw, position = await asyncio.gather(
+            ctx.read("eth_getBalance", lambda: ctx.w3.eth.get_balance(ctx.address, block)),
+            asyncio.gather(*(ctx.balance(self.aave.token(t), block=block) for t in self.tokens),
+                           ctx.balance(self.weth_token, block=block)),
+            self.aave.position(list(self.reserves), block=block))
+        native_raw = int(native_raw)
         tokens = {t: float(v) for t, v in zip(self.tokens, token_raw[:-1])}
         tokens["ETH"] = float(Decimal(native_raw) / WEI + token_raw[-1])
         key = {"WETH": "WETH"}
@@ -128,28 +128,14 @@ class ChainInstructionExecutor:
         started = time.monotonic()
         try:
             result = await self.ex.tm.cancel(nonce)
+        except MinedBeforeCancel as exc:          # the original took the nonce first (also mid-cancel)
+            return ChainCancelResult(self._chain, nonce, "mined first", (time.monotonic() - started) * 1000.0,
+                                     exc.result.tx_hash)
         except TransactionError as exc:
-            # The manager's answer can lose a race with the chain (the cancel mined while a resend of
-            # the original was refused "nonce too low"): the chain says which transaction took the nonce.
-            winner = await self._mined_at(nonce)
-            elapsed = (time.monotonic() - started) * 1000.0
-            if winner is not None:
-                kind, tx_hash = winner
-                return ChainCancelResult(self._chain, nonce, "cancelled" if kind == "cancel" else "mined first",
-                                         elapsed, tx_hash)
-            return ChainCancelResult(self._chain, nonce, f"failed: {exc.detail}", elapsed, exc.tx_hash)
+            return ChainCancelResult(self._chain, nonce, f"failed: {exc.detail}",
+                                     (time.monotonic() - started) * 1000.0, exc.tx_hash)
         return ChainCancelResult(self._chain, nonce, "cancelled", (time.monotonic() - started) * 1000.0,
                                  result.tx_hash)
-
-    async def _mined_at(self, nonce: int) -> tuple[str, str] | None:
-        """(kind, hash) of the transaction of ours that was mined at ``nonce``, if any."""
-        tm, ctx = self.ex.tm, self.ex.ctx
-        for row in tm.ledger.by_nonce(tm.chain_id, tm.address, nonce):
-            receipt = await ctx.read("eth_getTransactionReceipt",
-                                     lambda h=row.tx_hash: _receipt_or_none(ctx.w3, h))
-            if receipt is not None:
-                return row.kind, row.tx_hash
-        return None
 
     async def close(self) -> None:
         try:
@@ -302,6 +288,26 @@ class ChainInstructionExecutor:
         await uniswap.swap_exact_input(token_in, token_out, amount)
         return None
 
+    async def exit_request(self, ins: Instruction) -> LeverageExitRequest:
+        """The executor exit a REPAY + WITHDRAW bundle asks for: fully when it takes (nearly) all the
+        collateral or repays all the debt, else to the health factor its amounts leave."""
+        ops = {c.op: c for c in ins.children}
+        lst = ops[Op.WITHDRAW].asset
+        position = await self.aave.position([lst, "WETH"])
+        coll, debt = position.assets[lst].supply, position.assets["WETH"].variable_debt
+        take, repay = _dec(ops[Op.WITHDRAW].amount), _dec(ops[Op.REPAY].amount)
+        if take >= coll * ALL or repay >= debt * ALL:
+            target = None
+        else:
+            hf_now = position.account.health_factor or Decimal(0)
+            # The bundle keeps (coll - take) against (debt - repay): its health factor scales so.
+            target = (hf_now * (coll - take) / coll * debt / (debt - repay)).quantize(Decimal("1e-6"))
+        return LeverageExitRequest(lst, target, hf_tolerance=self.hf_tolerance)
+
+    def plan_simulation(self, *, hf_floor: Decimal, target_ltv: float | None) -> ChainPlanSimulator:
+        """A plan (the flatten's on-chain steps) simulated step after step on one block, nothing signed."""
+        return ChainPlanSimulator(self, hf_floor=hf_floor, target_ltv=target_ltv)
+
     async def _bundle(self, ins: Instruction, hf_floor: Decimal, target_ltv: float | None) -> str:
         executor = self.ex.executor
         if executor is None:
@@ -320,17 +326,7 @@ class ChainInstructionExecutor:
                 lst, _dec(target_ltv), ltv_tolerance=self.ltv_tolerance, min_health_factor=hf_floor,
                 route=EntryRoute.STAKE, equity_weth=equity))
         elif Op.REPAY in ops and Op.WITHDRAW in ops:
-            lst = ops[Op.WITHDRAW].asset
-            position = await self.aave.position([lst, "WETH"])
-            coll, debt = position.assets[lst].supply, position.assets["WETH"].variable_debt
-            take, repay = _dec(ops[Op.WITHDRAW].amount), _dec(ops[Op.REPAY].amount)
-            if take >= coll * ALL or repay >= debt * ALL:
-                target = None
-            else:
-                hf_now = position.account.health_factor or Decimal(0)
-                # The bundle keeps (coll - take) against (debt - repay): its health factor scales so.
-                target = (hf_now * (coll - take) / coll * debt / (debt - repay)).quantize(Decimal("1e-6"))
-            plan = await executor.plan_exit(LeverageExitRequest(lst, target, hf_tolerance=self.hf_tolerance))
+            plan = await executor.plan_exit(await self.exit_request(ins))
         else:
             raise TransactionError(self._chain, TxStage.SIMULATION,
                                    f"bundle of {', '.join(c.op.value for c in ins.children)} is not a loop entry "

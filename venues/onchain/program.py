@@ -20,9 +20,9 @@ an unused address with a state override (it exists only inside the simulation):
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Sequence
 
 from eth_abi import decode as abi_decode
 
@@ -139,27 +139,54 @@ class ProgramRunner:
             raise ValueError(f"{program.name}: a program needs at least one call")
         if any(call.to is None for call in program.calls):
             return await self._creation_ticket(program)
+        return (await self.tickets([program]))[0]
+
+    async def tickets(self, programs: Sequence[OnchainProgram], *, block: int | None = None) -> list[PreSignTicket]:
+        """Simulate several programs one after the other in ONE eth_simulateV1 of ``block`` (the latest
+        when None), each seeing the state the previous ones leave, and return one ticket per program
+        (its own reads before and after it). This is how a plan of several on-chain actions (a flatten:
+        the loop's exit, then the sales of what it freed) is checked before anything is signed: the
+        second action's simulation starts where the first one's ends, not on today's wallet."""
+        if not programs:
+            raise ValueError("no program to simulate")
+        for program in programs:
+            if not program.calls:
+                raise ValueError(f"{program.name}: a program needs at least one call")
+            if any(call.to is None for call in program.calls):
+                raise ValueError(f"{program.name}: a contract creation is simulated on its own, not in a program")
         if not await self.tm.can_simulate_program():
             raise TransactionError(
                 self.tm.venue,
                 TxStage.SIMULATION,
-                f"{program.name}: this RPC has no eth_simulateV1, so the program cannot be simulated as "
+                f"{programs[0].name}: this RPC has no eth_simulateV1, so the program cannot be simulated as "
                 "one; use an RPC that has it (geth, reth, anvil, Alchemy, Infura do)",
-                operation=program.name,
+                operation=programs[0].name,
             )
-        reads = self._reads(program)
-        block = int(await self.ctx.read("eth_blockNumber", lambda: self.ctx.w3.eth.block_number))
+        if block is None:
+            block = int(await self.ctx.read("eth_blockNumber", lambda: self.ctx.w3.eth.block_number))
         overrides = (
             {ETH_BALANCE_PROBE: {"code": ETH_BALANCE_PROBE_CODE}}
-            if any(t.address is None for t in program.watch)
+            if any(t.address is None for p in programs for t in p.watch)
             else None
         )
-        results = await self.tm.simulate_program(
-            [*reads, *program.calls, *reads], state_overrides=overrides, block=block
-        )
+        calls: list[TxCall] = []
+        for program in programs:
+            reads = self._reads(program)
+            calls += [*reads, *program.calls, *reads]
+        results = await self.tm.simulate_program(calls, state_overrides=overrides, block=block)
         fees = await self.tm.fee_quote()
-        n = len(reads)
-        before, steps_sim, after = results[:n], results[n : n + len(program.calls)], results[n + len(program.calls) :]
+        out = []
+        at = 0
+        for program in programs:
+            n = len(self._reads(program))
+            m = len(program.calls)
+            out.append(self._ticket_of(program, results[at:at + n], results[at + n:at + n + m],
+                                       results[at + n + m:at + 2 * n + m], block, fees))
+            at += 2 * n + m
+        return out
+
+    def _ticket_of(self, program: OnchainProgram, before: Sequence[Simulation], steps_sim: Sequence[Simulation],
+                   after: Sequence[Simulation], block: int, fees) -> PreSignTicket:
         deltas = tuple(
             TokenDelta(
                 t.label,

@@ -12,18 +12,33 @@ anything is signed. The router is approved for exactly ``amount_in``.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
-from typing import Awaitable, Callable, Mapping
 
 from engine.domain.onchain_ports import SwapResult
 from engine.domain.venue_ports import VenueError, VenueErrorKind
 from venues.onchain import abi
+from venues.onchain.tx.manager import TxCall
 from venues.onchain.wallet import WalletContext, from_base_units, require_address
 
 VENUE = "uniswap"
 FEE_DENOMINATOR = Decimal(1_000_000)
 
 PriceSource = Callable[[str, str], Awaitable[Decimal]]  # (token_in, token_out) -> token_out per token_in
+
+
+@dataclass(frozen=True)
+class SwapCall:
+    """One exactInputSingle, built and not sent."""
+
+    call: TxCall
+    params: tuple
+    token_in: str  # address
+    raw_in: int
+    raw_min: int
+    floor: Decimal  # amountOutMinimum in token_out units
+    price: Decimal  # the reference price the floor came from
 
 
 class UniswapV3Adapter:
@@ -68,9 +83,11 @@ class UniswapV3Adapter:
     def minimum_out(self, amount_in: Decimal, price: Decimal, fee: int) -> Decimal:
         return amount_in * price * (1 - Decimal(fee) / FEE_DENOMINATOR) * (1 - self.max_slippage)
 
-    async def swap_exact_input(
+    async def swap_call(
         self, token_in: str, token_out: str, amount_in: Decimal, *, reference_price: Decimal | None = None
-    ) -> SwapResult:
+    ) -> SwapCall:
+        """The exactInputSingle transaction (not sent) with its floor. Programs simulated as one (a
+        flatten's preview) collect it after its exact approval; ``swap_exact_input`` sends it."""
         address_in, address_out = self.token(token_in), self.token(token_out)
         fee = self.fee_tier(token_in, token_out)
         price = (
@@ -90,15 +107,24 @@ class UniswapV3Adapter:
             )
         label = f"{VENUE}.exactInputSingle {amount_in} {token_in}->{token_out} (fee {fee}, min {floor:.8g})"
         params = (address_in, address_out, fee, self.ctx.address, raw_in, raw_min, 0)
+        call = self.ctx.call(self.router, abi.SWAP_ROUTER_02, "exactInputSingle", [params], label=label)
+        return SwapCall(call, params, address_in, raw_in, raw_min, from_base_units(raw_min, decimals_out), price)
+
+    async def swap_exact_input(
+        self, token_in: str, token_out: str, amount_in: Decimal, *, reference_price: Decimal | None = None
+    ) -> SwapResult:
+        address_out = self.token(token_out)
+        swap = await self.swap_call(token_in, token_out, amount_in, reference_price=reference_price)
+        decimals_out = await self.ctx.decimals(address_out)
         result = await self.ctx.send_with_allowance(
-            address_in,
+            swap.token_in,
             self.router,
-            raw_in,
+            swap.raw_in,
             self.router,
             abi.SWAP_ROUTER_02,
             "exactInputSingle",
-            [params],
-            label=label,
+            [swap.params],
+            label=swap.call.label,
         )
         received = await self.ctx.received(result, address_out)
         return SwapResult(
@@ -107,6 +133,6 @@ class UniswapV3Adapter:
             token_out=token_out,
             amount_in=amount_in,
             amount_out=from_base_units(received, decimals_out),
-            amount_out_minimum=from_base_units(raw_min, decimals_out),
-            reference_price=price,
+            amount_out_minimum=swap.floor,
+            reference_price=swap.price,
         )

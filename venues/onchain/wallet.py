@@ -76,8 +76,8 @@ class WalletContext:
             )
         )
 
-    async def balance(self, token: str, holder: str | None = None) -> Decimal:
-        return from_base_units(await self.balance_raw(token, holder), await self.decimals(token))
+    async def balance(self, token: str, holder: str | None = None, block: int | str = "latest") -> Decimal:
+        return from_base_units(await self.balance_raw(token, holder, block), await self.decimals(token))
 
     async def allowance_raw(self, token: str, spender: str) -> int:
         contract = self.contract(token, abi.ERC20)

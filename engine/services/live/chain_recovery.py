@@ -11,7 +11,9 @@ pending nonces are read from the chain and compared with that record:
   was journaled, a transfer that arrived, someone else's transaction): shown and, once acknowledged,
   booked into the resumed book exactly as the router books a step, so nothing is lost or done twice
   (the strategy sees the step as done and does not repeat it);
-- a transaction still pending is a difference: the operator rebroadcasts or cancels it first.
+- a transaction still pending is a difference: the operator rebroadcasts or cancels it. Acknowledging
+  the report does not clear it: until the nonce is mined, replaced or cancelled the session sends
+  nothing that adds risk (engine/services/live/pending_tx_hold.py), and says why in its phase line.
 
 Either way the session waits for the acknowledgement before any new risk is taken.
 
@@ -91,6 +93,7 @@ async def reconcile_chain(session: "LiveSession", report: RecoveryReport | None)
         rec.lines.append(line)
         report.differences.append(Difference(f"chain:{chain}", "transaction_pending", line))
     session.chain_recovery = rec
+    session.refresh_tx_hold()     # new risk waits for these even once the report is acknowledged
     return report
 
 

@@ -9,6 +9,9 @@ One status line per tick (state, heartbeat age, data age, value, P&L). Ctrl-C, S
 venue's open orders are cancelled concurrently with per-venue progress printed, then the program
 exits: 0 when every venue acknowledged, 1 when a venue failed or timed out (its orders may remain),
 2 on bad input or when the session cannot start, 3 when restart recovery was not acknowledged.
+Typing ``f`` + Enter flattens: the plan is printed first as the dashboard's ticket shows it (every
+step, each on-chain transaction's pre-sign ticket simulated on the current block) and only ``yes`` +
+Enter sends exactly that plan; a plan that moved meanwhile is printed again and asked again.
 ``--max-ticks`` stops cleanly after N ticks (positions stay; the dead-man switch is disarmed).
 Errors are one line on stderr, never a traceback.
 """
@@ -20,11 +23,13 @@ import signal
 import sys
 import time
 from functools import partial
+from collections.abc import Awaitable
 from typing import Callable, TextIO
 
 from engine.cli_args import check_range
 from engine.config import MODES, ConfigError, parse_cli_overrides
 from engine.services.live.emergency_stop import CancelStatus, EStopHandle, VenueCancelProgress
+from engine.services.live.flatten_preview import FlattenPreviewStale, FlattenRefused
 from engine.services.live.service import (
     ENVIRONMENTS,
     EXECUTIONS,
@@ -220,10 +225,12 @@ async def run_live(args: argparse.Namespace, service_factory: Callable[[], LiveT
             for line in session.recovery.lines():
                 console.print(f"  {line}")
         if not pressed:
-            console.print(f"session {request_id} running: Ctrl-C or 's' + Enter = emergency stop")
+            console.print(f"session {request_id} running: Ctrl-C or 's' + Enter = emergency stop; 'f' + Enter = "
+                          "flatten (shows the plan and its pre-sign tickets first)")
             for w in session.snapshot().warnings:
                 console.print(f"  warning: {w}")
-            await _wait(stop, lines, press)
+            await _wait(stop, lines, press,
+                        lambda: _flatten(service, request_id, lines, stop, console))
         if failures and not pressed:
             # the press itself failed before it reached the service: stop every session now
             pressed.append(service.emergency_stop("emergency stop (after a failed press)"))
@@ -283,18 +290,71 @@ async def _acknowledge(service: LiveTradingService, session: LiveSession, args: 
     return EXIT_OK
 
 
-async def _wait(stop: asyncio.Event, lines: asyncio.Queue[str], press: Callable[[str], None]) -> None:
-    """Until the e-stop or --max-ticks: keyboard lines 's' press the e-stop."""
+async def _wait(stop: asyncio.Event, lines: asyncio.Queue[str], press: Callable[[str], None],
+                flatten: Callable[[], Awaitable[None]] | None = None) -> None:
+    """Until the e-stop or --max-ticks: keyboard lines 's' press the e-stop, 'f' starts a flatten."""
     while not stop.is_set():
         getter = asyncio.ensure_future(lines.get())
         stopper = asyncio.ensure_future(stop.wait())
         await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
         stopper.cancel()
         if getter.done() and not getter.cancelled():
-            if getter.result().strip().lower() == "s":
+            command = getter.result().strip().lower()
+            if command == "s":
                 press("'s' typed")
+            elif command == "f" and flatten is not None:
+                await flatten()
         else:
             getter.cancel()
+
+
+async def _next_line(lines: asyncio.Queue[str], stop: asyncio.Event) -> str | None:
+    """The next typed line, or None when the e-stop (or --max-ticks) ends the wait first."""
+    getter = asyncio.ensure_future(lines.get())
+    stopper = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    if getter.done() and not getter.cancelled():
+        return getter.result()
+    getter.cancel()
+    return None
+
+
+async def _flatten(service: LiveTradingService, request_id: str, lines: asyncio.Queue[str], stop: asyncio.Event,
+                   console: _Console) -> None:
+    """The headless flatten: the same preview as the dashboard's ticket (every step, each on-chain
+    transaction simulated on the current block), then 'yes' sends exactly that plan. A plan that moved
+    meanwhile is printed again and asked again; nothing stale is ever sent."""
+    console.print("flatten: simulating the plan (nothing is sent) ...")
+    try:
+        preview = await service.preview_flatten(request_id)
+    except Exception as exc:             # noqa: BLE001 - said in one line; the session goes on as it was
+        console.print(f"flatten: no preview ({_one_line(exc)}); nothing was sent")
+        return
+    while True:
+        for line in preview.lines():
+            console.print(f"  {line}")
+        if not preview.ready:
+            console.print("flatten refused: nothing was sent")
+            return
+        console.print("type 'yes' + Enter to flatten exactly this plan (anything else cancels)")
+        answer = await _next_line(lines, stop)
+        if answer is None or answer.strip().lower() != "yes":
+            console.print("flatten cancelled: nothing was sent")
+            return
+        try:
+            report = await service.flatten(request_id, confirmed=True, preview=preview)
+        except FlattenPreviewStale as stale:
+            console.print(f"flatten not sent: the plan changed since the preview ({stale.why}); the new plan:")
+            preview = stale.fresh
+            continue
+        except (FlattenRefused, LiveStartError) as refused:
+            console.print(f"flatten not sent: {_one_line(refused)}")
+            return
+        for line in report.lines():
+            console.print(f"  flatten: {line}")
+        console.print("flatten " + ("finished with failures" if report.failed else "finished") + "; session HALTED")
+        return
 
 
 def _interactive(stdin: TextIO) -> bool:

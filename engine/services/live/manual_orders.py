@@ -3,7 +3,7 @@
 A manual order is held to every rule a strategy order is held to, on the same path:
 
 * refused while the session is HALTED, while restart recovery waits for an acknowledgement, and
-  (for anything that adds exposure) while REDUCING — the trading state is checked here for a clear
+  (for anything that adds exposure) while REDUCING or while a wallet transaction is pending — the trading state is checked here for a clear
   message and again by the order gate right before the send, with no await in between;
 * the same pre-trade checks (engine/services/live/pretrade.py: amount, order-size cap, position
   limits, and live the venue account's free funds read just now), run *before* the order is handed
@@ -16,9 +16,9 @@ A manual order is held to every rule a strategy order is held to, on the same pa
   ``manual_order`` event (ticket, outcome) beside its order row.
 
 Limit orders are live only (paper fills are simulated at the market price). What a limit order
-fills at once is applied to the book; a remainder rests at the venue and is listed in the blotter,
-and its later fills are *not* in the strategy book: the session's position check then reports the
-difference (the safe side: it halts rather than trade on a book it cannot trust).
+fills at once is applied to the book; a remainder rests at the venue, is listed in the blotter, and is
+followed until final (engine/services/live/resting_orders.py): each later fill is booked into the
+strategy book exactly once, also across a restart.
 """
 from __future__ import annotations
 
@@ -29,9 +29,10 @@ from typing import TYPE_CHECKING
 
 from engine.domain.instructions import Instruction, Op
 from engine.domain.venue_ports import OrderRequest, OrderType, Side, VenueError, new_client_order_id
-from engine.services.live.execution import MANUAL_PREFIX, MANUAL_REASON, is_risk_reducing
+from engine.services.live.execution import MANUAL_PREFIX, MANUAL_REASON, TERMINAL, is_risk_reducing
 from engine.services.live.market_feed import perp_symbol, spot_symbol
 from engine.services.live.pretrade import PreTradeRefused, check_order, check_venue_funds
+from engine.services.live.resting_orders import RestingOrder
 from engine.services.live.state import TradingHalted, TradingState
 
 if TYPE_CHECKING:
@@ -189,6 +190,8 @@ class ManualOrders:
         if not s.state.allows(reducing):
             raise ManualOrderRefused(f"trading is {s.state.state.value}: only risk-reducing orders until the session "
                                      "is reset")
+        if s.tx_hold.held and not reducing:
+            raise ManualOrderRefused(f"this order adds exposure: {s.tx_hold.reason}")
         cex = s.params.cex[order.venue]
         bps = cex.perp_taker_bps if perp else cex.spot_taker_bps
         price = float(order.price) if order.order_type is OrderType.LIMIT and order.price is not None else ref
@@ -207,6 +210,8 @@ class ManualOrders:
         """Check and send one manual order; raises ManualOrderRefused (nothing sent) with the reason."""
         s = self.session
         async with s.lock:                      # never between two orders of a strategy program
+            if s.tx_hold.enabled:
+                s.refresh_tx_hold()            # between steps: whatever is pending now is left over
             quote = self.quote(order)
             t = len(s.feed.view.timestamps) - 1
             ins = self._instruction(order)
@@ -267,6 +272,11 @@ class ManualOrders:
             cex = s.params.cex[order.venue]
             fee = filled * average * (cex.perp_taker_bps if order.kind == "perp" else cex.spot_taker_bps) * 1e-4
             s.live_exec.apply_fill(ins, signed, average, fee, order.kind == "perp")
+        if venue_order.status not in TERMINAL and filled < float(order.amount):
+            # The remainder rests at the venue: followed until final, each later fill booked once.
+            s.resting.track(RestingOrder(order.venue, order.symbol, order.asset, order.kind == "perp",
+                                         order.side.value, request.client_order_id, float(order.amount),
+                                         booked=filled, booked_cost=filled * average if filled else 0.0))
         s.journal.event(s.request_id, order.venue, "manual_order", ticket=order.describe(),
                         outcome=venue_order.status.value, client_order_id=request.client_order_id, filled=filled,
                         average=average if filled else None)

@@ -4,7 +4,8 @@ The live executor sends CEX trades through the OrderGate; every instruction whos
 (AAVE, Lido, ether.fi, Uniswap, the flash-loan bundles) comes here, as do transfers that touch the
 wallet. The router
 
-1. checks the trading state (REDUCING lets only risk-reducing instructions through, HALTED none),
+1. checks the trading state (REDUCING lets only risk-reducing instructions through, HALTED none)
+   and the pending-transaction hold (nothing that adds risk while a wallet transaction is pending),
    with no await before the port is called;
 2. reads the wallet's holdings from the chain, has the venue layer execute the instruction (a BUNDLE
    is one atomic executor transaction, simulated first and refused below the HF floor), and reads
@@ -40,6 +41,7 @@ from engine.domain.onchain_live import (
 from engine.domain.params import RunParams
 from engine.domain.portfolio import Portfolio
 from engine.execution.ledger import Ledger
+from engine.services.live.pending_tx_hold import PendingTxHold
 from engine.services.live.state import TradingStateMachine
 
 #: Instructions the chain executes (everything but CEX trades and transfers).
@@ -110,8 +112,10 @@ class OnchainRouter:
 
     def __init__(self, port: OnchainInstructionPort, portfolio: Portfolio, market: MarketView, params: RunParams,
                  state: TradingStateMachine, ledger: Ledger, numeraire: Numeraire, *, hf_floor: float,
-                 transfers: TransferPort | None = None, on_step: StepHook | None = None) -> None:
+                 transfers: TransferPort | None = None, on_step: StepHook | None = None,
+                 hold: PendingTxHold | None = None) -> None:
         self.port = port
+        self.hold = hold      # new risk waits while a transaction of the wallet is pending
         self.portfolio = portfolio
         self.mv = market
         self.params = params
@@ -127,6 +131,8 @@ class OnchainRouter:
     # ------------------------------------------------------------------ instructions
     async def execute(self, ins: Instruction, t: int, *, reducing: bool) -> Fill:
         self.state.check(reducing, f"{ins.venue} {ins.op.value}")
+        if self.hold is not None:
+            self.hold.check(reducing, f"{ins.venue} {ins.op.value}")
         before = await self.port.holdings()
         try:
             step = await self.port.execute(ins, hf_floor=self.hf_floor,
@@ -146,6 +152,12 @@ class OnchainRouter:
         self._record(StepRecord(ins.op.value, ins.venue, _describe(ins), "done", step.tx_hashes, step.gas_eth,
                                 step.note, time.time()))
         return fill
+
+    def book_simulated(self, ins: Instruction, before: ChainHoldings, after: ChainHoldings, gas_eth: float,
+                       t: int) -> Fill:
+        """Book a step the chain only simulated (a flatten preview's copy of the book), exactly as a
+        real step is booked, so the plan's next instruction is sized from what the chain would do."""
+        return self._book(ins, before, after, gas_eth, t)
 
     async def transfer(self, ins: Instruction, t: int) -> Fill:
         """A transfer that touches the wallet, through the transfer port (refused when none exists)."""

@@ -25,6 +25,7 @@ from typing import Callable, Mapping
 
 from engine.domain.venue_ports import CexVenuePort, OrderRequest, VenueError, VenueErrorKind, VenueOrder
 from engine.services.live.outcome_resolver import OrderNotPlaced, OutcomeUnresolved, UnknownOutcomeResolver
+from engine.services.live.pending_tx_hold import PendingTxHold
 from engine.services.live.state import TradingHalted, TradingStateMachine
 
 JournalHook = Callable[[str, str, OrderRequest, VenueOrder | None, str | None], None]
@@ -45,8 +46,10 @@ class OrderGate:
     def __init__(self, state: TradingStateMachine, venues: Mapping[str, CexVenuePort],
                  journal: JournalHook | None = None, *, resolver: UnknownOutcomeResolver | None = None,
                  write_ahead: WriteAhead | None = None, write_ahead_timeout_s: float = WRITE_AHEAD_TIMEOUT_S,
-                 on_unresolved: Callable[[str], None] | None = None) -> None:
+                 on_unresolved: Callable[[str], None] | None = None, hold: PendingTxHold | None = None) -> None:
+        """``hold``: new risk waits while a transaction of the session's wallet is pending."""
         self.state = state
+        self.hold = hold
         self.venues = venues
         self.journal = journal
         self.resolver = resolver if resolver is not None else UnknownOutcomeResolver(venues)
@@ -63,10 +66,13 @@ class OrderGate:
     def _check(self, venue: str, request: OrderRequest, reducing: bool) -> None:
         try:
             self.state.check(reducing, f"{venue} {request.side.value} {request.symbol}")
-        except TradingHalted:
+            if self.hold is not None:
+                self.hold.check(reducing, f"{venue} {request.side.value} {request.symbol}")
+        except TradingHalted as exc:
             self.refused += 1
             if self.journal:
-                self.journal("refused", venue, request, None, self.state.state.value)
+                self.journal("refused", venue, request, None, str(exc) if self.state.allows(reducing)
+                             else self.state.state.value)
             raise
 
     async def submit(self, venue: str, request: OrderRequest, *, risk_reducing: bool | None = None) -> VenueOrder:

@@ -47,6 +47,13 @@ from engine.services.live.chain_recovery import reconcile_chain, underfunded
 from engine.services.live.dead_man import check_timeout
 from engine.services.live.emergency_stop import EStopHandle, SessionProgressListener, VenueCancelProgress
 from engine.services.live.flatten import flatten_program
+from engine.services.live.flatten_preview import (
+    FlattenPreview,
+    FlattenPreviewStale,
+    FlattenRefused,
+    as_previewed,
+    build_flatten_preview,
+)
 from engine.services.live.instance_lock import HEARTBEAT_S as LEASE_HEARTBEAT_S
 from engine.services.live.instance_lock import InstanceLock, InstanceLocked
 from engine.services.live.journal import Journal
@@ -63,6 +70,7 @@ from engine.services.live.recovery import RecoveryReport, recover
 from engine.services.live.risk_limits import Breach, RiskLimits
 from engine.services.live.session import LiveSession, SessionPhase
 from engine.services.live.snapshot import SessionSnapshot
+from engine.services.live.state import TradingState
 from engine.services.run_params import CEX_VENUES, build_run_params, data_requirements
 from engine.strategies import STRATEGIES
 from engine.strategies.capacity import CapitalTooSmall, check_hedged_capital
@@ -580,6 +588,9 @@ class LiveTradingService:
                 await s.router.book_chain_since_last(t)
                 s.chain_adopt_pending = False      # that booking took in what recovery found as well
                 s.after_manual_trades(t)
+        if s.onchain is not None:
+            async with s.lock:
+                s.refresh_tx_hold()               # a resolved nonce lifts the hold on new risk at once
         s.journal.event(s.request_id, "chain", "cancel_pending",
                         results=[(r.nonce, r.outcome, r.tx_hash, round(r.elapsed_ms, 1)) for r in results])
         s.publish()
@@ -589,28 +600,76 @@ class LiveTradingService:
         """The explicit action that leaves HALTED/REDUCING and returns to ACTIVE."""
         self._session(request_id).reset(reason)
 
-    async def flatten(self, request_id: str, confirmed: bool) -> FlattenReport:
+    async def preview_flatten(self, request_id: str) -> FlattenPreview:
+        """What a confirmed flatten would do, made without sending anything: every step in order and,
+        for a live session's on-chain transactions, a pre-sign ticket simulated on the current block
+        (engine/services/live/flatten_preview.py). Async and under the session's lock (no tick moves
+        the book under it); the UI awaits it and never blocks."""
+        s = self._session(request_id)
+        async with s.lock:
+            return await build_flatten_preview(s, self.world_factory)
+
+    async def flatten(self, request_id: str, confirmed: bool, preview: FlattenPreview | None = None) -> FlattenReport:
         """Unwind every leg — a separate, confirmed action — in the order engine.services.live.flatten
         gives (the loop atomically, then the long leg in slices with the perps cut in step, then what
-        is left on the CEXs), through the session's own gate and router. Ends HALTED."""
+        is left on the CEXs), through the session's own gate and router. Ends HALTED.
+
+        With ``preview`` (what the operator confirmed) exactly that plan is executed: it is simulated
+        again first, under the lock, and when the fresh plan differs materially (the book or the block
+        moved) nothing is sent and FlattenPreviewStale carries the fresh preview to show; a refused
+        plan raises FlattenRefused; and each instruction is checked against the plan before it is sent."""
         if not confirmed:
             raise LiveStartError("flatten needs an explicit confirmation")
         s = self._session(request_id)
         report = FlattenReport()
+        confirmed_plan: dict[str, Any] = {}
+        changes_at_confirmation = len(s.state.history)
         async with s.lock:
             t = await s.ensure_prices()
+            program = flatten_program(s.portfolio, s.feed.view, t, s.params)
+            deviations: list[str] = []
+            if preview is not None:
+                fresh = await build_flatten_preview(s, self.world_factory)
+                why = preview.differences(fresh)
+                if why is not None:
+                    program.close()
+                    raise FlattenPreviewStale(fresh, why)
+                if not fresh.ready:
+                    program.close()
+                    raise FlattenRefused(fresh)
+                halted = [c for c in s.state.history[changes_at_confirmation:] if c.current is TradingState.HALTED]
+                if halted:
+                    # The operator's later word wins: a stop pressed while the plan was checked again
+                    # cancels the confirmation; nothing is sent.
+                    program.close()
+                    raise LiveStartError(f"flatten not sent: the session was HALTED while the plan was checked "
+                                         f"again ({halted[-1].reason}); flatten again to unwind")
+                program = as_previewed(program, fresh, deviations)
+                # What the operator confirmed, for the journal: the steps and the exact calls simulated.
+                confirmed_plan = {"previewed_block": fresh.block_number,
+                                  "previewed_steps": [step.action for step in fresh.steps],
+                                  "ticket_digests": [ticket.digest for ticket in fresh.tickets]}
             s.state.reduce_for_flatten("confirmed flatten")
+            # An e-stop (or a risk halt) stopped the wallet's signing; the confirmed flatten is the one
+            # thing allowed to sign again, and only for its own steps: the state is REDUCING (every
+            # instruction must reduce risk), the tick loop waits on the lock, and signing stops again
+            # when the flatten ends.
+            if s.onchain is not None:
+                s.onchain.resume()
             try:
-                outcome = await s.run_program(tracked(flatten_program(s.portfolio, s.feed.view, t, s.params), report), t)
+                outcome = await s.run_program(tracked(program, report), t)
                 if outcome.stop is not None:
                     report.failed.append(f"{report.pending or 'flatten'}: {outcome.stop}")
+                report.failed.extend(deviations)
             finally:
                 s.state.halt("flatten finished")
+                if s.onchain is not None:
+                    s.onchain.halt("flatten finished")
             s.after_manual_trades(t)
             if not report.failed:
                 s.mark_flat()
             s.journal.event(s.request_id, "session", "flatten", closed=report.closed, failed=report.failed,
-                            cannot_unwind=report.cannot_unwind)
+                            cannot_unwind=report.cannot_unwind, **confirmed_plan)
         s.publish()
         return report
 

@@ -54,6 +54,7 @@ from engine.execution.outcome import Failures, ProgramOutcome, StopKind
 from engine.services.live.alerts import Alert, AlertBus, AlertKind, journal_alert
 from engine.services.live.blotter import Blotter
 from engine.services.live.book_store import BookWriter, apply_fill, book_of, load_book
+from engine.services.live.cash_recon import CashBook, VenuePaidFunding, perp_symbols_of
 from engine.services.live.chain_estop import ChainEStop
 from engine.services.live.chain_recovery import (
     ChainRecovery,
@@ -92,8 +93,8 @@ from engine.services.live.outcome_resolver import (
     ResolvePolicy,
     UnknownOutcomeResolver,
 )
+from engine.services.live.pending_tx_hold import PendingTxHold
 from engine.services.live.pretrade import PreTradeRefused
-from engine.services.live.cash_recon import CashBook, VenuePaidFunding, perp_symbols_of
 from engine.services.live.reconcile import (
     TransfersInFlight,
     VenueReading,
@@ -103,6 +104,7 @@ from engine.services.live.reconcile import (
     spot_keys_of,
     spot_total,
 )
+from engine.services.live.resting_orders import RestingOrder, RestingOrders
 from engine.services.live.recovery import RecoveryReport, book_spot_baseline
 from engine.services.live.risk_limits import Breach, RiskLimits, RiskWatch
 from engine.services.live.snapshot import (
@@ -175,12 +177,19 @@ class LiveSession:
         self.estop_dead_man_seconds = estop_dead_man_seconds
         self.resolver = UnknownOutcomeResolver(order_venues, resolve_policy or ResolvePolicy(),
                                                listener=self._outcome_event)
+        # New risk waits while a transaction of the wallet is pending (read between steps only).
+        self.tx_hold = PendingTxHold((lambda: self.onchain.pending() if self.onchain is not None else [])
+                                     if live and onchain is not None else None)
         self.gate = OrderGate(self.state, order_venues, self._journal_order, resolver=self.resolver,
-                              write_ahead=self._write_ahead if live else None, on_unresolved=self._unresolved)
+                              write_ahead=self._write_ahead if live else None, on_unresolved=self._unresolved,
+                              hold=self.tx_hold)
         progress: list[ProgressListener] = [self._estop_progress]
         if on_cancel_progress is not None:
             progress.append(lambda p: on_cancel_progress(self.request_id, p))
         self.estop = EmergencyStop(self.state, order_venues, self.gate, cancel_timeout_seconds, progress)
+        # Limit orders resting at a venue: followed until final, later fills booked once each.
+        self.resting = RestingOrders(order_venues, self._book_resting_fill)
+        self._resumed_resting: set[str] = set()     # loaded from a book whose perp sizes came from the venue
         # The wallet's write side (live sessions of modes with on-chain legs): halted inside every press.
         self.onchain = onchain if live else None
         self.chain_estop = ChainEStop(self.onchain, progress) if self.onchain is not None else None
@@ -234,7 +243,7 @@ class LiveSession:
             if self.onchain is not None:
                 self.router = OnchainRouter(self.onchain, self.portfolio, feed.view, params, self.state, self.ledger,
                                             numeraire, hf_floor=limits.hf_floor, transfers=transfers,
-                                            on_step=self._chain_step)
+                                            on_step=self._chain_step, hold=self.tx_hold)
             self.live_exec = LiveExecutor(self.gate, params, feed.view, self.portfolio, self.state,
                                           on_settled=self._settled, on_allocation=self._allocated,
                                           on_refused=self._pre_trade_refused, router=self.router)
@@ -287,6 +296,8 @@ class LiveSession:
             for fill in report.adopted:
                 if ":" in fill.symbol:
                     self._adopt_fill(fill, size_from_venue=False)
+            self.resting.load(report.book.get("resting"))
+            self._resumed_resting = {cid for cid, o in self.resting.orders.items() if o.perp}
             for venue, positions in report.positions.items():     # every venue that answered
                 acct = self.portfolio.account(venue)
                 for pos in acct.perps.values():                     # closed while away -> 0
@@ -499,6 +510,10 @@ class LiveSession:
         live = self.execution.sends_orders
         reading: VenueReading | None = None
         chain_wrong: dict[str, float] = {}
+        if live and self.router is not None:
+            await self._update_tx_hold()
+        if live and self.resting:
+            await self._poll_resting(len(self.feed.view.timestamps) - 1)
         if live:
             read_at_ms = int(time.time() * 1000)
             info, reading = await asyncio.gather(
@@ -509,7 +524,10 @@ class LiveSession:
             if self.onchain is not None and self.router is not None:
                 adopt_pending(self, info.t)
                 self.chain_holdings = await asyncio.wait_for(self.onchain.holdings(), self.data_timeout_seconds)
-                chain_wrong = check_chain(self.router.last_holdings, self.chain_holdings)
+                # While a transaction is pending the chain may move under the book at any moment (it
+                # lands): that is booked when the hold lifts; nothing that adds risk goes out meanwhile.
+                if not self.tx_hold.held:
+                    chain_wrong = check_chain(self.router.last_holdings, self.chain_holdings)
         else:
             info = await self.feed.tick()
         unknown = reading is not None and not reading.complete
@@ -522,6 +540,13 @@ class LiveSession:
                            spot=reading.spot, spot_baseline=self.spot_baseline,
                            spot_fee_rate={v: c.spot_taker_bps * 1e-4 for v, c in self.params.cex.items()}) \
             if reading is not None and not unknown else {}
+        if wrong and self.resting and any(k.startswith(f"{v} {s}") for k in wrong for v, s in self.resting.keys()):
+            # A resting order may have filled between its look-up and this reading: look again, book
+            # what it did, and compare once more before anything calls it a mismatch.
+            if await self._poll_resting(info.t) and reading is not None:
+                wrong = mismatches(self.portfolio, reading.positions, self.feed.perp_keys, self.foreign_positions,
+                                   spot=reading.spot, spot_baseline=self.spot_baseline,
+                                   spot_fee_rate={v: c.spot_taker_bps * 1e-4 for v, c in self.params.cex.items()})
         wrong.update(chain_wrong)
         if reading is not None and not unknown:
             cash_wrong, cash_error = await self._check_cash(reading, read_at_ms)
@@ -536,8 +561,10 @@ class LiveSession:
 
         def guard(t: int) -> Allowance:
             self._check_risk(t, info.data_age_seconds, wrong)
-            # Positions that could not be read are unknown, not "none": nothing trades on them.
-            return Allowance.NOTHING if unknown else _ALLOWANCE[self.state.state]
+            # Positions that could not be read are unknown, not "none": nothing trades on them. While a
+            # wallet transaction is pending the strategy's program waits altogether: what it would send
+            # next queues behind that nonce, and what the pending one does is not in the book yet.
+            return Allowance.NOTHING if unknown or self.tx_hold.held else _ALLOWANCE[self.state.state]
 
         if self.execution.sends_orders:
             outcome = await self.cycle.step_async(info.t, self._execute_live, funding_due=bool(self.cash.pending),
@@ -576,6 +603,59 @@ class LiveSession:
         reading.cash.update(again)
         cash.update(again)
         return self.cash.mismatches(self.portfolio, cash), ""
+
+    async def _update_tx_hold(self) -> None:
+        """Between two ticks (no step under way): whatever transaction of the wallet is pending now is
+        left over, and holds new risk. One that was mined or replaced since the last tick lifts the
+        hold; what it did on chain is booked first (as the cancel-pending action books its cancel),
+        so the book keeps matching the chain."""
+        assert self.router is not None
+        t = len(self.feed.view.timestamps) - 1
+        if t < 0:
+            return                               # nothing to value a change with yet: next tick
+        held = self.tx_hold.held
+        self.refresh_tx_hold()
+        if held and not self.tx_hold.held and self.router.last_holdings is not None:
+            await self.router.book_chain_since_last(t)
+            self.chain_adopt_pending = False
+            self.after_manual_trades(t)
+
+    async def _poll_resting(self, t: int) -> int:
+        """Book what the resting orders filled since the last look (between steps, like a manual trade:
+        the next attribution starts from the book as it is now). Returns how many fills were booked."""
+        booked = await self.resting.poll()
+        self._resumed_resting &= set(self.resting.orders)
+        if booked:
+            if t >= 0:
+                self.after_manual_trades(t)
+            else:
+                self._save_book(force=True)
+        return len(booked)
+
+    def _book_resting_fill(self, order: RestingOrder, signed: float, price: float) -> None:
+        """One new fill of a resting order into the book (the venue's taker fee as an upper bound). For
+        an order resumed after a restart, the perp size was taken from the venue already: only its fee
+        and cash move, so it is not counted twice."""
+        cex = self.params.cex.get(order.venue)
+        bps = (cex.perp_taker_bps if order.perp else cex.spot_taker_bps) if cex is not None else 0.0
+        fee = abs(signed) * price * bps * 1e-4
+        from_venue = order.perp and order.client_order_id in self._resumed_resting
+        apply_fill(self.portfolio, order.venue, order.asset, order.perp, signed, price, fee,
+                   size_from_venue=from_venue)
+        self._resumed_resting.discard(order.client_order_id)
+        self.cycle.entered = True
+        self.journal.event(self.request_id, order.venue, "resting_fill", client_order_id=order.client_order_id,
+                           symbol=order.symbol, amount=signed, price=price, fee=fee, source=order.source,
+                           size_from_venue=from_venue)
+
+    def refresh_tx_hold(self) -> None:
+        """Re-read the wallet's pending transactions (call only between steps); journal the hold's
+        changes, so a journal reader sees when and why new risk waited."""
+        before = self.tx_hold.reason
+        after = self.tx_hold.refresh()
+        if after != before:
+            self.journal.event(self.request_id, "chain", "risk_hold" if after else "risk_hold_lifted",
+                               reason=after or before, nonces=[p.nonce for p in self.tx_hold.txs])
 
     def _program_finished(self, outcome: ProgramOutcome, count_failures: bool = True) -> None:
         """Consecutive programs stopped by the venues (not by the trading state) halt the session."""
@@ -692,6 +772,8 @@ class LiveSession:
             book["cash"] = self.cash.to_book()
         if self.router is not None and self.router.last_holdings is not None:
             book["chain"] = holdings_dict(self.router.last_holdings)   # what the chain held after the last step
+        if self.resting:
+            book["resting"] = self.resting.dump()     # saved with the positions their booked fills moved
         return book
 
     def _save_book(self, force: bool = False) -> None:
@@ -751,7 +833,7 @@ class LiveSession:
         phase = self.phase.value
         reason = self.state.history[-1].reason if self.state.history else ""
         pending = tuple(p.describe() for p in self.resolver.pending.values())
-        shown, phase_line = badge(phase, state, reason, len(pending))
+        shown, phase_line = badge(phase, state, reason, len(pending), self.tx_hold.reason)
         events = self.events.events
         inputs = RiskInputs(self.portfolio, mv, self.params, self.limits, self.manager.numeraire, value, drawdown,
                             self.data_age)
@@ -773,7 +855,8 @@ class LiveSession:
             awaiting_ack=self.phase is SessionPhase.AWAITING_ACK,
             recovery_lines=tuple(self.recovery.lines()) if self.recovery is not None else (),
             orders=self.orders, events=tuple(events[-EVENTS_IN_SNAPSHOT:]), events_total=len(events),
-            history=tuple(self.history), unresolved_orders=pending,
+            history=tuple(self.history), unresolved_orders=pending, risk_hold=self.tx_hold.reason,
+            pending_transactions=tuple(f"{p.chain} nonce {p.nonce} {p.label or p.tx_hash}" for p in self.tx_hold.txs),
             journal=self.journal.health().describe(),
         )
 

@@ -71,13 +71,17 @@ class RiskLine:
 
 @dataclass(frozen=True, slots=True)
 class PositionLine:
+    """One valued holding. ``value`` is what the row adds to the book's value in USD(T) (a perp adds its
+    unrealized P&L, AAVE debt a negative amount), so the rows of a snapshot sum to the book's value."""
+
     venue: str
-    kind: str                   # cash | spot | perp | token
+    kind: str                   # cash | spot | perp | token | supply | debt
     asset: str
-    size: float
+    size: float                 # units of ``asset`` (debt negative: owed; supply/debt as underlying)
     entry: float | None = None
-    price: float | None = None
+    price: float | None = None  # USD(T) per unit (a perp's mark)
     unrealized: float | None = None
+    value: float | None = None  # USD(T); None before the first market reading
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +149,10 @@ class SessionSnapshot:
     #: orders whose outcome is being looked up by client id (the program waits for each)
     unresolved_orders: tuple[str, ...] = ()
     journal: str = "journal: ok"      # the journal writer's state in words
+    #: why new risk waits ("" when it does not): a transaction of the wallet is pending
+    risk_hold: str = ""
+    #: the wallet's pending transactions (what Cancel pending transactions replaces)
+    pending_transactions: tuple[str, ...] = ()
 
     @property
     def active(self) -> bool:
@@ -162,10 +170,13 @@ class SessionSnapshot:
         return 3 * self.tick_seconds + 1
 
 
-def badge(phase: str, state: TradingState, reason: str, waiting: int = 0) -> tuple[Badge, str]:
+def badge(phase: str, state: TradingState, reason: str, waiting: int = 0, hold: str = "") -> tuple[Badge, str]:
     """The badge and the phase line, from the same facts. ``waiting``: orders whose outcome is being
-    looked up (the strategy's program waits for them; nothing else is sent)."""
+    looked up (the strategy's program waits for them; nothing else is sent); ``hold``: why new risk
+    waits for a pending wallet transaction."""
     shown, line = _badge(phase, state, reason)
+    if hold and phase in ("running", "awaiting_acknowledgement"):
+        line += f"; {hold}"
     if waiting and phase == "running":
         line += (f"; WAITING: the outcome of {waiting} order{'s' if waiting > 1 else ''} is unknown, looking "
                  f"{'them' if waiting > 1 else 'it'} up by client order id before anything else is sent")
@@ -212,22 +223,42 @@ def estop_line(track: EStopTrack | None) -> EStopLine | None:
                      report.note if report is not None else "", summary)
 
 
-def position_lines(p: Portfolio, mv, t: int) -> tuple[PositionLine, ...]:
-    """The book's holdings per venue, marked at the latest prices."""
+def position_lines(p: Portfolio, mv: MarketView, t: int) -> tuple[PositionLine, ...]:
+    """Every valued holding of the book, one row each, marked at the latest prices: wallet tokens, AAVE
+    supply and debt per reserve (underlying = scaled balance x the reserve's index, as the valuation
+    counts them), then each CEX account's cash, spot and perps. Before the first market reading
+    (``t < 0``) rows carry amounts only."""
+    marked = t >= 0
     rows: list[PositionLine] = []
+    w = p.wallet
+
+    def priced(venue: str, kind: str, asset: str, amount: float) -> PositionLine:
+        price = mv.price_usd(asset, t) if marked else None
+        return PositionLine(venue, kind, asset, amount, price=price, value=None if price is None else amount * price)
+
+    for token, amount in w.tokens.items():
+        if amount:
+            rows.append(priced("wallet", "token", token, amount))
+    for reserve, scaled in w.supply_scaled.items():
+        if scaled:
+            index = mv.supply_index[reserve][t] if marked else None
+            rows.append(priced("aave_v3", "supply", reserve, scaled * index) if index is not None
+                        else PositionLine("aave_v3", "supply", reserve, scaled))
+    for reserve, scaled in w.debt_scaled.items():
+        if scaled:
+            index = mv.borrow_index[reserve][t] if marked else None
+            rows.append(priced("aave_v3", "debt", reserve, -scaled * index) if index is not None
+                        else PositionLine("aave_v3", "debt", reserve, -scaled))
     for venue, acct in p.cex.items():
-        rows.append(PositionLine(venue, "cash", "USDT", acct.usdt))
+        rows.append(PositionLine(venue, "cash", "USDT", acct.usdt, price=1.0, value=acct.usdt))
         for asset, qty in acct.spot.items():
             if qty:
-                rows.append(PositionLine(venue, "spot", asset, qty, price=mv.price_usd(asset, t) if t >= 0 else None))
+                rows.append(priced(venue, "spot", asset, qty))
         for asset, pos in acct.perps.items():
             if pos.size:
-                mark = mv.perp[(venue, asset)][t] if t >= 0 and (venue, asset) in mv.perp else None
-                rows.append(PositionLine(venue, "perp", asset, pos.size, pos.entry_price, mark,
-                                         None if mark is None else pos.unrealized(mark)))
-    for token, amount in p.wallet.tokens.items():
-        if amount:
-            rows.append(PositionLine("wallet", "token", token, amount))
+                mark = mv.perp[(venue, asset)][t] if marked and (venue, asset) in mv.perp else None
+                unrealized = None if mark is None else pos.unrealized(mark)
+                rows.append(PositionLine(venue, "perp", asset, pos.size, pos.entry_price, mark, unrealized, unrealized))
     return tuple(rows)
 
 

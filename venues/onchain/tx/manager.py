@@ -121,6 +121,22 @@ class _Final:
     confirmations: int
 
 
+class MinedBeforeCancel(TransactionError):
+    """A cancel came too late: the transaction it was to replace was mined at the nonce first.
+    ``result`` is that transaction, final (what the nonce did)."""
+
+    def __init__(self, venue: str, detail: str, result: TxResult) -> None:
+        super().__init__(venue, TxStage.SUBMISSION, detail, operation="cancel", tx_hash=result.tx_hash,
+                         nonce=result.nonce)
+        self.result = result
+
+
+def _nonce_taken(exc: TransactionError) -> bool:
+    """The node refused a transaction because its nonce is used already."""
+    detail = exc.detail.lower()
+    return "nonce too low" in detail or "nonce has already been used" in detail or "nonce is too low" in detail
+
+
 class TxManager:
     """Writes for one wallet on one chain; implements the engine's transaction semantics."""
 
@@ -614,14 +630,11 @@ class TxManager:
                 nonce=inflight.nonce,
             )
         if attempt.kind != "cancel" and expect_cancel:
-            raise TransactionError(
+            raise MinedBeforeCancel(
                 self.venue,
-                TxStage.SUBMISSION,
                 f"too late to cancel nonce {inflight.nonce}: {inflight.label} was mined in block "
                 f"{result.block_number}",
-                operation="cancel",
-                tx_hash=attempt.tx_hash,
-                nonce=inflight.nonce,
+                result,
             )
         return result
 
@@ -834,15 +847,28 @@ class TxManager:
     async def cancel(self, nonce: int) -> TxResult:
         """Replace the pending transaction at ``nonce`` with a 0-value self-transfer; wait for it.
 
-        Returns the cancel's result; raises TransactionError if the original was mined first.
+        Returns the cancel's result; raises MinedBeforeCancel (with the mined transaction's result) if
+        the original, or one of its replacements, took the nonce first — also when that happened while
+        the cancel was on its way and the node refused the cancel as "nonce too low": the chain is
+        asked which of our transactions was mined, and that is the answer.
         """
         inflight = self._inflight.get(nonce)
         if inflight is None:
+            finished = self._finished.get(nonce)
+            if finished is not None and finished.final is not None:   # resolved already: say how
+                return await self._outcome(finished, finished.final, expect_cancel=True)
             raise TransactionError(
                 self.venue, TxStage.SUBMISSION, f"no transaction pending at nonce {nonce}", operation="cancel"
             )
         inflight.missing = False
-        await self._replace(inflight, "cancel")
+        try:
+            await self._replace(inflight, "cancel")
+        except TransactionError as exc:
+            if not _nonce_taken(exc):
+                raise
+            # The nonce was used while the cancel was being sent: the watcher finds which of our
+            # attempts holds it (and waits for its confirmations), or that a foreign one does.
+            log.warning("cancel of nonce %d refused (%s): finding which transaction took it", nonce, exc.detail)
         self._watch(inflight)
         assert inflight.task is not None
         final = await asyncio.shield(inflight.task)

@@ -72,6 +72,16 @@ class CexEmergencyStop(StrictModel):
     dead_man_seconds: Annotated[float, Field(ge=1, le=600)]
 
 
+class CexCashReconciliation(StrictModel):
+    """How far the venue's cash (excluding unrealised P&L) may drift from the book's before a live
+    session halts. The book applies the venue's own fills and funding payments, so what remains is
+    rounding: the venue rounds each fee and payment to its precision (1e-8 USDT) while the book
+    computes the fee from the rate in float64. The tolerance must stay below the smallest fee an
+    order pays, so a doubled fill or a missed payment is always a breach."""
+
+    tolerance_usdt: Annotated[float, Field(gt=0, le=1)]
+
+
 class HistoricalData(StrictModel):
     """Which hourly series the shipped data has for this venue (what a backtest can use)."""
 
@@ -104,6 +114,7 @@ class CexVenueConfig(StrictModel):
     #: The exchange's position limit (notional of one perp/spot position).
     max_position_usdt: Positive
     emergency_stop: CexEmergencyStop
+    cash_reconciliation: CexCashReconciliation
     markets: CexMarkets
     historical_data: HistoricalData
     environments: CexEnvironments

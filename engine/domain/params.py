@@ -20,6 +20,7 @@ class CexParams:
     min_order_usdt: float                  # strategy floor: smaller resizes/transfers are not worth sending
     max_order_usdt: float                  # depth limit: a larger single order is refused
     max_position_usdt: float               # the exchange's limit on one position's notional
+    cash_tolerance_usdt: float             # live: venue cash vs book cash beyond this is a breach
 
 
 @dataclass(frozen=True, slots=True)

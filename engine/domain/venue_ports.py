@@ -148,6 +148,33 @@ class VenueBalance:
 
 
 @dataclass(frozen=True, slots=True)
+class VenueCash:
+    """The settlement-currency cash of a venue's accounts that the book's CEX account stands for,
+    *excluding* unrealised P&L: what fees, funding, realised P&L and transfers move, and nothing
+    else. Each venue states it in its own field (Binance USD-M ``walletBalance``, Bybit unified
+    ``walletBalance`` of the coin, OKX ``cashBal``); ``parts`` keeps the per-account amounts (Binance
+    spot and USD-M are separate wallets; the book holds one USDT balance for both)."""
+
+    venue: str
+    asset: str
+    amount: Decimal
+    parts: tuple[tuple[str, Decimal], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class VenueFundingPayment:
+    """One funding settlement the venue booked into the account: ``amount`` received (+) or paid (-),
+    in the settlement currency. ``payment_id`` is the venue's own id (income tranId, execId, billId)."""
+
+    venue: str
+    symbol: str
+    asset: str
+    amount: Decimal
+    timestamp_ms: int
+    payment_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class VenuePosition:
     """A perp position. size > 0 long, < 0 short, in base-asset units (the engine's convention)."""
 
@@ -277,6 +304,15 @@ class CexVenuePort(Protocol):
         ...
 
     async def fetch_positions(self, symbols: Sequence[str] | None = None) -> list[VenuePosition]: ...
+
+    async def fetch_cash(self, asset: str = "USDT") -> VenueCash:
+        """The cash in ``asset`` excluding unrealised P&L; a missing or unparseable field raises
+        VenueError(MALFORMED), never reads as 0."""
+        ...
+
+    async def fetch_funding_payments(self, symbols: Sequence[str], since_ms: int) -> list[VenueFundingPayment]:
+        """Funding the venue settled into the account on ``symbols`` at or after ``since_ms``."""
+        ...
 
     async def fetch_open_orders(self, symbol: str | None = None) -> list[VenueOrder]: ...
 

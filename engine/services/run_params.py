@@ -63,6 +63,7 @@ def build_run_params(resolved: Any, capital: float | None = None) -> RunParams:
                 liquidation_fee_rate=v.liquidation_fee_rate, withdrawal_fee_usdt=v.withdrawal_fee_usdt,
                 min_order_usdt=v.min_order_usdt, max_order_usdt=v.max_order_usdt,
                 max_position_usdt=v.max_position_usdt,
+                cash_tolerance_usdt=v.cash_reconciliation.tolerance_usdt,
             )
     aave = None
     if "aave_v3" in venues:

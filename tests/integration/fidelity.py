@@ -30,12 +30,18 @@ class Endpoint:
     cases: tuple[tuple[str, str], ...]           # (unified method, description) of the recordings
     element: bool = False                        # the recording is one item of this endpoint's list
     category: str | None = None                  # Bybit: only answers of this category (spot/linear)
+    exec_type: str | None = None                 # Bybit execution/list: only rows of this execType
+
 
     def wants(self, answer: Any) -> bool:
         """Is ``answer`` of the kind recorded (Bybit's tickers answer per category)?"""
         if self.category is None:
             return True
-        return isinstance(answer, dict) and (answer.get("result") or {}).get("category") == self.category
+        result = (answer.get("result") or {}) if isinstance(answer, dict) else {}
+        if result.get("category") != self.category:
+            return False
+        rows = result.get("list") or []
+        return self.exec_type is None or bool(rows) and all(r.get("execType") == self.exec_type for r in rows)
 
 
 #: The recordings are of the same endpoints the project's ccxt calls (checked against ccxt's request
@@ -43,7 +49,11 @@ class Endpoint:
 #: trade/batch-orders). A single-order recording stands for the items of the list endpoints.
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("binance", "GET", "api/v3/account", (("fetchBalance", "Spot balance"),)),
-    Endpoint("binance", "GET", "fapi/v3/account", (("fetchPositions", "Fetch linear positions using account endnpoint"),)),
+    Endpoint("binance", "GET", "fapi/v3/account", (("fetchPositions", "Fetch linear positions using account endnpoint"),
+                                                    ("fetchBalance", "Linear swap balance"))),
+    # the recording is of the portfolio-margin twin (papi um/income): the same income rows
+    Endpoint("binance", "GET", "fapi/v1/income", (("fetchFundingHistory", "fetch portfolio margin funding history"),),
+             element=True),
     Endpoint("binance", "GET", "fapi/v3/positionRisk", (("fetchPositions", "Fetch linear positions without symbols"),
                                                         ("fetchPositions", "Fetch linear positions with symbols"))),
     Endpoint("binance", "GET", "api/v3/openOrders", (("fetchOpenOrders", "Fetch spot open orders"),)),
@@ -64,7 +74,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("bybit", "GET", "v5/market/tickers", (("fetchTicker", "swap ticker"),), category="linear"),
     Endpoint("bybit", "GET", "v5/execution/list", (("fetchMyTrades", "spot trades without symbol"),), category="spot"),
     Endpoint("bybit", "GET", "v5/execution/list", (("fetchMyTrades", "swap trades without symbol"),),
-             category="linear"),
+             category="linear", exec_type="Trade"),
+    Endpoint("bybit", "GET", "v5/execution/list", (("fetchFundingHistory", "linear funding history"),),
+             category="linear", exec_type="Funding"),
     Endpoint("okx", "GET", "api/v5/account/balance", (("fetchBalance", "spot balance"),)),
     Endpoint("okx", "GET", "api/v5/account/positions", (("fetchPosition", "fetch position"),)),
     Endpoint("okx", "GET", "api/v5/trade/orders-pending",

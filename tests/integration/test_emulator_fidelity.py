@@ -49,6 +49,10 @@ async def exercise(a: CexVenueAdapter, venue: str, emulator) -> None:
     assert state.open_orders() and state.positions
     await a.fetch_balances()
     await a.fetch_positions()
+    # cash and the funding the venue paid (income / execution list Funding / bills)
+    paid = state.settle_funding(rate=Decimal("0.0001"))
+    await a.fetch_cash()
+    assert [p.payment_id for p in await a.fetch_funding_payments([perp], paid[0].ts_ms)] == [paid[0].record_id]
     await a.fetch_open_orders()
     await a.fetch_market_snapshot([spot, perp])
     assert (await a.fetch_order_by_client_id(spot, filled_spot)).status is OrderStatus.CLOSED
@@ -256,3 +260,47 @@ def test_the_shape_check_itself_finds_missing_keys_and_wrong_types():
     assert shape_problems({"orderId": "123"}, {"orderId": 123}, "binance") == []
     assert shape_problems({"list": [{"a": "1"}]}, {"list": []}, "bybit") == [
         "$.list: emulator list is empty, the recording has 1 item(s)"]
+
+
+@pytest.mark.parametrize("venue", VENUES)
+async def test_recorded_answers_become_the_right_cash_and_funding(emulator, venue):
+    """Cash from the field that excludes unrealised P&L, funding signed as the account sees it."""
+    add_markets(emulator)
+    if venue == "binance":
+        spot = replay(emulator, venue, "GET", "api/v3/account", "fetchBalance", "Spot balance")
+        linear = case(venue, "fetchBalance", "Linear swap balance")
+        emulator.add_fault(venue, "fapi/v3/account", "GET", answer_json=linear["httpResponse"])
+        usdt = next(r for r in linear["httpResponse"]["assets"] if r["asset"] == "USDT")
+        want_cash = dec(spot["USDT"]["total"] if "USDT" in spot else 0) + Decimal(usdt["walletBalance"])
+        rows = replay(emulator, venue, "GET", "fapi/v1/income", "fetchFundingHistory",
+                      "fetch portfolio margin funding history")
+        symbol, bases = "BTC/USDT:USDT", ("BTC",)
+        want_funding = [Decimal(r["info"]["income"]) for r in rows]
+    elif venue == "bybit":
+        balance = case(venue, "fetchBalance", "balance after availableToWithdraw update")
+        emulator.add_fault(venue, "v5/account/wallet-balance", "GET", answer_json=balance["httpResponse"])
+        coin = next(c for c in balance["httpResponse"]["result"]["list"][0]["coin"] if c["coin"] == "USDT")
+        assert coin["walletBalance"] != coin["equity"]          # the recording holds uPnL: equity is not cash
+        want_cash = Decimal(coin["walletBalance"])
+        parsed = replay(emulator, venue, "GET", "v5/execution/list", "fetchFundingHistory", "linear funding history")
+        # ccxt's parse (limited to 2 rows by the recording's input) leaves execFee's sign as its amount
+        assert [r["amount"] for r in parsed] == [float(r["info"]["execFee"]) for r in parsed]
+        recorded = case(venue, "fetchFundingHistory", "linear funding history")["httpResponse"]["result"]["list"]
+        rows = [{"id": r["execId"]} for r in recorded]
+        symbol, bases = "LTC/USDT:USDT", ("LTC",)
+        # execFee is what the account paid: a long at a negative rate receives (-execFee > 0)
+        want_funding = [-Decimal(r["execFee"]) for r in recorded]
+    else:
+        balance = case(venue, "fetchBalance", "spot balance")
+        emulator.add_fault(venue, "api/v5/account/balance", "GET", answer_json=balance["httpResponse"])
+        row = next(d for d in balance["httpResponse"]["data"][0]["details"] if d["ccy"] == "USDT")
+        want_cash = Decimal(row["cashBal"])
+        rows, symbol, bases, want_funding = [], "ETH/USDT:USDT", ("ETH",), []     # no recorded OKX bills
+    a = adapter_for(emulator, venue, bases)
+    try:
+        assert (await a.fetch_cash()).amount == want_cash
+        got = await a.fetch_funding_payments([symbol], 0)
+        assert sorted(p.amount for p in got) == sorted(want_funding)
+        assert {p.payment_id for p in got} == {r["id"] for r in rows}
+    finally:
+        await a.close()

@@ -79,7 +79,11 @@ async def test_market_neutral_entry_funds_the_exchanges_through_the_transfer_ser
             assert move is not None and move.status == "done", (t, move)
             credited[t.destination] = credited.get(t.destination, D(0)) + move.amount
         for venue, amount in credited.items():
-            assert emulator.venues[venue].balance(DEPOSIT_ACCOUNT[venue], "USDT") == before[venue] + amount
+            # less the taker fees of the session's fills on that account, plus any funding it was paid
+            vs = emulator.venues[venue]
+            fees = sum((t.fee for t in vs.trades if vs.account_of(t.order.instrument) == DEPOSIT_ACCOUNT[venue]), D(0))
+            funding = sum((r.amount for r in vs.funding), D(0))
+            assert vs.balance(DEPOSIT_ACCOUNT[venue], "USDT") == before[venue] + amount - fees + funding
             assert [d.tx_hash for d in bridge.deposits[venue]] == [t.tx_hash for t in moved if t.destination == venue]
             assert sum(d.amount for d in bridge.deposits[venue]) == paid[venue]
             assert paid[venue] - amount < D("0.01") * sum(1 for t in moved if t.destination == venue)

@@ -103,9 +103,11 @@ async def test_an_outcome_that_stays_unknown_halts_the_session_with_the_reason(e
         emulator.add_fault("bybit", *SPOT_CREATE, times=1, answer_late_s=1.0)
         rid = await service.start(request(resolve_budget_seconds=1.0))
         # from the first tick on (start() returns before it runs), every look-up fails: open orders,
-        # the order by id, its trades
-        for path in ("v5/order/realtime", "v5/order/history", "v5/execution/list"):
+        # the order by id, its trades (the funding read on the same endpoint still answers: without
+        # it the venue's cash is unknown and nothing trades at all)
+        for path in ("v5/order/realtime", "v5/order/history"):
             emulator.add_fault("bybit", path, "GET", http_status=503)
+        emulator.add_fault("bybit", "v5/execution/list", "GET", query="orderLinkId", http_status=503)
         s = service.session(rid)
         await wait_until(lambda: s.state.state is TradingState.HALTED, timeout=10, what="the halt")
         st = service.status(rid)

@@ -32,9 +32,11 @@ from engine.domain.venue_ports import (
     SendCheck,
     Side,
     VenueBalance,
+    VenueCash,
     VenueError,
     VenueErrorKind,
     VenueFill,
+    VenueFundingPayment,
     VenueOrder,
     VenuePosition,
 )
@@ -158,6 +160,31 @@ class CexVenueAdapter:
                     used = t - free
                 out.append(VenueBalance(self._venue, account.account, asset, free, used, t))
         return out
+
+    async def fetch_cash(self, asset: str = "USDT") -> VenueCash:
+        """The book's one CEX cash balance, as the venue holds it: the sum over this venue's accounts
+        (Binance spot + USD-M wallets; Bybit and OKX one unified account), each read from the field
+        that excludes unrealised P&L (the account's client knows which)."""
+        await self._ensure_markets()
+        results = await asyncio.gather(*(a.read("fetch_balance", a.exchange.fetch_balance) for a in self.accounts))
+        parts = []
+        for account, bal in zip(self.accounts, results):
+            if not isinstance(bal, Mapping):
+                raise VenueError(self._venue, VenueErrorKind.MALFORMED, f"{account.ccxt_id}: balance answer is a "
+                                 f"{type(bal).__name__}", operation="fetch_balance")
+            parts.append((account.account, account.cash_of(bal, asset)))
+        return VenueCash(self._venue, asset, sum((amount for _, amount in parts), Decimal(0)), tuple(parts))
+
+    async def fetch_funding_payments(self, symbols: Sequence[str], since_ms: int) -> list[VenueFundingPayment]:
+        await self._ensure_markets()
+        out: list[VenueFundingPayment] = []
+        for account in self.perp_accounts():
+            mine = [s for s in symbols if self.account_for(s) is account]
+            if not mine:
+                continue
+            for symbol, amount, ts, pid in await account.funding_payments(mine, since_ms):
+                out.append(VenueFundingPayment(self._venue, symbol, symbol.split(":")[-1], amount, ts, pid))
+        return sorted(out, key=lambda p: (p.timestamp_ms, p.payment_id))
 
     async def fetch_positions(self, symbols: Sequence[str] | None = None) -> list[VenuePosition]:
         await self._ensure_markets()

@@ -16,10 +16,20 @@ from __future__ import annotations
 
 import asyncio
 from functools import partial
-from typing import Any, ClassVar, Sequence
+from decimal import Decimal
+from typing import Any, ClassVar, Mapping, Sequence
 
 from engine.domain.venue_ports import MarketKind, VenueError, VenueErrorKind, VenueOrder
-from venues.cex.client import AccountMode, CexClient, KeyPermissions, NotAvailable, RawOrder, Recheck, Sweep
+from venues.cex.client import (
+    AccountMode,
+    CexClient,
+    KeyPermissions,
+    NotAvailable,
+    RawOrder,
+    Recheck,
+    Sweep,
+    number,
+)
 
 
 class _BinanceClient(CexClient):
@@ -165,6 +175,18 @@ class BinanceUsdm(_BinanceClient):
         r = await self.read("fetch_position_mode", self.exchange.fetch_position_mode)
         hedged = bool(r.get("hedged"))
         return AccountMode(hedged, True, "hedge (dual-side) position mode" if hedged else "one-way position mode")
+
+    def cash_of(self, balance: Mapping[str, Any], asset: str) -> Decimal:
+        """USD-M ``walletBalance`` of the asset (fapi account ``assets``): deposits, transfers, realised
+        P&L, fees and funding, without the positions' unrealised P&L (``marginBalance`` adds it)."""
+        info = balance.get("info")
+        return self.cash_row(info.get("assets") if isinstance(info, Mapping) else None, "asset", asset,
+                             "walletBalance", "USD-M assets")
+
+    def funding_amount(self, row: Mapping[str, Any]) -> Decimal | None:
+        """fapi income FUNDING_FEE: ``income`` is signed as the account sees it (+ received)."""
+        info = row.get("info")
+        return number(info.get("income")) if isinstance(info, Mapping) else None
 
     async def funding_interval(self, symbol: str) -> Any:
         intervals = await self.read("fetch_funding_intervals", self.exchange.fetch_funding_intervals, [symbol])

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import asyncio
 from functools import partial
-from typing import Sequence
+from decimal import Decimal
+from typing import Any, Mapping, Sequence
 
 from engine.domain.venue_ports import MarketKind, VenueOrder
-from venues.cex.client import AccountMode, CexClient, KeyPermissions, RawOrder, Recheck, Sweep
+from venues.cex.client import AccountMode, CexClient, KeyPermissions, RawOrder, Recheck, Sweep, number
 
 #: Linear perps settle in USDT or USDC (USDC perps: BTCPERP...); cancel-all needs one settle coin per call.
 SETTLE_COINS = ("USDT", "USDC")
@@ -36,6 +37,24 @@ class Bybit(CexClient):
                                symbol, None, None, self.client_id_params(client_order_id))
         matches = [o for o in rows if o.get("clientOrderId") == client_order_id]
         return self.order(matches[0], symbol, client_order_id) if matches else None
+
+    def cash_of(self, balance: Mapping[str, Any], asset: str) -> Decimal:
+        """Unified account: the coin's ``walletBalance`` (``equity`` adds the perps' unrealised P&L)."""
+        info = balance.get("info")
+        result = info.get("result") if isinstance(info, Mapping) else None
+        accounts = result.get("list") if isinstance(result, Mapping) else None
+        if not isinstance(accounts, list) or len(accounts) != 1 or not isinstance(accounts[0], Mapping):
+            raise self.malformed("fetch_balance", "the wallet-balance answer has no single account in result.list")
+        return self.cash_row(accounts[0].get("coin"), "coin", asset, "walletBalance", "coin")
+
+    def funding_amount(self, row: Mapping[str, Any]) -> Decimal | None:
+        """v5 execution/list rows of execType Funding carry the payment as a *fee*: ``execFee`` > 0 is
+        paid, < 0 received (a long receives at a negative rate: execFee -0.00005586 at feeRate
+        -0.00000383, ccxt/ccxt#19629). ccxt 4.5 passes execFee through unchanged as its ``amount``
+        (ccxt/ccxt#26404): the venue's own field is read and negated here."""
+        info = row.get("info")
+        fee = number(info.get("execFee")) if isinstance(info, Mapping) else None
+        return None if fee is None else -fee
 
     async def cancel_account_wide(self, managed: Sequence[str]) -> Sweep:
         scopes: list[dict[str, str]] = []

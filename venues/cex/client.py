@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from functools import partial
 from typing import Any, Awaitable, Callable, ClassVar, Iterable, Mapping, Sequence
 
@@ -84,6 +84,16 @@ class AccountMode:
 
 class NotAvailable(Exception):
     """The venue offers no way to read this in the current environment (e.g. Binance testnet sapi)."""
+
+
+def number(value: Any) -> Decimal | None:
+    """A finite Decimal from a venue field, or None for a missing or unparseable one (an HTML page or
+    "NaN" where a number belongs must not read as any amount)."""
+    try:
+        d = dec(value)
+    except (InvalidOperation, TypeError, ValueError):
+        return None
+    return d if d is not None and d.is_finite() else None
 
 
 def describe(exc: BaseException) -> str:
@@ -218,6 +228,66 @@ class CexClient(CcxtAccount):
 
     async def set_dead_man(self, timeout_ms: int, managed_perps: Sequence[str]) -> None:
         """Arm (timeout_ms > 0, restarting the countdown) or disarm (0) the cancel-after."""
+
+    # -- cash and funding (the book's cash follows the venue's) ----------------------------------------
+    def cash_of(self, balance: Mapping[str, Any], asset: str) -> Decimal:
+        """The ``asset`` cash of this account excluding unrealised P&L, from a ccxt fetch_balance answer.
+
+        The default is ccxt's unified total, right for an account that holds no perps (a spot wallet
+        has no unrealised P&L); a margin account's client reads the venue's own cash field from
+        ``info``. A total that is not a number is malformed, never 0."""
+        totals = balance.get("total")
+        if not isinstance(totals, Mapping):
+            raise self.malformed("fetch_balance", "the balance answer has no totals")
+        if asset not in totals or totals[asset] is None:
+            return Decimal(0)               # an asset the account never held is not listed
+        value = number(totals[asset])
+        if value is None:
+            raise self.malformed("fetch_balance", f"{asset} total is not a number: {totals[asset]!r}")
+        return value
+
+    def malformed(self, operation: str, detail: str) -> VenueError:
+        return VenueError(self.venue, VenueErrorKind.MALFORMED, f"{self.ccxt_id}: {detail}",
+                          operation=f"{self.ccxt_id}.{operation}")
+
+    def cash_row(self, rows: Any, key: str, asset: str, field_name: str, where: str) -> Decimal:
+        """``field_name`` of the row whose ``key`` is ``asset`` in a venue's list of per-coin rows; no
+        row: the account holds none (venues list only coins held); a row without a readable number in
+        that field, or no list at all: malformed."""
+        if not isinstance(rows, list):
+            raise self.malformed("fetch_balance", f"the balance answer has no {where} list")
+        for row in rows:
+            if isinstance(row, Mapping) and row.get(key) == asset:
+                value = number(row.get(field_name))
+                if value is None:
+                    raise self.malformed("fetch_balance", f"{asset} {field_name} is not a number: "
+                                                          f"{row.get(field_name)!r}")
+                return value
+        return Decimal(0)
+
+    async def funding_payments(self, symbols: Sequence[str], since_ms: int) -> list[tuple[str, Decimal, int, str]]:
+        """(symbol, amount received (+) / paid (-), time ms, venue id) of each funding settlement on
+        ``symbols`` since ``since_ms``, through ccxt's fetch_funding_history (the venue's income or
+        bill endpoint). ``funding_amount`` reads the venue's own signed field from each row."""
+        out: list[tuple[str, Decimal, int, str]] = []
+        for symbol in symbols:
+            rows = await self.read("fetch_funding_history", self.exchange.fetch_funding_history, symbol, since_ms)
+            if not isinstance(rows, list):
+                raise self.malformed("fetch_funding_history", f"funding history is a {type(rows).__name__}")
+            for row in rows:
+                if not isinstance(row, Mapping):
+                    raise self.malformed("fetch_funding_history", "a funding row is not an object")
+                ts, pid = row.get("timestamp"), row.get("id")
+                amount = self.funding_amount(row)
+                if amount is None or not isinstance(ts, int) or not pid:
+                    raise self.malformed("fetch_funding_history", f"unreadable funding row {row.get('info')!r}")
+                if row.get("symbol") in (None, symbol) and ts >= since_ms:
+                    out.append((symbol, amount, ts, str(pid)))
+        return out
+
+    def funding_amount(self, row: Mapping[str, Any]) -> Decimal | None:
+        """The payment received (+) / paid (-) of one ccxt funding-history row (ccxt's ``amount``)."""
+        return number(row.get("amount"))
 
     # -- readiness reads without a unified ccxt method ---------------------------------------------------
     async def key_permissions(self, needs_futures: bool) -> KeyPermissions:

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 from functools import partial
-from typing import Sequence
+from decimal import Decimal
+from typing import Any, Mapping, Sequence
 
 from engine.domain.venue_ports import MarketKind, VenueError, VenueErrorKind, VenueOrder
 from venues.cex.client import AccountMode, CexClient, KeyPermissions, RawOrder, Recheck, Sweep
@@ -31,6 +32,15 @@ class Okx(CexClient):
     MARKET_TYPES = ("spot", "swap")
     KINDS = frozenset({MarketKind.SPOT, MarketKind.PERP})
     ACCOUNT_NAME = "trading"
+
+    def cash_of(self, balance: Mapping[str, Any], asset: str) -> Decimal:
+        """Trading account: the currency's ``cashBal``. ``eq`` (ccxt's total) includes the swaps'
+        unrealised P&L (``upl``), which is not cash: a price move must not read as a cash change."""
+        info = balance.get("info")
+        data = info.get("data") if isinstance(info, Mapping) else None
+        if not isinstance(data, list) or len(data) != 1 or not isinstance(data[0], Mapping):
+            raise self.malformed("fetch_balance", "the account balance answer has no single entry in data")
+        return self.cash_row(data[0].get("details"), "ccy", asset, "cashBal", "details")
 
     # -- raw endpoints of the emergency path (single attempts, unpaced) --------------------------------
     async def pending(self, inst_id: str | None = None) -> list[RawOrder]:

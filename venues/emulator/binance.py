@@ -22,7 +22,7 @@ _SIGNED = {
     "api/v3/account", "api/v3/order", "api/v3/openOrders", "sapi/v1/account/apiRestrictions",
     "fapi/v3/account", "fapi/v2/account", "fapi/v1/leverageBracket", "fapi/v3/positionRisk",
     "fapi/v1/openOrders", "fapi/v1/order", "fapi/v1/allOpenOrders", "fapi/v1/positionSide/dual",
-    "fapi/v1/countdownCancelAll", *transfers.BINANCE_SIGNED,
+    "fapi/v1/countdownCancelAll", "fapi/v1/income", *transfers.BINANCE_SIGNED,
 }
 _STATUS = {"open": "NEW", "filled": "FILLED", "canceled": "CANCELED"}
 _REJECT = {"funds": (-2010, "Account has insufficient balance for requested action."),
@@ -44,8 +44,11 @@ def default_state(keys: TestKeys) -> VenueState:
         for base, price in (("ETH", D("2500")), ("BTC", D("60000"))):
             inst = make_instrument(kind, base, price)
             instruments[inst.key] = inst
-    return VenueState("binance", keys, instruments, {"spot": {"USDT": D("100000"), "ETH": D("10"), "BTC": D("1")},
+    state = VenueState("binance", keys, instruments, {"spot": {"USDT": D("100000"), "ETH": D("10"), "BTC": D("1")},
                                                      "usdm": {"USDT": D("50000")}})
+    # VIP 0 taker fees, as configs/venues/binance.yaml (the book charges those rates)
+    state.taker_fee = {"spot": D("0.001"), "perp": D("0.0005")}
+    return state
 
 
 class BinanceDialect:
@@ -222,6 +225,8 @@ class BinanceDialect:
                             "positionInitialMargin": "0", "openOrderInitialMargin": "0", "adl": 1,
                             "bidNotional": "0", "askNotional": "0", "updateTime": s.now_ms()})
             return json_response(out)
+        if futures and method == "GET" and path == "income":
+            return json_response(self.income(p))
         if path in transfers.BINANCE_PATHS:
             return transfers.binance(self, method, path, p)
         if method == "GET" and path == "positionSide/dual":
@@ -253,12 +258,24 @@ class BinanceDialect:
             return json_response({"symbol": inst.venue_id, "countdownTime": str(countdown)})
         return self.error(-1000, f"emulator: no route {method} {path}", 404)
 
+    def income(self, p: dict) -> list[dict]:
+        """fapi/v1/income: the account's funding fees (incomeType FUNDING_FEE; the emulator books no
+        other income type), oldest first, within startTime..endTime, at most ``limit`` (default 100)."""
+        if p.get("incomeType", "FUNDING_FEE") != "FUNDING_FEE":
+            return []
+        since, until = int(p.get("startTime") or 0), int(p.get("endTime") or 2**62)
+        rows = [r for r in self.s.funding if r.instrument.kind == "perp" and since <= r.ts_ms <= until
+                and p.get("symbol") in (None, r.instrument.venue_id)]
+        return [{"symbol": r.instrument.venue_id, "incomeType": "FUNDING_FEE", "income": fmt(r.amount),
+                 "asset": r.instrument.quote, "info": "FUNDING_FEE", "time": r.ts_ms, "tranId": int(r.record_id),
+                 "tradeId": ""} for r in rows[:int(p.get("limit") or 100)]]
+
     def futures_account(self) -> web.Response:
         s = self.s
         wallet = s.balance("usdm", "USDT")
         upnl = sum((s.unrealized(v) for v in s.positions), D(0))
         margin = sum((abs(p.qty * s.instruments[v].price) / 10 for v, p in s.positions.items()), D(0))
-        asset = {"asset": "USDT", "walletBalance": fmt(wallet), "unrealizedProfit": fmt(upnl),
+        asset = {"asset": "USDT", "walletBalance": fmt(wallet), "unrealizedProfit": fmt(upnl), "marginAvailable": True,
                  "marginBalance": fmt(wallet + upnl), "maintMargin": "0", "initialMargin": fmt(margin),
                  "positionInitialMargin": fmt(margin), "openOrderInitialMargin": "0",
                  "crossWalletBalance": fmt(wallet), "crossUnPnl": fmt(upnl),
@@ -270,7 +287,9 @@ class BinanceDialect:
                       "initialMargin": fmt(abs(p.qty * s.instruments[k].price) / 10), "maintMargin": "0",
                       "updateTime": s.now_ms()}
                      for k, p in s.positions.items() if p.qty != 0]
-        return json_response({"totalInitialMargin": fmt(margin), "totalMaintMargin": "0",
+        return json_response({"feeTier": 0, "canTrade": s.can_trade, "canDeposit": True, "canWithdraw": s.can_withdraw,
+                              "tradeGroupId": -1, "updateTime": 0, "multiAssetsMargin": False,
+                              "totalInitialMargin": fmt(margin), "totalMaintMargin": "0",
                               "totalWalletBalance": fmt(wallet), "totalUnrealizedProfit": fmt(upnl),
                               "totalMarginBalance": fmt(wallet + upnl), "totalPositionInitialMargin": fmt(margin),
                               "totalOpenOrderInitialMargin": "0", "totalCrossWalletBalance": fmt(wallet),

@@ -35,14 +35,23 @@ def make_instrument(category: str, base: str, price: Decimal, quote: str = "USDT
                       key=f"{category}:{venue_id}")
 
 
+def _fee_rate(t) -> Decimal:
+    """The fee rate a trade paid (its fee over its notional)."""
+    notional = t.qty * t.order.instrument.contract_size * t.price
+    return t.fee / notional if notional else D(0)
+
+
 def default_state(keys: TestKeys) -> VenueState:
     instruments = {}
     for category in _CATEGORY_KIND:
         for base, price in (("ETH", D("2501")), ("BTC", D("60010"))):
             inst = make_instrument(category, base, price)
             instruments[inst.key] = inst
-    return VenueState("bybit", keys, instruments, {"unified": {"USDT": D("100000"), "ETH": D("10"), "BTC": D("1")},
+    state = VenueState("bybit", keys, instruments, {"unified": {"USDT": D("100000"), "ETH": D("10"), "BTC": D("1")},
                                                    "funding": {}})
+    # VIP 0 taker fees, as configs/venues/bybit.yaml (the book charges those rates)
+    state.taker_fee = {"spot": D("0.001"), "perp": D("0.00055")}
+    return state
 
 
 class BybitDialect:
@@ -110,13 +119,27 @@ class BybitDialect:
         return {"symbol": inst.venue_id, "orderType": o.type.capitalize(), "underlyingPrice": "",
                 "orderLinkId": o.client_id, "orderId": o.order_id, "stopOrderType": "" if spot else "UNKNOWN",
                 "execTime": str(t.ts_ms), "feeCurrency": inst.base if spot and o.side == "buy" else "",
-                "createType": "CreateByUser", "feeRate": "0", "tradeIv": "", "blockTradeId": "",
+                "createType": "CreateByUser", "feeRate": fmt(_fee_rate(t)), "tradeIv": "", "blockTradeId": "",
                 "markPrice": "" if spot else fmt(inst.price), "execPrice": fmt(t.price), "markIv": "",
                 "orderQty": fmt(o.qty), "orderPrice": fmt(o.price or t.price), "execValue": fmt(value),
                 "closedSize": "" if spot else "0", "execType": "Trade", "seq": t.trade_id,
                 "side": o.side.capitalize(), "indexPrice": "", "leavesQty": "0", "isMaker": o.type == "limit",
-                "execFee": "0", "execId": t.trade_id, "marketUnit": "baseCoin" if spot else "",
+                "execFee": fmt(t.fee), "execId": t.trade_id, "marketUnit": "baseCoin" if spot else "",
                 "execQty": fmt(t.qty)}
+
+    def funding_json(self, r) -> dict:
+        """A Funding row of v5/execution/list: the payment as a fee (``execFee`` > 0 paid, < 0 received),
+        the rate in ``feeRate``, the position's notional in ``execValue``."""
+        inst = r.instrument
+        qty = abs(r.qty)
+        return {"symbol": inst.venue_id, "orderType": "UNKNOWN", "underlyingPrice": "", "orderLinkId": "",
+                "orderId": f"{r.ts_ms // 1000}-{inst.venue_id}-{r.record_id}-{'Buy' if r.qty > 0 else 'Sell'}",
+                "stopOrderType": "UNKNOWN", "execTime": str(r.ts_ms), "feeCurrency": "", "createType": "",
+                "feeRate": fmt(r.rate), "tradeIv": "", "blockTradeId": "", "markPrice": fmt(r.mark),
+                "execPrice": fmt(r.mark), "markIv": "", "orderQty": "0", "orderPrice": "0",
+                "execValue": fmt(qty * r.mark), "closedSize": "0", "execType": "Funding", "seq": r.record_id,
+                "side": "Buy" if r.qty > 0 else "Sell", "indexPrice": "", "leavesQty": "0", "isMaker": False,
+                "execFee": fmt(-r.amount), "execId": r.record_id, "marketUnit": "", "execQty": fmt(qty)}
 
     def market_json(self, inst: Instrument) -> dict:
         if inst.kind == "spot":
@@ -244,6 +267,13 @@ class BybitDialect:
                       and p.get("orderLinkId") in (None, o.client_id) and p.get("orderId") in (None, o.order_id)]
             return self.ok({"category": category, "list": [self.order_json(o) for o in orders],
                             "nextPageCursor": ""})
+        if path == "v5/execution/list" and p.get("execType") == "Funding":
+            since = int(p.get("startTime") or 0)
+            funding = [r for r in s.funding if r.instrument.kind == kind and r.ts_ms >= since
+                       and p.get("symbol") in (None, r.instrument.venue_id)]
+            funding.sort(key=lambda r: r.ts_ms, reverse=True)
+            return self.ok({"nextPageCursor": "", "category": category,
+                            "list": [self.funding_json(r) for r in funding[:int(p.get("size") or p.get("limit") or 50)]]})
         if path == "v5/execution/list":
             since = int(p.get("startTime") or 0)
             rows = [t for t in s.trades if t.order.instrument.kind == kind and t.ts_ms >= since

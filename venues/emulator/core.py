@@ -116,15 +116,17 @@ class FaultRule(RequestFaults):
 
     path: str = ""
     method: str = ""
+    #: a substring the request's query string must contain (empty: any), e.g. "execType=Funding"
+    query: str = ""
     times: int | None = None
     hits: int = 0
     #: answer 200 with this JSON instead of the venue's own, without executing (replays of recorded
     #: real answers, tests/fixtures/ccxt_static); signatures are still checked first
     answer_json: Any = None
 
-    def matches(self, method: str, path: str) -> bool:
+    def matches(self, method: str, path: str, query: str = "") -> bool:
         return (self.times is None or self.hits < self.times) and path.startswith(self.path) \
-            and (not self.method or self.method.upper() == method)
+            and (not self.method or self.method.upper() == method) and self.query in query
 
 
 @dataclass
@@ -188,6 +190,22 @@ class Trade:
     qty: Decimal                   # venue units
     price: Decimal
     ts_ms: int
+    fee: Decimal = D(0)            # taken from the account's quote balance
+
+
+@dataclass(frozen=True)
+class FundingRecord:
+    """One funding settlement the venue paid into (+) or took from (-) the account's quote balance:
+    what the venues' income / execution / bill endpoints report."""
+
+    record_id: str
+    instrument: Instrument
+    qty: Decimal                   # the position, venue units, signed
+    mark: Decimal
+    rate: Decimal
+    amount: Decimal                # quote currency, received (+) / paid (-)
+    balance_after: Decimal
+    ts_ms: int
 
 
 @dataclass(frozen=True)
@@ -224,6 +242,13 @@ class VenueState:
     fault_rules: list[FaultRule] = field(default_factory=list)
     funding_rate: Decimal = D("0.0001")
     funding_interval_h: int = 8
+    #: settle funding into balances at each funding time of the venue's clock (a test that needs a
+    #: settlement at a moment of its choosing calls ``settle_funding``)
+    funding_on_clock: bool = True
+    #: taker fee rate by market kind ("spot", "perp"), taken from the quote balance on every fill
+    taker_fee: dict[str, Decimal] = field(default_factory=dict)
+    funding: list[FundingRecord] = field(default_factory=list)
+    last_funding_ms: int | None = None
     can_trade: bool = True
     can_withdraw: bool = False
     read_only: bool = False
@@ -251,6 +276,40 @@ class VenueState:
     def next_funding_ms(self) -> int:
         interval = self.funding_interval_h * 3_600_000
         return (self.now_ms() // interval + 1) * interval
+
+    # -- funding -----------------------------------------------------------------------------------
+    def settle_funding(self, rate: Decimal | None = None, at_ms: int | None = None) -> list[FundingRecord]:
+        """Pay funding on every open perp now: payment = -size x mark x rate into the account's quote
+        balance (a short receives when the rate is positive), as the venue does at a funding time.
+        ``rate`` defaults to the venue's current ``funding_rate``."""
+        rate = self.funding_rate if rate is None else rate
+        ts = self.now_ms() if at_ms is None else at_ms
+        out: list[FundingRecord] = []
+        for key, pos in self.positions.items():
+            if pos.qty == 0:
+                continue
+            inst = self.instruments[key]
+            amount = -pos.qty * inst.contract_size * inst.price * rate
+            bal = self.balances[self.account_of(inst)]
+            bal[inst.quote] = bal.get(inst.quote, D(0)) + amount
+            record = FundingRecord(str(next(self._ids)), inst, pos.qty, inst.price, rate, amount,
+                                   bal[inst.quote], ts)
+            self.funding.append(record)
+            out.append(record)
+        return out
+
+    def settle_funding_due(self, now_ms: int | None = None) -> list[FundingRecord]:
+        """The clock-driven settlement: funding once per funding time passed since the last check."""
+        now = self.now_ms() if now_ms is None else now_ms
+        interval = self.funding_interval_h * 3_600_000
+        boundary = now // interval * interval
+        if self.last_funding_ms is None:
+            self.last_funding_ms = boundary       # the venue opened now: the next funding time pays
+            return []
+        if boundary <= self.last_funding_ms:
+            return []
+        self.last_funding_ms = boundary
+        return self.settle_funding(at_ms=boundary)
 
     # -- lookups -----------------------------------------------------------------------------------
     def add_instrument(self, instrument: Instrument) -> Instrument:
@@ -359,6 +418,11 @@ class VenueState:
         account = self.account_of(inst)
         bal = self.balances[account]
         signed = order.qty if order.side == "buy" else -order.qty
+        # The fee in the quote currency, on the notional (OKX contracts x contract size). Real venues
+        # take a spot buy's fee in the bought coin; the emulator keeps every fee in the quote, as the
+        # strategy book does, so the spot coin and the cash both compare exactly.
+        fee = order.qty * inst.contract_size * price * self.taker_fee.get(inst.kind, D(0))
+        bal[inst.quote] = bal.get(inst.quote, D(0)) - fee
         if inst.kind == "spot":
             bal[inst.base] = bal.get(inst.base, D(0)) + signed
             bal[inst.quote] = bal.get(inst.quote, D(0)) - signed * price
@@ -379,7 +443,7 @@ class VenueState:
         order.filled, order.avg_price, order.status = order.qty, price, "filled"
         order.locked = None
         order.updated_ms = self.now_ms()
-        self.trades.append(Trade(str(next(self._ids)), order, order.qty, price, order.updated_ms))
+        self.trades.append(Trade(str(next(self._ids)), order, order.qty, price, order.updated_ms, fee))
 
     def move_price(self, key: str, price: Decimal) -> list[Order]:
         """Move the market of ``key`` to ``price``; every resting limit order the new touch crosses
@@ -513,11 +577,13 @@ class ExchangeEmulator:
         self._dead_man_task = asyncio.ensure_future(self._dead_man_loop())
 
     async def _dead_man_loop(self) -> None:
-        """The venues' countdown checker (Binance checks about every 10 ms)."""
+        """The venues' countdown checker (Binance checks about every 10 ms), and their funding clock."""
         while True:
             for state in self.venues.values():
                 if state.dead_man:
                     state.expire_dead_man()
+                if state.funding_on_clock:
+                    state.settle_funding_due()
             await asyncio.sleep(0.01)
 
     async def stop(self) -> None:
@@ -576,7 +642,7 @@ class ExchangeEmulator:
         tail = request.match_info["tail"]
         state.requests.append((request.method, tail))
         faults: RequestFaults = state.faults
-        rule = next((r for r in state.fault_rules if r.matches(request.method, tail)), None)
+        rule = next((r for r in state.fault_rules if r.matches(request.method, tail, request.query_string)), None)
         if rule is not None:
             rule.hits += 1
             faults = rule

@@ -54,6 +54,7 @@ from engine.execution.outcome import Failures, ProgramOutcome, StopKind
 from engine.services.live.alerts import Alert, AlertBus, AlertKind, journal_alert
 from engine.services.live.blotter import Blotter
 from engine.services.live.book_store import BookWriter, apply_fill, book_of, load_book
+from engine.services.live.cash_recon import CashBook, VenuePaidFunding, perp_symbols_of
 from engine.services.live.chain_estop import ChainEStop
 from engine.services.live.chain_recovery import (
     ChainRecovery,
@@ -94,8 +95,16 @@ from engine.services.live.outcome_resolver import (
 )
 from engine.services.live.pending_tx_hold import PendingTxHold
 from engine.services.live.pretrade import PreTradeRefused
+from engine.services.live.reconcile import (
+    TransfersInFlight,
+    VenueReading,
+    mismatches,
+    read_venues,
+    reread_cash,
+    spot_keys_of,
+    spot_total,
+)
 from engine.services.live.resting_orders import RestingOrder, RestingOrders
-from engine.services.live.reconcile import VenueReading, mismatches, read_venues, spot_keys_of, spot_total
 from engine.services.live.recovery import RecoveryReport, book_spot_baseline
 from engine.services.live.risk_limits import Breach, RiskLimits, RiskWatch
 from engine.services.live.snapshot import (
@@ -209,6 +218,11 @@ class LiveSession:
         self.foreign_positions: dict[tuple[str, str], float] = {}   # venue positions the book does not own
         self.spot_keys = spot_keys_of(params, venues) if live else []
         self.spot_baseline: dict[tuple[str, str], Decimal] = {}     # what spot accounts held beyond the book
+        # Live: each CEX's cash against the book's, and the funding the venues paid (cash_recon.py).
+        cash_venues = [v for v in venues if v in params.cex] if live else []
+        self.cash = CashBook(cash_venues, {v: params.cex[v].cash_tolerance_usdt for v in cash_venues},
+                             int(self.started_at * 1000))
+        self._transfers = transfers
         self.last_reading: VenueReading | None = None
         self.lock = asyncio.Lock()                                  # one of: a tick, a flatten
         self._task: asyncio.Task | None = None
@@ -243,9 +257,12 @@ class LiveSession:
                                        on_refused=self._pre_trade_refused, on_filled=self._paper_filled)
             failures = Failures(halted=(TradingHalted,), rejected=(rejected_exc, PreTradeRefused))
             self.manager = ExecutionManager(self.paper, feed.view, self.ledger, self.events, numeraire, failures)
-        self.cycle = TradingCycle(strategy, params, feed.view, self.portfolio, self.world, self.manager, self.ledger,
+        # Live books the funding the venues paid (read each tick); paper simulates it from the rate.
+        cycle_world = VenuePaidFunding(self.world, self.cash, self.portfolio, feed.view, self.foreign_positions) \
+            if live else self.world
+        self.cycle = TradingCycle(strategy, params, feed.view, self.portfolio, cycle_world, self.manager, self.ledger,
                                   self.events, simulated_liquidations=False, retry_refused_entry=True,
-                                  funding_note=" (estimated from the venue's rate)" if live else "")
+                                  funding_note=" (paid by the venue)" if live else "")
 
     @property
     def strategy(self) -> Strategy:
@@ -273,6 +290,12 @@ class LiveSession:
         adopted_perps: dict[tuple[str, str], float] = {}
         if report.book is not None:
             self.capital = load_book(self.portfolio, report.book, self.capital)
+            # Perp fills the journal never saw trade the journaled positions first: a reducing fill
+            # realises its P&L into the book's cash, as it did into the venue's; then the venue's
+            # sizes are taken as they are.
+            for fill in report.adopted:
+                if ":" in fill.symbol:
+                    self._adopt_fill(fill, size_from_venue=False)
             self.resting.load(report.book.get("resting"))
             self._resumed_resting = {cid for cid, o in self.resting.orders.items() if o.perp}
             for venue, positions in report.positions.items():     # every venue that answered
@@ -291,13 +314,9 @@ class LiveSession:
             adopt_chain(self)
         for fill in report.adopted:
             perp = ":" in fill.symbol
-            asset = fill.symbol.split("/")[0]
             signed = float(fill.amount) if fill.side == "buy" else -float(fill.amount)
-            cex = self.params.cex.get(fill.venue)
-            fee_bps = (cex.perp_taker_bps if perp else cex.spot_taker_bps) if cex is not None else 0.0
-            fee = abs(signed) * float(fill.price) * fee_bps * 1e-4
-            apply_fill(self.portfolio, fill.venue, asset, perp, signed, float(fill.price), fee,
-                       size_from_venue=perp and report.book is not None)
+            if not (perp and report.book is not None):          # (a resumed book's perps: above)
+                self._adopt_fill(fill, size_from_venue=False)
             if perp:
                 adopted_perps[(fill.venue, fill.symbol)] = adopted_perps.get((fill.venue, fill.symbol), 0.0) + signed
             self.cycle.entered = True
@@ -308,8 +327,23 @@ class LiveSession:
                     if abs(foreign) > 1e-12:
                         self.foreign_positions[(venue, p.symbol)] = foreign
         self._set_spot_baseline(report)
+        changed = sorted({d.venue for d in report.differences if d.kind in ("position_mismatch", "spot_mismatch")})
+        self.cash.restore(report.book, remeasure=changed)
+        if changed and report.book is not None:
+            self.journal.event(self.request_id, "session", "cash_baseline_remeasured", venues=changed,
+                               reason="a position changed while away (acknowledged): the venue's cash is taken as is")
         if report.adopted:
             self._save_book(force=True)
+
+    def _adopt_fill(self, fill, *, size_from_venue: bool) -> None:
+        """Book a fill found at restart, with the fee the book charges every fill."""
+        perp = ":" in fill.symbol
+        signed = float(fill.amount) if fill.side == "buy" else -float(fill.amount)
+        cex = self.params.cex.get(fill.venue)
+        fee_bps = (cex.perp_taker_bps if perp else cex.spot_taker_bps) if cex is not None else 0.0
+        fee = abs(signed) * float(fill.price) * fee_bps * 1e-4
+        apply_fill(self.portfolio, fill.venue, fill.symbol.split("/")[0], perp, signed, float(fill.price), fee,
+                   size_from_venue=size_from_venue)
 
     def _set_spot_baseline(self, report: RecoveryReport) -> None:
         """What each spot account holds beyond the book: from the resumed book when it says, else
@@ -481,9 +515,11 @@ class LiveSession:
         if live and self.resting:
             await self._poll_resting(len(self.feed.view.timestamps) - 1)
         if live:
+            read_at_ms = int(time.time() * 1000)
             info, reading = await asyncio.gather(
                 self.feed.tick(), read_venues(self.venues, self.feed.perp_keys, self.spot_keys,
-                                              self.data_timeout_seconds))
+                                              self.data_timeout_seconds, cash_venues=self.cash.venues,
+                                              ))
             self.last_reading = reading
             if self.onchain is not None and self.router is not None:
                 adopt_pending(self, info.t)
@@ -512,6 +548,16 @@ class LiveSession:
                                    spot=reading.spot, spot_baseline=self.spot_baseline,
                                    spot_fee_rate={v: c.spot_taker_bps * 1e-4 for v, c in self.params.cex.items()})
         wrong.update(chain_wrong)
+        if reading is not None and not unknown:
+            cash_wrong, cash_error = await self._check_cash(reading, read_at_ms)
+            wrong.update(cash_wrong)
+            skipped = "; ".join(f"{v} cash not compared: {why}" for v, why in reading.cash_skipped.items())
+            if skipped:
+                self.last_error = "; ".join(x for x in (self.last_error, skipped) if x)
+            if cash_error:
+                unknown = True
+                self.last_error = "; ".join(x for x in (self.last_error, f"venue state UNKNOWN, no trading this "
+                                                                         f"tick: {cash_error}") if x)
 
         def guard(t: int) -> Allowance:
             self._check_risk(t, info.data_age_seconds, wrong)
@@ -521,13 +567,42 @@ class LiveSession:
             return Allowance.NOTHING if unknown or self.tx_hold.held else _ALLOWANCE[self.state.state]
 
         if self.execution.sends_orders:
-            outcome = await self.cycle.step_async(info.t, self._execute_live, funding_due=info.funding_settled,
+            outcome = await self.cycle.step_async(info.t, self._execute_live, funding_due=bool(self.cash.pending),
                                                   guard=guard)
         else:
             outcome = self.cycle.step(info.t, funding_due=info.funding_settled, guard=guard)
         if outcome is not None:
             self._program_finished(outcome)
         self._after_tick(info.at)
+
+    async def _check_cash(self, reading: VenueReading, read_at_ms: int) -> tuple[dict[str, float], str]:
+        """Queue the funding the venues paid, take missing baselines, compare each venue's cash with
+        the book's. A venue with a transfer in flight is skipped (said in the reading); a difference is
+        looked at again after reading the venue's funding history and then its cash once more (a
+        payment the book has not read yet). Returns (differences, error of that second read)."""
+        self.cash.take(reading.funding)
+        if isinstance(self._transfers, TransfersInFlight):
+            for venue in sorted(reading.cash):
+                moving = self._transfers.in_flight(venue)
+                if moving:
+                    reading.cash_skipped[venue] = f"a transfer to or from it is in flight ({len(moving)})"
+        cash = {v: c for v, c in reading.cash.items() if v not in reading.cash_skipped}
+        if self.cash.set_missing_baselines(self.portfolio, cash, read_at_ms=read_at_ms):
+            self._save_book(force=self.cycle.entered)
+        wrong = self.cash.mismatches(self.portfolio, cash)
+        if not wrong:
+            return {}, ""
+        symbols = perp_symbols_of([k for k in self.feed.perp_keys if k[0] in {w.split(" ")[0] for w in wrong}])
+        if not symbols:
+            return wrong, ""
+        payments, again, error = await reread_cash(self.venues, symbols, {v: self.cash.cursor[v] for v in symbols},
+                                                   self.data_timeout_seconds)
+        if error:
+            return {}, error
+        self.cash.take(payments)
+        reading.cash.update(again)
+        cash.update(again)
+        return self.cash.mismatches(self.portfolio, cash), ""
 
     async def _update_tx_hold(self) -> None:
         """Between two ticks (no step under way): whatever transaction of the wallet is pending now is
@@ -693,6 +768,8 @@ class LiveSession:
     # ---------------------------------------------------------------- book persistence
     def book(self) -> dict:
         book = book_of(self.portfolio, self.capital, self.cycle.entered, self._flat, self.spot_baseline)
+        if self.cash.venues:
+            book["cash"] = self.cash.to_book()
         if self.router is not None and self.router.last_holdings is not None:
             book["chain"] = holdings_dict(self.router.last_holdings)   # what the chain held after the last step
         if self.resting:
@@ -902,6 +979,7 @@ class LiveSession:
         self._save_book()
 
     def _allocated(self, ins: Instruction) -> None:
+        self.cash.allocated(ins.venue, ins.to_venue, ins.amount)
         self.journal.event(self.request_id, ins.venue, "allocation", to_venue=ins.to_venue, amount=ins.amount,
                            note="book-only: no withdrawal is sent; the venue account must hold the margin")
 

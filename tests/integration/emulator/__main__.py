@@ -78,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "in-memory keyring), inject faults, and run check-venues against it.",
         epilog=f"faults (NAME=VALUE, VALUE in JSON: 503, 0.5, true; a bare word is a string):\n{faults}\n\nA --fault-rule applies to one endpoint: METHOD is GET, "
                "POST, DELETE or * (any), PATH a prefix of the path after the venue (e.g. api/v5/trade/batch-orders, "
-               "fapi/v1/order, v5/order/create); times=N limits it to the next N matching requests, and "
+               "fapi/v1/order, v5/order/create); query=TEXT only matches requests whose query string contains TEXT "
+               "(e.g. execType=Funding), times=N limits it to the next N matching requests, and "
                "answer_json=JSON answers with that body instead of the venue's own (a recorded real answer).")
     parser.add_argument("--mode", default="eth_basis", choices=MODES, metavar="MODE",
                         help=f"the mode whose venues are checked, one of: {', '.join(MODES)} (default eth_basis)")

@@ -144,13 +144,14 @@ async def test_a_spot_buy_fee_taken_in_the_coin_keeps_cash_and_spot_equal_to_the
     holding match the venue to float rounding, tick after tick, with no fee allowance needed."""
     rid, s = await entered(service)
     [buy] = [o for o in emulator.venues["bybit"].orders.values() if o.instrument.kind == "spot"]
-    assert buy.side == "buy" and buy.fee_asset == "ETH" and buy.fee == buy.filled * emulator.venues["bybit"].taker_fee["spot"]
+    assert buy.side == "buy" and buy.fee_asset == "ETH"
+    assert buy.fee == buy.filled * emulator.venues["bybit"].taker_fee["spot"]
     assert s.portfolio.cex["bybit"].spot["ETH"] == pytest.approx(float(buy.filled - buy.fee), abs=1e-12)
     cash_gaps: list[float] = []
     spot_gaps: list[float] = []
     for _ in range(4):
-        ticks = s.ticks
-        await wait_until(lambda: s.ticks >= ticks + 1, what="a tick")
+        seen = s.ticks
+        await wait_until(lambda seen=seen: s.ticks >= seen + 1, what="a tick")
         async with s.lock:
             cash_gaps.extend(abs(g) for g in cash_gap(s, emulator).values())
             spot_gaps.append(abs(spot_gap(s, emulator, "bybit", "ETH")))

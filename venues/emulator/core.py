@@ -248,7 +248,8 @@ class VenueState:
     #: settle funding into balances at each funding time of the venue's clock (a test that needs a
     #: settlement at a moment of its choosing calls ``settle_funding``)
     funding_on_clock: bool = True
-    #: taker fee rate by market kind ("spot", "perp"), taken from the quote balance on every fill
+    #: taker fee rate by market kind ("spot", "perp"), taken on every fill: a spot buy's from the coin
+    #: bought, every other from the quote
     taker_fee: dict[str, Decimal] = field(default_factory=dict)
     funding: list[FundingRecord] = field(default_factory=list)
     last_funding_ms: int | None = None

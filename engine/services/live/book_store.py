@@ -3,9 +3,10 @@ a restarted session so it resumes its positions instead of entering again on top
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Sequence
+from typing import Any
 
 from engine.domain.portfolio import CexAccount, Portfolio
 from engine.domain.venue_ports import VenueFee, VenueFill
@@ -69,7 +70,8 @@ def quote_of(symbol: str) -> str:
     return symbol.rpartition(":")[2] if ":" in symbol else symbol.partition("/")[2]
 
 
-def fill_fee(fees: Sequence[VenueFee], symbol: str, notional: float, bps: float, share: float = 1.0) -> FillFee:
+def fill_fee(fees: Sequence[VenueFee], symbol: str, notional: float, bps: float,
+             share: float = 1.0) -> FillFee:
     """The fee of a fill of ``symbol`` worth ``notional`` USDT: the venue's own ``fees`` (times
     ``share``, the part of the order this fill is) where it reported them, else ``bps`` of the notional.
 

@@ -182,11 +182,12 @@ class LiveExecutor:
         cost = fee.value(ref) + signed * (price - ref)
         return Fill(ins, signed, signed - fee.coin, price, cost, 0.0)
 
-    def fill_fee(self, venue: str, symbol: str, order: VenueOrder, notional: float, share: float = 1.0) -> FillFee:
+    def fill_fee(self, venue: str, symbol: str, order: VenueOrder, notional: float,
+                 share: float = 1.0) -> FillFee:
         """The fee of (``share`` of) ``order``: as the venue reported it, else the configured taker rate."""
         cex = self.params.cex[venue]
-        return fill_fee(order.fees, symbol, notional, cex.perp_taker_bps if ":" in symbol else cex.spot_taker_bps,
-                        share)
+        bps = cex.perp_taker_bps if ":" in symbol else cex.spot_taker_bps
+        return fill_fee(order.fees, symbol, notional, bps, share)
 
     async def _settle(self, venue: str, request: OrderRequest, order: VenueOrder) -> VenueOrder:
         """Read the order back until the venue reports it finished (market orders: milliseconds)."""

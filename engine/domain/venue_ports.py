@@ -213,8 +213,19 @@ class OrderRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class VenueFee:
+    """A fee as the venue took it: ``cost`` of ``currency`` (a spot buy's fee is in the coin bought on
+    Binance, Bybit and OKX; a spot sell's and a perp's in the quote). A negative cost is a rebate."""
+
+    currency: str
+    cost: Decimal
+
+
+@dataclass(frozen=True, slots=True)
 class VenueOrder:
-    """An order as the venue reports it. Amounts in base units."""
+    """An order as the venue reports it. Amounts in base units. ``fees``: what it paid so far, per
+    currency, as the venue reports it; empty where the answer carries no fee (Binance's order look-up
+    and futures answers), so the caller estimates it from the fee schedule."""
 
     venue: str
     symbol: str
@@ -228,11 +239,12 @@ class VenueOrder:
     average: Decimal | None
     status: OrderStatus
     timestamp_ms: int | None = None
+    fees: tuple[VenueFee, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class VenueFill:
-    """One trade of an order, in base units."""
+    """One trade of an order, in base units, with its fee where the venue reports it."""
 
     venue: str
     symbol: str
@@ -242,6 +254,7 @@ class VenueFill:
     amount: Decimal
     price: Decimal
     timestamp_ms: int | None = None
+    fees: tuple[VenueFee, ...] = ()
 
 
 @dataclass(slots=True)

@@ -18,6 +18,7 @@ from engine.domain.venue_ports import (
     OrderStatus,
     OrderType,
     Side,
+    VenueFee,
     new_client_order_id,
 )
 from tests.integration.emulator import binance as emu_binance
@@ -28,6 +29,7 @@ from tests.integration.fidelity import ENDPOINTS, case, merged, shape_problems
 from tests.integration.test_emulator_adapters import adapter
 from venues.cex import diagnostics
 from venues.cex.adapter import CexVenueAdapter, dec
+from venues.cex.numbers import fees_of
 
 VENUES = ("binance", "bybit", "okx")
 
@@ -171,6 +173,8 @@ async def test_recorded_okx_answers_become_the_right_balances_positions_and_orde
         got = await a.fetch_order_by_client_id("LTC/USDT", filled["clientOrderId"])
         assert (got.status, got.filled, got.average) == (OrderStatus.CLOSED, Decimal("0.1"), Decimal("101.58"))
         assert got.order_id == "1339107111507525632"
+        # a real spot buy: OKX took its fee in the LTC bought (fee -0.0001, feeCcy LTC)
+        assert got.fees == (VenueFee("LTC", Decimal("0.0001")),) and filled["fee"]["currency"] == "LTC"
     finally:
         await a.close()
 
@@ -195,6 +199,11 @@ async def test_recorded_bybit_answers_become_the_right_balances_positions_and_or
         (o,) = await a.fetch_open_orders("BTC/USDT:USDT")
         assert (o.order_id, o.side, o.status, o.amount, o.price) == (
             orders["id"], Side.BUY, OrderStatus.OPEN, Decimal("0.001"), Decimal(102000))
+
+        # a real spot buy's trade: Bybit took its fee in the ETH bought (execFee, feeCurrency ETH)
+        trades = case("bybit", "fetchMyTrades", "spot trades without symbol")
+        [row] = [r for r in trades["httpResponse"]["result"]["list"] if r.get("feeCurrency") == "ETH"][:1]
+        assert row["side"] == "Buy" and fees_of(trades["parsedResponse"][0]) == (VenueFee("ETH", Decimal("0.000001")),)
 
         created = replay(emulator, "bybit", "POST", "v5/order/create", "createOrder", "create spot order")
         order = await a.create_order(OrderRequest("LTC/USDT", Side.BUY, OrderType.LIMIT, Decimal("0.1"),
@@ -239,6 +248,44 @@ async def test_recorded_binance_answers_become_the_right_balances_positions_and_
                                                   new_client_order_id(), price=Decimal(241)))
         assert (order.order_id, order.status, order.amount, order.price) == (
             created["id"], OrderStatus.OPEN, Decimal("0.05"), Decimal(241))
+    finally:
+        await a.close()
+
+
+@pytest.mark.parametrize("venue", VENUES)
+async def test_fees_are_taken_and_reported_as_each_venue_does(emulator, venue):
+    """A spot buy pays its fee in the coin bought, a spot sell and a perp trade in USDT; each venue
+    reports them where it really does (Binance: the FULL create answer's fills, commissionAsset; its
+    order look-up and futures answers carry none. Bybit: cumFeeDetail on the order, execFee and
+    feeCurrency on its trades. OKX: fee/feeCcy on the order and on its fills), and the adapter turns
+    them into the order's and fills' fees."""
+    a = adapter(emulator, venue)
+    state = emulator.venues[venue]
+    spot, perp = "ETH/USDT", "ETH/USDT:USDT"
+    rate = {kind: state.taker_fee[kind] for kind in ("spot", "perp")}
+    try:
+        await a.load_markets()
+        eth_before = sum((b.get("ETH", D(0)) for b in state.balances.values()), D(0))
+        buy, sell, short = new_client_order_id(), new_client_order_id(), new_client_order_id()
+        created = await a.create_order(OrderRequest(spot, Side.BUY, OrderType.MARKET, Decimal("0.01"), buy))
+        await a.create_order(OrderRequest(spot, Side.SELL, OrderType.MARKET, Decimal("0.005"), sell))
+        await a.create_order(OrderRequest(perp, Side.SELL, OrderType.MARKET, Decimal("0.1"), short))
+        eth_after = sum((b.get("ETH", D(0)) for b in state.balances.values()), D(0))
+        assert eth_after - eth_before == Decimal("0.01") * (1 - rate["spot"]) - Decimal("0.005")
+        buy_fee = (VenueFee("ETH", Decimal("0.01") * rate["spot"]),)
+        sold = state.find_order(client_id=sell)
+        sell_fee = (VenueFee("USDT", Decimal("0.005") * sold.avg_price * rate["spot"]),)
+        shorted = state.find_order(client_id=short)
+        perp_fee = (VenueFee("USDT", shorted.qty * shorted.instrument.contract_size * shorted.avg_price * rate["perp"]),)
+        if venue == "binance":
+            assert created.fees == buy_fee                                       # the FULL answer's fills
+            assert (await a.fetch_order_by_client_id(spot, buy)).fees == ()     # GET: no fee reported
+            assert (await a.fetch_order_by_client_id(perp, short)).fees == ()
+        else:
+            for symbol, cid, want in ((spot, buy, buy_fee), (spot, sell, sell_fee), (perp, short, perp_fee)):
+                assert (await a.fetch_order_by_client_id(symbol, cid)).fees == want, (symbol, cid)
+                [fill] = await a.fetch_fills_by_client_id(symbol, cid)
+                assert fill.fees == want, (symbol, cid)
     finally:
         await a.close()
 

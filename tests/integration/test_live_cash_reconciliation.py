@@ -130,3 +130,46 @@ async def test_a_venue_with_a_transfer_in_flight_is_not_compared_until_it_lands(
     await wait_until(lambda: s.state.state is TradingState.HALTED, what="the comparison once it landed")
     assert "okx USDT cash" in service.status(rid).state_reason
     journal.close()
+
+
+def spot_gap(s, emulator, venue: str, asset: str) -> float:
+    """(venue's spot coin - baseline) - book's holding, from the emulator's own balances."""
+    held = sum((b.get(asset, D(0)) for b in emulator.venues[venue].balances.values()), D(0))
+    return float(held - s.spot_baseline[(venue, asset)]) - s.portfolio.cex[venue].spot.get(asset, 0.0)
+
+
+async def test_a_spot_buy_fee_taken_in_the_coin_keeps_cash_and_spot_equal_to_the_venue(service, emulator):
+    """Bybit takes a spot buy's fee in the ETH bought (as the real venue does) and reports it: the book
+    holds the ETH that arrived and pays only the notional in USDT, so both the cash and the spot
+    holding match the venue to float rounding, tick after tick, with no fee allowance needed."""
+    rid, s = await entered(service)
+    [buy] = [o for o in emulator.venues["bybit"].orders.values() if o.instrument.kind == "spot"]
+    assert buy.side == "buy" and buy.fee_asset == "ETH"
+    assert buy.fee == buy.filled * emulator.venues["bybit"].taker_fee["spot"]
+    assert s.portfolio.cex["bybit"].spot["ETH"] == pytest.approx(float(buy.filled - buy.fee), abs=1e-12)
+    cash_gaps: list[float] = []
+    spot_gaps: list[float] = []
+    for _ in range(4):
+        seen = s.ticks
+        await wait_until(lambda seen=seen: s.ticks >= seen + 1, what="a tick")
+        async with s.lock:
+            cash_gaps.extend(abs(g) for g in cash_gap(s, emulator).values())
+            spot_gaps.append(abs(spot_gap(s, emulator, "bybit", "ETH")))
+    st = service.status(rid)
+    assert st.state == "ACTIVE" and not st.breaches, (st.state_reason, st.breaches, st.last_error)
+    assert max(cash_gaps) <= 1e-6, cash_gaps
+    assert max(spot_gaps) <= 1e-12, spot_gaps                          # far inside any fee allowance
+    assert s.reconciliation_error < 0.01                                # the coin fee is an attributed cost
+
+    # flattening sells the coin (Bybit takes that fee in USDT): still equal on both counts
+    report = await service.flatten(rid, confirmed=True)
+    assert report.failed == []
+    sells = [o for o in emulator.venues["bybit"].orders.values() if o.instrument.kind == "spot" and o.side == "sell"]
+    assert len(sells) == 1 and sells[0].fee_asset == "USDT" and sells[0].fee > 0
+    ticks = s.ticks
+    await wait_until(lambda: s.ticks >= ticks + 2, what="ticks after the flatten")
+    async with s.lock:
+        assert max(abs(g) for g in cash_gap(s, emulator).values()) <= 1e-6
+        assert abs(spot_gap(s, emulator, "bybit", "ETH")) <= 1e-12
+    st = service.status(rid)
+    assert not st.breaches, (st.state_reason, st.breaches, st.last_error)

@@ -86,10 +86,14 @@ async def test_a_spot_buy_books_the_units_and_pays_the_ask_and_the_fee(live, emu
     executor, book, _, _, params = live
     fill = await executor.execute(Instruction(Op.SPOT_TRADE, "bybit", "ETH", 0.5, reason="entry"), 0)
     price = SPOT + TICK
-    fee = 0.5 * price * params.cex["bybit"].spot_taker_bps * 1e-4
-    assert book.cex["bybit"].spot["ETH"] == 0.5
-    assert book.cex["bybit"].usdt == pytest.approx(5_000.0 - 0.5 * price - fee)
-    assert fill.execution_cost == pytest.approx(fee + 0.5 * TICK)
+    # Bybit takes a spot buy's fee in the coin bought and reports it (cumFeeDetail): the book holds
+    # what arrived, the cash pays the notional only, and the fee is a cost valued at the spot price
+    fee_eth = 0.5 * params.cex["bybit"].spot_taker_bps * 1e-4
+    assert book.cex["bybit"].spot["ETH"] == pytest.approx(0.5 - fee_eth, abs=1e-15)
+    assert float(emulator.venues["bybit"].balances["unified"]["ETH"]) - 10 == pytest.approx(0.5 - fee_eth, abs=1e-12)
+    assert book.cex["bybit"].usdt == pytest.approx(5_000.0 - 0.5 * price)
+    assert fill.amount_out == pytest.approx(0.5 - fee_eth, abs=1e-15)
+    assert fill.execution_cost == pytest.approx(fee_eth * SPOT + 0.5 * TICK)
 
 
 async def test_reducing_lets_a_buy_back_through_as_reduce_only_and_refuses_growing_the_short(live, emulator):

@@ -81,7 +81,8 @@ async def test_market_neutral_entry_funds_the_exchanges_through_the_transfer_ser
         for venue, amount in credited.items():
             # less the taker fees of the session's fills on that account, plus any funding it was paid
             vs = emulator.venues[venue]
-            fees = sum((t.fee for t in vs.trades if vs.account_of(t.order.instrument) == DEPOSIT_ACCOUNT[venue]), D(0))
+            fees = sum((t.fee for t in vs.trades if vs.account_of(t.order.instrument) == DEPOSIT_ACCOUNT[venue]
+                        and t.fee_asset == "USDT"), D(0))                 # a spot buy pays in the coin
             funding = sum((r.amount for r in vs.funding), D(0))
             assert vs.balance(DEPOSIT_ACCOUNT[venue], "USDT") == before[venue] + amount - fees + funding
             assert [d.tx_hash for d in bridge.deposits[venue]] == [t.tx_hash for t in moved if t.destination == venue]

@@ -191,8 +191,12 @@ async def test_a_resting_limit_orders_later_fills_are_booked_once_and_the_book_k
     await wait_until(lambda: s.ticks >= ticks + 3, what="three ticks after the fills")
     assert s.state.state is TradingState.ACTIVE, s.state.history[-1].reason if s.state.history else ""
     assert s.portfolio.cex["binance"].perps["ETH"].size == pytest.approx(perp_before + 0.02, abs=1e-12)
-    assert s.portfolio.cex["bybit"].spot["ETH"] == pytest.approx(spot_before + 0.01, abs=1e-12)
+    # Bybit took the spot buy's fee in ETH and reported it: the book holds what arrived
+    spot_fee = 0.01 * float(emulator.venues["bybit"].taker_fee["spot"])
+    assert s.portfolio.cex["bybit"].spot["ETH"] == pytest.approx(spot_before + 0.01 - spot_fee, abs=1e-12)
     fills = resting_fills(service, rid)
+    spot_fill = next(f for f in fills if f["client_order_id"] == spot.client_order_id)
+    assert spot_fill["fee_reported"] and spot_fill["fee_coin"] == pytest.approx(spot_fee) and spot_fill["fee"] == 0
     assert sorted((f["client_order_id"], f["amount"], f["price"]) for f in fills) == sorted(
         [(perp.client_order_id, pytest.approx(0.02), pytest.approx(float(perp_limit))),
          (spot.client_order_id, pytest.approx(0.01), pytest.approx(float(spot_limit)))]), "each fill booked once"

@@ -41,7 +41,7 @@ from engine.domain.venue_ports import (
     VenuePosition,
 )
 from venues.cex.client import CexClient, Recheck, Sweep, describe, order_fields
-from venues.cex.numbers import as_float, dec, kind_of, step
+from venues.cex.numbers import as_float, dec, fees_of, kind_of, step
 
 __all__ = ["CexVenueAdapter", "dec", "kind_of"]
 
@@ -261,7 +261,7 @@ class CexVenueAdapter:
             side = t.get("side")
             out.append(VenueFill(self._venue, symbol, t.get("order"), client_order_id,
                                  Side(side) if side in ("buy", "sell") else None, amount * size, price,
-                                 t.get("timestamp")))
+                                 t.get("timestamp"), fees_of(t)))
         return out
 
     # -- writes ------------------------------------------------------------------------------------

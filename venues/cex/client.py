@@ -25,7 +25,7 @@ from typing import Any, Awaitable, Callable, ClassVar, Iterable, Mapping, Sequen
 
 from engine.domain.venue_ports import MarketKind, OrderStatus, Side, VenueError, VenueErrorKind, VenueOrder
 from venues.cex.account import CcxtAccount, RetryPolicy
-from venues.cex.numbers import dec
+from venues.cex.numbers import dec, fees_of
 from venues.credentials import Secret
 
 _STATUS = {
@@ -151,7 +151,7 @@ class CexClient(CcxtAccount):
             filled=filled * size if filled is not None else None,
             price=dec(o.get("price")), average=dec(o.get("average")),
             status=_STATUS.get(str(o.get("status")).lower(), OrderStatus.UNKNOWN),
-            timestamp_ms=o.get("timestamp"))
+            timestamp_ms=o.get("timestamp"), fees=fees_of(o))
 
     def canceled(self, o: RawOrder, symbol: str | None = None) -> VenueOrder:
         return VenueOrder(**{**order_fields(self.order(o, symbol)), "status": OrderStatus.CANCELED})

@@ -6,7 +6,7 @@ from typing import Any
 
 import ccxt
 
-from engine.domain.venue_ports import MarketKind, VenueError, VenueErrorKind
+from engine.domain.venue_ports import MarketKind, VenueError, VenueErrorKind, VenueFee
 
 
 def dec(value: Any) -> Decimal | None:
@@ -16,6 +16,25 @@ def dec(value: Any) -> Decimal | None:
     if isinstance(value, Decimal):
         return value
     return Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value))
+
+
+def fees_of(raw: Any) -> tuple[VenueFee, ...]:
+    """The fees of a ccxt-parsed order or trade, summed per currency: ccxt's ``fees`` list (every
+    currency the venue charged in), else its single ``fee``. Entries without a currency or a cost
+    are left out; none at all means the venue did not report the fee (not that it was zero)."""
+    if not isinstance(raw, dict):
+        return ()
+    listed = raw.get("fees")
+    entries = listed if isinstance(listed, list) and listed else [raw.get("fee")]
+    totals: dict[str, Decimal] = {}
+    for entry in entries:
+        if not isinstance(entry, dict):
+            continue
+        currency, cost = entry.get("currency"), dec(entry.get("cost"))
+        if not currency or cost is None or not cost.is_finite():
+            continue
+        totals[str(currency)] = totals.get(str(currency), Decimal(0)) + cost
+    return tuple(VenueFee(c, v) for c, v in totals.items())
 
 
 def kind_of(symbol: str) -> MarketKind:

@@ -86,7 +86,10 @@ class BinanceDialect:
             return self.error(-1021, "Timestamp for this request is outside of the recvWindow.")
         return None
 
-    def order_json(self, o: Order, futures: bool) -> dict:
+    def order_json(self, o: Order, futures: bool, *, placed: bool = False) -> dict:
+        """An order as Binance answers it; ``placed``: the spot POST answer (newOrderRespType FULL),
+        whose ``fills`` carry each trade's commission in the asset it was taken in (the bought coin
+        on a buy). The GET answer and every futures answer report no fee, as on Binance."""
         out = {
             "symbol": o.instrument.venue_id, "orderId": int(o.order_id), "clientOrderId": o.client_id,
             "price": fmt(o.price or D(0)), "origQty": fmt(o.qty), "executedQty": fmt(o.filled),
@@ -104,8 +107,15 @@ class BinanceDialect:
             out.update({"orderListId": -1, "transactTime": o.created_ms, "time": o.created_ms,
                         "cummulativeQuoteQty": fmt(o.filled * o.avg_price), "isWorking": True,
                         "workingTime": o.created_ms, "selfTradePreventionMode": "NONE", "icebergQty": "0",
-                        "origQuoteOrderQty": "0", "fills": []})
+                        "origQuoteOrderQty": "0",
+                        "fills": [self.fill_json(t) for t in self.s.trades if t.order is o] if placed else []})
         return out
+
+    @staticmethod
+    def fill_json(t) -> dict:
+        """One entry of a spot FULL order answer's ``fills``."""
+        return {"price": fmt(t.price), "qty": fmt(t.qty), "commission": fmt(t.fee),
+                "commissionAsset": t.fee_asset, "tradeId": int(t.trade_id)}
 
     def market_json(self, inst: Instrument) -> dict:
         filters = [
@@ -303,7 +313,7 @@ class BinanceDialect:
             o = s.place(f"{kind}:{p['symbol']}", p["side"].lower(), p["type"].lower(), Decimal(p["quantity"]),
                         Decimal(p["price"]) if "price" in p else None, p.get("newClientOrderId"),
                         reduce_only=p.get("reduceOnly") == "true")
-            return json_response(self.order_json(o, futures))
+            return json_response(self.order_json(o, futures, placed=True))
         order = s.find_order(p.get("orderId"), p.get("origClientOrderId"))
         if order is None or order.instrument.key != f"{kind}:{p.get('symbol')}":
             return self.error(-2013 if method == "GET" else -2011,

@@ -36,9 +36,11 @@ def make_instrument(category: str, base: str, price: Decimal, quote: str = "USDT
 
 
 def _fee_rate(t) -> Decimal:
-    """The fee rate a trade paid (its fee over its notional)."""
-    notional = t.qty * t.order.instrument.contract_size * t.price
-    return t.fee / notional if notional else D(0)
+    """The fee rate a trade paid (its fee over what it was taken on: the coin bought on a spot buy,
+    else the notional)."""
+    inst = t.order.instrument
+    base = t.qty if t.fee_asset == inst.base else t.qty * inst.contract_size * t.price
+    return t.fee / base if base else D(0)
 
 
 def default_state(keys: TestKeys) -> VenueState:
@@ -93,12 +95,12 @@ class BybitDialect:
         category = "spot" if o.instrument.kind == "spot" else "linear"
         inst = o.instrument
         leaves = o.qty - o.filled if o.status == "open" else D(0)
-        fee_coin = inst.base if inst.kind == "spot" and o.side == "buy" else inst.quote
+        fee_coin = o.fee_asset or (inst.base if inst.kind == "spot" and o.side == "buy" else inst.quote)
         return {"orderId": o.order_id, "orderLinkId": o.client_id, "symbol": inst.venue_id,
                 "category": category, "price": fmt(o.price or D(0)), "qty": fmt(o.qty),
                 "side": o.side.capitalize(), "orderStatus": _STATUS[o.status], "avgPrice": fmt(o.avg_price),
-                "cumExecQty": fmt(o.filled), "cumExecValue": fmt(o.filled * o.avg_price), "cumExecFee": "0",
-                "cumFeeDetail": {fee_coin: "0"} if o.filled else {},
+                "cumExecQty": fmt(o.filled), "cumExecValue": fmt(o.filled * o.avg_price), "cumExecFee": fmt(o.fee),
+                "cumFeeDetail": {fee_coin: fmt(o.fee)} if o.filled else {},
                 "leavesQty": fmt(leaves), "leavesValue": fmt(leaves * (o.price or inst.price)), "timeInForce": "GTC",
                 "orderType": o.type.capitalize(), "reduceOnly": o.reduce_only, "closeOnTrigger": False,
                 "createdTime": str(o.created_ms), "updatedTime": str(o.updated_ms), "positionIdx": 0,
@@ -118,7 +120,7 @@ class BybitDialect:
         value = t.qty * t.price
         return {"symbol": inst.venue_id, "orderType": o.type.capitalize(), "underlyingPrice": "",
                 "orderLinkId": o.client_id, "orderId": o.order_id, "stopOrderType": "" if spot else "UNKNOWN",
-                "execTime": str(t.ts_ms), "feeCurrency": inst.base if spot and o.side == "buy" else "",
+                "execTime": str(t.ts_ms), "feeCurrency": t.fee_asset if spot else "",
                 "createType": "CreateByUser", "feeRate": fmt(_fee_rate(t)), "tradeIv": "", "blockTradeId": "",
                 "markPrice": "" if spot else fmt(inst.price), "execPrice": fmt(t.price), "markIv": "",
                 "orderQty": fmt(o.qty), "orderPrice": fmt(o.price or t.price), "execValue": fmt(value),

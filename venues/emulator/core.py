@@ -173,6 +173,8 @@ class Order:
     created_ms: int = 0
     updated_ms: int = 0
     locked: tuple[str, Decimal] | None = None   # spot: (asset, amount) held for a resting order
+    fee: Decimal = D(0)            # the fees its trades paid, in ``fee_asset``
+    fee_asset: str = ""
 
 
 @dataclass
@@ -190,7 +192,8 @@ class Trade:
     qty: Decimal                   # venue units
     price: Decimal
     ts_ms: int
-    fee: Decimal = D(0)            # taken from the account's quote balance
+    fee: Decimal = D(0)            # taken from the account's ``fee_asset`` balance
+    fee_asset: str = ""
 
 
 @dataclass(frozen=True)
@@ -245,7 +248,8 @@ class VenueState:
     #: settle funding into balances at each funding time of the venue's clock (a test that needs a
     #: settlement at a moment of its choosing calls ``settle_funding``)
     funding_on_clock: bool = True
-    #: taker fee rate by market kind ("spot", "perp"), taken from the quote balance on every fill
+    #: taker fee rate by market kind ("spot", "perp"), taken on every fill: a spot buy's from the coin
+    #: bought, every other from the quote
     taker_fee: dict[str, Decimal] = field(default_factory=dict)
     funding: list[FundingRecord] = field(default_factory=list)
     last_funding_ms: int | None = None
@@ -418,11 +422,15 @@ class VenueState:
         account = self.account_of(inst)
         bal = self.balances[account]
         signed = order.qty if order.side == "buy" else -order.qty
-        # The fee in the quote currency, on the notional (OKX contracts x contract size). Real venues
-        # take a spot buy's fee in the bought coin; the emulator keeps every fee in the quote, as the
-        # strategy book does, so the spot coin and the cash both compare exactly.
-        fee = order.qty * inst.contract_size * price * self.taker_fee.get(inst.kind, D(0))
-        bal[inst.quote] = bal.get(inst.quote, D(0)) - fee
+        # Fees as the real venues take them: a spot buy pays in the coin bought (the account receives
+        # the amount less the fee), a spot sell and every perp trade in the quote (USDT), on the
+        # notional (OKX contracts x contract size).
+        rate = self.taker_fee.get(inst.kind, D(0))
+        if inst.kind == "spot" and order.side == "buy":
+            fee, fee_asset = order.qty * rate, inst.base
+        else:
+            fee, fee_asset = order.qty * inst.contract_size * price * rate, inst.quote
+        bal[fee_asset] = bal.get(fee_asset, D(0)) - fee
         if inst.kind == "spot":
             bal[inst.base] = bal.get(inst.base, D(0)) + signed
             bal[inst.quote] = bal.get(inst.quote, D(0)) - signed * price
@@ -443,7 +451,8 @@ class VenueState:
         order.filled, order.avg_price, order.status = order.qty, price, "filled"
         order.locked = None
         order.updated_ms = self.now_ms()
-        self.trades.append(Trade(str(next(self._ids)), order, order.qty, price, order.updated_ms, fee))
+        order.fee, order.fee_asset = order.fee + fee, fee_asset
+        self.trades.append(Trade(str(next(self._ids)), order, order.qty, price, order.updated_ms, fee, fee_asset))
 
     def move_price(self, key: str, price: Decimal) -> list[Order]:
         """Move the market of ``key`` to ``price``; every resting limit order the new touch crosses

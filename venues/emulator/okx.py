@@ -110,7 +110,9 @@ class OkxDialect:
                 "accFillSz": fmt(o.filled), "fillSz": fmt(o.filled), "fillPx": fmt(o.avg_price) if filled else "",
                 "fillTime": str(o.updated_ms) if filled else "", "tradeId": "1" if filled else "",
                 "avgPx": fmt(o.avg_price) if filled else "", "cTime": str(o.created_ms), "uTime": str(o.updated_ms),
-                "fee": "0", "feeCcy": inst.base if spot and o.side == "buy" else inst.quote, "rebate": "0",
+                "fee": fmt(-o.fee) if o.fee else "0",
+                "feeCcy": o.fee_asset or (inst.base if spot and o.side == "buy" else inst.quote),
+                "rebate": "0",
                 "rebateCcy": inst.quote, "pnl": "0", "reduceOnly": str(o.reduce_only).lower(),
                 "tdMode": "cash" if spot else "cross", "posSide": "net", "lever": "" if spot else "10", "ccy": "",
                 "tgtCcy": "base_ccy" if spot and o.type == "market" else "", "category": "normal",
@@ -129,7 +131,7 @@ class OkxDialect:
                 "fillPxUsd": "", "instId": inst.venue_id, "clOrdId": o.client_id, "posSide": "net",
                 "billId": t.trade_id, "fillMarkVol": "", "tag": "", "fillTime": str(t.ts_ms),
                 "execType": "M" if o.type == "limit" else "T", "fillIdxPx": "", "tradeId": t.trade_id,
-                "fillMarkPx": "" if spot else fmt(inst.price), "feeCcy": inst.quote, "ts": str(t.ts_ms)}
+                "fillMarkPx": "" if spot else fmt(inst.price), "feeCcy": t.fee_asset or inst.quote, "ts": str(t.ts_ms)}
 
     async def handle(self, request: web.Request, path: str, body: bytes, auth_only: bool = False) -> web.Response | None:
         """Answer one request; ``auth_only``: only check its signature (None when it passes)."""

@@ -3,10 +3,13 @@ a restarted session so it resumes its positions instead of entering again on top
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from engine.domain.portfolio import CexAccount, Portfolio
+from engine.domain.venue_ports import VenueFee, VenueFill
 
 Book = dict[str, Any]
 
@@ -47,20 +50,76 @@ def load_book(p: Portfolio, book: Book, capital: float) -> float:
     return float(book.get("capital", capital))
 
 
-def apply_fill(p: Portfolio, venue: str, asset: str, perp: bool, signed_qty: float, price: float, fee: float,
+@dataclass(frozen=True, slots=True)
+class FillFee:
+    """What one fill paid, as the book takes it: ``cash`` USDT from the account's cash and ``coin``
+    units of the traded coin from its spot holding (Binance, Bybit and OKX take a spot buy's fee in
+    the coin bought). ``reported``: the venue said so; otherwise the fee schedule's estimate in USDT."""
+
+    cash: float = 0.0
+    coin: float = 0.0
+    reported: bool = False
+
+    def value(self, price: float) -> float:
+        """The fee in USD, its coin part at ``price`` (the price the book values the coin at)."""
+        return self.cash + self.coin * price
+
+
+def quote_of(symbol: str) -> str:
+    """The currency a fill of ``symbol`` settles in: a perp's settle coin, a spot pair's quote."""
+    return symbol.rpartition(":")[2] if ":" in symbol else symbol.partition("/")[2]
+
+
+def fill_fee(fees: Sequence[VenueFee], symbol: str, notional: float, bps: float,
+             share: float = 1.0) -> FillFee:
+    """The fee of a fill of ``symbol`` worth ``notional`` USDT: the venue's own ``fees`` (times
+    ``share``, the part of the order this fill is) where it reported them, else ``bps`` of the notional.
+
+    The estimate is also used when a fee came in a currency the book does not hold (BNB on a Binance
+    account paying fees in BNB): the book has nowhere to take it from, and the venue's cash and coin
+    are then reconciled against the estimate as when no fee is reported."""
+    estimate = FillFee(cash=notional * bps * 1e-4)
+    if not fees:
+        return estimate
+    base, quote, perp = symbol.partition("/")[0], quote_of(symbol), ":" in symbol
+    cash = coin = 0.0
+    for f in fees:
+        if f.currency == quote:
+            cash += float(f.cost) * share
+        elif f.currency == base and not perp:
+            coin += float(f.cost) * share
+        else:
+            return estimate
+    return FillFee(cash, coin, True)
+
+
+def summed_fees(fills: Sequence[VenueFill]) -> tuple[VenueFee, ...]:
+    """The fees of an order's trades per currency; none when any trade came without its fee (a
+    partial sum would read as the whole fee)."""
+    if not fills or any(not f.fees for f in fills):
+        return ()
+    totals: dict[str, Decimal] = {}
+    for f in fills:
+        for fee in f.fees:
+            totals[fee.currency] = totals.get(fee.currency, Decimal(0)) + fee.cost
+    return tuple(VenueFee(c, v) for c, v in totals.items())
+
+
+def apply_fill(p: Portfolio, venue: str, asset: str, perp: bool, signed_qty: float, price: float, fee: FillFee,
                *, size_from_venue: bool = False) -> None:
-    """A fill the book never saw (found at restart): spot moves the coin and the cash; a perp trades
-    the position, or, where the venue's own size was already taken (``size_from_venue``), only
-    books its fee."""
+    """Book one fill with its fee into ``p``: spot moves the coin (less a fee taken in it) and the
+    cash (less a fee taken in it); a perp trades the position and pays its fee from the cash, or,
+    where the venue's own size was already taken (``size_from_venue``, a fill found at restart),
+    only books its fee. Every place the live book takes a fill goes through here."""
     acct = p.account(venue)
     if perp:
         if size_from_venue:
-            acct.usdt -= fee
+            acct.usdt -= fee.cash
         else:
-            acct.usdt += acct.perp(asset).trade(signed_qty, price) - fee
+            acct.usdt += acct.perp(asset).trade(signed_qty, price) - fee.cash
     else:
-        acct.spot[asset] = acct.spot.get(asset, 0.0) + signed_qty
-        acct.usdt -= signed_qty * price + fee
+        acct.spot[asset] = acct.spot.get(asset, 0.0) + signed_qty - fee.coin
+        acct.usdt -= signed_qty * price + fee.cash
 
 
 class BookWriter:

@@ -27,6 +27,7 @@ from engine.domain.market import MarketView
 from engine.domain.params import RunParams
 from engine.domain.portfolio import Portfolio
 from engine.domain.venue_ports import OrderRequest, OrderStatus, OrderType, Side, VenueOrder, new_client_order_id
+from engine.services.live.book_store import FillFee, apply_fill, fill_fee
 from engine.services.live.market_feed import perp_symbol, spot_symbol, to_decimal
 from engine.services.live.onchain_routing import OnchainRouter, routes_onchain, touches_wallet
 from engine.services.live.order_gate import OrderGate
@@ -173,13 +174,20 @@ class LiveExecutor:
             raise FillNotConfirmed(f"{ins.venue} {symbol}: filled {filled} without a price")
         signed = filled if ins.amount > 0 else -filled
         ref = self.mv.perp[(ins.venue, ins.asset)][t] if perp else self.mv.price_usd(ins.asset, t)
-        cex = self.params.cex[ins.venue]
-        fee = abs(filled) * price * (cex.perp_taker_bps if perp else cex.spot_taker_bps) * 1e-4
+        fee = self.fill_fee(ins.venue, symbol, order, abs(filled) * price)
         self._apply(ins, signed, price, fee, perp)
         # Execution cost against the price the book values at (mark / spot): fee + slippage, so the
-        # change in the book's value equals the booked components (as in the backtest).
-        cost = fee + signed * (price - ref)
-        return Fill(ins, signed, signed, price, cost, 0.0)
+        # change in the book's value equals the booked components (as in the backtest). A fee taken
+        # in the coin bought is a cost of the coin's value, so it is valued at that same price.
+        cost = fee.value(ref) + signed * (price - ref)
+        return Fill(ins, signed, signed - fee.coin, price, cost, 0.0)
+
+    def fill_fee(self, venue: str, symbol: str, order: VenueOrder, notional: float,
+                 share: float = 1.0) -> FillFee:
+        """The fee of (``share`` of) ``order``: as the venue reported it, else the configured taker rate."""
+        cex = self.params.cex[venue]
+        bps = cex.perp_taker_bps if ":" in symbol else cex.spot_taker_bps
+        return fill_fee(order.fees, symbol, notional, bps, share)
 
     async def _settle(self, venue: str, request: OrderRequest, order: VenueOrder) -> VenueOrder:
         """Read the order back until the venue reports it finished (market orders: milliseconds)."""
@@ -210,15 +218,10 @@ class LiveExecutor:
             self.on_allocation(ins)
         return Fill(ins, ins.amount, ins.amount, 1.0, 0.0, 0.0)
 
-    def apply_fill(self, ins: Instruction, qty: float, price: float, fee: float, perp: bool) -> None:
+    def apply_fill(self, ins: Instruction, qty: float, price: float, fee: FillFee, perp: bool) -> None:
         """Apply a venue's fill to the strategy's book (also a manual limit order's immediate fill)."""
         self._apply(ins, qty, price, fee, perp)
 
-    def _apply(self, ins: Instruction, qty: float, price: float, fee: float, perp: bool) -> None:
+    def _apply(self, ins: Instruction, qty: float, price: float, fee: FillFee, perp: bool) -> None:
         """Apply the venue's fill to the strategy's book."""
-        acct = self.portfolio.account(ins.venue)
-        if perp:
-            acct.usdt += acct.perp(ins.asset).trade(qty, price) - fee
-        else:
-            acct.spot[ins.asset] = acct.spot.get(ins.asset, 0.0) + qty
-            acct.usdt -= qty * price + fee
+        apply_fill(self.portfolio, ins.venue, ins.asset, perp, qty, price, fee)

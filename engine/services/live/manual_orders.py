@@ -269,8 +269,7 @@ class ManualOrders:
         if filled:
             signed = filled if order.side is Side.BUY else -filled
             ins = self._instruction(order)
-            cex = s.params.cex[order.venue]
-            fee = filled * average * (cex.perp_taker_bps if order.kind == "perp" else cex.spot_taker_bps) * 1e-4
+            fee = s.live_exec.fill_fee(order.venue, order.symbol, venue_order, filled * average)
             s.live_exec.apply_fill(ins, signed, average, fee, order.kind == "perp")
         if venue_order.status not in TERMINAL and filled < float(order.amount):
             # The remainder rests at the venue: followed until final, each later fill booked once.

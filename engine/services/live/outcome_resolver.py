@@ -24,7 +24,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from engine.domain.venue_ports import CexVenuePort, OrderRequest, OrderStatus, VenueError, VenueErrorKind, VenueOrder
+from engine.domain.venue_ports import (
+    CexVenuePort,
+    OrderRequest,
+    OrderStatus,
+    VenueError,
+    VenueErrorKind,
+    VenueOrder,
+)
+
+from engine.services.live.book_store import summed_fees
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +153,7 @@ class UnknownOutcomeResolver:
         complete = filled >= request.amount * (1 - Decimal("1e-9"))
         return VenueOrder(port.venue, request.symbol, fills[0].order_id, request.client_order_id, request.side,
                           request.type.value, request.amount, filled, request.price, average,
-                          OrderStatus.CLOSED if complete else OrderStatus.UNKNOWN)
+                          OrderStatus.CLOSED if complete else OrderStatus.UNKNOWN, fees=summed_fees(fills))
 
     def _tell(self, what: str, item: PendingOutcome, detail: str = "") -> None:
         if self.listener is not None:

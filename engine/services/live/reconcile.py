@@ -33,7 +33,7 @@ from engine.domain.venue_ports import CexVenuePort, VenueBalance, VenueFundingPa
 from engine.services.live.market_feed import perp_symbol, spot_symbol
 
 POSITION_TOLERANCE = 1e-8       # base units; fills are applied from the venue's own numbers
-SPOT_FEE_ALLOWANCE = 2.0        # x the taker fee of the holding: fees taken in the bought coin
+SPOT_FEE_ALLOWANCE = 2.0        # x the taker fee of the holding: coin fees a venue did not report
 
 
 @runtime_checkable

@@ -37,6 +37,7 @@ from engine.domain.venue_ports import (
     Side,
     VenueBalance,
     VenueError,
+    VenueFee,
     VenueOrder,
     VenuePosition,
 )
@@ -72,6 +73,7 @@ class AdoptedFill:
     amount: Decimal
     price: Decimal
     client_order_id: str
+    fees: tuple[VenueFee, ...] = ()     # as the venue reported them (empty: not reported)
 
 
 @dataclass
@@ -326,7 +328,8 @@ async def _resolve_row(report: RecoveryReport, resolver: UnknownOutcomeResolver,
     if filled > 0:
         price = order.average or order.price or Decimal(0)
         journal.fill(row.client_order_id, row.venue, row.symbol, row.side, filled, price)
-        report.adopted.append(AdoptedFill(row.venue, row.symbol, row.side, filled, price, row.client_order_id))
+        report.adopted.append(AdoptedFill(row.venue, row.symbol, row.side, filled, price, row.client_order_id,
+                                           order.fees))
         report.resolved.append(f"{what}: {note}, filled {filled} @ {price}: adopted into the book")
     else:
         report.resolved.append(f"{what}: {note}, nothing filled")

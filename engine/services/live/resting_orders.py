@@ -21,7 +21,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 
-from engine.domain.venue_ports import CexVenuePort, OrderStatus, VenueError
+from engine.domain.venue_ports import CexVenuePort, OrderStatus, VenueError, VenueFee
+from engine.services.live.book_store import summed_fees
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,9 @@ class RestingOrder:
 
 
 #: ``book(order, signed_qty, price)``: apply a new fill of ``order`` to the book.
-BookFill = Callable[[RestingOrder, float, float], None]
+#: books one new fill: (order, signed base units, price, the venue's fees of the order so far, the share
+#: of them this fill is); the fees are empty where the venue did not report them
+BookFill = Callable[[RestingOrder, float, float, tuple[VenueFee, ...], float], None]
 
 
 class RestingOrders:
@@ -105,16 +108,20 @@ class RestingOrders:
                 # the venue's trades of the order: the exact prices of the new part
                 filled = float(traded)
                 cost = float(sum((f.amount * f.price for f in fills), Decimal(0)))
+                fees = summed_fees(fills)
             else:                                        # trades not carried (or lagging): the order's own
                 assert order is not None
                 filled = float(order.filled or 0)
                 average = order.average or order.price or Decimal(0)
                 cost = filled * float(average)
+                fees = order.fees
             new = filled - o.booked
             if new > DUST * max(1.0, o.amount):
                 price = (cost - o.booked_cost) / new
                 signed = new if o.side == "buy" else -new
-                self._book(o, signed, price)
+                # the venue reports fees per order so far: the new part's share of them (one rate per
+                # order, so exact for an order whose fills all pay the same rate)
+                self._book(o, signed, price, fees, new / filled)
                 o.booked, o.booked_cost = filled, cost
                 booked.append((o, signed, price))
             if order is not None and order.status in FINAL and filled >= o.booked - DUST:

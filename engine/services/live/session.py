@@ -44,6 +44,7 @@ from engine.domain.venue_ports import (
     OrderRequest,
     OrderStatus,
     VenueError,
+    VenueFee,
     VenueOrder,
     new_client_order_id,
 )
@@ -53,7 +54,7 @@ from engine.execution.manager import ExecutionManager
 from engine.execution.outcome import Failures, ProgramOutcome, StopKind
 from engine.services.live.alerts import Alert, AlertBus, AlertKind, journal_alert
 from engine.services.live.blotter import Blotter
-from engine.services.live.book_store import BookWriter, apply_fill, book_of, load_book
+from engine.services.live.book_store import BookWriter, apply_fill, book_of, fill_fee, load_book
 from engine.services.live.cash_recon import CashBook, VenuePaidFunding, perp_symbols_of
 from engine.services.live.chain_estop import ChainEStop
 from engine.services.live.chain_recovery import (
@@ -336,12 +337,12 @@ class LiveSession:
             self._save_book(force=True)
 
     def _adopt_fill(self, fill, *, size_from_venue: bool) -> None:
-        """Book a fill found at restart, with the fee the book charges every fill."""
+        """Book a fill found at restart, with the venue's fee where it reported one, else the schedule's."""
         perp = ":" in fill.symbol
         signed = float(fill.amount) if fill.side == "buy" else -float(fill.amount)
         cex = self.params.cex.get(fill.venue)
         fee_bps = (cex.perp_taker_bps if perp else cex.spot_taker_bps) if cex is not None else 0.0
-        fee = abs(signed) * float(fill.price) * fee_bps * 1e-4
+        fee = fill_fee(fill.fees, fill.symbol, abs(signed) * float(fill.price), fee_bps)
         apply_fill(self.portfolio, fill.venue, fill.symbol.split("/")[0], perp, signed, float(fill.price), fee,
                    size_from_venue=size_from_venue)
 
@@ -632,20 +633,23 @@ class LiveSession:
                 self._save_book(force=True)
         return len(booked)
 
-    def _book_resting_fill(self, order: RestingOrder, signed: float, price: float) -> None:
-        """One new fill of a resting order into the book (the venue's taker fee as an upper bound). For
-        an order resumed after a restart, the perp size was taken from the venue already: only its fee
-        and cash move, so it is not counted twice."""
+    def _book_resting_fill(self, order: RestingOrder, signed: float, price: float,
+                           fees: tuple[VenueFee, ...] = (), share: float = 1.0) -> None:
+        """One new fill of a resting order into the book, with ``share`` of the order's fees as the
+        venue reported them (else the venue's taker fee as an upper bound). For an order resumed after
+        a restart, the perp size was taken from the venue already: only its fee and cash move, so it
+        is not counted twice."""
         cex = self.params.cex.get(order.venue)
         bps = (cex.perp_taker_bps if order.perp else cex.spot_taker_bps) if cex is not None else 0.0
-        fee = abs(signed) * price * bps * 1e-4
+        fee = fill_fee(fees, order.symbol, abs(signed) * price, bps, share)
         from_venue = order.perp and order.client_order_id in self._resumed_resting
         apply_fill(self.portfolio, order.venue, order.asset, order.perp, signed, price, fee,
                    size_from_venue=from_venue)
         self._resumed_resting.discard(order.client_order_id)
         self.cycle.entered = True
         self.journal.event(self.request_id, order.venue, "resting_fill", client_order_id=order.client_order_id,
-                           symbol=order.symbol, amount=signed, price=price, fee=fee, source=order.source,
+                           symbol=order.symbol, amount=signed, price=price, fee=fee.cash, fee_coin=fee.coin,
+                           fee_reported=fee.reported, source=order.source,
                            size_from_venue=from_venue)
 
     def refresh_tx_hold(self) -> None:

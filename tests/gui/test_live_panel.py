@@ -49,21 +49,23 @@ def live_window(qtbot, bridge, emulator, cex_store, tmp_path, cache_dir):
     run_on_loop(qtbot, services.live.close())      # pytest-qt may have deleted the window already
 
 
-def start(qtbot, window, **form) -> str:
+def start(qtbot, window, *, timeout_ms: int = 20000, **form) -> str:
+    """Start from the form and wait for the session (``timeout_ms``: the first start of a process
+    loads the data seed cold, slow on a busy box)."""
     panel = window.live_panel
     if form:
         panel.set_form(**form)
-    with qtbot.waitSignal(panel.session_started, timeout=20000) as started:
+    with qtbot.waitSignal(panel.session_started, timeout=timeout_ms) as started:
         qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
     return started.args[0]
 
 
-def start_hedged_live_session(qtbot, window):
+def start_hedged_live_session(qtbot, window, *, start_timeout_ms: int = 20000, orders_timeout_ms: int = 10000):
     """A live session against the emulator, waited until its four entry orders are placed."""
-    rid = start(qtbot, window, execution="live")
+    rid = start(qtbot, window, timeout_ms=start_timeout_ms, execution="live")
     service = window.live_controller.service
     session = service.session(rid)
-    qtbot.waitUntil(lambda: session.ticks >= 2 and len(session.orders) == 4, timeout=10000)
+    qtbot.waitUntil(lambda: session.ticks >= 2 and len(session.orders) == 4, timeout=orders_timeout_ms)
     return rid, service
 
 

@@ -8,28 +8,16 @@ from PySide6.QtCore import Qt
 
 from app.widgets.live_tables import PositionsModel
 from engine.services.live.manual_orders import ManualOrderResult
-from tests.gui.test_live_panel import answer, live_window  # noqa: F401 - the fixture and a helper
+from tests.gui.test_live_panel import answer, live_window, start  # noqa: F401 - the fixture and a helper
+from tests.gui.test_live_panel import start_hedged_live_session as start_live_panel_session
 from tests.integration.live_support import venue_positions
 
 pytest_plugins = ["tests.gui.emulator_support"]
 
 
-def start(qtbot, window, **form) -> str:
-    """Start from the form; the first start of a process loads the data seed cold (slow on a busy box)."""
-    panel = window.live_panel
-    if form:
-        panel.set_form(**form)
-    with qtbot.waitSignal(panel.session_started, timeout=60000) as started:
-        qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
-    return started.args[0]
-
-
 def start_hedged_live_session(qtbot, window):
-    rid = start(qtbot, window, execution="live")
-    service = window.live_controller.service
-    session = service.session(rid)
-    qtbot.waitUntil(lambda: session.ticks >= 2 and len(session.orders) == 4, timeout=15000)
-    return rid, service
+    """As the live panel's tests do, with the room a cold first start of a process needs."""
+    return start_live_panel_session(qtbot, window, start_timeout_ms=60000, orders_timeout_ms=15000)
 
 
 def test_ticket_confirms_sends_and_the_blotter_shows_it(qtbot, live_window, emulator):  # noqa: F811
@@ -83,7 +71,7 @@ def test_a_halted_session_refuses_the_ticket_with_the_reason(qtbot, live_window)
 
 def test_paper_fills_show_in_the_blotter(qtbot, live_window):  # noqa: F811
     window, panel = live_window, live_window.live_panel
-    rid = start(qtbot, window)
+    rid = start(qtbot, window, timeout_ms=60000)
     session = window.live_controller.service.session(rid)
     qtbot.waitUntil(lambda: len(session.orders) >= 4, timeout=10000)
     panel.frames.flush()

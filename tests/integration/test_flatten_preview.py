@@ -14,22 +14,13 @@ import pytest
 
 from engine.services.live import FlattenPreviewStale, FlattenRefused, LiveStartError
 from engine.services.live.state import TradingState
-from tests.integration.chain.live import LoopbackTransfers, align_stack, onchain_service
+from tests.integration.chain.live import (
+    LoopbackTransfers,
+    align_stack,
+    onchain_service_factory,  # noqa: F401 - the make_service fixture
+)
 from tests.integration.live_support import make_service as paper_service
 from tests.integration.live_support import request, venue_positions, wait_until
-
-
-@pytest.fixture
-async def make_service(emulator, cex_store, defi, tmp_path, cache_dir):
-    made = []
-
-    def build(transfers=None):
-        svc = onchain_service(emulator, cex_store, defi, tmp_path, cache_dir, transfers)
-        made.append(svc)
-        return svc
-    yield build
-    for svc in made:
-        await svc.close()
 
 
 def simulated_change(preview, token: str) -> Decimal:

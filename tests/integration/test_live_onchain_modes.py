@@ -20,21 +20,13 @@ from engine.components.risk import onchain_eth_units
 from engine.services.live.state import TradingState
 from engine.strategies.banded_growth import plan_tranches
 from tests.entry_band import net_after_each_step
-from tests.integration.chain.live import EMULATOR_ETH, LoopbackTransfers, align_stack, onchain_service
+from tests.integration.chain.live import (
+    EMULATOR_ETH,
+    LoopbackTransfers,
+    align_stack,
+    onchain_service_factory,  # noqa: F401 - the make_service fixture
+)
 from tests.integration.live_support import request, venue_positions, wait_until
-
-
-@pytest.fixture
-async def make_service(emulator, cex_store, defi, tmp_path, cache_dir):
-    made = []
-
-    def build(transfers=None):
-        svc = onchain_service(emulator, cex_store, defi, tmp_path, cache_dir, transfers)
-        made.append(svc)
-        return svc
-    yield build
-    for svc in made:
-        await svc.close()
 
 
 def chain_matches_book(s) -> None:

@@ -13,6 +13,8 @@ import dataclasses
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from bootstrap import DATA_DIR, live_trading_service
 from engine.config import load_config
 from engine.data import HistoricalDataProvider
@@ -26,7 +28,7 @@ from venues.onchain.devstack.overrides import local_venue_configs
 
 DEPOSIT = "0x90F79bf6EB2c4f870365E785982E1f101E93b906"  # anvil account 3: the exchanges' deposit address
 MARGIN_ACCOUNT = {"binance": "usdm", "bybit": "unified", "okx": "trading"}
-EMULATOR_ETH = Decimal("2500")
+EMULATOR_ETH = Decimal(2500)
 
 
 def store_wallet(store: CredentialStore, defi: LocalStack) -> CredentialStore:
@@ -46,6 +48,21 @@ def onchain_service(emulator: ExchangeEmulator, store: CredentialStore, defi: Lo
         retry=RetryPolicy(attempts=2, base_delay_s=0.01), check_timeout_s=2.0,
         onchain_configs=local_venue_configs(defi.stack, transactions=FAST_TRANSACTIONS),
         transfers=transfers if transfers is not None else NoTransfers())
+
+
+@pytest.fixture(name="make_service")
+async def onchain_service_factory(emulator, cex_store, defi, tmp_path, cache_dir):
+    """``make_service(transfers=None)``: on-chain live services on the test's emulator and stack,
+    closed at the test's end (import it into a test module to use it)."""
+    made = []
+
+    def build(transfers=None):
+        svc = onchain_service(emulator, cex_store, defi, tmp_path, cache_dir, transfers)
+        made.append(svc)
+        return svc
+    yield build
+    for svc in made:
+        await svc.close()
 
 
 def align_stack(defi: LocalStack, mode: str, cache_dir: Path) -> dict[str, float]:

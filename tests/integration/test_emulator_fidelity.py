@@ -272,7 +272,8 @@ async def test_recorded_binance_answers_become_the_right_balances_positions_and_
             want = (VenueFee(row["commissionAsset"], Decimal(row["commission"])),)
             assert fees_of(trades[0]) == want                      # ccxt's own parse of the recording
             assert found.fees == fill.fees == want and found.filled == Decimal(row["qty"])
-            assert (fill.order_id, fill.amount, fill.price) == (row["orderId"], Decimal(row["qty"]), Decimal(row["price"]))
+            assert (fill.order_id, fill.amount, fill.price) == (row["orderId"], Decimal(row["qty"]),
+                                                                 Decimal(row["price"]))
 
         created = replay(emulator, "binance", "POST", "api/v3/order", "createOrder", "spot +selfTradePrevention +iceberg")
         order = await a.create_order(OrderRequest("SOL/USDT", Side.BUY, OrderType.LIMIT, Decimal("0.05"),

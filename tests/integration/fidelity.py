@@ -63,6 +63,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("binance", "POST", "api/v3/order", (("createOrder", "spot +selfTradePrevention +iceberg"),)),
     Endpoint("binance", "POST", "fapi/v1/order", (("createOrders", "create swap orders"),), element=True),
     Endpoint("binance", "GET", "api/v3/ticker/24hr", (("fetchTicker", "public spot ticker"),)),
+    Endpoint("binance", "GET", "api/v3/myTrades", (("fetchMyTrades", "Spot private trade"),)),
+    Endpoint("binance", "GET", "fapi/v1/userTrades", (("fetchMyTrades", "Swap private trade"),)),
     Endpoint("bybit", "GET", "v5/account/wallet-balance", (("fetchBalance", "balance after availableToWithdraw update"),)),
     Endpoint("bybit", "GET", "v5/position/list", (("fetchPositions", "Fetch linear position"),)),
     Endpoint("bybit", "GET", "v5/order/realtime", (("fetchOpenOrder", "Fetch an open swap order by its ID and symbol"),),

@@ -59,13 +59,11 @@ async def exercise(a: CexVenueAdapter, venue: str, emulator) -> None:
     await a.fetch_market_snapshot([spot, perp])
     assert (await a.fetch_order_by_client_id(spot, filled_spot)).status is OrderStatus.CLOSED
     assert (await a.fetch_order_by_client_id(perp, filled_perp)).status is OrderStatus.CLOSED
-    # the second look of an uncertain submit: the order's trades by client id (none on Binance)
+    # the second look of an uncertain submit: the order's trades by client id (Binance: by the orderId
+    # its order look-up by client id gives, myTrades / userTrades)
     spot_fills = await a.fetch_fills_by_client_id(spot, filled_spot)
     perp_fills = await a.fetch_fills_by_client_id(perp, filled_perp)
-    if venue == "binance":
-        assert spot_fills is None and perp_fills is None
-    else:
-        assert [f.amount for f in spot_fills] == [Decimal("0.01")] and [f.amount for f in perp_fills] == [Decimal("0.1")]
+    assert [f.amount for f in spot_fills] == [Decimal("0.01")] and [f.amount for f in perp_fills] == [Decimal("0.1")]
     await a.accounts[0].server_time_ms(samples=1)
     await diagnostics.account_mode(a)
     await a.cancel_all_orders()
@@ -122,6 +120,21 @@ def expect_balances(parsed: dict, balances, account: str) -> None:
         assert b.free == (dec(row["free"]) or Decimal(0)), asset
         if row.get("used") is not None:
             assert b.used == dec(row["used"]), asset
+
+
+def filled_order_answer(trade: dict, client_id: str, futures: bool) -> dict:
+    """The recorded GET order answer (spot closed order / swap order) of the order a recorded trade
+    belongs to, filled by that one trade: the recorded trades' orders were not recorded themselves."""
+    recorded = case("binance", "fetchOpenOrder", "swap open order") if futures else \
+        case("binance", "fetchOrder", "Fetch spot closed order")
+    answer = dict(recorded["httpResponse"])
+    answer.update({"symbol": trade["symbol"], "orderId": trade["orderId"], "clientOrderId": client_id,
+                   "origQty": trade["qty"], "executedQty": trade["qty"], "status": "FILLED"})
+    if futures:
+        answer.update({"cumQty": trade["qty"], "avgPrice": trade["price"], "cumQuote": trade["quoteQty"]})
+    else:
+        answer["cummulativeQuoteQty"] = trade["quoteQty"]
+    return answer
 
 
 def add_markets(emulator) -> None:
@@ -243,6 +256,25 @@ async def test_recorded_binance_answers_become_the_right_balances_positions_and_
         assert (o.order_id, o.client_order_id, o.side, o.status, o.amount, o.price) == (
             orders[0]["id"], orders[0]["clientOrderId"], Side.BUY, OrderStatus.OPEN, Decimal("0.2"), Decimal(50))
 
+        # a recorded order's trades: its orderId from the order look-up, then myTrades / userTrades by it
+        for symbol, path, description in (("LTC/USDT", "api/v3/myTrades", "Spot private trade"),
+                                          ("BTC/USDT:USDT", "fapi/v1/userTrades", "Swap private trade")):
+            trades = replay(emulator, "binance", "GET", path, "fetchMyTrades", description)
+            row = case("binance", "fetchMyTrades", description)["httpResponse"][0]
+            cid = new_client_order_id()
+            futures = ":" in symbol
+            emulator.add_fault("binance", "fapi/v1/openOrders" if futures else "api/v3/openOrders", "GET",
+                               answer_json=[], times=1)
+            emulator.add_fault("binance", "fapi/v1/order" if futures else "api/v3/order", "GET", times=2,
+                               answer_json=filled_order_answer(row, cid, futures))
+            found = await a.fetch_order_by_client_id(symbol, cid)
+            [fill] = await a.fetch_fills_by_client_id(symbol, cid)
+            want = (VenueFee(row["commissionAsset"], Decimal(row["commission"])),)
+            assert fees_of(trades[0]) == want                      # ccxt's own parse of the recording
+            assert found.fees == fill.fees == want and found.filled == Decimal(row["qty"])
+            assert (fill.order_id, fill.amount, fill.price) == (row["orderId"], Decimal(row["qty"]),
+                                                                 Decimal(row["price"]))
+
         created = replay(emulator, "binance", "POST", "api/v3/order", "createOrder", "spot +selfTradePrevention +iceberg")
         order = await a.create_order(OrderRequest("SOL/USDT", Side.BUY, OrderType.LIMIT, Decimal("0.05"),
                                                   new_client_order_id(), price=Decimal(241)))
@@ -255,10 +287,11 @@ async def test_recorded_binance_answers_become_the_right_balances_positions_and_
 @pytest.mark.parametrize("venue", VENUES)
 async def test_fees_are_taken_and_reported_as_each_venue_does(emulator, venue):
     """A spot buy pays its fee in the coin bought, a spot sell and a perp trade in USDT; each venue
-    reports them where it really does (Binance: the FULL create answer's fills, commissionAsset; its
-    order look-up and futures answers carry none. Bybit: cumFeeDetail on the order, execFee and
-    feeCurrency on its trades. OKX: fee/feeCcy on the order and on its fills), and the adapter turns
-    them into the order's and fills' fees."""
+    reports them where it really does (Binance: the FULL create answer's fills and the order's trades,
+    commission/commissionAsset; its GET order and futures order answers carry none, so a looked-up
+    order gets the fees of its trades. Bybit: cumFeeDetail on the order, execFee and feeCurrency on
+    its trades. OKX: fee/feeCcy on the order and on its fills), and the adapter turns them into the
+    order's and fills' fees."""
     a = adapter(emulator, venue)
     state = emulator.venues[venue]
     spot, perp = "ETH/USDT", "ETH/USDT:USDT"
@@ -279,13 +312,14 @@ async def test_fees_are_taken_and_reported_as_each_venue_does(emulator, venue):
         perp_fee = (VenueFee("USDT", shorted.qty * shorted.instrument.contract_size * shorted.avg_price * rate["perp"]),)
         if venue == "binance":
             assert created.fees == buy_fee                                       # the FULL answer's fills
-            assert (await a.fetch_order_by_client_id(spot, buy)).fees == ()     # GET: no fee reported
-            assert (await a.fetch_order_by_client_id(perp, short)).fees == ()
-        else:
-            for symbol, cid, want in ((spot, buy, buy_fee), (spot, sell, sell_fee), (perp, short, perp_fee)):
-                assert (await a.fetch_order_by_client_id(symbol, cid)).fees == want, (symbol, cid)
-                [fill] = await a.fetch_fills_by_client_id(symbol, cid)
-                assert fill.fees == want, (symbol, cid)
+        for symbol, cid, want in ((spot, buy, buy_fee), (spot, sell, sell_fee), (perp, short, perp_fee)):
+            assert (await a.fetch_order_by_client_id(symbol, cid)).fees == want, (symbol, cid)
+            [fill] = await a.fetch_fills_by_client_id(symbol, cid)
+            assert fill.fees == want, (symbol, cid)
+        if venue == "binance":
+            # the trades were read by the order's venue id (the GET order answer has no fee)
+            trade_reads = [path for method, path in state.requests if path in ("api/v3/myTrades", "fapi/v1/userTrades")]
+            assert trade_reads and (await a.fetch_fills_by_client_id(spot, new_client_order_id())) == []
     finally:
         await a.close()
 

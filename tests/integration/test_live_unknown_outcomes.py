@@ -130,3 +130,47 @@ async def test_a_spot_buy_made_by_hand_is_a_breach_that_halts(service, emulator)
     emulator.venues["bybit"].place("spot:ETHUSDT", "buy", "market", Decimal("3.2"), None, "byhand1")
     await wait_until(lambda: s.state.state is TradingState.HALTED, what="the spot mismatch")
     assert any("ETH/USDT (spot)" in b for b in service.status(rid).breaches)
+
+
+async def test_a_binance_spot_buy_whose_answer_is_lost_is_booked_with_the_fee_in_the_coin(service, emulator,
+                                                                                          tmp_path):
+    """Binance's order look-up carries no fee: the resolver's look-up completes the order with its
+    trades (myTrades by the orderId found by client id), whose commission is in the ETH bought. The
+    book holds what arrived and pays only the notional in USDT, so cash and spot stay equal to the
+    venue's tick after tick (the configured-bps USDT estimate would differ on both counts)."""
+    binance = emulator.venues["binance"]
+    emulator.add_fault("binance", "api/v3/order", "POST", times=1, drop_answer=True)
+    seen = watch(service)
+    rid = await service.start(request(config_overrides={"hedge.spot_venue": "binance"}))
+    s = service.session(rid)
+    await wait_until(lambda: s.status().trades == 4 and s.ticks >= 3 and len(s.cash.baseline) == 3, timeout=10,
+                     what="the entry")
+    [buy] = [o for o in binance.orders.values() if o.instrument.kind == "spot"]
+    assert buy.side == "buy" and buy.fee_asset == "ETH" and buy.fee == buy.filled * binance.taker_fee["spot"] > 0
+    assert order_posts(emulator)["binance"] == 2, "one spot buy (answer lost, not sent again) and one perp"
+    assert "order_outcome_found" in [e.type for e in s.events.events]
+    assert any(snap.unresolved_orders for snap in seen), "the wait was shown"
+    assert ("GET", "api/v3/myTrades") in binance.requests, "the fee came from the order's trades"
+    book = s.portfolio.cex["binance"]
+    assert book.spot["ETH"] == pytest.approx(float(buy.filled - buy.fee), abs=1e-12)
+
+    def gaps() -> tuple[float, float]:
+        held_usdt = sum((b.get("USDT", Decimal(0)) for b in binance.balances.values()), Decimal(0))
+        held_eth = sum((b.get("ETH", Decimal(0)) for b in binance.balances.values()), Decimal(0))
+        cash = float(held_usdt - s.cash.baseline["binance"]) - book.usdt
+        spot = float(held_eth - s.spot_baseline[("binance", "ETH")]) - book.spot.get("ETH", 0.0)
+        return abs(cash), abs(spot)
+
+    cash_gaps, spot_gaps = [], []
+    for _ in range(3):
+        ticks = s.ticks
+        await wait_until(lambda ticks=ticks: s.ticks >= ticks + 1, what="a tick")
+        async with s.lock:
+            cash, spot = gaps()
+        cash_gaps.append(cash)
+        spot_gaps.append(spot)
+    st = service.status(rid)
+    assert st.state == "ACTIVE" and not st.breaches, (st.state_reason, st.breaches, st.last_error)
+    assert max(cash_gaps) <= 1e-6, cash_gaps
+    assert max(spot_gaps) <= 1e-12, spot_gaps
+    assert journal_rows(tmp_path)[0][:4] == ("binance", "ETH/USDT", "buy", "closed")

@@ -10,7 +10,7 @@ import pytest
 from engine.domain.portfolio import Portfolio
 from engine.domain.venue_ports import VenueFee, VenueFill
 from engine.services.live.book_store import FillFee, apply_fill, fill_fee, quote_of, summed_fees
-from venues.cex.numbers import fees_of
+from venues.cex.numbers import fees_of, trades_fees
 
 D = Decimal
 
@@ -94,3 +94,11 @@ def test_ccxt_fees_are_read_from_the_fees_list_else_the_single_fee():
     assert fees_of({"fees": [{"cost": None, "currency": "ETH"}, {"cost": 1, "currency": None},
                              {"cost": float("nan"), "currency": "ETH"}]}) == ()
     assert fees_of(None) == ()
+
+
+def test_an_orders_ccxt_trades_fees_are_summed_per_currency_and_one_without_its_fee_makes_it_unknown():
+    eth = {"fee": {"cost": "0.0001", "currency": "ETH"}, "fees": []}
+    usdt = {"fees": [{"cost": 0.25, "currency": "USDT"}]}
+    assert trades_fees([eth, eth, usdt]) == (VenueFee("ETH", D("0.0002")), VenueFee("USDT", D("0.25")))
+    assert trades_fees([eth, {"fee": None, "fees": []}]) == ()      # a partial sum is not the order's fee
+    assert trades_fees([]) == () and trades_fees(None) == ()

@@ -244,8 +244,9 @@ class CexVenueAdapter:
 
     async def fetch_fills_by_client_id(self, symbol: str, client_order_id: str,
                                        since_ms: int | None = None) -> list[VenueFill] | None:
-        """The trades of one order found by its client id (amounts in base units); None where the
-        venue's trades carry no client id (Binance: its order look-up by client id is authoritative)."""
+        """The trades of one order found by its client id (amounts in base units), each with its fee
+        as the venue took it; [] when the venue has no such order or trade (Binance, whose trades carry
+        only its order id, finds the order by client id first)."""
         await self._ensure_markets()
         account = self.account_for(symbol)
         raw = await account.fills_by_client_id(symbol, client_order_id, since_ms)

@@ -8,6 +8,10 @@ Quirks owned here:
 - USD-M's cancel-all answers "done" without the orders, so they are listed first to be counted;
 - the dead-man switch (countdownCancelAll, milliseconds) exists on USD-M only, per symbol; spot has
   no REST cancel-after;
+- the GET order answer carries no fee and the trades carry the venue's order id, not the client id:
+  an order found by client id (origClientOrderId) that traded is completed with its trades, read by
+  its orderId (api/v3/myTrades, fapi/v1/userTrades), whose commission is in the asset the venue took
+  it in (the coin bought on a spot buy);
 - key permissions from sapi apiRestrictions (absent on the testnet), the position mode from
   positionSide/dual, and the funding interval from fundingInfo (which lists only symbols whose
   interval differs from the 8 h default).
@@ -29,7 +33,9 @@ from venues.cex.client import (
     Recheck,
     Sweep,
     number,
+    order_fields,
 )
+from venues.cex.numbers import dec, trades_fees
 
 
 class _BinanceClient(CexClient):
@@ -38,6 +44,36 @@ class _BinanceClient(CexClient):
     #: ccxt implicit methods: (read open orders, cancel every open order of one symbol)
     RAW_OPEN_ORDERS: ClassVar[str] = ""
     RAW_CANCEL_SYMBOL: ClassVar[str] = ""
+
+    async def order_trades(self, symbol: str, order_id: str) -> list[RawOrder]:
+        """The trades of one order, by the venue's order id (myTrades / userTrades take ``orderId``)."""
+        trades = await self.read("fetch_my_trades", self.exchange.fetch_my_trades, symbol, None, None,
+                                 {"orderId": order_id})
+        if not isinstance(trades, list):
+            raise self.malformed("fetch_my_trades", f"the trades answer is a {type(trades).__name__}, not a list")
+        return [t for t in trades if str(t.get("order")) == str(order_id)]
+
+    async def find_by_client_id(self, symbol: str, client_order_id: str) -> VenueOrder | None:
+        """The order by origClientOrderId; one that traded gets the fees of its trades (the GET
+        order answer has none). Trades that do not yet add up to what the order filled (a trade list
+        that lags) leave the fee unreported, never a part read as the whole."""
+        order = await super().find_by_client_id(symbol, client_order_id)
+        if order is None or order.fees or not order.filled or order.order_id is None:
+            return order
+        trades = await self.order_trades(symbol, order.order_id)
+        traded = sum((dec(t.get("amount")) or Decimal(0) for t in trades), Decimal(0)) * self.contract_size(symbol)
+        if traded < order.filled:
+            return order
+        return VenueOrder(**{**order_fields(order), "fees": trades_fees(trades)})
+
+    async def fills_by_client_id(self, symbol: str, client_order_id: str,
+                                 since_ms: int | None) -> list[RawOrder] | None:
+        """The order's trades: its orderId from the look-up by client id, then its trades by that id.
+        No order with this client id means no trades ([]: the venue says so, it is not unknown)."""
+        order = await super().find_by_client_id(symbol, client_order_id)
+        if order is None or order.order_id is None or not order.filled:
+            return []
+        return await self.order_trades(symbol, order.order_id)
 
     async def raw_open_orders(self, symbol_id: str | None = None) -> list[RawOrder]:
         """Raw open orders of one symbol id, or of every symbol of the account (``symbol_id`` None)."""

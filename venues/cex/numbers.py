@@ -37,6 +37,19 @@ def fees_of(raw: Any) -> tuple[VenueFee, ...]:
     return tuple(VenueFee(c, v) for c, v in totals.items())
 
 
+def trades_fees(trades: Any) -> tuple[VenueFee, ...]:
+    """The fees of an order's ccxt-parsed trades, summed per currency; none when any trade came
+    without its fee (a partial sum would read as the whole fee of the order)."""
+    per_trade = [fees_of(t) for t in trades] if isinstance(trades, list) else []
+    if not per_trade or not all(per_trade):
+        return ()
+    totals: dict[str, Decimal] = {}
+    for fees in per_trade:
+        for fee in fees:
+            totals[fee.currency] = totals.get(fee.currency, Decimal(0)) + fee.cost
+    return tuple(VenueFee(c, v) for c, v in totals.items())
+
+
 def kind_of(symbol: str) -> MarketKind:
     """Unified symbols with a settle currency (``BASE/QUOTE:SETTLE``) are perps here."""
     return MarketKind.PERP if ":" in symbol else MarketKind.SPOT

@@ -22,7 +22,8 @@ _SIGNED = {
     "api/v3/account", "api/v3/order", "api/v3/openOrders", "sapi/v1/account/apiRestrictions",
     "fapi/v3/account", "fapi/v2/account", "fapi/v1/leverageBracket", "fapi/v3/positionRisk",
     "fapi/v1/openOrders", "fapi/v1/order", "fapi/v1/allOpenOrders", "fapi/v1/positionSide/dual",
-    "fapi/v1/countdownCancelAll", "fapi/v1/income", *transfers.BINANCE_SIGNED,
+    "fapi/v1/countdownCancelAll", "fapi/v1/income", "api/v3/myTrades", "fapi/v1/userTrades",
+    *transfers.BINANCE_SIGNED,
 }
 _STATUS = {"open": "NEW", "filled": "FILLED", "canceled": "CANCELED"}
 _REJECT = {"funds": (-2010, "Account has insufficient balance for requested action."),
@@ -258,6 +259,8 @@ class BinanceDialect:
             return json_response([self.order_json(o, futures) for o in orders])
         if path == "order":
             return self.order_endpoint(method, p, kind, futures)
+        if method == "GET" and path == ("userTrades" if futures else "myTrades"):
+            return self.my_trades(p, kind, futures)
         if futures and method == "POST" and path == "countdownCancelAll":
             # Auto-cancel all open orders of one symbol when no heartbeat renews the countdown (ms).
             inst = self.inst("perp", p["symbol"])
@@ -267,6 +270,38 @@ class BinanceDialect:
             s.arm_dead_man(inst.key, countdown)
             return json_response({"symbol": inst.venue_id, "countdownTime": str(countdown)})
         return self.error(-1000, f"emulator: no route {method} {path}", 404)
+
+    def my_trades(self, p: dict, kind: str, futures: bool) -> web.Response:
+        """GET api/v3/myTrades (spot) / fapi/v1/userTrades (USD-M): the account's trades of one symbol
+        (mandatory), optionally of one ``orderId``, within startTime..endTime, from ``fromId``, oldest
+        first, at most ``limit`` (default 500, at most 1000). Each carries its commission in the asset
+        it was taken in (the coin bought on a spot buy), as Binance reports it; the GET order answer
+        carries none, so this is where a looked-up order's fee comes from."""
+        if "symbol" not in p:
+            return self.error(-1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.")
+        inst = self.inst(kind, p["symbol"])
+        since, until = int(p.get("startTime") or 0), int(p.get("endTime") or 2**62)
+        limit = min(int(p.get("limit") or 500), 1000)
+        order_id, from_id = p.get("orderId"), int(p.get("fromId") or 0)
+        rows = [t for t in self.s.trades if t.order.instrument is inst and since <= t.ts_ms <= until
+                and int(t.trade_id) >= from_id and order_id in (None, t.order.order_id)]
+        return json_response([self.trade_json(t, futures) for t in rows[:limit]])
+
+    @staticmethod
+    def trade_json(t, futures: bool) -> dict:
+        """One trade as Binance lists it (the emulator's resting limit orders fill as makers, its
+        market orders as takers)."""
+        o = t.order
+        out = {"symbol": o.instrument.venue_id, "id": int(t.trade_id), "orderId": int(o.order_id),
+               "price": fmt(t.price), "qty": fmt(t.qty), "quoteQty": fmt(t.qty * t.price),
+               "commission": fmt(t.fee), "commissionAsset": t.fee_asset, "time": t.ts_ms}
+        if futures:
+            out.update({"side": o.side.upper(), "realizedPnl": fmt(t.realized), "marginAsset": o.instrument.quote,
+                        "positionSide": "BOTH", "maker": o.type == "limit", "buyer": o.side == "buy"})
+        else:
+            out.update({"orderListId": -1, "isBuyer": o.side == "buy", "isMaker": o.type == "limit",
+                        "isBestMatch": True})
+        return out
 
     def income(self, p: dict) -> list[dict]:
         """fapi/v1/income: the account's funding fees (incomeType FUNDING_FEE; the emulator books no

@@ -194,6 +194,7 @@ class Trade:
     ts_ms: int
     fee: Decimal = D(0)            # taken from the account's ``fee_asset`` balance
     fee_asset: str = ""
+    realized: Decimal = D(0)       # perps: the P&L the trade realised on the position it reduced
 
 
 @dataclass(frozen=True)
@@ -431,6 +432,7 @@ class VenueState:
         else:
             fee, fee_asset = order.qty * inst.contract_size * price * rate, inst.quote
         bal[fee_asset] = bal.get(fee_asset, D(0)) - fee
+        realized = D(0)
         if inst.kind == "spot":
             bal[inst.base] = bal.get(inst.base, D(0)) + signed
             bal[inst.quote] = bal.get(inst.quote, D(0)) - signed * price
@@ -452,7 +454,8 @@ class VenueState:
         order.locked = None
         order.updated_ms = self.now_ms()
         order.fee, order.fee_asset = order.fee + fee, fee_asset
-        self.trades.append(Trade(str(next(self._ids)), order, order.qty, price, order.updated_ms, fee, fee_asset))
+        self.trades.append(Trade(str(next(self._ids)), order, order.qty, price, order.updated_ms, fee, fee_asset,
+                                 realized))
 
     def move_price(self, key: str, price: Decimal) -> list[Order]:
         """Move the market of ``key`` to ``price``; every resting limit order the new touch crosses

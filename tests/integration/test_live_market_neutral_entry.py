@@ -16,13 +16,15 @@ from decimal import Decimal
 
 from engine.strategies.banded_growth import plan_tranches
 from engine.strategies.capacity import long_for_value
-from tests.integration.chain.live import EMULATOR_ETH
+from tests.integration.chain.live import (
+    EMULATOR_ETH,
+    onchain_service_factory,  # noqa: F401 - the make_service fixture
+)
 from tests.integration.live_support import wait_until
-from tests.integration.test_live_onchain_modes import (  # noqa: F401 - make_service is a fixture
+from tests.integration.test_live_onchain_modes import (
     book_matches_venues,
     chain_matches_book,
     entry_steps,
-    make_service,
     start_market_neutral,
 )
 
@@ -32,7 +34,7 @@ OKX_NO_MARGIN = {"code": "1", "msg": "All operations failed", "data": [
      "tag": ""}]}
 
 
-async def test_a_perp_refused_by_the_venue_mid_entry_stops_before_the_long_grows(make_service, emulator, defi,  # noqa: F811
+async def test_a_perp_refused_by_the_venue_mid_entry_stops_before_the_long_grows(make_service, emulator, defi,
                                                                                  cache_dir):
     mode = "usdt_market_neutral"
     svc, rid, s, _, oracle = await start_market_neutral(make_service, emulator, defi, cache_dir, mode)
@@ -62,7 +64,7 @@ async def test_a_perp_refused_by_the_venue_mid_entry_stops_before_the_long_grows
     emulator.clear_faults("okx")
 
 
-async def test_a_swap_reverting_mid_entry_stops_over_hedged_by_at_most_a_lead(make_service, emulator, defi,  # noqa: F811
+async def test_a_swap_reverting_mid_entry_stops_over_hedged_by_at_most_a_lead(make_service, emulator, defi,
                                                                               cache_dir):
     mode = "usdt_market_neutral_no_leverage"
     svc, rid, s, _, oracle = await start_market_neutral(make_service, emulator, defi, cache_dir, mode)
